@@ -1,0 +1,3 @@
+from qmailsetup.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""The command line: parse options, run the pipeline, map outcomes to the
+exit codes of DESIGN.md. Heavy modules are imported inside the commands, so
+--help and a dry run start fast."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from qmailsetup import __version__
+from qmailsetup.errors import QmailsetupError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="qmailsetup",
+    help="Prepare a UNIX host for qmail: groups, system accounts and /var/qmail.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class BackendChoice(str, Enum):
+    auto = "auto"
+    useradd = "useradd"
+    pw = "pw"
+    files = "files"
+
+
+SpecOption = Annotated[
+    Optional[Path], typer.Option("--spec", help="TOML spec file; default: the built-in qmail layout.")
+]
+RootOption = Annotated[
+    Path, typer.Option("--root", help="Work on DIR/etc and DIR/var/qmail, as useradd --prefix does.")
+]
+PlatformOption = Annotated[
+    str, typer.Option("--platform", help="auto, or a profile in platforms/: linux, freebsd, openbsd, generic, ...")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"qmailsetup {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def common(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Prepare a UNIX host for qmail, idempotently and safely."""
+
+
+def check_root(root: Path) -> Path:
+    from qmailsetup.errors import BadInput
+
+    if not root.is_dir():
+        raise BadInput(f"--root {root}: not a directory")
+    return root.resolve()
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  qmailsetup apply --dry-run\n\n"
+        "  qmailsetup apply --spec examples/install-ids.toml --root /mnt/image\n\n"
+        "  qmailsetup apply --fix-drift --json --detailed-exitcode"
+    )
+)
+def apply(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing at all.")] = False,
+    spec: SpecOption = None,
+    root: RootOption = Path("/"),
+    backend: Annotated[BackendChoice, typer.Option("--backend", help="How accounts are made.")] = BackendChoice.auto,
+    platform: PlatformOption = "auto",
+    fix_drift: Annotated[
+        bool, typer.Option("--fix-drift", help="Also change existing accounts that differ in group, home, shell, comment.")
+    ] = False,
+    json: JsonOption = False,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 4 when changes are pending (--dry-run) or were made.")
+    ] = False,
+) -> None:
+    """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
+    from qmailsetup.run import run_apply
+
+    code = run_apply(
+        spec_file=spec, root=check_root(root), backend_name=backend.value, platform=platform,
+        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode,
+    )
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except QmailsetupError as error:
+        print(f"qmailsetup: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except OSError as error:
+        print(f"qmailsetup: {error}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,25 @@
+"""Errors that end a run, each tied to the exit code DESIGN.md documents."""
+
+
+class QmailsetupError(Exception):
+    """A one-line message for the administrator and the exit code it means."""
+
+    exit_code = 1
+
+
+class OperationFailed(QmailsetupError):
+    """A backend command failed, an I/O error, a lock timeout."""
+
+    exit_code = 1
+
+
+class BadInput(QmailsetupError):
+    """Usage, an invalid spec, an unreadable or malformed account file."""
+
+    exit_code = 2
+
+
+class Refused(QmailsetupError):
+    """A conflict, or drift this run may not fix; nothing was written."""
+
+    exit_code = 3

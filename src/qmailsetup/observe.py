@@ -1,0 +1,238 @@
+"""Observing the host: what exists under the root, read, never written.
+
+Reads the account files of the platform's flavor, the system ID range, the
+directories the spec names (with lstat: symlinks are seen, not followed)
+and, when the root is /, asks NSS about the spec's names and IDs so that an
+account that lives only in LDAP or NIS is not created a second time.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qmailsetup.errors import BadInput, Refused
+from qmailsetup.platforms import IdRange, Profile
+from qmailsetup.spec import Spec
+from qmailsetup.userdb.accountfile import AccountFile
+
+# Which files each flavor keeps; the optional ones are used when present.
+FLAVOR_FILES = {
+    "shadow": {"required": ("passwd", "group"), "optional": ("shadow", "gshadow")},
+    "bsd": {"required": ("master.passwd", "group"), "optional": ()},
+    "plain": {"required": ("passwd", "group"), "optional": ()},
+}
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    uid: int
+    gid: int
+    comment: str
+    home: str
+    shell: str
+    password: str
+    login_class: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    name: str
+    gid: int
+
+
+@dataclass(frozen=True)
+class PathState:
+    """A spec path as lstat sees it under the root."""
+
+    path: str
+    kind: str  # "missing", "directory", "symlink" or "other"
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
+    # the first component above it that is a symlink or not a directory
+    blocked_by: str | None = None
+
+
+@dataclass
+class HostState:
+    root: Path
+    profile: Profile
+    files: dict[str, AccountFile]
+    users: dict[str, UserRecord]
+    groups: dict[str, GroupRecord]
+    id_range: IdRange
+    nologin: str
+    paths: dict[str, PathState] = field(default_factory=dict)
+    # accounts that NSS knows but the local files do not (root / only)
+    nss_users: dict[str, int] = field(default_factory=dict)
+    nss_groups: dict[str, int] = field(default_factory=dict)
+    nss_uids: dict[int, str] = field(default_factory=dict)
+    nss_gids: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the first entry holding an ID names it, as getpwuid would
+        self.uid_names: dict[int, str] = {}
+        for user in self.users.values():
+            self.uid_names.setdefault(user.uid, user.name)
+        self.gid_names: dict[int, str] = {}
+        for group in self.groups.values():
+            self.gid_names.setdefault(group.gid, group.name)
+
+
+def under(root: Path, absolute: str) -> Path:
+    return root / absolute.lstrip("/")
+
+
+def shown(root: Path, absolute: str) -> str:
+    """How a path under the root is named in messages."""
+    return str(under(root, absolute)) if root != Path("/") else absolute
+
+
+def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
+    path = under(root, f"/etc/{kind}")
+    name = shown(root, f"/etc/{kind}")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        if required:
+            raise BadInput(f"{name}: missing; a {kind} file is needed here") from None
+        return AccountFile.missing(path, kind)
+    except OSError as error:
+        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
+    if not stat.S_ISREG(info.st_mode):
+        raise BadInput(f"{name}: not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+    if not data and required:
+        raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
+    return AccountFile.parse(path, kind, data, shown=name)
+
+
+def read_files(root: Path, flavor: str) -> dict[str, AccountFile]:
+    kinds = FLAVOR_FILES[flavor]
+    files = {kind: read_account_file(root, kind, True) for kind in kinds["required"]}
+    files.update({kind: read_account_file(root, kind, False) for kind in kinds["optional"]})
+    return files
+
+
+def users_and_groups(files: dict[str, AccountFile]) -> tuple[dict[str, UserRecord], dict[str, GroupRecord]]:
+    users = {}
+    if "master.passwd" in files:
+        for name, f in files["master.passwd"].entries():
+            users[name] = UserRecord(name, int(f[2]), int(f[3]), f[7], f[8], f[9], f[1], f[4])
+    else:
+        shadow = files.get("shadow")
+        for name, f in files["passwd"].entries():
+            password = f[1]
+            if password == "x" and shadow is not None and shadow.get(name):
+                password = shadow.get(name)[1]
+            users[name] = UserRecord(name, int(f[2]), int(f[3]), f[4], f[5], f[6], password)
+    groups = {name: GroupRecord(name, int(f[2])) for name, f in files["group"].entries()}
+    return users, groups
+
+
+def read_login_defs(root: Path, profile: Profile) -> IdRange:
+    """The system ID range as shadow-utils computes it from login.defs."""
+    defaults = profile.system_ids
+    if not profile.login_defs:
+        return defaults
+    values: dict[str, int] = {}
+    try:
+        text = under(root, profile.login_defs).read_text(errors="replace")
+    except OSError:
+        return defaults
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and not words[0].startswith("#"):
+            try:
+                values[words[0]] = int(words[1], 0)
+            except ValueError:
+                continue
+    uid_max = values.get("SYS_UID_MAX", values["UID_MIN"] - 1 if "UID_MIN" in values else defaults.uid_max)
+    gid_max = values.get("SYS_GID_MAX", values["GID_MIN"] - 1 if "GID_MIN" in values else defaults.gid_max)
+    return IdRange(
+        uid_min=values.get("SYS_UID_MIN", defaults.uid_min),
+        uid_max=uid_max,
+        gid_min=values.get("SYS_GID_MIN", defaults.gid_min),
+        gid_max=gid_max,
+    )
+
+
+def observe_path(root: Path, path: str) -> PathState:
+    parts = Path(path).parts[1:]
+    current = "/"
+    for depth, part in enumerate(parts):
+        current = str(Path(current) / part)
+        try:
+            info = os.lstat(under(root, current))
+        except FileNotFoundError:
+            return PathState(path, "missing")
+        except NotADirectoryError:
+            return PathState(path, "missing", blocked_by=current)
+        last = depth == len(parts) - 1
+        if last:
+            if stat.S_ISLNK(info.st_mode):
+                return PathState(path, "symlink")
+            kind = "directory" if stat.S_ISDIR(info.st_mode) else "other"
+            return PathState(path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            return PathState(path, "missing", blocked_by=current)
+    return PathState(path, "missing")
+
+
+def ask_nss(spec: Spec, state: HostState) -> None:
+    import grp
+    import pwd
+
+    for user in spec.users:
+        if user.name not in state.users:
+            try:
+                state.nss_users[user.name] = pwd.getpwnam(user.name).pw_uid
+            except KeyError:
+                pass
+        if user.uid is not None and user.uid not in state.uid_names:
+            try:
+                state.nss_uids[user.uid] = pwd.getpwuid(user.uid).pw_name
+            except KeyError:
+                pass
+    for group in spec.groups:
+        if group.name not in state.groups:
+            try:
+                state.nss_groups[group.name] = grp.getgrnam(group.name).gr_gid
+            except KeyError:
+                pass
+        if group.gid is not None and group.gid not in state.gid_names:
+            try:
+                state.nss_gids[group.gid] = grp.getgrgid(group.gid).gr_name
+            except KeyError:
+                pass
+
+
+def choose_nologin(root: Path, profile: Profile) -> str:
+    return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
+
+
+def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
+    files = read_files(root, profile.flavor)
+    users, groups = users_and_groups(files)
+    state = HostState(
+        root=root,
+        profile=profile,
+        files=files,
+        users=users,
+        groups=groups,
+        id_range=read_login_defs(root, profile),
+        nologin=choose_nologin(root, profile),
+        paths={p.path: observe_path(root, p.path) for p in spec.paths},
+    )
+    if root.resolve() == Path("/"):
+        ask_nss(spec, state)
+    return state

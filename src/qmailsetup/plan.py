@@ -1,0 +1,274 @@
+"""Planning: the difference between the spec and the host, as plain data.
+
+Pure: it reads a Spec and a HostState and returns a Plan; it touches
+nothing. Groups come before the users that need them, users before the
+paths they own. IDs the spec leaves open are allocated here exactly as
+shadow-utils' useradd -r and groupadd -r would pick them, so every backend
+agrees with what the dry run showed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qmailsetup.observe import HostState, PathState
+from qmailsetup.spec import Spec, User
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    current: str | int | None
+    desired: str | int | None
+
+
+@dataclass
+class Change:
+    kind: str  # "group", "user" or "path"
+    name: str
+    action: str  # "create" or "modify"
+    fields: dict[str, FieldChange]
+    # the whole desired object; for a modify, only the changed fields count
+    values: dict[str, str | int]
+    # IDs the planner allocated: command backends let the tool choose them
+    allocated: frozenset[str] = frozenset()
+    drift: bool = False
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: str
+    name: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unchanged: list[tuple[str, str]] = field(default_factory=list)
+    fix_drift: bool = False
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes and not self.conflicts
+
+    @property
+    def blocked_drift(self) -> list[Change]:
+        return [] if self.fix_drift else [c for c in self.changes if c.drift]
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.conflicts or self.blocked_drift)
+
+
+def allocate(used: set[int], low: int, high: int) -> int | None:
+    """The ID useradd -r / groupadd -r would take: just below the lowest
+    one in use in the system range; failing that, the highest free one."""
+    in_range = [i for i in used if low <= i <= high]
+    start = min(in_range) - 1 if in_range else high
+    if start < low:
+        start = high
+    for candidate in range(start, low - 1, -1):
+        if candidate not in used:
+            return candidate
+    for candidate in range(high, start, -1):
+        if candidate not in used:
+            return candidate
+    return None
+
+
+def is_locked(password: str) -> bool:
+    """No password can match: '*', '!'-locked, *LOCKED*, or a bare 'x'."""
+    return password == "x" or password.startswith(("*", "!"))
+
+
+def format_mode(bits: int) -> str:
+    """0755, 02755: the way chmod and the spec write modes."""
+    return f"0{bits:03o}"
+
+
+class Planner:
+    def __init__(self, spec: Spec, host: HostState, fix_drift: bool) -> None:
+        self.spec = spec
+        self.host = host
+        self.plan = Plan(fix_drift=fix_drift)
+        self.used_gids = set(host.gid_names) | set(host.nss_gids)
+        self.used_uids = set(host.uid_names) | set(host.nss_uids)
+        # fixed IDs are spoken for before anything is allocated
+        self.used_gids |= {g.gid for g in spec.groups if g.gid is not None}
+        self.used_uids |= {u.uid for u in spec.users if u.uid is not None}
+        self.group_gids: dict[str, int] = {name: g.gid for name, g in host.groups.items()}
+        self.user_ids: dict[str, tuple[int, int]] = {n: (u.uid, u.gid) for n, u in host.users.items()}
+
+    def conflict(self, kind: str, name: str, reason: str) -> None:
+        self.plan.conflicts.append(Conflict(kind, name, reason))
+
+    def run(self) -> Plan:
+        for group in self.spec.groups:
+            self.plan_group(group.name, group.gid)
+        for user in self.spec.users:
+            self.plan_user(user)
+        for path in self.spec.paths:
+            self.plan_path(path)
+        return self.plan
+
+    def plan_group(self, name: str, gid: int | None) -> None:
+        host = self.host
+        existing = host.groups.get(name)
+        if existing:
+            if gid is not None and existing.gid != gid:
+                self.conflict(
+                    "group", name,
+                    f"gid is {existing.gid} on the host, the spec says {gid}; "
+                    "a GID is never changed (files are owned by number)",
+                )
+            else:
+                self.plan.unchanged.append(("group", name))
+            return
+        if name in host.nss_groups:
+            self.conflict("group", name, f"exists only in NSS (gid {host.nss_groups[name]}), not in the local group file")
+            return
+        allocated = frozenset()
+        if gid is not None:
+            holder = host.gid_names.get(gid) or host.nss_gids.get(gid)
+            if holder:
+                self.conflict("group", name, f"gid {gid} is already held by group {holder}")
+                return
+        else:
+            ids = host.id_range
+            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max)
+            if gid is None:
+                self.conflict("group", name, f"no free gid left in the system range {ids.gid_min}-{ids.gid_max}")
+                return
+            self.used_gids.add(gid)
+            allocated = frozenset({"gid"})
+        self.group_gids[name] = gid
+        self.plan.changes.append(
+            Change("group", name, "create", {"gid": FieldChange(None, gid)}, {"name": name, "gid": gid}, allocated)
+        )
+
+    def desired_shell(self, user: User, current: str | None) -> str:
+        if user.shell is not None:
+            return user.shell
+        # any shell that gives no login will do; only a login shell is drift
+        if current is not None and self.host.profile.is_non_login(current):
+            return current
+        return self.host.nologin
+
+    def plan_user(self, user: User) -> None:
+        host = self.host
+        gid = self.group_gids.get(user.group)
+        if gid is None:
+            self.conflict("user", user.name, f"its group {user.group} is neither in the spec nor on the host")
+            return
+        existing = host.users.get(user.name)
+        if existing is None and user.name in host.nss_users:
+            self.conflict("user", user.name, f"exists only in NSS (uid {host.nss_users[user.name]}), not in the local files")
+            return
+        if existing is None:
+            self.create_user(user, gid)
+            return
+        if user.uid is not None and existing.uid != user.uid:
+            self.conflict(
+                "user", user.name,
+                f"uid is {existing.uid} on the host, the spec says {user.uid}; "
+                "qmail compiles UIDs in, so an account is never renumbered",
+            )
+            return
+        fields: dict[str, FieldChange] = {}
+        if existing.gid != gid:
+            fields["group"] = FieldChange(host.gid_names.get(existing.gid, str(existing.gid)), user.group)
+        if existing.home != user.home:
+            fields["home"] = FieldChange(existing.home, user.home)
+        shell = self.desired_shell(user, existing.shell)
+        if existing.shell != shell:
+            fields["shell"] = FieldChange(existing.shell, shell)
+        if user.comment is not None and existing.comment != user.comment:
+            fields["comment"] = FieldChange(existing.comment, user.comment)
+        if user.login_class is not None and existing.login_class != user.login_class:
+            fields["class"] = FieldChange(existing.login_class, user.login_class)
+        if not is_locked(existing.password):
+            self.plan.warnings.append(
+                f"user {user.name} has a usable password; lock it (usermod -L {user.name}, or '*' with vipw)"
+            )
+        if not fields:
+            self.plan.unchanged.append(("user", user.name))
+            return
+        values = {"name": user.name, **{key: change.desired for key, change in fields.items()}}
+        if "group" in fields:
+            values["gid"] = gid
+        self.plan.changes.append(Change("user", user.name, "modify", fields, values, drift=True))
+        if not self.plan.fix_drift:
+            changed = ", ".join(fields)
+            self.plan.warnings.append(f"user {user.name} differs from the spec ({changed}); rerun with --fix-drift to change it")
+
+    def create_user(self, user: User, gid: int) -> None:
+        host = self.host
+        uid, allocated = user.uid, frozenset()
+        if uid is not None:
+            holder = host.uid_names.get(uid) or host.nss_uids.get(uid)
+            if holder:
+                self.conflict("user", user.name, f"uid {uid} is already held by user {holder}")
+                return
+        else:
+            ids = host.id_range
+            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max)
+            if uid is None:
+                self.conflict("user", user.name, f"no free uid left in the system range {ids.uid_min}-{ids.uid_max}")
+                return
+            self.used_uids.add(uid)
+            allocated = frozenset({"uid"})
+        self.user_ids[user.name] = (uid, gid)
+        values: dict[str, str | int] = {
+            "name": user.name, "uid": uid, "group": user.group, "gid": gid,
+            "home": user.home, "shell": self.desired_shell(user, None),
+        }
+        if user.comment is not None:
+            values["comment"] = user.comment
+        if user.login_class is not None:
+            values["class"] = user.login_class
+        shown = ("uid", "group", "home", "shell", "comment", "class")
+        fields = {key: FieldChange(None, values[key]) for key in shown if key in values}
+        self.plan.changes.append(Change("user", user.name, "create", fields, values, allocated))
+
+    def plan_path(self, path) -> None:
+        state: PathState = self.host.paths[path.path]
+        owner = self.user_ids.get(path.owner)
+        gid = self.group_gids.get(path.group)
+        if owner is None:
+            self.conflict("path", path.path, f"its owner {path.owner} is neither in the spec nor on the host")
+            return
+        if gid is None:
+            self.conflict("path", path.path, f"its group {path.group} is neither in the spec nor on the host")
+            return
+        if state.blocked_by:
+            self.conflict("path", path.path, f"{state.blocked_by} is a symlink or not a directory; refusing to follow it")
+            return
+        if state.kind == "symlink":
+            self.conflict("path", path.path, "is a symlink; a directory must be here, and links are never followed")
+            return
+        if state.kind == "other":
+            self.conflict("path", path.path, "exists and is not a directory")
+            return
+        mode = format_mode(path.mode_bits)
+        values = {"path": path.path, "owner": path.owner, "group": path.group, "mode": mode}
+        if state.kind == "missing":
+            fields = {key: FieldChange(None, values[key]) for key in ("owner", "group", "mode")}
+            self.plan.changes.append(Change("path", path.path, "create", fields, values))
+            return
+        fields = {}
+        if state.uid != owner[0]:
+            fields["owner"] = FieldChange(self.host.uid_names.get(state.uid, str(state.uid)), path.owner)
+        if state.gid != gid:
+            fields["group"] = FieldChange(self.host.gid_names.get(state.gid, str(state.gid)), path.group)
+        if state.mode != path.mode_bits:
+            fields["mode"] = FieldChange(format_mode(state.mode), mode)
+        if fields:
+            self.plan.changes.append(Change("path", path.path, "modify", fields, values))
+        else:
+            self.plan.unchanged.append(("path", path.path))
+
+
+def make_plan(spec: Spec, host: HostState, fix_drift: bool = False) -> Plan:
+    return Planner(spec, host, fix_drift).run()

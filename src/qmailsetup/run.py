@@ -1,0 +1,65 @@
+"""The apply pipeline, step by step: spec -> observe -> plan -> render -> apply."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qmailsetup.apply import apply_plan
+from qmailsetup.backends import make_backend
+from qmailsetup.errors import OperationFailed, Refused
+from qmailsetup.observe import observe
+from qmailsetup.plan import make_plan
+from qmailsetup.platforms import choose_profile
+from qmailsetup.render import plan_data, render_json, render_text
+from qmailsetup.spec import load_spec
+
+EXIT_OK, EXIT_CHANGES = 0, 4
+
+
+def refusal(plan) -> str:
+    reasons = [f"{c.kind} {c.name}: {c.reason}" for c in plan.conflicts]
+    reasons += [f"user {c.name} differs ({', '.join(c.fields)}); rerun with --fix-drift" for c in plan.blocked_drift]
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return f"refused, nothing written: {reasons[0]}{more}"
+
+
+def run_apply(
+    *, spec_file: Path | None, root: Path, backend_name: str, platform: str,
+    dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool,
+) -> int:
+    spec = load_spec(spec_file)
+    profile = choose_profile(platform, root)
+    host = observe(spec, root, profile)
+    plan = make_plan(spec, host, fix_drift)
+    backend = make_backend(backend_name, host)
+    diffs = backend.preview(plan.changes)
+    data = plan_data(plan, backend, diffs)
+    data.update(root=str(root), platform=profile.name, backend=backend.name, dry_run=dry_run)
+    mode = "dry run" if dry_run else "apply"
+    header = f"qmailsetup {mode}: {root} (platform {profile.name}, backend {backend.name})"
+
+    def emit(extra: dict | None = None) -> None:
+        if as_json:
+            sys.stdout.write(render_json({**data, **(extra or {})}))
+
+    if not as_json:
+        sys.stdout.write(render_text(plan, header, backend, diffs))
+    if plan.refused:
+        emit()
+        raise Refused(refusal(plan))
+    if dry_run or plan.in_sync:
+        emit()
+        if dry_run and not as_json and not plan.in_sync:
+            print("Dry run: nothing was written.")
+        return EXIT_CHANGES if detailed and plan.changes else EXIT_OK
+    done: list = []
+    try:
+        apply_plan(plan, host, backend, done)
+    except OperationFailed as error:
+        emit({"applied": [f"{c.kind} {c.name}" for c in done], "error": str(error)})
+        raise
+    emit({"applied": [f"{c.kind} {c.name}" for c in done]})
+    if not as_json:
+        print(f"Applied {len(done)} change{'s' if len(done) != 1 else ''}.")
+    return EXIT_CHANGES if detailed else EXIT_OK

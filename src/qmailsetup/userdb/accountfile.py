@@ -1,0 +1,128 @@
+"""One account file (passwd, group, shadow, gshadow, master.passwd), kept
+byte for byte.
+
+Every line is kept as read; entries are indexed by name. An edit appends new
+lines (before the first NIS '+'/'-' line, so those stay last) or replaces owned
+lines, so an edited file differs from the old one only by those lines.
+Bytes that are not UTF-8 survive through surrogateescape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qmailsetup.errors import BadInput
+
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+@dataclass(frozen=True)
+class Format:
+    """How many ':'-separated fields a line has, and which are numbers."""
+
+    kind: str
+    fields: int
+    numeric: tuple[int, ...]
+    labels: tuple[str, ...]
+
+
+FORMATS = {
+    "passwd": Format("passwd", 7, (2, 3), ("name", "password", "uid", "gid", "gecos", "home", "shell")),
+    "group": Format("group", 4, (2,), ("name", "password", "gid", "members")),
+    "shadow": Format("shadow", 9, (), ("name", "password", "lastchg", "min", "max", "warn", "inactive", "expire", "flag")),
+    "gshadow": Format("gshadow", 4, (), ("name", "password", "admins", "members")),
+    "master.passwd": Format(
+        "master.passwd",
+        10,
+        (2, 3),
+        ("name", "password", "uid", "gid", "class", "change", "expire", "gecos", "home", "shell"),
+    ),
+}
+
+
+def is_nis(line: str) -> bool:
+    return line.startswith(("+", "-"))
+
+
+def is_inert(line: str) -> bool:
+    """Comments and blank lines: kept, never parsed."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+@dataclass
+class AccountFile:
+    """The lines of one file and an index of its entries by name."""
+
+    path: Path
+    format: Format
+    lines: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    exists: bool = True
+
+    @classmethod
+    def parse(cls, path: Path, kind: str, data: bytes, shown: str | None = None) -> AccountFile:
+        """Parse DATA read from PATH; SHOWN is how the path is named in errors."""
+        fmt = FORMATS[kind]
+        where = shown or str(path)
+        if b"\0" in data:
+            line_number = data[: data.index(b"\0")].count(b"\n") + 1
+            raise BadInput(f"{where}:{line_number}: contains a NUL byte")
+        text = data.decode(ENCODING, ERRORS)
+        if text and not text.endswith("\n"):
+            raise BadInput(f"{where}:{text.count(chr(10)) + 1}: the last line has no newline at its end")
+        lines = text.splitlines(keepends=True)
+        account_file = cls(path, fmt, lines)
+        for number, line in enumerate(lines, start=1):
+            body = line[:-1]
+            if "\r" in body:
+                raise BadInput(f"{where}:{number}: carriage return in line (DOS line ends?)")
+            if is_inert(body) or is_nis(body):
+                continue
+            fields = body.split(":")
+            if len(fields) != fmt.fields:
+                raise BadInput(f"{where}:{number}: {len(fields)} fields, a {kind} line has {fmt.fields}")
+            name = fields[0]
+            if not name:
+                raise BadInput(f"{where}:{number}: empty name")
+            for position in fmt.numeric:
+                if not fields[position].isdigit():
+                    label = fmt.labels[position]
+                    raise BadInput(f"{where}:{number}: {label} {fields[position]!r} of {name!r} is not a number")
+            if name in account_file.index:
+                first = account_file.index[name] + 1
+                raise BadInput(f"{where}:{number}: {name!r} appears again (first on line {first})")
+            account_file.index[name] = number - 1
+        return account_file
+
+    @classmethod
+    def missing(cls, path: Path, kind: str) -> AccountFile:
+        return cls(path, FORMATS[kind], exists=False)
+
+    def get(self, name: str) -> list[str] | None:
+        position = self.index.get(name)
+        return None if position is None else self.lines[position][:-1].split(":")
+
+    def entries(self):
+        """(name, fields) for every entry, in file order."""
+        for name, position in self.index.items():
+            yield name, self.lines[position][:-1].split(":")
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def data(self) -> bytes:
+        return self.text().encode(ENCODING, ERRORS)
+
+    def edited(self, replace: dict[str, list[str]], append: list[list[str]]) -> str:
+        """The file's text with the entries in REPLACE rewritten and APPEND
+        added before the first NIS line, as shadow-utils does, or at the end."""
+        lines = list(self.lines)
+        for name, fields in replace.items():
+            lines[self.index[name]] = ":".join(fields) + "\n"
+        insert_at = next((i for i, line in enumerate(lines) if is_nis(line)), len(lines))
+        new_lines = [":".join(fields) + "\n" for fields in append]
+        lines[insert_at:insert_at] = new_lines
+        return "".join(lines)
