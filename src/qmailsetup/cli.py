@@ -100,9 +100,9 @@ def apply(
     raise typer.Exit(code)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        app(args=argv, prog_name="qmailsetup")
     except QmailsetupError as error:
         print(f"qmailsetup: {error}", file=sys.stderr)
         sys.exit(error.exit_code)

@@ -1,0 +1,69 @@
+"""Shared test helpers: the privileged gate and running the CLI in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test that cannot run here; in CI every test must run."""
+    if IN_CI:
+        pytest.fail(f"cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@functools.cache
+def privileged_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (mount namespaces, chown, real useradd)"
+    if shutil.which("unshare") is None:
+        return "needs unshare(1) from util-linux"
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return f"mount namespaces unavailable: {probe.stderr.decode().strip()}"
+    return None
+
+
+@pytest.fixture
+def privileged() -> None:
+    """Gate for tests that need root and a private mount namespace."""
+    reason = privileged_unavailable()
+    if reason:
+        skip_or_fail(reason)
+
+
+def require_tools(*names: str) -> None:
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        skip_or_fail(f"needs {', '.join(missing)} on PATH")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def cli(*args) -> Result:
+    """Run qmailsetup in this process, as the console script would."""
+    from qmailsetup.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    return Result(code, out.getvalue(), err.getvalue())
