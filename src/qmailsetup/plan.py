@@ -158,24 +158,36 @@ class Planner:
 
     def plan_user(self, user: User) -> None:
         host = self.host
-        gid = self.group_gids.get(user.group)
-        if gid is None:
-            self.conflict("user", user.name, f"its group {user.group} is neither in the spec nor on the host")
-            return
         existing = host.users.get(user.name)
         if existing is None and user.name in host.nss_users:
             self.conflict("user", user.name, f"exists only in NSS (uid {host.nss_users[user.name]}), not in the local files")
             return
-        if existing is None:
-            self.create_user(user, gid)
-            return
-        if user.uid is not None and existing.uid != user.uid:
+        if existing is not None and user.uid is not None and existing.uid != user.uid:
             self.conflict(
                 "user", user.name,
                 f"uid is {existing.uid} on the host, the spec says {user.uid}; "
                 "qmail compiles UIDs in, so an account is never renumbered",
             )
             return
+        holder = None if existing or user.uid is None else host.uid_names.get(user.uid) or host.nss_uids.get(user.uid)
+        if holder:
+            self.conflict("user", user.name, f"uid {user.uid} is already held by user {holder}")
+            return
+        gid = self.group_gids.get(user.group)
+        if gid is None:
+            in_spec = self.spec.group(user.group) is not None
+            why = "cannot be made (see its conflict)" if in_spec else "is neither in the spec nor on the host"
+            self.conflict("user", user.name, f"its group {user.group} {why}")
+            return
+        if existing is None:
+            self.create_user(user, gid)
+            return
+        ids = host.id_range
+        if user.uid is None and not ids.uid_min <= existing.uid <= ids.uid_max:
+            self.plan.warnings.append(
+                f"user {user.name} has uid {existing.uid}, outside the system range {ids.uid_min}-{ids.uid_max}; "
+                "left alone, since qmail compiles the number in"
+            )
         fields: dict[str, FieldChange] = {}
         if existing.gid != gid:
             fields["group"] = FieldChange(host.gid_names.get(existing.gid, str(existing.gid)), user.group)
@@ -206,12 +218,7 @@ class Planner:
     def create_user(self, user: User, gid: int) -> None:
         host = self.host
         uid, allocated = user.uid, frozenset()
-        if uid is not None:
-            holder = host.uid_names.get(uid) or host.nss_uids.get(uid)
-            if holder:
-                self.conflict("user", user.name, f"uid {uid} is already held by user {holder}")
-                return
-        else:
+        if uid is None:
             ids = host.id_range
             uid = allocate(self.used_uids, ids.uid_min, ids.uid_max)
             if uid is None:

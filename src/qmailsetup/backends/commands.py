@@ -66,7 +66,8 @@ class CommandBackend:
                 try:
                     sh.Command(argv[0])(*argv[1:])
                 except sh.ErrorReturnCode as error:
-                    stderr = error.stderr.decode(errors="replace").strip()
+                    # one line, so the error stays a single line on any terminal or log
+                    stderr = "; ".join(l.strip() for l in error.stderr.decode(errors="replace").splitlines() if l.strip())
                     raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None
                 except sh.CommandNotFound:
                     raise OperationFailed(f"{argv[0]}: command not found; use --backend files") from None

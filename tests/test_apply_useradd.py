@@ -1,0 +1,126 @@
+"""Real shadow-utils useradd/groupadd/usermod with --prefix on temporary
+trees, no mocks: files in + spec -> files out, then a second run is in sync."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+import pytest
+from conftest import cli, require_tools, skip_or_fail
+from golden import check_text
+from scenarios import build
+from trees import snapshot
+
+ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
+TODAY = str(int(time.time() // 86400))
+
+
+@pytest.fixture(autouse=True)
+def real_tools():
+    if os.geteuid() != 0:
+        skip_or_fail("useradd --prefix needs root")
+    require_tools("useradd", "groupadd", "usermod")
+
+
+def clockless(text: str) -> str:
+    """shadow's last-change day is today's date: not part of the golden."""
+    return text.replace(f":{TODAY}:", ":<today>:")
+
+
+def apply(root, *extra):
+    return cli("apply", "--platform", "linux", "--backend", "useradd", "--root", root, *extra)
+
+
+def owner_mode(path):
+    info = os.lstat(path)
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
+
+
+CASES = [
+    ("fresh_debian", []),
+    ("fresh_alpine", []),
+    ("partial", []),
+    ("nis_compat", []),
+    ("install_ids_as_shipped", ["--fix-drift"]),
+    ("drifted_dirs", []),
+]
+
+
+@pytest.mark.parametrize(("scenario", "extra"), CASES, ids=[c[0] for c in CASES])
+def test_apply_gives_golden_files_then_is_in_sync(tmp_path, scenario, extra):
+    root = tmp_path / "root"
+    root.mkdir()
+    args = build(scenario, root) + extra
+    planned = json.loads(apply(root, "--dry-run", "--json", *args).out)["changes"]
+
+    first = apply(root, "--detailed-exitcode", *args)
+    assert first.code == 4, first.err
+    for name in ACCOUNT_FILES:
+        check_text(f"apply/{scenario}/{name}", clockless((root / "etc" / name).read_text()))
+
+    users = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
+    groups = {line.split(":")[0]: line.split(":") for line in (root / "etc/group").read_text().splitlines()}
+    # the IDs the dry run showed are the IDs useradd and groupadd chose
+    for change in planned:
+        if change["action"] == "create" and change["kind"] == "user":
+            assert int(users[change["name"]][2]) == change["fields"]["uid"]["desired"]
+        if change["action"] == "create" and change["kind"] == "group":
+            assert int(groups[change["name"]][2]) == change["fields"]["gid"]["desired"]
+    qmail_gid = int(groups["qmail"][2])
+    assert owner_mode(root / "var/qmail") == (0, qmail_gid, 0o755)
+    assert owner_mode(root / "var/qmail/alias") == (int(users["alias"][2]), qmail_gid, 0o2755)
+
+    before = snapshot(root)
+    second = apply(root, "--detailed-exitcode", *args)
+    assert second.code == 0, second.out + second.err
+    assert "0 to create, 0 to modify" in second.out
+    assert snapshot(root) == before
+
+
+def test_new_accounts_are_locked_and_have_no_home_made(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    build("fresh_debian", root)
+    assert apply(root).code == 0
+    shadow = {line.split(":")[0]: line.split(":") for line in (root / "etc/shadow").read_text().splitlines()}
+    passwd = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
+    for name in ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"):
+        assert shadow[name][1] in ("!", "!*", "*"), name
+        assert passwd[name][6] == "/usr/sbin/nologin"
+        assert int(passwd[name][2]) < 1000, "a system UID"
+    assert not (root / "home").exists()
+    assert sorted(p.name for p in (root / "var/qmail").iterdir()) == ["alias"], "no skeleton files"
+
+
+def test_a_failing_command_stops_the_run_and_says_what_was_done(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    build("fresh_debian", root)
+    # a live lock on passwd: groupadd works, useradd cannot lock passwd
+    (root / "etc/passwd.lock").write_text(str(os.getpid()))
+    result = apply(root)
+    assert result.code == 1
+    error = result.err.strip().splitlines()
+    assert len(error) == 1, result.err
+    assert "useradd" in error[0] and "exit" in error[0]
+    assert "done before the failure: group qmail, group nofiles" in error[0]
+    assert "qmail:x:999:" in (root / "etc/group").read_text()
+    assert "alias" not in (root / "etc/passwd").read_text()
+    # the next run finishes the job
+    (root / "etc/passwd.lock").unlink()
+    assert apply(root).code == 0
+    assert "alias:x:999:998" in (root / "etc/passwd").read_text()
+
+
+def test_drift_without_fix_drift_is_refused_and_nothing_is_written(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    build("install_ids_as_shipped", root)
+    before = snapshot(root)
+    result = apply(root)
+    assert result.code == 3
+    assert "rerun with --fix-drift" in result.err
+    assert snapshot(root) == before
