@@ -1,0 +1,68 @@
+"""Account files are read without losing a byte, and bad ones are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qmailsetup.errors import BadInput
+from qmailsetup.userdb.accountfile import AccountFile
+from trees import FIXTURES
+
+KINDS = {"passwd": "passwd", "passwd.master": "passwd", "group": "group", "group.master": "group",
+         "master.passwd": "master.passwd"}
+FIXTURE_FILES = sorted(p for p in FIXTURES.glob("*/*") if p.name in KINDS)
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_real_files_round_trip_byte_for_byte(path):
+    data = path.read_bytes()
+    parsed = AccountFile.parse(path, KINDS[path.name], data)
+    assert parsed.data() == data
+    assert parsed.edited({}, []) == data.decode()
+    assert any(fields[2] == "0" for _, fields in parsed.entries()), "root or wheel parsed"
+
+
+ODD_BUT_VALID = (
+    "# a comment: with colons\n"
+    "\n"
+    "root:x:0:0:root:/root:/bin/bash\n"
+    "caf\xe9:x:1000:1000:Jos\xe9 ,,,:/home/cafe:/bin/sh\n"
+    "empty::1001:1001:::\n"
+    "   \n"
+    "+@netadmins::::::\n"
+    "-baduser::::::\n"
+    "+::::::\n"
+).encode("latin-1")
+
+
+def test_odd_but_valid_lines_survive_and_new_lines_go_before_nis():
+    parsed = AccountFile.parse(Path("passwd"), "passwd", ODD_BUT_VALID)
+    assert parsed.data() == ODD_BUT_VALID
+    assert set(parsed.index) == {"root", "caf\udce9", "empty"}
+    edited = parsed.edited({"empty": ["empty", "x", "1001", "1001", "", "/", "/bin/false"]},
+                           [["alias", "x", "999", "998", "", "/var/qmail/alias", "/usr/sbin/nologin"]])
+    lines = edited.encode("utf-8", "surrogateescape").split(b"\n")
+    assert lines[4] == b"empty:x:1001:1001::/:/bin/false"
+    assert lines[6] == b"alias:x:999:998::/var/qmail/alias:/usr/sbin/nologin"
+    assert lines[7] == b"+@netadmins::::::"
+    assert lines[3] == "caf\xe9:x:1000:1000:Jos\xe9 ,,,:/home/cafe:/bin/sh".encode("latin-1")
+
+
+BAD_FILES = [
+    (b"root:x:0:0:root:/root\n", "passwd:1: 6 fields, a passwd line has 7"),
+    (b"root:x:0:0:root:/root:/bin/sh\nbin:x:one:1::/:/bin/false\n", "passwd:2: uid 'one' of 'bin' is not a number"),
+    (b"root:x:0:0:root:/root:/bin/sh\nroot:x:1:1::/:/bin/false\n", "passwd:2: 'root' appears again (first on line 1)"),
+    (b"root:x:0:0:root:/root:/bin/sh", "passwd:1: the last line has no newline at its end"),
+    (b"root:x:0:0:root:/root:/bin/sh\r\n", "passwd:1: carriage return in line"),
+    (b"root:x:0:0:root:/root:/bin/sh\nb\0n:x:1:1::/:/bin/false\n", "passwd:2: contains a NUL byte"),
+    (b":x:0:0:root:/root:/bin/sh\n", "passwd:1: empty name"),
+    (b"root:x:-1:0:root:/root:/bin/sh\n", "uid '-1' of 'root' is not a number"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_FILES, ids=[m for _, m in BAD_FILES])
+def test_malformed_files_are_named_with_their_line(data, message):
+    with pytest.raises(BadInput) as error:
+        AccountFile.parse(Path("passwd"), "passwd", data)
+    assert message in str(error.value)

@@ -1,0 +1,80 @@
+"""The model: what a spec may say, and how a bad one is reported."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import cli
+from qmailsetup.errors import BadInput
+from qmailsetup.spec import load_spec, parse_spec
+
+
+def test_built_in_default_is_the_qmail_layout():
+    spec = load_spec(None)
+    assert [g.name for g in spec.groups] == ["qmail", "nofiles"]
+    assert {u.name: (u.group, u.home) for u in spec.users} == {
+        "alias": ("nofiles", "/var/qmail/alias"),
+        "qmaild": ("nofiles", "/var/qmail"),
+        "qmaill": ("nofiles", "/var/qmail"),
+        "qmailp": ("nofiles", "/var/qmail"),
+        "qmailq": ("qmail", "/var/qmail"),
+        "qmailr": ("qmail", "/var/qmail"),
+        "qmails": ("qmail", "/var/qmail"),
+    }
+    assert [(p.path, p.owner, p.group, p.mode) for p in spec.paths] == [
+        ("/var/qmail", "root", "qmail", "0755"),
+        ("/var/qmail/alias", "alias", "qmail", "02755"),
+    ]
+
+
+USER = 'name = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+
+BAD_SPECS = [
+    ("[[groups]\nname = 'x'", "invalid TOML"),
+    ('[[groups]]\nname = "qmail"\ncolour = "red"\n', "groups[0].colour: unknown field"),
+    ('[[groups]]\nname = "qm:ail"\n', "groups[0].name: 'qm:ail' is not a portable account name"),
+    ('[[groups]]\nname = "-qmail"\n', "groups[0].name: '-qmail' is not a portable account name"),
+    ('[[groups]]\nname = "q\\nmail"\n', "is not a portable account name"),
+    (f'[[groups]]\nname = "{"q" * 33}"\n', "at most 32 characters"),
+    ('[[groups]]\nname = "Qmail"\n', "is not a portable account name"),
+    ('[[groups]]\nname = "qmail"\n[[groups]]\nname = "qmail"\n', "groups: name 'qmail' appears more than once"),
+    ('[[groups]]\nname = "a"\ngid = 5\n[[groups]]\nname = "b"\ngid = 5\n', "groups: gid 5 appears more than once"),
+    ('[[groups]]\nname = "a"\ngid = -1\n', "groups[0].gid: -1 is out of range"),
+    ('[[groups]]\nname = "a"\ngid = 0\n', "groups[0].gid: 0 is out of range"),
+    ('[[groups]]\nname = "a"\ngid = 65535\n', "65535 is out of range"),
+    ('[[groups]]\nname = "a"\ngid = 4294967296\n', "is out of range"),
+    ('[[groups]]\nname = "a"\ngid = "12"\n', "groups[0].gid: Input should be a valid integer"),
+    (f'[[users]]\n{USER}uid = 7790\n[[users]]\nname = "b"\ngroup = "c"\nhome = "/x"\nuid = 7790\n', "users: uid 7790 appears more than once"),
+    ('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "var/qmail"\n', "users[0].home: 'var/qmail' is not an absolute path"),
+    ('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/../etc"\n', "is not a normalised absolute path"),
+    (f'[[users]]\n{USER}shell = "nologin"\n', "users[0].shell: 'nologin' is not an absolute path"),
+    (f'[[users]]\n{USER}comment = "a:b"\n', "users[0].comment: 'a:b' contains ':'"),
+    ('[[users]]\nname = "alias"\nhome = "/var/qmail"\n', "users[0].group: Field required"),
+    ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = "999"\n', "paths[0].mode: '999' is not an octal mode"),
+    ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = 755\n', "paths[0].mode: Input should be a valid string"),
+    ('[[paths]]\npath = "/var/qmail/"\nowner = "root"\ngroup = "qmail"\nmode = "0755"\n', "not a normalised absolute path"),
+    ('groups = 3\n', "groups: Input should be a valid list"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_SPECS)
+def test_bad_spec_is_one_line_naming_file_and_field(text, message):
+    with pytest.raises(BadInput) as error:
+        parse_spec(text, "my.toml")
+    assert str(error.value).startswith("my.toml: ")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_spec_file_exits_2_without_traceback(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "relative"\n')
+    result = cli("apply", "--dry-run", "--spec", spec, "--root", tmp_path)
+    assert result.code == 2
+    assert result.err == f"qmailsetup: {spec}: users[0].home: 'relative' is not an absolute path\n"
+    assert result.out == ""
+
+
+def test_missing_spec_file_exits_2(tmp_path):
+    result = cli("apply", "--dry-run", "--spec", tmp_path / "nope.toml", "--root", tmp_path)
+    assert result.code == 2
+    assert "nope.toml: cannot read spec: No such file or directory" in result.err
