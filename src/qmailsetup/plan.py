@@ -182,12 +182,6 @@ class Planner:
         if existing is None:
             self.create_user(user, gid)
             return
-        ids = host.id_range
-        if user.uid is None and not ids.uid_min <= existing.uid <= ids.uid_max:
-            self.plan.warnings.append(
-                f"user {user.name} has uid {existing.uid}, outside the system range {ids.uid_min}-{ids.uid_max}; "
-                "left alone, since qmail compiles the number in"
-            )
         fields: dict[str, FieldChange] = {}
         if existing.gid != gid:
             fields["group"] = FieldChange(host.gid_names.get(existing.gid, str(existing.gid)), user.group)

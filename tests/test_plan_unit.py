@@ -1,0 +1,122 @@
+"""The planner on small hand-made hosts: the rules of "Reconciling, safely"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qmailsetup.observe import observe
+from qmailsetup.plan import allocate, make_plan
+from qmailsetup.platforms import load_profile
+from qmailsetup.spec import parse_spec
+from trees import append, debian_tree
+
+LINUX = load_profile("linux")
+
+
+@pytest.mark.parametrize(
+    ("used", "expected"),
+    [
+        (set(), 999),                      # nothing in range: the top
+        ({999, 998}, 997),                 # just below the lowest in range
+        ({998, 500}, 499),
+        ({101, 999}, 998),                 # the lowest in use is the bottom: wrap to the top
+        ({101, 102, 999, 998}, 997),
+        ({0, 65534, 1000}, 999),           # IDs outside the range do not count
+        (set(range(101, 1000)), None),     # full
+    ],
+)
+def test_allocate_picks_what_useradd_r_would(used, expected):
+    assert allocate(used, 101, 999) == expected
+
+
+def host_with(tmp_path, passwd=(), group=(), shadow=()):
+    root = debian_tree(tmp_path / "root")
+    append(root, "passwd", list(passwd))
+    append(root, "group", list(group))
+    append(root, "shadow", list(shadow))
+    return root
+
+
+def plan_for(root, spec_text=None, fix_drift=False, nss=None):
+    spec = parse_spec(spec_text, "t.toml") if spec_text else __import__("qmailsetup.spec").spec.load_spec(None)
+    host = observe(spec, root, LINUX)
+    for key, value in (nss or {}).items():
+        getattr(host, key).update(value)
+    return make_plan(spec, host, fix_drift)
+
+
+def reasons(plan):
+    return {(c.kind, c.name): c.reason for c in plan.conflicts}
+
+
+def test_a_name_known_only_to_nss_is_a_conflict_not_a_second_account(tmp_path):
+    plan = plan_for(host_with(tmp_path), nss={"nss_users": {"qmaild": 5001}, "nss_groups": {"qmail": 5000}})
+    assert reasons(plan)[("user", "qmaild")] == "exists only in NSS (uid 5001), not in the local files"
+    assert reasons(plan)[("group", "qmail")] == "exists only in NSS (gid 5000), not in the local group file"
+    assert plan.refused
+
+
+def test_an_id_held_in_nss_is_a_conflict(tmp_path):
+    spec = '[[groups]]\nname = "qmail"\ngid = 2107\n'
+    plan = plan_for(host_with(tmp_path), spec, nss={"nss_gids": {2107: "ldapgroup"}})
+    assert reasons(plan) == {("group", "qmail"): "gid 2107 is already held by group ldapgroup"}
+
+
+def test_a_user_whose_group_exists_nowhere_is_a_conflict(tmp_path):
+    spec = '[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+    plan = plan_for(host_with(tmp_path), spec)
+    assert reasons(plan) == {("user", "alias"): "its group nofiles is neither in the spec nor on the host"}
+
+
+def test_a_user_whose_group_is_only_on_the_host_is_fine(tmp_path):
+    spec = '[[users]]\nname = "alias"\ngroup = "mail"\nhome = "/var/qmail/alias"\n'
+    plan = plan_for(host_with(tmp_path), spec)
+    assert not plan.conflicts
+    assert plan.changes[0].values["gid"] == 8
+
+
+def test_any_non_login_shell_is_in_sync_when_the_spec_names_none(tmp_path):
+    spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+    root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/bin/true"], ["nofiles:x:2108:"], ["alias:*:19000::::::"])
+    plan = plan_for(root, spec)
+    assert plan.in_sync, plan
+    assert plan.warnings == []
+
+
+def test_a_named_shell_is_drift_even_if_it_gives_no_login(tmp_path):
+    spec = ('[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\n'
+            'home = "/var/qmail/alias"\nshell = "/sbin/nologin"\ncomment = "qmail alias"\n')
+    root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail:/bin/true"], ["nofiles:x:2108:"], ["alias:*:19000::::::"])
+    plan = plan_for(root, spec)
+    (change,) = plan.changes
+    assert {k: (f.current, f.desired) for k, f in change.fields.items()} == {
+        "home": ("/var/qmail", "/var/qmail/alias"),
+        "shell": ("/bin/true", "/sbin/nologin"),
+        "comment": ("", "qmail alias"),
+    }
+    assert change.drift and plan.refused
+    assert not plan_for(root, spec, fix_drift=True).refused
+
+
+def test_a_usable_password_is_warned_about(tmp_path):
+    spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+    root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/bin/true"], ["nofiles:x:2108:"],
+                     ["alias:$6$salt$hash:19000::::::"])
+    plan = plan_for(root, spec)
+    assert plan.warnings == ["user alias has a usable password; lock it (usermod -L alias, or '*' with vipw)"]
+
+
+def test_an_owner_that_exists_nowhere_is_a_conflict(tmp_path):
+    spec = '[[paths]]\npath = "/var/qmail"\nowner = "qmailx"\ngroup = "root"\nmode = "0755"\n'
+    plan = plan_for(host_with(tmp_path), spec)
+    assert reasons(plan) == {("path", "/var/qmail"): "its owner qmailx is neither in the spec nor on the host"}
+
+
+def test_a_file_where_a_directory_belongs_is_a_conflict(tmp_path):
+    root = host_with(tmp_path)
+    (root / "var").mkdir()
+    (root / "var/qmail").write_text("")
+    plan = plan_for(root)
+    assert reasons(plan)[("path", "/var/qmail")] == "exists and is not a directory"
+    assert reasons(plan)[("path", "/var/qmail/alias")].startswith("/var/qmail is a symlink or not a directory")
