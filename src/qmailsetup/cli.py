@@ -100,6 +100,21 @@ def apply(
     raise typer.Exit(code)
 
 
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  qmailsetup check\n\n"
+        "  qmailsetup check --root /mnt/image --json\n\n"
+        "Exit 3 when any finding is an error, else 0."
+    )
+)
+def check(root: RootOption = Path("/"), json: JsonOption = False) -> None:
+    """Is this host fit for qmail? The filesystem under /var/qmail, the prerequisites, the accounts."""
+    from qmailsetup.check.runner import run_check
+
+    raise typer.Exit(run_check(check_root(root), as_json=json))
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="qmailsetup")

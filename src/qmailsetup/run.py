@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import make_backend
-from qmailsetup.errors import OperationFailed, Refused
+from qmailsetup.errors import OperationFailed, QmailsetupError, Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import choose_profile
@@ -22,6 +22,25 @@ def refusal(plan) -> str:
     reasons += [f"user {c.name} differs ({', '.join(c.fields)}); rerun with --fix-drift" for c in plan.blocked_drift]
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return f"refused, nothing written: {reasons[0]}{more}"
+
+
+def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool) -> dict:
+    """The errors of `qmailsetup check` about what apply sets up (a nosuid
+    /var, a login shell it may not fix), shown after the plan."""
+    from qmailsetup.check.runner import finding_lines, setup_errors
+
+    try:
+        errors = setup_errors(spec, root, profile)
+    except (QmailsetupError, OSError) as error:
+        errors, failed = [], str(error)
+    else:
+        failed = None
+    if not as_json and (errors or failed):
+        heading = "note: qmailsetup check finds, as things stand:" if dry_run else "qmailsetup check: errors that remain:"
+        print(f"qmailsetup check could not run: {failed}" if failed else heading)
+        for finding in errors:
+            print("\n".join("  " + line for line in finding_lines(finding)))
+    return {"check": [f.data() for f in errors]}
 
 
 def run_apply(
@@ -49,9 +68,9 @@ def run_apply(
         emit()
         raise Refused(refusal(plan))
     if dry_run or plan.in_sync:
-        emit()
         if dry_run and not as_json and not plan.in_sync:
             print("Dry run: nothing was written.")
+        emit(check_errors(spec, root, profile, as_json, dry_run))
         return EXIT_CHANGES if detailed and plan.changes else EXIT_OK
     done: list = []
     try:
@@ -59,7 +78,7 @@ def run_apply(
     except OperationFailed as error:
         emit({"applied": [f"{c.kind} {c.name}" for c in done], "error": str(error)})
         raise
-    emit({"applied": [f"{c.kind} {c.name}" for c in done]})
     if not as_json:
         print(f"Applied {len(done)} change{'s' if len(done) != 1 else ''}.")
+    emit({"applied": [f"{c.kind} {c.name}" for c in done], **check_errors(spec, root, profile, as_json, dry_run)})
     return EXIT_CHANGES if detailed else EXIT_OK

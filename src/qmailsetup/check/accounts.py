@@ -1,0 +1,112 @@
+"""The qmail accounts and directories, read as the planner reads them.
+
+observe() reads the account files and plan.make_plan() says what apply
+would do; this module only turns that into findings. No qmail account may
+have a login shell or a usable password (QMAIL.md, "Accounts"): INSTALL.ids
+as shipped on Linux gives all seven /bin/sh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qmailsetup.check import Finding
+from qmailsetup.observe import HostState, observe, shown
+from qmailsetup.plan import Plan, is_locked, make_plan
+from qmailsetup.platforms import Profile
+from qmailsetup.spec import Spec
+
+APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
+
+
+def account_file(host: HostState, password: bool = False) -> str:
+    """Where the users' entries (or their passwords) are kept."""
+    if "master.passwd" in host.files:
+        kind = "master.passwd"
+    elif password and "shadow" in host.files and host.files["shadow"].exists:
+        kind = "shadow"
+    else:
+        kind = "passwd"
+    return shown(host.root, f"/etc/{kind}")
+
+
+def lock_command(host: HostState, name: str) -> str:
+    if host.profile.flavor == "shadow":
+        return f"usermod -L {name}"
+    return f"vipw, and put * in the password field of {name}"
+
+
+def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
+    where = account_file(host)
+    users = [host.users[u.name] for u in spec.users if u.name in host.users]
+    bad = [u for u in users if not host.profile.is_non_login(u.shell)]
+    findings = [
+        Finding(
+            "account.login-shell", "error", where,
+            f"user {user.name} has the login shell {user.shell or '(empty: /bin/sh)'}; a qmail account must not give a login",
+            f"qmailsetup apply --fix-drift (sets it to {host.nologin}), or usermod -s {host.nologin} {user.name}",
+        )
+        for user in bad
+    ]
+    if users and not bad:
+        findings.append(Finding("account.login-shell", "ok", where, f"no login shell: {', '.join(u.name for u in users)}"))
+    return findings
+
+
+def password_findings(spec: Spec, host: HostState) -> list[Finding]:
+    where = account_file(host, password=True)
+    users = [host.users[u.name] for u in spec.users if u.name in host.users]
+    bad = [u for u in users if not is_locked(u.password)]
+    findings = [
+        Finding(
+            "account.password", "error", where,
+            f"user {user.name} has a usable password ({'empty' if not user.password else 'set'}); "
+            "a qmail account must have none",
+            f"lock it: {lock_command(host, user.name)}",
+        )
+        for user in bad
+    ]
+    if users and not bad:
+        findings.append(Finding("account.password", "ok", where, f"no usable password: {', '.join(u.name for u in users)}"))
+    return findings
+
+
+def plan_findings(plan: Plan, host: HostState) -> list[Finding]:
+    """What apply would still create or change, and what stops it."""
+    findings = []
+    missing = [f"{c.kind} {c.name}" for c in plan.changes if c.kind != "path" and c.action == "create"]
+    if missing:
+        findings.append(Finding("account.exists", "error", account_file(host), "missing: " + ", ".join(missing), APPLY))
+    for conflict in plan.conflicts:
+        findings.append(
+            Finding(
+                "account.conflict", "error", None, f"{conflict.kind} {conflict.name}: {conflict.reason}",
+                "resolve the conflict by hand; qmailsetup apply explains it and writes nothing until then",
+            )
+        )
+    for change in plan.changes:
+        if change.kind == "path":
+            state = "is missing" if change.action == "create" else "differs: " + ", ".join(
+                f"{key} {field.current} (wants {field.desired})" for key, field in change.fields.items()
+            )
+            findings.append(Finding("path.owner-mode", "error", shown(host.root, change.name), f"{change.name} {state}", APPLY))
+        elif change.action == "modify":
+            other = [key for key in change.fields if key != "shell"]  # a shell is account.login-shell's
+            if other:
+                findings.append(
+                    Finding(
+                        "account.drift", "warning", account_file(host),
+                        f"user {change.name} differs from the spec: "
+                        + ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in other),
+                        "qmailsetup apply --fix-drift",
+                    )
+                )
+    if not findings:
+        findings.append(Finding("account.exists", "ok", None, "every group, user and directory of the spec is in place"))
+    return findings
+
+
+def account_findings(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
+    host = observe(spec, root, profile)
+    plan = make_plan(spec, host)
+    return shell_findings(spec, host) + password_findings(spec, host) + plan_findings(plan, host)

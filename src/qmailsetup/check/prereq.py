@@ -1,0 +1,95 @@
+"""What the seed assumes around qmail (QMAIL.md, "Prerequisites named by
+the seed"): daemontools, ucspi-tcp and a resolver. Warnings only: qmail
+builds and runs without them, the seed's way of running it does not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qmailsetup.check import Finding
+
+# where djb's packages install besides PATH: /command (slashpackage) and
+# /usr/local/bin (make setup check)
+EXTRA_DIRS = ("/command", "/usr/local/bin")
+PACKAGES = (
+    (
+        "prereq.daemontools", "daemontools", ("svscan", "supervise", "multilog"),
+        "install daemontools (https://cr.yp.to/daemontools.html, or the daemontools package) "
+        "to run qmail's services under supervise with multilog",
+    ),
+    (
+        "prereq.ucspi-tcp", "ucspi-tcp", ("tcpserver", "tcprules"),
+        "install ucspi-tcp (https://cr.yp.to/ucspi-tcp.html, or the ucspi-tcp package) "
+        "to run qmail-smtpd under tcpserver with tcprules access control",
+    ),
+)
+
+
+def search_dirs(root: Path, path_variable: str) -> list[Path]:
+    dirs = [d for d in path_variable.split(os.pathsep) if d.startswith("/")]
+    dirs += [d for d in EXTRA_DIRS if d not in dirs]
+    return [root / d.lstrip("/") for d in dirs]
+
+
+def find_program(name: str, dirs: list[Path]) -> Path | None:
+    for directory in dirs:
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def check_package(finding_id: str, package: str, programs: tuple[str, ...], remedy: str, dirs: list[Path]) -> Finding:
+    found = {name: find_program(name, dirs) for name in programs}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        return Finding(
+            finding_id, "warning", None,
+            f"{package}: {', '.join(missing)} not found on PATH, /command or /usr/local/bin",
+            remedy,
+        )
+    places = sorted({str(path.parent) for path in found.values()})
+    return Finding(finding_id, "ok", places[0], f"{package}: {', '.join(programs)} found in {', '.join(places)}")
+
+
+def nameservers(resolv_conf: Path) -> list[str]:
+    try:
+        text = resolv_conf.read_text(errors="replace")
+    except OSError:
+        return []
+    servers = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            servers.append(words[1])
+    return servers
+
+
+def check_resolver(root: Path, dirs: list[Path]) -> Finding:
+    resolv_conf = root / "etc/resolv.conf"
+    servers = nameservers(resolv_conf)
+    dnscache = find_program("dnscache", dirs)
+    named = f"{resolv_conf} names {', '.join(servers)}" if servers else f"{resolv_conf} names no nameserver"
+    if dnscache:
+        return Finding("prereq.dns-resolver", "ok", str(dnscache), f"a local dnscache ({dnscache}); {named}")
+    if servers:
+        return Finding(
+            "prereq.dns-resolver", "ok", str(resolv_conf),
+            f"{named}; qmail-remote will ask it (no local dnscache found)",
+        )
+    return Finding(
+        "prereq.dns-resolver", "warning", str(resolv_conf),
+        f"no local dnscache and {named}: qmail-remote cannot look up MX records",
+        "run djbdns' dnscache on 127.0.0.1 and name it in /etc/resolv.conf (nameserver 127.0.0.1), "
+        "or name a resolver there",
+    )
+
+
+def prereq_findings(root: Path, path_variable: str | None = None) -> list[Finding]:
+    if path_variable is None:
+        path_variable = os.environ.get("PATH", os.defpath)
+    dirs = search_dirs(root, path_variable)
+    findings = [check_package(*package, dirs) for package in PACKAGES]
+    findings.append(check_resolver(root, dirs))
+    return findings

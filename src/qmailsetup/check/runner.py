@@ -1,0 +1,68 @@
+"""Run the checks, collect their findings, show them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qmailsetup.check import SEVERITIES, Finding
+from qmailsetup.check.accounts import account_findings
+from qmailsetup.check.filesystem import filesystem_findings
+from qmailsetup.check.mounts import read_mount_table
+from qmailsetup.check.prereq import prereq_findings
+from qmailsetup.platforms import Profile
+from qmailsetup.spec import Spec
+
+# what `apply` reports after setting up accounts and /var/qmail
+SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-shell", "account.password"})
+
+
+def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
+    return filesystem_findings(root, read_mount_table()) + prereq_findings(root) + account_findings(spec, root, profile)
+
+
+def setup_errors(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
+    """The errors of check about what apply sets up: the accounts and the
+    filesystem under /var/qmail."""
+    findings = filesystem_findings(root, read_mount_table()) + account_findings(spec, root, profile)
+    return [f for f in findings if f.severity == "error" and f.id in SETUP_IDS]
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(f.severity == "error" for f in findings)
+
+
+def finding_lines(finding: Finding) -> list[str]:
+    lines = [f"{finding.severity:<7} {finding.id}: {finding.message}"]
+    if finding.remedy and finding.severity != "ok":
+        lines.append(f"        remedy: {finding.remedy}")
+    return lines
+
+
+def render_text(findings: list[Finding], header: str) -> str:
+    lines = [header, ""]
+    for finding in findings:
+        lines.extend(finding_lines(finding))
+    counts = [(sum(1 for f in findings if f.severity == s), s) for s in SEVERITIES]
+    lines += ["", ", ".join(f"{n} {s}" + ("s" if n != 1 and s in ("error", "warning") else "") for n, s in counts) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(findings: list[Finding]) -> str:
+    return json.dumps({"findings": [f.data() for f in findings]}, indent=2) + "\n"
+
+
+def run_check(root: Path, as_json: bool) -> int:
+    """`qmailsetup check`: 3 when any finding is an error, else 0."""
+    import sys
+
+    from qmailsetup.platforms import choose_profile
+    from qmailsetup.spec import load_spec
+
+    profile = choose_profile("auto", root)
+    findings = run_checks(load_spec(None), root, profile)
+    if as_json:
+        sys.stdout.write(render_json(findings))
+    else:
+        sys.stdout.write(render_text(findings, f"qmailsetup check: {root} (platform {profile.name})"))
+    return 3 if has_errors(findings) else 0
