@@ -30,7 +30,7 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool) -> dic
     from qmailsetup.check.runner import finding_lines, setup_errors
 
     try:
-        errors = setup_errors(spec, root, profile)
+        errors = setup_errors(spec, root, profile, dry_run)
     except (QmailsetupError, OSError) as error:
         errors, failed = [], str(error)
     else:
