@@ -42,6 +42,8 @@ SYNC_NOTES = {
     "mfs": "mfs lives in memory: the whole queue is lost at reboot",
 }
 FFS_TYPES = frozenset({"ufs", "ffs"})
+# Linux: remount with -o remount, chattr flags; else BSD mount -u
+LINUX = sys.platform.startswith("linux")
 # ext2/3/4 (and XFS, btrfs) inode flags: chattr +S and chattr +D
 FS_SYNC_FL, FS_DIRSYNC_FL = 0x00000008, 0x00010000
 # _IOR('f', 1, long): the kernel reads and writes an int through it
@@ -82,7 +84,7 @@ def underlying(table: list[Mount], mount: Mount) -> Mount:
 
 
 def remount(point: str, option: str) -> str:
-    if sys.platform.startswith("linux"):
+    if LINUX:
         return f"mount -o remount,{option} {point}"
     return f"mount -u -o {option} {point}"
 
@@ -100,9 +102,12 @@ def check_mount_flag(where: Where, flag: str, finding_id: str, why: str) -> Find
     )
 
 
+def is_network(mount: Mount) -> bool:
+    return mount.fstype in NETWORK_TYPES or mount.fstype.startswith("nfs")
+
+
 def check_network(table: list[Mount], where: Where) -> Finding:
-    real = underlying(table, where.mount)
-    if real.fstype in NETWORK_TYPES or real.fstype.startswith("nfs"):
+    if is_network(underlying(table, where.mount)):
         return Finding(
             "fs.network", "error", where.shown,
             f"{where.subject()}, a network filesystem: the queue must be on a local disk, "
@@ -115,7 +120,7 @@ def check_network(table: list[Mount], where: Where) -> Finding:
 def inode_flags(path: str) -> int | None:
     """The chattr flags of a directory (FS_IOC_GETFLAGS), None where the
     filesystem has none."""
-    if not sys.platform.startswith("linux"):
+    if not LINUX:
         return None
     import fcntl
 
@@ -170,8 +175,8 @@ def check_sync(table: list[Mount], where: Where) -> Finding:
     for option in ("sync", "dirsync"):
         if option in options:
             return Finding("fs.sync-metadata", "ok", where.shown, f"{subject}, mounted {option}: metadata is written at once")
-    lacking = without_sync_flag(where) if sys.platform.startswith("linux") else None
-    if sys.platform.startswith("linux") and lacking is None:
+    lacking = without_sync_flag(where) if LINUX else None
+    if LINUX and lacking is None:
         return Finding(
             "fs.sync-metadata", "ok", where.shown,
             f"{subject}; {where.existing} has the synchronous attribute (chattr +S): metadata is written at once",
@@ -183,7 +188,7 @@ def check_sync(table: list[Mount], where: Where) -> Finding:
                 "fs.sync-metadata", "ok", where.shown,
                 f"{subject}, without soft updates: FFS writes metadata synchronously",
             )
-        note = f"{real.fstype} with {' and '.join(delayed)} delays metadata writes"
+        note = f"{real.fstype} with {' and '.join(delayed).replace('-', ' ')} delays metadata writes"
     else:
         note = SYNC_NOTES.get(real.fstype, f"{real.fstype} is not known to write metadata synchronously")
     attribute = f", and {lacking} has no chattr +S" if lacking else ""
@@ -202,7 +207,8 @@ def check_separate(table: list[Mount], home: Path, where: Where) -> Finding:
         other.device == mount.device and not contains(os.path.realpath(home), other.mount_point) for other in table
     )
     atime = "noatime is set, which is safe" if "noatime" in mount.options else "noatime would be safe there"
-    if mount.mount_point in own_points and not mount.is_bind and not shared:
+    local = not is_network(underlying(table, mount))
+    if mount.mount_point in own_points and not mount.is_bind and not shared and local:
         return Finding("fs.separate-partition", "ok", where.shown, f"{where.subject()}, a filesystem of its own; {atime}")
     return Finding(
         "fs.separate-partition", "info", where.shown,

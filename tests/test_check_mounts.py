@@ -1,0 +1,122 @@
+"""Mount tables from Linux mountinfo and BSD `mount -p` / `mount` output,
+and which mount holds a path: golden tables in tests/golden/check/mounts/,
+each with the paths it must resolve (mount point and source)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from golden import GOLDEN
+from qmailsetup.check.mounts import (
+    holding, merge_bsd, nearest_existing, parse_bsd_mount, parse_mount_p, parse_mountinfo,
+)
+from qmailsetup.errors import OperationFailed
+
+MOUNTS = GOLDEN / "check/mounts"
+
+
+def table(name: str):
+    """The mount table of a golden case, as read_mount_table would build it."""
+    mountinfo = MOUNTS / f"{name}.mountinfo"
+    if mountinfo.exists():
+        return parse_mountinfo(mountinfo.read_bytes())
+    plain = parse_bsd_mount((MOUNTS / f"{name}.mount").read_text())
+    from_p = MOUNTS / f"{name}.mount-p"
+    return merge_bsd(parse_mount_p(from_p.read_text()), plain) if from_p.exists() else plain
+
+
+CASES = sorted(path.name.removesuffix(".expected.json") for path in MOUNTS.glob("*.expected.json"))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_mount_holding_each_path(name):
+    mounts = table(name)
+    expected = json.loads((MOUNTS / f"{name}.expected.json").read_text())["holding"]
+    seen = {path: [holding(mounts, path).mount_point, holding(mounts, path).source] for path in expected}
+    assert seen == expected
+
+
+def by_point(mounts, point):
+    [mount] = [m for m in mounts if m.mount_point == point]
+    return mount
+
+
+def test_mountinfo_merges_per_mount_and_superblock_options():
+    mounts = table("linux-nested")
+    var = by_point(mounts, "/var")
+    assert {"nosuid", "nodev", "rw"} <= var.options and "sync" not in var.options
+    queue = by_point(mounts, "/var/qmail/queue")
+    assert {"noatime", "sync"} <= queue.options  # noatime per mount, sync per superblock
+    assert (queue.fstype, queue.device, queue.mount_id, queue.parent_id) == ("ext4", "8:49", 32, 31)
+
+
+def test_mountinfo_octal_escapes():
+    mounts = table("linux-escapes")
+    store = by_point(mounts, "/srv/mail store")
+    assert store.source == "/dev/disk/by-label/mail disk"
+    bind = by_point(mounts, "/var/qmail")
+    assert bind.root == "/qmail\tdir" and bind.is_bind
+    assert by_point(mounts, "/mnt/back\\slash\nnl").fstype == "tmpfs"
+
+
+def test_mountinfo_bind_mount_keeps_its_own_nosuid():
+    mounts = table("linux-bind")
+    bind = holding(mounts, "/var/qmail/bin")
+    assert bind.is_bind and bind.root == "/srv/qmail" and "nosuid" in bind.options
+    assert "nosuid" not in holding(mounts, "/srv/qmail/bin").options
+
+
+def test_mountinfo_bad_line_is_one_clear_error():
+    with pytest.raises(OperationFailed, match=r"mountinfo:2: not a mountinfo line"):
+        parse_mountinfo(b"21 1 254:1 / / rw - ext4 /dev/vda1 rw\ngarbage here\n")
+
+
+def test_freebsd_soft_updates_come_from_plain_mount():
+    # mount -p never prints soft updates (FreeBSD's flags2opts has no such
+    # option); the plain listing does
+    with_su, without_su = table("freebsd-su"), table("freebsd-nosu")
+    assert "soft-updates" not in {o for m in parse_mount_p((MOUNTS / "freebsd-su.mount-p").read_text()) for o in m.options}
+    assert "soft-updates" in by_point(with_su, "/var/qmail").options
+    assert "journaled soft-updates" in by_point(with_su, "/").options
+    assert "soft-updates" not in by_point(without_su, "/var/qmail").options
+    assert "noatime" in by_point(without_su, "/var/qmail").options
+    assert {"nosuid", "soft-updates"} <= by_point(without_su, "/var").options
+    assert "sync" in by_point(without_su, "/var/spool/my queue").options
+    assert by_point(with_su, "/jail/mail/var/qmail/queue").fstype == "nullfs"
+
+
+def test_openbsd_and_netbsd_plain_mount():
+    openbsd = table("openbsd")
+    var = by_point(openbsd, "/var")
+    assert {"nodev", "nosuid", "softdep", "soft-updates", "local"} <= var.options
+    assert by_point(openbsd, "/var/qmail/queue").fstype == "nfs"
+    netbsd = table("netbsd")
+    assert "log" in by_point(netbsd, "/").options
+    assert "nosuid" in by_point(netbsd, "/var/qmail").options
+
+
+def test_a_path_not_made_yet_is_judged_by_its_nearest_existing_parent(tmp_path):
+    (tmp_path / "var").mkdir()
+    assert nearest_existing(str(tmp_path / "var/qmail/queue")) == str(tmp_path / "var")
+    (tmp_path / "var/qmail").mkdir()
+    assert nearest_existing(str(tmp_path / "var/qmail/queue")) == str(tmp_path / "var/qmail")
+
+
+def test_a_symlinked_qmail_directory_is_followed_to_where_it_lives(tmp_path):
+    (tmp_path / "data/qmail").mkdir(parents=True)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var/qmail").symlink_to(tmp_path / "data/qmail")
+    assert nearest_existing(str(tmp_path / "var/qmail/queue")) == str(tmp_path / "data/qmail")
+    mounts = parse_mountinfo(
+        f"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:9 / {tmp_path}/data rw,nosuid - tmpfs data rw\n".encode()
+    )
+    assert holding(mounts, nearest_existing(str(tmp_path / "var/qmail/bin"))).source == "data"
+
+
+def test_a_prefix_is_not_a_parent():
+    mounts = table("linux-nested")
+    assert holding(mounts, "/var/qmailx").mount_point == "/var"
+    assert holding(mounts, "/var/qm").mount_point == "/var/qm"
