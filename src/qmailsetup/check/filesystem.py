@@ -212,7 +212,7 @@ def check_separate(table: list[Mount], home: Path, where: Where) -> Finding:
         return Finding("fs.separate-partition", "ok", where.shown, f"{where.subject()}, a filesystem of its own; {atime}")
     return Finding(
         "fs.separate-partition", "info", where.shown,
-        f"{where.subject()}, shared with other data",
+        f"{where.subject()}, not a local filesystem of its own",
         "a partition of its own for /var/qmail (or /var/qmail/queue) is recommended; mounting it noatime is safe",
     )
 
