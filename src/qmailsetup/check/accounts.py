@@ -71,12 +71,14 @@ def password_findings(spec: Spec, host: HostState) -> list[Finding]:
     return findings
 
 
-def plan_findings(plan: Plan, host: HostState) -> list[Finding]:
+def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
     """What apply would still create or change, and what stops it."""
     findings = []
     missing = [f"{c.kind} {c.name}" for c in plan.changes if c.kind != "path" and c.action == "create"]
     if missing:
         findings.append(Finding("account.exists", "error", account_file(host), "missing: " + ", ".join(missing), APPLY))
+    elif not plan.conflicts:
+        findings.append(Finding("account.exists", "ok", account_file(host), "every group and user of the spec exists"))
     for conflict in plan.conflicts:
         findings.append(
             Finding(
@@ -85,28 +87,30 @@ def plan_findings(plan: Plan, host: HostState) -> list[Finding]:
             )
         )
     for change in plan.changes:
-        if change.kind == "path":
-            state = "is missing" if change.action == "create" else "differs: " + ", ".join(
-                f"{key} {field.current} (wants {field.desired})" for key, field in change.fields.items()
-            )
-            findings.append(Finding("path.owner-mode", "error", shown(host.root, change.name), f"{change.name} {state}", APPLY))
-        elif change.action == "modify":
-            other = [key for key in change.fields if key != "shell"]  # a shell is account.login-shell's
-            if other:
-                findings.append(
-                    Finding(
-                        "account.drift", "warning", account_file(host),
-                        f"user {change.name} differs from the spec: "
-                        + ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in other),
-                        "qmailsetup apply --fix-drift",
-                    )
+        other = [key for key in change.fields if key != "shell"]  # a shell is account.login-shell's
+        if change.kind == "user" and change.action == "modify" and other:
+            findings.append(
+                Finding(
+                    "account.drift", "warning", account_file(host),
+                    f"user {change.name} differs from the spec: " + differences(change, other),
+                    "qmailsetup apply --fix-drift",
                 )
-    if not findings:
-        findings.append(Finding("account.exists", "ok", None, "every group, user and directory of the spec is in place"))
+            )
+    paths = [c for c in plan.changes if c.kind == "path"]
+    for change in paths:
+        state = "is missing" if change.action == "create" else "differs: " + differences(change, list(change.fields))
+        findings.append(Finding("path.owner-mode", "error", shown(host.root, change.name), f"{change.name} {state}", APPLY))
+    if not paths and spec.paths:
+        names = ", ".join(p.path for p in spec.paths)
+        findings.append(Finding("path.owner-mode", "ok", None, f"owner, group and mode as the spec says: {names}"))
     return findings
+
+
+def differences(change, keys: list[str]) -> str:
+    return ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in keys)
 
 
 def account_findings(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
     host = observe(spec, root, profile)
     plan = make_plan(spec, host)
-    return shell_findings(spec, host) + password_findings(spec, host) + plan_findings(plan, host)
+    return shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)

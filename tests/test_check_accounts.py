@@ -1,0 +1,89 @@
+"""Account findings on fixture trees (tests/scenarios.py), read through
+observe and plan as apply reads them; goldens in tests/golden/check/accounts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from golden import check_json, scrub
+from qmailsetup.check.accounts import account_findings
+from qmailsetup.platforms import load_profile
+from qmailsetup.spec import load_spec
+from scenarios import build, provisioned
+from trees import write
+
+SCENARIOS = ["install_ids_as_shipped", "provisioned", "partial", "drifted_dirs", "fixed_ids_conflicting", "fresh_debian"]
+
+
+def findings_for(name, tmp_path):
+    root = tmp_path / "root"
+    args = build(name, root)
+    spec = load_spec(Path(args[1]) if args else None)
+    return root, account_findings(spec, root, load_profile("linux"))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_account_findings_match_golden(name, tmp_path):
+    root, findings = findings_for(name, tmp_path)
+    check_json(f"check/accounts/{name}.json", [{k: scrub(v, root) if v else v for k, v in f.data().items()} for f in findings])
+
+
+def ids(findings, severity):
+    return sorted(f.id for f in findings if f.severity == severity)
+
+
+def test_install_ids_as_shipped_gives_seven_login_shell_errors(tmp_path):
+    root, findings = findings_for("install_ids_as_shipped", tmp_path)
+    shells = [f for f in findings if f.id == "account.login-shell"]
+    assert [f.severity for f in shells] == ["error"] * 7
+    assert all("/bin/sh" in f.message and "--fix-drift" in f.remedy for f in shells)
+    assert {f.path for f in shells} == {str(root / "etc/passwd")}
+    # useradd without -p leaves '!' in shadow: locked, no password error
+    assert [f.severity for f in findings if f.id == "account.password"] == ["ok"]
+    assert ids(findings, "error").count("path.owner-mode") == 2
+
+
+def test_provisioned_host_is_all_ok(tmp_path):
+    _, findings = findings_for("provisioned", tmp_path)
+    assert ids(findings, "ok") == ["account.exists", "account.login-shell", "account.password", "path.owner-mode"]
+    assert ids(findings, "error") == ids(findings, "warning") == []
+
+
+def test_missing_accounts_and_directories_point_at_apply(tmp_path):
+    _, findings = findings_for("partial", tmp_path)
+    [missing] = [f for f in findings if f.id == "account.exists"]
+    assert missing.severity == "error"
+    assert "user qmaild" in missing.message and "group qmail" not in missing.message  # the groups exist
+    assert "qmailsetup apply" in missing.remedy
+
+
+def test_wrong_owner_and_mode_of_alias(tmp_path):
+    _, findings = findings_for("drifted_dirs", tmp_path)
+    [alias] = [f for f in findings if f.id == "path.owner-mode"]
+    assert alias.severity == "error" and alias.path.endswith("/var/qmail/alias")
+    assert "owner root (wants alias)" in alias.message and "mode 0755 (wants 02755)" in alias.message
+
+
+def test_usable_passwords_are_errors(tmp_path):
+    root = tmp_path / "root"
+    provisioned(root)
+    shadow = (root / "etc/shadow").read_text()
+    shadow = shadow.replace("qmaild:!:", "qmaild:$6$salt$hash:").replace("qmailr:!:", "qmailr::")
+    write(root / "etc/shadow", shadow)
+    findings = account_findings(load_spec(None), root, load_profile("linux"))
+    errors = [f for f in findings if f.id == "account.password"]
+    assert [(f.severity, f.message.split()[1]) for f in errors] == [("error", "qmaild"), ("error", "qmailr")]
+    assert "(empty)" in errors[1].message and errors[0].remedy == "lock it: usermod -L qmaild"
+    assert errors[0].path == str(root / "etc/shadow")
+
+
+def test_drift_other_than_the_shell_is_a_warning(tmp_path):
+    root = tmp_path / "root"
+    provisioned(root)
+    passwd = (root / "etc/passwd").read_text().replace("qmails:x:993:999::/var/qmail:", "qmails:x:993:999::/home/qmails:")
+    write(root / "etc/passwd", passwd)
+    findings = account_findings(load_spec(None), root, load_profile("linux"))
+    [drift] = [f for f in findings if f.id == "account.drift"]
+    assert drift.severity == "warning" and "home /home/qmails (wants /var/qmail)" in drift.message
