@@ -1,0 +1,137 @@
+"""`qmailsetup check` on real filesystems, as root, in a private mount
+namespace (tests/namespace.py: a copy of /etc over /etc, a tmpfs over
+/var): a nosuid tmpfs, ext4 and ext2 in small loop files, chattr +S.
+The machine's own /etc and /var are never touched; loop devices are
+detached before the namespace ends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import require_tools
+from namespace import run_in_namespace
+
+# Each `check` prints its JSON after a marker line and its exit code after.
+CHECK = """\
+echo "=== $1"
+$QMAILSETUP check --json && code=0 || code=$?
+echo "=== exit $code"
+"""
+LOOP = """\
+cleanup() { cd /; umount /var 2>/dev/null || true; }
+trap cleanup EXIT
+truncate -s 16M "$IMAGE"
+"""
+
+
+def script(body: str) -> str:
+    return f"check() {{\n{CHECK}}}\n{body}"
+
+
+def runs(output: str) -> dict[str, tuple[int, dict]]:
+    """{label: (exit code, {finding id: finding})} from the script's output."""
+    result, label, lines = {}, None, []
+    for line in output.splitlines():
+        if line.startswith("=== exit "):
+            findings = {f["id"]: f for f in json.loads("\n".join(lines))["findings"]}
+            result[label] = (int(line.split()[-1]), findings)
+        elif line.startswith("=== "):
+            label, lines = line[4:], []
+        else:
+            lines.append(line)
+    return result
+
+
+def run(tmp_path, body: str, image: str | None = None) -> dict:
+    env_line = f'IMAGE="{tmp_path / image}"\n' if image else ""
+    result = run_in_namespace(tmp_path, env_line + script(body))
+    assert result.returncode == 0, result.stdout + result.stderr
+    if image:
+        attached = subprocess.run(["losetup", "-j", str(tmp_path / image)], capture_output=True, text=True)
+        assert attached.stdout == "", f"loop device left behind: {attached.stdout}"
+    return runs(result.stdout)
+
+
+def test_nosuid_tmpfs_over_var_is_an_error_and_exit_3(tmp_path, privileged):
+    body = """\
+$QMAILSETUP apply >/dev/null
+check suid
+mount -o remount,nosuid /var
+$QMAILSETUP apply --dry-run > /tmp/dry-run.txt
+grep -c 'fs.nosuid' /tmp/dry-run.txt | sed 's/^/=== dry-run notes /'
+check nosuid
+"""
+    result = run_in_namespace(tmp_path, script(body))
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = runs(result.stdout)
+    code, findings = seen["suid"]
+    assert findings["fs.nosuid"]["severity"] == "ok", findings["fs.nosuid"]
+    assert code == 0, [f for f in findings.values() if f["severity"] == "error"]
+    code, findings = seen["nosuid"]
+    assert code == 3
+    assert findings["fs.nosuid"]["severity"] == "error"
+    assert "tmpfs" in findings["fs.nosuid"]["message"] and "remount,suid /var" in findings["fs.nosuid"]["remedy"]
+    assert findings["fs.noexec"]["severity"] == "ok"
+    assert "=== dry-run notes 1" in result.stdout, "apply --dry-run notes the nosuid /var"
+
+
+def test_apply_reports_the_nosuid_var_it_set_up(tmp_path, privileged):
+    body = """\
+mount -o remount,nosuid /var
+$QMAILSETUP apply && echo "apply exit 0"
+$QMAILSETUP apply --json > /tmp/apply.json
+python3 -c 'import json; print("json check", [f["id"] for f in json.load(open("/tmp/apply.json"))["check"]])'
+"""
+    result = run_in_namespace(tmp_path, body)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = result.stdout.split("Applied 11 changes.", 1)[1]
+    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet; /var/qmail")
+    assert "is on tmpfs tmpfs at /var, mounted nosuid" in after
+    assert "apply exit 0" in result.stdout, "the check's errors do not fail a successful apply"
+    assert "json check ['fs.nosuid']" in result.stdout
+
+
+def test_ext4_loop_at_var_sync_mount_and_chattr(tmp_path, privileged):
+    require_tools("mkfs.ext4", "losetup", "chattr")
+    body = LOOP + """\
+mkfs.ext4 -q -F "$IMAGE"
+mount -o loop "$IMAGE" /var
+check plain
+mount -o remount,sync /var
+check sync
+mount -o remount,async /var
+mkdir -p /var/qmail/queue/mess/0 /var/qmail/queue/todo
+chattr +S /var/qmail/queue /var/qmail/queue/mess /var/qmail/queue/todo
+check chattr-partial
+chattr -R +S /var/qmail/queue
+check chattr
+"""
+    seen = run(tmp_path, body, image="var-ext4.img")
+    plain = seen["plain"][1]["fs.sync-metadata"]
+    assert plain["severity"] == "warning" and "ext4" in plain["message"]
+    assert seen["sync"][1]["fs.sync-metadata"]["severity"] == "ok"
+    assert "mounted sync" in seen["sync"][1]["fs.sync-metadata"]["message"]
+    partial = seen["chattr-partial"][1]["fs.sync-metadata"]
+    assert partial["severity"] == "warning" and "/var/qmail/queue/mess/0 has no chattr +S" in partial["message"]
+    chattr = seen["chattr"][1]["fs.sync-metadata"]
+    assert chattr["severity"] == "ok" and "chattr +S" in chattr["message"]
+    for _, findings in seen.values():
+        assert findings["fs.nosuid"]["severity"] == "ok"
+        assert findings["fs.separate-partition"]["severity"] == "info"  # /var, not /var/qmail
+
+
+def test_ext2_loop_names_ext2(tmp_path, privileged):
+    require_tools("mkfs.ext2", "losetup")
+    body = LOOP + """\
+mkfs.ext2 -q -F "$IMAGE"
+mkdir /var/qmail
+mount -o loop,noatime "$IMAGE" /var/qmail
+check ext2
+"""
+    seen = run(tmp_path, body, image="qmail-ext2.img")
+    sync = seen["ext2"][1]["fs.sync-metadata"]
+    assert sync["severity"] == "warning"
+    assert "ext2 writes metadata asynchronously" in sync["message"] and "chattr -R +S" in sync["remedy"]
+    separate = seen["ext2"][1]["fs.separate-partition"]
+    assert separate["severity"] == "ok" and "noatime is set" in separate["message"]
