@@ -31,7 +31,7 @@ def test_json_has_every_design_id_and_exits_3_on_errors(tmp_path):
     # the filesystem is looked at under the root, which exists only in part
     [nosuid] = [f for f in findings if f["id"] == "fs.nosuid"]
     assert nosuid["path"] == str(root / "var/qmail/bin")
-    assert f"{root}/var/qmail/bin does not exist yet; {root}, where it will be made" in nosuid["message"]
+    assert f"{root}/var/qmail/bin does not exist yet; its nearest existing parent {root} is on" in nosuid["message"]
 
 
 def test_text_output_lists_findings_with_remedies_and_a_summary(tmp_path):

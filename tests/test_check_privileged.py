@@ -86,7 +86,7 @@ python3 -c 'import json; print("json check", [f["id"] for f in json.load(open("/
     result = run_in_namespace(tmp_path, body)
     assert result.returncode == 0, result.stdout + result.stderr
     after = result.stdout.split("Applied 11 changes.", 1)[1]
-    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet; /var/qmail")
+    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet; its nearest existing parent /var/qmail is on")
     assert "is on tmpfs tmpfs at /var, mounted nosuid" in after
     assert "apply exit 0" in result.stdout, "the check's errors do not fail a successful apply"
     assert "json check ['fs.nosuid']" in result.stdout

@@ -65,7 +65,7 @@ class Where:
     def subject(self) -> str:
         if self.exists:
             return f"{self.shown} is on {self.mount.describe()}"
-        return f"{self.shown} does not exist yet; {self.existing}, where it will be made, is on {self.mount.describe()}"
+        return f"{self.shown} does not exist yet; its nearest existing parent {self.existing} is on {self.mount.describe()}"
 
 
 def locate(table: list[Mount], path: Path) -> Where:
