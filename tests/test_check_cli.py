@@ -67,3 +67,19 @@ def test_help_shows_examples():
     result = cli("check", "--help")
     assert result.code == 0
     assert "qmailsetup check --root /mnt/image --json" in result.out and "Exit 3" in result.out
+
+
+def test_apply_notes_a_usable_password_it_does_not_fix(tmp_path):
+    root = tmp_path / "root"
+    build("provisioned", root)
+    shadow = (root / "etc/shadow").read_text().replace("qmailp:!:", "qmailp:$6$salt$hash:")
+    (root / "etc/shadow").write_text(shadow)
+    result = cli("apply", "--dry-run", "--platform", "linux", "--root", root)
+    assert result.code == 0, result.err
+    assert result.out.endswith(
+        "note: qmailsetup check finds, as things stand:\n"
+        "  error   account.password: user qmailp has a usable password (set); a qmail account must have none\n"
+        "          remedy: lock it: usermod -L qmailp\n"
+    )
+    data = json.loads(cli("apply", "--platform", "linux", "--root", root, "--json").out)
+    assert [(f["id"], f["path"]) for f in data["check"]] == [("account.password", str(root / "etc/shadow"))]

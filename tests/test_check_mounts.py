@@ -5,7 +5,6 @@ each with the paths it must resolve (mount point and source)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
