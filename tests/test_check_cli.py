@@ -83,3 +83,13 @@ def test_apply_notes_a_usable_password_it_does_not_fix(tmp_path):
     )
     data = json.loads(cli("apply", "--platform", "linux", "--root", root, "--json").out)
     assert [(f["id"], f["path"]) for f in data["check"]] == [("account.password", str(root / "etc/shadow"))]
+
+
+def test_check_reads_the_accounts_of_the_spec_it_is_given(tmp_path):
+    root = tmp_path / "root"
+    spec = build("fixed_ids_conflicting", root)  # INSTALL.ids' IDs, in part taken
+    default = json.loads(cli("check", "--root", root, "--json", "--platform", "linux").out)["findings"]
+    given = json.loads(cli("check", "--root", root, "--json", "--platform", "linux", *spec).out)["findings"]
+    conflicts = [f["message"] for f in given if f["id"] == "account.conflict"]
+    assert any("uid is 7000 on the host, the spec says 7790" in message for message in conflicts), conflicts
+    assert not any("7790" in f["message"] for f in default)

@@ -108,11 +108,13 @@ def apply(
         "Exit 3 when any finding is an error, else 0."
     )
 )
-def check(root: RootOption = Path("/"), json: JsonOption = False) -> None:
+def check(
+    root: RootOption = Path("/"), json: JsonOption = False, spec: SpecOption = None, platform: PlatformOption = "auto"
+) -> None:
     """Is this host fit for qmail? The filesystem under /var/qmail, the prerequisites, the accounts."""
     from qmailsetup.check.runner import run_check
 
-    raise typer.Exit(run_check(check_root(root), as_json=json))
+    raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec, platform=platform))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,15 +58,16 @@ def render_json(findings: list[Finding]) -> str:
     return json.dumps({"findings": [f.data() for f in findings]}, indent=2) + "\n"
 
 
-def run_check(root: Path, as_json: bool) -> int:
+def run_check(root: Path, as_json: bool, spec_file: Path | None = None, platform: str = "auto") -> int:
     """`qmailsetup check`: 3 when any finding is an error, else 0."""
     import sys
 
     from qmailsetup.platforms import choose_profile
     from qmailsetup.spec import load_spec
 
-    profile = choose_profile("auto", root)
-    findings = run_checks(load_spec(None), root, profile)
+    spec = load_spec(spec_file)
+    profile = choose_profile(platform, root)
+    findings = run_checks(spec, root, profile)
     if as_json:
         sys.stdout.write(render_json(findings))
     else:
