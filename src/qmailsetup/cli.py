@@ -45,6 +45,11 @@ PlatformOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
+def examples(*lines: str) -> str:
+    """An epilog of example commands, kept as written (click's \\b: no rewrapping)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"qmailsetup {__version__}")
@@ -69,11 +74,10 @@ def check_root(root: Path) -> Path:
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  qmailsetup apply --dry-run\n\n"
-        "  qmailsetup apply --spec examples/install-ids.toml --root /mnt/image\n\n"
-        "  qmailsetup apply --fix-drift --json --detailed-exitcode"
+    epilog=examples(
+        "qmailsetup apply --dry-run",
+        "qmailsetup apply --spec examples/install-ids.toml --root /mnt/image",
+        "qmailsetup apply --fix-drift --json --detailed-exitcode",
     )
 )
 def apply(
@@ -115,6 +119,66 @@ def check(
     from qmailsetup.check.runner import run_check
 
     raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec, platform=platform))
+
+
+@app.command(
+    epilog=examples(
+        'eval "$(qmailsetup env)" && echo "qmaild is $QMAIL_UID_QMAILD"',
+        "qmailsetup env --root /mnt/image --spec examples/install-ids.toml",
+    )
+)
+def env(spec: SpecOption = None, root: RootOption = Path("/"), platform: PlatformOption = "auto") -> None:
+    """Print QMAIL_HOME, QMAIL_UID_<USER> and QMAIL_GID_<GROUP> as sh assignments, read from the host's files.
+
+    Exits 3, naming them, when accounts are missing: run apply first.
+    """
+    from qmailsetup.env import run_env
+
+    sys.stdout.write(run_env(spec_file=spec, root=check_root(root), platform=platform))
+
+
+class ExportFormat(str, Enum):
+    sysusers = "sysusers"
+    json = "json"
+    qmail_conf = "qmail-conf"
+    sh = "sh"
+
+
+@app.command(
+    epilog=examples(
+        "qmailsetup export --format sysusers > /etc/sysusers.d/qmail.conf",
+        "qmailsetup export --format qmail-conf --spec my.toml --output ~/src/netqmail-1.06",
+        "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
+        "sh qmail-accounts.sh --dry-run",
+        "qmailsetup export --format json",
+    )
+)
+def export(
+    format: Annotated[
+        ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
+                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script).")
+    ],
+    spec: SpecOption = None,
+    platform: PlatformOption = "auto",
+    output: Annotated[
+        Optional[Path], typer.Option("--output", help="Write the file(s) into this directory (qmail-conf needs it).")
+    ] = None,
+) -> None:
+    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script."""
+    from qmailsetup.errors import BadInput
+    from qmailsetup.export import export as export_spec, write_outputs
+    from qmailsetup.platforms import choose_profile
+    from qmailsetup.spec import load_spec
+
+    source = str(spec) if spec else "the built-in default spec"
+    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, Path("/")), source)
+    if output is None:
+        if len(outputs) > 1:
+            raise BadInput(f"--format {format.value} writes {len(outputs)} files; give --output DIR")
+        sys.stdout.write(outputs[0].text)
+        return
+    for path in write_outputs(outputs, output):
+        print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> None:

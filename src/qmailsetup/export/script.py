@@ -1,0 +1,346 @@
+"""A standalone POSIX sh script that does what `qmailsetup apply` does, for
+hosts where Python cannot be installed.
+
+The script first checks everything against the host's files (and NSS,
+through getent where there is one) and writes nothing when any check
+fails (exit 3): an ID held by another account, an account only in NSS, an
+account that differs from the spec. Then it creates what is missing with
+the host's own tools, the argv built from the platform profile's templates
+by the command backend's build_argv, and gives the directories their owner
+and mode. What exists and matches is left alone, so a second run does
+nothing. Values only the host knows at run time (the nologin shell that
+exists there, a group's GID) are shell expressions in the generated argv.
+"""
+
+from __future__ import annotations
+
+from shlex import quote as sh_quote
+
+from qmailsetup import __version__
+from qmailsetup.backends.commands import TEMPLATES, build_argv
+from qmailsetup.errors import BadInput
+from qmailsetup.export import Output
+from qmailsetup.observe import FLAVOR_FILES
+from qmailsetup.platforms import NON_LOGIN_SHELLS, Profile
+from qmailsetup.spec import Spec
+from qmailsetup.userdb.accountfile import FORMATS
+
+# marks a value the script computes when it runs: MARK name MARK
+MARK = "\0"
+
+# The functions every script shares; the per-spec part calls them.
+PRELUDE = r"""
+set -u
+umask 022
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+
+dry_run=no
+case "${1-}" in
+--dry-run) dry_run=yes ;;
+"") ;;
+*) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+esac
+if [ "$dry_run" = no ] && [ "$(id -u)" != 0 ]; then
+	echo "$0: run as root (or with --dry-run)" >&2
+	exit 2
+fi
+for file in "$USERS_FILE" "$GROUP_FILE"; do
+	[ -r "$file" ] || { echo "$0: cannot read $file" >&2; exit 2; }
+done
+
+conflicts=0
+commands=0
+refuse() {
+	echo "! $*" >&2
+	conflicts=$((conflicts + 1))
+}
+fail() {
+	echo "$0: $*; stopped (what was done before stays; run again to finish)" >&2
+	exit 1
+}
+# run ARGV...: show it; unless this is a dry run, run it
+run() {
+	echo "+ $*"
+	[ "$dry_run" = yes ] && return 0
+	"$@" || fail "$1 failed (exit $?)"
+	commands=$((commands + 1))
+}
+# entry FILE NAME N: field N of NAME's line in FILE; fails when there is none
+entry() {
+	awk -F: -v name="$2" -v n="$3" \
+		'$1 == name { print $n; found = 1; exit } END { exit !found }' "$1"
+}
+# holder FILE ID N: the first name whose field N is ID (NIS lines skipped)
+holder() {
+	awk -F: -v id="$2" -v n="$3" '$1 !~ /^[#+-]/ && $n == id { print $1; exit }' "$1"
+}
+# nss DATABASE KEY: the key is known to NSS (LDAP, NIS, ...), if getent is here
+nss() {
+	command -v getent >/dev/null 2>&1 && getent "$1" "$2" >/dev/null 2>&1
+}
+nss_name() {
+	getent "$1" "$2" 2>/dev/null | cut -d: -f1
+}
+listed() {
+	case " $1 " in *" $2 "*) return 0 ;; esac
+	return 1
+}
+
+# check_group NAME GID: GID empty when the system range chooses
+check_group() {
+	if g_gid=$(entry "$GROUP_FILE" "$1" 3); then
+		if [ -n "$2" ] && [ "$g_gid" != "$2" ]; then
+			refuse "group $1: gid is $g_gid on the host, the spec says $2; a GID is never changed (files are owned by number)"
+		else
+			echo "= group $1: exists (gid $g_gid)"
+		fi
+	elif nss group "$1"; then
+		refuse "group $1: exists only in NSS, not in $GROUP_FILE"
+	elif [ -n "$2" ]; then
+		g_other=$(holder "$GROUP_FILE" "$2" 3)
+		if [ -n "$g_other" ]; then
+			refuse "group $1: gid $2 is already held by group $g_other"
+		elif nss group "$2"; then
+			refuse "group $1: gid $2 is already held by group $(nss_name group "$2") in NSS"
+		fi
+	fi
+}
+
+# check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS: UID and SHELL empty
+# when not fixed; COMMENT and CLASS empty when not set, else after a '='
+check_user() {
+	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7
+	if ! u_current=$(entry "$USERS_FILE" "$u_name" "$U_UID"); then
+		if nss passwd "$u_name"; then
+			refuse "user $u_name: exists only in NSS, not in $USERS_FILE"
+			return
+		fi
+		if [ -n "$u_uid" ]; then
+			u_other=$(holder "$USERS_FILE" "$u_uid" "$U_UID")
+			if [ -n "$u_other" ]; then
+				refuse "user $u_name: uid $u_uid is already held by user $u_other"
+			elif nss passwd "$u_uid"; then
+				refuse "user $u_name: uid $u_uid is already held by user $(nss_name passwd "$u_uid") in NSS"
+			fi
+		fi
+		if ! entry "$GROUP_FILE" "$u_group" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$u_group"; then
+			refuse "user $u_name: its group $u_group is neither in the spec nor on the host"
+		fi
+		return
+	fi
+	if [ -n "$u_uid" ] && [ "$u_current" != "$u_uid" ]; then
+		refuse "user $u_name: uid is $u_current on the host, the spec says $u_uid; qmail compiles UIDs in, so an account is never renumbered"
+		return
+	fi
+	u_differs=
+	u_gid=$(entry "$GROUP_FILE" "$u_group" 3) || u_gid=none
+	[ "$(entry "$USERS_FILE" "$u_name" "$U_GID")" = "$u_gid" ] || u_differs="$u_differs group"
+	[ "$(entry "$USERS_FILE" "$u_name" "$U_HOME")" = "$u_home" ] || u_differs="$u_differs home"
+	u_now=$(entry "$USERS_FILE" "$u_name" "$U_SHELL")
+	if [ -n "$u_shell" ]; then
+		[ "$u_now" = "$u_shell" ] || u_differs="$u_differs shell"
+	else
+		non_login "$u_now" || u_differs="$u_differs shell"
+	fi
+	case $u_comment in
+	=*) [ "$(entry "$USERS_FILE" "$u_name" "$U_GECOS")" = "${u_comment#=}" ] || u_differs="$u_differs comment" ;;
+	esac
+	case $u_class in
+	=*) [ -n "$U_CLASS" ] && { [ "$(entry "$USERS_FILE" "$u_name" "$U_CLASS")" = "${u_class#=}" ] || u_differs="$u_differs class"; } ;;
+	esac
+	if [ -n "$u_differs" ]; then
+		refuse "user $u_name differs from the spec in:$u_differs; fix it by hand or with qmailsetup apply --fix-drift"
+	else
+		echo "= user $u_name: exists (uid $u_current)"
+	fi
+}
+
+# check_path PATH OWNER GROUP: no symlink and nothing but directories on the way
+check_path() {
+	p_at=
+	p_rest=${1#/}
+	while [ -n "$p_rest" ]; do
+		p_at=$p_at/${p_rest%%/*}
+		case $p_rest in */*) p_rest=${p_rest#*/} ;; *) p_rest= ;; esac
+		if [ -L "$p_at" ]; then
+			refuse "path $1: $p_at is a symlink; refusing to follow it"
+			return
+		elif [ -e "$p_at" ] && [ ! -d "$p_at" ]; then
+			refuse "path $1: $p_at is not a directory"
+			return
+		fi
+	done
+	if ! entry "$USERS_FILE" "$2" "$U_UID" >/dev/null && ! listed "$SPEC_USERS" "$2"; then
+		refuse "path $1: its owner $2 is neither in the spec nor on the host"
+	fi
+	if ! entry "$GROUP_FILE" "$3" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$3"; then
+		refuse "path $1: its group $3 is neither in the spec nor on the host"
+	fi
+}
+
+missing_group() {
+	! entry "$GROUP_FILE" "$1" 3 >/dev/null
+}
+missing_user() {
+	! entry "$USERS_FILE" "$1" "$U_UID" >/dev/null
+}
+group_gid() {
+	entry "$GROUP_FILE" "$1" 3
+}
+# in_place PATH OWNER GROUP MODE: PATH is a directory with that owner and mode
+in_place() {
+	[ -d "$1" ] && [ ! -L "$1" ] && [ -n "$(find "$1" -prune -user "$2" -group "$3" -perm "$4" 2>/dev/null)" ]
+}
+# ensure_dir PATH OWNER GROUP MODE: made private, then given owner and mode
+# (chown before chmod: chown clears the setgid bit)
+ensure_dir() {
+	if in_place "$@"; then
+		echo "= path $1: in place ($2:$3 $4)"
+		return
+	fi
+	[ -d "$1" ] || run mkdir -p -m 0700 "$1"
+	[ -L "$1" ] && fail "$1 became a symlink"
+	run chown "$2:$3" "$1"
+	run chmod "$4" "$1"
+	[ "$dry_run" = yes ] || in_place "$@" || fail "$1: owner or mode did not stick"
+}
+"""
+
+CHECKS_FAILED = r"""
+if [ "$conflicts" -gt 0 ]; then
+	echo "refused, nothing written: $conflicts conflict(s)" >&2
+	exit 3
+fi
+"""
+
+DONE = r"""
+if [ "$dry_run" = yes ]; then
+	echo "Dry run: nothing was written."
+elif [ "$commands" -eq 0 ]; then
+	echo "In sync: nothing to do."
+else
+	echo "Done: $commands command(s) run."
+fi
+"""
+
+
+def runtime(name: str) -> str:
+    return f"{MARK}{name}{MARK}"
+
+
+def sh_word(arg: str, expressions: dict[str, str]) -> str:
+    """ARG quoted for sh, with each runtime mark replaced by its expression."""
+    words = []
+    for position, piece in enumerate(arg.split(MARK)):
+        if position % 2:
+            words.append(expressions[piece])
+        elif piece:
+            words.append(sh_quote(piece))
+    return "".join(words) or "''"
+
+
+def command_line(template: list[list[str]], values: dict, expressions: dict[str, str]) -> str:
+    return " ".join(sh_word(arg, expressions) for arg in build_argv(template, values))
+
+
+def field_numbers(flavor: str) -> dict[str, str]:
+    """Where each value is in the users file of FLAVOR, counted from 1 as awk does."""
+    kind = "master.passwd" if "master.passwd" in FLAVOR_FILES[flavor]["required"] else "passwd"
+    labels = FORMATS[kind].labels
+    number = {label: str(labels.index(label) + 1) for label in labels}
+    return {
+        "USERS_FILE": f"/etc/{kind}", "GROUP_FILE": "/etc/group",
+        "U_UID": number["uid"], "U_GID": number["gid"], "U_GECOS": number["gecos"],
+        "U_HOME": number["home"], "U_SHELL": number["shell"], "U_CLASS": number.get("class", ""),
+    }
+
+
+def optional(value: str | None) -> str:
+    """COMMENT and CLASS for check_user: '' when unset, else '=' and the value."""
+    return "''" if value is None else sh_quote(f"={value}")
+
+
+def settings(spec: Spec, profile: Profile) -> list[str]:
+    lines = [f"{key}={sh_quote(value)}" for key, value in field_numbers(profile.flavor).items()]
+    lines.append(f"SPEC_GROUPS={sh_quote(' '.join(g.name for g in spec.groups))}")
+    lines.append(f"SPEC_USERS={sh_quote(' '.join(u.name for u in spec.users))}")
+    shells = " ".join(sh_quote(shell) for shell in profile.nologin)
+    lines += [
+        "# the first of the platform's nologin shells that this host has",
+        "nologin=",
+        f"for shell in {shells}; do",
+        '\tif [ -e "$shell" ]; then nologin=$shell; break; fi',
+        "done",
+        f': "${{nologin:={sh_quote(profile.nologin[0])}}}"',
+        "# shells that give no login: an existing account with one of these is fine",
+        "non_login() {",
+        '\tcase $1 in',
+        f"\t{'|'.join(sh_quote(s) for s in sorted(NON_LOGIN_SHELLS | set(profile.nologin)))}) return 0 ;;",
+        "\tesac",
+        "\treturn 1",
+        "}",
+    ]
+    return lines
+
+
+def checks(spec: Spec) -> list[str]:
+    lines = [f"check_group {sh_quote(g.name)} {sh_quote(str(g.gid or ''))}" for g in spec.groups]
+    for user in spec.users:
+        args = [user.name, str(user.uid or ""), user.group, user.home, user.shell or ""]
+        lines.append(
+            "check_user " + " ".join(sh_quote(a) for a in args)
+            + f" {optional(user.comment)} {optional(user.login_class)}"
+        )
+    lines += [f"check_path {sh_quote(p.path)} {sh_quote(p.owner)} {sh_quote(p.group)}" for p in spec.paths]
+    return lines
+
+
+def creations(spec: Spec, profile: Profile) -> list[str]:
+    templates = {kind: profile.commands[name] for kind, name in TEMPLATES.items() if kind[1] == "create"}
+    lines = []
+    for group in spec.groups:
+        values = {"name": group.name, "gid": group.gid, "root": None}
+        command = command_line(templates[("group", "create")], values, {})
+        lines.append(f"missing_group {sh_quote(group.name)} && run {command}")
+    for user in spec.users:
+        values = {
+            "name": user.name, "uid": user.uid, "group": user.group, "gid": runtime("gid"),
+            "home": user.home, "shell": user.shell or runtime("shell"), "comment": user.comment,
+            "class": user.login_class, "root": None,
+        }
+        expressions = {"shell": '"$nologin"', "gid": f'"$(group_gid {sh_quote(user.group)})"'}
+        command = command_line(templates[("user", "create")], values, expressions)
+        lines.append(f"missing_user {sh_quote(user.name)} && run {command}")
+    for path in spec.paths:
+        mode = f"0{path.mode_bits:04o}"  # five digits: GNU chmod clears setgid on a directory only so
+        lines.append("ensure_dir " + " ".join(sh_quote(v) for v in (path.path, path.owner, path.group, mode)))
+    return lines
+
+
+def shell_script(spec: Spec, profile: Profile, source: str) -> list[Output]:
+    if not profile.commands or not all(name in profile.commands for name in ("groupadd", "useradd")):
+        raise BadInput(
+            f"--platform {profile.name}: has no account commands ({profile.backend} backend); "
+            "the sh export needs a platform whose own tools make accounts"
+        )
+    header = [
+        "#!/bin/sh",
+        f"# qmail's groups, users and directories for {profile.name} ({profile.description}),",
+        f"# as {source} says, made with the host's own tools.",
+        f"# Written by qmailsetup {__version__}: export --format sh --platform {profile.name}",
+        "#",
+        "# Idempotent: it creates what is missing and changes nothing that exists.",
+        "# It checks everything first; on any conflict (an ID held by another",
+        "# account, an account that differs from the spec) it writes nothing and",
+        "# exits 3. Exit 1: a command failed (run again to finish); 2: bad usage.",
+        "#",
+        "# Usage (as root): sh qmail-accounts.sh [--dry-run]",
+        "",
+    ]
+    body = (
+        header + settings(spec, profile) + [PRELUDE.strip("\n"), "", "# 1. check; write nothing yet"]
+        + checks(spec) + [CHECKS_FAILED.strip("\n"), "", "# 2. create what is missing"]
+        + creations(spec, profile) + [DONE.strip("\n")]
+    )
+    return [Output("qmail-accounts.sh", "\n".join(body) + "\n", 0o755)]
