@@ -1,0 +1,247 @@
+#!/bin/sh
+# qmail's groups, users and directories for linux (Linux with shadow-utils (useradd, groupadd, usermod)),
+# as the built-in default spec says, made with the host's own tools.
+# Written by qmailsetup <version>: export --format sh --platform linux
+#
+# Idempotent: it creates what is missing and changes nothing that exists.
+# It checks everything first; on any conflict (an ID held by another
+# account, an account that differs from the spec) it writes nothing and
+# exits 3. Exit 1: a command failed (run again to finish); 2: bad usage.
+#
+# Usage (as root): sh qmail-accounts.sh [--dry-run]
+
+USERS_FILE=/etc/passwd
+GROUP_FILE=/etc/group
+U_UID=3
+U_GID=4
+U_GECOS=5
+U_HOME=6
+U_SHELL=7
+U_CLASS=''
+SPEC_GROUPS='qmail nofiles'
+SPEC_USERS='alias qmaild qmaill qmailp qmailq qmailr qmails'
+# the first of the platform's nologin shells that this host has
+nologin=
+for shell in /usr/sbin/nologin /sbin/nologin; do
+	if [ -e "$shell" ]; then nologin=$shell; break; fi
+done
+: "${nologin:=/usr/sbin/nologin}"
+# shells that give no login: an existing account with one of these is fine
+non_login() {
+	case $1 in
+	/bin/false|/bin/true|/dev/null|/nonexistent|/sbin/nologin|/usr/bin/false|/usr/bin/nologin|/usr/bin/true|/usr/sbin/nologin) return 0 ;;
+	esac
+	return 1
+}
+set -u
+umask 022
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+
+dry_run=no
+case "${1-}" in
+--dry-run) dry_run=yes ;;
+"") ;;
+*) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+esac
+if [ "$dry_run" = no ] && [ "$(id -u)" != 0 ]; then
+	echo "$0: run as root (or with --dry-run)" >&2
+	exit 2
+fi
+for file in "$USERS_FILE" "$GROUP_FILE"; do
+	[ -r "$file" ] || { echo "$0: cannot read $file" >&2; exit 2; }
+done
+
+conflicts=0
+commands=0
+refuse() {
+	echo "! $*" >&2
+	conflicts=$((conflicts + 1))
+}
+fail() {
+	echo "$0: $*; stopped (what was done before stays; run again to finish)" >&2
+	exit 1
+}
+# run ARGV...: show it; unless this is a dry run, run it
+run() {
+	echo "+ $*"
+	[ "$dry_run" = yes ] && return 0
+	"$@" || fail "$1 failed (exit $?)"
+	commands=$((commands + 1))
+}
+# entry FILE NAME N: field N of NAME's line in FILE; fails when there is none
+entry() {
+	awk -F: -v name="$2" -v n="$3" \
+		'$1 == name { print $n; found = 1; exit } END { exit !found }' "$1"
+}
+# holder FILE ID N: the first name whose field N is ID (NIS lines skipped)
+holder() {
+	awk -F: -v id="$2" -v n="$3" '$1 !~ /^[#+-]/ && $n == id { print $1; exit }' "$1"
+}
+# nss DATABASE KEY: the key is known to NSS (LDAP, NIS, ...), if getent is here
+nss() {
+	command -v getent >/dev/null 2>&1 && getent "$1" "$2" >/dev/null 2>&1
+}
+nss_name() {
+	getent "$1" "$2" 2>/dev/null | cut -d: -f1
+}
+listed() {
+	case " $1 " in *" $2 "*) return 0 ;; esac
+	return 1
+}
+
+# check_group NAME GID: GID empty when the system range chooses
+check_group() {
+	if g_gid=$(entry "$GROUP_FILE" "$1" 3); then
+		if [ -n "$2" ] && [ "$g_gid" != "$2" ]; then
+			refuse "group $1: gid is $g_gid on the host, the spec says $2; a GID is never changed (files are owned by number)"
+		else
+			echo "= group $1: exists (gid $g_gid)"
+		fi
+	elif nss group "$1"; then
+		refuse "group $1: exists only in NSS, not in $GROUP_FILE"
+	elif [ -n "$2" ]; then
+		g_other=$(holder "$GROUP_FILE" "$2" 3)
+		if [ -n "$g_other" ]; then
+			refuse "group $1: gid $2 is already held by group $g_other"
+		elif nss group "$2"; then
+			refuse "group $1: gid $2 is already held by group $(nss_name group "$2") in NSS"
+		fi
+	fi
+}
+
+# check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS: UID and SHELL empty
+# when not fixed; COMMENT and CLASS empty when not set, else after a '='
+check_user() {
+	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7
+	if ! u_current=$(entry "$USERS_FILE" "$u_name" "$U_UID"); then
+		if nss passwd "$u_name"; then
+			refuse "user $u_name: exists only in NSS, not in $USERS_FILE"
+			return
+		fi
+		if [ -n "$u_uid" ]; then
+			u_other=$(holder "$USERS_FILE" "$u_uid" "$U_UID")
+			if [ -n "$u_other" ]; then
+				refuse "user $u_name: uid $u_uid is already held by user $u_other"
+			elif nss passwd "$u_uid"; then
+				refuse "user $u_name: uid $u_uid is already held by user $(nss_name passwd "$u_uid") in NSS"
+			fi
+		fi
+		if ! entry "$GROUP_FILE" "$u_group" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$u_group"; then
+			refuse "user $u_name: its group $u_group is neither in the spec nor on the host"
+		fi
+		return
+	fi
+	if [ -n "$u_uid" ] && [ "$u_current" != "$u_uid" ]; then
+		refuse "user $u_name: uid is $u_current on the host, the spec says $u_uid; qmail compiles UIDs in, so an account is never renumbered"
+		return
+	fi
+	u_differs=
+	u_gid=$(entry "$GROUP_FILE" "$u_group" 3) || u_gid=none
+	[ "$(entry "$USERS_FILE" "$u_name" "$U_GID")" = "$u_gid" ] || u_differs="$u_differs group"
+	[ "$(entry "$USERS_FILE" "$u_name" "$U_HOME")" = "$u_home" ] || u_differs="$u_differs home"
+	u_now=$(entry "$USERS_FILE" "$u_name" "$U_SHELL")
+	if [ -n "$u_shell" ]; then
+		[ "$u_now" = "$u_shell" ] || u_differs="$u_differs shell"
+	else
+		non_login "$u_now" || u_differs="$u_differs shell"
+	fi
+	case $u_comment in
+	=*) [ "$(entry "$USERS_FILE" "$u_name" "$U_GECOS")" = "${u_comment#=}" ] || u_differs="$u_differs comment" ;;
+	esac
+	case $u_class in
+	=*) [ -n "$U_CLASS" ] && { [ "$(entry "$USERS_FILE" "$u_name" "$U_CLASS")" = "${u_class#=}" ] || u_differs="$u_differs class"; } ;;
+	esac
+	if [ -n "$u_differs" ]; then
+		refuse "user $u_name differs from the spec in:$u_differs; fix it by hand or with qmailsetup apply --fix-drift"
+	else
+		echo "= user $u_name: exists (uid $u_current)"
+	fi
+}
+
+# check_path PATH OWNER GROUP: no symlink and nothing but directories on the way
+check_path() {
+	p_at=
+	p_rest=${1#/}
+	while [ -n "$p_rest" ]; do
+		p_at=$p_at/${p_rest%%/*}
+		case $p_rest in */*) p_rest=${p_rest#*/} ;; *) p_rest= ;; esac
+		if [ -L "$p_at" ]; then
+			refuse "path $1: $p_at is a symlink; refusing to follow it"
+			return
+		elif [ -e "$p_at" ] && [ ! -d "$p_at" ]; then
+			refuse "path $1: $p_at is not a directory"
+			return
+		fi
+	done
+	if ! entry "$USERS_FILE" "$2" "$U_UID" >/dev/null && ! listed "$SPEC_USERS" "$2"; then
+		refuse "path $1: its owner $2 is neither in the spec nor on the host"
+	fi
+	if ! entry "$GROUP_FILE" "$3" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$3"; then
+		refuse "path $1: its group $3 is neither in the spec nor on the host"
+	fi
+}
+
+missing_group() {
+	! entry "$GROUP_FILE" "$1" 3 >/dev/null
+}
+missing_user() {
+	! entry "$USERS_FILE" "$1" "$U_UID" >/dev/null
+}
+group_gid() {
+	entry "$GROUP_FILE" "$1" 3
+}
+# in_place PATH OWNER GROUP MODE: PATH is a directory with that owner and mode
+in_place() {
+	[ -d "$1" ] && [ ! -L "$1" ] && [ -n "$(find "$1" -prune -user "$2" -group "$3" -perm "$4" 2>/dev/null)" ]
+}
+# ensure_dir PATH OWNER GROUP MODE: made private, then given owner and mode
+# (chown before chmod: chown clears the setgid bit)
+ensure_dir() {
+	if in_place "$@"; then
+		echo "= path $1: in place ($2:$3 $4)"
+		return
+	fi
+	[ -d "$1" ] || run mkdir -p -m 0700 "$1"
+	[ -L "$1" ] && fail "$1 became a symlink"
+	run chown "$2:$3" "$1"
+	run chmod "$4" "$1"
+	[ "$dry_run" = yes ] || in_place "$@" || fail "$1: owner or mode did not stick"
+}
+
+# 1. check; write nothing yet
+check_group qmail ''
+check_group nofiles ''
+check_user alias '' nofiles /var/qmail/alias '' '' ''
+check_user qmaild '' nofiles /var/qmail '' '' ''
+check_user qmaill '' nofiles /var/qmail '' '' ''
+check_user qmailp '' nofiles /var/qmail '' '' ''
+check_user qmailq '' qmail /var/qmail '' '' ''
+check_user qmailr '' qmail /var/qmail '' '' ''
+check_user qmails '' qmail /var/qmail '' '' ''
+check_path /var/qmail root qmail
+check_path /var/qmail/alias alias qmail
+if [ "$conflicts" -gt 0 ]; then
+	echo "refused, nothing written: $conflicts conflict(s)" >&2
+	exit 3
+fi
+
+# 2. create what is missing
+missing_group qmail && run groupadd -r qmail
+missing_group nofiles && run groupadd -r nofiles
+missing_user alias && run useradd -r -M -g nofiles -d /var/qmail/alias -s "$nologin" alias
+missing_user qmaild && run useradd -r -M -g nofiles -d /var/qmail -s "$nologin" qmaild
+missing_user qmaill && run useradd -r -M -g nofiles -d /var/qmail -s "$nologin" qmaill
+missing_user qmailp && run useradd -r -M -g nofiles -d /var/qmail -s "$nologin" qmailp
+missing_user qmailq && run useradd -r -M -g qmail -d /var/qmail -s "$nologin" qmailq
+missing_user qmailr && run useradd -r -M -g qmail -d /var/qmail -s "$nologin" qmailr
+missing_user qmails && run useradd -r -M -g qmail -d /var/qmail -s "$nologin" qmails
+ensure_dir /var/qmail root qmail 00755
+ensure_dir /var/qmail/alias alias qmail 02755
+if [ "$dry_run" = yes ]; then
+	echo "Dry run: nothing was written."
+elif [ "$commands" -eq 0 ]; then
+	echo "In sync: nothing to do."
+else
+	echo "Done: $commands command(s) run."
+fi

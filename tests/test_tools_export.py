@@ -1,0 +1,162 @@
+"""`qmailsetup export`: goldens for each format, and the formats fed to the
+real tools (systemd-sysusers, dash) against what `qmailsetup apply` makes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import cli, require_tools
+from golden import check_text
+from scenarios import INSTALL_IDS_SPEC
+from trees import debian_tree, write
+
+from qmailsetup import __version__
+from qmailsetup.spec import Spec, load_spec
+
+QMAIL_USERS = ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
+
+# FreeBSD ports' IDs and names: qnofiles listed first, GECOS "QMail user"
+FREEBSD_SPEC = """\
+[[groups]]
+name = "qnofiles"
+gid = 81
+[[groups]]
+name = "qmail"
+gid = 82
+""" + "".join(
+    f'[[users]]\nname = "{name}"\ngroup = "{"qmail" if name in ("qmailq", "qmailr", "qmails") else "qnofiles"}"\n'
+    f'home = "/var/qmail{"/alias" if name == "alias" else ""}"\nuid = {uid}\nshell = "/nonexistent"\n'
+    'comment = "QMail user"\n'
+    for name, uid in zip(QMAIL_USERS, range(81, 88))
+)
+
+# OpenBSD-style names, listed in no particular order
+UNDERSCORE_SPEC = '[[groups]]\nname = "_qmail"\n[[groups]]\nname = "_qnofiles"\n' + "".join(
+    f'[[users]]\nname = "_{name}"\ngroup = "{"_qmail" if name in ("qmailq", "qmailr", "qmails") else "_qnofiles"}"\n'
+    f'home = "/var/qmail"\n'
+    for name in sorted(QMAIL_USERS, reverse=True)
+)
+
+
+def scrubbed(text: str, tmp_path) -> str:
+    """Goldens hold neither the temporary directory nor the version."""
+    return text.replace(str(tmp_path), "<tmp>").replace(f"qmailsetup {__version__}", "qmailsetup <version>")
+
+
+def spec_file(tmp_path, text: str, name: str = "spec.toml"):
+    path = tmp_path / name
+    write(path, text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fmt", "spec_name", "golden"),
+    [
+        ("sysusers", None, "sysusers-default.conf"),
+        ("sysusers", "install-ids", "sysusers-install-ids.conf"),
+        ("json", None, "spec-default.json"),
+        ("sh", None, "qmail-accounts-linux.sh"),
+        ("sh", "install-ids", "qmail-accounts-install-ids.sh"),
+    ],
+)
+def test_export_matches_golden(tmp_path, fmt, spec_name, golden):
+    args = ["export", "--format", fmt, "--platform", "linux"]
+    if spec_name:
+        args += ["--spec", spec_file(tmp_path, INSTALL_IDS_SPEC, f"{spec_name}.toml")]
+    result = cli(*args)
+    assert result.code == 0, result.err
+    check_text(f"tools/{golden}", scrubbed(result.out, tmp_path))
+
+
+def test_json_loads_back_as_the_same_spec_with_shells_filled_in(tmp_path):
+    result = cli("export", "--format", "json", "--platform", "linux")
+    exported = Spec.model_validate(json.loads(result.out))
+    default = load_spec(None)
+    assert [u.shell for u in exported.users] == ["/usr/sbin/nologin"] * 7
+    assert exported.model_copy(update={"users": [u.model_copy(update={"shell": None}) for u in exported.users]}) == default
+
+
+@pytest.mark.parametrize(
+    ("spec_text", "users", "groups"),
+    [
+        (None, "alias qmaild qmaill root qmailp qmailq qmailr qmails", "qmail nofiles"),
+        (FREEBSD_SPEC, "alias qmaild qmaill root qmailp qmailq qmailr qmails", "qmail qnofiles"),
+        (UNDERSCORE_SPEC, "_alias _qmaild _qmaill root _qmailp _qmailq _qmailr _qmails", "_qmail _qnofiles"),
+    ],
+)
+def test_qmail_conf_names_each_role(tmp_path, spec_text, users, groups):
+    out = tmp_path / "netqmail-1.06"
+    out.mkdir()
+    args = ["--spec", spec_file(tmp_path, spec_text)] if spec_text else []
+    result = cli("export", "--format", "qmail-conf", "--platform", "linux", "--output", out, *args)
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [f"wrote {out}/{name}" for name in ("conf-users", "conf-groups", "conf-qmail")]
+    conf_users = (out / "conf-users").read_text()
+    # qmail's Makefile: head -1 conf-users, head -2 conf-users | tail -1, ...
+    assert conf_users.split("\n\n")[0].split() == users.split()
+    assert conf_users.splitlines()[8] == ""
+    assert (out / "conf-groups").read_text().split("\n\n")[0].split() == groups.split()
+    assert (out / "conf-qmail").read_text().splitlines()[:2] == ["/var/qmail", ""]
+
+
+def test_qmail_conf_golden(tmp_path):
+    out = tmp_path / "src"
+    out.mkdir()
+    assert cli("export", "--format", "qmail-conf", "--output", out, "--spec", spec_file(tmp_path, FREEBSD_SPEC)).code == 0
+    for name in ("conf-users", "conf-groups", "conf-qmail"):
+        check_text(f"tools/qmail-conf-freebsd/{name}", scrubbed((out / name).read_text(), tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("spec_text", "message"),
+    [
+        # qmaild listed first: conf-users would make the alias user the daemon
+        (FREEBSD_SPEC.replace('name = "alias"', 'name = "qmailx"').replace('name = "qmaild"', 'name = "alias"'),
+         "users[1] is alias, but conf-users' order puts the qmaild user there"),
+        ('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail"\n',
+         "qmail needs 7 users, in conf-users' order"),
+        (FREEBSD_SPEC.replace('group = "qnofiles"\nhome = "/var/qmail"\nuid = 84', 'group = "qmail"\nhome = "/var/qmail"\nuid = 84'),
+         "qmail's alias, qmaild, qmaill, qmailp users must share one group"),
+    ],
+)
+def test_qmail_conf_refuses_a_spec_qmail_cannot_be_built_for(tmp_path, spec_text, message):
+    result = cli("export", "--format", "qmail-conf", "--output", tmp_path, "--spec", spec_file(tmp_path, spec_text))
+    assert result.code == 2
+    assert message in result.err
+    assert not (tmp_path / "conf-users").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "qmail-conf"], "--format qmail-conf writes 3 files; give --output DIR"),
+        (["--format", "sysusers", "--output", "/nonexistent/dir"], "--output /nonexistent/dir: not a directory"),
+        (["--format", "sh", "--platform", "generic"], "--platform generic: has no account commands"),
+        (["--format", "yaml"], "Invalid value"),
+    ],
+)
+def test_export_usage_errors_exit_2(args, message):
+    result = cli("export", *args)
+    assert result.code == 2
+    assert message in result.err
+    assert result.out == ""
+
+
+def test_output_dir_gets_the_file(tmp_path):
+    result = cli("export", "--format", "sh", "--platform", "linux", "--output", tmp_path)
+    assert result.code == 0
+    script = tmp_path / "qmail-accounts.sh"
+    assert script.stat().st_mode & 0o777 == 0o755
+    assert script.read_text().startswith("#!/bin/sh\n")
+
+
+def test_sh_export_parses_with_dash_and_sh(tmp_path):
+    require_tools("dash")
+    for spec_text in (None, INSTALL_IDS_SPEC, FREEBSD_SPEC):
+        args = ["--spec", spec_file(tmp_path, spec_text)] if spec_text else []
+        script = cli("export", "--format", "sh", "--platform", "linux", *args).out
+        for shell in ("dash", "sh"):
+            result = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
