@@ -1,0 +1,95 @@
+"""What a person at a terminal sees: plain text (no ANSI escapes) in help
+and errors, on a real terminal with colour asked for or NO_COLOR set, and
+in pipes; shell completion; --help with examples for every command."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+
+import pytest
+from conftest import cli
+
+COMMANDS = ("apply", "env", "export")
+
+
+def on_a_terminal(args: list[str], **env: str) -> tuple[int, str]:
+    """Run qmailsetup with a pseudo-terminal as stdin, stdout and stderr."""
+    environment = {"PATH": os.environ["PATH"], "TERM": "xterm-256color", "COLUMNS": "100", **env}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nothing here may return
+        try:
+            os.execve(sys.executable, [sys.executable, "-m", "qmailsetup", *args], environment)
+        finally:
+            os._exit(127)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode()
+
+
+@pytest.mark.parametrize("colour", [{"FORCE_COLOR": "1"}, {"NO_COLOR": "1"}], ids=["force-color", "no-color"])
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["--help"], 0, "Usage: qmailsetup [OPTIONS] COMMAND"),
+        (["export", "--help"], 0, "Examples:"),
+        (["apply", "--bogus"], 2, "Error: No such option: --bogus"),
+        (["export"], 2, "Missing option '--format'"),
+        (["env", "--root", "/nonexistent"], 2, "qmailsetup: --root /nonexistent: not a directory"),
+    ],
+)
+def test_terminal_output_is_plain_text(colour, args, code, expected):
+    returned, output = on_a_terminal(args, **colour)
+    assert returned == code, output
+    assert expected in output
+    assert "\x1b" not in output
+    assert not set("╭╮╰╯│─") & set(output)  # no rich panels either
+
+
+def test_rich_is_never_imported():
+    probe = (
+        "import sys\nfrom qmailsetup.cli import main\n"
+        "for args in (['--help'], ['apply', '--bogus'], ['export', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+        "print('rich' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples(command):
+    result = cli(command, "--help")
+    assert result.code == 0
+    examples = result.out.split("Examples:\n", 1)[1].splitlines()
+    assert examples and all(line.startswith("    ") for line in examples if line)
+    assert any(line.strip().startswith(("qmailsetup", "eval")) for line in examples)
+
+
+def test_bash_completion_script_and_completions():
+    script = subprocess.run(
+        [sys.executable, "-m", "qmailsetup", "--show-completion", "bash"], capture_output=True, text=True
+    )
+    assert script.returncode == 0
+    assert "complete -o default -F _qmailsetup_completion qmailsetup" in script.stdout
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = dict(os.environ, _QMAILSETUP_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=str(cword))
+        # the console script's name is what the completion variable is named after
+        done = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = 'qmailsetup'; "
+                               "from qmailsetup.cli import main; main()"], env=env, capture_output=True, text=True)
+        return done.stdout.split()
+
+    assert complete("qmailsetup ex", 1) == ["export"]
+    assert complete("qmailsetup export --format ", 3) == ["sysusers", "json", "qmail-conf", "sh"]
