@@ -160,3 +160,32 @@ def test_sh_export_parses_with_dash_and_sh(tmp_path):
         for shell in ("dash", "sh"):
             result = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True)
             assert result.returncode == 0, result.stderr
+
+
+def test_sh_export_reads_master_passwd_fields_on_a_bsd_flavor():
+    """Dialects differ in data: a pw-style profile (made up here, as the
+    BSD profiles are data too) gives master.passwd's field numbers and its
+    own argv, with the nologin shell and class filled in when it runs."""
+    from qmailsetup.export import export as export_spec
+    from qmailsetup.platforms import IdRange, Profile
+
+    profile = Profile(
+        name="bsdish", description="a BSD", backend="pw", flavor="bsd", nologin=("/usr/sbin/nologin",),
+        system_ids=IdRange(100, 999, 100, 999),
+        commands={
+            "groupadd": [["pw"], ["-R", "{root}"], ["groupadd", "{name}"], ["-g", "{gid}"]],
+            "useradd": [["pw"], ["-R", "{root}"], ["useradd", "{name}"], ["-u", "{uid}"], ["-g", "{gid}"],
+                        ["-d", "{home}"], ["-s", "{shell}"], ["-L", "{class}"]],
+        },
+    )
+    spec = Spec.model_validate({
+        "groups": [{"name": "qnofiles", "gid": 81}],
+        "users": [{"name": "alias", "group": "qnofiles", "home": "/var/qmail/alias", "class": "daemon"}],
+    })
+    text = export_spec("sh", spec, profile, "test")[0].text
+    assert "USERS_FILE=/etc/master.passwd\n" in text
+    assert "U_UID=3\nU_GID=4\nU_GECOS=8\nU_HOME=9\nU_SHELL=10\nU_CLASS=5\n" in text
+    assert "missing_group qnofiles && run pw groupadd qnofiles -g 81\n" in text
+    assert ("missing_user alias && run pw useradd alias -g \"$(group_gid qnofiles)\" -d /var/qmail/alias "
+            '-s "$nologin" -L daemon\n') in text
+    assert "check_user alias '' qnofiles /var/qmail/alias '' '' =daemon\n" in text
