@@ -18,6 +18,7 @@
 # 1 failed), so a provisioning run stops where the problem is.
 set -eu
 
+# left unquoted where used, so that QMAILSETUP may be "python3 -m qmailsetup"
 qmailsetup=${QMAILSETUP:-qmailsetup}
 set -- --root "${QMAILSETUP_ROOT:-/}" --platform "${QMAILSETUP_PLATFORM:-auto}"
 if [ -n "${QMAILSETUP_SPEC:-}" ]; then
@@ -43,6 +44,7 @@ vars=$($qmailsetup env "$@")
 eval "$vars"
 
 echo "== qmail will be built with"
+value=
 for name in $(printf '%s\n' "$vars" | sed 's/=.*//'); do
 	eval "value=\$$name"
 	printf '  %-20s %s\n' "$name" "$value"
