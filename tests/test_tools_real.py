@@ -169,3 +169,28 @@ def test_sh_export_refuses_conflicts_and_writes_nothing(tmp_path, privileged):
         "! user qmaild differs from the spec in: group shell; fix it by hand or with qmailsetup apply --fix-drift",
         "refused, nothing written: 2 conflict(s)",
     ]
+
+
+ODD_RUNS = """\
+dash "$SCRIPT" > "$OUT/first.txt" 2>&1 && echo "first=0" || echo "first=$?"
+dash "$SCRIPT" > "$OUT/second.txt" 2>&1 && echo "second=0" || echo "second=$?"
+getent passwd q-odd > "$OUT/passwd"
+stat -c '%U %G %a' "/var/q dir" > "$OUT/stat"
+"""
+
+
+def test_sh_export_quotes_what_sh_would_expand(tmp_path, privileged):
+    require_tools("dash", "useradd", "groupadd", "getent")
+    comment = "it's \"odd\" $(echo injected) `echo x` 100% \\"
+    write(tmp_path / "odd.toml", '[[groups]]\nname = "q-x"\n'
+          f'[[users]]\nname = "q-odd"\ngroup = "q-x"\nhome = "/var/q dir"\ncomment = {json.dumps(comment)}\n'
+          '[[paths]]\npath = "/var/q dir"\nowner = "q-odd"\ngroup = "q-x"\nmode = "0750"\n')
+    script = cli("export", "--format", "sh", "--platform", "linux", "--spec", tmp_path / "odd.toml")
+    result, out = namespace_run(tmp_path, script.out, ODD_RUNS)
+    assert result.returncode == 0, result.stderr
+    seen = parse(result.stdout)
+    assert seen["first"] == "0", (out / "first.txt").read_text()
+    assert seen["second"] == "0" and (out / "second.txt").read_text().splitlines()[-1] == "In sync: nothing to do."
+    fields = (out / "passwd").read_text().rstrip("\n").split(":")
+    assert (fields[0], fields[4], fields[5]) == ("q-odd", comment, "/var/q dir")
+    assert (out / "stat").read_text().split() == ["q-odd", "q-x", "750"]

@@ -272,7 +272,7 @@ def settings(spec: Spec, profile: Profile) -> list[str]:
         f"for shell in {shells}; do",
         '\tif [ -e "$shell" ]; then nologin=$shell; break; fi',
         "done",
-        f': "${{nologin:={sh_quote(profile.nologin[0])}}}"',
+        f'[ -n "$nologin" ] || nologin={sh_quote(profile.nologin[0])}',
         "# shells that give no login: an existing account with one of these is fine",
         "non_login() {",
         '\tcase $1 in',

@@ -25,7 +25,7 @@ nologin=
 for shell in /usr/sbin/nologin /sbin/nologin; do
 	if [ -e "$shell" ]; then nologin=$shell; break; fi
 done
-: "${nologin:=/usr/sbin/nologin}"
+[ -n "$nologin" ] || nologin=/usr/sbin/nologin
 # shells that give no login: an existing account with one of these is fine
 non_login() {
 	case $1 in
