@@ -54,6 +54,8 @@ FORMATS = ("sysusers", "json", "qmail-conf", "sh")
 
 
 def export(fmt: str, spec: Spec, profile: Profile, source: str) -> list[Output]:
+    # SOURCE (the spec's path) goes into comments: one line, whatever it holds
+    source = " ".join(source.splitlines())
     return exporters()[fmt](spec, profile, source)
 
 

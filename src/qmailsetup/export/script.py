@@ -313,7 +313,7 @@ def creations(spec: Spec, profile: Profile) -> list[str]:
         command = command_line(templates[("user", "create")], values, expressions)
         lines.append(f"missing_user {sh_quote(user.name)} && run {command}")
     for path in spec.paths:
-        mode = f"0{path.mode_bits:04o}"  # five digits: GNU chmod clears setgid on a directory only so
+        mode = f"0{path.mode_bits:04o}"  # five digits: only so does GNU chmod clear a directory's setgid
         lines.append("ensure_dir " + " ".join(sh_quote(v) for v in (path.path, path.owner, path.group, mode)))
     return lines
 
