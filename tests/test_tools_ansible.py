@@ -89,3 +89,25 @@ def test_a_conflict_fails_the_task_and_writes_nothing(tmp_path, playbook):
     assert counts["failed"] == 1, output
     assert "refused, nothing written: group nofiles: gid 2108 is already held by group staff2" in output
     assert snapshot(root) == before
+
+
+def test_diff_of_a_drifted_account_shows_current_and_desired_fields():
+    """The module's diff for a modify: before = current values, after = desired."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("qmailsetup_module", EXAMPLE / "library/qmailsetup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    plan = {
+        "changes": [{
+            "kind": "user", "name": "qmaild", "action": "modify",
+            "fields": {"shell": {"current": "/bin/sh", "desired": "/usr/sbin/nologin"},
+                       "home": {"current": "/home/qmaild", "desired": "/var/qmail"}},
+        }],
+        "diffs": [{"path": "/etc/passwd", "diff": "@@ -1 +1 @@\n-a\n+b\n"}],
+    }
+    assert module.plan_diff(plan) == [
+        {"before_header": "user qmaild", "after_header": "user qmaild (modify)",
+         "before": "shell: /bin/sh\nhome: /home/qmaild\n", "after": "shell: /usr/sbin/nologin\nhome: /var/qmail\n"},
+        {"prepared": "--- /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"},
+    ]
