@@ -105,17 +105,19 @@ def apply(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  qmailsetup check\n\n"
-        "  qmailsetup check --root /mnt/image --json\n\n"
-        "Exit 3 when any finding is an error, else 0."
+    epilog=examples(
+        "qmailsetup check",
+        "qmailsetup check --root /mnt/image --json",
+        "qmailsetup check --spec examples/freebsd-ports.toml",
     )
 )
 def check(
     root: RootOption = Path("/"), json: JsonOption = False, spec: SpecOption = None, platform: PlatformOption = "auto"
 ) -> None:
-    """Is this host fit for qmail? The filesystem under /var/qmail, the prerequisites, the accounts."""
+    """Is this host fit for qmail? The filesystem under /var/qmail, the prerequisites, the accounts.
+
+    Exit 3 when any finding is an error, else 0.
+    """
     from qmailsetup.check.runner import run_check
 
     raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec, platform=platform))
