@@ -1,0 +1,282 @@
+"""The files backend: edit the account files as vipw would, where no tool
+is trusted or none exists (--backend files; the generic platform).
+
+One transaction: take the locks the host's tools honour, read the files
+again, check that the plan still holds, then replace each file atomically
+(userdb.write) in an order that keeps the database consistent at every
+instant. Lines are only appended (before NIS '+'/'-' lines) or, for drift,
+rewritten in place; every other byte is kept. New entries are written
+exactly as shadow-utils' useradd -r / groupadd -r write them on Debian 12
+(shadow 4.13), so this backend and --backend useradd are interchangeable.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from qmailsetup.errors import OperationFailed, Refused
+from qmailsetup.observe import read_files, shown, users_and_groups
+from qmailsetup.plan import Change
+from qmailsetup.userdb import lock
+from qmailsetup.userdb.accountfile import AccountFile, is_nis
+from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
+
+# A new entry, per flavor and file. "shadow" is what useradd -r/groupadd -r
+# write: 'x' pointing to a locked '!' in shadow/gshadow, the last-change day
+# and no aging fields; {hidden} is '!' instead of 'x' when there is no
+# shadow file (useradd does that too). "plain" is INSTALL.ids' vipw recipe
+# ('*' everywhere). "bsd" is what pw useradd / OpenBSD useradd leave in
+# master.passwd: '*', class, change and expire 0.
+NEW_LINES = {
+    "shadow": {
+        "group": "{name}:x:{gid}:",
+        "gshadow": "{name}:!::",
+        "passwd": "{name}:{hidden}:{uid}:{gid}:{comment}:{home}:{shell}",
+        "shadow": "{name}:!:{lastchg}::::::",
+    },
+    "plain": {
+        "group": "{name}:*:{gid}:",
+        "passwd": "{name}:*:{uid}:{gid}:{comment}:{home}:{shell}",
+    },
+    "bsd": {
+        "group": "{name}:*:{gid}:",
+        "master.passwd": "{name}:*:{uid}:{gid}:{class}:0:0:{comment}:{home}:{shell}",
+    },
+}
+# which field of the file a plan value goes to
+FILE_LABELS = {"gid": "gid", "comment": "gecos", "home": "home", "shell": "shell", "class": "class"}
+# shadow/gshadow hold a line for each passwd/group line
+COMPANIONS = {"group": "gshadow", "passwd": "shadow"}
+# The write order. Groups go before the users that need them. A companion
+# goes before its main file: a crash between the two leaves a shadow line
+# with no passwd line, which grants nothing, and the next run (this backend
+# or useradd/groupadd alike) sees the account missing, creates it and
+# rewrites that leftover line in place. The other order would leave a
+# passwd line without shadow, which the next run sees as in sync and never
+# completes. pwck/grpck report either half-state; only this one heals.
+WRITE_ORDER = ("gshadow", "group", "shadow", "passwd", "master.passwd")
+# a change counts as done once this file of its kind is written
+DONE_AFTER = {"group": "group", "passwd": "user", "master.passwd": "user"}
+
+
+def last_change_day() -> str:
+    """Today in days since 1970, as useradd computes it (SOURCE_DATE_EPOCH
+    is honoured when it is valid and not in the future); day 0 would force
+    a password change, so useradd leaves the field empty then."""
+    now = int(time.time())
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is not None:
+        try:
+            epoch = int(raw)
+        except ValueError:
+            epoch = -1
+        if 0 <= epoch <= now:
+            now = epoch
+    day = now // 86400
+    return str(day) if day > 0 else ""
+
+
+@dataclass
+class FileEdits:
+    """The lines one run replaces and appends, per file kind."""
+
+    files: dict[str, AccountFile]
+    replace: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    append: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def has(self, kind: str) -> bool:
+        file = self.files.get(kind)
+        return file is not None and file.exists
+
+    def put(self, kind: str, name: str, fields: list[str]) -> None:
+        """Append NAME's line, or rewrite it where one is left over."""
+        if not self.has(kind):
+            return
+        if self.files[kind].get(name) is not None:
+            self.replace.setdefault(kind, {})[name] = fields
+        else:
+            self.append.setdefault(kind, []).append(fields)
+
+    def kinds(self) -> list[str]:
+        return [kind for kind in WRITE_ORDER if kind in self.replace or kind in self.append]
+
+    def text(self, kind: str) -> str:
+        return self.files[kind].edited(self.replace.get(kind, {}), self.append.get(kind, []))
+
+    def diff_edits(self, kind: str) -> list[Edit]:
+        file = self.files[kind]
+        edits = [
+            Edit(file.index[name], file.index[name] + 1, (":".join(fields) + "\n",))
+            for name, fields in self.replace.get(kind, {}).items()
+        ]
+        if kind in self.append:
+            at = next((i for i, line in enumerate(file.lines) if is_nis(line)), len(file.lines))
+            edits.append(Edit(at, at, tuple(":".join(fields) + "\n" for fields in self.append[kind])))
+        return edits
+
+
+class FilesBackend:
+    name = "files"
+
+    def __init__(self, host) -> None:
+        self.host = host
+        self.flavor = host.profile.flavor
+        self.templates = NEW_LINES[self.flavor]
+        self.main_user_file = "master.passwd" if "master.passwd" in self.templates else "passwd"
+
+    def commands(self, change: Change) -> list[list[str]]:
+        return []
+
+    def shown(self, kind: str) -> str:
+        return shown(self.host.root, f"/etc/{kind}")
+
+    # -- what the edits are ------------------------------------------------
+
+    def new_line(self, kind: str, change: Change, files: dict[str, AccountFile]) -> list[str]:
+        values = {key: "" for key in ("comment", "class")}
+        values.update({key: str(value) for key, value in change.values.items()})
+        shadow = files.get("shadow")
+        values["hidden"] = "x" if shadow is not None and shadow.exists else "!"
+        values["lastchg"] = last_change_day()
+        return self.templates[kind].format(**values).split(":")
+
+    def modified_line(self, change: Change, file: AccountFile) -> list[str]:
+        fields = file.get(change.name)
+        labels = file.format.labels
+        for key, label in FILE_LABELS.items():
+            if key in change.values and label in labels:
+                fields[labels.index(label)] = str(change.values[key])
+        return fields
+
+    def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
+        edits = FileEdits(files)
+        for change in changes:
+            if change.kind == "path" or (change.kind, change.name) in skip:
+                continue
+            main = "group" if change.kind == "group" else self.main_user_file
+            if change.action == "modify":
+                edits.put(main, change.name, self.modified_line(change, files[main]))
+                continue
+            edits.put(main, change.name, self.new_line(main, change, files))
+            companion = COMPANIONS.get(main)
+            if companion in self.templates:
+                edits.put(companion, change.name, self.new_line(companion, change, files))
+        return edits
+
+    def preview(self, changes: list[Change]) -> list[tuple[str, str]]:
+        edits = self.edits(changes, self.host.files)
+        diffs = []
+        for kind in edits.kinds():
+            path = self.shown(kind)
+            text = unified_diff(edits.files[kind].lines, edits.diff_edits(kind), path, path)
+            # bytes that are not UTF-8 are shown, not printed raw
+            diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
+        return diffs
+
+    # -- is the plan still right? -------------------------------------------
+
+    def recheck(self, changes: list[Change], files: dict[str, AccountFile]) -> set[tuple[str, str]]:
+        """Check CHANGES against the files as they are now, under the lock.
+        Returns the creations already present exactly as planned (another
+        run made them); refuses when anything else moved since observe."""
+        users, groups = users_and_groups(files)
+        uid_names = {}
+        for user in users.values():
+            uid_names.setdefault(user.uid, user.name)
+        gid_names = {}
+        for group in groups.values():
+            gid_names.setdefault(group.gid, group.name)
+        planned_groups = {c.name for c in changes if c.kind == "group"}
+        present, problems = set(), []
+        for change in changes:
+            if change.kind == "path":
+                continue
+            main = "group" if change.kind == "group" else self.main_user_file
+            existing = files[main].get(change.name)
+            if change.action == "create":
+                if existing is not None:
+                    if existing == self.new_line(main, change, files):
+                        present.add((change.kind, change.name))
+                    else:
+                        problems.append(f"{change.kind} {change.name} was created meanwhile, differently")
+                    continue
+                if change.kind == "group" and change.values["gid"] in gid_names:
+                    problems.append(f"gid {change.values['gid']} was taken meanwhile by group {gid_names[change.values['gid']]}")
+                if change.kind == "user" and change.values["uid"] in uid_names:
+                    problems.append(f"uid {change.values['uid']} was taken meanwhile by user {uid_names[change.values['uid']]}")
+            if change.kind == "user" and change.action == "create":
+                group = change.values["group"]
+                if group not in groups and group not in planned_groups:
+                    problems.append(f"group {group} of user {change.name} is gone")
+            if change.action == "modify":
+                user = users.get(change.name)
+                now = None if user is None else {
+                    "group": gid_names.get(user.gid, str(user.gid)), "home": user.home, "shell": user.shell,
+                    "comment": user.comment, "class": user.login_class,
+                }
+                moved = [key for key, fc in change.fields.items() if now is None or now[key] != fc.current]
+                if moved:
+                    problems.append(f"user {change.name} changed meanwhile ({', '.join(moved) or 'removed'})")
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise Refused(f"the account files changed since they were read: {problems[0]}{more}; nothing written, run again")
+        return present
+
+    # -- doing it -----------------------------------------------------------
+
+    def apply(self, changes: list[Change], done) -> None:
+        root = self.host.root
+        with lock.locked(root, self.flavor):
+            files = read_files(root, self.flavor)
+            remove_stale_temps(root / "etc", set(files))
+            present = self.recheck(changes, files)
+            edits = self.edits(changes, files, skip=present)
+            wanted = [c for c in changes if c.kind != "path"]
+            written = []
+            for kind in WRITE_ORDER:
+                lock.check_interrupted()
+                if kind in edits.kinds():
+                    self.write(kind, edits.text(kind).encode("utf-8", "surrogateescape"))
+                    written.append(kind)
+                finished = DONE_AFTER.get(kind)
+                if finished and kind in files:
+                    for change in wanted:
+                        if change.kind == finished:
+                            done(change)
+            if written:
+                self.post_edit(written)
+
+    def write(self, kind: str, data: bytes) -> None:
+        path = self.host.root / "etc" / kind
+        try:
+            replace_file(path, data)
+        except WriteError as error:
+            raise OperationFailed(f"{self.shown(kind)}: {error.step}: {error.strerror}") from None
+
+    def post_edit(self, written: list[str]) -> None:
+        """After the files are written: the profile's post-edit commands
+        (BSD: pwd_mkdb rebuilds passwd and the databases from master.passwd)
+        still under the lock. The BSD backend work finishes this hook:
+        {root} and {etc} in the argv are the root and its etc directory."""
+        commands = self.host.profile.post_edit
+        if not commands:
+            return
+        import subprocess
+
+        etc = str(self.host.root / "etc")
+        for template in commands:
+            argv = [part.replace("{root}", str(self.host.root)).replace("{etc}", etc) for part in template]
+            try:
+                result = subprocess.run(
+                    argv, capture_output=True, text=True, check=False,
+                    preexec_fn=lambda: lock.signal.pthread_sigmask(lock.signal.SIG_SETMASK, set()),
+                )
+            except OSError as error:
+                raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
+            if result.returncode != 0:
+                raise OperationFailed(
+                    f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}; {', '.join(written)} written"
+                )

@@ -1,0 +1,327 @@
+"""Locking the account files the way the host's own tools do, so that
+useradd, vipw, passwd, pw and qmailsetup never edit them at the same time.
+
+The kinds of lock, each matching one tool family:
+
+- "fcntl": lckpwdf(3)'s write lock on /etc/.pwd.lock (glibc, and
+  shadow-utils when it works on /); the file is created if missing.
+- "pidfile": shadow-utils' per-file `<file>.lock`, holding the owner's PID
+  and a NUL, written to `<file>.<pid>` and link()ed into place; a lock whose
+  PID is dead is stale and removed, as shadow-utils does.
+- "flock": FreeBSD's pw_lock(), flock(2) on master.passwd (and group).
+- "exclusive": OpenBSD's /etc/ptmp, created with O_EXCL; it holds no PID,
+  so a leftover one is reported, never removed.
+
+Which locks a flavor takes is data (FLAVOR_LOCKS). All are taken or none:
+when one is busy the others are let go, so a waiting qmailsetup never holds
+passwd.lock while a useradd waits for it. SIGINT, SIGTERM and SIGHUP are
+held back while the locks are held and acted on at safe points
+(check_interrupted), so every path out releases the locks.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import struct
+import sys
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from qmailsetup.errors import BadInput, OperationFailed
+
+# lckpwdf waits 15 s; shadow-utils tries 15 times, a second apart.
+DEFAULT_TIMEOUT = 15.0
+TIMEOUT_VARIABLE = "QMAILSETUP_LOCK_TIMEOUT"
+POLL_SECONDS = 0.1
+DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+# (kind, path under the root); a per-file lock is taken only for a file
+# that exists, as shadow-utils locks shadow only when there is one.
+FLAVOR_LOCKS = {
+    "shadow": (
+        ("fcntl", "/etc/.pwd.lock"),
+        ("pidfile", "/etc/passwd"), ("pidfile", "/etc/shadow"),
+        ("pidfile", "/etc/group"), ("pidfile", "/etc/gshadow"),
+    ),
+    "plain": (("fcntl", "/etc/.pwd.lock"), ("pidfile", "/etc/passwd"), ("pidfile", "/etc/group")),
+    "bsd": (("flock", "/etc/master.passwd"), ("flock", "/etc/group"), ("exclusive", "/etc/ptmp")),
+}
+
+# pidfile locks this process holds now: a lock naming our own PID that is
+# not among them is a leftover (an earlier failed release, or a reused PID)
+HELD_PIDFILES: set[str] = set()
+
+
+class Busy(Exception):
+    """The lock is held by someone else; the message says by whom."""
+
+
+def lock_timeout() -> float:
+    raw = os.environ.get(TIMEOUT_VARIABLE)
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise BadInput(f"{TIMEOUT_VARIABLE}={raw!r}: not a number of seconds between 0 and 3600")
+    return value
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FcntlLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = fcntl_holder(fd)
+            os.close(fd)
+            if error.errno in (errno.EACCES, errno.EAGAIN):
+                raise Busy(f"{self.path} is locked (lckpwdf) by {holder}") from None
+            raise
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)  # closing drops the fcntl lock
+
+
+def fcntl_holder(fd: int) -> str:
+    """'PID n' of the process holding a write lock on FD, where the layout
+    of struct flock is known (Linux); else 'another process'."""
+    if sys.platform != "linux":
+        return "another process"
+    try:
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        answer = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
+    except OSError:
+        return "another process"
+    return f"PID {answer[4]}" if answer[0] != fcntl.F_UNLCK and answer[4] > 0 else "another process"
+
+
+class PidFileLock:
+    """shadow-utils' lock of FILE: FILE.lock, a hard link of FILE.<pid>."""
+
+    def __init__(self, target: Path) -> None:
+        self.lock = Path(f"{target}.lock")
+        self.temp = Path(f"{target}.{os.getpid()}")
+        self.held = False
+
+    def acquire(self) -> None:
+        try:
+            self.write_temp()
+            try:
+                os.link(self.temp, self.lock)
+            except FileExistsError:
+                self.remove_if_stale()
+                try:
+                    os.link(self.temp, self.lock)
+                except FileExistsError:
+                    raise Busy(f"{self.lock} was taken meanwhile") from None
+            self.held = True
+            HELD_PIDFILES.add(str(self.lock))
+            # two names for one inode, as shadow-utils checks (NFS)
+            if os.stat(self.temp).st_nlink != 2:
+                self.release()
+                raise Busy(f"{self.lock}: lock file already used")
+        finally:
+            with suppress(OSError):
+                os.unlink(self.temp)
+
+    def write_temp(self) -> None:
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, f"{os.getpid()}\0".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def holder(self) -> int | None:
+        try:
+            with open(self.lock, "rb") as lock_file:
+                text = lock_file.read(32).split(b"\0")[0].strip()
+        except FileNotFoundError:
+            return None
+        if not text.isdigit() or int(text) <= 0:
+            raise Busy(f"{self.lock} holds no valid PID ({text[:20]!r}); remove it if no account tool is running")
+        return int(text)
+
+    def remove_if_stale(self) -> None:
+        holder = self.holder()
+        if holder is None:
+            return
+        ours = holder == os.getpid() and str(self.lock) not in HELD_PIDFILES
+        if pid_alive(holder) and not ours:
+            raise Busy(f"{self.lock} is held by PID {holder}")
+        try:
+            os.unlink(self.lock)  # stale: its owner is gone
+        except FileNotFoundError:
+            pass
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        HELD_PIDFILES.discard(str(self.lock))
+        try:
+            if self.holder() == os.getpid():
+                os.unlink(self.lock)
+        except (Busy, FileNotFoundError):
+            pass
+
+
+class FlockLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Busy(f"{self.path} is locked (flock) by another process") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
+class ExclusiveFileLock:
+    """A file whose existence is the lock (/etc/ptmp); removed on release
+    only while it is still the one this process created."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.identity: tuple[int, int] | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            raise Busy(f"{self.path} exists: another vipw, pw or useradd is running (remove it if none is)") from None
+        info = os.fstat(fd)
+        os.close(fd)
+        self.identity = (info.st_dev, info.st_ino)
+
+    def release(self) -> None:
+        if self.identity is None:
+            return
+        identity, self.identity = self.identity, None
+        try:
+            info = os.lstat(self.path)
+            if (info.st_dev, info.st_ino) == identity:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass  # consumed, e.g. renamed into place by pwd_mkdb
+
+
+LOCK_KINDS = {"fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "exclusive": ExclusiveFileLock}
+
+
+def flavor_locks(root: Path, flavor: str) -> list:
+    locks = []
+    for kind, absolute in FLAVOR_LOCKS[flavor]:
+        path = root / absolute.lstrip("/")
+        if kind in ("pidfile", "flock") and not path.exists():
+            continue
+        locks.append(LOCK_KINDS[kind](path))
+    return locks
+
+
+def check_interrupted() -> None:
+    """Act on a SIGINT/SIGTERM/SIGHUP held back since the locks were taken."""
+    pending = signal.sigpending() & DEFERRED_SIGNALS
+    if pending:
+        info = signal.sigtimedwait(pending, 0)
+        name = signal.Signals(info.si_signo).name if info else "a signal"
+        raise OperationFailed(f"interrupted by {name}; stopped at a safe point, locks released")
+
+
+@contextmanager
+def deferred_signals():
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def release_all(locks: list) -> None:
+    for lock in reversed(locks):
+        try:
+            lock.release()
+        except OSError:
+            pass  # a lock left behind names a dead PID: the next run removes it
+
+
+def acquire_all(locks: list) -> str | None:
+    """Take every lock, or none: the reason the first busy one gave."""
+    taken = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+    except Busy as busy:
+        release_all(taken)
+        return str(busy)
+    except OSError as error:
+        release_all(taken)
+        where = getattr(lock, "path", None) or getattr(lock, "lock", "")
+        raise OperationFailed(f"{where}: cannot lock: {error.strerror or error}") from None
+    except BaseException:
+        release_all(taken)
+        raise
+    return None
+
+
+@contextmanager
+def held(locks: list, timeout: float):
+    """Hold all LOCKS, waiting up to TIMEOUT seconds for busy ones; signals
+    are deferred meanwhile (see check_interrupted)."""
+    with deferred_signals():
+        deadline = time.monotonic() + timeout
+        while True:
+            check_interrupted()
+            busy = acquire_all(locks)
+            if busy is None:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OperationFailed(f"{busy}; gave up after waiting {timeout:g}s")
+            time.sleep(min(POLL_SECONDS, remaining))
+        try:
+            yield
+        finally:
+            release_all(locks)
+
+
+def locked(root: Path, flavor: str, timeout: float | None = None):
+    """The locks of FLAVOR's files under ROOT, held (a context manager)."""
+    return held(flavor_locks(root, flavor), lock_timeout() if timeout is None else timeout)
