@@ -1,0 +1,119 @@
+"""--backend files and --backend useradd (the real shadow-utils, --prefix)
+leave the same account files: same spec, two copies of a tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tools
+from files_support import (
+    QMAIL_NAMES, apply_files, with_etc, host_tree, make_tree, mask_clock, qmailsetup, snapshot,
+)
+
+INSTALL_IDS_SPEC = """
+[[groups]]
+name = "qmail"
+gid = 2107
+[[groups]]
+name = "nofiles"
+gid = 2108
+[[users]]
+name = "alias"
+group = "nofiles"
+home = "/var/qmail/alias"
+uid = 7790
+shell = "/bin/true"
+comment = "qmail alias"
+[[users]]
+name = "qmaild"
+group = "nofiles"
+home = "/var/qmail"
+shell = "/bin/true"
+[[users]]
+name = "qmailq"
+group = "qmail"
+home = "/var/qmail"
+uid = 7794
+"""
+
+TREES = ["debian", "alpine", "host"]
+
+
+def build(root: Path, name: str) -> Path:
+    return host_tree(root) if name == "host" else make_tree(root, name)
+
+
+def both(tmp_path: Path, tree: str, *spec_args: str, env: dict | None = None) -> tuple[Path, Path]:
+    files_root, tool_root = tmp_path / "files", tmp_path / "useradd"
+    build(files_root, tree)
+    build(tool_root, tree)
+    apply_files(files_root, *spec_args, extra_env=env)
+    qmailsetup("apply", "--root", str(tool_root), "--platform", "linux", "--backend", "useradd", *spec_args,
+               extra_env=env)
+    return files_root, tool_root
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_byte_identical_with_useradd(privileged, tmp_path, tree):
+    require_tools("useradd", "groupadd")
+    files_root, tool_root = both(tmp_path, tree)
+    made, expected = snapshot(files_root), snapshot(tool_root)
+    assert made.keys() == expected.keys()
+    for kind in made:  # shadow too: both honour SOURCE_DATE_EPOCH
+        assert made[kind] == expected[kind], kind
+    assert b"qmails:" in made["passwd"]
+
+
+@pytest.mark.parametrize("tree", ["debian", "alpine"])
+def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
+    require_tools("useradd", "groupadd")
+    spec = tmp_path / "spec.toml"
+    # Alpine already has nofiles (gid 200): keep it, fix the other IDs
+    spec.write_text(INSTALL_IDS_SPEC.replace("gid = 2108", "") if tree == "alpine" else INSTALL_IDS_SPEC)
+    files_root, tool_root = both(tmp_path, tree, "--spec", str(spec))
+    assert snapshot(files_root) == snapshot(tool_root)
+    nofiles = b"200" if tree == "alpine" else b"2108"
+    assert b"alias:x:7790:" + nofiles + b":qmail alias:/var/qmail/alias:/bin/true\n" in snapshot(files_root)["passwd"]
+
+
+def test_equal_up_to_the_clock_without_source_date_epoch(privileged, tmp_path):
+    require_tools("useradd", "groupadd")
+    files_root, tool_root = both(tmp_path, "debian", env={"SOURCE_DATE_EPOCH": ""})
+    made, expected = snapshot(files_root), snapshot(tool_root)
+    for kind in ("passwd", "group", "gshadow"):
+        assert made[kind] == expected[kind], kind
+    assert mask_clock(made["shadow"]) == mask_clock(expected["shadow"])
+
+
+def complaints(root: Path, names) -> list[str]:
+    """What pwck -r and grpck -r say about NAMES, run inside a namespace
+    where ROOT/etc is /etc (their NSS look-ups then see the tree)."""
+    lines = []
+    for argv in (["pwck", "-r"], ["grpck", "-r"]):
+        result = with_etc(root, argv)
+        lines += [line for line in (result.stdout + result.stderr).splitlines()
+                  if any(f"'{name}'" in line or f" {name} " in line or f"{name}:" in line for name in names)]
+    return lines
+
+
+@pytest.mark.parametrize("tree", ["debian", "alpine", "host"])
+def test_pwck_and_grpck_say_nothing_about_new_entries(privileged, tmp_path, tree):
+    require_tools("pwck", "grpck")
+    root = build(tmp_path, tree)
+    apply_files(root)
+    assert complaints(root, QMAIL_NAMES) == []
+    # and they would have: a passwd line with no shadow line and no group
+    with open(root / "etc/passwd", "a") as passwd:
+        passwd.write("qmailx:x:990:12345::/var/qmail:/bin/true\n")
+    assert len(complaints(root, ["qmailx"])) >= 2
+
+
+def test_a_second_run_is_in_sync_and_writes_nothing(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    apply_files(root)
+    before = {p.name: p.stat().st_mtime_ns for p in (root / "etc").iterdir()}
+    result = apply_files(root, "--detailed-exitcode")
+    assert "0 to create, 0 to modify" in result.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "etc").iterdir()} == before
