@@ -1,0 +1,162 @@
+"""Golden cases of the files backend: an input tree and a spec give exactly
+the files (and the dry-run diff) stored under tests/golden/files/<case>/.
+QMAILSETUP_UPDATE_GOLDEN=1 rewrites them (then read the diff!)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from files_support import EPOCH, GOLDEN, assert_consistent, make_tree, snapshot
+from qmailsetup.backends import make_backend
+from qmailsetup.observe import observe
+from qmailsetup.plan import make_plan
+from qmailsetup.platforms import IdRange, Profile, load_profile
+from qmailsetup.spec import load_spec, parse_spec
+
+FIXTURES = Path(__file__).parent / "fixtures"
+UPDATE = os.environ.get("QMAILSETUP_UPDATE_GOLDEN") == "1"
+
+BSD = Profile(
+    name="bsd-test", description="master.passwd and group", backend="files", flavor="bsd",
+    nologin=("/usr/sbin/nologin",), system_ids=IdRange(100, 999, 100, 999),
+)
+PORTS_SPEC = """
+[[groups]]
+name = "qnofiles"
+gid = 81
+[[groups]]
+name = "qmail"
+gid = 82
+[[users]]
+name = "alias"
+group = "qnofiles"
+home = "/var/qmail/alias"
+uid = 81
+shell = "/nonexistent"
+comment = "QMail user"
+class = "daemon"
+[[users]]
+name = "qmails"
+group = "qmail"
+home = "/var/qmail"
+"""
+# existing accounts that differ from the default spec, a NIS line that must
+# stay last, and bytes that are not UTF-8 in someone else's comment
+DRIFT_PASSWD = "alias:x:990:999:old alias:/home/alias:/bin/sh\nluc:x:1000:1000:Lu\xe7:/home/luc:/bin/bash\n+::::::\n"
+DRIFT_SHADOW = "alias:*:19000:0:99999:7:::\nluc:*:19000:0:99999:7:::\n+::::::::\n"
+DRIFT_GROUP = "qmail:x:999:\nluc:x:1000:\n+:::\n"
+DRIFT_GSHADOW = "qmail:!::\nluc:!::\n+:::\n"
+
+
+def tree_debian(root: Path) -> None:
+    make_tree(root, "debian")
+
+
+def tree_alpine(root: Path) -> None:
+    make_tree(root, "alpine")
+
+
+def tree_alpine_plain(root: Path) -> None:
+    make_tree(root, "alpine")
+    (root / "etc/shadow").unlink()
+
+
+def tree_freebsd(root: Path) -> None:
+    (root / "etc").mkdir(parents=True)
+    for name in ("master.passwd", "group"):
+        shutil.copy(FIXTURES / "freebsd" / name, root / "etc" / name)
+
+
+def tree_drift(root: Path) -> None:
+    make_tree(root, "debian")
+    for kind, extra in (("passwd", DRIFT_PASSWD), ("shadow", DRIFT_SHADOW),
+                        ("group", DRIFT_GROUP), ("gshadow", DRIFT_GSHADOW)):
+        with open(root / "etc" / kind, "ab") as file:
+            file.write(extra.encode("latin-1"))
+
+
+CASES = {
+    "debian": (tree_debian, lambda: load_profile("linux"), None, False),
+    "alpine": (tree_alpine, lambda: load_profile("linux"), None, False),
+    "alpine-plain": (tree_alpine_plain, lambda: load_profile("generic"), None, False),
+    "freebsd-ports": (tree_freebsd, lambda: BSD, PORTS_SPEC, False),
+    "drift": (tree_drift, lambda: load_profile("linux"), None, True),
+}
+
+
+def run_case(root: Path, case: str) -> str:
+    build, profile, spec_text, fix_drift = CASES[case]
+    build(root)
+    spec = load_spec(None) if spec_text is None else parse_spec(spec_text, case)
+    spec = spec.model_copy(update={"paths": []})
+    host = observe(spec, root, profile())
+    plan = make_plan(spec, host, fix_drift)
+    assert not plan.refused, plan.conflicts
+    backend = make_backend("files", host)
+    preview = "".join(f"=== {path}\n{diff}" for path, diff in backend.preview(plan.changes))
+    done = []
+    backend.apply(plan.changes, done.append)
+    assert [(c.kind, c.name) for c in done] == [(c.kind, c.name) for c in plan.changes]
+    return preview.replace(str(root), "<root>")
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(tmp_path, case):
+    preview = run_case(tmp_path, case)
+    made = snapshot(tmp_path)
+    expected_dir = GOLDEN / case
+    if UPDATE:
+        shutil.rmtree(expected_dir, ignore_errors=True)
+        (expected_dir / "etc").mkdir(parents=True)
+        for kind, data in made.items():
+            (expected_dir / "etc" / kind).write_bytes(data)
+        (expected_dir / "preview.diff").write_text(preview, errors="surrogateescape")
+    expected = {p.name: p.read_bytes() for p in (expected_dir / "etc").iterdir()}
+    assert made == expected
+    assert preview == (expected_dir / "preview.diff").read_text(errors="surrogateescape")
+    assert_consistent(tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_only_owned_lines_change(tmp_path, case):
+    """Every line of the input is still there, in order, except the ones of
+    accounts in the spec (rewritten in place, drift only)."""
+    build = CASES[case][0]
+    build(tmp_path / "before")
+    before = snapshot(tmp_path / "before")
+    run_case(tmp_path / "after", case)
+    after = snapshot(tmp_path / "after")
+    owned = (b"alias:", b"qmail", b"qnofiles:", b"nofiles:")
+    for kind, old in before.items():
+        new_lines = after[kind].splitlines(keepends=True)
+        kept = [line for line in old.splitlines(keepends=True) if not line.startswith(owned)]
+        assert [line for line in new_lines if line in kept] == kept, kind
+        assert after[kind].startswith(old) or case == "drift" or old.splitlines()[-1].startswith((b"+", b"-"))
+
+
+def test_backups_keep_the_previous_content_mode_and_owner(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    before = snapshot(root)
+    old_mode = {kind: os.stat(root / "etc" / kind) for kind in before}
+    run_case(tmp_path / "x", "debian")  # the same case elsewhere: what the files become
+    spec = load_spec(None).model_copy(update={"paths": []})
+    host = observe(spec, root, load_profile("linux"))
+    make_backend("files", host).apply(make_plan(spec, host).changes, lambda change: None)
+    for kind, data in before.items():
+        backup = root / "etc" / f"{kind}-"
+        assert backup.read_bytes() == data
+        for path in (root / "etc" / kind, backup):
+            info = os.stat(path)
+            assert (info.st_mode, info.st_uid, info.st_gid) == (
+                old_mode[kind].st_mode, old_mode[kind].st_uid, old_mode[kind].st_gid), path
+    assert sorted(p.name for p in (root / "etc").iterdir()) == sorted(
+        [".pwd.lock", "login.defs"] + [k for k in before] + [f"{k}-" for k in before])
