@@ -92,7 +92,7 @@ def leftovers(root: Path) -> list[str]:
     """Lock and temporary files left in ROOT/etc."""
     return sorted(
         entry.name for entry in (root / "etc").iterdir()
-        if entry.name.endswith(".lock") or ".qmailsetup-" in entry.name or entry.name.split(".")[-1].isdigit()
+        if (entry.name.endswith(".lock") and entry.name != ".pwd.lock") or ".qmailsetup-" in entry.name or entry.name.split(".")[-1].isdigit()
     )
 
 

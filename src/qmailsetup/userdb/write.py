@@ -23,6 +23,8 @@ from qmailsetup.userdb.lock import pid_alive
 
 TEMP_MARK = ".qmailsetup-"
 TEMP_NAME = re.compile(r"(?P<base>.+)\.qmailsetup-(?P<pid>\d+)-[0-9a-f]+")
+# shadow-utils' lock candidate FILE.<pid>, holding "<pid>\0"
+LOCK_TEMP_NAME = re.compile(r"(?P<base>.+)\.(?P<pid>\d+)")
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
@@ -46,8 +48,8 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, keep_time
     mode, write, fsync, rename."""
     temp = f"{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     step = f"creating {temp}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
             step = f"setting the owner of {temp}"
             os.fchown(fd, like.st_uid, like.st_gid)
@@ -63,13 +65,11 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, keep_time
             os.close(fd)
         step = f"renaming {temp} to {name}"
         os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except OSError as error:
+    except BaseException as error:
         with suppress(OSError):
             os.unlink(temp, dir_fd=dir_fd)
-        raise WriteError(step, error) from None
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp, dir_fd=dir_fd)
+        if isinstance(error, OSError):
+            raise WriteError(step, error) from None
         raise
 
 
@@ -113,14 +113,27 @@ def replace_file(path: Path, data: bytes) -> None:
 
 def remove_stale_temps(directory: Path, names: set[str]) -> list[str]:
     """Remove temporary files of NAMES (and their backups) left by runs
-    that died; returns what was removed."""
+    that died, or by an earlier failed step of this process (called under
+    the lock, when this process has none in flight); returns them."""
     removed = []
     bases = names | {f"{name}-" for name in names}
     with suppress(OSError):
         for entry in os.scandir(directory):
-            match = TEMP_NAME.fullmatch(entry.name)
-            if match and match["base"] in bases and not pid_alive(int(match["pid"])):
-                with suppress(OSError):
-                    os.unlink(entry.path)
-                    removed.append(entry.name)
+            match = TEMP_NAME.fullmatch(entry.name) or LOCK_TEMP_NAME.fullmatch(entry.name)
+            if not match or match["base"] not in bases:
+                continue
+            pid = int(match["pid"])
+            if pid != os.getpid() and pid_alive(pid):
+                continue
+            if match.re is LOCK_TEMP_NAME and not holds_pid(entry.path, pid):
+                continue  # not a lock candidate: someone else's file
+            with suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(entry.name)
     return removed
+
+
+def holds_pid(path: str, pid: int) -> bool:
+    with suppress(OSError), open(path, "rb") as file:
+        return file.read(32) == f"{pid}\0".encode()
+    return False
