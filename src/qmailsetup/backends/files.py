@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused
-from qmailsetup.observe import read_files, shown, users_and_groups
+from qmailsetup.observe import read_files, shown
 from qmailsetup.plan import Change
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile, is_nis
@@ -118,6 +118,26 @@ class FileEdits:
         return edits
 
 
+def id_holders(file: AccountFile, position: int) -> dict[int, str]:
+    """ID -> the first name holding it, as getpwuid/getgrgid would answer."""
+    holders: dict[int, str] = {}
+    for name, fields in file.entries():
+        holders.setdefault(int(fields[position]), name)
+    return holders
+
+
+def current_values(fields: list[str], labels: tuple[str, ...], gid_names: dict[int, str]) -> dict:
+    """A user line's values under the names the plan's fields use."""
+    gid = int(fields[labels.index("gid")])
+    return {
+        "group": gid_names.get(gid, str(gid)),
+        "home": fields[labels.index("home")],
+        "shell": fields[labels.index("shell")],
+        "comment": fields[labels.index("gecos")],
+        "class": fields[labels.index("class")] if "class" in labels else None,
+    }
+
+
 class FilesBackend:
     name = "files"
 
@@ -182,13 +202,9 @@ class FilesBackend:
         """Check CHANGES against the files as they are now, under the lock.
         Returns the creations already present exactly as planned (another
         run made them); refuses when anything else moved since observe."""
-        users, groups = users_and_groups(files)
-        uid_names = {}
-        for user in users.values():
-            uid_names.setdefault(user.uid, user.name)
-        gid_names = {}
-        for group in groups.values():
-            gid_names.setdefault(group.gid, group.name)
+        user_file = files[self.main_user_file]
+        uid_names = id_holders(user_file, 2)
+        gid_names = id_holders(files["group"], 2)
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
         for change in changes:
@@ -209,14 +225,11 @@ class FilesBackend:
                     problems.append(f"uid {change.values['uid']} was taken meanwhile by user {uid_names[change.values['uid']]}")
             if change.kind == "user" and change.action == "create":
                 group = change.values["group"]
-                if group not in groups and group not in planned_groups:
+                if files["group"].get(group) is None and group not in planned_groups:
                     problems.append(f"group {group} of user {change.name} is gone")
             if change.action == "modify":
-                user = users.get(change.name)
-                now = None if user is None else {
-                    "group": gid_names.get(user.gid, str(user.gid)), "home": user.home, "shell": user.shell,
-                    "comment": user.comment, "class": user.login_class,
-                }
+                fields = user_file.get(change.name)
+                now = None if fields is None else current_values(fields, user_file.format.labels, gid_names)
                 moved = [key for key, fc in change.fields.items() if now is None or now[key] != fc.current]
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved) or 'removed'})")
