@@ -31,6 +31,18 @@ def hunk_range(start: int, length: int) -> str:
     return f"{start + 1},{length}"
 
 
+def merge_touching(edits: list[Edit]) -> list[Edit]:
+    """Edits that touch become one, printed as all its '-' lines then all
+    its '+' lines, as difflib prints a replaced block."""
+    merged: list[Edit] = []
+    for edit in edits:
+        if merged and edit.start == merged[-1].end:
+            last = merged.pop()
+            edit = Edit(last.start, edit.end, last.new + edit.new)
+        merged.append(edit)
+    return merged
+
+
 def group_edits(edits: list[Edit], context: int) -> list[list[Edit]]:
     groups: list[list[Edit]] = []
     for edit in edits:
@@ -45,6 +57,7 @@ def unified_diff(old: list[str], edits: list[Edit], from_name: str, to_name: str
     """The unified diff of OLD (lines with their newlines) and OLD with
     EDITS applied; EDITS must not overlap. Empty when nothing changes."""
     edits = sorted((e for e in edits if e.new != tuple(old[e.start:e.end])), key=lambda e: (e.start, e.end))
+    edits = merge_touching(edits)
     if not edits:
         return ""
     out = [f"--- {from_name}\n", f"+++ {to_name}\n"]

@@ -1,0 +1,177 @@
+"""The files backend's pieces: the diff built from edits, the re-check under
+the lock, leftovers of a crash, the BSD post-edit hook, the dry run."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from files_support import EPOCH, apply_files, make_tree, snapshot
+from qmailsetup.backends import make_backend
+from qmailsetup.backends.files import last_change_day
+from qmailsetup.errors import OperationFailed, Refused
+from qmailsetup.observe import observe
+from qmailsetup.plan import make_plan
+from qmailsetup.platforms import IdRange, Profile, load_profile
+from qmailsetup.spec import load_spec
+from qmailsetup.userdb.diff import Edit, unified_diff
+
+
+@st.composite
+def edited_files(draw):
+    size = draw(st.integers(0, 40))
+    old = [f"line{i}\n" for i in range(size)]
+    positions = sorted(draw(st.sets(st.integers(0, size), max_size=6)))
+    edits, counter = [], 0
+    for position in positions:
+        replace = position < size and draw(st.booleans())
+        new = tuple(f"new{counter + k}\n" for k in range(draw(st.integers(1 if not replace else 0, 3))))
+        counter += len(new)
+        edits.append(Edit(position, position + 1 if replace else position, new))
+    # an insertion and a replacement at one position: keep the replacement
+    chosen = {}
+    for edit in edits:
+        chosen[edit.start] = edit
+    return old, list(chosen.values())
+
+
+def apply_edits(old, edits):
+    new, position = [], 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        new += old[position:edit.start] + list(edit.new)
+        position = edit.end
+    return new + old[position:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(edited_files())
+def test_the_diff_is_what_difflib_prints(case):
+    old, edits = case
+    new = apply_edits(old, edits)
+    assert unified_diff(old, edits, "a", "b") == "".join(difflib.unified_diff(old, new, "a", "b"))
+
+
+def planned(root: Path, profile=None, fix_drift=False):
+    spec = load_spec(None).model_copy(update={"paths": []})
+    host = observe(spec, root, profile or load_profile("linux"))
+    plan = make_plan(spec, host, fix_drift)
+    return host, plan, make_backend("files", host)
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+
+
+def append(root: Path, kind: str, line: str) -> None:
+    with open(root / "etc" / kind, "a") as file:
+        file.write(line + "\n")
+
+
+@pytest.mark.parametrize("meanwhile, reason", [
+    (lambda r: append(r, "group", "qmail:x:4242:"), "group qmail was created meanwhile, differently"),
+    (lambda r: append(r, "group", "other:x:999:"), "gid 999 was taken meanwhile by group other"),
+    (lambda r: append(r, "passwd", "someone:x:993:100::/:/bin/sh"), "uid 993 was taken meanwhile by user someone"),
+])
+def test_a_change_since_observe_is_refused_and_nothing_written(tmp_path, meanwhile, reason):
+    root = make_tree(tmp_path, "debian")
+    host, plan, backend = planned(root)
+    meanwhile(root)
+    before = snapshot(root)
+    with pytest.raises(Refused, match=reason):
+        backend.apply(plan.changes, lambda change: None)
+    assert snapshot(root) == before
+    assert not (root / "etc/passwd-").exists()
+
+
+def test_drift_changed_since_observe_is_refused(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
+    append(root, "shadow", "alias:*:19000:0:99999:7:::")
+    host, plan, backend = planned(root, fix_drift=True)
+    text = (root / "etc/passwd").read_text().replace("/home/alias:/bin/sh", "/home/alias:/bin/bash")
+    (root / "etc/passwd").write_text(text)
+    with pytest.raises(Refused, match=r"user alias changed meanwhile \(shell\)"):
+        backend.apply(plan.changes, lambda change: None)
+
+
+def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    host, plan, backend = planned(root)
+    other = make_tree(tmp_path / "other", "debian")
+    apply_files(other)  # another run, same plan: the same lines
+    for kind in ("passwd", "shadow", "group", "gshadow"):
+        (root / "etc" / kind).write_bytes((other / "etc" / kind).read_bytes())
+    done = []
+    backend.apply(plan.changes, done.append)
+    assert len(done) == len(plan.changes)
+    assert snapshot(root) == snapshot(other)
+    assert not (root / "etc/passwd-").exists()  # nothing was rewritten
+
+
+def test_a_shadow_line_left_by_a_crash_is_rewritten_in_place(tmp_path):
+    """A crash between shadow and passwd leaves shadow lines alone; the
+    next run rewrites them where they are, as useradd does."""
+    root = make_tree(tmp_path, "debian")
+    append(root, "shadow", "qmaild:$6$left$over:18000:0:99999:7:::")
+    append(root, "gshadow", "nofiles:*::someone")
+    apply_files(root)
+    shadow = (root / "etc/shadow").read_text().splitlines()
+    assert [line for line in shadow if line.startswith("qmaild:")] == ["qmaild:!:19675::::::"]
+    assert shadow.index("qmaild:!:19675::::::") < shadow.index("alias:!:19675::::::")
+    assert "nofiles:!::" in (root / "etc/gshadow").read_text().splitlines()
+
+
+def test_the_dry_run_writes_nothing_at_all(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (root / "etc").iterdir())
+    result = apply_files(root, "--dry-run")
+    assert "+qmails:x:993:999::/var/qmail:/usr/sbin/nologin" in result.stdout
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (root / "etc").iterdir()) == before
+    assert not (root / "var").exists()
+
+
+def test_the_last_change_day_follows_useradd(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+    assert last_change_day() == "1"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert last_change_day() == ""  # day 0 would force a change: left empty
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "99999999999")  # future: ignored
+    assert last_change_day() == str(int(__import__("time").time()) // 86400)
+
+
+def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
+    (etc / "group").write_text("wheel:*:0:root\n")
+    profile = Profile(
+        name="bsd-test", description="", backend="files", flavor="bsd", nologin=("/sbin/nologin",),
+        system_ids=IdRange(100, 999, 100, 999), post_edit=(("pwd_mkdb", "-p", "-d", "{etc}", "{etc}/master.passwd"),),
+    )
+    host, plan, backend = planned(tmp_path, profile)
+    seen = []
+
+    def fake_run(argv, **kwargs):
+        seen.append((argv, (etc / "ptmp").exists()))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    mocker.patch("subprocess.run", fake_run)
+    backend.apply(plan.changes, lambda change: None)
+    assert seen == [(["pwd_mkdb", "-p", "-d", str(etc), f"{etc}/master.passwd"], True)]
+    assert "qmails:*:" in (etc / "master.passwd").read_text()
+    mocker.patch("subprocess.run", lambda argv, **kw: subprocess.CompletedProcess(argv, 1, "", "broken db"))
+    host, plan, backend = planned(tmp_path, profile)
+    assert plan.in_sync
+    (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
+    host, plan, backend = planned(tmp_path, profile)
+    with pytest.raises(OperationFailed, match="pwd_mkdb -p -d .*: exit 1: broken db; master.passwd written"):
+        backend.apply(plan.changes, lambda change: None)
+    assert not (etc / "ptmp").exists()
+    assert os.listdir(etc)  # the tree is still there
