@@ -38,11 +38,16 @@ home = "/var/qmail"
 uid = 7794
 """
 
-TREES = ["debian", "alpine", "host"]
+TREES = ["debian", "alpine", "alpine-noshadow", "host"]
 
 
 def build(root: Path, name: str) -> Path:
-    return host_tree(root) if name == "host" else make_tree(root, name)
+    if name == "host":
+        return host_tree(root)
+    make_tree(root, name.removesuffix("-noshadow"))
+    if name.endswith("-noshadow"):  # useradd then writes '!' in passwd itself
+        (root / "etc/shadow").unlink()
+    return root
 
 
 def both(tmp_path: Path, tree: str, *spec_args: str, env: dict | None = None) -> tuple[Path, Path]:

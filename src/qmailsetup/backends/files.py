@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused
@@ -136,6 +137,21 @@ def current_values(fields: list[str], labels: tuple[str, ...], gid_names: dict[i
         "comment": fields[labels.index("gecos")],
         "class": fields[labels.index("class")] if "class" in labels else None,
     }
+
+
+def flush_name_caches(written: list[str]) -> None:
+    """Tell a running nscd that passwd/group changed, as shadow-utils does,
+    so that a name just created is not answered 'unknown' from its cache
+    (qmail's own build looks the accounts up). Best effort."""
+    import shutil
+    import subprocess
+
+    nscd = shutil.which("nscd")
+    if nscd is None:
+        return
+    tables = {"group" if kind in ("group", "gshadow") else "passwd" for kind in written}
+    for table in sorted(tables):
+        subprocess.run([nscd, "-i", table], capture_output=True, check=False)
 
 
 class FilesBackend:
@@ -261,6 +277,8 @@ class FilesBackend:
                             done(change)
             if written:
                 self.post_edit(written)
+        if written and self.host.root == Path("/"):
+            flush_name_caches(written)
 
     def write(self, kind: str, data: bytes) -> None:
         path = self.host.root / "etc" / kind
