@@ -38,13 +38,26 @@ home = "/var/qmail"
 uid = 7794
 """
 
-TREES = ["debian", "alpine", "alpine-noshadow", "host"]
+TREES = ["debian", "alpine", "alpine-noshadow", "host", "debian-crowded"]
+# system IDs already scattered over the range, some at its bottom: where
+# useradd -r and groupadd -r look next is the planner's allocate()
+CROWDED = {
+    "passwd": ["svc999:x:999:100::/:/usr/sbin/nologin", "svc103:x:103:100::/:/usr/sbin/nologin",
+               "svc101:x:101:100::/:/usr/sbin/nologin", "svc102:x:102:100::/:/usr/sbin/nologin"],
+    "shadow": ["svc999:!:19000::::::", "svc103:!:19000::::::", "svc101:!:19000::::::", "svc102:!:19000::::::"],
+    "group": ["grp101:x:101:", "grp998:x:998:", "grp500:x:500:"],
+    "gshadow": ["grp101:!::", "grp998:!::", "grp500:!::"],
+}
 
 
 def build(root: Path, name: str) -> Path:
     if name == "host":
         return host_tree(root)
-    make_tree(root, name.removesuffix("-noshadow"))
+    make_tree(root, name.removesuffix("-noshadow").removesuffix("-crowded"))
+    if name.endswith("-crowded"):
+        for kind, lines in CROWDED.items():
+            with open(root / "etc" / kind, "a") as file:
+                file.write("".join(line + "\n" for line in lines))
     if name.endswith("-noshadow"):  # useradd then writes '!' in passwd itself
         (root / "etc/shadow").unlink()
     return root
