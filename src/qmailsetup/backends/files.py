@@ -245,10 +245,13 @@ class FilesBackend:
                     problems.append(f"group {group} of user {change.name} is gone")
             if change.action == "modify":
                 fields = user_file.get(change.name)
-                now = None if fields is None else current_values(fields, user_file.format.labels, gid_names)
-                moved = [key for key, fc in change.fields.items() if now is None or now[key] != fc.current]
+                if fields is None:
+                    problems.append(f"user {change.name} was removed meanwhile")
+                    continue
+                now = current_values(fields, user_file.format.labels, gid_names)
+                moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
                 if moved:
-                    problems.append(f"user {change.name} changed meanwhile ({', '.join(moved) or 'removed'})")
+                    problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise Refused(f"the account files changed since they were read: {problems[0]}{more}; nothing written, run again")
@@ -264,19 +267,24 @@ class FilesBackend:
             present = self.recheck(changes, files)
             edits = self.edits(changes, files, skip=present)
             wanted = [c for c in changes if c.kind != "path"]
+            # with a post-edit step (pwd_mkdb) nothing is usable before it ran
+            finished: list[Change] = []
             written = []
             for kind in WRITE_ORDER:
                 lock.check_interrupted()
                 if kind in edits.kinds():
                     self.write(kind, edits.text(kind).encode("utf-8", "surrogateescape"))
                     written.append(kind)
-                finished = DONE_AFTER.get(kind)
-                if finished and kind in files:
-                    for change in wanted:
-                        if change.kind == finished:
+                if kind in DONE_AFTER and kind in files:
+                    finished += [c for c in wanted if c.kind == DONE_AFTER[kind]]
+                    if not self.host.profile.post_edit:
+                        for change in finished:
                             done(change)
+                        finished = []
             if written:
                 self.post_edit(written)
+            for change in finished:
+                done(change)
         if written and self.host.root == Path("/"):
             flush_name_caches(written)
 
@@ -303,7 +311,7 @@ class FilesBackend:
             try:
                 result = subprocess.run(
                     argv, capture_output=True, text=True, check=False,
-                    preexec_fn=lambda: lock.signal.pthread_sigmask(lock.signal.SIG_SETMASK, set()),
+                    preexec_fn=lock.undefer_signals,  # the command may be interrupted
                 )
             except OSError as error:
                 raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
