@@ -85,6 +85,7 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
     hit = {f.split("(")[0] for f in fired}
     assert hit >= {"open", "write", "fsync", "rename", "link", "unlink", "fchown", "fchmod", "utime"}, hit
     assert len(fired) > 50
+    print(f"\n{len(fired)} injected failures")
 
 
 def test_failure_messages_name_the_file_and_step(tmp_path, monkeypatch, capsys):

@@ -149,7 +149,11 @@ class PidFileLock:
                 os.unlink(self.temp)
 
     def write_temp(self) -> None:
-        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        # shadow-utils truncates an existing FILE.<pid>; a fresh one is safer
+        # (it may be a link planted in a directory someone else can write)
+        with suppress(FileNotFoundError):
+            os.unlink(self.temp)
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             os.write(fd, f"{os.getpid()}\0".encode())
             os.fsync(fd)
