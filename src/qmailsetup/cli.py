@@ -36,8 +36,9 @@ class BackendChoice(str, Enum):
 SpecOption = Annotated[
     Optional[Path], typer.Option("--spec", help="TOML spec file; default: the built-in qmail layout.")
 ]
+# a str, not a Path: Path("") would quietly become the current directory
 RootOption = Annotated[
-    Path, typer.Option("--root", help="Work on DIR/etc and DIR/var/qmail, as useradd --prefix does.")
+    str, typer.Option("--root", help="Work on DIR/etc and DIR/var/qmail, as useradd --prefix does.")
 ]
 PlatformOption = Annotated[
     str, typer.Option("--platform", help="auto, or a profile in platforms/: linux, freebsd, openbsd, generic, ...")
@@ -65,9 +66,12 @@ def common(
     """Prepare a UNIX host for qmail, idempotently and safely."""
 
 
-def check_root(root: Path) -> Path:
+def check_root(value: str) -> Path:
     from qmailsetup.errors import BadInput
 
+    if not value:
+        raise BadInput("--root: empty; name a directory (/ for this host)")
+    root = Path(value)
     if not root.is_dir():
         raise BadInput(f"--root {root}: not a directory")
     return root.resolve()
@@ -83,7 +87,7 @@ def check_root(root: Path) -> Path:
 def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing at all.")] = False,
     spec: SpecOption = None,
-    root: RootOption = Path("/"),
+    root: RootOption = "/",
     backend: Annotated[BackendChoice, typer.Option("--backend", help="How accounts are made.")] = BackendChoice.auto,
     platform: PlatformOption = "auto",
     fix_drift: Annotated[
@@ -112,7 +116,7 @@ def apply(
     )
 )
 def check(
-    root: RootOption = Path("/"), json: JsonOption = False, spec: SpecOption = None, platform: PlatformOption = "auto"
+    root: RootOption = "/", json: JsonOption = False, spec: SpecOption = None, platform: PlatformOption = "auto"
 ) -> None:
     """Is this host fit for qmail? The filesystem under /var/qmail, the prerequisites, the accounts.
 
@@ -129,7 +133,7 @@ def check(
         "qmailsetup env --root /mnt/image --spec examples/install-ids.toml",
     )
 )
-def env(spec: SpecOption = None, root: RootOption = Path("/"), platform: PlatformOption = "auto") -> None:
+def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto") -> None:
     """Print QMAIL_HOME, QMAIL_UID_<USER> and QMAIL_GID_<GROUP> as sh assignments, read from the host's files.
 
     Exits 3, naming them, when accounts are missing: run apply first.
@@ -183,12 +187,32 @@ def export(
         print(f"wrote {path}")
 
 
+def one_line(message: str) -> str:
+    """A message as one line: a newline in a file name or a spec value must
+    not split it (logs and scripts read errors a line at a time)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+def fail(message: str, code: int) -> None:
+    print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, prog_name="qmailsetup")
+        # not standalone: usage errors come back here, to be told in one line
+        code = app(args=argv, prog_name="qmailsetup", standalone_mode=False)
     except QmailsetupError as error:
-        print(f"qmailsetup: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+        fail(str(error), error.exit_code)
     except OSError as error:
-        print(f"qmailsetup: {error}", file=sys.stderr)
-        sys.exit(EXIT_FAILED)
+        fail(str(error), EXIT_FAILED)
+    except typer.TyperException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            error.show()
+            sys.exit(EXIT_BAD_INPUT)
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        fail(error.format_message() + hint, error.exit_code)
+    except typer.Abort:
+        fail("aborted", EXIT_FAILED)
+    sys.exit(code or EXIT_OK)
