@@ -60,7 +60,8 @@ def profiles_dir() -> Path:
 
 def load_profile(name: str) -> Profile:
     path = profiles_dir() / f"{name}.toml"
-    if not path.is_file():
+    # a plain name: "../x" must not reach a TOML file outside platforms/
+    if not name.replace("-", "").isalnum() or not name.isascii() or not path.is_file():
         known = ", ".join(sorted(p.stem for p in profiles_dir().glob("*.toml")))
         raise BadInput(f"--platform {name}: no such platform (known: {known})")
     try:
