@@ -88,7 +88,8 @@ class AccountFile:
             if not name:
                 raise BadInput(f"{where}:{number}: empty name")
             for position in fmt.numeric:
-                if not fields[position].isdigit():
+                # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
+                if not (fields[position].isascii() and fields[position].isdigit()):
                     label = fmt.labels[position]
                     raise BadInput(f"{where}:{number}: {label} {fields[position]!r} of {name!r} is not a number")
             if name in account_file.index:
