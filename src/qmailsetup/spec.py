@@ -141,13 +141,14 @@ def _format_error(source: str, error: ValidationError) -> str:
     first = error.errors()[0]
     # [[users]] entries are a list: show users[2].home, counting from 0
     where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
-    where = where.lstrip(".") or "(top level)"
+    where = where.lstrip(".")
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field"
     count = error.error_count()
     more = f" (and {count - 1} more)" if count > 1 else ""
-    return f"{source}: {where}: {message}{more}"
+    # a check of the whole spec names its section itself ("users: name ...")
+    return f"{source}: {where + ': ' if where else ''}{message}{more}"
 
 
 def parse_spec(text: str, source: str) -> Spec:
