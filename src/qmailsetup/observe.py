@@ -55,6 +55,10 @@ class PathState:
     mode: int | None = None
     # the first component above it that is a symlink or not a directory
     blocked_by: str | None = None
+    # directories above it (the root included) that someone other than root
+    # may write to, so could rename it away and put their own in its place:
+    # (path, how it is owned)
+    unsafe_parents: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -116,7 +120,21 @@ def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
     return AccountFile.parse(path, kind, data, shown=name)
 
 
+def check_etc(root: Path) -> None:
+    """ROOT/etc must be the root's own directory: through a link to the
+    running host's /etc, useradd --prefix would edit the host's accounts."""
+    etc = under(root, "/etc")
+    try:
+        info = os.lstat(etc)
+    except FileNotFoundError:
+        return  # the missing account files are named one by one
+    if stat.S_ISLNK(info.st_mode):
+        raise Refused(f"{etc}: is a symlink (to {os.readlink(etc)}); refusing to edit account files through a link")
+
+
 def read_files(root: Path, flavor: str) -> dict[str, AccountFile]:
+    if root != Path("/"):
+        check_etc(root)
     kinds = FLAVOR_FILES[flavor]
     files = {kind: read_account_file(root, kind, True) for kind in kinds["required"]}
     files.update({kind: read_account_file(root, kind, False) for kind in kinds["optional"]})
@@ -166,15 +184,30 @@ def read_login_defs(root: Path, profile: Profile) -> IdRange:
     )
 
 
+def writable_by_others(info: os.stat_result) -> bool:
+    """Not only root may write here: another owner, or group or other write
+    permission (a group other than root's)."""
+    mode = info.st_mode
+    return info.st_uid != 0 or bool(mode & stat.S_IWOTH) or bool(mode & stat.S_IWGRP and info.st_gid != 0)
+
+
+def ownership(info: os.stat_result) -> str:
+    return f"owner {info.st_uid}, group {info.st_gid}, mode {stat.S_IMODE(info.st_mode):04o}"
+
+
 def observe_path(root: Path, path: str) -> PathState:
     parts = Path(path).parts[1:]
     current = "/"
+    unsafe: list[tuple[str, str]] = []
+    root_info = os.stat(root)
+    if writable_by_others(root_info):
+        unsafe.append(("/", ownership(root_info)))
     for depth, part in enumerate(parts):
         current = str(Path(current) / part)
         try:
             info = os.lstat(under(root, current))
         except FileNotFoundError:
-            return PathState(path, "missing")
+            return PathState(path, "missing", unsafe_parents=tuple(unsafe))
         except NotADirectoryError:
             return PathState(path, "missing", blocked_by=current)
         last = depth == len(parts) - 1
@@ -182,10 +215,12 @@ def observe_path(root: Path, path: str) -> PathState:
             if stat.S_ISLNK(info.st_mode):
                 return PathState(path, "symlink")
             kind = "directory" if stat.S_ISDIR(info.st_mode) else "other"
-            return PathState(path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+            return PathState(path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), None, tuple(unsafe))
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
             return PathState(path, "missing", blocked_by=current)
-    return PathState(path, "missing")
+        if writable_by_others(info):
+            unsafe.append((current, ownership(info)))
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe))
 
 
 def ask_nss(spec: Spec, state: HostState) -> None:
