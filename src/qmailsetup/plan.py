@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qmailsetup.observe import HostState, PathState
+from qmailsetup.observe import HostState, PathState, shown
 from qmailsetup.spec import Spec, User
 
 
@@ -100,6 +100,7 @@ class Planner:
         self.used_uids |= {u.uid for u in spec.users if u.uid is not None}
         self.group_gids: dict[str, int] = {name: g.gid for name, g in host.groups.items()}
         self.user_ids: dict[str, tuple[int, int]] = {n: (u.uid, u.gid) for n, u in host.users.items()}
+        self.warned_parents: set[str] = set()
 
     def conflict(self, kind: str, name: str, reason: str) -> None:
         self.plan.conflicts.append(Conflict(kind, name, reason))
@@ -233,6 +234,19 @@ class Planner:
         fields = {key: FieldChange(None, values[key]) for key in shown if key in values}
         self.plan.changes.append(Change("user", user.name, "create", fields, values, allocated))
 
+    def warn_unsafe_parents(self, path: str, state: PathState) -> None:
+        """Warn, once each, of directories above PATH that others may write
+        to; a parent that is itself in the spec gets its owner from the plan."""
+        in_spec = {p.path for p in self.spec.paths}
+        for parent, owned in state.unsafe_parents:
+            if parent in in_spec or parent in self.warned_parents:
+                continue
+            self.warned_parents.add(parent)
+            self.plan.warnings.append(
+                f"{shown(self.host.root, parent)} ({owned}) is writable by others than root: whoever can write there can "
+                f"replace {path}; make it root-owned and not group- or world-writable"
+            )
+
     def plan_path(self, path) -> None:
         state: PathState = self.host.paths[path.path]
         owner = self.user_ids.get(path.owner)
@@ -252,6 +266,7 @@ class Planner:
         if state.kind == "other":
             self.conflict("path", path.path, "exists and is not a directory")
             return
+        self.warn_unsafe_parents(path.path, state)
         mode = format_mode(path.mode_bits)
         values = {"path": path.path, "owner": path.owner, "group": path.group, "mode": mode}
         if state.kind == "missing":
