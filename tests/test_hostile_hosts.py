@@ -1,0 +1,333 @@
+"""Hostile hosts: symlinks where directories or account files belong,
+directories others may write to, leftovers of an earlier crash, a
+read-only root and a full file system. Nothing outside the intended paths
+is touched, the account files stay intact, and the message says what is
+wrong. Each runs with every backend that can work under --root.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cli, require_tools, skip_or_fail
+from qmailsetup.userdb.accountfile import AccountFile
+from trees import debian_tree, snapshot
+
+QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
+ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
+STRANGER = 1234  # owns directories that are not ours
+
+# the files backend joins when it exists (branch files)
+BACKENDS = ["useradd"] + (["files"] if importlib.util.find_spec("qmailsetup.backends.files") else [])
+
+
+@pytest.fixture(autouse=True)
+def as_root():
+    if os.geteuid() != 0:
+        skip_or_fail("hostile hosts need root (chown, useradd --prefix)")
+    require_tools("useradd", "groupadd", "usermod")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+def apply(root: Path, backend: str, *extra):
+    return cli("apply", "--platform", "linux", "--backend", backend, "--root", root, *extra)
+
+
+def stat_of(path: Path) -> tuple:
+    info = os.lstat(path)
+    return info.st_mode, info.st_uid, info.st_gid
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("qmailsetup: "), err
+    return err
+
+
+def entries(root: Path, kind: str) -> dict[str, list[str]]:
+    """The entries of an account file, parsed strictly: a damaged file fails."""
+    path = root / "etc" / kind
+    return dict(AccountFile.parse(path, kind, path.read_bytes()).entries())
+
+
+def assert_consistent(root: Path) -> None:
+    """Every file parses; every user's primary group exists; passwd and
+    shadow, group and gshadow name the same accounts."""
+    passwd, group = entries(root, "passwd"), entries(root, "group")
+    assert set(entries(root, "shadow")) == set(passwd)
+    assert set(entries(root, "gshadow")) == set(group)
+    gids = {int(fields[2]) for fields in group.values()}
+    assert all(int(fields[3]) in gids for fields in passwd.values())
+
+
+def assert_provisioned(root: Path) -> None:
+    assert_consistent(root)
+    passwd = entries(root, "passwd")
+    assert set(QMAIL_USERS) <= set(passwd)
+    assert {"qmail", "nofiles"} <= set(entries(root, "group"))
+    lines = (root / "etc/passwd").read_text().splitlines()
+    assert len(lines) == len(set(lines)), "no entry twice"
+
+
+# --- symlinks where a directory belongs ---------------------------------
+
+
+def other_owned_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "strangers"
+    target.mkdir()
+    (target / "their-file").write_text("theirs\n")
+    os.chown(target, STRANGER, STRANGER)
+    target.chmod(0o700)
+    return target
+
+
+@pytest.mark.parametrize("link", ["/var", "/var/qmail", "/var/qmail/alias"])
+@pytest.mark.parametrize("points_to", ["etc", "strangers"])
+def test_a_symlinked_directory_is_refused_and_nothing_is_written(tmp_path, backend, link, points_to):
+    root = debian_tree(tmp_path / "root")
+    target = root / "etc" if points_to == "etc" else other_owned_dir(tmp_path)
+    place = root / link.lstrip("/")
+    place.parent.mkdir(parents=True, exist_ok=True)
+    place.symlink_to(target)
+    before, target_before = snapshot(root), (stat_of(target), snapshot(target))
+
+    result = apply(root, backend)
+
+    assert result.code == 3, result.out + result.err
+    err = one_line(result.err)
+    assert "refused, nothing written: path /var/qmail" in err
+    assert "symlink" in err
+    assert snapshot(root) == before
+    assert (stat_of(target), snapshot(target)) == target_before
+
+
+# --- symlinks where account files belong ---------------------------------
+
+
+@pytest.mark.parametrize("kind", ["passwd", "shadow", "group"])
+def test_a_symlinked_account_file_is_refused(tmp_path, backend, kind):
+    root = debian_tree(tmp_path / "root")
+    real = tmp_path / f"real-{kind}"
+    (root / "etc" / kind).rename(real)
+    (root / "etc" / kind).symlink_to(real)
+    before, real_before = snapshot(root), real.read_bytes()
+
+    result = apply(root, backend)
+
+    assert result.code == 3
+    assert one_line(result.err) == (
+        f"qmailsetup: {root}/etc/{kind}: is a symlink; refusing to edit an account file through a link\n"
+    )
+    assert snapshot(root) == before
+    assert real.read_bytes() == real_before
+
+
+def test_a_symlinked_etc_under_the_root_is_refused(tmp_path, backend):
+    """Through root/etc -> /etc, useradd --prefix would edit this host's own
+    accounts; the link here points at a copy, so a failure harms nothing."""
+    decoy = debian_tree(tmp_path / "decoy")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "etc").symlink_to(decoy / "etc")
+    before = snapshot(decoy)
+
+    result = apply(root, backend)
+
+    assert result.code == 3
+    assert one_line(result.err) == (
+        f"qmailsetup: {root}/etc: is a symlink (to {decoy}/etc); refusing to edit account files through a link\n"
+    )
+    assert snapshot(decoy) == before
+
+
+# --- a parent others may write to -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("owner", "mode", "described"),
+    [(STRANGER, 0o755, "owner 1234, group 0, mode 0755"), (0, 0o777, "owner 0, group 0, mode 0777"),
+     (0, 0o1777, "owner 0, group 0, mode 1777")],
+    ids=["owned-by-a-user", "world-writable", "sticky-world-writable"],
+)
+def test_a_parent_others_may_write_is_warned_of_loudly(tmp_path, backend, owner, mode, described):
+    """Whoever can write to /var can rename /var/qmail away and put their own
+    in its place. qmailsetup does not own /var, so it warns (in the plan,
+    the dry run and the JSON) instead of refusing or changing it."""
+    root = debian_tree(tmp_path / "root")
+    (root / "var").mkdir()
+    os.chown(root / "var", owner, 0)
+    (root / "var").chmod(mode)
+    warning = (
+        f"{root}/var ({described}) is writable by others than root: whoever can write there can replace "
+        "/var/qmail; make it root-owned and not group- or world-writable"
+    )
+
+    planned = json.loads(apply(root, backend, "--dry-run", "--json").out)
+    assert planned["warnings"] == [warning], "once, though two paths lie below it"
+    result = apply(root, backend)
+
+    assert result.code == 0, result.err
+    assert f"warning: {warning}\n" in result.out
+    assert stat_of(root / "var") == (stat.S_IFDIR | mode, owner, 0), "not ours to change"
+    assert_provisioned(root)
+
+
+def test_a_safe_parent_gives_no_warning(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    (root / "var").mkdir(mode=0o755)
+    planned = json.loads(apply(root, "useradd", "--dry-run", "--json").out)
+    assert not [w for w in planned["warnings"] if "writable by others" in w]
+
+
+# --- leftovers of an earlier crash ----------------------------------------
+
+
+def dead_pid() -> int:
+    """pid_max itself is never a live process ID."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text())
+
+
+LEFTOVERS = {
+    "backup passwd-": ("passwd-", lambda: "old:x:5000:5000::/:/bin/sh\n"),
+    "temporary passwd+": ("passwd+", lambda: "half-written:x:5000"),
+    "temporary group+": ("group+", lambda: "garbage\0\n"),
+    "lckpwdf's .pwd.lock": (".pwd.lock", lambda: ""),
+    "passwd.lock of a dead process": ("passwd.lock", lambda: f"{dead_pid()}"),
+    "group.lock of a dead process": ("group.lock", lambda: f"{dead_pid()}"),
+}
+
+
+@pytest.mark.parametrize("leftover", LEFTOVERS)
+def test_a_leftover_of_an_earlier_crash_does_not_stop_or_leak_into_the_run(tmp_path, backend, leftover):
+    root = debian_tree(tmp_path / "root")
+    name, content = LEFTOVERS[leftover]
+    (root / "etc" / name).write_text(content())
+    original = {kind: entries(root, kind) for kind in ACCOUNT_FILES}
+
+    result = apply(root, backend)
+
+    assert result.code == 0, result.err
+    assert_provisioned(root)
+    for kind, before in original.items():
+        after = entries(root, kind)
+        assert {name: after[name] for name in before} == before, f"{kind}: entries not ours unchanged"
+        assert set(after) - set(before) <= set(QMAIL_USERS) | {"qmail", "nofiles"}
+    assert apply(root, backend, "--detailed-exitcode").code == 0, "in sync"
+
+
+# --- read-only and full file systems (private mount namespaces) -----------
+
+
+def in_namespace(script: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "QMAILSETUP": f"{sys.executable} -m qmailsetup",
+        **env,
+    }
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", "set -u\nmount --make-rprivate /\n" + script],
+        env=environment, capture_output=True, text=True, timeout=120,
+    )
+
+
+APPLY = '$QMAILSETUP apply --platform linux --backend "$BACKEND" --root "$ROOT"'
+
+
+@pytest.mark.parametrize("read_only", ["/", "/var"])
+def test_a_read_only_root_fails_before_writing_anything(tmp_path, privileged, backend, read_only):
+    root = debian_tree(tmp_path / "root")
+    (root / "var").mkdir()
+    before = snapshot(root)
+    place = root / read_only.lstrip("/")
+    script = (
+        'mount --bind "$PLACE" "$PLACE" && mount -o remount,bind,ro "$PLACE"\n'
+        f'{APPLY} >/dev/null; echo "exit=$?" >&2\n'
+    )
+    result = in_namespace(script, ROOT=str(root), PLACE=str(place), BACKEND=backend)
+
+    error, status = result.stderr.splitlines()
+    assert status == "exit=1", result.stderr
+    expected = f"{root}/etc" if read_only == "/" else f"{root}/var"
+    assert error == f"qmailsetup: {expected}: read-only file system; nothing written"
+    assert snapshot(root) == before
+
+
+FILL_SCRIPT = """\
+for free in $LEVELS; do
+  out="$OUT/$free"; mkdir -p "$out"
+  mount -t tmpfs -o size=96k,mode=0755 tmpfs "$ROOT/etc"
+  cp -a "$TEMPLATE/etc/." "$ROOT/etc/"
+  # fill the file system, then give back FREE KiB
+  dd if=/dev/zero of="$ROOT/etc/filler" bs=1k 2>/dev/null
+  truncate -s "-${free}k" "$ROOT/etc/filler" 2>/dev/null || rm -f "$ROOT/etc/filler"
+  %(apply)s >/dev/null 2>"$out/stderr"; echo $? >"$out/exit"
+  rm -f "$ROOT/etc/filler"
+  mkdir -p "$out/after/etc"; cp -a "$ROOT/etc/." "$out/after/etc/"
+  %(apply)s >/dev/null 2>"$out/stderr2"; echo $? >"$out/exit2"
+  mkdir -p "$out/rerun/etc"; cp -a "$ROOT/etc/." "$out/rerun/etc/"
+  umount "$ROOT/etc"
+done
+""" % {"apply": APPLY}
+
+
+def test_a_full_file_system_under_etc_leaves_the_account_files_intact(tmp_path, privileged, backend):
+    """A 96 KiB tmpfs as the root's etc, filled to leave 0 to 60 KiB: at
+    each level the run either finishes or fails with one line (before the
+    first write, when the room for backups and temporary copies is not
+    there), the account files are never damaged, and with the space back a
+    rerun finishes."""
+    template = debian_tree(tmp_path / "template")
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    out = tmp_path / "out"
+    levels = [0, 16, 32, 48, 60]
+    result = in_namespace(
+        FILL_SCRIPT, ROOT=str(root), TEMPLATE=str(template), OUT=str(out), BACKEND=backend,
+        LEVELS=" ".join(map(str, levels)),
+    )
+    assert result.returncode == 0, result.stderr
+    outcomes = set()
+    for free in levels:
+        seen = out / str(free)
+        code, err = int((seen / "exit").read_text()), (seen / "stderr").read_text()
+        outcomes.add(code)
+        assert code in (0, 1), f"{free} KiB free: {err}"
+        if code == 1:
+            one_line(err)
+        assert_consistent(seen / "after")
+        assert int((seen / "exit2").read_text()) == 0, (seen / "stderr2").read_text()
+        assert_provisioned(seen / "rerun")
+    assert outcomes == {0, 1}, "the levels span failing and finishing"
+
+
+def test_a_full_var_mid_apply_says_what_was_done_and_the_rerun_finishes(tmp_path, privileged, backend):
+    """The accounts fit, /var/qmail does not (a tmpfs with no inode left):
+    the run fails after the accounts, says so, and the next run finishes."""
+    root = debian_tree(tmp_path / "root")
+    (root / "var").mkdir()
+    script = (
+        'mount -t tmpfs -o size=64k,nr_inodes=1,mode=0755 tmpfs "$ROOT/var"\n'
+        f'{APPLY} >/dev/null; echo "exit=$?" >&2\n'
+        'mount -o remount,nr_inodes=64 "$ROOT/var"\n'
+        f'{APPLY} >/dev/null; echo "exit=$?" >&2\n'
+        'stat -c "%U %G %a" "$ROOT/var/qmail" "$ROOT/var/qmail/alias" >&2\n'
+    )
+    result = in_namespace(script, ROOT=str(root), BACKEND=backend)
+
+    error, first, second, var_qmail, alias = result.stderr.splitlines()
+    assert (first, second) == ("exit=1", "exit=0"), result.stderr
+    assert error.startswith("qmailsetup: /var/qmail: No space left on device; done before the failure: group qmail")
+    assert error.endswith("user qmails")
+    assert_provisioned(root)
+    assert var_qmail.split()[2] == "755" and alias.split()[2] == "2755"
