@@ -73,7 +73,9 @@ class AccountFile:
         text = data.decode(ENCODING, ERRORS)
         if text and not text.endswith("\n"):
             raise BadInput(f"{where}:{text.count(chr(10)) + 1}: the last line has no newline at its end")
-        lines = text.splitlines(keepends=True)
+        # only '\n' ends a line; str.splitlines() also breaks at \x0b, \x0c,
+        # \x1c-\x1e, \x85 and \u2028, which a GECOS field may legally hold
+        lines = [line + "\n" for line in text.split("\n")[:-1]]
         account_file = cls(path, fmt, lines)
         for number, line in enumerate(lines, start=1):
             body = line[:-1]
