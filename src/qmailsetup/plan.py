@@ -99,7 +99,9 @@ class Planner:
         self.used_gids |= {g.gid for g in spec.groups if g.gid is not None}
         self.used_uids |= {u.uid for u in spec.users if u.uid is not None}
         self.group_gids: dict[str, int] = {name: g.gid for name, g in host.groups.items()}
-        self.user_ids: dict[str, tuple[int, int]] = {n: (u.uid, u.gid) for n, u in host.users.items()}
+        # (uid, gid) of the users this plan creates; the host's are looked up
+        # when needed (a large host has 100,000)
+        self.created_users: dict[str, tuple[int, int]] = {}
         self.warned_parents: set[str] = set()
 
     def conflict(self, kind: str, name: str, reason: str) -> None:
@@ -221,7 +223,7 @@ class Planner:
                 return
             self.used_uids.add(uid)
             allocated = frozenset({"uid"})
-        self.user_ids[user.name] = (uid, gid)
+        self.created_users[user.name] = (uid, gid)
         values: dict[str, str | int] = {
             "name": user.name, "uid": uid, "group": user.group, "gid": gid,
             "home": user.home, "shell": self.desired_shell(user, None),
@@ -249,7 +251,8 @@ class Planner:
 
     def plan_path(self, path) -> None:
         state: PathState = self.host.paths[path.path]
-        owner = self.user_ids.get(path.owner)
+        existing = self.host.users.get(path.owner)
+        owner = (existing.uid, existing.gid) if existing else self.created_users.get(path.owner)
         gid = self.group_gids.get(path.group)
         if owner is None:
             self.conflict("path", path.path, f"its owner {path.owner} is neither in the spec nor on the host")
