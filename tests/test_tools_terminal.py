@@ -44,7 +44,7 @@ def on_a_terminal(args: list[str], **env: str) -> tuple[int, str]:
     [
         (["--help"], 0, "Usage: qmailsetup [OPTIONS] COMMAND"),
         (["export", "--help"], 0, "Examples:"),
-        (["apply", "--bogus"], 2, "Error: No such option: --bogus"),
+        (["apply", "--bogus"], 2, "qmailsetup: No such option: --bogus"),
         (["export"], 2, "Missing option '--format'"),
         (["env", "--root", "/nonexistent"], 2, "qmailsetup: --root /nonexistent: not a directory"),
     ],
