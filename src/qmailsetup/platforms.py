@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from qmailsetup.errors import BadInput
@@ -52,9 +51,9 @@ class Profile:
 
 
 def profiles_dir() -> Path:
-    shipped = resources.files("qmailsetup").joinpath("platforms")
+    shipped = Path(__file__).with_name("platforms")  # in the wheel
     if shipped.is_dir():
-        return Path(str(shipped))
+        return shipped
     return Path(__file__).resolve().parents[2] / "platforms"
 
 

@@ -8,7 +8,6 @@ colour, so pipes, logs and NO_COLOR terminals all read the same.
 
 from __future__ import annotations
 
-import json
 import shlex
 
 from qmailsetup.plan import Change, Plan
@@ -87,4 +86,6 @@ def plan_data(plan: Plan, backend, diffs: list[tuple[str, str]]) -> dict:
 
 
 def render_json(data: dict) -> str:
+    import json  # only for --json: every import counts in a dry run's start-up
+
     return json.dumps(data, indent=2) + "\n"

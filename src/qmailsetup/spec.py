@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
@@ -165,7 +164,8 @@ def parse_spec(text: str, source: str) -> Spec:
 def load_spec(path: Path | None) -> Spec:
     """The spec in FILE, or the built-in qmail layout when there is none."""
     if path is None:
-        text = resources.files("qmailsetup").joinpath("default.toml").read_text()
+        # beside this file: importlib.resources would cost more to import than the read
+        text = Path(__file__).with_name("default.toml").read_text()
         return parse_spec(text, "built-in default spec")
     try:
         text = path.read_bytes().decode("utf-8")

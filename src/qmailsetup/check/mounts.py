@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 
 from qmailsetup.errors import OperationFailed
@@ -143,6 +142,8 @@ def merge_bsd(from_p: list[Mount], plain: list[Mount]) -> list[Mount]:
 
 def run_mount(*args: str) -> str | None:
     try:
+        import subprocess  # the BSDs only; Linux reads /proc
+
         done = subprocess.run(
             ["mount", *args], capture_output=True, text=True, errors="surrogateescape",
             env={**os.environ, "LC_ALL": "C"}, check=False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qmailsetup.check import SEVERITIES, Finding
@@ -55,6 +54,8 @@ def render_text(findings: list[Finding], header: str) -> str:
 
 
 def render_json(findings: list[Finding]) -> str:
+    import json  # only for --json
+
     return json.dumps({"findings": [f.data() for f in findings]}, indent=2) + "\n"
 
 
