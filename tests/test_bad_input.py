@@ -56,6 +56,8 @@ class Case:
     # what stderr must say; {root}, {spec} and the setup's values are filled in
     message: str
     args: tuple[str, ...] = ("apply", "--platform", "linux")
+    # whether the command takes --root (export does not)
+    rooted: bool = True
 
 
 def spec_case(id: str, text: str | bytes, code: int, message: str) -> Case:
@@ -191,6 +193,18 @@ COMMAND_LINE_CASES = [
          "--backend useradd: platform generic has no useradd commands"),
     Case("detailed-exitcode-bad-spec", lambda host: (host.with_spec("[[groups]]\nname = 3\n") + ["--detailed-exitcode"], {}),
          2, "{spec}: groups[0].name: Input should be a valid string"),
+    Case("env-root-empty", arguments("--root", ""), 2, "--root: empty; name a directory (/ for this host)",
+         args=("env", "--platform", "linux")),
+    Case("check-root-is-a-file", arguments("--root", "{root}/etc/passwd"), 2, "--root {root}/etc/passwd: not a directory",
+         args=("check", "--platform", "linux")),
+    Case("env-spec-is-a-directory", arguments("--spec", "{root}/etc"), 2, "{root}/etc: cannot read spec: Is a directory",
+         args=("env", "--platform", "linux")),
+    Case("export-unknown-format", arguments("--format", "rpm"), 2, "Invalid value for '--format'",
+         args=("export", "--platform", "linux"), rooted=False),
+    Case("export-many-files-to-stdout", arguments("--format", "qmail-conf"), 2,
+         "--format qmail-conf writes 3 files; give --output DIR", args=("export", "--platform", "linux"), rooted=False),
+    Case("export-output-is-a-file", arguments("--format", "sysusers", "--output", "{root}/etc/passwd"), 2,
+         "--output {root}/etc/passwd: not a directory", args=("export", "--platform", "linux"), rooted=False),
     Case("json-bad-spec", lambda host: (host.with_spec("users = 1\n") + ["--json"], {}),
          2, "{spec}: users: Input should be a valid list"),
 ]
@@ -205,7 +219,7 @@ def test_the_corpus_is_large_enough():
 
 def run_case(case: Case, host: Host):
     extra, values = case.setup(host)
-    root_given = "--root" in extra
+    root_given = "--root" in extra or not case.rooted
     args = [*case.args, *extra] + ([] if root_given else ["--root", str(host.root)])
     before = snapshot(host.root)
     result = cli(*args)
