@@ -78,6 +78,10 @@ def allocate(used: set[int], low: int, high: int) -> int | None:
     return None
 
 
+def in_range(sources, low: int, high: int) -> set[int]:
+    return {i for source in sources for i in source if i is not None and low <= i <= high}
+
+
 def is_locked(password: str) -> bool:
     """No password can match: '*', '!'-locked, *LOCKED*, or a bare 'x'."""
     return password == "x" or password.startswith(("*", "!"))
@@ -93,11 +97,11 @@ class Planner:
         self.spec = spec
         self.host = host
         self.plan = Plan(fix_drift=fix_drift)
-        self.used_gids = set(host.gid_names) | set(host.nss_gids)
-        self.used_uids = set(host.uid_names) | set(host.nss_uids)
-        # fixed IDs are spoken for before anything is allocated
-        self.used_gids |= {g.gid for g in spec.groups if g.gid is not None}
-        self.used_uids |= {u.uid for u in spec.users if u.uid is not None}
+        # the IDs in use in the system range (only those count when allocating;
+        # a large host has 100,000 others), fixed IDs of the spec included
+        ids = host.id_range
+        self.used_gids = in_range([host.gid_names, host.nss_gids, [g.gid for g in spec.groups]], ids.gid_min, ids.gid_max)
+        self.used_uids = in_range([host.uid_names, host.nss_uids, [u.uid for u in spec.users]], ids.uid_min, ids.uid_max)
         self.group_gids: dict[str, int] = {name: g.gid for name, g in host.groups.items()}
         # (uid, gid) of the users this plan creates; the host's are looked up
         # when needed (a large host has 100,000)
