@@ -24,13 +24,14 @@ def refusal(plan) -> str:
     return f"refused, nothing written: {reasons[0]}{more}"
 
 
-def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool) -> dict:
+def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> dict:
     """The errors of `qmailsetup check` about what apply sets up (a nosuid
-    /var, a login shell it may not fix), shown after the plan."""
+    /var, a login shell it may not fix), shown after the plan. HOST, when
+    nothing was written, saves reading the account files a second time."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
     try:
-        errors = setup_errors(spec, root, profile, dry_run)
+        errors = setup_errors(spec, root, profile, dry_run, host)
     except (QmailsetupError, OSError) as error:
         errors, failed = [], str(error)
     else:
@@ -70,7 +71,7 @@ def run_apply(
     if dry_run or plan.in_sync:
         if dry_run and not as_json and not plan.in_sync:
             print("Dry run: nothing was written.")
-        emit(check_errors(spec, root, profile, as_json, dry_run))
+        emit(check_errors(spec, root, profile, as_json, dry_run, host))
         return EXIT_CHANGES if detailed and plan.changes else EXIT_OK
     done: list = []
     try:

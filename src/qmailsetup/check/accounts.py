@@ -110,7 +110,8 @@ def differences(change, keys: list[str]) -> str:
     return ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in keys)
 
 
-def account_findings(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
-    host = observe(spec, root, profile)
+def account_findings(spec: Spec, root: Path, profile: Profile, host: HostState | None = None) -> list[Finding]:
+    """HOST: what apply observed, when nothing was written since (a dry run)."""
+    host = host or observe(spec, root, profile)
     plan = make_plan(spec, host)
     return shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)

@@ -20,12 +20,13 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
     return filesystem_findings(root, read_mount_table()) + prereq_findings(root) + account_findings(spec, root, profile)
 
 
-def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False) -> list[Finding]:
+def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False, host=None) -> list[Finding]:
     """The errors of check about what apply sets up: the accounts and, on
     the live root only, the filesystem under /var/qmail (a tree under
     --root may be an image that will be mounted elsewhere; `qmailsetup
-    check --root DIR` looks at it on request)."""
-    findings = account_findings(spec, root, profile)
+    check --root DIR` looks at it on request). HOST: apply's observation,
+    when nothing was written since."""
+    findings = account_findings(spec, root, profile, host)
     if root == Path("/"):
         findings = filesystem_findings(root, read_mount_table()) + findings
     # a dry run's plan already shows the login shells it would change
