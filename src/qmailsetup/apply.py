@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
-from qmailsetup.observe import HostState, read_files, under, users_and_groups
+from qmailsetup.observe import HostState, read_account_file, under
 from qmailsetup.paths import ensure_directory
 from qmailsetup.plan import Change, Plan
 
@@ -54,6 +54,15 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
             )
 
 
+def number_of(account_file, name: str) -> int:
+    """NAME's UID (or GID): field 2 in passwd, master.passwd and group alike.
+    Looked up alone: making records for a host's every account is not needed."""
+    fields = account_file.get(name)
+    if fields is None:
+        raise OperationFailed(f"{account_file.path}: {name} is missing after the accounts step")
+    return int(fields[2])
+
+
 def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None:
     """Carry out PLAN, appending each finished change to DONE."""
     accounts = [c for c in plan.changes if c.kind != "path"]
@@ -64,13 +73,12 @@ def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None
             backend.apply(accounts, done.append)
         if directories:
             # owners by number, from the root's own files as they are now
-            users, groups = users_and_groups(read_files(host.root, host.profile.flavor))
+            users = read_account_file(host.root, "master.passwd" if host.profile.flavor == "bsd" else "passwd", True)
+            groups = read_account_file(host.root, "group", True)
             for change in directories:
                 values = change.values
-                ensure_directory(
-                    host.root, values["path"], users[values["owner"]].uid, groups[values["group"]].gid,
-                    int(values["mode"], 8),
-                )
+                uid, gid = number_of(users, values["owner"]), number_of(groups, values["group"])
+                ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
                 done.append(change)
     except OperationFailed as error:
         raise OperationFailed(f"{error}; done before the failure: {describe(done)}") from None
