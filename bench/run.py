@@ -96,17 +96,24 @@ def run_once(argv: list[str], env: dict, work: Path) -> tuple[float, int]:
     return elapsed, int(report.read_text().split()[-1])
 
 
-def measure(command: Callable[[Path], list[str]], template: Path, runs: int, work: Path, env: dict) -> tuple[float, int]:
-    times, peaks = [], []
+def fresh_root(template: Path, work: Path) -> Path:
+    root = work / "root"
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(template, root)
+    return root
+
+
+def measure(commands: list, template: Path, runs: int, work: Path, env: dict) -> list[tuple[float, int]]:
+    """(median seconds, peak KiB) for each command. The commands take turns
+    run after run, so a change in the machine's load touches them alike."""
+    samples = [([], []) for _ in commands]
     for _ in range(runs):
-        root = work / "root"
-        if root.exists():
-            shutil.rmtree(root)
-        shutil.copytree(template, root)
-        elapsed, peak = run_once(command(root), env, work)
-        times.append(elapsed)
-        peaks.append(peak)
-    return statistics.median(times), max(peaks)
+        for command, (times, peaks) in zip(commands, samples):
+            elapsed, peak = run_once(command(fresh_root(template, work)), env, work)
+            times.append(elapsed)
+            peaks.append(peak)
+    return [(statistics.median(times), max(peaks)) for times, peaks in samples]
 
 
 LIVE = """\
@@ -178,8 +185,8 @@ def main() -> None:
                  (f"{users_in(big):,} users", big, max(3, options.runs // 2))]
         results = {}
         for label, tree, runs in trees:
-            for name, command in methods:
-                results[label, name] = measure(command, tree, runs, work, env)
+            figures = measure([command for _, command in methods], tree, runs, work, env)
+            results.update({(label, name): figure for (name, _), figure in zip(methods, figures)})
 
         print_table(methods, trees, results)
         if not has_files:
@@ -219,13 +226,14 @@ def print_growth(options, stock: Path, top: Path, work: Path, env: dict, methods
     sizes = [int(size) for size in options.growth.split(",")]
     print("\nGrowth with the size of the account files (median of 3):")
     print(f"{'users':>8} | " + " | ".join(f"{name:>28} {'per 10k':>8}" for name, _ in methods))
-    base = [measure(command, stock, 3, work, env)[0] for _, command in methods]
+    commands = [command for _, command in methods]
+    base = [seconds for seconds, _ in measure(commands, stock, 3, work, env)]
     for size in sizes:
         tree = big_tree(top / f"growth-{size}", stock, size)
-        cells = []
-        for (_, command), start in zip(methods, base):
-            seconds, _ = measure(command, tree, 3, work, env)
-            cells.append(f"{seconds * 1000:25.0f} ms {(seconds - start) * 1000 / (size / 10000):5.0f} ms")
+        cells = [
+            f"{seconds * 1000:25.0f} ms {(seconds - start) * 1000 / (size / 10000):5.0f} ms"
+            for (seconds, _), start in zip(measure(commands, tree, 3, work, env), base)
+        ]
         print(f"{size:8,} | " + " | ".join(cells))
         shutil.rmtree(tree)
 
