@@ -7,7 +7,6 @@ wrong. Each runs with every backend that can work under --root.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -24,8 +23,7 @@ QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmail
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 STRANGER = 1234  # owns directories that are not ours
 
-# the files backend joins when it exists (branch files)
-BACKENDS = ["useradd"] + (["files"] if importlib.util.find_spec("qmailsetup.backends.files") else [])
+BACKENDS = ["useradd", "files"]
 
 
 @pytest.fixture(autouse=True)
