@@ -21,7 +21,7 @@ from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import read_files, shown
 from qmailsetup.plan import Change
 from qmailsetup.userdb import lock
-from qmailsetup.userdb.accountfile import AccountFile, is_nis
+from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
@@ -114,7 +114,7 @@ class FileEdits:
             for name, fields in self.replace.get(kind, {}).items()
         ]
         if kind in self.append:
-            at = next((i for i, line in enumerate(file.lines) if is_nis(line)), len(file.lines))
+            at = file.insert_position()
             edits.append(Edit(at, at, tuple(":".join(fields) + "\n" for fields in self.append[kind])))
         return edits
 

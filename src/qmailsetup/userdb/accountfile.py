@@ -61,6 +61,8 @@ class AccountFile:
     lines: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     exists: bool = True
+    # where new lines go: the first NIS line, or the end (parse() notes it)
+    nis_at: int | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, path: Path, kind: str, data: bytes, shown: str | None = None) -> AccountFile:
@@ -81,11 +83,15 @@ class AccountFile:
         bodies = text.split("\n")[:-1]
         account_file = cls(path, fmt, [body + "\n" for body in bodies])
         index = account_file.index
+        first_nis = None
         for position, body in enumerate(bodies):
             # one look at the first character sorts out nearly every line:
             # this loop runs once per account, 100,000 times on a large host
             first = body[:1]
-            if first in ("+", "-", "#", "") or (first.isspace() and is_inert(body)):
+            if first in ("+", "-"):
+                first_nis = position if first_nis is None else first_nis
+                continue
+            if first in ("#", "") or (first.isspace() and is_inert(body)):
                 continue
             fields = body.split(":")
             if len(fields) != fmt.fields:
@@ -102,6 +108,7 @@ class AccountFile:
             if name in index:
                 raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {index[name] + 1})")
             index[name] = position
+        account_file.nis_at = len(bodies) if first_nis is None else first_nis
         return account_file
 
     @classmethod
@@ -123,13 +130,19 @@ class AccountFile:
     def data(self) -> bytes:
         return self.text().encode(ENCODING, ERRORS)
 
+    def insert_position(self) -> int:
+        """Where appended lines go: before the first NIS line, else at the end."""
+        if self.nis_at is None:
+            self.nis_at = next((i for i, line in enumerate(self.lines) if is_nis(line)), len(self.lines))
+        return self.nis_at
+
     def edited(self, replace: dict[str, list[str]], append: list[list[str]]) -> str:
         """The file's text with the entries in REPLACE rewritten and APPEND
         added before the first NIS line, as shadow-utils does, or at the end."""
         lines = list(self.lines)
         for name, fields in replace.items():
             lines[self.index[name]] = ":".join(fields) + "\n"
-        insert_at = next((i for i, line in enumerate(lines) if is_nis(line)), len(lines))
+        insert_at = self.insert_position()
         new_lines = [":".join(fields) + "\n" for fields in append]
         lines[insert_at:insert_at] = new_lines
         return "".join(lines)
