@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +70,9 @@ class HostState:
     root: Path
     profile: Profile
     files: dict[str, AccountFile]
-    users: dict[str, UserRecord]
-    groups: dict[str, GroupRecord]
+    # name -> record (Records: made when asked for)
+    users: Mapping[str, UserRecord]
+    groups: Mapping[str, GroupRecord]
     id_range: IdRange
     nologin: str
     paths: dict[str, PathState] = field(default_factory=dict)
@@ -82,12 +84,17 @@ class HostState:
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
-        self.uid_names: dict[int, str] = {}
-        for user in self.users.values():
-            self.uid_names.setdefault(user.uid, user.name)
-        self.gid_names: dict[int, str] = {}
-        for group in self.groups.values():
-            self.gid_names.setdefault(group.gid, group.name)
+        self.uid_names: dict[int, str] = id_holders(self.users, "uid")
+        self.gid_names: dict[int, str] = id_holders(self.groups, "gid")
+
+
+def id_holders(records: Mapping, key: str) -> dict[int, str]:
+    if isinstance(records, Records):
+        return records.id_holders()
+    holders: dict[int, str] = {}
+    for record in records.values():
+        holders.setdefault(getattr(record, key), record.name)
+    return holders
 
 
 def under(root: Path, absolute: str) -> Path:
@@ -158,36 +165,59 @@ def read_files(root: Path, flavor: str) -> dict[str, AccountFile]:
     return files
 
 
-def users_and_groups(files: dict[str, AccountFile]) -> tuple[dict[str, UserRecord], dict[str, GroupRecord]]:
-    with collector_paused():
-        return make_records(files)
+class Records(Mapping):
+    """The entries of one account file by name, each made into a record the
+    first time it is asked for: the planner looks at a few dozen names, and
+    a large host has 100,000 (making them all took half the run)."""
+
+    def __init__(self, account_file: AccountFile, make) -> None:
+        self.file = account_file
+        self.make = make  # (name, fields) -> record
+        self.made: dict = {}
+
+    def __getitem__(self, name: str):
+        record = self.made.get(name)
+        if record is None:
+            position = self.file.index[name]  # KeyError: no such entry
+            record = self.made[name] = self.make(name, self.file.lines[position][:-1].split(":"))
+        return record
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.file.index
+
+    def __iter__(self):
+        return iter(self.file.index)
+
+    def __len__(self) -> int:
+        return len(self.file.index)
+
+    def id_holders(self) -> dict[int, str]:
+        """ID (field 2 in passwd, master.passwd and group) -> the first name
+        holding it, as getpwuid and getgrgid would answer."""
+        lines, holders = self.file.lines, {}
+        with collector_paused():
+            for name, position in self.file.index.items():
+                holders.setdefault(int(lines[position].split(":", 3)[2]), name)
+        return holders
 
 
-def split_entries(account_file: AccountFile):
-    """(name, fields) of every entry: AccountFile.entries() without the
-    generator, which counts when a host has 100,000 entries."""
-    lines = account_file.lines
-    return [(name, lines[position][:-1].split(":")) for name, position in account_file.index.items()]
-
-
-def make_records(files: dict[str, AccountFile]) -> tuple[dict[str, UserRecord], dict[str, GroupRecord]]:
-    users = {}
+def users_and_groups(files: dict[str, AccountFile]) -> tuple[Records, Records]:
     if "master.passwd" in files:
-        for name, f in split_entries(files["master.passwd"]):
-            users[name] = UserRecord(name, int(f[2]), int(f[3]), f[7], f[8], f[9], f[1], f[4])
+        users = Records(
+            files["master.passwd"], lambda name, f: UserRecord(name, int(f[2]), int(f[3]), f[7], f[8], f[9], f[1], f[4])
+        )
     else:
         shadow = files.get("shadow")
-        # one pass over shadow for the password field only, not a lookup per user
-        hidden = {}
-        if shadow is not None:
-            lines = shadow.lines
-            hidden = {name: lines[position].split(":", 2)[1] for name, position in shadow.index.items()}
-        for name, f in split_entries(files["passwd"]):
+
+        def user(name: str, f: list[str]) -> UserRecord:
             password = f[1]
-            if password == "x":
-                password = hidden.get(name, password)
-            users[name] = UserRecord(name, int(f[2]), int(f[3]), f[4], f[5], f[6], password)
-    groups = {name: GroupRecord(name, int(f[2])) for name, f in split_entries(files["group"])}
+            if password == "x" and shadow is not None:
+                hidden = shadow.get(name)
+                password = hidden[1] if hidden else password
+            return UserRecord(name, int(f[2]), int(f[3]), f[4], f[5], f[6], password)
+
+        users = Records(files["passwd"], user)
+    groups = Records(files["group"], lambda name, f: GroupRecord(name, int(f[2])))
     return users, groups
 
 

@@ -102,11 +102,16 @@ class Planner:
         ids = host.id_range
         self.used_gids = in_range([host.gid_names, host.nss_gids, [g.gid for g in spec.groups]], ids.gid_min, ids.gid_max)
         self.used_uids = in_range([host.uid_names, host.nss_uids, [u.uid for u in spec.users]], ids.uid_min, ids.uid_max)
-        self.group_gids: dict[str, int] = {name: g.gid for name, g in host.groups.items()}
+        # GIDs of the groups this plan creates; the host's are looked up
+        self.created_groups: dict[str, int] = {}
         # (uid, gid) of the users this plan creates; the host's are looked up
         # when needed (a large host has 100,000)
         self.created_users: dict[str, tuple[int, int]] = {}
         self.warned_parents: set[str] = set()
+
+    def gid_of(self, group: str) -> int | None:
+        existing = self.host.groups.get(group)
+        return existing.gid if existing else self.created_groups.get(group)
 
     def conflict(self, kind: str, name: str, reason: str) -> None:
         self.plan.conflicts.append(Conflict(kind, name, reason))
@@ -150,7 +155,7 @@ class Planner:
                 return
             self.used_gids.add(gid)
             allocated = frozenset({"gid"})
-        self.group_gids[name] = gid
+        self.created_groups[name] = gid
         self.plan.changes.append(
             Change("group", name, "create", {"gid": FieldChange(None, gid)}, {"name": name, "gid": gid}, allocated)
         )
@@ -180,7 +185,7 @@ class Planner:
         if holder:
             self.conflict("user", user.name, f"uid {user.uid} is already held by user {holder}")
             return
-        gid = self.group_gids.get(user.group)
+        gid = self.gid_of(user.group)
         if gid is None:
             in_spec = self.spec.group(user.group) is not None
             why = "cannot be made (see its conflict)" if in_spec else "is neither in the spec nor on the host"
@@ -257,7 +262,7 @@ class Planner:
         state: PathState = self.host.paths[path.path]
         existing = self.host.users.get(path.owner)
         owner = (existing.uid, existing.gid) if existing else self.created_users.get(path.owner)
-        gid = self.group_gids.get(path.group)
+        gid = self.gid_of(path.group)
         if owner is None:
             self.conflict("path", path.path, f"its owner {path.owner} is neither in the spec nor on the host")
             return
