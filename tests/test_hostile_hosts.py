@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli, require_tools, skip_or_fail
+from namespace import copy_etc, run_in_namespace
 from qmailsetup.userdb.accountfile import AccountFile
 from trees import debian_tree, snapshot
 
@@ -108,6 +109,25 @@ def test_a_symlinked_directory_is_refused_and_nothing_is_written(tmp_path, backe
     assert "symlink" in err
     assert snapshot(root) == before
     assert (stat_of(target), snapshot(target)) == target_before
+
+
+def test_a_var_qmail_linked_to_the_hosts_own_etc_is_never_followed(tmp_path, privileged, backend):
+    """/var/qmail -> /etc, absolute: followed, it would chown the running
+    host's /etc. Here that /etc is a copy, bind-mounted in a namespace."""
+    etc = copy_etc(tmp_path)
+    root = debian_tree(tmp_path / "root")
+    (root / "var").mkdir()
+    (root / "var/qmail").symlink_to("/etc")
+    before, etc_before = snapshot(root), (stat_of(etc), snapshot(etc))
+    # run_in_namespace's script stops at the first failure (set -e)
+    script = f'{APPLY} >/dev/null && status=0 || status=$?; echo "exit=$status" >&2\n'
+    result = run_in_namespace(tmp_path, f"ROOT={root}; BACKEND={backend}\n" + script, etc)
+
+    error, status = result.stderr.splitlines()
+    assert status == "exit=3", result.stderr
+    assert "refused, nothing written: path /var/qmail: is a symlink" in error
+    assert snapshot(root) == before
+    assert (stat_of(etc), snapshot(etc)) == etc_before
 
 
 # --- symlinks where account files belong ---------------------------------
