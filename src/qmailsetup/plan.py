@@ -116,6 +116,18 @@ class Planner:
     def conflict(self, kind: str, name: str, reason: str) -> None:
         self.plan.conflicts.append(Conflict(kind, name, reason))
 
+    def login_class(self, user: User) -> str | None:
+        """The spec's login class where the host keeps one (master.passwd);
+        elsewhere there is no field for it, and saying so beats a drift
+        that could never be fixed."""
+        if user.login_class is None or "master.passwd" in self.host.files:
+            return user.login_class
+        self.plan.warnings.append(
+            f"user {user.name}: class {user.login_class!r} ignored; "
+            f"platform {self.host.profile.name} keeps no login classes"
+        )
+        return None
+
     def run(self) -> Plan:
         for group in self.spec.groups:
             self.plan_group(group.name, group.gid)
@@ -204,8 +216,9 @@ class Planner:
             fields["shell"] = FieldChange(existing.shell, shell)
         if user.comment is not None and existing.comment != user.comment:
             fields["comment"] = FieldChange(existing.comment, user.comment)
-        if user.login_class is not None and existing.login_class != user.login_class:
-            fields["class"] = FieldChange(existing.login_class, user.login_class)
+        login_class = self.login_class(user)
+        if login_class is not None and existing.login_class != login_class:
+            fields["class"] = FieldChange(existing.login_class, login_class)
         if not is_locked(existing.password):
             self.plan.warnings.append(
                 f"user {user.name} has a usable password; lock it (usermod -L {user.name}, or '*' with vipw)"
@@ -239,8 +252,9 @@ class Planner:
         }
         if user.comment is not None:
             values["comment"] = user.comment
-        if user.login_class is not None:
-            values["class"] = user.login_class
+        login_class = self.login_class(user)
+        if login_class is not None:
+            values["class"] = login_class
         shown = ("uid", "group", "home", "shell", "comment", "class")
         fields = {key: FieldChange(None, values[key]) for key in shown if key in values}
         self.plan.changes.append(Change("user", user.name, "create", fields, values, allocated))

@@ -2,11 +2,13 @@
 
 Each platform is one TOML file in platforms/ (shipped inside the wheel as
 qmailsetup/platforms, read from the checkout's top level otherwise). Code
-here only loads and chooses them; what differs between systems is data.
+here only loads, checks and chooses them; what differs between systems is
+data, so adding a platform means adding a file.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -23,6 +25,20 @@ NON_LOGIN_SHELLS = frozenset(
         "/nonexistent", "/dev/null",
     }
 )
+BACKENDS = ("useradd", "pw", "files")
+COMMAND_BACKENDS = ("useradd", "pw")
+# which account files a flavor keeps (observe.FLAVOR_FILES says which are optional)
+FLAVORS = ("shadow", "bsd", "plain")
+# the commands a command backend needs, the fields each must be able to
+# pass on (else a planned change would be silently lost), and all it may name
+TEMPLATES = {
+    "groupadd": ("name", "gid"),
+    "useradd": ("name", "uid", "group", "home", "shell", "comment"),
+    "usermod": ("name", "group", "home", "shell", "comment"),
+}
+TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class"})
+POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -45,65 +61,184 @@ class Profile:
     post_edit: tuple[tuple[str, ...], ...] = ()
     commands: dict[str, list[list[str]]] = field(default_factory=dict)
     detect: dict = field(default_factory=dict)
+    # the tool would pick IDs from its own range (pw.conf, usermgmt.conf),
+    # not the system range: tell it the ID the plan chose
+    pass_planned_ids: bool = False
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
 
 
 def profiles_dir() -> Path:
+    """platforms/ inside the installed package, else the checkout's."""
     shipped = Path(__file__).with_name("platforms")  # in the wheel
     if shipped.is_dir():
         return shipped
     return Path(__file__).resolve().parents[2] / "platforms"
 
 
+def known_names() -> list[str]:
+    return sorted(path.stem for path in profiles_dir().glob("*.toml"))
+
+
+def check_placeholders(where: str, template: list[list[str]], allowed: frozenset[str]) -> None:
+    for part in template:
+        for name in PLACEHOLDER.findall(" ".join(part)):
+            if name not in allowed:
+                raise ValueError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})")
+
+
+def profile_model():
+    """The pydantic model of a profile file, built on first use (pydantic
+    is imported lazily, as everywhere)."""
+    from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    class Detect(Strict):
+        system: str | None = None  # uname -s: Linux, FreeBSD, OpenBSD, NetBSD
+        os_release_ids: list[str] = []  # /etc/os-release ID or ID_LIKE
+        tools: list[str] = []  # all on PATH
+        priority: int = 0  # the most specific match wins
+
+    class Ids(Strict):
+        uid_min: int = Field(ge=1)
+        uid_max: int = Field(ge=1)
+        gid_min: int = Field(ge=1)
+        gid_max: int = Field(ge=1)
+
+        @model_validator(mode="after")
+        def ordered(self):
+            if self.uid_min > self.uid_max or self.gid_min > self.gid_max:
+                raise ValueError("a minimum is above its maximum")
+            return self
+
+    class Accounts(Strict):
+        backend: str
+        flavor: str
+        nologin: list[str] = Field(min_length=1)
+        system_ids: Ids
+        login_defs: str | None = None
+        post_edit: list[list[str]] = []
+        pass_planned_ids: bool = False
+
+        @model_validator(mode="after")
+        def known(self):
+            if self.backend not in BACKENDS:
+                raise ValueError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+            if self.flavor not in FLAVORS:
+                raise ValueError(f"flavor {self.flavor!r} is not one of {', '.join(FLAVORS)}")
+            bad = [shell for shell in self.nologin if not shell.startswith("/")]
+            if bad:
+                raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
+            for argv in self.post_edit:
+                if not argv:
+                    raise ValueError("post_edit has an empty command")
+                check_placeholders("post_edit", [argv], POST_EDIT_FIELDS)
+            return self
+
+    class ProfileFile(Strict):
+        description: str
+        detect: Detect = Detect()
+        accounts: Accounts
+        commands: dict[str, list[list[str]]] = {}
+
+        @model_validator(mode="after")
+        def complete(self):
+            for name, template in self.commands.items():
+                if name not in TEMPLATES:
+                    raise ValueError(f"commands.{name}: unknown command (known: {', '.join(TEMPLATES)})")
+                if not template or not all(template):
+                    raise ValueError(f"commands.{name}: empty template or part")
+                check_placeholders(f"commands.{name}", template, TEMPLATE_FIELDS)
+            if self.accounts.backend in COMMAND_BACKENDS:
+                missing = [name for name in TEMPLATES if name not in self.commands]
+                if missing:
+                    raise ValueError(f"backend {self.accounts.backend} needs commands.{missing[0]}")
+                for name, needed in TEMPLATES.items():
+                    # master.passwd keeps a login class, so its tools must set it
+                    needed += ("class",) if self.accounts.flavor == "bsd" and name != "groupadd" else ()
+                    named = set(PLACEHOLDER.findall(str(self.commands[name])))
+                    lost = [key for key in needed if key not in named]
+                    if lost:
+                        raise ValueError(f"commands.{name}: no {{{lost[0]}}}; that field could not be set")
+            return self
+
+    return ProfileFile
+
+
+def describe_error(error) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{where}: {message}"
+
+
+def parse_profile(name: str, text: str, source: str) -> Profile:
+    """The profile in TEXT; a broken one is one line naming SOURCE and why."""
+    from pydantic import ValidationError
+
+    try:
+        data = profile_model().model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{source}: broken platform profile: invalid TOML: {error}") from None
+    except ValidationError as error:
+        raise BadInput(f"{source}: broken platform profile: {describe_error(error)}") from None
+    accounts = data.accounts
+    return Profile(
+        name=name,
+        description=data.description,
+        backend=accounts.backend,
+        flavor=accounts.flavor,
+        nologin=tuple(accounts.nologin),
+        system_ids=IdRange(**accounts.system_ids.model_dump()),
+        login_defs=accounts.login_defs,
+        post_edit=tuple(tuple(argv) for argv in accounts.post_edit),
+        commands={key: [list(part) for part in template] for key, template in data.commands.items()},
+        detect=data.detect.model_dump(),
+        pass_planned_ids=accounts.pass_planned_ids,
+    )
+
+
 def load_profile(name: str) -> Profile:
     path = profiles_dir() / f"{name}.toml"
-    # a plain name: "../x" must not reach a TOML file outside platforms/
-    if not name.replace("-", "").isalnum() or not name.isascii() or not path.is_file():
-        known = ", ".join(sorted(p.stem for p in profiles_dir().glob("*.toml")))
-        raise BadInput(f"--platform {name}: no such platform (known: {known})")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) or not path.is_file():
+        raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
     try:
-        data = tomllib.loads(path.read_text())
-        accounts = data["accounts"]
-        return Profile(
-            name=name,
-            description=data.get("description", name),
-            backend=accounts["backend"],
-            flavor=accounts["flavor"],
-            nologin=tuple(accounts["nologin"]),
-            system_ids=IdRange(**accounts["system_ids"]),
-            login_defs=accounts.get("login_defs"),
-            post_edit=tuple(tuple(argv) for argv in accounts.get("post_edit", [])),
-            commands=data.get("commands", {}),
-            detect=data.get("detect", {}),
-        )
-    except (KeyError, TypeError, tomllib.TOMLDecodeError) as error:
-        raise BadInput(f"{path}: broken platform profile: {error}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path}: cannot read platform profile: {error}") from None
+    return parse_profile(name, text, str(path))
 
 
 def all_profiles() -> list[Profile]:
-    return [load_profile(path.stem) for path in sorted(profiles_dir().glob("*.toml"))]
+    return [load_profile(name) for name in known_names()]
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
 
 
 def read_os_release(root: Path) -> dict[str, str]:
     for candidate in ("etc/os-release", "usr/lib/os-release"):
         try:
-            text = (root / candidate).read_text()
+            return parse_os_release((root / candidate).read_text(errors="replace"))
         except OSError:
             continue
-        values = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not line.startswith("#"):
-                values[key.strip()] = value.strip().strip("'\"")
-        return values
     return {}
 
 
 def matches(profile: Profile, system: str, os_release: dict[str, str], has_tool) -> bool:
     detect = profile.detect
-    if "system" in detect and detect["system"] != system:
+    if detect.get("system") and detect["system"] != system:
         return False
     wanted_ids = set(detect.get("os_release_ids", []))
     if wanted_ids:

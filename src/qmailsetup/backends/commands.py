@@ -1,8 +1,10 @@
 """The command backends: the host's own tools (shadow-utils useradd,
-FreeBSD pw, OpenBSD useradd), with argv built from the platform profile.
+FreeBSD pw, OpenBSD and NetBSD useradd), with argv built from the platform
+profile.
 
 The dialects differ in data only: each command is a list of argv parts in
 the profile, and a part is kept when every {field} it names has a value.
+One code path builds and runs them all.
 """
 
 from __future__ import annotations
@@ -27,11 +29,21 @@ def build_argv(template: list[list[str]], values: dict) -> list[str]:
     return argv
 
 
-def command_values(change: Change, root: Path) -> dict:
-    """What a command is told: never an ID the tool is to choose itself."""
-    values = {key: value for key, value in change.values.items() if key not in change.allocated}
+def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
+    """What a command is told. An ID the planner allocated is left to the
+    tool when the tool allocates the same way (shadow-utils -r); a tool that
+    would pick from another range (pw, OpenBSD useradd) is told the ID."""
+    values = dict(change.values)
+    if not pass_planned_ids:
+        values = {key: value for key, value in values.items() if key not in change.allocated}
     values["root"] = None if root == Path("/") else str(root)
     return values
+
+
+def unexpressed(template: list[list[str]], change: Change) -> list[str]:
+    """The changed fields a template has no place for (they would be lost)."""
+    named = set(PLACEHOLDER.findall(" ".join(" ".join(part) for part in template)))
+    return [key for key in change.fields if key not in named and key not in change.allocated]
 
 
 class CommandBackend:
@@ -46,13 +58,22 @@ class CommandBackend:
         self.host = host
         self.templates = profile.commands
         if host.root != Path("/") and not any("{root}" in " ".join(part) for part in self.templates["useradd"]):
-            raise BadInput(f"--root: {name} on {profile.name} cannot work under another root; use --backend files")
+            raise BadInput(
+                f"--root: {name} on {profile.name} has no option to work under another root; "
+                "use --backend files (or run on the host itself)"
+            )
 
     def commands(self, change: Change) -> list[list[str]]:
-        template = TEMPLATES.get((change.kind, change.action))
-        if template is None:
+        name = TEMPLATES.get((change.kind, change.action))
+        if name is None:
             return []
-        return [build_argv(self.templates[template], command_values(change, self.host.root))]
+        template = self.templates[name]
+        lost = unexpressed(template, change)
+        if lost:
+            raise BadInput(
+                f"{change.kind} {change.name}: {self.name} on {self.host.profile.name} cannot set {', '.join(lost)}"
+            )
+        return [build_argv(template, command_values(change, self.host.root, self.host.profile.pass_planned_ids))]
 
     def preview(self, changes: list[Change]) -> list:
         return []
