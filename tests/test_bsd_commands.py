@@ -1,0 +1,171 @@
+"""Facts in, commands out: FreeBSD pw and OpenBSD useradd over fresh,
+partial, drifted and conflicting hosts built from the stock BSD files.
+
+pw and OpenBSD's useradd cannot run here, so `sh` is mocked and the exact
+argv is checked, against a golden per case. The argv comes from the same
+CommandBackend and build_argv as the real Linux useradd path (checked here
+too, and run for real in test_apply_useradd.py); what the dry run shows is
+exactly what apply runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bsd_hosts import STATES, bsd_tree, build
+from conftest import cli
+from golden import check_json, scrub
+from trees import debian_tree, snapshot
+
+from qmailsetup.backends import make_backend
+from qmailsetup.observe import observe
+from qmailsetup.plan import make_plan
+from qmailsetup.platforms import load_profile
+from qmailsetup.spec import load_spec
+
+FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd"}
+CASES = [(platform, state, False) for platform in FIXTURE for state in STATES]
+CASES += [(platform, "drifted", True) for platform in FIXTURE]
+
+
+def fake_sh(mocker) -> list[list[str]]:
+    """Mock sh.Command; every command run is recorded as its argv."""
+    calls: list[list[str]] = []
+
+    def command(name):
+        return lambda *args: calls.append([name, *args])
+
+    mocker.patch("sh.Command", side_effect=command)
+    return calls
+
+
+def plan_for(platform: str, root: Path, spec_file: Path | None, fix_drift: bool):
+    spec = load_spec(spec_file)
+    profile = load_profile(platform)
+    host = observe(spec, root, profile)
+    if profile.name == "openbsd":
+        # OpenBSD's tools have no root option: the tree stands for the host's /
+        host.root = Path("/")
+    plan = make_plan(spec, host, fix_drift)
+    return plan, make_backend("auto", host)
+
+
+@pytest.mark.parametrize(
+    ("platform", "state", "fix_drift"), CASES, ids=[f"{p}-{s}{'-fix-drift' if f else ''}" for p, s, f in CASES]
+)
+def test_commands_match_golden_and_are_what_apply_runs(tmp_path, mocker, platform, state, fix_drift):
+    root = tmp_path / "root"
+    spec_file = build(state, root, FIXTURE[platform])
+    plan, backend = plan_for(platform, root, spec_file, fix_drift)
+    commands = [argv for change in plan.changes for argv in backend.commands(change)]
+    shown = {
+        "commands": json.loads(scrub(json.dumps(commands), root)),
+        "conflicts": [f"{c.kind} {c.name}: {c.reason}" for c in plan.conflicts],
+        "warnings": plan.warnings,
+        "refused": plan.refused,
+    }
+    check_json(f"bsd/commands/{platform}-{state}{'-fix-drift' if fix_drift else ''}.json", shown)
+
+    calls = fake_sh(mocker)
+    if plan.refused:
+        return
+    done = []
+    backend.apply([c for c in plan.changes if c.kind != "path"], done.append)
+    assert calls == commands
+    assert [c.name for c in done] == [c.name for c in plan.changes if c.kind != "path"]
+
+
+def test_pw_is_told_every_id_and_locks_the_password(tmp_path):
+    """pw would allocate from pw.conf's 1000..32000 (people): the plan's
+    system-range IDs go on the command line, and `-h -` sets '*'."""
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    plan, backend = plan_for("freebsd", root, None, False)
+    groupadd, *_ = backend.commands(plan.changes[0])
+    useradd = backend.commands(next(c for c in plan.changes if c.name == "alias"))[0]
+    assert groupadd == ["pw", "-R", str(root), "groupadd", "qmail", "-g", "159"]
+    assert useradd == [
+        "pw", "-R", str(root), "useradd", "alias", "-g", "nofiles", "-d", "/var/qmail/alias",
+        "-s", "/usr/sbin/nologin", "-u", "159", "-h", "-",
+    ]
+
+
+def test_linux_useradd_leaves_allocation_to_the_tool(tmp_path):
+    """The same code path on Linux: shadow-utils -r allocates as the plan
+    did, so no -u/-g is passed unless the spec fixes the ID."""
+    root = debian_tree(tmp_path / "root")
+    plan, backend = plan_for("linux", root, None, False)
+    commands = [argv for change in plan.changes for argv in backend.commands(change)]
+    assert commands[0] == ["groupadd", "--prefix", str(root), "-r", "qmail"]
+    assert commands[2] == [
+        "useradd", "--prefix", str(root), "-r", "-M", "-g", "nofiles", "-d", "/var/qmail/alias",
+        "-s", "/usr/sbin/nologin", "alias",
+    ]
+
+
+def test_a_failing_pw_stops_at_the_first_failure_and_says_what_was_done(tmp_path, mocker):
+    import sh
+
+    from qmailsetup.errors import OperationFailed
+
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    plan, backend = plan_for("freebsd", root, None, False)
+    runs = []
+
+    def command(name):
+        def run(*args):
+            runs.append(args)
+            if len(runs) == 3:
+                raise sh.ErrorReturnCode_67(f"pw {' '.join(args)}".encode(), b"", b"pw: group `nofiles' does not exist\n")
+        return run
+
+    mocker.patch("sh.Command", side_effect=command)
+    done = []
+    with pytest.raises(OperationFailed, match=r"exit 67: pw: group `nofiles' does not exist$"):
+        backend.apply([c for c in plan.changes if c.kind != "path"], done.append)
+    assert [c.name for c in done] == ["qmail", "nofiles"]
+
+
+def test_openbsd_refuses_another_root_with_one_line(tmp_path, mocker):
+    root = bsd_tree(tmp_path / "root", "openbsd")
+    calls = fake_sh(mocker)
+    before = snapshot(root)
+    result = cli("apply", "--dry-run", "--platform", "openbsd", "--root", root)
+    assert result.code == 2
+    assert result.err == (
+        "qmailsetup: --root: useradd on openbsd has no option to work under another root; "
+        "use --backend files (or run on the host itself)\n"
+    )
+    assert calls == [] and snapshot(root) == before
+
+
+def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    calls = fake_sh(mocker)
+    before = snapshot(root)
+    result = cli("apply", "--dry-run", "--platform", "freebsd", "--root", root, "--json")
+    assert result.code == 0, result.err
+    data = json.loads(scrub(result.out, root))
+    check_json("bsd/dry_run_freebsd.json", data)
+    pw_commands = [argv for change in data["changes"] for argv in change["commands"]]
+    assert len(pw_commands) == 9 and all(argv[:3] == ["pw", "-R", "<root>"] for argv in pw_commands)
+    assert calls == [] and snapshot(root) == before
+
+
+def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
+    """The whole pipeline, pw mocked; a spec without paths, since a mocked
+    pw makes no accounts for the directories to be owned by."""
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    spec = tmp_path / "accounts.toml"
+    spec.write_text((Path(__file__).parent.parent / "examples/freebsd-ports.toml").read_text().split("\n# /var/qmail")[0])
+    shown = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root, "--spec", spec).out)
+    calls = fake_sh(mocker)
+    result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", spec)
+    assert result.code == 0, result.err
+    assert calls == [argv for change in shown["changes"] for argv in change["commands"]]
+    assert calls[0] == ["pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
+    assert calls[2] == [
+        "pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
+        "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-",
+    ]
