@@ -170,11 +170,12 @@ def profile_model():
 
 def describe_error(error) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    where = ".".join(str(part) for part in first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
-    return f"{where}: {message}"
+    # checks of the whole file name their own place
+    return f"{where}: {message}" if where else message
 
 
 def parse_profile(name: str, text: str, source: str) -> Profile:
@@ -248,8 +249,9 @@ def matches(profile: Profile, system: str, os_release: dict[str, str], has_tool)
     return all(has_tool(tool) for tool in detect.get("tools", []))
 
 
-def detect_profile(system: str, os_release: dict[str, str], has_tool=shutil.which) -> Profile:
+def detect_profile(system: str, os_release: dict[str, str], has_tool=None) -> Profile:
     """The most specific profile whose conditions hold on this host."""
+    has_tool = has_tool or shutil.which
     candidates = [p for p in all_profiles() if matches(p, system, os_release, has_tool)]
     if not candidates:
         raise BadInput(f"no platform profile matches this host ({system}); use --platform")

@@ -1,0 +1,84 @@
+"""examples/: the well-known fixed-ID specs validate, carry the IDs of their
+sources, and meet an account with another ID as a conflict naming both
+numbers: exit 3, nothing written, nothing run, never a renumbering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bsd_hosts import bsd_tree, master_line
+from conftest import cli
+from trees import append, debian_tree, snapshot
+
+from qmailsetup.spec import load_spec
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+ROLES = ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
+
+# example -> (groups with GIDs, first UID, shell, the platform and tree to try it on)
+EXPECTED = {
+    "install-ids.toml": ({"qmail": 2107, "nofiles": 2108}, 7790, "/bin/true", "linux"),
+    "freebsd-ports.toml": ({"qnofiles": 81, "qmail": 82}, 81, "/nonexistent", "freebsd"),
+    "gentoo.toml": ({"nofiles": 200, "qmail": 201}, 200, None, "linux"),
+}
+
+
+def test_every_example_is_covered():
+    assert sorted(p.name for p in EXAMPLES.glob("*.toml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("example", EXPECTED)
+def test_example_validates_with_its_sources_ids(example):
+    groups, first_uid, shell, _ = EXPECTED[example]
+    spec = load_spec(EXAMPLES / example)
+    assert {g.name: g.gid for g in spec.groups} == groups
+    assert [(u.name, u.uid) for u in spec.users] == [(name, first_uid + i) for i, name in enumerate(ROLES)]
+    assert {u.shell for u in spec.users} == {shell}
+    assert all(u.group in groups for u in spec.users)
+    # nofiles for the four daemons that must own nothing, qmail for the rest
+    assert [u.group == "qmail" for u in spec.users] == [False] * 4 + [True] * 3
+    assert {(p.path, p.owner, p.group, p.mode) for p in spec.paths} == {
+        ("/var/qmail", "root", "qmail", "0755"), ("/var/qmail/alias", "alias", "qmail", "02755"),
+    }
+    text = (EXAMPLES / example).read_text()
+    assert text.startswith("# ") and ("INSTALL.ids" in text or "ports/UIDs" in text or "acct-user" in text)
+
+
+def host_with_alias_renumbered(root: Path, platform: str, uid: int) -> None:
+    if platform == "freebsd":
+        bsd_tree(root, "freebsd")
+        append(root, "master.passwd", [master_line("alias", uid, 65533, "/var/qmail/alias", "/nonexistent")])
+    else:
+        debian_tree(root)
+        append(root, "passwd", [f"alias:x:{uid}:65534::/var/qmail/alias:/usr/sbin/nologin"])
+        append(root, "shadow", ["alias:!:19000::::::"])
+
+
+@pytest.mark.parametrize("example", EXPECTED)
+def test_an_account_with_another_id_is_a_conflict_naming_both_numbers(tmp_path, mocker, example):
+    groups, first_uid, _, platform = EXPECTED[example]
+    root = tmp_path / "root"
+    host_with_alias_renumbered(root, platform, 4321)
+    run = mocker.patch("sh.Command")
+    before = snapshot(root)
+    result = cli("apply", "--platform", platform, "--root", root, "--spec", EXAMPLES / example)
+    assert result.code == 3
+    assert result.err == (
+        f"qmailsetup: refused, nothing written: user alias: uid is 4321 on the host, the spec says {first_uid}; "
+        "qmail compiles UIDs in, so an account is never renumbered\n"
+    )
+    assert snapshot(root) == before
+    run.assert_not_called()
+
+
+def test_a_group_with_another_gid_is_a_conflict_naming_both_numbers(tmp_path, mocker):
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    append(root, "group", ["qmail:*:1002:"])
+    run = mocker.patch("sh.Command")
+    before = snapshot(root)
+    result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", EXAMPLES / "freebsd-ports.toml")
+    assert result.code == 3
+    assert "group qmail: gid is 1002 on the host, the spec says 82" in result.err
+    assert snapshot(root) == before
+    run.assert_not_called()
