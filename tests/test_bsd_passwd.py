@@ -1,0 +1,58 @@
+"""/etc/passwd from master.passwd, as `pwd_mkdb -p` writes it: the stock
+FreeBSD and OpenBSD files in, the V7 passwd out, with no secret in it."""
+
+from __future__ import annotations
+
+import pytest
+from golden import check_text
+from trees import FIXTURES
+
+from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.pwdmkdb import v7_passwd
+
+BSD_FIXTURES = ["freebsd", "freebsd-current", "openbsd", "openbsd-current"]
+
+
+@pytest.mark.parametrize("fixture", BSD_FIXTURES)
+def test_regenerated_passwd_matches_golden(fixture):
+    check_text(f"bsd/passwd/{fixture}.passwd", v7_passwd((FIXTURES / fixture / "master.passwd").read_text()))
+
+
+@pytest.mark.parametrize("fixture", BSD_FIXTURES)
+def test_regenerated_passwd_is_master_passwd_minus_the_secret_fields(fixture):
+    master_text = (FIXTURES / fixture / "master.passwd").read_text()
+    passwd_text = v7_passwd(master_text)
+    master = AccountFile.parse(FIXTURES / fixture / "master.passwd", "master.passwd", master_text.encode())
+    passwd = AccountFile.parse(FIXTURES / fixture / "passwd", "passwd", passwd_text.encode())
+    assert list(passwd.index) == list(master.index)  # same entries, same order
+    for name, m in master.entries():
+        assert passwd.get(name) == [m[0], "*", m[2], m[3], m[7], m[8], m[9]]
+    # comments and blank lines where they were; every line accounted for
+    assert [l for l in passwd.lines if l.startswith("#")] == [l for l in master.lines if l.startswith("#")]
+    assert len(passwd.lines) == len(master.lines)
+
+
+def test_no_secret_survives():
+    master = (
+        "# header\n"
+        "root:$6$salt$hash:0:0:daemon:0:0:Charlie &:/root:/bin/sh\n"
+        "toor::0:0::1700000000:1800000000:Bourne-again Superuser:/root:\n"
+        "\n"
+        "+@staff:::::::::\n"
+        "+\n"
+        "-baduser:::::::::\n"
+    )
+    assert v7_passwd(master) == (
+        "# header\n"
+        "root:*:0:0:Charlie &:/root:/bin/sh\n"
+        "toor:*:0:0:Bourne-again Superuser:/root:\n"
+        "\n"
+        "+@staff:*:::::\n"
+        "+:*:::::\n"
+        "-baduser:*:::::\n"
+    )
+
+
+def test_a_line_with_too_many_fields_is_not_guessed_at():
+    with pytest.raises(ValueError, match="11 fields"):
+        v7_passwd("root:*:0:0::0:0:x:/root:/bin/sh:extra\n")
