@@ -169,3 +169,28 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
         "pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
         "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-",
     ]
+
+
+def test_a_login_class_goes_to_pw_and_useradd_as_L(tmp_path):
+    spec = tmp_path / "class.toml"
+    spec.write_text('[[groups]]\nname = "qmail"\ngid = 2107\n'
+                    '[[users]]\nname = "qmailq"\ngroup = "qmail"\nhome = "/var/qmail"\nuid = 7794\nclass = "daemon"\n')
+    freebsd = bsd_tree(tmp_path / "freebsd", "freebsd")
+    plan, backend = plan_for("freebsd", freebsd, spec, False)
+    assert backend.commands(plan.changes[1])[0][-4:] == ["-L", "daemon", "-h", "-"]
+    openbsd = bsd_tree(tmp_path / "openbsd", "openbsd")
+    plan, backend = plan_for("openbsd", openbsd, spec, False)
+    assert backend.commands(plan.changes[1]) == [
+        ["useradd", "-u", "7794", "-g", "qmail", "-d", "/var/qmail", "-s", "/sbin/nologin", "-L", "daemon", "qmailq"]
+    ]
+
+
+def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(tmp_path):
+    spec = tmp_path / "class.toml"
+    spec.write_text('[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\n'
+                    '[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\nclass = "daemon"\n')
+    root = debian_tree(tmp_path / "root")
+    plan, backend = plan_for("linux", root, spec, False)
+    assert "class" not in plan.changes[2].fields
+    assert "user alias: class 'daemon' ignored; platform linux keeps no login classes" in plan.warnings
+    assert "-L" not in backend.commands(plan.changes[2])[0]

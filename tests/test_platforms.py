@@ -163,3 +163,10 @@ def test_the_wheel_ships_the_profiles_and_finds_them_installed(tmp_path):
 def test_the_checkout_finds_its_top_level_platforms():
     """In an editable install the package has no platforms/ of its own."""
     assert platforms.profiles_dir().resolve() == (CHECKOUT / "platforms").resolve()
+
+
+def test_netbsd_speaks_the_openbsd_dialect():
+    """Both ship Alistair Crooks' user(8): the same templates, other data."""
+    netbsd, openbsd = load_profile("netbsd"), load_profile("openbsd")
+    assert netbsd.commands == openbsd.commands
+    assert (netbsd.backend, netbsd.flavor, netbsd.nologin) == ("useradd", "bsd", ("/sbin/nologin",))
