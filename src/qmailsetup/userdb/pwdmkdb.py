@@ -10,7 +10,11 @@ same way and the databases are left for pwd_mkdb on the host itself.
 
 from __future__ import annotations
 
-from qmailsetup.userdb.accountfile import is_inert
+from pathlib import Path
+
+from qmailsetup.errors import OperationFailed
+from qmailsetup.platforms import PLACEHOLDER
+from qmailsetup.userdb.accountfile import ENCODING, ERRORS, is_inert
 
 
 def number(field: str) -> str:
@@ -35,3 +39,39 @@ def v7_line(line: str) -> str:
 def v7_passwd(master_text: str) -> str:
     """/etc/passwd as `pwd_mkdb -p` writes it from MASTER_TEXT: no secrets."""
     return "".join(v7_line(line) for line in master_text.splitlines(keepends=True))
+
+
+def post_edit_argv(template: tuple[str, ...], root: Path) -> list[str]:
+    """A profile's post-edit command for ROOT: {etcdir} is ROOT/etc."""
+    values = {"etcdir": str(root / "etc"), "root": str(root)}
+    return [PLACEHOLDER.sub(lambda m: values[m.group(1)], part) for part in template]
+
+
+def run_post_edit(profile, root: Path, write_passwd, say) -> None:
+    """Run the profile's post-edit commands after master.passwd was written.
+
+    Where pwd_mkdb is missing, /etc/passwd is regenerated as `pwd_mkdb -p`
+    would (WRITE_PASSWD writes it atomically) and SAY tells the
+    administrator that the databases still need pwd_mkdb on the host.
+    """
+    import shutil
+
+    import sh
+
+    for template in profile.post_edit:
+        argv = post_edit_argv(template, root)
+        if shutil.which(argv[0]) is None:
+            if argv[0] != "pwd_mkdb":
+                raise OperationFailed(f"{argv[0]}: command not found (the post-edit step of {profile.name})")
+            master = root / "etc/master.passwd"
+            write_passwd(v7_passwd(master.read_bytes().decode(ENCODING, ERRORS)).encode(ENCODING, ERRORS))
+            say(
+                f"pwd_mkdb not found: {root / 'etc/passwd'} regenerated from master.passwd as pwd_mkdb -p would; "
+                f"the password databases are not rebuilt: run `{' '.join(argv)}` on the host"
+            )
+            continue
+        try:
+            sh.Command(argv[0])(*argv[1:])
+        except sh.ErrorReturnCode as error:
+            stderr = "; ".join(l.strip() for l in error.stderr.decode(errors="replace").splitlines() if l.strip())
+            raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None
