@@ -153,7 +153,7 @@ def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     (etc / "group").write_text("wheel:*:0:root\n")
     profile = Profile(
         name="bsd-test", description="", backend="files", flavor="bsd", nologin=("/sbin/nologin",),
-        system_ids=IdRange(100, 999, 100, 999), post_edit=(("pwd_mkdb", "-p", "-d", "{etc}", "{etc}/master.passwd"),),
+        system_ids=IdRange(100, 999, 100, 999), post_edit=(("pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),),
     )
     host, plan, backend = planned(tmp_path, profile)
     seen = []

@@ -297,25 +297,40 @@ class FilesBackend:
 
     def post_edit(self, written: list[str]) -> None:
         """After the files are written: the profile's post-edit commands
-        (BSD: pwd_mkdb rebuilds passwd and the databases from master.passwd)
-        still under the lock. The BSD backend work finishes this hook:
-        {root} and {etc} in the argv are the root and its etc directory."""
-        commands = self.host.profile.post_edit
-        if not commands:
+        (BSD: pwd_mkdb rebuilds passwd and the databases from master.passwd),
+        still under the lock; {etcdir} and {root} in the argv are the root's
+        etc directory and the root (userdb/pwdmkdb.py)."""
+        if not self.host.profile.post_edit:
             return
         import subprocess
+        import sys
 
-        etc = str(self.host.root / "etc")
-        for template in commands:
-            argv = [part.replace("{root}", str(self.host.root)).replace("{etc}", etc) for part in template]
+        from qmailsetup.userdb.pwdmkdb import run_post_edit
+
+        def run(argv: list[str]) -> None:
             try:
                 result = subprocess.run(
                     argv, capture_output=True, text=True, check=False,
                     preexec_fn=lock.undefer_signals,  # the command may be interrupted
                 )
+            except FileNotFoundError:
+                raise  # no such command: pwdmkdb decides what that means
             except OSError as error:
                 raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
             if result.returncode != 0:
-                raise OperationFailed(
-                    f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()}; {', '.join(written)} written"
-                )
+                stderr = "; ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
+                raise OperationFailed(f"{' '.join(argv)}: exit {result.returncode}: {stderr}; {', '.join(written)} written")
+
+        def write_passwd(data: bytes) -> None:
+            path = self.host.root / "etc/passwd"
+            if not path.exists():  # a tree that never had one: made as pwd_mkdb makes it, 0644
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                os.fchmod(fd, 0o644)  # whatever the umask
+                os.close(fd)
+            self.write("passwd", data)
+            written.append("passwd")
+
+        run_post_edit(
+            self.host.profile, self.host.root, run, write_passwd,
+            say=lambda note: print(f"qmailsetup: note: {note}", file=sys.stderr),
+        )

@@ -47,31 +47,25 @@ def post_edit_argv(template: tuple[str, ...], root: Path) -> list[str]:
     return [PLACEHOLDER.sub(lambda m: values[m.group(1)], part) for part in template]
 
 
-def run_post_edit(profile, root: Path, write_passwd, say) -> None:
+def run_post_edit(profile, root: Path, run, write_passwd, say) -> None:
     """Run the profile's post-edit commands after master.passwd was written.
 
-    Where pwd_mkdb is missing, /etc/passwd is regenerated as `pwd_mkdb -p`
-    would (WRITE_PASSWD writes it atomically) and SAY tells the
-    administrator that the databases still need pwd_mkdb on the host.
+    RUN runs one argv (raising OperationFailed when it fails, and
+    FileNotFoundError when there is no such command). Where pwd_mkdb is
+    missing, /etc/passwd is regenerated as `pwd_mkdb -p` would (WRITE_PASSWD
+    replaces it atomically) and SAY tells the administrator that the
+    password databases still need pwd_mkdb on the host itself.
     """
-    import shutil
-
-    import sh
-
     for template in profile.post_edit:
         argv = post_edit_argv(template, root)
-        if shutil.which(argv[0]) is None:
+        try:
+            run(argv)
+        except FileNotFoundError:
             if argv[0] != "pwd_mkdb":
-                raise OperationFailed(f"{argv[0]}: command not found (the post-edit step of {profile.name})")
+                raise OperationFailed(f"{argv[0]}: command not found (the post-edit step of {profile.name})") from None
             master = root / "etc/master.passwd"
             write_passwd(v7_passwd(master.read_bytes().decode(ENCODING, ERRORS)).encode(ENCODING, ERRORS))
             say(
                 f"pwd_mkdb not found: {root / 'etc/passwd'} regenerated from master.passwd as pwd_mkdb -p would; "
                 f"the password databases are not rebuilt: run `{' '.join(argv)}` on the host"
             )
-            continue
-        try:
-            sh.Command(argv[0])(*argv[1:])
-        except sh.ErrorReturnCode as error:
-            stderr = "; ".join(l.strip() for l in error.stderr.decode(errors="replace").splitlines() if l.strip())
-            raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None

@@ -1,0 +1,121 @@
+"""The files backend on BSD trees, end to end: master.passwd and group
+edited as vipw would, then the post-edit step, pwd_mkdb -p. Where pwd_mkdb
+is missing (here, on Linux) passwd is regenerated from master.passwd as
+pwd_mkdb -p would and a note says so; where it is there, its exact argv.
+
+Goldens on the stock FreeBSD and OpenBSD files: only new lines differ, and
+the regenerated passwd is master.passwd minus the secret fields."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import subprocess
+
+import pytest
+from bsd_hosts import bsd_tree
+from conftest import cli
+from golden import check_text
+
+from qmailsetup.userdb.pwdmkdb import v7_passwd
+
+FIXTURES = ["freebsd", "openbsd"]
+FILES = ("master.passwd", "group", "passwd")
+
+
+def installed_tree(root, fixture):
+    """A BSD root as installed: master.passwd, group, and the passwd that
+    pwd_mkdb -p made from master.passwd."""
+    bsd_tree(root, fixture)
+    (root / "etc/passwd").write_text(v7_passwd((root / "etc/master.passwd").read_text()))
+    (root / "etc/passwd").chmod(0o644)
+    return root
+
+
+def added_only(old: str, new: str) -> list[str]:
+    """The lines NEW adds to OLD; fails if any line was changed or removed."""
+    diff = list(difflib.ndiff(old.splitlines(keepends=True), new.splitlines(keepends=True)))
+    assert not [line for line in diff if line.startswith("- ")], "a line was changed or removed"
+    return [line[2:] for line in diff if line.startswith("+ ")]
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_without_pwd_mkdb_only_new_lines_differ_and_passwd_is_regenerated(tmp_path, monkeypatch, fixture):
+    root = installed_tree(tmp_path / "root", fixture)
+    before = {name: (root / "etc" / name).read_text() for name in FILES}
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no pwd_mkdb, wherever this runs
+    result = cli("apply", "--platform", fixture, "--backend", "files", "--root", root)
+    assert result.code == 0, result.err
+    assert (
+        f"qmailsetup: note: pwd_mkdb not found: {root}/etc/passwd regenerated from master.passwd as pwd_mkdb -p "
+        f"would; the password databases are not rebuilt: run `pwd_mkdb -p -d {root}/etc {root}/etc/master.passwd` "
+        "on the host\n"
+    ) in result.err
+    after = {name: (root / "etc" / name).read_text() for name in FILES}
+    for name in FILES:
+        check_text(f"bsd/files/{fixture}/{name}", after[name])
+    assert len(added_only(before["group"], after["group"])) == 2
+    new_users = added_only(before["master.passwd"], after["master.passwd"])
+    assert [line.split(":")[0] for line in new_users] == ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
+    assert all(line.split(":")[1] == "*" for line in new_users)
+    assert after["passwd"] == v7_passwd(after["master.passwd"])
+    assert added_only(before["passwd"], after["passwd"]) == [v7_passwd(line) for line in new_users]
+    assert stat.S_IMODE((root / "etc/master.passwd").stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / "etc/passwd").stat().st_mode) == 0o644
+
+    again = cli("apply", "--platform", fixture, "--backend", "files", "--root", root)
+    assert again.code == 0 and "0 to create, 0 to modify" in again.out
+    assert {name: (root / "etc" / name).read_text() for name in FILES} == after
+
+
+def test_a_tree_without_passwd_gets_one(tmp_path, monkeypatch):
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    old_umask = os.umask(0o077)  # not what decides the mode
+    try:
+        assert cli("apply", "--platform", "freebsd", "--backend", "files", "--root", root).code == 0
+    finally:
+        os.umask(old_umask)
+    assert (root / "etc/passwd").read_text() == v7_passwd((root / "etc/master.passwd").read_text())
+    assert stat.S_IMODE((root / "etc/passwd").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_with_pwd_mkdb_it_runs_with_the_exact_argv_and_passwd_is_left_to_it(tmp_path, mocker, fixture):
+    root = installed_tree(tmp_path / "root", fixture)
+    passwd_before = (root / "etc/passwd").read_text()
+    real_run = subprocess.run
+    ran = []
+
+    def run(argv, **kwargs):
+        if argv[0] != "pwd_mkdb":
+            return real_run(argv, **kwargs)
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    mocker.patch("subprocess.run", side_effect=run)
+    result = cli("apply", "--platform", fixture, "--backend", "files", "--root", root)
+    assert result.code == 0, result.err
+    assert ran == [["pwd_mkdb", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
+    assert "pwd_mkdb not found" not in result.err
+    assert (root / "etc/passwd").read_text() == passwd_before  # pwd_mkdb's to write
+
+
+def test_a_failing_pwd_mkdb_is_one_line_exit_1(tmp_path, mocker):
+    root = installed_tree(tmp_path / "root", "freebsd")
+    real_run = subprocess.run
+
+    def run(argv, **kwargs):
+        if argv[0] != "pwd_mkdb":
+            return real_run(argv, **kwargs)
+        return subprocess.CompletedProcess(argv, 1, "", "pwd_mkdb: at line #30\npwd_mkdb: Inappropriate file type or format\n")
+
+    mocker.patch("subprocess.run", side_effect=run)
+    result = cli("apply", "--platform", "freebsd", "--backend", "files", "--root", root)
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    assert (
+        f"pwd_mkdb -p -d {root}/etc {root}/etc/master.passwd: exit 1: pwd_mkdb: at line #30; "
+        "pwd_mkdb: Inappropriate file type or format; group, master.passwd written"
+    ) in result.err
