@@ -194,3 +194,15 @@ def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(t
     assert "class" not in plan.changes[2].fields
     assert "user alias: class 'daemon' ignored; platform linux keeps no login classes" in plan.warnings
     assert "-L" not in backend.commands(plan.changes[2])[0]
+
+
+def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, mocker):
+    """pw "succeeds" (mocked) but master.passwd has no alias: the directories
+    cannot be owned by it, and the run says so and what was done."""
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    fake_sh(mocker)
+    result = cli("apply", "--platform", "freebsd", "--root", root)
+    assert result.code == 1
+    assert result.err.startswith(f"qmailsetup: {root}/etc/group: qmail is missing after the accounts step")
+    assert "done before the failure: group qmail, group nofiles, user alias" in result.err
+    assert result.err.count("\n") == 1
