@@ -117,5 +117,6 @@ def test_a_failing_pwd_mkdb_is_one_line_exit_1(tmp_path, mocker):
     assert result.err.count("\n") == 1
     assert (
         f"pwd_mkdb -p -d {root}/etc {root}/etc/master.passwd: exit 1: pwd_mkdb: at line #30; "
-        "pwd_mkdb: Inappropriate file type or format; group, master.passwd written"
+        "pwd_mkdb: Inappropriate file type or format; group, master.passwd written but the databases not rebuilt: "
+        "run that command again once it can succeed"
     ) in result.err

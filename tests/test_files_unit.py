@@ -172,7 +172,7 @@ def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
     host, plan, backend = planned(tmp_path, profile)
     done = []
-    with pytest.raises(OperationFailed, match="pwd_mkdb -p -d .*: exit 1: broken db; master.passwd written"):
+    with pytest.raises(OperationFailed, match="pwd_mkdb -p -d .*: exit 1: broken db; master.passwd written but the databases not rebuilt"):
         backend.apply(plan.changes, done.append)
     assert done == []  # nothing is usable before pwd_mkdb ran
     assert not (etc / "ptmp").exists()

@@ -120,3 +120,13 @@ def test_a_file_where_a_directory_belongs_is_a_conflict(tmp_path):
     plan = plan_for(root)
     assert reasons(plan)[("path", "/var/qmail")] == "exists and is not a directory"
     assert reasons(plan)[("path", "/var/qmail/alias")].startswith("/var/qmail is a symlink or not a directory")
+
+
+def test_a_passwd_entry_without_its_shadow_entry_is_warned_about(tmp_path):
+    spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+    root = host_with(tmp_path, ["alias:x:999:2108::/var/qmail/alias:/usr/sbin/nologin"], ["nofiles:x:2108:"])
+    plan = plan_for(root, spec)
+    assert plan.in_sync
+    assert plan.warnings == [
+        "user alias is in passwd but not in shadow (an interrupted useradd?); pwconv adds the entry"
+    ]

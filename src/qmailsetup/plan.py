@@ -223,6 +223,11 @@ class Planner:
             self.plan.warnings.append(
                 f"user {user.name} has a usable password; lock it (usermod -L {user.name}, or '*' with vipw)"
             )
+        shadow = host.files.get("shadow")
+        if existing.password == "x" and shadow is not None and shadow.exists and shadow.get(user.name) is None:
+            self.plan.warnings.append(
+                f"user {user.name} is in passwd but not in shadow (an interrupted useradd?); pwconv adds the entry"
+            )
         if not fields:
             self.plan.unchanged.append(("user", user.name))
             return

@@ -319,7 +319,11 @@ class FilesBackend:
                 raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
             if result.returncode != 0:
                 stderr = "; ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
-                raise OperationFailed(f"{' '.join(argv)}: exit {result.returncode}: {stderr}; {', '.join(written)} written")
+                # the next run finds master.passwd in sync, so say what is left to do
+                raise OperationFailed(
+                    f"{' '.join(argv)}: exit {result.returncode}: {stderr}; {', '.join(written)} written but the "
+                    "databases not rebuilt: run that command again once it can succeed"
+                )
 
         def write_passwd(data: bytes) -> None:
             path = self.host.root / "etc/passwd"
