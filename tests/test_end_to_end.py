@@ -3,7 +3,6 @@ apply` with no --root, then getent and stat see what qmail needs."""
 
 from __future__ import annotations
 
-import os
 
 from namespace import copy_etc, run_in_namespace
 from trees import snapshot

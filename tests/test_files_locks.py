@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_tools
-from files_support import apply_files, env, leftovers, make_tree, snapshot, with_etc
+from files_support import apply_files, env, leftovers, make_tree, snapshot
 from qmailsetup.errors import OperationFailed
 from qmailsetup.userdb import lock
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import cli, require_tools
 from golden import check_text
 from scenarios import INSTALL_IDS_SPEC
-from trees import debian_tree, write
+from trees import write
 
 from qmailsetup import __version__
 from qmailsetup.spec import Spec, load_spec
