@@ -11,6 +11,7 @@ import time
 import pytest
 from conftest import cli, require_tools, skip_or_fail
 from golden import check_text
+from qmail_layout import QMAIL_USERS
 from scenarios import build
 from trees import snapshot
 
@@ -87,7 +88,7 @@ def test_new_accounts_are_locked_and_have_no_home_made(tmp_path):
     assert apply(root).code == 0
     shadow = {line.split(":")[0]: line.split(":") for line in (root / "etc/shadow").read_text().splitlines()}
     passwd = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
-    for name in ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"):
+    for name in QMAIL_USERS:
         assert shadow[name][1] in ("!", "!*", "*"), name
         assert passwd[name][6] == "/usr/sbin/nologin"
         assert int(passwd[name][2]) < 1000, "a system UID"

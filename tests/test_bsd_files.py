@@ -17,6 +17,7 @@ import pytest
 from bsd_hosts import bsd_tree
 from conftest import cli
 from golden import check_text
+from qmail_layout import QMAIL_USERS
 
 from qmailsetup.userdb.pwdmkdb import v7_passwd
 
@@ -57,7 +58,7 @@ def test_without_pwd_mkdb_only_new_lines_differ_and_passwd_is_regenerated(tmp_pa
         check_text(f"bsd/files/{fixture}/{name}", after[name])
     assert len(added_only(before["group"], after["group"])) == 2
     new_users = added_only(before["master.passwd"], after["master.passwd"])
-    assert [line.split(":")[0] for line in new_users] == ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
+    assert [line.split(":")[0] for line in new_users] == list(QMAIL_USERS)
     assert all(line.split(":")[1] == "*" for line in new_users)
     assert after["passwd"] == v7_passwd(after["master.passwd"])
     assert added_only(before["passwd"], after["passwd"]) == [v7_passwd(line) for line in new_users]

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 
 from namespace import copy_etc, run_in_namespace
+from qmail_layout import QMAIL_USERS
 from trees import snapshot
 
-QMAIL_USERS = {
-    "alias": ("nofiles", "/var/qmail/alias"),
-    "qmaild": ("nofiles", "/var/qmail"),
-    "qmaill": ("nofiles", "/var/qmail"),
-    "qmailp": ("nofiles", "/var/qmail"),
-    "qmailq": ("qmail", "/var/qmail"),
-    "qmailr": ("qmail", "/var/qmail"),
-    "qmails": ("qmail", "/var/qmail"),
-}
-
-SCRIPT = """\
+SCRIPT = f"""\
 $QMAILSETUP apply --detailed-exitcode >/dev/null && first=0 || first=$?
 echo "first=$first"
 getent group qmail nofiles | sed 's/^/group /'
-getent passwd alias qmaild qmaill qmailp qmailq qmailr qmails | sed 's/^/passwd /'
+getent passwd {" ".join(QMAIL_USERS)} | sed 's/^/passwd /'
 stat -c 'stat %n %U %G %a' /var/qmail /var/qmail/alias
 $QMAILSETUP apply --detailed-exitcode >/dev/null && second=0 || second=$?
 echo "second=$second"

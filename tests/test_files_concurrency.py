@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from conftest import require_tools
-from files_support import QMAIL_NAMES, apply_files, assert_consistent, env, leftovers, make_tree, parse_all
+from files_support import apply_files, assert_consistent, env, leftovers, make_tree, parse_all
+from qmail_layout import QMAIL_GROUPS, QMAIL_USERS
 
 APPLIES = 4
 TOOL_USERS = 8
@@ -48,8 +49,8 @@ def test_applies_and_useradds_at_once(privileged, tmp_path):
     assert "0 to create, 0 to modify" in again.stdout
 
     files = parse_all(root)  # parsing refuses a name that appears twice
-    expected_users = {f"other{i}" for i in range(TOOL_USERS)} | set(QMAIL_NAMES[2:])
-    expected_groups = {f"team{i}" for i in range(TOOL_USERS)} | set(QMAIL_NAMES[:2])
+    expected_users = {f"other{i}" for i in range(TOOL_USERS)} | set(QMAIL_USERS)
+    expected_groups = {f"team{i}" for i in range(TOOL_USERS)} | set(QMAIL_GROUPS)
     expected_groups |= {f"other{i}" for i in range(0, TOOL_USERS, 2)}
     for kind, names in (("passwd", expected_users), ("shadow", expected_users),
                         ("group", expected_groups), ("gshadow", expected_groups)):

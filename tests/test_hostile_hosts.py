@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import cli, require_tools, skip_or_fail
 from namespace import copy_etc, run_in_namespace
+from qmail_layout import QMAIL_NAMES, QMAIL_USERS
 from qmailsetup.userdb.accountfile import AccountFile
 from trees import debian_tree, snapshot
 
-QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 STRANGER = 1234  # owns directories that are not ours
 
@@ -240,7 +240,7 @@ def test_a_leftover_of_an_earlier_crash_does_not_stop_or_leak_into_the_run(tmp_p
     for kind, before in original.items():
         after = entries(root, kind)
         assert {name: after[name] for name in before} == before, f"{kind}: entries not ours unchanged"
-        assert set(after) - set(before) <= set(QMAIL_USERS) | {"qmail", "nofiles"}
+        assert set(after) - set(before) <= set(QMAIL_NAMES)
     assert apply(root, backend, "--detailed-exitcode").code == 0, "in sync"
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from conftest import require_tools
 from namespace import run_in_namespace
+from qmail_layout import QMAIL_USERS
 from scenarios import INSTALL_IDS_SPEC
 from trees import debian_tree, write
 
 BOOTSTRAP = Path(__file__).resolve().parents[1] / "examples/bootstrap.sh"
-QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
 
 
 def printed_ids(output: str) -> dict[str, str]:
@@ -23,11 +23,11 @@ def printed_ids(output: str) -> dict[str, str]:
     return dict(line.split() for line in table.splitlines() if line.startswith("  QMAIL_"))
 
 
-RUNS = """\
+RUNS = f"""\
 mkdir "$OUT/src"
 QMAIL_SRC="$OUT/src" sh "$BOOTSTRAP" > "$OUT/first.txt"
 sh "$BOOTSTRAP" > "$OUT/second.txt"
-getent passwd alias qmaild qmaill qmailp qmailq qmailr qmails > "$OUT/passwd"
+getent passwd {" ".join(QMAIL_USERS)} > "$OUT/passwd"
 getent group qmail nofiles > "$OUT/group"
 """
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from conftest import cli, skip_or_fail
+from qmail_layout import QMAIL_USERS
 from scenarios import INSTALL_IDS_SPEC, build
 from trees import append, debian_tree, write
 
@@ -46,8 +47,7 @@ def test_eval_gives_the_numbers_in_the_root_files(tmp_path):
     build("provisioned", root)
     values = eval_in_sh(root)
     uids, gids = file_ids(root, "passwd"), file_ids(root, "group")
-    users = ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
-    expected = {f"QMAIL_UID_{name.upper()}": str(uids[name]) for name in users}
+    expected = {f"QMAIL_UID_{name.upper()}": str(uids[name]) for name in QMAIL_USERS}
     expected |= {"QMAIL_GID_QMAIL": str(gids["qmail"]), "QMAIL_GID_NOFILES": str(gids["nofiles"])}
     expected["QMAIL_HOME"] = "/var/qmail"
     assert values == expected
@@ -60,14 +60,13 @@ def test_fixed_ids_as_the_spec_says(tmp_path):
     append(root, "group", ["qmail:x:2107:", "nofiles:x:2108:"])
     append(root, "passwd", [
         f"{name}:x:{uid}:{2108 if uid < 7794 else 2107}::/var/qmail:/bin/true"
-        for name, uid in zip(["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"], range(7790, 7797))
+        for name, uid in zip(QMAIL_USERS, range(7790, 7797))
     ])
     result = cli("env", "--platform", "linux", "--root", root, "--spec", spec)
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
         "QMAIL_HOME='/var/qmail'",
-        *[f"QMAIL_UID_{n.upper()}='{uid}'" for n, uid in zip(
-            ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"], range(7790, 7797))],
+        *[f"QMAIL_UID_{n.upper()}='{uid}'" for n, uid in zip(QMAIL_USERS, range(7790, 7797))],
         "QMAIL_GID_QMAIL='2107'",
         "QMAIL_GID_NOFILES='2108'",
     ]
