@@ -11,10 +11,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from trees import FIXTURES, append, write
+from trees import FIXTURES, append, example_spec, example_tables, write
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-PORTS_SPEC = (EXAMPLES / "freebsd-ports.toml").read_text()
+PORTS_SPEC = example_spec("freebsd-ports")
 NOLOGIN = {"freebsd": "/usr/sbin/nologin", "openbsd": "/sbin/nologin"}
 
 
@@ -32,11 +31,12 @@ def master_line(name: str, uid: int, gid: int, home: str, shell: str, gecos: str
     return f"{name}:*:{uid}:{gid}:{login_class}:0:0:{gecos}:{home}:{shell}"
 
 
-PORTS_USERS = [
-    ("alias", 81, 81, "/var/qmail/alias"), ("qmaild", 82, 81, "/var/qmail"), ("qmaill", 83, 81, "/var/qmail"),
-    ("qmailp", 84, 81, "/var/qmail"), ("qmailq", 85, 82, "/var/qmail"), ("qmailr", 86, 82, "/var/qmail"),
-    ("qmails", 87, 82, "/var/qmail"),
-]
+def ports_users() -> list[tuple[str, int, int, str]]:
+    """(name, uid, gid, home) of each user of the ports' spec."""
+    tables = example_tables("freebsd-ports")
+    gids = {group["name"]: group["gid"] for group in tables["groups"]}
+    return [(user["name"], user["uid"], gids[user["group"]], user["home"]) for user in tables["users"]]
+
 
 
 def fresh(root: Path, fixture: str) -> str | None:
@@ -59,7 +59,7 @@ def drifted(root: Path, fixture: str) -> str:
     bsd_tree(root, fixture)
     append(root, "group", ["qnofiles:*:81:", "qmail:*:82:"])
     lines = []
-    for name, uid, gid, home in PORTS_USERS:
+    for name, uid, gid, home in ports_users():
         shell, gecos, login_class = "/nonexistent", "QMail user", ""
         if name == "qmaild":
             shell = "/bin/sh"

@@ -17,7 +17,6 @@ TREES = GOLDEN / "trees"
 KINDS = ("passwd", "group", "shadow", "gshadow", "master.passwd")
 SHADOW_GID = 42  # the shadow group of Debian's base-passwd
 EPOCH = "1700000000"  # SOURCE_DATE_EPOCH of the runs: day 19675
-QMAIL_NAMES = ("qmail", "nofiles", "alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
 
 
 def make_tree(root: Path, name: str) -> Path:

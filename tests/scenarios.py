@@ -9,50 +9,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trees import alpine_tree, append, debian_tree, host_tree, write
+from qmail_layout import QMAIL_USERS
+from trees import alpine_tree, append, debian_tree, example_spec, host_tree, write
 
-INSTALL_IDS_SPEC = """\
-# INSTALL.ids, "other systems": fixed IDs, /bin/true shells
-[[groups]]
-name = "qmail"
-gid = 2107
-[[groups]]
-name = "nofiles"
-gid = 2108
-""" + "".join(
-    f'[[users]]\nname = "{name}"\ngroup = "{group}"\nhome = "{home}"\nuid = {uid}\nshell = "/bin/true"\n'
-    for name, group, home, uid in [
-        ("alias", "nofiles", "/var/qmail/alias", 7790),
-        ("qmaild", "nofiles", "/var/qmail", 7791),
-        ("qmaill", "nofiles", "/var/qmail", 7792),
-        ("qmailp", "nofiles", "/var/qmail", 7793),
-        ("qmailq", "qmail", "/var/qmail", 7794),
-        ("qmailr", "qmail", "/var/qmail", 7795),
-        ("qmails", "qmail", "/var/qmail", 7796),
-    ]
-) + """\
-[[paths]]
-path = "/var/qmail"
-owner = "root"
-group = "qmail"
-mode = "0755"
-"""
-
-QMAIL_USERS = [
-    ("alias", "nofiles", "/var/qmail/alias"),
-    ("qmaild", "nofiles", "/var/qmail"),
-    ("qmaill", "nofiles", "/var/qmail"),
-    ("qmailp", "nofiles", "/var/qmail"),
-    ("qmailq", "qmail", "/var/qmail"),
-    ("qmailr", "qmail", "/var/qmail"),
-    ("qmails", "qmail", "/var/qmail"),
-]
+INSTALL_IDS_SPEC = example_spec("install-ids")
 
 
 def add_qmail_accounts(root: Path, gids: dict[str, int], first_uid: int, shell: str, step: int = -1) -> None:
     append(root, "group", [f"{name}:x:{gid}:" for name, gid in gids.items()])
     append(root, "gshadow", [f"{name}:!::" for name in gids])
-    users = [(name, first_uid + step * i, gids[group], home) for i, (name, group, home) in enumerate(QMAIL_USERS)]
+    users = [(name, first_uid + step * i, gids[group], home) for i, (name, (group, home)) in enumerate(QMAIL_USERS.items())]
     append(root, "passwd", [f"{n}:x:{uid}:{gid}::{home}:{shell}" for n, uid, gid, home in users])
     append(root, "shadow", [f"{n}:!:19000::::::" for n, *_ in users])
 

@@ -17,7 +17,7 @@ import pytest
 from bsd_hosts import STATES, bsd_tree, build
 from conftest import cli
 from golden import check_json, scrub
-from trees import debian_tree, snapshot
+from trees import debian_tree, example_tables, snapshot, spec_toml
 
 from qmailsetup.backends import make_backend
 from qmailsetup.observe import observe
@@ -158,7 +158,7 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     pw makes no accounts for the directories to be owned by."""
     root = bsd_tree(tmp_path / "root", "freebsd")
     spec = tmp_path / "accounts.toml"
-    spec.write_text((Path(__file__).parent.parent / "examples/freebsd-ports.toml").read_text().split("\n# /var/qmail")[0])
+    spec.write_text(spec_toml({**example_tables("freebsd-ports"), "paths": []}))
     shown = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root, "--spec", spec).out)
     calls = fake_sh(mocker)
     result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", spec)

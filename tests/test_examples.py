@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from bsd_hosts import bsd_tree, master_line
 from conftest import cli
-from trees import append, debian_tree, snapshot
+from qmail_layout import QMAIL_USERS
+from trees import EXAMPLES, append, debian_tree, snapshot
 
 from qmailsetup.spec import load_spec
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-ROLES = ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
 
 # example -> (groups with GIDs, first UID, shell, the platform and tree to try it on)
 EXPECTED = {
@@ -33,7 +32,7 @@ def test_example_validates_with_its_sources_ids(example):
     groups, first_uid, shell, _ = EXPECTED[example]
     spec = load_spec(EXAMPLES / example)
     assert {g.name: g.gid for g in spec.groups} == groups
-    assert [(u.name, u.uid) for u in spec.users] == [(name, first_uid + i) for i, name in enumerate(ROLES)]
+    assert [(u.name, u.uid) for u in spec.users] == [(name, first_uid + i) for i, name in enumerate(QMAIL_USERS)]
     assert {u.shell for u in spec.users} == {shell}
     assert all(u.group in groups for u in spec.users)
     # nofiles for the four daemons that must own nothing, qmail for the rest

@@ -16,6 +16,7 @@ from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import IdRange, Profile, load_profile
 from qmailsetup.spec import load_spec, parse_spec
+from trees import example_tables, spec_toml
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UPDATE = os.environ.get("QMAILSETUP_UPDATE_GOLDEN") == "1"
@@ -24,26 +25,19 @@ BSD = Profile(
     name="bsd-test", description="master.passwd and group", backend="files", flavor="bsd",
     nologin=("/usr/sbin/nologin",), system_ids=IdRange(100, 999, 100, 999),
 )
-PORTS_SPEC = """
-[[groups]]
-name = "qnofiles"
-gid = 81
-[[groups]]
-name = "qmail"
-gid = 82
-[[users]]
-name = "alias"
-group = "qnofiles"
-home = "/var/qmail/alias"
-uid = 81
-shell = "/nonexistent"
-comment = "QMail user"
-class = "daemon"
-[[users]]
-name = "qmails"
-group = "qmail"
-home = "/var/qmail"
-"""
+
+
+def ports_cut_down() -> str:
+    """The ports' spec cut to two users: alias with its fixed ID and a login
+    class, qmails with none of the ports' choices (ID allocated, default shell)."""
+    tables = example_tables("freebsd-ports")
+    alias, qmails = tables["users"][0], tables["users"][-1]
+    alias["class"] = "daemon"
+    qmails = {key: qmails[key] for key in ("name", "group", "home")}
+    return spec_toml({"groups": tables["groups"], "users": [alias, qmails]})
+
+
+PORTS_SPEC = ports_cut_down()
 # existing accounts that differ from the default spec, a NIS line that must
 # stay last, and bytes that are not UTF-8 in someone else's comment
 DRIFT_PASSWD = "alias:x:990:999:old alias:/home/alias:/bin/sh\nluc:x:1000:1000:Lu\xe7:/home/luc:/bin/bash\n+::::::\n"

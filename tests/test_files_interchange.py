@@ -9,34 +9,26 @@ import pytest
 
 from conftest import require_tools
 from files_support import (
-    QMAIL_NAMES, apply_files, with_etc, host_tree, make_tree, mask_clock, qmailsetup, snapshot,
+    apply_files, with_etc, host_tree, make_tree, mask_clock, qmailsetup, snapshot,
 )
+from qmail_layout import QMAIL_NAMES
+from trees import example_tables, spec_toml
 
-INSTALL_IDS_SPEC = """
-[[groups]]
-name = "qmail"
-gid = 2107
-[[groups]]
-name = "nofiles"
-gid = 2108
-[[users]]
-name = "alias"
-group = "nofiles"
-home = "/var/qmail/alias"
-uid = 7790
-shell = "/bin/true"
-comment = "qmail alias"
-[[users]]
-name = "qmaild"
-group = "nofiles"
-home = "/var/qmail"
-shell = "/bin/true"
-[[users]]
-name = "qmailq"
-group = "qmail"
-home = "/var/qmail"
-uid = 7794
-"""
+
+def install_ids_mixed(keep_nofiles_gid: bool = True) -> str:
+    """INSTALL.ids' spec cut to three users that mix fixed and allocated:
+    alias with its fixed ID and a comment, qmaild with an allocated ID,
+    qmailq with the default shell."""
+    tables = example_tables("install-ids")
+    users = {user["name"]: user for user in tables["users"]}
+    users["alias"]["comment"] = "qmail alias"
+    del users["qmaild"]["uid"]
+    del users["qmailq"]["shell"]
+    if not keep_nofiles_gid:
+        nofiles = next(group for group in tables["groups"] if group["name"] == "nofiles")
+        del nofiles["gid"]
+    return spec_toml({"groups": tables["groups"], "users": [users["alias"], users["qmaild"], users["qmailq"]]})
+
 
 TREES = ["debian", "alpine", "alpine-noshadow", "host", "debian-crowded"]
 # system IDs already scattered over the range, some at its bottom: where
@@ -89,7 +81,7 @@ def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
     require_tools("useradd", "groupadd")
     spec = tmp_path / "spec.toml"
     # Alpine already has nofiles (gid 200): keep it, fix the other IDs
-    spec.write_text(INSTALL_IDS_SPEC.replace("gid = 2108", "") if tree == "alpine" else INSTALL_IDS_SPEC)
+    spec.write_text(install_ids_mixed(keep_nofiles_gid=tree != "alpine"))
     files_root, tool_root = both(tmp_path, tree, "--spec", str(spec))
     assert snapshot(files_root) == snapshot(tool_root)
     nofiles = b"200" if tree == "alpine" else b"2108"

@@ -9,28 +9,23 @@ import subprocess
 import pytest
 from conftest import cli, require_tools
 from golden import check_text
+from qmail_layout import QMAIL_USERS
 from scenarios import INSTALL_IDS_SPEC
-from trees import write
+from trees import example_spec, example_tables, spec_toml, write
 
 from qmailsetup import __version__
 from qmailsetup.spec import Spec, load_spec
 
-QMAIL_USERS = ["alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails"]
+FREEBSD_SPEC = example_spec("freebsd-ports")
 
-# FreeBSD ports' IDs and names: qnofiles listed first, GECOS "QMail user"
-FREEBSD_SPEC = """\
-[[groups]]
-name = "qnofiles"
-gid = 81
-[[groups]]
-name = "qmail"
-gid = 82
-""" + "".join(
-    f'[[users]]\nname = "{name}"\ngroup = "{"qmail" if name in ("qmailq", "qmailr", "qmails") else "qnofiles"}"\n'
-    f'home = "/var/qmail{"/alias" if name == "alias" else ""}"\nuid = {uid}\nshell = "/nonexistent"\n'
-    'comment = "QMail user"\n'
-    for name, uid in zip(QMAIL_USERS, range(81, 88))
-)
+
+def ports_spec_with(users: dict[int, dict]) -> str:
+    """The ports' spec with some users' fields changed: {index: {field: value}}."""
+    tables = example_tables("freebsd-ports")
+    for index, fields in users.items():
+        tables["users"][index].update(fields)
+    return spec_toml(tables)
+
 
 # OpenBSD-style names, listed in no particular order
 UNDERSCORE_SPEC = '[[groups]]\nname = "_qmail"\n[[groups]]\nname = "_qnofiles"\n' + "".join(
@@ -113,11 +108,11 @@ def test_qmail_conf_golden(tmp_path):
     ("spec_text", "message"),
     [
         # qmaild listed first: conf-users would make the alias user the daemon
-        (FREEBSD_SPEC.replace('name = "alias"', 'name = "qmailx"').replace('name = "qmaild"', 'name = "alias"'),
+        (ports_spec_with({0: {"name": "qmailx"}, 1: {"name": "alias"}}),
          "users[1] is alias, but conf-users' order puts the qmaild user there"),
         ('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail"\n',
          "qmail needs 7 users, in conf-users' order"),
-        (FREEBSD_SPEC.replace('group = "qnofiles"\nhome = "/var/qmail"\nuid = 84', 'group = "qmail"\nhome = "/var/qmail"\nuid = 84'),
+        (ports_spec_with({3: {"group": "qmail"}}),
          "qmail's alias, qmaild, qmaill, qmailp users must share one group"),
     ],
 )

@@ -3,11 +3,36 @@ installed system has them, from the fixtures in tests/fixtures."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import tomllib
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 LAST_CHANGE = "19000"  # a fixed day for shadow entries the tests create
+
+
+def example_spec(name: str) -> str:
+    """The text of examples/NAME.toml: the well-known fixed-ID specs
+    (install-ids, freebsd-ports) are written there and nowhere else."""
+    return (EXAMPLES / f"{name}.toml").read_text()
+
+
+def example_tables(name: str) -> dict[str, list[dict]]:
+    """examples/NAME.toml as tables, for a test that needs a variant of it."""
+    return tomllib.loads(example_spec(name))
+
+
+def spec_toml(tables: dict[str, list[dict]]) -> str:
+    """Spec TOML from tables such as example_tables() gives (string and
+    integer values: JSON's string quoting is TOML's)."""
+    lines = []
+    for table, entries in tables.items():
+        for entry in entries:
+            lines.append(f"[[{table}]]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def write(path: Path, text: str) -> None:

@@ -220,6 +220,7 @@ check_user qmailq 7794 qmail /var/qmail /bin/true '' ''
 check_user qmailr 7795 qmail /var/qmail /bin/true '' ''
 check_user qmails 7796 qmail /var/qmail /bin/true '' ''
 check_path /var/qmail root qmail
+check_path /var/qmail/alias alias qmail
 if [ "$conflicts" -gt 0 ]; then
 	echo "refused, nothing written: $conflicts conflict(s)" >&2
 	exit 3
@@ -236,6 +237,7 @@ missing_user qmailq && run useradd -r -M -u 7794 -g qmail -d /var/qmail -s /bin/
 missing_user qmailr && run useradd -r -M -u 7795 -g qmail -d /var/qmail -s /bin/true qmailr
 missing_user qmails && run useradd -r -M -u 7796 -g qmail -d /var/qmail -s /bin/true qmails
 ensure_dir /var/qmail root qmail 00755
+ensure_dir /var/qmail/alias alias qmail 02755
 if [ "$dry_run" = yes ]; then
 	echo "Dry run: nothing was written."
 elif [ "$commands" -eq 0 ]; then
