@@ -4,6 +4,7 @@ up with exit 1 naming the lock, recovers stale ones, and the real tools
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,6 +43,16 @@ def hold(path: Path, seconds: float, how: str = LOCKF, namespace_root: Path | No
     return holder
 
 
+@contextlib.contextmanager
+def killed_after(process: subprocess.Popen):
+    """Run the block, then kill PROCESS and reap it, however the block ends."""
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
 def live_pid_lock(root: Path, kind: str) -> subprocess.Popen:
     sleeper = subprocess.Popen(["sleep", "60"])
     (root / "etc" / f"{kind}.lock").write_bytes(f"{sleeper.pid}\0".encode())
@@ -51,12 +62,8 @@ def live_pid_lock(root: Path, kind: str) -> subprocess.Popen:
 def test_a_held_per_file_lock_makes_apply_fail_naming_it(tmp_path):
     root = make_tree(tmp_path, "debian")
     before = snapshot(root)
-    sleeper = live_pid_lock(root, "group")
-    try:
+    with killed_after(live_pid_lock(root, "group")) as sleeper:
         result = apply_files(root, extra_env=FAST, check_codes=(1,))
-    finally:
-        sleeper.kill()
-        sleeper.wait()
     assert f"{root}/etc/group.lock is held by PID {sleeper.pid}; gave up after waiting 0.5s" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert snapshot(root) == before
@@ -67,12 +74,8 @@ def test_a_held_lckpwdf_lock_makes_apply_fail_naming_it(privileged, tmp_path):
     root = make_tree(tmp_path, "debian")
     before = snapshot(root)
     # glibc's own lckpwdf(), in a namespace where the tree is /etc
-    holder = hold(root / "etc/.pwd.lock", 30, how=LCKPWDF, namespace_root=root)
-    try:
+    with killed_after(hold(root / "etc/.pwd.lock", 30, how=LCKPWDF, namespace_root=root)):
         result = apply_files(root, extra_env=FAST, check_codes=(1,))
-    finally:
-        holder.kill()
-        holder.wait()
     assert f"{root}/etc/.pwd.lock is locked (lckpwdf) by PID" in result.stderr
     assert snapshot(root) == before
     assert leftovers(root) == []
@@ -122,21 +125,17 @@ def blocked_signals(pid: int) -> int:
 def test_a_signal_while_waiting_releases_everything(tmp_path, signum):
     root = make_tree(tmp_path, "debian")
     before = snapshot(root)
-    sleeper = live_pid_lock(root, "gshadow")
-    run = subprocess.Popen(
-        [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "linux",
-         "--backend", "files"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env(**{lock.TIMEOUT_VARIABLE: "120"}),
-    )
-    try:
+    with killed_after(live_pid_lock(root, "gshadow")):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "linux",
+             "--backend", "files"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env(**{lock.TIMEOUT_VARIABLE: "120"}),
+        )
         # the signals are held back once it is in the locking loop
         while run.poll() is None and not blocked_signals(run.pid) & (1 << (signal.SIGTERM - 1)):
             time.sleep(0.02)
         run.send_signal(signum)
         out, err = run.communicate(timeout=60)
-    finally:
-        sleeper.kill()
-        sleeper.wait()
     assert run.returncode == 1, (out, err)
     assert f"interrupted by {signal.Signals(signum).name}" in err
     assert snapshot(root) == before
@@ -184,15 +183,11 @@ def test_all_or_nothing_while_waiting(tmp_path):
     """While one lock is busy, the others are not kept: a useradd that needs
     only those is never held up by a waiting qmailsetup."""
     root = make_tree(tmp_path, "debian")
-    sleeper = live_pid_lock(root, "gshadow")
-    try:
+    with killed_after(live_pid_lock(root, "gshadow")):
         with pytest.raises(OperationFailed, match="gshadow.lock is held by PID"):
             with lock.locked(root, "shadow", timeout=0.3):
                 pass
         assert sorted(leftovers(root)) == ["gshadow.lock"]
-    finally:
-        sleeper.kill()
-        sleeper.wait()
 
 
 def test_bsd_variants(tmp_path):
@@ -217,12 +212,8 @@ def test_bsd_variants(tmp_path):
             pass
     assert (etc / "ptmp").exists()
     os.unlink(etc / "ptmp")
-    holder = hold(etc / "master.passwd", 30, how=FLOCK)
-    try:
+    with killed_after(hold(etc / "master.passwd", 30, how=FLOCK)):
         with pytest.raises(OperationFailed, match=r"master.passwd is locked \(flock\)"):
             with lock.held(lock.flavor_locks(tmp_path, "bsd"), 0.2):
                 pass
-    finally:
-        holder.kill()
-        holder.wait()
     assert not (etc / "ptmp").exists()
