@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
-from qmailsetup.observe import HostState, read_account_file, under
+from qmailsetup.observe import HostState, read_account_file, under, users_file
 from qmailsetup.paths import ensure_directory
 from qmailsetup.plan import Change, Plan
 
@@ -73,7 +73,7 @@ def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None
             backend.apply(accounts, done.append)
         if directories:
             # owners by number, from the root's own files as they are now
-            users = read_account_file(host.root, "master.passwd" if host.profile.flavor == "bsd" else "passwd", True)
+            users = read_account_file(host.root, users_file(host.profile.flavor), True)
             groups = read_account_file(host.root, "group", True)
             for change in directories:
                 values = change.values

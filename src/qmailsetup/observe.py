@@ -30,6 +30,11 @@ FLAVOR_FILES = {
 }
 
 
+def users_file(flavor: str) -> str:
+    """The file FLAVOR keeps its users in: master.passwd on the BSDs, else passwd."""
+    return "master.passwd" if "master.passwd" in FLAVOR_FILES[flavor]["required"] else "passwd"
+
+
 # NamedTuples: immutable, and made three times faster than frozen
 # dataclasses; a large host has 100,000 of each, made on every run
 class UserRecord(NamedTuple):

@@ -18,7 +18,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused
-from qmailsetup.observe import read_files, shown
+from qmailsetup.observe import read_files, shown, users_file
 from qmailsetup.plan import Change
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
@@ -161,7 +161,7 @@ class FilesBackend:
         self.host = host
         self.flavor = host.profile.flavor
         self.templates = NEW_LINES[self.flavor]
-        self.main_user_file = "master.passwd" if "master.passwd" in self.templates else "passwd"
+        self.main_user_file = users_file(self.flavor)
 
     def commands(self, change: Change) -> list[list[str]]:
         return []
