@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from qmailsetup.backends import stderr_line
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.plan import Change
 
@@ -87,8 +88,7 @@ class CommandBackend:
                 try:
                     sh.Command(argv[0])(*argv[1:])
                 except sh.ErrorReturnCode as error:
-                    # one line, so the error stays a single line on any terminal or log
-                    stderr = "; ".join(l.strip() for l in error.stderr.decode(errors="replace").splitlines() if l.strip())
+                    stderr = stderr_line(error.stderr.decode(errors="replace"))
                     raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None
                 except sh.CommandNotFound:
                     raise OperationFailed(f"{argv[0]}: command not found; use --backend files") from None

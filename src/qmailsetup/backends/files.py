@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from dataclasses import dataclass, field
 
+from qmailsetup.backends import stderr_line
 from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import read_files, shown, users_file
 from qmailsetup.plan import Change
@@ -318,7 +319,7 @@ class FilesBackend:
             except OSError as error:
                 raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
             if result.returncode != 0:
-                stderr = "; ".join(line.strip() for line in result.stderr.splitlines() if line.strip())
+                stderr = stderr_line(result.stderr)
                 # the next run finds master.passwd in sync, so say what is left to do
                 raise OperationFailed(
                     f"{' '.join(argv)}: exit {result.returncode}: {stderr}; {', '.join(written)} written but the "
