@@ -9,8 +9,7 @@ would run for a change, a preview of the files it would write, and apply.
 from __future__ import annotations
 
 from qmailsetup.errors import BadInput
-
-BACKENDS = ("useradd", "pw", "files")
+from qmailsetup.platforms import BACKENDS
 
 
 def stderr_line(stderr: str) -> str:

@@ -9,14 +9,13 @@ One code path builds and runs them all.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from qmailsetup.backends import stderr_line
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.plan import Change
+from qmailsetup.platforms import PLACEHOLDER
 
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # which template carries out each kind of change
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
 
