@@ -197,13 +197,8 @@ class Records(Mapping):
         return len(self.file.index)
 
     def id_holders(self) -> dict[int, str]:
-        """ID (field 2 in passwd, master.passwd and group) -> the first name
-        holding it, as getpwuid and getgrgid would answer."""
-        lines, holders = self.file.lines, {}
         with collector_paused():
-            for name, position in self.file.index.items():
-                holders.setdefault(int(lines[position].split(":", 3)[2]), name)
-        return holders
+            return self.file.id_holders()
 
 
 def users_and_groups(files: dict[str, AccountFile]) -> tuple[Records, Records]:

@@ -120,14 +120,6 @@ class FileEdits:
         return edits
 
 
-def id_holders(file: AccountFile, position: int) -> dict[int, str]:
-    """ID -> the first name holding it, as getpwuid/getgrgid would answer."""
-    holders: dict[int, str] = {}
-    for name, fields in file.entries():
-        holders.setdefault(int(fields[position]), name)
-    return holders
-
-
 def current_values(fields: list[str], labels: tuple[str, ...], gid_names: dict[int, str]) -> dict:
     """A user line's values under the names the plan's fields use."""
     gid = int(fields[labels.index("gid")])
@@ -220,8 +212,8 @@ class FilesBackend:
         Returns the creations already present exactly as planned (another
         run made them); refuses when anything else moved since observe."""
         user_file = files[self.main_user_file]
-        uid_names = id_holders(user_file, 2)
-        gid_names = id_holders(files["group"], 2)
+        uid_names = user_file.id_holders()
+        gid_names = files["group"].id_holders()
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
         for change in changes:
