@@ -140,10 +140,8 @@ def inode_flags(path: str) -> int | None:
 def without_sync_flag(where: Where) -> str | None:
     """The first queue directory that lacks chattr +S (or +D), None when
     all have it. A queue not made yet inherits the flag of its parent."""
-    if not where.exists:
-        directories = [where.existing]
-    else:
-        directories = [where.existing]
+    directories = [where.existing]
+    if where.exists:
         for top, subdirectories, _ in os.walk(where.existing):
             directories.extend(os.path.join(top, name) for name in sorted(subdirectories))
     for directory in directories:
@@ -202,9 +200,10 @@ def check_sync(table: list[Mount], where: Where) -> Finding:
 
 def check_separate(table: list[Mount], home: Path, where: Where) -> Finding:
     mount = where.mount
-    own_points = {os.path.realpath(home), os.path.realpath(where.shown)}
+    real_home = os.path.realpath(home)
+    own_points = {real_home, os.path.realpath(where.shown)}
     shared = mount.mount_id is not None and any(
-        other.device == mount.device and not contains(os.path.realpath(home), other.mount_point) for other in table
+        other.device == mount.device and not contains(real_home, other.mount_point) for other in table
     )
     atime = "noatime is set, which is safe" if "noatime" in mount.options else "noatime would be safe there"
     local = not is_network(underlying(table, mount))
