@@ -83,11 +83,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-class FcntlLock:
+class FdLock:
+    """A lock held by an open descriptor of PATH: closing it lets go."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fd: int | None = None
 
+    def release(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
+class FcntlLock(FdLock):
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
@@ -99,11 +108,6 @@ class FcntlLock:
                 raise Busy(f"{self.path} is locked (lckpwdf) by {holder}") from None
             raise
         self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)  # closing drops the fcntl lock
 
 
 def fcntl_holder(fd: int) -> str:
@@ -194,11 +198,7 @@ class PidFileLock:
             pass
 
 
-class FlockLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
+class FlockLock(FdLock):
     def acquire(self) -> None:
         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         try:
@@ -210,11 +210,6 @@ class FlockLock:
             os.close(fd)
             raise
         self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)
 
 
 class ExclusiveFileLock:
