@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from qmailsetup.backends import stderr_line
 from qmailsetup.errors import OperationFailed, Refused
-from qmailsetup.observe import read_files, shown, users_file
+from qmailsetup.observe import UserRecord, read_files, shown, users_and_groups, users_file
 from qmailsetup.plan import Change
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
@@ -120,15 +120,14 @@ class FileEdits:
         return edits
 
 
-def current_values(fields: list[str], labels: tuple[str, ...], gid_names: dict[int, str]) -> dict:
-    """A user line's values under the names the plan's fields use."""
-    gid = int(fields[labels.index("gid")])
+def current_values(user: UserRecord, gid_names: dict[int, str]) -> dict:
+    """A user's values under the names the plan's fields use."""
     return {
-        "group": gid_names.get(gid, str(gid)),
-        "home": fields[labels.index("home")],
-        "shell": fields[labels.index("shell")],
-        "comment": fields[labels.index("gecos")],
-        "class": fields[labels.index("class")] if "class" in labels else None,
+        "group": gid_names.get(user.gid, str(user.gid)),
+        "home": user.home,
+        "shell": user.shell,
+        "comment": user.comment,
+        "class": user.login_class,
     }
 
 
@@ -211,8 +210,8 @@ class FilesBackend:
         """Check CHANGES against the files as they are now, under the lock.
         Returns the creations already present exactly as planned (another
         run made them); refuses when anything else moved since observe."""
-        user_file = files[self.main_user_file]
-        uid_names = user_file.id_holders()
+        users, _ = users_and_groups(files)
+        uid_names = files[self.main_user_file].id_holders()
         gid_names = files["group"].id_holders()
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
@@ -237,11 +236,11 @@ class FilesBackend:
                 if files["group"].get(group) is None and group not in planned_groups:
                     problems.append(f"group {group} of user {change.name} is gone")
             if change.action == "modify":
-                fields = user_file.get(change.name)
-                if fields is None:
+                user = users.get(change.name)
+                if user is None:
                     problems.append(f"user {change.name} was removed meanwhile")
                     continue
-                now = current_values(fields, user_file.format.labels, gid_names)
+                now = current_values(user, gid_names)
                 moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
