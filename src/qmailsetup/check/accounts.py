@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.observe import HostState, observe, shown
+from qmailsetup.observe import HostState, observe, shown, users_file
 from qmailsetup.plan import Plan, is_locked, make_plan
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
@@ -21,12 +21,9 @@ APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do
 
 def account_file(host: HostState, password: bool = False) -> str:
     """Where the users' entries (or their passwords) are kept."""
-    if "master.passwd" in host.files:
-        kind = "master.passwd"
-    elif password and "shadow" in host.files and host.files["shadow"].exists:
+    kind = users_file(host.profile.flavor)
+    if password and kind == "passwd" and "shadow" in host.files and host.files["shadow"].exists:
         kind = "shadow"
-    else:
-        kind = "passwd"
     return shown(host.root, f"/etc/{kind}")
 
 
