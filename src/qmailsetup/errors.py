@@ -23,3 +23,10 @@ class Refused(QmailsetupError):
     """A conflict, or drift this run may not fix; nothing was written."""
 
     exit_code = 3
+
+
+def first_of(reasons: list[str]) -> str:
+    """The first of several REASONS, and how many more there are: one line
+    however many went wrong."""
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return reasons[0] + more

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import make_backend
-from qmailsetup.errors import OperationFailed, QmailsetupError, Refused
+from qmailsetup.errors import OperationFailed, QmailsetupError, Refused, first_of
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import choose_profile
@@ -20,8 +20,7 @@ EXIT_OK, EXIT_CHANGES = 0, 4
 def refusal(plan) -> str:
     reasons = [f"{c.kind} {c.name}: {c.reason}" for c in plan.conflicts]
     reasons += [f"user {c.name} differs ({', '.join(c.fields)}); rerun with --fix-drift" for c in plan.blocked_drift]
-    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-    return f"refused, nothing written: {reasons[0]}{more}"
+    return f"refused, nothing written: {first_of(reasons)}"
 
 
 def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> dict:

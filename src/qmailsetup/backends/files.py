@@ -18,7 +18,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from qmailsetup.backends import stderr_line
-from qmailsetup.errors import OperationFailed, Refused
+from qmailsetup.errors import OperationFailed, Refused, first_of
 from qmailsetup.observe import UserRecord, read_files, shown, users_and_groups, users_file
 from qmailsetup.plan import Change
 from qmailsetup.userdb import lock
@@ -245,8 +245,7 @@ class FilesBackend:
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
         if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise Refused(f"the account files changed since they were read: {problems[0]}{more}; nothing written, run again")
+            raise Refused(f"the account files changed since they were read: {first_of(problems)}; nothing written, run again")
         return present
 
     # -- doing it -----------------------------------------------------------
