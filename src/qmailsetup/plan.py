@@ -104,9 +104,9 @@ class Planner:
         self.used_uids = in_range([host.uid_names, host.nss_uids, [u.uid for u in spec.users]], ids.uid_min, ids.uid_max)
         # GIDs of the groups this plan creates; the host's are looked up
         self.created_groups: dict[str, int] = {}
-        # (uid, gid) of the users this plan creates; the host's are looked up
+        # UIDs of the users this plan creates; the host's are looked up
         # when needed (a large host has 100,000)
-        self.created_users: dict[str, tuple[int, int]] = {}
+        self.created_uids: dict[str, int] = {}
         self.warned_parents: set[str] = set()
 
     def gid_of(self, group: str) -> int | None:
@@ -250,7 +250,7 @@ class Planner:
                 return
             self.used_uids.add(uid)
             allocated = frozenset({"uid"})
-        self.created_users[user.name] = (uid, gid)
+        self.created_uids[user.name] = uid
         values: dict[str, str | int] = {
             "name": user.name, "uid": uid, "group": user.group, "gid": gid,
             "home": user.home, "shell": self.desired_shell(user, None),
@@ -280,9 +280,9 @@ class Planner:
     def plan_path(self, path) -> None:
         state: PathState = self.host.paths[path.path]
         existing = self.host.users.get(path.owner)
-        owner = (existing.uid, existing.gid) if existing else self.created_users.get(path.owner)
+        owner_uid = existing.uid if existing else self.created_uids.get(path.owner)
         gid = self.gid_of(path.group)
-        if owner is None:
+        if owner_uid is None:
             self.conflict("path", path.path, f"its owner {path.owner} is neither in the spec nor on the host")
             return
         if gid is None:
@@ -305,7 +305,7 @@ class Planner:
             self.plan.changes.append(Change("path", path.path, "create", fields, values))
             return
         fields = {}
-        if state.uid != owner[0]:
+        if state.uid != owner_uid:
             fields["owner"] = FieldChange(self.host.uid_names.get(state.uid, str(state.uid)), path.owner)
         if state.gid != gid:
             fields["group"] = FieldChange(self.host.gid_names.get(state.gid, str(state.gid)), path.group)
