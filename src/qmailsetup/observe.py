@@ -75,9 +75,9 @@ class HostState:
     root: Path
     profile: Profile
     files: dict[str, AccountFile]
-    # name -> record (Records: made when asked for)
-    users: Mapping[str, UserRecord]
-    groups: Mapping[str, GroupRecord]
+    # name -> record, made when asked for
+    users: Records
+    groups: Records
     id_range: IdRange
     nologin: str
     paths: dict[str, PathState] = field(default_factory=dict)
@@ -89,17 +89,8 @@ class HostState:
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
-        self.uid_names: dict[int, str] = id_holders(self.users, "uid")
-        self.gid_names: dict[int, str] = id_holders(self.groups, "gid")
-
-
-def id_holders(records: Mapping, key: str) -> dict[int, str]:
-    if isinstance(records, Records):
-        return records.id_holders()
-    holders: dict[int, str] = {}
-    for record in records.values():
-        holders.setdefault(getattr(record, key), record.name)
-    return holders
+        self.uid_names: dict[int, str] = self.users.id_holders()
+        self.gid_names: dict[int, str] = self.groups.id_holders()
 
 
 def under(root: Path, absolute: str) -> Path:
