@@ -12,6 +12,7 @@ import re
 import shutil
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from qmailsetup.errors import BadInput
@@ -88,9 +89,11 @@ def check_placeholders(where: str, template: list[list[str]], allowed: frozenset
                 raise ValueError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})")
 
 
+@cache
 def profile_model():
     """The pydantic model of a profile file, built on first use (pydantic
-    is imported lazily, as everywhere)."""
+    is imported lazily, as everywhere) and only once: --platform auto
+    reads every profile, and building the model costs more than a parse."""
     from pydantic import BaseModel, ConfigDict, Field, model_validator
 
     class Strict(BaseModel):
