@@ -14,7 +14,6 @@ from conftest import cli
 from trees import debian_tree
 
 from qmailsetup import platforms
-from qmailsetup.backends import BACKENDS
 from qmailsetup.errors import BadInput
 from qmailsetup.observe import FLAVOR_FILES
 from qmailsetup.platforms import (
@@ -71,10 +70,11 @@ def test_auto_uses_uname_and_the_roots_os_release(tmp_path, monkeypatch):
 
 
 def test_profiles_agree_with_the_code():
-    """Every backend and flavor a profile may name exists in the code."""
-    assert set(platforms.BACKENDS) == set(BACKENDS)
+    """Every backend and flavor a profile may name exists in the code, and
+    every backend is some platform's."""
     assert set(platforms.FLAVORS) == set(FLAVOR_FILES)
     profiles = {p.name: p for p in all_profiles()}
+    assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
     assert profiles["freebsd"].post_edit == (("pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
     for profile in profiles.values():
