@@ -12,9 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from qmailsetup import __version__
-from qmailsetup.errors import QmailsetupError
+from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
 
 app = typer.Typer(
     name="qmailsetup",

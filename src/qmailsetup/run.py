@@ -7,14 +7,13 @@ from pathlib import Path
 
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import make_backend
-from qmailsetup.errors import OperationFailed, QmailsetupError, Refused, first_of
+from qmailsetup.errors import EXIT_CHANGES, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import choose_profile
 from qmailsetup.render import plan_data, render_json, render_text
 from qmailsetup.spec import load_spec
 
-EXIT_OK, EXIT_CHANGES = 0, 4
 
 
 def refusal(plan) -> str:
@@ -73,15 +72,19 @@ def run_apply(
         emit(check_errors(spec, root, profile, as_json, dry_run, host))
         return EXIT_CHANGES if detailed and plan.changes else EXIT_OK
     done: list = []
+
+    def applied() -> dict:
+        return {"applied": [f"{c.kind} {c.name}" for c in done]}
+
     try:
         apply_plan(plan, host, backend, done)
     except OperationFailed as error:
-        emit({"applied": [f"{c.kind} {c.name}" for c in done], "error": str(error)})
+        emit({**applied(), "error": str(error)})
         raise
     if not as_json:
         print(f"Applied {len(done)} change{'s' if len(done) != 1 else ''}.")
     # the check reads the files anew: let the old reading go first (on a
     # large host it is a few hundred megabytes)
     del host, backend
-    emit({"applied": [f"{c.kind} {c.name}" for c in done], **check_errors(spec, root, profile, as_json, dry_run)})
+    emit({**applied(), **check_errors(spec, root, profile, as_json, dry_run)})
     return EXIT_CHANGES if detailed else EXIT_OK

@@ -9,6 +9,7 @@ from qmailsetup.check.accounts import account_findings
 from qmailsetup.check.filesystem import filesystem_findings
 from qmailsetup.check.mounts import read_mount_table
 from qmailsetup.check.prereq import prereq_findings
+from qmailsetup.errors import EXIT_OK, EXIT_REFUSED
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 
@@ -74,4 +75,4 @@ def run_check(root: Path, as_json: bool, spec_file: Path | None = None, platform
         sys.stdout.write(render_json(findings))
     else:
         sys.stdout.write(render_text(findings, f"qmailsetup check: {root} (platform {profile.name})"))
-    return 3 if has_errors(findings) else 0
+    return EXIT_REFUSED if has_errors(findings) else EXIT_OK
