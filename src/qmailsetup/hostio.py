@@ -1,0 +1,90 @@
+"""Reading files on a host that may be hostile or just odd.
+
+The one way every file the tool reads is opened (account files, locks,
+leftovers, login.defs, os-release, resolv.conf, mount tables, the spec):
+with O_NONBLOCK, so a FIFO, a device or a socket where a file is expected
+can never make a run wait, then checked with fstat to be a regular file.
+Anything else is NotRegular, an OSError the callers turn into their one-line
+error. O_NONBLOCK is cleared again once the file is known to be regular.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+CHUNK = 1 << 20
+
+
+class NotRegular(OSError):
+    """A path that is there but is not a regular file (a FIFO, a device, a
+    socket, a directory); its strerror says which."""
+
+
+def kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    return "not a regular file"
+
+
+def open_regular(path, *, dir_fd: int | None = None, follow: bool = True) -> tuple[int, os.stat_result]:
+    """An fd for reading PATH (relative to DIR_FD when given) and its fstat,
+    or NotRegular; never blocks. FOLLOW=False refuses a symlink (ELOOP)."""
+    flags = READ_FLAGS | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno != errno.ENXIO:  # a socket, or a device with no driver
+            raise
+        mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=follow).st_mode
+        raise NotRegular(error.errno, f"{kind_of(mode)}, not a regular file") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegular(0, f"{kind_of(info.st_mode)}, not a regular file")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def read_fd(fd: int, limit: int | None = None) -> bytes:
+    """All of FD (or its first LIMIT bytes)."""
+    chunks, size = [], 0
+    while limit is None or size < limit:
+        chunk = os.read(fd, CHUNK if limit is None else min(CHUNK, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def read_regular(path, *, dir_fd: int | None = None, follow: bool = True, limit: int | None = None) -> bytes:
+    """The bytes of the regular file PATH; OSError (NotRegular included) else."""
+    fd, _ = open_regular(path, dir_fd=dir_fd, follow=follow)
+    try:
+        return read_fd(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def read_optional(path, *, dir_fd: int | None = None, follow: bool = True) -> bytes | None:
+    """Like read_regular, but None when PATH does not exist; a path that is
+    there but is not a regular file is still NotRegular, never ignored."""
+    try:
+        return read_regular(path, dir_fd=dir_fd, follow=follow)
+    except FileNotFoundError:
+        return None
