@@ -105,7 +105,7 @@ def test_severities(name, tmp_path, monkeypatch):
     assert {key: seen[key] for key in EXPECTED[name]} == EXPECTED[name]
 
 
-def test_ext2_warning_names_ext2_and_the_remedies_in_the_seeds_order(tmp_path, monkeypatch):
+def test_ext2_warning_names_ext2_and_the_remedies_in_the_djb_ways_order(tmp_path, monkeypatch):
     _, findings = findings_for("ext2-noexec", tmp_path, monkeypatch)
     [sync] = [f for f in findings if f.id == "fs.sync-metadata"]
     assert "ext2" in sync.message and "does not exist yet" in sync.message

@@ -1,5 +1,5 @@
 """The command line: parse options, run the pipeline, map outcomes to the
-exit codes of DESIGN.md. Heavy modules are imported inside the commands, so
+exit codes in README.md. Heavy modules are imported inside the commands, so
 --help and a dry run start fast."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Errors that end a run, each tied to the exit code DESIGN.md documents."""
+"""Errors that end a run, each tied to the exit code README.md documents."""
 
-# DESIGN.md's exit codes; the errors below carry theirs
+# README.md's exit codes; the errors below carry theirs
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
 
 

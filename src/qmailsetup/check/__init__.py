@@ -1,6 +1,6 @@
 """`qmailsetup check`: is this host fit for a qmail queue?
 
-Each check yields findings: an id (DESIGN.md), a severity, the path it is
+Each check yields findings: an id (README.md's finding ids), a severity, the path it is
 about, what was seen and what to do about it. runner.py collects them.
 """
 

@@ -2,7 +2,7 @@
 
 observe() reads the account files and plan.make_plan() says what apply
 would do; this module only turns that into findings. No qmail account may
-have a login shell or a usable password (QMAIL.md, "Accounts"): INSTALL.ids
+have a login shell or a usable password (docs/qmail.md, "Accounts"): INSTALL.ids
 as shipped on Linux gives all seven /bin/sh.
 """
 

@@ -1,4 +1,4 @@
-"""The filesystem under /var/qmail (QMAIL.md, "The filesystem under
+"""The filesystem under /var/qmail (docs/qmail.md, "The filesystem under
 /var/qmail"): setuid and exec must work for bin, and the queue wants
 synchronous metadata on a local disk, ideally on its own partition.
 
@@ -160,7 +160,7 @@ def sync_remedy(where: Where, real: Mount) -> str:
             f"OpenBSD: drop softdep from its /etc/fstab options); or mount {point} with sync"
         )
     return (
-        "in the seed's order: build qmail with Bruce Guenter's syncdir; or apply Frank Denis' "
+        "in the djb way's order of preference: build qmail with Bruce Guenter's syncdir; or apply Frank Denis' "
         f"qmail-link-sync patch; or mount {point} with sync ({remount(point, 'sync')}, and sync in /etc/fstab); "
         f"or chattr -R +S {where.shown} (ext2/3/4)"
     )

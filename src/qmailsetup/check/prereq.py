@@ -1,6 +1,6 @@
-"""What the seed assumes around qmail (QMAIL.md, "Prerequisites named by
-the seed"): daemontools, ucspi-tcp and a resolver. Warnings only: qmail
-builds and runs without them, the seed's way of running it does not."""
+"""What the djb way assumes around qmail (docs/qmail.md, "Prerequisites
+named by the djb way"): daemontools, ucspi-tcp and a resolver. Warnings
+only: qmail builds and runs without them, the djb way of running it does not."""
 
 from __future__ import annotations
 
