@@ -1,0 +1,105 @@
+"""Plan cases: one self-contained file per scenario, host in, plan out.
+
+A case file (tests/cases/plan/NAME.case) is TOML describing the host and
+the run, then a line `=== plan`, then the dry run's text exactly as
+qmailsetup prints it (the commands as `$ argv` lines, the files backend's
+diffs, warnings, the summary, and the refusal, if any):
+
+    # what the scenario is about
+    platform = "linux"          # a profile in platforms/
+    backend = "auto"            # or "files", ...
+    fix_drift = false
+    base = "debian"             # account files: debian, alpine (tests/fixtures)
+    spec = "install-ids"        # optional: examples/NAME.toml; else the built-in default
+    [append]                    # lines added to the base's files
+    group = ["qmail:x:999:"]
+    [paths."/var/qmail"]        # how each spec path stands (missing when absent)
+    kind = "directory"          # directory, symlink, other, missing
+    owner = 0                   # numbers, as lstat gives them
+    group = 999
+    mode = "0755"
+    blocked_by = "/var"         # optional: a symlink or file on the way
+
+The account files are written to a temporary root and observed for real;
+the paths are given, not made, so no case needs root (no chown). With
+UPDATE_GOLDENS=1 the part after `=== plan` is rewritten; read the diff.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from golden import UPDATE, scrub
+from trees import EXAMPLES, alpine_tree, append, debian_tree
+
+CASES = Path(__file__).parent / "cases" / "plan"
+MARK = "=== plan\n"
+BASES = {"debian": debian_tree, "alpine": alpine_tree}
+
+
+def case_names() -> list[str]:
+    return sorted(path.stem for path in CASES.glob("*.case"))
+
+
+def read_case(name: str) -> tuple[str, dict, str]:
+    """The header text, its settings, and the expected plan."""
+    text = (CASES / f"{name}.case").read_text()
+    header, mark, expected = text.partition(MARK)
+    assert mark, f"{name}.case has no '{MARK.strip()}' line"
+    return header, tomllib.loads(header), expected
+
+
+def path_states(settings: dict, spec) -> dict:
+    from qmailsetup.observe import PathState
+
+    given = settings.get("paths", {})
+    states = {}
+    for path in spec.paths:
+        state = given.get(path.path, {"kind": "missing"})
+        mode = state.get("mode")
+        states[path.path] = PathState(
+            path.path, state["kind"], state.get("owner"), state.get("group"),
+            None if mode is None else int(mode, 8), state.get("blocked_by"),
+        )
+    return states
+
+
+def run_case(settings: dict, root: Path) -> str:
+    """The dry run's text for the case's host under ROOT."""
+    from qmailsetup.backends import make_backend
+    from qmailsetup.errors import QmailsetupError
+    from qmailsetup.observe import observe
+    from qmailsetup.plan import make_plan
+    from qmailsetup.platforms import load_profile
+    from qmailsetup.render import render_text
+    from qmailsetup.run import refusal
+    from qmailsetup.spec import load_spec, parse_spec
+
+    BASES[settings.get("base", "debian")](root)
+    for kind, lines in settings.get("append", {}).items():
+        append(root, kind, lines)
+    name = settings.get("spec")
+    spec = parse_spec((EXAMPLES / f"{name}.toml").read_text(), name) if name else load_spec(None)
+    profile = load_profile(settings.get("platform", "linux"))
+    host = observe(spec, root, profile)
+    host.paths = path_states(settings, spec)
+    plan = make_plan(spec, host, settings.get("fix_drift", False))
+    try:
+        backend = make_backend(settings.get("backend", "auto"), host)
+    except QmailsetupError as error:
+        return f"error: {error}\n"
+    header = f"qmailsetup dry run: {root} (platform {profile.name}, backend {backend.name})"
+    text = render_text(plan, header, backend, backend.preview(plan.changes))
+    if plan.refused:
+        text += refusal(plan) + "\n"
+    return scrub(text, root)
+
+
+def check_case(name: str, root: Path) -> None:
+    header, settings, expected = read_case(name)
+    actual = run_case(settings, root)
+    if UPDATE:
+        (CASES / f"{name}.case").write_text(header + MARK + actual)
+        return
+    assert actual == expected, f"the plan differs from tests/cases/plan/{name}.case"

@@ -1,0 +1,14 @@
+"""State in -> plan out, without root: each case file in tests/cases/plan
+holds a host, a run, and the plan qmailsetup must print (plan_cases.py)."""
+
+from __future__ import annotations
+
+import pytest
+from files_support import EPOCH
+from plan_cases import case_names, check_case
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_plan_matches_its_case(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    check_case(name, tmp_path / "root")
