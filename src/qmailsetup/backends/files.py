@@ -199,7 +199,8 @@ class FilesBackend:
         diffs = []
         for kind in edits.kinds():
             path = self.shown(kind)
-            text = unified_diff(edits.files[kind].lines, edits.diff_edits(kind), path, path)
+            file = edits.files[kind]
+            text = unified_diff(file.lines, edits.diff_edits(kind), path, path, redact=file.format.redact)
             # bytes that are not UTF-8 are shown, not printed raw
             diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
         return diffs
