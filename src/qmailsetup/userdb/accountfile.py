@@ -29,8 +29,8 @@ class Format:
 
     def redact(self, line: str) -> str:
         """LINE as it may be shown: its password field as HIDDEN unless it
-        is one of the values that hold no secret (DESIGN: no output ever
-        shows a hash). Any line with that column is redacted, comments
+        is one of the values that hold no secret (README, "Safety rules": no
+        output shows a hash). Any line with that column is redacted, comments
         too: commenting an entry out is a common way to disable it."""
         column = self.labels.index("password")
         body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
