@@ -140,7 +140,7 @@ SPEC_CASES = [
               "refused, nothing written: group qmail: gid 2 is already held by group bin"),
     spec_case("existing-user-other-uid", '[[users]]\nname = "bin"\ngroup = "bin"\nhome = "/bin"\nuid = 7790\n', 3,
               "refused, nothing written: user bin: uid is 2 on the host, the spec says 7790"),
-    Case("spec-is-a-directory", arguments("--spec", "{root}/etc"), 2, "{root}/etc: cannot read spec: Is a directory"),
+    Case("spec-is-a-directory", arguments("--spec", "{root}/etc"), 2, "{root}/etc: cannot read spec: a directory, not a regular file"),
     Case("spec-missing", arguments("--spec", "{root}/no.toml"), 2, "{root}/no.toml: cannot read spec: No such file or directory"),
 ]
 
@@ -197,7 +197,7 @@ COMMAND_LINE_CASES = [
          args=("env", "--platform", "linux")),
     Case("check-root-is-a-file", arguments("--root", "{root}/etc/passwd"), 2, "--root {root}/etc/passwd: not a directory",
          args=("check", "--platform", "linux")),
-    Case("env-spec-is-a-directory", arguments("--spec", "{root}/etc"), 2, "{root}/etc: cannot read spec: Is a directory",
+    Case("env-spec-is-a-directory", arguments("--spec", "{root}/etc"), 2, "{root}/etc: cannot read spec: a directory, not a regular file",
          args=("env", "--platform", "linux")),
     Case("export-unknown-format", arguments("--format", "rpm"), 2, "Invalid value for '--format'",
          args=("export", "--platform", "linux"), rooted=False),

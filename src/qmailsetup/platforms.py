@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from qmailsetup.errors import BadInput
+from qmailsetup.hostio import NotRegular, read_optional, read_regular
 
 # Shells that never give a login, whatever the platform; the profile's own
 # nologin shells count too.
@@ -209,12 +210,16 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
 
 def load_profile(name: str) -> Profile:
     path = profiles_dir() / f"{name}.toml"
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) or not path.is_file():
-        raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
+    data = None
     try:
-        text = path.read_text()
+        if re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            data = read_optional(path)
+        text = None if data is None else data.decode()
     except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(f"{path}: cannot read platform profile: {error}") from None
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BadInput(f"{path}: cannot read platform profile: {reason}") from None
+    if text is None:
+        raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
     return parse_profile(name, text, str(path))
 
 
@@ -232,9 +237,14 @@ def parse_os_release(text: str) -> dict[str, str]:
 
 
 def read_os_release(root: Path) -> dict[str, str]:
-    for candidate in ("etc/os-release", "usr/lib/os-release"):
+    """ID and ID_LIKE, from the first os-release there is (os-release(5));
+    a symlink is followed (etc/os-release usually is one), but something
+    that is not a file is bad input: a FIFO there would hang even a dry run."""
+    for candidate in (root / "etc/os-release", root / "usr/lib/os-release"):
         try:
-            return parse_os_release((root / candidate).read_text(errors="replace"))
+            return parse_os_release(read_regular(candidate).decode(errors="replace"))
+        except NotRegular as error:
+            raise BadInput(f"{candidate}: {error.strerror}") from None
         except OSError:
             continue
     return {}

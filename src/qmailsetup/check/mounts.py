@@ -12,7 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from qmailsetup.errors import OperationFailed
+from qmailsetup.errors import BadInput, OperationFailed
+from qmailsetup.hostio import NotRegular, read_regular
 
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -157,10 +158,11 @@ def read_mount_table() -> list[Mount]:
     """The running host's mount table (never the --root's: mounts belong to
     the kernel, not to a directory tree)."""
     try:
-        with open(MOUNTINFO, "rb") as mountinfo:
-            return parse_mountinfo(mountinfo.read())
+        return parse_mountinfo(read_regular(MOUNTINFO))
     except FileNotFoundError:
         pass
+    except NotRegular as error:  # something mounted over it
+        raise BadInput(f"{MOUNTINFO}: {error.strerror}") from None
     plain = run_mount()
     if plain is None:
         raise OperationFailed("cannot read the mount table: no /proc/self/mountinfo and `mount` failed")
