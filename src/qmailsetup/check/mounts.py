@@ -145,8 +145,10 @@ def run_mount(*args: str) -> str | None:
     try:
         import subprocess  # the BSDs only; Linux reads /proc
 
+        from qmailsetup.platforms import find_tool
+
         done = subprocess.run(
-            ["mount", *args], capture_output=True, text=True, errors="surrogateescape",
+            [find_tool("mount") or "mount", *args],  # /sbin/mount: not on cron's PATH capture_output=True, text=True, errors="surrogateescape",
             env={**os.environ, "LC_ALL": "C"}, check=False,
         )
     except OSError:
