@@ -30,14 +30,19 @@ CASES = [(platform, state, False) for platform in FIXTURE for state in STATES]
 CASES += [(platform, "drifted", True) for platform in FIXTURE]
 
 
+TOOLS = "/usr/sbin"  # where the BSDs' tools are found (commands.find_tool, mocked)
+
+
 def fake_sh(mocker) -> list[list[str]]:
-    """Mock sh.Command; every command run is recorded as its argv."""
+    """Mock sh.Command; every command run is recorded as its argv. The
+    tools are found in TOOLS, whatever this host has."""
     calls: list[list[str]] = []
 
     def command(name):
         return lambda *args: calls.append([name, *args])
 
     mocker.patch("sh.Command", side_effect=command)
+    mocker.patch("qmailsetup.backends.commands.find_tool", lambda name: f"{TOOLS}/{name}")
     return calls
 
 
@@ -73,7 +78,8 @@ def test_commands_match_golden_and_are_what_apply_runs(tmp_path, mocker, platfor
         return
     done = []
     backend.apply([c for c in plan.changes if c.kind != "path"], done.append)
-    assert calls == commands
+    # what is shown, each tool run by its absolute path
+    assert calls == [[f"{TOOLS}/{argv[0]}", *argv[1:]] for argv in commands]
     assert [c.name for c in done] == [c.name for c in plan.changes if c.kind != "path"]
 
 
@@ -163,10 +169,10 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     calls = fake_sh(mocker)
     result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", spec)
     assert result.code == 0, result.err
-    assert calls == [argv for change in shown["changes"] for argv in change["commands"]]
-    assert calls[0] == ["pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
+    assert calls == [[f"{TOOLS}/{argv[0]}", *argv[1:]] for change in shown["changes"] for argv in change["commands"]]
+    assert calls[0] == [f"{TOOLS}/pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
     assert calls[2] == [
-        "pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
+        f"{TOOLS}/pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
         "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-",
     ]
 

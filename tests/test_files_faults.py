@@ -67,8 +67,10 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
             assert code == 0
             break
         fired.append(injector.fired)
-        assert code in (0, 1), (step, injector.fired)
         now = snapshot(root)
+        # an input that cannot be read (the platform profile, opened through
+        # hostio's os.open) is bad input, before anything is written
+        assert code in (0, 1) or (code == 2 and now == original), (step, injector.fired)
         for kind, data in now.items():
             assert data in (original[kind], final[kind]), (step, injector.fired, kind)
         assert_consistent(root)

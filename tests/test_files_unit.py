@@ -183,11 +183,11 @@ def test_nscd_is_told_when_the_real_root_changes(mocker):
     from qmailsetup.backends import files
 
     calls = []
-    mocker.patch("shutil.which", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
+    mocker.patch("qmailsetup.platforms.find_tool", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
     mocker.patch("subprocess.run", lambda argv, **kw: calls.append(argv))
     files.flush_name_caches(["gshadow", "group", "shadow", "passwd"])
     assert calls == [["/usr/sbin/nscd", "-i", "group"], ["/usr/sbin/nscd", "-i", "passwd"]]
     calls.clear()
-    mocker.patch("shutil.which", lambda name: None)
+    mocker.patch("qmailsetup.platforms.find_tool", lambda name: None)
     files.flush_name_caches(["passwd"])
     assert calls == []

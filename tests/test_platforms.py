@@ -63,7 +63,7 @@ def test_os_release_is_read_from_the_root(tmp_path):
 def test_auto_uses_uname_and_the_roots_os_release(tmp_path, monkeypatch):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/os-release").write_text("ID=alpine\n")
-    monkeypatch.setattr(platforms.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(platforms, "find_tool", lambda tool: None)
     monkeypatch.setattr("os.uname", lambda: type("uname", (), {"sysname": "Linux"})())
     assert choose_profile("auto", tmp_path).name == "alpine"
     assert choose_profile("freebsd", tmp_path).name == "freebsd"

@@ -8,6 +8,7 @@ data, so adding a platform means adding a file.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tomllib
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from qmailsetup.errors import BadInput
+from qmailsetup.errors import BadInput, Refused
+from qmailsetup.hostio import NotRegular, read_optional, read_regular
 
 # Shells that never give a login, whatever the platform; the profile's own
 # nologin shells count too.
@@ -40,6 +42,21 @@ TEMPLATES = {
 TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class"})
 POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Where the account tools live whatever PATH says: cron's PATH
+# (/usr/bin:/bin) and `env -i` leave out /usr/sbin, where useradd,
+# pwd_mkdb, nscd and the BSDs' mount are.
+SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin")
+
+
+def find_tool(name: str) -> str | None:
+    """The absolute path of the program NAME on the running host: PATH's
+    absolute directories first (the administrator's choice), then
+    SYSTEM_DIRS. With --root too: the host's tools are what runs there
+    (useradd --prefix, pw -R)."""
+    path = os.environ.get("PATH", os.defpath)
+    dirs = [d for d in path.split(os.pathsep) if d.startswith("/")]
+    dirs += [d for d in SYSTEM_DIRS if d not in dirs]
+    return shutil.which(name, path=os.pathsep.join(dirs))
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,7 @@ def profile_model():
     class Detect(Strict):
         system: str | None = None  # uname -s: Linux, FreeBSD, OpenBSD, NetBSD
         os_release_ids: list[str] = []  # /etc/os-release ID or ID_LIKE
-        tools: list[str] = []  # all on PATH
+        tools: list[str] = []  # all found by find_tool
         priority: int = 0  # the most specific match wins
 
     class Ids(Strict):
@@ -209,12 +226,16 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
 
 def load_profile(name: str) -> Profile:
     path = profiles_dir() / f"{name}.toml"
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) or not path.is_file():
-        raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
+    data = None
     try:
-        text = path.read_text()
+        if re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            data = read_optional(path)
+        text = None if data is None else data.decode()
     except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(f"{path}: cannot read platform profile: {error}") from None
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BadInput(f"{path}: cannot read platform profile: {reason}") from None
+    if text is None:
+        raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
     return parse_profile(name, text, str(path))
 
 
@@ -232,9 +253,14 @@ def parse_os_release(text: str) -> dict[str, str]:
 
 
 def read_os_release(root: Path) -> dict[str, str]:
-    for candidate in ("etc/os-release", "usr/lib/os-release"):
+    """ID and ID_LIKE, from the first os-release there is (os-release(5));
+    a symlink is followed (etc/os-release usually is one), but something
+    that is not a file is bad input: a FIFO there would hang even a dry run."""
+    for candidate in (root / "etc/os-release", root / "usr/lib/os-release"):
         try:
-            return parse_os_release((root / candidate).read_text(errors="replace"))
+            return parse_os_release(read_regular(candidate).decode(errors="replace"))
+        except NotRegular as error:
+            raise BadInput(f"{candidate}: {error.strerror}") from None
         except OSError:
             continue
     return {}
@@ -252,18 +278,67 @@ def matches(profile: Profile, system: str, os_release: dict[str, str], has_tool)
     return all(has_tool(tool) for tool in detect.get("tools", []))
 
 
-def detect_profile(system: str, os_release: dict[str, str], has_tool=None) -> Profile:
-    """The most specific profile whose conditions hold on this host."""
-    has_tool = has_tool or shutil.which
+def account_format(root: Path) -> tuple[str | None, list[str]]:
+    """The flavor of the account files under ROOT, and the files that say
+    so: master.passwd is bsd; shadow or gshadow beside passwd is shadow;
+    passwd alone is plain; no users file at all says nothing (observe
+    names what is missing)."""
+    found = [kind for kind in ("master.passwd", "passwd", "shadow", "gshadow")
+             if os.path.lexists(root / "etc" / kind)]
+    if "master.passwd" in found:
+        return "bsd", ["master.passwd"]
+    if "passwd" not in found:
+        return None, []
+    shadows = [kind for kind in found if kind in ("shadow", "gshadow")]
+    return ("shadow", shadows) if shadows else ("plain", ["passwd"])
+
+
+def writes_format(profile: Profile, found: str | None) -> bool:
+    """Whether PROFILE keeps the account files in the format FOUND. The
+    shadow flavor also fits plain files: without a shadow file it writes
+    the password into passwd, as useradd does; anything else would write
+    a format the host does not have (or leave out its shadow lines)."""
+    return found is None or profile.flavor == found or (found, profile.flavor) == ("plain", "shadow")
+
+
+def format_refusal(root: Path, found: str, files: list[str], profile: Profile) -> Refused:
+    where = ", ".join(str(root / "etc" / kind) for kind in files)
+    others = ", ".join(p.name for p in all_profiles() if writes_format(p, found))
+    return Refused(
+        f"{where}: the {found} format, but platform {profile.name} writes the {profile.flavor} format; "
+        f"nothing written; choose a platform that fits: --platform {others}"
+    )
+
+
+def detect_profile(system: str, os_release: dict[str, str], has_tool=None, root: Path | None = None) -> Profile:
+    """The most specific profile whose conditions hold on this host and,
+    given ROOT, that writes the format of the account files there."""
+    has_tool = has_tool or (lambda tool: find_tool(tool) is not None)
     candidates = [p for p in all_profiles() if matches(p, system, os_release, has_tool)]
     if not candidates:
         raise BadInput(f"no platform profile matches this host ({system}); use --platform")
-    return max(candidates, key=lambda p: p.detect.get("priority", 0))
+    best = max(candidates, key=lambda p: p.detect.get("priority", 0))
+    if root is None:
+        return best
+    found, files = account_format(root)
+    fitting = [p for p in candidates if writes_format(p, found)]
+    if not fitting:
+        raise format_refusal(root, found, files, best)
+    return max(fitting, key=lambda p: p.detect.get("priority", 0))
+
+
+def require_format(profile: Profile, root: Path) -> None:
+    """Refuse a run that would write the account files under ROOT in
+    another format than theirs (--platform generic on a host with shadow
+    would add entries to passwd and group with no shadow lines)."""
+    found, files = account_format(root)
+    if not writes_format(profile, found):
+        raise format_refusal(root, found, files, profile)
 
 
 def choose_profile(name: str, root: Path) -> Profile:
+    """The profile NAME, or (auto) the one this host and the account files
+    under ROOT call for."""
     if name != "auto":
         return load_profile(name)
-    import os
-
-    return detect_profile(os.uname().sysname, read_os_release(root))
+    return detect_profile(os.uname().sysname, read_os_release(root), root=root)

@@ -10,7 +10,7 @@ from qmailsetup.backends import make_backend
 from qmailsetup.errors import EXIT_CHANGES, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
-from qmailsetup.platforms import choose_profile
+from qmailsetup.platforms import choose_profile, require_format
 from qmailsetup.render import plan_data, render_json, render_text
 from qmailsetup.spec import load_spec
 
@@ -48,6 +48,7 @@ def run_apply(
 ) -> int:
     spec = load_spec(spec_file)
     profile = choose_profile(platform, root)
+    require_format(profile, root)
     host = observe(spec, root, profile)
     plan = make_plan(spec, host, fix_drift)
     backend = make_backend(backend_name, host)

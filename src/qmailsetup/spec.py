@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qmailsetup.errors import BadInput
+from qmailsetup.hostio import read_regular
 
 # What useradd, pw and OpenBSD's user(8) all accept: lower case, digits,
 # '_' and '-', not starting with '-' or a digit, at most 32 characters.
@@ -168,7 +169,8 @@ def load_spec(path: Path | None) -> Spec:
         text = Path(__file__).with_name("default.toml").read_text()
         return parse_spec(text, "built-in default spec")
     try:
-        text = path.read_bytes().decode("utf-8")
+        # never blocks: a FIFO (also `--spec <(...)`) or a device is refused
+        text = read_regular(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise BadInput(f"{path}: cannot read spec: {reason}") from None

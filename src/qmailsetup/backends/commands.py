@@ -14,7 +14,7 @@ from pathlib import Path
 from qmailsetup.backends import stderr_line
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.plan import Change
-from qmailsetup.platforms import PLACEHOLDER
+from qmailsetup.platforms import PLACEHOLDER, find_tool
 
 # which template carries out each kind of change
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
@@ -79,13 +79,15 @@ class CommandBackend:
         return []
 
     def apply(self, changes: list[Change], done) -> None:
-        """Run each change's commands in order; stop at the first failure."""
+        """Run each change's commands in order, each tool by its absolute
+        path (found outside PATH too: cron's PATH has no /usr/sbin); stop
+        at the first failure."""
         import sh
 
         for change in changes:
             for argv in self.commands(change):
                 try:
-                    sh.Command(argv[0])(*argv[1:])
+                    sh.Command(find_tool(argv[0]) or argv[0])(*argv[1:])
                 except sh.ErrorReturnCode as error:
                     stderr = stderr_line(error.stderr.decode(errors="replace"))
                     raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None

@@ -135,10 +135,11 @@ def flush_name_caches(written: list[str]) -> None:
     """Tell a running nscd that passwd/group changed, as shadow-utils does,
     so that a name just created is not answered 'unknown' from its cache
     (qmail's own build looks the accounts up). Best effort."""
-    import shutil
     import subprocess
 
-    nscd = shutil.which("nscd")
+    from qmailsetup.platforms import find_tool
+
+    nscd = find_tool("nscd")
     if nscd is None:
         return
     tables = {"group" if kind in ("group", "gshadow") else "passwd" for kind in written}
@@ -199,7 +200,8 @@ class FilesBackend:
         diffs = []
         for kind in edits.kinds():
             path = self.shown(kind)
-            text = unified_diff(edits.files[kind].lines, edits.diff_edits(kind), path, path)
+            file = edits.files[kind]
+            text = unified_diff(file.lines, edits.diff_edits(kind), path, path, redact=file.format.redact)
             # bytes that are not UTF-8 are shown, not printed raw
             diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
         return diffs
@@ -296,12 +298,14 @@ class FilesBackend:
         import subprocess
         import sys
 
+        from qmailsetup.platforms import find_tool
         from qmailsetup.userdb.pwdmkdb import run_post_edit
 
         def run(argv: list[str]) -> None:
             try:
                 result = subprocess.run(
-                    argv, capture_output=True, text=True, check=False,
+                    # pwd_mkdb is in /usr/sbin, which cron's PATH leaves out
+                    [find_tool(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True, check=False,
                     preexec_fn=lock.undefer_signals,  # the command may be interrupted
                 )
             except FileNotFoundError:

@@ -12,7 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from qmailsetup.errors import OperationFailed
+from qmailsetup.errors import BadInput, OperationFailed
+from qmailsetup.hostio import NotRegular, read_regular
 
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -144,8 +145,10 @@ def run_mount(*args: str) -> str | None:
     try:
         import subprocess  # the BSDs only; Linux reads /proc
 
+        from qmailsetup.platforms import find_tool
+
         done = subprocess.run(
-            ["mount", *args], capture_output=True, text=True, errors="surrogateescape",
+            [find_tool("mount") or "mount", *args],  # /sbin/mount: not on cron's PATH capture_output=True, text=True, errors="surrogateescape",
             env={**os.environ, "LC_ALL": "C"}, check=False,
         )
     except OSError:
@@ -157,10 +160,11 @@ def read_mount_table() -> list[Mount]:
     """The running host's mount table (never the --root's: mounts belong to
     the kernel, not to a directory tree)."""
     try:
-        with open(MOUNTINFO, "rb") as mountinfo:
-            return parse_mountinfo(mountinfo.read())
+        return parse_mountinfo(read_regular(MOUNTINFO))
     except FileNotFoundError:
         pass
+    except NotRegular as error:  # something mounted over it
+        raise BadInput(f"{MOUNTINFO}: {error.strerror}") from None
     plain = run_mount()
     if plain is None:
         raise OperationFailed("cannot read the mount table: no /proc/self/mountinfo and `mount` failed")

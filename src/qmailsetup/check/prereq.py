@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 from qmailsetup.check import Finding
+from qmailsetup.errors import BadInput
+from qmailsetup.hostio import NotRegular, read_regular
 
 # where djb's packages install besides PATH: /command (slashpackage) and
 # /usr/local/bin (make setup check)
@@ -54,8 +56,13 @@ def check_package(finding_id: str, package: str, programs: tuple[str, ...], reme
 
 
 def nameservers(resolv_conf: Path) -> list[str]:
+    """The nameservers resolv.conf names; none when it cannot be read.
+    Something there that is not a file (a FIFO would hang the run) is bad
+    input; a symlink is followed (systemd-resolved makes one)."""
     try:
-        text = resolv_conf.read_text(errors="replace")
+        text = read_regular(resolv_conf).decode(errors="replace")
+    except NotRegular as error:
+        raise BadInput(f"{resolv_conf}: {error.strerror}") from None
     except OSError:
         return []
     servers = []

@@ -27,6 +27,40 @@ class Format:
     numeric: tuple[int, ...]
     labels: tuple[str, ...]
 
+    def redact(self, line: str) -> str:
+        """LINE as it may be shown: its password field as HIDDEN unless it
+        is one of the values that hold no secret (README, "Safety rules": no
+        output shows a hash). Any line with that column is redacted, comments
+        too: commenting an entry out is a common way to disable it."""
+        column = self.labels.index("password")
+        body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+        fields = body.split(":", column + 1)
+        if len(fields) <= column or holds_no_secret(fields[column]):
+            return line
+        fields[column] = HIDDEN
+        return ":".join(fields) + newline
+
+
+HIDDEN = "<hidden>"
+# password fields that hold no secret, shown as they stand: shadowed ('x'),
+# FreeBSD pw's and Solaris' lock words, and (holds_no_secret) any run of
+# '!' and '*' ('*', '!', '!!', '!*') or nothing. '!' or '*LOCKED*' before
+# a hash locks the account but still carries the hash: that is hidden.
+NO_SECRET = frozenset({"x", "*LOCKED*", "*LK*", "*NP*", "NP"})
+
+
+def holds_no_secret(password: str) -> bool:
+    return password in NO_SECRET or not password.strip("!*")
+
+
+def shown_value(value: str) -> str:
+    """A field's value for an error message: quoted when it is short and
+    no hash (a password shifted into another column by a missing ':'
+    must not reach a terminal or a log), else only its length."""
+    if len(value) <= 12 and "$" not in value:
+        return repr(value)
+    return f"({len(value)} characters, not shown)"
+
 
 FORMATS = {
     "passwd": Format("passwd", 7, (2, 3), ("name", "password", "uid", "gid", "gecos", "home", "shell")),
@@ -104,7 +138,7 @@ class AccountFile:
                 # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
                 if not (value.isdigit() and value.isascii()):
                     label = fmt.labels[column]
-                    raise BadInput(f"{where}:{position + 1}: {label} {value!r} of {name!r} is not a number")
+                    raise BadInput(f"{where}:{position + 1}: {label} {shown_value(value)} of {name!r} is not a number")
             if name in index:
                 raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {index[name] + 1})")
             index[name] = position

@@ -2,11 +2,14 @@
 
 An account file may have 100,000 lines and an edit touches a handful, so
 the hunks are built straight from the edits (which old lines are replaced
-by which new ones); the output is what difflib.unified_diff would print.
+by which new ones); the output is what difflib.unified_diff would print,
+each line shown through REDACT (the account file's: no password hash is
+ever printed), with the same lines and hunk headers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CONTEXT = 3
@@ -53,9 +56,17 @@ def group_edits(edits: list[Edit], context: int) -> list[list[Edit]]:
     return groups
 
 
-def unified_diff(old: list[str], edits: list[Edit], from_name: str, to_name: str, context: int = CONTEXT) -> str:
+def unchanged(line: str) -> str:
+    return line
+
+
+def unified_diff(
+    old: list[str], edits: list[Edit], from_name: str, to_name: str, context: int = CONTEXT,
+    redact: Callable[[str], str] = unchanged,
+) -> str:
     """The unified diff of OLD (lines with their newlines) and OLD with
-    EDITS applied; EDITS must not overlap. Empty when nothing changes."""
+    EDITS applied, every line shown as REDACT makes it; EDITS must not
+    overlap. Empty when nothing changes."""
     edits = sorted((e for e in edits if e.new != tuple(old[e.start:e.end])), key=lambda e: (e.start, e.end))
     edits = merge_touching(edits)
     if not edits:
@@ -67,12 +78,12 @@ def unified_diff(old: list[str], edits: list[Edit], from_name: str, to_name: str
         last = min(len(old), group[-1].end + context)
         body, position, added = [], first, 0
         for edit in group:
-            body.extend(" " + line for line in old[position:edit.start])
-            body.extend("-" + line for line in old[edit.start:edit.end])
-            body.extend("+" + line for line in edit.new)
+            body.extend(" " + redact(line) for line in old[position:edit.start])
+            body.extend("-" + redact(line) for line in old[edit.start:edit.end])
+            body.extend("+" + redact(line) for line in edit.new)
             added += len(edit.new) - (edit.end - edit.start)
             position = edit.end
-        body.extend(" " + line for line in old[position:last])
+        body.extend(" " + redact(line) for line in old[position:last])
         old_length = last - first
         out.append(f"@@ -{hunk_range(first, old_length)} +{hunk_range(first + shift, old_length + added)} @@\n")
         out.extend(body)
