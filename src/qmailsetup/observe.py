@@ -55,6 +55,15 @@ class GroupRecord(NamedTuple):
     gid: int
 
 
+class Parent(NamedTuple):
+    """A directory on the way to a spec path, as lstat saw it."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int
+
+
 @dataclass(frozen=True)
 class PathState:
     """A spec path as lstat sees it under the root."""
@@ -70,6 +79,8 @@ class PathState:
     # may write to, so could rename it away and put their own in its place:
     # (path, how it is owned)
     unsafe_parents: tuple[tuple[str, str], ...] = ()
+    # the existing directories above it, the root first
+    parents: tuple[Parent, ...] = ()
 
 
 @dataclass
@@ -315,6 +326,7 @@ def observe_path(root: Path, path: str) -> PathState:
     current = "/"
     unsafe: list[tuple[str, str]] = []
     root_info = os.stat(root)
+    parents = [Parent("/", root_info.st_uid, root_info.st_gid, stat.S_IMODE(root_info.st_mode))]
     if writable_by_others(root_info):
         unsafe.append(("/", ownership(root_info)))
     for depth, part in enumerate(parts):
@@ -322,20 +334,23 @@ def observe_path(root: Path, path: str) -> PathState:
         try:
             info = os.lstat(under(root, current))
         except FileNotFoundError:
-            return PathState(path, "missing", unsafe_parents=tuple(unsafe))
+            return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
         except NotADirectoryError:
-            return PathState(path, "missing", blocked_by=current)
+            return PathState(path, "missing", blocked_by=current, parents=tuple(parents))
         last = depth == len(parts) - 1
         if last:
             if stat.S_ISLNK(info.st_mode):
-                return PathState(path, "symlink")
+                return PathState(path, "symlink", parents=tuple(parents))
             kind = "directory" if stat.S_ISDIR(info.st_mode) else "other"
-            return PathState(path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), None, tuple(unsafe))
+            return PathState(
+                path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), None, tuple(unsafe), tuple(parents)
+            )
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            return PathState(path, "missing", blocked_by=current)
+            return PathState(path, "missing", blocked_by=current, parents=tuple(parents))
         if writable_by_others(info):
             unsafe.append((current, ownership(info)))
-    return PathState(path, "missing", unsafe_parents=tuple(unsafe))
+        parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
 
 
 def ask_nss(spec: Spec, state: HostState) -> None:
