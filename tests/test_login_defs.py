@@ -121,3 +121,20 @@ def test_login_defs_that_is_no_file_fails_at_once_even_in_a_dry_run(tmp_path, ki
     assert result.stderr == f"qmailsetup: {root}/etc/login.defs: {what}, not a regular file\n"
     assert result.stdout == ""
     assert snapshot(root) == before
+
+
+def test_login_defs_that_cannot_be_read_names_why(tmp_path, monkeypatch):
+    import errno
+
+    from qmailsetup import hostio
+    from qmailsetup.errors import BadInput, OperationFailed
+
+    root = debian_tree(tmp_path / "root")
+    for number, failure, text in ((errno.EIO, OperationFailed, "Input/output error"), (errno.EACCES, BadInput, "Permission denied")):
+        def refuse(*args, number=number, **kwargs):
+            raise OSError(number, os.strerror(number))
+
+        monkeypatch.setattr(hostio, "read_regular", refuse)
+        with pytest.raises(failure) as error:
+            read_login_defs(root, LINUX)
+        assert str(error.value) == f"{root}/etc/login.defs: cannot read: {text}"

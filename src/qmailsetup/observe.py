@@ -8,6 +8,7 @@ account that lives only in LDAP or NIS is not created a second time.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from qmailsetup.errors import BadInput, Refused
+from qmailsetup.errors import BadInput, OperationFailed, Refused
 from qmailsetup.hostio import NotRegular, read_optional
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS, Spec
@@ -288,7 +289,9 @@ def read_login_defs(root: Path, profile: Profile) -> IdRange:
     except NotRegular as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+        # a failing disk is a failed run (1); a file it may not read, bad input (2)
+        failure = OperationFailed if error.errno == errno.EIO else BadInput
+        raise failure(f"{name}: cannot read: {error.strerror}") from None
     if data is None:
         return defaults
     words: dict[str, str] = {}
