@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
-from qmailsetup.observe import read_login_defs
+from qmailsetup.logindefs import read_login_defs
 from qmailsetup.plan import allocate
 from qmailsetup.platforms import IdRange, load_profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS
