@@ -22,6 +22,7 @@ from trees import debian_tree, snapshot
 
 NOBODY = 65534
 USER = 'name = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+PATH = '[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "root"\nmode = "0755"\n'
 GROUPS = '[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\n'
 
 
@@ -140,6 +141,18 @@ SPEC_CASES = [
               "refused, nothing written: group qmail: gid 2 is already held by group bin"),
     spec_case("existing-user-other-uid", '[[users]]\nname = "bin"\ngroup = "bin"\nhome = "/bin"\nuid = 7790\n', 3,
               "refused, nothing written: user bin: uid is 2 on the host, the spec says 7790"),
+    spec_case("path-is-the-root", '[[paths]]\npath = "/"\nowner = "root"\ngroup = "root"\nmode = "0700"\n', 2,
+              "paths[0].path: '/' is the root directory itself; name a directory under it"),
+    spec_case("path-with-dot-second-mode", PATH + PATH.replace('"/var/qmail"', '"/var/qmail/."').replace("0755", "0700"), 2,
+              "paths[1].path: '/var/qmail/.' is not a normalised absolute path (no '.', '..', '//' or trailing '/')"),
+    spec_case("path-twice-with-double-slash", PATH + PATH.replace("/var/qmail", "/var//qmail"), 2,
+              "paths[1].path: '/var//qmail' is not a normalised absolute path"),
+    spec_case("path-component-too-long", PATH.replace("/var/qmail", "/var/" + "q" * 256), 2,
+              "paths[0].path: '/var/qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'... has a component longer than a file name may be (255 bytes)"),
+    spec_case("path-too-long", PATH.replace("/var/qmail", "/var" + "/qmail" * 700), 2,
+              "paths[0].path: '/var/qmail/qmail/qmail/qmail/qmail/qmail'... is 4204 bytes long, more than a path may be (4095)"),
+    spec_case("home-with-dot", f"{GROUPS}[[users]]\n{USER.replace('/var/qmail/alias', '/var/qmail/./alias')}", 2,
+              "users[0].home: '/var/qmail/./alias' is not a normalised absolute path"),
     Case("spec-is-a-directory", arguments("--spec", "{root}/etc"), 2, "{root}/etc: cannot read spec: a directory, not a regular file"),
     Case("spec-missing", arguments("--spec", "{root}/no.toml"), 2, "{root}/no.toml: cannot read spec: No such file or directory"),
 ]

@@ -47,7 +47,7 @@ def test_install_ids_as_shipped_gives_seven_login_shell_errors(tmp_path):
 
 def test_provisioned_host_is_all_ok(tmp_path):
     _, findings = findings_for("provisioned", tmp_path)
-    assert ids(findings, "ok") == ["account.exists", "account.login-shell", "account.password", "path.owner-mode"]
+    assert ids(findings, "ok") == ["account.exists", "account.login-shell", "account.password", "path.owner-mode", "path.traverse"]
     assert ids(findings, "error") == ids(findings, "warning") == []
 
 

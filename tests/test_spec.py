@@ -56,6 +56,56 @@ BAD_SPECS = [
 ]
 
 
+def path_entry(path: str, mode: str = "0755") -> str:
+    return f'[[paths]]\npath = "{path}"\nowner = "root"\ngroup = "qmail"\nmode = "{mode}"\n'
+
+
+def user_with_home(home: str) -> str:
+    return f'[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "{home}"\n'
+
+
+LONG_NAME = "q" * 256
+# paths that name a directory some other way than the one way, or cannot be one
+BAD_PATHS = [
+    (path_entry("/"), "my.toml: paths[0].path: '/' is the root directory itself; name a directory under it"),
+    (path_entry("/var/qmail") + path_entry("/var/qmail/.", "0700"),
+     "my.toml: paths[1].path: '/var/qmail/.' is not a normalised absolute path (no '.', '..', '//' or trailing '/')"),
+    (path_entry("/var/./qmail"), "my.toml: paths[0].path: '/var/./qmail' is not a normalised absolute path"),
+    (path_entry("/var/qmail") + path_entry("/var//qmail"), "my.toml: paths[1].path: '/var//qmail' is not a normalised"),
+    (path_entry("//var/qmail"), "my.toml: paths[0].path: '//var/qmail' is not a normalised"),
+    (path_entry("/var/qmail/.."), "my.toml: paths[0].path: '/var/qmail/..' is not a normalised"),
+    (path_entry("/."), "my.toml: paths[0].path: '/.' is not a normalised"),
+    (path_entry(f"/var/{LONG_NAME}"),
+     "my.toml: paths[0].path: '/var/qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'... has a component longer than a file name may be (255 bytes)"),
+    # 128 two-byte letters: 128 characters, 256 bytes
+    (path_entry("/var/" + "\u00e9" * 128), "my.toml: paths[0].path: '/var/" + "\u00e9" * 35 + "'... has a component longer than a file name may be (255 bytes)"),
+    (path_entry("/v" + "/qmail" * 683), "my.toml: paths[0].path: '/v/qmail/qmail/qmail/qmail/qmail/qmail/q'... is 4100 bytes long, "
+     "more than a path may be (4095)"),
+    (user_with_home("/var/qmail/."), "my.toml: users[0].home: '/var/qmail/.' is not a normalised absolute path"),
+    (user_with_home("/var/qmail/./alias"), "my.toml: users[0].home: '/var/qmail/./alias' is not a normalised"),
+    (user_with_home(f"/{LONG_NAME}"), "my.toml: users[0].home: '/qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'... has a component longer"),
+    (user_with_home("/var/qmail") + 'shell = "/sbin/./nologin"\n', "my.toml: users[0].shell: '/sbin/./nologin' is not a normalised"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_PATHS)
+def test_a_path_written_another_way_is_refused_naming_the_field(text, message):
+    with pytest.raises(BadInput) as error:
+        parse_spec(text, "my.toml")
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_paths_at_the_limits_are_accepted():
+    name = "q" * 255
+    path = "/v" + f"/{name}" * 15 + "/" + "q" * (4095 - 2 - 15 * 256 - 1)
+    assert len(path) == 4095
+    spec = parse_spec(path_entry(f"/var/{name}") + path_entry(path) + user_with_home("/"), "my.toml")
+    assert [p.path for p in spec.paths] == [f"/var/{name}", path]
+    # a home may be / (nobody's often is): useradd -M makes none, apply never touches it
+    assert spec.users[0].home == "/"
+
+
 @pytest.mark.parametrize(("text", "message"), BAD_SPECS)
 def test_bad_spec_is_one_line_naming_file_and_field(text, message):
     with pytest.raises(BadInput) as error:

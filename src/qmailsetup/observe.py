@@ -53,6 +53,15 @@ class GroupRecord(NamedTuple):
     gid: int
 
 
+class Parent(NamedTuple):
+    """A directory on the way to a spec path, as lstat saw it."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int
+
+
 @dataclass(frozen=True)
 class PathState:
     """A spec path as lstat sees it under the root."""
@@ -68,6 +77,8 @@ class PathState:
     # may write to, so could rename it away and put their own in its place:
     # (path, how it is owned)
     unsafe_parents: tuple[tuple[str, str], ...] = ()
+    # the existing directories above it, the root first
+    parents: tuple[Parent, ...] = ()
 
 
 @dataclass
@@ -212,33 +223,6 @@ def users_and_groups(files: dict[str, AccountFile]) -> tuple[Records, Records]:
     return users, groups
 
 
-def read_login_defs(root: Path, profile: Profile) -> IdRange:
-    """The system ID range as shadow-utils computes it from login.defs."""
-    defaults = profile.system_ids
-    if not profile.login_defs:
-        return defaults
-    values: dict[str, int] = {}
-    try:
-        text = under(root, profile.login_defs).read_text(errors="replace")
-    except OSError:
-        return defaults
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) >= 2 and not words[0].startswith("#"):
-            try:
-                values[words[0]] = int(words[1], 0)
-            except ValueError:
-                continue
-    uid_max = values.get("SYS_UID_MAX", values["UID_MIN"] - 1 if "UID_MIN" in values else defaults.uid_max)
-    gid_max = values.get("SYS_GID_MAX", values["GID_MIN"] - 1 if "GID_MIN" in values else defaults.gid_max)
-    return IdRange(
-        uid_min=values.get("SYS_UID_MIN", defaults.uid_min),
-        uid_max=uid_max,
-        gid_min=values.get("SYS_GID_MIN", defaults.gid_min),
-        gid_max=gid_max,
-    )
-
-
 def writable_by_others(info: os.stat_result) -> bool:
     """Not only root may write here: another owner, or group or other write
     permission (a group other than root's)."""
@@ -255,6 +239,7 @@ def observe_path(root: Path, path: str) -> PathState:
     current = "/"
     unsafe: list[tuple[str, str]] = []
     root_info = os.stat(root)
+    parents = [Parent("/", root_info.st_uid, root_info.st_gid, stat.S_IMODE(root_info.st_mode))]
     if writable_by_others(root_info):
         unsafe.append(("/", ownership(root_info)))
     for depth, part in enumerate(parts):
@@ -262,20 +247,23 @@ def observe_path(root: Path, path: str) -> PathState:
         try:
             info = os.lstat(under(root, current))
         except FileNotFoundError:
-            return PathState(path, "missing", unsafe_parents=tuple(unsafe))
+            return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
         except NotADirectoryError:
-            return PathState(path, "missing", blocked_by=current)
+            return PathState(path, "missing", blocked_by=current, parents=tuple(parents))
         last = depth == len(parts) - 1
         if last:
             if stat.S_ISLNK(info.st_mode):
-                return PathState(path, "symlink")
+                return PathState(path, "symlink", parents=tuple(parents))
             kind = "directory" if stat.S_ISDIR(info.st_mode) else "other"
-            return PathState(path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), None, tuple(unsafe))
+            return PathState(
+                path, kind, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), None, tuple(unsafe), tuple(parents)
+            )
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            return PathState(path, "missing", blocked_by=current)
+            return PathState(path, "missing", blocked_by=current, parents=tuple(parents))
         if writable_by_others(info):
             unsafe.append((current, ownership(info)))
-    return PathState(path, "missing", unsafe_parents=tuple(unsafe))
+        parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
 
 
 def ask_nss(spec: Spec, state: HostState) -> None:
@@ -311,6 +299,8 @@ def choose_nologin(root: Path, profile: Profile) -> str:
 
 
 def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
+    from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
+
     files = read_files(root, profile.flavor)
     users, groups = users_and_groups(files)
     state = HostState(

@@ -17,9 +17,27 @@ from qmailsetup.errors import OperationFailed
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+# a directory made above a spec path: anyone may pass through it to reach
+# /var/qmail, as qmail's users must, whatever the umask of the run
+PARENT_MODE = 0o755
+
+
+def make_parent(fd: int, name: str) -> int:
+    """An fd of the new directory NAME in FD, mode PARENT_MODE (set on the
+    fd opened without following links: mkdir's mode is cut by the umask)."""
+    os.mkdir(name, PARENT_MODE, dir_fd=fd)
+    child = os.open(name, DIR_FLAGS, dir_fd=fd)
+    try:
+        os.fchmod(child, PARENT_MODE)
+    except BaseException:
+        os.close(child)
+        raise
+    return child
+
+
 def open_parent(root: Path, path: str) -> tuple[int, str]:
     """An fd of PATH's parent, walked from ROOT without following links;
-    missing parents are made root-owned 0755, as mkdir -p would."""
+    missing parents are made root-owned 0755 whatever the umask."""
     parts = Path(path).parts[1:]
     fd = os.open(root, DIR_FLAGS)
     try:
@@ -27,8 +45,7 @@ def open_parent(root: Path, path: str) -> tuple[int, str]:
             try:
                 child = os.open(part, DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
-                os.mkdir(part, 0o755, dir_fd=fd)
-                child = os.open(part, DIR_FLAGS, dir_fd=fd)
+                child = make_parent(fd, part)
             os.close(fd)
             fd = child
     except BaseException:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qmailsetup.observe import HostState, PathState, shown
-from qmailsetup.spec import Spec, User
+from qmailsetup.spec import RESERVED_IDS, Spec, User
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,17 @@ class Plan:
 
 def allocate(used: set[int], low: int, high: int) -> int | None:
     """The ID useradd -r / groupadd -r would take: just below the lowest
-    one in use in the system range; failing that, the highest free one."""
+    one in use in the system range; failing that, the highest free one.
+    Never an ID that is none (65535 inside an odd range)."""
     in_range = [i for i in used if low <= i <= high]
     start = min(in_range) - 1 if in_range else high
     if start < low:
         start = high
     for candidate in range(start, low - 1, -1):
-        if candidate not in used:
+        if candidate not in used and candidate not in RESERVED_IDS:
             return candidate
     for candidate in range(high, start, -1):
-        if candidate not in used:
+        if candidate not in used and candidate not in RESERVED_IDS:
             return candidate
     return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -25,6 +25,9 @@ NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 MAX_ID = 2**31 - 1
 RESERVED_IDS = {0, 65535}
 MODE_PATTERN = re.compile(r"0?[0-7]{3,4}")
+# Linux's NAME_MAX and PATH_MAX (less its NUL), the smallest of the hosts served
+NAME_MAX = 255
+PATH_MAX = 4095
 FORBIDDEN_IN_FIELDS = (":", "\n", "\r", "\0")
 
 def check_name(value: str) -> str:
@@ -43,12 +46,28 @@ def check_id(value: int) -> int:
 
 
 def check_absolute(value: str) -> str:
-    path = PurePosixPath(value)
-    if not path.is_absolute():
-        raise ValueError(f"{value!r} is not an absolute path")
-    if ".." in path.parts or "//" in value or (value != "/" and value.endswith("/")):
-        raise ValueError(f"{value!r} is not a normalised absolute path")
+    """An absolute path written one way only: no '.', '..' or empty
+    components, no trailing '/', within NAME_MAX and PATH_MAX; so two paths
+    are the same directory exactly when they are the same string."""
     check_field_text(value)
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if value != "/" and any(part in ("", ".", "..") for part in value[1:].split("/")):
+        raise ValueError(f"{value!r} is not a normalised absolute path (no '.', '..', '//' or trailing '/')")
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > PATH_MAX:
+        raise ValueError(f"{value[:40]!r}... is {size} bytes long, more than a path may be ({PATH_MAX})")
+    longest = max(value.split("/"), key=lambda part: len(part.encode("utf-8", "surrogateescape")))
+    if len(longest.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise ValueError(f"{value[:40]!r}... has a component longer than a file name may be ({NAME_MAX} bytes)")
+    return value
+
+
+def check_directory(value: str) -> str:
+    """A directory the tool creates, chowns and chmods: never the root itself."""
+    check_absolute(value)
+    if value == "/":
+        raise ValueError("'/' is the root directory itself; name a directory under it")
     return value
 
 
@@ -62,6 +81,7 @@ def check_field_text(value: str) -> str:
 Name = Annotated[str, AfterValidator(check_name)]
 Id = Annotated[int, AfterValidator(check_id)]
 AbsolutePath = Annotated[str, AfterValidator(check_absolute)]
+DirectoryPath = Annotated[str, AfterValidator(check_directory)]
 FieldText = Annotated[str, AfterValidator(check_field_text)]
 
 
@@ -94,7 +114,7 @@ class User(Strict):
 
 
 class PathSpec(Strict):
-    path: AbsolutePath
+    path: DirectoryPath
     owner: Name
     group: Name
     mode: Annotated[str, AfterValidator(check_mode)]

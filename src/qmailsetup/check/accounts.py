@@ -8,10 +8,11 @@ as shipped on Linux gives all seven /bin/sh.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.observe import HostState, observe, shown, users_file
+from qmailsetup.observe import HostState, Parent, observe, shown, users_file
 from qmailsetup.plan import Plan, is_locked, make_plan
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
@@ -103,6 +104,52 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
     return findings
 
 
+def can_pass(parent: Parent, uid: int | None, gid: int | None) -> bool:
+    """Whether a user with UID and primary group GID may pass through PARENT
+    (search permission): the owner's bits when the owner, else the group's
+    when its group, else the others'. None: not known yet (not created)."""
+    if uid is not None and uid == parent.uid:
+        return bool(parent.mode & stat.S_IXUSR)
+    if gid is not None and gid == parent.gid:
+        return bool(parent.mode & stat.S_IXGRP)
+    return bool(parent.mode & stat.S_IXOTH)
+
+
+def traverse_findings(spec: Spec, host: HostState) -> list[Finding]:
+    """Every existing directory above a spec path (not one itself: those have
+    the spec's modes) must let qmail's users through, or qmail cannot reach
+    /var/qmail: a `umask 077` mkdir -p makes /var 0700. Users not yet
+    created count by their group alone, if it exists."""
+    if not spec.users or not spec.paths:
+        return []
+    accounts = []
+    for user in spec.users:
+        record = host.users.get(user.name)
+        group = host.groups.get(user.group)
+        accounts.append((user.name, record.uid if record else None, record.gid if record else group.gid if group else None))
+    managed = {p.path for p in spec.paths}
+    seen: set[str] = set()
+    findings = []
+    for spec_path in spec.paths:
+        for parent in host.paths[spec_path.path].parents:
+            if parent.path in managed or parent.path in seen:
+                continue
+            seen.add(parent.path)
+            stopped = [name for name, uid, gid in accounts if not can_pass(parent, uid, gid)]
+            if stopped:
+                where = shown(host.root, parent.path)
+                findings.append(Finding(
+                    "path.traverse", "error", where,
+                    f"{parent.path} (owner {parent.uid}, group {parent.gid}, mode {parent.mode:04o}) does not let "
+                    f"{', '.join(stopped)} through to {spec_path.path}",
+                    f"chmod o+x {where}",
+                ))
+    if not findings:
+        names = ", ".join(p.path for p in spec.paths)
+        findings.append(Finding("path.traverse", "ok", None, f"qmail's users can pass through every directory above {names}"))
+    return findings
+
+
 def differences(change, keys: list[str]) -> str:
     return ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in keys)
 
@@ -111,4 +158,7 @@ def account_findings(spec: Spec, root: Path, profile: Profile, host: HostState |
     """HOST: what apply observed, when nothing was written since (a dry run)."""
     host = host or observe(spec, root, profile)
     plan = make_plan(spec, host)
-    return shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)
+    return (
+        shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)
+        + traverse_findings(spec, host)
+    )

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qmailsetup.errors import BadInput
+from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.plan import format_mode
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
@@ -60,16 +60,31 @@ def export(fmt: str, spec: Spec, profile: Profile, source: str) -> list[Output]:
 
 
 def write_outputs(outputs: list[Output], directory: Path) -> list[Path]:
-    """Each output as a file in DIRECTORY, replaced whole (a temporary file
-    renamed over it), so a build never reads half a conf file."""
-    if not directory.is_dir():
-        raise BadInput(f"--output {directory}: not a directory")
+    """Each output as a file in DIRECTORY, replaced whole, so a build never
+    reads half a conf file. DIRECTORY is opened once (a link the
+    administrator named is followed there, once); each file is written as
+    the account files are (userdb.write.install: a temporary file of an
+    unpredictable name, created exclusively, never through a link, given
+    its mode, then renamed), so a link planted in DIRECTORY is replaced,
+    never written through."""
+    from qmailsetup.userdb.write import WriteError, created_with, install
+
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise BadInput(f"--output {directory}: not a directory") from None
+    except OSError as error:
+        raise BadInput(f"--output {directory}: {error.strerror}") from None
     written = []
-    for output in outputs:
-        target = directory / output.name
-        temporary = directory / f".{output.name}.qmailsetup-tmp"
-        temporary.write_text(output.text)
-        os.chmod(temporary, output.mode)
-        os.replace(temporary, target)
-        written.append(target)
+    try:
+        for output in outputs:
+            install(dir_fd, output.name, output.text.encode(), created_with(output.mode))
+            written.append(directory / output.name)
+        os.fsync(dir_fd)
+    except OSError as error:
+        step = error.step if isinstance(error, WriteError) else "syncing the directory"
+        done = f" (written before: {', '.join(p.name for p in written)})" if written else ""
+        raise OperationFailed(f"--output {directory}: {step}: {error.strerror}{done}") from None
+    finally:
+        os.close(dir_fd)
     return written

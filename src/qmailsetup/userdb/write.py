@@ -73,6 +73,12 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, keep_time
         raise
 
 
+def created_with(mode: int) -> os.stat_result:
+    """What install() takes as LIKE for a file that copies no other: MODE,
+    and the owner and group it is created with (-1: fchown keeps them)."""
+    return os.stat_result((stat.S_IFREG | mode, 0, 0, 1, -1, -1, 0, 0, 0, 0))
+
+
 def read_exactly(dir_fd: int, name: str) -> tuple[bytes, os.stat_result]:
     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:

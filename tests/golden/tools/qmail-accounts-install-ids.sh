@@ -8,6 +8,15 @@
 # account, an account that differs from the spec) it writes nothing and
 # exits 3. Exit 1: a command failed (run again to finish); 2: bad usage.
 #
+# Directories are made one at a time from /, each entered with cd and
+# checked with pwd -P before anything is made in it, and owner and mode
+# are set on '.' from inside: a symlink planted on the way stops the
+# script (exit 1) instead of redirecting it. What it cannot guarantee:
+# that a directory stays where it was checked. sh has no O_NOFOLLOW nor
+# descriptors to hold, so anyone who may write to a parent of /var/qmail
+# can rename a directory away after its check and put their own in its
+# place (qmailsetup apply warns of such parents; this script does not).
+#
 # Usage (as root): sh qmail-accounts.sh [--dry-run]
 
 USERS_FILE=/etc/passwd
@@ -64,7 +73,12 @@ fail() {
 }
 # run ARGV...: show it; unless this is a dry run, run it
 run() {
-	echo "+ $*"
+	shown_run "$*" "$@"
+}
+# shown_run TEXT ARGV...: show TEXT; unless this is a dry run, run ARGV
+shown_run() {
+	echo "+ $1"
+	shift
 	[ "$dry_run" = yes ] && return 0
 	"$@" || fail "$1 failed (exit $?)"
 	commands=$((commands + 1))
@@ -195,17 +209,46 @@ group_gid() {
 in_place() {
 	[ -d "$1" ] && [ ! -L "$1" ] && [ -n "$(find "$1" -prune -user "$2" -group "$3" -perm "$4" 2>/dev/null)" ]
 }
+# enter PATH: change into PATH one component at a time from /, making each
+# one that is missing (0755 above PATH whatever the umask, PATH itself 0700
+# until it has its owner and mode). Each step is relative to the directory
+# entered last, and after each cd pwd -P must be the path walked so far: a
+# symlink planted on the way, even after it was checked, stops the run
+# instead of redirecting it. A dry run shows the mkdirs and enters nothing
+# that is missing.
+enter() {
+	e_at=
+	e_rest=${1#/}
+	e_missing=no
+	cd / || fail "cannot change to /"
+	while [ -n "$e_rest" ]; do
+		e_name=${e_rest%%/*}
+		case $e_rest in
+		*/*) e_rest=${e_rest#*/} e_mode=0755 ;;
+		*) e_rest= e_mode=0700 ;;
+		esac
+		e_at=$e_at/$e_name
+		[ "$e_missing" = no ] && [ -L "./$e_name" ] && fail "$e_at is a symlink; refusing to follow it"
+		if [ "$e_missing" = yes ] || [ ! -e "./$e_name" ]; then
+			shown_run "mkdir -m $e_mode $e_at" mkdir -m "$e_mode" "./$e_name"
+			[ "$dry_run" = yes ] && { e_missing=yes; continue; }
+		fi
+		cd "./$e_name" 2>/dev/null && [ "$(pwd -P)" = "$e_at" ] ||
+			fail "$e_at is not the directory it was checked to be (a symlink or a file put there since?)"
+	done
+}
 # ensure_dir PATH OWNER GROUP MODE: made private, then given owner and mode
-# (chown before chmod: chown clears the setgid bit)
+# (chown before chmod: chown clears the setgid bit), both done on '.' from
+# inside PATH, so neither can be sent elsewhere by a link
 ensure_dir() {
 	if in_place "$@"; then
 		echo "= path $1: in place ($2:$3 $4)"
 		return
 	fi
-	[ -d "$1" ] || run mkdir -p -m 0700 "$1"
-	[ -L "$1" ] && fail "$1 became a symlink"
-	run chown "$2:$3" "$1"
-	run chmod "$4" "$1"
+	enter "$1"
+	shown_run "chown -h $2:$3 $1" chown -h "$2:$3" .
+	shown_run "chmod $4 $1" chmod "$4" .
+	cd /
 	[ "$dry_run" = yes ] || in_place "$@" || fail "$1: owner or mode did not stick"
 }
 
