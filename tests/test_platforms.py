@@ -76,7 +76,7 @@ def test_profiles_agree_with_the_code():
     profiles = {p.name: p for p in all_profiles()}
     assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
-    assert profiles["freebsd"].post_edit == (("pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
+    assert profiles["freebsd"].post_edit == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
     for profile in profiles.values():
         ids = profile.system_ids
         assert 0 < ids.uid_min <= ids.uid_max < 1000, profile.name  # below every people range

@@ -64,6 +64,8 @@ class Profile:
     detect: dict = field(default_factory=dict)
     # the tool would pick IDs from its own range (pw.conf, usermgmt.conf),
     # not the system range: tell it the ID the plan chose
+    # one command, as parts (the commands' template shape): a part is kept
+    # when every {field} in it has a value ({root} has none on /)
     pass_planned_ids: bool = False
 
     def is_non_login(self, shell: str) -> bool:
