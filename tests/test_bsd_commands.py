@@ -25,7 +25,8 @@ from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
 
-FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd"}
+# NetBSD's master.passwd has OpenBSD's format; no NetBSD tree is kept
+FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd", "netbsd": "openbsd"}
 CASES = [(platform, state, False) for platform in FIXTURE for state in STATES]
 CASES += [(platform, "drifted", True) for platform in FIXTURE]
 
@@ -45,8 +46,8 @@ def plan_for(platform: str, root: Path, spec_file: Path | None, fix_drift: bool)
     spec = load_spec(spec_file)
     profile = load_profile(platform)
     host = observe(spec, root, profile)
-    if profile.name == "openbsd":
-        # OpenBSD's tools have no root option: the tree stands for the host's /
+    if profile.name in ("openbsd", "netbsd"):
+        # their tools have no root option: the tree stands for the host's /
         host.root = Path("/")
     plan = make_plan(spec, host, fix_drift)
     return plan, make_backend("auto", host)
@@ -181,8 +182,23 @@ def test_a_login_class_goes_to_pw_and_useradd_as_L(tmp_path):
     openbsd = bsd_tree(tmp_path / "openbsd", "openbsd")
     plan, backend = plan_for("openbsd", openbsd, spec, False)
     assert backend.commands(plan.changes[1]) == [
-        ["useradd", "-u", "7794", "-g", "qmail", "-d", "/var/qmail", "-s", "/sbin/nologin", "-L", "daemon", "qmailq"]
+        ["useradd", "-u", "7794", "-g", "qmail", "-d", "/var/qmail", "-s", "/sbin/nologin", "-L", "daemon", "-p", "*", "qmailq"]
     ]
+
+
+def test_openbsd_and_netbsd_useradd_are_given_their_locked_password(tmp_path):
+    """Without -p both take usermgmt.conf's "password" (user.c
+    read_defaults()); OpenBSD writes what it is given, NetBSD keeps a
+    DES-length value and writes 13 '*' itself for anything else."""
+    expected = {
+        "openbsd": ["useradd", "-u", "499", "-g", "nofiles", "-d", "/var/qmail/alias", "-s", "/sbin/nologin",
+                    "-p", "*", "alias"],
+        "netbsd": ["useradd", "-u", "999", "-g", "nofiles", "-d", "/var/qmail/alias", "-s", "/sbin/nologin",
+                   "-p", "*************", "alias"],
+    }
+    for platform, argv in expected.items():
+        plan, backend = plan_for(platform, bsd_tree(tmp_path / platform, "openbsd"), None, False)
+        assert backend.commands(next(c for c in plan.changes if c.name == "alias")) == [argv]
 
 
 def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(tmp_path):
