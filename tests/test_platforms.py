@@ -99,6 +99,12 @@ BROKEN = {
     "placeholder typo": (VALID.replace('["-u", "{uid}"]', '["-u", "{uidd}"]'),
                          "commands.useradd: unknown placeholder {uidd} (known: class, comment, gid, group, home, "
                          "name, root, shell, uid)"),
+    "unknown allocation": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nid_allocation = "random"'),
+                           "accounts: id_allocation 'random' is not one of down, up"),
+    "new line for an unknown file": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nnew_lines = { shadows = "x" }'),
+                                     "accounts: new_lines.shadows: unknown file (known: group, gshadow, master.passwd, passwd, shadow)"),
+    "new line placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nnew_lines = { shadow = "{nam}:!:::" }'),
+                                  "accounts: new_lines.shadow: unknown placeholder {nam} (known: class, comment, gid, hidden, home, lastchg, name, shell, uid)"),
     "a command missing": (VALID[: VALID.index("usermod = [")], "backend useradd needs commands.usermod"),
     "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-p", "*"], ["{name}"],\n]', '["-p", "*"], ["{name}"],\n]', 1),
                                       "commands.useradd: no {class}; that field could not be set"),

@@ -2,9 +2,10 @@
 
 Pure: it reads a Spec and a HostState and returns a Plan; it touches
 nothing. Groups come before the users that need them, users before the
-paths they own. IDs the spec leaves open are allocated here exactly as
-shadow-utils' useradd -r and groupadd -r would pick them, so every backend
-agrees with what the dry run showed.
+paths they own. IDs the spec leaves open are allocated here exactly as the
+platform's own tool would pick them (shadow-utils' useradd -r counting
+down, busybox adduser -S counting up: the profile's id_allocation), so
+every backend agrees with what the dry run showed.
 """
 
 from __future__ import annotations
@@ -62,9 +63,13 @@ class Plan:
         return bool(self.conflicts or self.blocked_drift)
 
 
-def allocate(used: set[int], low: int, high: int) -> int | None:
-    """The ID useradd -r / groupadd -r would take: just below the lowest
-    one in use in the system range; failing that, the highest free one."""
+def allocate(used: set[int], low: int, high: int, upward: bool = False) -> int | None:
+    """The ID the platform's tool would take. Down (useradd -r / groupadd -r):
+    just below the lowest one in use in the system range; failing that, the
+    highest free one. UPWARD (busybox adduser -S / addgroup -S): the first
+    free one from LOW."""
+    if upward:
+        return next((candidate for candidate in range(low, high + 1) if candidate not in used), None)
     in_range = [i for i in used if low <= i <= high]
     start = min(in_range) - 1 if in_range else high
     if start < low:
@@ -102,6 +107,7 @@ class Planner:
         ids = host.id_range
         self.used_gids = in_range([host.gid_names, host.nss_gids, [g.gid for g in spec.groups]], ids.gid_min, ids.gid_max)
         self.used_uids = in_range([host.uid_names, host.nss_uids, [u.uid for u in spec.users]], ids.uid_min, ids.uid_max)
+        self.upward = host.profile.id_allocation == "up"
         # GIDs of the groups this plan creates; the host's are looked up
         self.created_groups: dict[str, int] = {}
         # UIDs of the users this plan creates; the host's are looked up
@@ -161,7 +167,7 @@ class Planner:
                 return
         else:
             ids = host.id_range
-            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max)
+            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max, self.upward)
             if gid is None:
                 self.conflict("group", name, f"no free gid left in the system range {ids.gid_min}-{ids.gid_max}")
                 return
@@ -244,7 +250,7 @@ class Planner:
         uid, allocated = user.uid, frozenset()
         if uid is None:
             ids = host.id_range
-            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max)
+            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max, self.upward)
             if uid is None:
                 self.conflict("user", user.name, f"no free uid left in the system range {ids.uid_min}-{ids.uid_max}")
                 return

@@ -39,6 +39,11 @@ TEMPLATES = {
 }
 TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class"})
 POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
+# where the files backend's new lines go, and what a line template may name
+NEW_LINE_KINDS = frozenset({"group", "gshadow", "passwd", "shadow", "master.passwd"})
+NEW_LINE_FIELDS = frozenset({"name", "uid", "gid", "comment", "home", "shell", "class", "hidden", "lastchg"})
+# which way the host's own tool counts through the system range for a free ID
+ID_ALLOCATIONS = ("down", "up")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -67,6 +72,12 @@ class Profile:
     # one command, as parts (the commands' template shape): a part is kept
     # when every {field} in it has a value ({root} has none on /)
     pass_planned_ids: bool = False
+    # "down": the highest free ID below the lowest in use (shadow-utils -r);
+    # "up": the first free one from the bottom (busybox adduser -S)
+    id_allocation: str = "down"
+    # the files backend's new-line templates where the host's tool writes
+    # other lines than the flavor's default (backends/files.py NEW_LINES)
+    new_lines: dict[str, str] = field(default_factory=dict)
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
@@ -127,6 +138,8 @@ def profile_model():
         login_defs: str | None = None
         post_edit: list[list[str]] = []
         pass_planned_ids: bool = False
+        id_allocation: str = "down"
+        new_lines: dict[str, str] = {}
 
         @model_validator(mode="after")
         def known(self):
@@ -141,6 +154,12 @@ def profile_model():
                 if not argv:
                     raise ValueError("post_edit has an empty command")
                 check_placeholders("post_edit", [argv], POST_EDIT_FIELDS)
+            if self.id_allocation not in ID_ALLOCATIONS:
+                raise ValueError(f"id_allocation {self.id_allocation!r} is not one of {', '.join(ID_ALLOCATIONS)}")
+            for kind, line in self.new_lines.items():
+                if kind not in NEW_LINE_KINDS:
+                    raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
+                check_placeholders(f"new_lines.{kind}", [[line]], NEW_LINE_FIELDS)
             return self
 
     class ProfileFile(Strict):
@@ -206,6 +225,8 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         commands={key: [list(part) for part in template] for key, template in data.commands.items()},
         detect=data.detect.model_dump(),
         pass_planned_ids=accounts.pass_planned_ids,
+        id_allocation=accounts.id_allocation,
+        new_lines=dict(accounts.new_lines),
     )
 
 

@@ -30,7 +30,9 @@ from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 # and no aging fields; {hidden} is '!' instead of 'x' when there is no
 # shadow file (useradd does that too). "plain" is INSTALL.ids' vipw recipe
 # ('*' everywhere). "bsd" is what pw useradd / OpenBSD useradd leave in
-# master.passwd: '*', class, change and expire 0.
+# master.passwd: '*', class, change and expire 0. A profile whose tool
+# writes another line gives its own (platforms/*.toml new_lines: Alpine's
+# busybox adduser sets the aging fields in shadow).
 NEW_LINES = {
     "shadow": {
         "group": "{name}:x:{gid}:",
@@ -161,7 +163,7 @@ class FilesBackend:
     def __init__(self, host) -> None:
         self.host = host
         self.flavor = host.profile.flavor
-        self.templates = NEW_LINES[self.flavor]
+        self.templates = {**NEW_LINES[self.flavor], **host.profile.new_lines}
         self.main_user_file = users_file(self.flavor)
 
     def commands(self, change: Change) -> list[list[str]]:
