@@ -86,6 +86,9 @@ class HostState:
     nss_groups: dict[str, int] = field(default_factory=dict)
     nss_uids: dict[int, str] = field(default_factory=dict)
     nss_gids: dict[int, str] = field(default_factory=dict)
+    # the shells the platform's useradd accepts (profile shell_must_be_valid);
+    # None: any
+    accepted_shells: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
@@ -306,6 +309,27 @@ def ask_nss(spec: Spec, state: HostState) -> None:
                 pass
 
 
+def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> frozenset[str] | None:
+    """The shells valid_shell() (NetBSD's user.c) would accept under ROOT:
+    nologin, those listed in etc/shells, and, of the shells this run could
+    pass, the executable ones. None when there is no etc/shells (then it
+    checks nothing)."""
+    from qmailsetup.hostio import read_optional
+
+    path = under(root, "/etc/shells")
+    try:
+        data = read_optional(path)
+    except OSError as error:
+        raise BadInput(f"{shown(root, '/etc/shells')}: cannot read: {error.strerror}") from None
+    if data is None:
+        return None
+    # getusershell(): the first word of each line that starts with '/'
+    listed = {line.split()[0] for line in data.decode(errors="replace").splitlines() if line.startswith("/")}
+    candidates = {user.shell for user in spec.users if user.shell} | {nologin}
+    executable = {shell for shell in candidates if os.access(under(root, shell), os.X_OK)}
+    return frozenset(listed | executable | {profile.nologin[0]})
+
+
 def choose_nologin(root: Path, profile: Profile) -> str:
     return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
 
@@ -323,6 +347,8 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         nologin=choose_nologin(root, profile),
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
     )
+    if profile.shell_must_be_valid:
+        state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)
     if root.resolve() == Path("/"):
         ask_nss(spec, state)
     return state

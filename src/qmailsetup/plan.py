@@ -186,6 +186,21 @@ class Planner:
             return current
         return self.host.nologin
 
+    def shell_refused(self, name: str, shell: str) -> bool:
+        """A conflict when the platform's tool would refuse SHELL (NetBSD's
+        useradd and usermod fail with "Cannot access shell" after the groups
+        were made): found here, before anything runs."""
+        accepted = self.host.accepted_shells
+        if accepted is None or shell in accepted:
+            return False
+        self.conflict(
+            "user", name,
+            f"shell {shell}: {self.host.profile.name}'s useradd and usermod accept only {self.host.profile.nologin[0]}, "
+            f"a shell listed in {shown(self.host.root, '/etc/shells')} or an executable file; "
+            "name one of those in the spec (shell = ...)",
+        )
+        return True
+
     def plan_user(self, user: User) -> None:
         host = self.host
         existing = host.users.get(user.name)
@@ -237,6 +252,8 @@ class Planner:
         if not fields:
             self.plan.unchanged.append(("user", user.name))
             return
+        if "shell" in fields and self.shell_refused(user.name, shell):
+            return
         values = {"name": user.name, **{key: change.desired for key, change in fields.items()}}
         if "group" in fields:
             values["gid"] = gid
@@ -247,6 +264,9 @@ class Planner:
 
     def create_user(self, user: User, gid: int) -> None:
         host = self.host
+        shell = self.desired_shell(user, None)
+        if self.shell_refused(user.name, shell):
+            return
         uid, allocated = user.uid, frozenset()
         if uid is None:
             ids = host.id_range
@@ -259,7 +279,7 @@ class Planner:
         self.created_uids[user.name] = uid
         values: dict[str, str | int] = {
             "name": user.name, "uid": uid, "group": user.group, "gid": gid,
-            "home": user.home, "shell": self.desired_shell(user, None),
+            "home": user.home, "shell": shell,
         }
         if user.comment is not None:
             values["comment"] = user.comment

@@ -64,17 +64,20 @@ class Profile:
     nologin: tuple[str, ...]
     system_ids: IdRange
     login_defs: str | None = None
+    # one command, as parts (the commands' template shape): a part is kept
+    # when every {field} in it has a value ({root} has none on /)
     post_edit: tuple[tuple[str, ...], ...] = ()
     commands: dict[str, list[list[str]]] = field(default_factory=dict)
     detect: dict = field(default_factory=dict)
     # the tool would pick IDs from its own range (pw.conf, usermgmt.conf),
     # not the system range: tell it the ID the plan chose
-    # one command, as parts (the commands' template shape): a part is kept
-    # when every {field} in it has a value ({root} has none on /)
     pass_planned_ids: bool = False
     # "down": the highest free ID below the lowest in use (shadow-utils -r);
     # "up": the first free one from the bottom (busybox adduser -S)
     id_allocation: str = "down"
+    # the tool refuses a shell that is not nologin, in /etc/shells or an
+    # executable file (NetBSD's valid_shell()): the plan checks it first
+    shell_must_be_valid: bool = False
     # the files backend's new-line templates where the host's tool writes
     # other lines than the flavor's default (backends/files.py NEW_LINES)
     new_lines: dict[str, str] = field(default_factory=dict)
@@ -139,6 +142,7 @@ def profile_model():
         post_edit: list[list[str]] = []
         pass_planned_ids: bool = False
         id_allocation: str = "down"
+        shell_must_be_valid: bool = False
         new_lines: dict[str, str] = {}
 
         @model_validator(mode="after")
@@ -150,10 +154,9 @@ def profile_model():
             bad = [shell for shell in self.nologin if not shell.startswith("/")]
             if bad:
                 raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
-            for argv in self.post_edit:
-                if not argv:
-                    raise ValueError("post_edit has an empty command")
-                check_placeholders("post_edit", [argv], POST_EDIT_FIELDS)
+            if not all(self.post_edit):
+                raise ValueError("post_edit has an empty part")
+            check_placeholders("post_edit", self.post_edit, POST_EDIT_FIELDS)
             if self.id_allocation not in ID_ALLOCATIONS:
                 raise ValueError(f"id_allocation {self.id_allocation!r} is not one of {', '.join(ID_ALLOCATIONS)}")
             for kind, line in self.new_lines.items():
@@ -226,6 +229,7 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         detect=data.detect.model_dump(),
         pass_planned_ids=accounts.pass_planned_ids,
         id_allocation=accounts.id_allocation,
+        shell_must_be_valid=accounts.shell_must_be_valid,
         new_lines=dict(accounts.new_lines),
     )
 
