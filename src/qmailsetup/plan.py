@@ -1,7 +1,8 @@
 """Planning: the difference between the spec and the host, as plain data.
 
 Pure: it reads a Spec and a HostState and returns a Plan; it touches
-nothing. Groups come before the users that need them, users before the
+nothing (what NSS knows comes through HostState's nss_holds_uid/gid, set by
+observe). Groups come before the users that need them, users before the
 paths they own. IDs the spec leaves open are allocated here exactly as the
 platform's own tool would pick them (shadow-utils' useradd -r counting
 down, busybox adduser -S counting up: the profile's id_allocation), so
@@ -63,22 +64,31 @@ class Plan:
         return bool(self.conflicts or self.blocked_drift)
 
 
-def allocate(used: set[int], low: int, high: int, upward: bool = False) -> int | None:
+def nobody_else(candidate: int) -> bool:
+    return False
+
+
+def allocate(used: set[int], low: int, high: int, upward: bool = False, held=nobody_else) -> int | None:
     """The ID the platform's tool would take. Down (useradd -r / groupadd -r):
     just below the lowest one in use in the system range; failing that, the
     highest free one. UPWARD (busybox adduser -S / addgroup -S): the first
-    free one from LOW."""
+    free one from LOW. A candidate is free when it is not in USED and HELD
+    (NSS, asked per candidate as useradd and adduser do) does not know it."""
+
+    def free(candidate: int) -> bool:
+        return candidate not in used and not held(candidate)
+
     if upward:
-        return next((candidate for candidate in range(low, high + 1) if candidate not in used), None)
+        return next((candidate for candidate in range(low, high + 1) if free(candidate)), None)
     in_range = [i for i in used if low <= i <= high]
     start = min(in_range) - 1 if in_range else high
     if start < low:
         start = high
     for candidate in range(start, low - 1, -1):
-        if candidate not in used:
+        if free(candidate):
             return candidate
     for candidate in range(high, start, -1):
-        if candidate not in used:
+        if free(candidate):
             return candidate
     return None
 
@@ -167,7 +177,7 @@ class Planner:
                 return
         else:
             ids = host.id_range
-            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max, self.upward)
+            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max, self.upward, host.nss_holds_gid or nobody_else)
             if gid is None:
                 self.conflict("group", name, f"no free gid left in the system range {ids.gid_min}-{ids.gid_max}")
                 return
@@ -270,7 +280,7 @@ class Planner:
         uid, allocated = user.uid, frozenset()
         if uid is None:
             ids = host.id_range
-            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max, self.upward)
+            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max, self.upward, host.nss_holds_uid or nobody_else)
             if uid is None:
                 self.conflict("user", user.name, f"no free uid left in the system range {ids.uid_min}-{ids.uid_max}")
                 return
