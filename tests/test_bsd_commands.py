@@ -88,7 +88,7 @@ def test_pw_is_told_every_id_and_locks_the_password(tmp_path):
     assert groupadd == ["pw", "-R", str(root), "groupadd", "qmail", "-g", "159"]
     assert useradd == [
         "pw", "-R", str(root), "useradd", "alias", "-g", "nofiles", "-d", "/var/qmail/alias",
-        "-s", "/usr/sbin/nologin", "-u", "159", "-h", "-",
+        "-s", "/usr/sbin/nologin", "-u", "159", "-h", "-", "-G", "",
     ]
 
 
@@ -168,7 +168,7 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     assert calls[0] == ["pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
     assert calls[2] == [
         "pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
-        "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-",
+        "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-", "-G", "",
     ]
 
 
@@ -178,7 +178,7 @@ def test_a_login_class_goes_to_pw_and_useradd_as_L(tmp_path):
                     '[[users]]\nname = "qmailq"\ngroup = "qmail"\nhome = "/var/qmail"\nuid = 7794\nclass = "daemon"\n')
     freebsd = bsd_tree(tmp_path / "freebsd", "freebsd")
     plan, backend = plan_for("freebsd", freebsd, spec, False)
-    assert backend.commands(plan.changes[1])[0][-4:] == ["-L", "daemon", "-h", "-"]
+    assert backend.commands(plan.changes[1])[0][-6:] == ["-L", "daemon", "-h", "-", "-G", ""]
     openbsd = bsd_tree(tmp_path / "openbsd", "openbsd")
     plan, backend = plan_for("openbsd", openbsd, spec, False)
     assert backend.commands(plan.changes[1]) == [
@@ -222,3 +222,17 @@ def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, m
     assert result.err.startswith(f"qmailsetup: {root}/etc/group: qmail is missing after the accounts step")
     assert "done before the failure: group qmail, group nofiles, user alias" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
+    """pw_user.c touches /var/mail/NAME and mails pw.conf's newmail, with
+    no option against either: a warning naming the users pw creates; the
+    files backend does neither, so says nothing."""
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    with_pw = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root).out)
+    assert with_pw["warnings"] == [
+        "pw useradd also creates an empty /var/mail/NAME owned by each new user (alias, qmaild, qmaill, qmailp, "
+        "qmailq, qmailr, qmails), and mails each the file pw.conf's newmail names, if it names one"
+    ]
+    files = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--backend", "files", "--root", root).out)
+    assert files["warnings"] == []

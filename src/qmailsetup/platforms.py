@@ -81,6 +81,9 @@ class Profile:
     # the files backend's new-line templates where the host's tool writes
     # other lines than the flavor's default (backends/files.py NEW_LINES)
     new_lines: dict[str, str] = field(default_factory=dict)
+    # what the tool does beyond the accounts when it creates a user, shown
+    # in the plan as a warning (pw: a mailbox, pw.conf's extragroups)
+    useradd_also: str | None = None
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
@@ -144,6 +147,7 @@ def profile_model():
         id_allocation: str = "down"
         shell_must_be_valid: bool = False
         new_lines: dict[str, str] = {}
+        useradd_also: str | None = None
 
         @model_validator(mode="after")
         def known(self):
@@ -231,6 +235,7 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         id_allocation=accounts.id_allocation,
         shell_must_be_valid=accounts.shell_must_be_valid,
         new_lines=dict(accounts.new_lines),
+        useradd_also=accounts.useradd_also,
     )
 
 

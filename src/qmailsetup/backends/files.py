@@ -169,6 +169,9 @@ class FilesBackend:
     def commands(self, change: Change) -> list[list[str]]:
         return []
 
+    def warnings(self, changes: list[Change]) -> list[str]:
+        return []
+
     def shown(self, kind: str) -> str:
         return shown(self.host.root, f"/etc/{kind}")
 
