@@ -9,7 +9,8 @@ list a line, in $STAND_IN_LOG).
   real one does forever, here at most 20 s (then exit 99, so that a test
   that would hang fails instead). Before locking it waits for the file
   $STAND_IN_WAIT_FOR, when set, to exist (a test's holder has the lock).
-  Its database writing is not imitated.
+  Its database writing is not imitated; $STAND_IN_FAIL makes it fail
+  (exit 1) with that message, as on a malformed master.passwd.
 - useradd (NetBSD user.c): checks -s as valid_shell() does, against
   $STAND_IN_ROOT/etc/shells (getusershell()), "/sbin/nologin" (NOLOGIN),
   or an executable $STAND_IN_ROOT/SHELL; else exits 1 with
@@ -28,6 +29,9 @@ PWD_MKDB = r'''
 import fcntl, json, os, sys, time
 with open(os.environ["STAND_IN_LOG"], "a") as log:
     log.write(json.dumps(["pwd_mkdb", *sys.argv[1:]]) + "\n")
+if os.environ.get("STAND_IN_FAIL"):
+    print(f"pwd_mkdb: {os.environ['STAND_IN_FAIL']}", file=sys.stderr)
+    sys.exit(1)
 wait_for = os.environ.get("STAND_IN_WAIT_FOR")
 for _ in range(200):
     if not wait_for or os.path.exists(wait_for):

@@ -73,6 +73,21 @@ def test_pwd_mkdb_runs_once_with_the_exact_argv_and_finds_its_lock_free(tmp_path
     assert not Path(f"{stand_in}.busy").exists()  # the run held no flock on the file pwd_mkdb locked
 
 
+@pytest.mark.parametrize("platform", sorted(FIXTURE))
+def test_a_failing_pwd_mkdb_names_the_right_command_to_run_again(tmp_path, stand_in, monkeypatch, platform):
+    """The remedy is the platform's own argv (NetBSD: -d ROOT, not ROOT/etc)."""
+    root = bsd_tree(tmp_path / "root", FIXTURE[platform])
+    monkeypatch.setenv("STAND_IN_FAIL", "at line #30")
+    result = apply(platform, root)
+    assert result.code == 1
+    assert result.err == (
+        f"qmailsetup: {' '.join(expected_argv(platform, root))}: exit 1: pwd_mkdb: at line #30; group, master.passwd "
+        "written but the databases not rebuilt: run that command again once it can succeed; done before the "
+        "failure: nothing\n"
+    )
+    assert calls(stand_in) == [expected_argv(platform, root)]
+
+
 def groups_only_spec(tmp_path: Path) -> Path:
     spec = tmp_path / "groups.toml"
     spec.write_text('[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\n')
