@@ -22,7 +22,6 @@ import pytest
 from bsd_hosts import bsd_tree
 from bsd_tools import calls, pwd_mkdb
 from conftest import cli
-from trees import snapshot
 
 from qmailsetup.backends.files import post_edit_argv
 from qmailsetup.platforms import load_profile

@@ -18,7 +18,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from conftest import skip_or_fail
 from namespace import copy_etc, run_in_namespace
 from trees import debian_tree
