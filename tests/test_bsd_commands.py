@@ -25,7 +25,8 @@ from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
 
-FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd"}
+# NetBSD's master.passwd has OpenBSD's format; no NetBSD tree is kept
+FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd", "netbsd": "openbsd"}
 CASES = [(platform, state, False) for platform in FIXTURE for state in STATES]
 CASES += [(platform, "drifted", True) for platform in FIXTURE]
 
@@ -50,8 +51,8 @@ def plan_for(platform: str, root: Path, spec_file: Path | None, fix_drift: bool)
     spec = load_spec(spec_file)
     profile = load_profile(platform)
     host = observe(spec, root, profile)
-    if profile.name == "openbsd":
-        # OpenBSD's tools have no root option: the tree stands for the host's /
+    if profile.name in ("openbsd", "netbsd"):
+        # their tools have no root option: the tree stands for the host's /
         host.root = Path("/")
     plan = make_plan(spec, host, fix_drift)
     return plan, make_backend("auto", host)
@@ -93,7 +94,7 @@ def test_pw_is_told_every_id_and_locks_the_password(tmp_path):
     assert groupadd == ["pw", "-R", str(root), "groupadd", "qmail", "-g", "159"]
     assert useradd == [
         "pw", "-R", str(root), "useradd", "alias", "-g", "nofiles", "-d", "/var/qmail/alias",
-        "-s", "/usr/sbin/nologin", "-u", "159", "-h", "-",
+        "-s", "/usr/sbin/nologin", "-u", "159", "-h", "-", "-G", "",
     ]
 
 
@@ -173,7 +174,7 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     assert calls[0] == [f"{TOOLS}/pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
     assert calls[2] == [
         f"{TOOLS}/pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
-        "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-",
+        "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-", "-G", "",
     ]
 
 
@@ -183,12 +184,27 @@ def test_a_login_class_goes_to_pw_and_useradd_as_L(tmp_path):
                     '[[users]]\nname = "qmailq"\ngroup = "qmail"\nhome = "/var/qmail"\nuid = 7794\nclass = "daemon"\n')
     freebsd = bsd_tree(tmp_path / "freebsd", "freebsd")
     plan, backend = plan_for("freebsd", freebsd, spec, False)
-    assert backend.commands(plan.changes[1])[0][-4:] == ["-L", "daemon", "-h", "-"]
+    assert backend.commands(plan.changes[1])[0][-6:] == ["-L", "daemon", "-h", "-", "-G", ""]
     openbsd = bsd_tree(tmp_path / "openbsd", "openbsd")
     plan, backend = plan_for("openbsd", openbsd, spec, False)
     assert backend.commands(plan.changes[1]) == [
-        ["useradd", "-u", "7794", "-g", "qmail", "-d", "/var/qmail", "-s", "/sbin/nologin", "-L", "daemon", "qmailq"]
+        ["useradd", "-u", "7794", "-g", "qmail", "-d", "/var/qmail", "-s", "/sbin/nologin", "-L", "daemon", "-p", "*", "qmailq"]
     ]
+
+
+def test_openbsd_and_netbsd_useradd_are_given_their_locked_password(tmp_path):
+    """Without -p both take usermgmt.conf's "password" (user.c
+    read_defaults()); OpenBSD writes what it is given, NetBSD keeps a
+    DES-length value and writes 13 '*' itself for anything else."""
+    expected = {
+        "openbsd": ["useradd", "-u", "499", "-g", "nofiles", "-d", "/var/qmail/alias", "-s", "/sbin/nologin",
+                    "-p", "*", "alias"],
+        "netbsd": ["useradd", "-u", "999", "-g", "nofiles", "-d", "/var/qmail/alias", "-s", "/sbin/nologin",
+                   "-p", "*************", "alias"],
+    }
+    for platform, argv in expected.items():
+        plan, backend = plan_for(platform, bsd_tree(tmp_path / platform, "openbsd"), None, False)
+        assert backend.commands(next(c for c in plan.changes if c.name == "alias")) == [argv]
 
 
 def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(tmp_path):
@@ -212,3 +228,17 @@ def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, m
     assert result.err.startswith(f"qmailsetup: {root}/etc/group: qmail is missing after the accounts step")
     assert "done before the failure: group qmail, group nofiles, user alias" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
+    """pw_user.c touches /var/mail/NAME and mails pw.conf's newmail, with
+    no option against either: a warning naming the users pw creates; the
+    files backend does neither, so says nothing."""
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    with_pw = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root).out)
+    assert with_pw["warnings"] == [
+        "pw useradd also creates an empty /var/mail/NAME owned by each new user (alias, qmaild, qmaill, qmailp, "
+        "qmailq, qmailr, qmails), and mails each the file pw.conf's newmail names, if it names one"
+    ]
+    files = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--backend", "files", "--root", root).out)
+    assert files["warnings"] == []

@@ -22,6 +22,11 @@ from qmail_layout import QMAIL_USERS
 from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 FIXTURES = ["freebsd", "openbsd"]
+# pwd_mkdb's argv under a root (tests/test_bsd_pwd_mkdb.py has every platform, on / too)
+PWD_MKDB = {
+    "freebsd": lambda root: ["pwd_mkdb", "-N", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"],
+    "openbsd": lambda root: ["pwd_mkdb", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"],
+}
 FILES = ("master.passwd", "group", "passwd")
 
 
@@ -50,8 +55,7 @@ def test_without_pwd_mkdb_only_new_lines_differ_and_passwd_is_regenerated(tmp_pa
     assert result.code == 0, result.err
     assert (
         f"qmailsetup: note: pwd_mkdb not found: {root}/etc/passwd regenerated from master.passwd as pwd_mkdb -p "
-        f"would; the password databases are not rebuilt: run `pwd_mkdb -p -d {root}/etc {root}/etc/master.passwd` "
-        "on the host\n"
+        f"would; the password databases are not rebuilt: run `{' '.join(PWD_MKDB[fixture](root))}` on the host\n"
     ) in result.err
     after = {name: (root / "etc" / name).read_text() for name in FILES}
     for name in FILES:
@@ -98,7 +102,7 @@ def test_with_pwd_mkdb_it_runs_with_the_exact_argv_and_passwd_is_left_to_it(tmp_
     mocker.patch("subprocess.run", side_effect=run)
     result = cli("apply", "--platform", fixture, "--backend", "files", "--root", root)
     assert result.code == 0, result.err
-    assert ran == [["pwd_mkdb", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
+    assert ran == [PWD_MKDB[fixture](root)]
     assert "pwd_mkdb not found" not in result.err
     assert (root / "etc/passwd").read_text() == passwd_before  # pwd_mkdb's to write
 
@@ -117,7 +121,7 @@ def test_a_failing_pwd_mkdb_is_one_line_exit_1(tmp_path, mocker):
     assert result.code == 1
     assert result.err.count("\n") == 1
     assert (
-        f"pwd_mkdb -p -d {root}/etc {root}/etc/master.passwd: exit 1: pwd_mkdb: at line #30; "
+        f"pwd_mkdb -N -p -d {root}/etc {root}/etc/master.passwd: exit 1: pwd_mkdb: at line #30; "
         "pwd_mkdb: Inappropriate file type or format; group, master.passwd written but the databases not rebuilt: "
         "run that command again once it can succeed"
     ) in result.err

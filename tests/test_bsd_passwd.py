@@ -65,8 +65,11 @@ def post_edit(root, run):
     from qmailsetup.platforms import load_profile
     from qmailsetup.userdb.pwdmkdb import run_post_edit
 
+    from qmailsetup.backends.files import post_edit_argv
+
     written, said = [], []
-    run_post_edit(load_profile("freebsd"), root, run, written.append, said.append)
+    profile = load_profile("freebsd")
+    run_post_edit(profile.name, post_edit_argv(profile, root), root, run, written.append, said.append)
     return written, said
 
 
@@ -74,7 +77,7 @@ def test_pwd_mkdb_rebuilds_under_the_root_with_exact_argv(tmp_path):
     root = bsd_tree(tmp_path / "root", "freebsd")
     calls = []
     written, said = post_edit(root, calls.append)
-    assert calls == [["pwd_mkdb", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
+    assert calls == [["pwd_mkdb", "-N", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
     assert written == [] and said == []
 
 
@@ -88,7 +91,7 @@ def test_without_pwd_mkdb_passwd_is_regenerated_and_that_is_said(tmp_path):
     assert written == [v7_passwd((root / "etc/master.passwd").read_text()).encode()]
     assert said == [
         f"pwd_mkdb not found: {root}/etc/passwd regenerated from master.passwd as pwd_mkdb -p would; "
-        f"the password databases are not rebuilt: run `pwd_mkdb -p -d {root}/etc {root}/etc/master.passwd` on the host"
+        f"the password databases are not rebuilt: run `pwd_mkdb -N -p -d {root}/etc {root}/etc/master.passwd` on the host"
     ]
 
 

@@ -77,6 +77,9 @@ CASES = {
     "debian": (tree_debian, lambda: load_profile("linux"), None, False),
     "alpine": (tree_alpine, lambda: load_profile("linux"), None, False),
     "alpine-plain": (tree_alpine_plain, lambda: load_profile("generic"), None, False),
+    # Alpine as installed (busybox, no shadow-utils): IDs counting up from
+    # 100 and shadow lines as adduser -S writes them (platforms/alpine.toml)
+    "alpine-busybox": (tree_alpine, lambda: load_profile("alpine"), None, False),
     "freebsd-ports": (tree_freebsd, lambda: BSD, PORTS_SPEC, False),
     "drift": (tree_drift, lambda: load_profile("linux"), None, True),
 }

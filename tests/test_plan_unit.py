@@ -29,6 +29,22 @@ def test_allocate_picks_what_useradd_r_would(used, expected):
     assert allocate(used, 101, 999) == expected
 
 
+@pytest.mark.parametrize(
+    ("used", "expected"),
+    [
+        (set(), 100),                      # nothing in range: the bottom
+        ({100, 101, 999}, 102),            # the first free one counting up
+        ({100, 102}, 101),                 # a gap is taken
+        ({0, 99, 1000}, 100),              # IDs outside the range do not count
+        (set(range(100, 1000)), None),     # full: "no uids left"
+    ],
+)
+def test_allocate_upward_picks_what_busybox_adduser_s_would(used, expected):
+    """loginutils/adduser.c passwd_study(): pw_uid = CONFIG_FIRST_SYSTEM_ID,
+    then pw_uid++ while getpwuid() finds it, up to CONFIG_LAST_SYSTEM_ID."""
+    assert allocate(used, 100, 999, upward=True) == expected
+
+
 def host_with(tmp_path, passwd=(), group=(), shadow=()):
     root = debian_tree(tmp_path / "root")
     append(root, "passwd", list(passwd))

@@ -3,7 +3,8 @@
 Reads the account files of the platform's flavor, the system ID range, the
 directories the spec names (with lstat: symlinks are seen, not followed)
 and, when the root is /, asks NSS about the spec's names and IDs so that an
-account that lives only in LDAP or NIS is not created a second time.
+account that lives only in LDAP or NIS is not created a second time, and
+gives the planner a way to ask it about each ID it would allocate.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,14 @@ class HostState:
     nss_groups: dict[str, int] = field(default_factory=dict)
     nss_uids: dict[int, str] = field(default_factory=dict)
     nss_gids: dict[int, str] = field(default_factory=dict)
+    # does NSS hold this UID/GID? Asked per allocation candidate, as useradd
+    # and adduser do, so that an LDAP or sssd ID that getpwent does not list
+    # is never handed out again; None off the live root (no NSS of its own)
+    nss_holds_uid: Callable[[int], bool] | None = None
+    nss_holds_gid: Callable[[int], bool] | None = None
+    # the shells the platform's useradd accepts (profile shell_must_be_valid);
+    # None: any
+    accepted_shells: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
@@ -294,6 +303,40 @@ def ask_nss(spec: Spec, state: HostState) -> None:
                 pass
 
 
+def nss_holds(lookup) -> Callable[[int], bool]:
+    """Whether NSS knows an ID, by LOOKUP (pwd.getpwuid, grp.getgrgid)."""
+
+    def holds(number: int) -> bool:
+        try:
+            lookup(number)
+        except KeyError:
+            return False
+        return True
+
+    return holds
+
+
+def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> frozenset[str] | None:
+    """The shells valid_shell() (NetBSD's user.c) would accept under ROOT:
+    nologin, those listed in etc/shells, and, of the shells this run could
+    pass, the executable ones. None when there is no etc/shells (then it
+    checks nothing)."""
+    from qmailsetup.hostio import read_optional
+
+    path = under(root, "/etc/shells")
+    try:
+        data = read_optional(path)
+    except OSError as error:
+        raise BadInput(f"{shown(root, '/etc/shells')}: cannot read: {error.strerror}") from None
+    if data is None:
+        return None
+    # getusershell(): the first word of each line that starts with '/'
+    listed = {line.split()[0] for line in data.decode(errors="replace").splitlines() if line.startswith("/")}
+    candidates = {user.shell for user in spec.users if user.shell} | {nologin}
+    executable = {shell for shell in candidates if os.access(under(root, shell), os.X_OK)}
+    return frozenset(listed | executable | {profile.nologin[0]})
+
+
 def choose_nologin(root: Path, profile: Profile) -> str:
     return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
 
@@ -313,6 +356,13 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         nologin=choose_nologin(root, profile),
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
     )
+    if profile.shell_must_be_valid:
+        state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)
     if root.resolve() == Path("/"):
+        import grp
+        import pwd
+
         ask_nss(spec, state)
+        state.nss_holds_uid = nss_holds(pwd.getpwuid)
+        state.nss_holds_gid = nss_holds(grp.getgrgid)
     return state

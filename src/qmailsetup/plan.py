@@ -1,10 +1,12 @@
 """Planning: the difference between the spec and the host, as plain data.
 
 Pure: it reads a Spec and a HostState and returns a Plan; it touches
-nothing. Groups come before the users that need them, users before the
-paths they own. IDs the spec leaves open are allocated here exactly as
-shadow-utils' useradd -r and groupadd -r would pick them, so every backend
-agrees with what the dry run showed.
+nothing (what NSS knows comes through HostState's nss_holds_uid/gid, set by
+observe). Groups come before the users that need them, users before the
+paths they own. IDs the spec leaves open are allocated here exactly as the
+platform's own tool would pick them (shadow-utils' useradd -r counting
+down, busybox adduser -S counting up: the profile's id_allocation), so
+every backend agrees with what the dry run showed.
 """
 
 from __future__ import annotations
@@ -62,19 +64,32 @@ class Plan:
         return bool(self.conflicts or self.blocked_drift)
 
 
-def allocate(used: set[int], low: int, high: int) -> int | None:
-    """The ID useradd -r / groupadd -r would take: just below the lowest
-    one in use in the system range; failing that, the highest free one.
-    Never an ID that is none (65535 inside an odd range)."""
+def nobody_else(candidate: int) -> bool:
+    return False
+
+
+def allocate(used: set[int], low: int, high: int, upward: bool = False, held=nobody_else) -> int | None:
+    """The ID the platform's tool would take. Down (useradd -r / groupadd -r):
+    just below the lowest one in use in the system range; failing that, the
+    highest free one; never an ID that is none (65535 inside an odd range).
+    UPWARD (busybox adduser -S / addgroup -S): the first
+    free one from LOW. A candidate is free when it is not in USED and HELD
+    (NSS, asked per candidate as useradd and adduser do) does not know it."""
+
+    def free(candidate: int) -> bool:
+        return candidate not in used and candidate not in RESERVED_IDS and not held(candidate)
+
+    if upward:
+        return next((candidate for candidate in range(low, high + 1) if free(candidate)), None)
     in_range = [i for i in used if low <= i <= high]
     start = min(in_range) - 1 if in_range else high
     if start < low:
         start = high
     for candidate in range(start, low - 1, -1):
-        if candidate not in used and candidate not in RESERVED_IDS:
+        if free(candidate):
             return candidate
     for candidate in range(high, start, -1):
-        if candidate not in used and candidate not in RESERVED_IDS:
+        if free(candidate):
             return candidate
     return None
 
@@ -103,6 +118,7 @@ class Planner:
         ids = host.id_range
         self.used_gids = in_range([host.gid_names, host.nss_gids, [g.gid for g in spec.groups]], ids.gid_min, ids.gid_max)
         self.used_uids = in_range([host.uid_names, host.nss_uids, [u.uid for u in spec.users]], ids.uid_min, ids.uid_max)
+        self.upward = host.profile.id_allocation == "up"
         # GIDs of the groups this plan creates; the host's are looked up
         self.created_groups: dict[str, int] = {}
         # UIDs of the users this plan creates; the host's are looked up
@@ -162,7 +178,7 @@ class Planner:
                 return
         else:
             ids = host.id_range
-            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max)
+            gid = allocate(self.used_gids, ids.gid_min, ids.gid_max, self.upward, host.nss_holds_gid or nobody_else)
             if gid is None:
                 self.conflict("group", name, f"no free gid left in the system range {ids.gid_min}-{ids.gid_max}")
                 return
@@ -180,6 +196,21 @@ class Planner:
         if current is not None and self.host.profile.is_non_login(current):
             return current
         return self.host.nologin
+
+    def shell_refused(self, name: str, shell: str) -> bool:
+        """A conflict when the platform's tool would refuse SHELL (NetBSD's
+        useradd and usermod fail with "Cannot access shell" after the groups
+        were made): found here, before anything runs."""
+        accepted = self.host.accepted_shells
+        if accepted is None or shell in accepted:
+            return False
+        self.conflict(
+            "user", name,
+            f"shell {shell}: {self.host.profile.name}'s useradd and usermod accept only {self.host.profile.nologin[0]}, "
+            f"a shell listed in {shown(self.host.root, '/etc/shells')} or an executable file; "
+            "name one of those in the spec (shell = ...)",
+        )
+        return True
 
     def plan_user(self, user: User) -> None:
         host = self.host
@@ -232,6 +263,8 @@ class Planner:
         if not fields:
             self.plan.unchanged.append(("user", user.name))
             return
+        if "shell" in fields and self.shell_refused(user.name, shell):
+            return
         values = {"name": user.name, **{key: change.desired for key, change in fields.items()}}
         if "group" in fields:
             values["gid"] = gid
@@ -242,10 +275,13 @@ class Planner:
 
     def create_user(self, user: User, gid: int) -> None:
         host = self.host
+        shell = self.desired_shell(user, None)
+        if self.shell_refused(user.name, shell):
+            return
         uid, allocated = user.uid, frozenset()
         if uid is None:
             ids = host.id_range
-            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max)
+            uid = allocate(self.used_uids, ids.uid_min, ids.uid_max, self.upward, host.nss_holds_uid or nobody_else)
             if uid is None:
                 self.conflict("user", user.name, f"no free uid left in the system range {ids.uid_min}-{ids.uid_max}")
                 return
@@ -254,7 +290,7 @@ class Planner:
         self.created_uids[user.name] = uid
         values: dict[str, str | int] = {
             "name": user.name, "uid": uid, "group": user.group, "gid": gid,
-            "home": user.home, "shell": self.desired_shell(user, None),
+            "home": user.home, "shell": shell,
         }
         if user.comment is not None:
             values["comment"] = user.comment

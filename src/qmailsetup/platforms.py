@@ -41,6 +41,11 @@ TEMPLATES = {
 }
 TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class"})
 POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
+# where the files backend's new lines go, and what a line template may name
+NEW_LINE_KINDS = frozenset({"group", "gshadow", "passwd", "shadow", "master.passwd"})
+NEW_LINE_FIELDS = frozenset({"name", "uid", "gid", "comment", "home", "shell", "class", "hidden", "lastchg"})
+# which way the host's own tool counts through the system range for a free ID
+ID_ALLOCATIONS = ("down", "up")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Where the account tools live whatever PATH says: cron's PATH
 # (/usr/bin:/bin) and `env -i` leave out /usr/sbin, where useradd,
@@ -76,12 +81,26 @@ class Profile:
     nologin: tuple[str, ...]
     system_ids: IdRange
     login_defs: str | None = None
+    # one command, as parts (the commands' template shape): a part is kept
+    # when every {field} in it has a value ({root} has none on /)
     post_edit: tuple[tuple[str, ...], ...] = ()
     commands: dict[str, list[list[str]]] = field(default_factory=dict)
     detect: dict = field(default_factory=dict)
     # the tool would pick IDs from its own range (pw.conf, usermgmt.conf),
     # not the system range: tell it the ID the plan chose
     pass_planned_ids: bool = False
+    # "down": the highest free ID below the lowest in use (shadow-utils -r);
+    # "up": the first free one from the bottom (busybox adduser -S)
+    id_allocation: str = "down"
+    # the tool refuses a shell that is not nologin, in /etc/shells or an
+    # executable file (NetBSD's valid_shell()): the plan checks it first
+    shell_must_be_valid: bool = False
+    # the files backend's new-line templates where the host's tool writes
+    # other lines than the flavor's default (backends/files.py NEW_LINES)
+    new_lines: dict[str, str] = field(default_factory=dict)
+    # what the tool does beyond the accounts when it creates a user, shown
+    # in the plan as a warning (pw: a mailbox, pw.conf's extragroups)
+    useradd_also: str | None = None
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
@@ -142,6 +161,10 @@ def profile_model():
         login_defs: str | None = None
         post_edit: list[list[str]] = []
         pass_planned_ids: bool = False
+        id_allocation: str = "down"
+        shell_must_be_valid: bool = False
+        new_lines: dict[str, str] = {}
+        useradd_also: str | None = None
 
         @model_validator(mode="after")
         def known(self):
@@ -152,10 +175,15 @@ def profile_model():
             bad = [shell for shell in self.nologin if not shell.startswith("/")]
             if bad:
                 raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
-            for argv in self.post_edit:
-                if not argv:
-                    raise ValueError("post_edit has an empty command")
-                check_placeholders("post_edit", [argv], POST_EDIT_FIELDS)
+            if not all(self.post_edit):
+                raise ValueError("post_edit has an empty part")
+            check_placeholders("post_edit", self.post_edit, POST_EDIT_FIELDS)
+            if self.id_allocation not in ID_ALLOCATIONS:
+                raise ValueError(f"id_allocation {self.id_allocation!r} is not one of {', '.join(ID_ALLOCATIONS)}")
+            for kind, line in self.new_lines.items():
+                if kind not in NEW_LINE_KINDS:
+                    raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
+                check_placeholders(f"new_lines.{kind}", [[line]], NEW_LINE_FIELDS)
             return self
 
     class ProfileFile(Strict):
@@ -221,6 +249,10 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         commands={key: [list(part) for part in template] for key, template in data.commands.items()},
         detect=data.detect.model_dump(),
         pass_planned_ids=accounts.pass_planned_ids,
+        id_allocation=accounts.id_allocation,
+        shell_must_be_valid=accounts.shell_must_be_valid,
+        new_lines=dict(accounts.new_lines),
+        useradd_also=accounts.useradd_also,
     )
 
 

@@ -52,6 +52,7 @@ def run_apply(
     host = observe(spec, root, profile)
     plan = make_plan(spec, host, fix_drift)
     backend = make_backend(backend_name, host)
+    plan.warnings += backend.warnings(plan.changes)
     diffs = backend.preview(plan.changes)
     data = plan_data(plan, backend, diffs)
     data.update(root=str(root), platform=profile.name, backend=backend.name, dry_run=dry_run)

@@ -78,6 +78,13 @@ class CommandBackend:
     def preview(self, changes: list[Change]) -> list:
         return []
 
+    def warnings(self, changes: list[Change]) -> list[str]:
+        """What the tool does beyond the accounts (the profile's
+        useradd_also: pw's mailbox and pw.conf), for the users it creates."""
+        created = [c.name for c in changes if (c.kind, c.action) == ("user", "create")]
+        also = self.host.profile.useradd_also
+        return [also.format(names=", ".join(created))] if also and created else []
+
     def apply(self, changes: list[Change], done) -> None:
         """Run each change's commands in order, each tool by its absolute
         path (found outside PATH too: cron's PATH has no /usr/sbin); stop

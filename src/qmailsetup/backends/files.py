@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from dataclasses import dataclass, field
 
-from qmailsetup.backends import stderr_line
 from qmailsetup.errors import OperationFailed, Refused, first_of
 from qmailsetup.observe import UserRecord, read_files, shown, users_and_groups, users_file
 from qmailsetup.plan import Change
@@ -31,7 +30,9 @@ from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 # and no aging fields; {hidden} is '!' instead of 'x' when there is no
 # shadow file (useradd does that too). "plain" is INSTALL.ids' vipw recipe
 # ('*' everywhere). "bsd" is what pw useradd / OpenBSD useradd leave in
-# master.passwd: '*', class, change and expire 0.
+# master.passwd: '*', class, change and expire 0. A profile whose tool
+# writes another line gives its own (platforms/*.toml new_lines: Alpine's
+# busybox adduser sets the aging fields in shadow).
 NEW_LINES = {
     "shadow": {
         "group": "{name}:x:{gid}:",
@@ -131,6 +132,16 @@ def current_values(user: UserRecord, gid_names: dict[int, str]) -> dict:
     }
 
 
+def post_edit_argv(profile, root: Path) -> list[str]:
+    """The profile's post-edit command for ROOT, its parts built as the
+    commands' are: {etcdir} is ROOT's etc, {root} ROOT (none on /, so a
+    part naming it is left out: NetBSD's `-d` prefix)."""
+    from qmailsetup.backends.commands import build_argv
+
+    values = {"etcdir": str(root / "etc"), "root": None if root == Path("/") else str(root)}
+    return build_argv([list(part) for part in profile.post_edit], values)
+
+
 def flush_name_caches(written: list[str]) -> None:
     """Tell a running nscd that passwd/group changed, as shadow-utils does,
     so that a name just created is not answered 'unknown' from its cache
@@ -153,10 +164,13 @@ class FilesBackend:
     def __init__(self, host) -> None:
         self.host = host
         self.flavor = host.profile.flavor
-        self.templates = NEW_LINES[self.flavor]
+        self.templates = {**NEW_LINES[self.flavor], **host.profile.new_lines}
         self.main_user_file = users_file(self.flavor)
 
     def commands(self, change: Change) -> list[list[str]]:
+        return []
+
+    def warnings(self, changes: list[Change]) -> list[str]:
         return []
 
     def shown(self, kind: str) -> str:
@@ -254,7 +268,7 @@ class FilesBackend:
 
     def apply(self, changes: list[Change], done) -> None:
         root = self.host.root
-        with lock.locked(root, self.flavor):
+        with lock.locked(root, self.flavor) as locks:
             files = read_files(root, self.flavor)
             remove_stale_temps(root / "etc", set(files))
             present = self.recheck(changes, files)
@@ -274,8 +288,10 @@ class FilesBackend:
                         for change in finished:
                             done(change)
                         finished = []
-            if written:
-                self.post_edit(written)
+            # pwd_mkdb rebuilds from master.passwd: with only group written
+            # it has nothing to do (and FreeBSD's would wait for our flock)
+            if self.main_user_file in written:
+                self.post_edit(written, locks)
             for change in finished:
                 done(change)
         if written and self.host.root == Path("/"):
@@ -288,37 +304,25 @@ class FilesBackend:
         except WriteError as error:
             raise OperationFailed(f"{self.shown(kind)}: {error.step}: {error.strerror}") from None
 
-    def post_edit(self, written: list[str]) -> None:
-        """After the files are written: the profile's post-edit commands
-        (BSD: pwd_mkdb rebuilds passwd and the databases from master.passwd),
-        still under the lock; {etcdir} and {root} in the argv are the root's
-        etc directory and the root (userdb/pwdmkdb.py)."""
+    def post_edit(self, written: list[str], locks: list) -> None:
+        """After master.passwd was written: the profile's post-edit command
+        (BSD: pwd_mkdb rebuilds passwd and the databases from it), still
+        under the locks but none it asks for (lock.let_go_of); its parts are
+        built as the commands' are, {etcdir} the root's etc and {root} the
+        root (none on /), and a busy flock is waited for, boundedly."""
         if not self.host.profile.post_edit:
             return
-        import subprocess
         import sys
 
-        from qmailsetup.platforms import find_tool
-        from qmailsetup.userdb.pwdmkdb import run_post_edit
+        from qmailsetup.userdb.pwdmkdb import run_post_edit, run_waiting
+
+        root = self.host.root
+        argv = post_edit_argv(self.host.profile, root)
+        master = root / "etc/master.passwd"
+        lock.let_go_of(locks, master)
 
         def run(argv: list[str]) -> None:
-            try:
-                result = subprocess.run(
-                    # pwd_mkdb is in /usr/sbin, which cron's PATH leaves out
-                    [find_tool(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True, check=False,
-                    preexec_fn=lock.undefer_signals,  # the command may be interrupted
-                )
-            except FileNotFoundError:
-                raise  # no such command: pwdmkdb decides what that means
-            except OSError as error:
-                raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
-            if result.returncode != 0:
-                stderr = stderr_line(result.stderr)
-                # the next run finds master.passwd in sync, so say what is left to do
-                raise OperationFailed(
-                    f"{' '.join(argv)}: exit {result.returncode}: {stderr}; {', '.join(written)} written but the "
-                    "databases not rebuilt: run that command again once it can succeed"
-                )
+            run_waiting(argv, master, lock.lock_timeout(), written)
 
         def write_passwd(data: bytes) -> None:
             path = self.host.root / "etc/passwd"
@@ -330,6 +334,6 @@ class FilesBackend:
             written.append("passwd")
 
         run_post_edit(
-            self.host.profile, self.host.root, run, write_passwd,
+            self.host.profile.name, argv, root, run, write_passwd,
             say=lambda note: print(f"qmailsetup: note: {note}", file=sys.stderr),
         )

@@ -241,6 +241,40 @@ class ExclusiveFileLock:
             pass  # consumed, e.g. renamed into place by pwd_mkdb
 
 
+def flock_busy(path: Path) -> bool:
+    """Whether another open file holds a flock on PATH (as FreeBSD's pw,
+    vipw and pwd_mkdb take on master.passwd); asked without waiting and
+    let go at once."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing lets the probe's lock go
+    return False
+
+
+def let_go_of(locks: list, path: Path) -> None:
+    """Release any flock among LOCKS held on the file now at PATH, before a
+    command that takes that flock itself runs (FreeBSD's pwd_mkdb waits
+    for it, so holding it would hang the run). A lock on a file that was
+    replaced since (the usual case) holds nothing a command can ask for,
+    and is kept until the end."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return
+    for held_lock in locks:
+        if isinstance(held_lock, FlockLock) and held_lock.fd is not None:
+            info = os.fstat(held_lock.fd)
+            if (info.st_dev, info.st_ino) == (now.st_dev, now.st_ino):
+                held_lock.release()
+
+
 LOCK_KINDS = {"fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "exclusive": ExclusiveFileLock}
 
 
@@ -321,11 +355,12 @@ def held(locks: list, timeout: float):
                 raise OperationFailed(f"{busy}; gave up after waiting {timeout:g}s")
             time.sleep(min(POLL_SECONDS, remaining))
         try:
-            yield
+            yield locks
         finally:
             release_all(locks)
 
 
 def locked(root: Path, flavor: str, timeout: float | None = None):
-    """The locks of FLAVOR's files under ROOT, held (a context manager)."""
+    """The locks of FLAVOR's files under ROOT, held (a context manager
+    giving the list of them)."""
     return held(flavor_locks(root, flavor), lock_timeout() if timeout is None else timeout)

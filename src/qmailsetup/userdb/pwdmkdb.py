@@ -6,6 +6,11 @@ master-only fields (class, change, expire); comment and blank lines copied
 as they are (FreeBSD's pwd_mkdb.c, "copy comments"). Where pwd_mkdb is
 missing (a BSD tree edited from another system), passwd is regenerated the
 same way and the databases are left for pwd_mkdb on the host itself.
+
+pwd_mkdb runs only after master.passwd was rewritten (it has nothing to do
+with group), with no lock held that it asks for: FreeBSD's takes the flock
+on master.passwd, which the files backend then holds only on the replaced
+file (lock.let_go_of makes sure). A busy lock is waited for, boundedly.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
-from qmailsetup.platforms import PLACEHOLDER
+from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, is_inert
 
 
@@ -41,31 +46,69 @@ def v7_passwd(master_text: str) -> str:
     return "".join(v7_line(line) for line in master_text.splitlines(keepends=True))
 
 
-def post_edit_argv(template: tuple[str, ...], root: Path) -> list[str]:
-    """A profile's post-edit command for ROOT: {etcdir} is ROOT/etc."""
-    values = {"etcdir": str(root / "etc"), "root": str(root)}
-    return [PLACEHOLDER.sub(lambda m: values[m.group(1)], part) for part in template]
+def run_waiting(argv: list[str], master: Path, timeout: float, written: list[str]) -> None:
+    """Run the post-edit command ARGV; while it fails for the flock on
+    MASTER (FreeBSD's pwd_mkdb takes it, and with -N fails at once instead
+    of waiting), wait for that lock to be free and run it again, for at
+    most TIMEOUT seconds in all. FileNotFoundError when there is no such
+    command; OperationFailed, naming what to run again, else."""
+    import subprocess
+    import time
+
+    from qmailsetup.backends import stderr_line
+    from qmailsetup.platforms import find_tool
+
+    deadline = time.monotonic() + timeout
+    # the next run finds master.passwd in sync, so say what is left to do
+    left = f"{', '.join(written)} written but the databases not rebuilt: run that command again once it can succeed"
+    command = " ".join(argv)
+    while True:
+        try:
+            result = subprocess.run(
+                # pwd_mkdb is in /usr/sbin, which cron's PATH leaves out
+                [find_tool(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True, check=False,
+                preexec_fn=lock.undefer_signals,  # the command may be interrupted
+            )
+        except FileNotFoundError:
+            raise  # no such command: run_post_edit decides what that means
+        except OSError as error:
+            raise OperationFailed(f"{argv[0]}: {error.strerror}; {', '.join(written)} written") from None
+        if result.returncode == 0:
+            return
+        # FreeBSD's pwd_mkdb -N says error("flock") when the lock is busy;
+        # the holder may be gone by now, so that counts as much as a busy lock
+        if "flock: " not in result.stderr and not lock.flock_busy(master):
+            raise OperationFailed(f"{command}: exit {result.returncode}: {stderr_line(result.stderr)}; {left}")
+        while True:  # until the lock is free, at most until the deadline
+            if time.monotonic() >= deadline:
+                raise OperationFailed(
+                    f"{command}: {master} is locked (flock) by another process; gave up after waiting "
+                    f"{timeout:g}s; {left}"
+                )
+            lock.check_interrupted()
+            time.sleep(lock.POLL_SECONDS)
+            if not lock.flock_busy(master):
+                break
 
 
-def run_post_edit(profile, root: Path, run, write_passwd, say) -> None:
-    """Run the profile's post-edit commands after master.passwd was written.
+def run_post_edit(profile_name: str, argv: list[str], root: Path, run, write_passwd, say) -> None:
+    """Run ARGV, the profile's post-edit command for ROOT, after
+    master.passwd was written.
 
-    RUN runs one argv (raising OperationFailed when it fails, and
+    RUN runs it (raising OperationFailed when it fails, and
     FileNotFoundError when there is no such command). Where pwd_mkdb is
     missing, /etc/passwd is regenerated as `pwd_mkdb -p` would (WRITE_PASSWD
     replaces it atomically) and SAY tells the administrator that the
     password databases still need pwd_mkdb on the host itself.
     """
-    for template in profile.post_edit:
-        argv = post_edit_argv(template, root)
-        try:
-            run(argv)
-        except FileNotFoundError:
-            if argv[0] != "pwd_mkdb":
-                raise OperationFailed(f"{argv[0]}: command not found (the post-edit step of {profile.name})") from None
-            master = root / "etc/master.passwd"
-            write_passwd(v7_passwd(master.read_bytes().decode(ENCODING, ERRORS)).encode(ENCODING, ERRORS))
-            say(
-                f"pwd_mkdb not found: {root / 'etc/passwd'} regenerated from master.passwd as pwd_mkdb -p would; "
-                f"the password databases are not rebuilt: run `{' '.join(argv)}` on the host"
-            )
+    try:
+        run(argv)
+    except FileNotFoundError:
+        if argv[0] != "pwd_mkdb":
+            raise OperationFailed(f"{argv[0]}: command not found (the post-edit step of {profile_name})") from None
+        master = root / "etc/master.passwd"
+        write_passwd(v7_passwd(master.read_bytes().decode(ENCODING, ERRORS)).encode(ENCODING, ERRORS))
+        say(
+            f"pwd_mkdb not found: {root / 'etc/passwd'} regenerated from master.passwd as pwd_mkdb -p would; "
+            f"the password databases are not rebuilt: run `{' '.join(argv)}` on the host"
+        )
