@@ -24,6 +24,8 @@ import yaml
 from conftest import require_tools, skip_or_fail
 from trees import append, debian_tree, snapshot, write
 
+from qmailsetup import __version__
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 SOURCE = CHECKOUT / "collections/ansible_collections/qmailsetup/qmail"
 BIN = Path(sys.executable).parent
@@ -67,6 +69,7 @@ def test_the_collection_installs_its_modules_role_and_playbook(installed):
     collection, _ = installed
     manifest = json.loads((collection / "MANIFEST.json").read_text())["collection_info"]
     assert (manifest["namespace"], manifest["name"]) == ("qmailsetup", "qmail")
+    assert manifest["version"] == __version__  # released together
     for part in ("plugins/modules/apply.py", "plugins/modules/check.py", "plugins/module_utils/qmailsetup.py",
                  "plugins/doc_fragments/common.py", "roles/qmailsetup/tasks/main.yml", "playbooks/fleet.yml"):
         assert (collection / part).read_bytes() == (SOURCE / part).read_bytes(), part
