@@ -115,8 +115,12 @@ def test_documentation_matches_argument_spec(installed, name):
     shown = ansible("ansible-doc", "--json", f"qmailsetup.qmail.{name}", env=env)
     assert shown.returncode == 0, shown.stderr
     documented = json.loads(shown.stdout)[f"qmailsetup.qmail.{name}"]["doc"]["options"]
-    taken = source_module(name).ARGUMENT_SPEC
+    module = source_module(name)
+    taken = module.ARGUMENT_SPEC
     assert sorted(documented) == sorted(taken)
+    for task in yaml.safe_load(module.EXAMPLES):  # every example a task with options the module takes
+        options = task.get(f"qmailsetup.qmail.{name}")
+        assert options is None or set(options) <= set(taken), task
     for option, spec in taken.items():
         doc = documented[option]
         assert doc["type"] == spec["type"], option
