@@ -1,10 +1,17 @@
-"""examples/ansible with ansible-core against localhost (local connection)
-on a temporary --root: --check --diff shows the plan and writes nothing, a
-real run reports changed, a second run reports ok; a conflict fails the
-task and writes nothing. Four playbook runs: they are slow."""
+"""The Ansible collection qmailsetup.qmail, as an administrator uses it:
+built with ansible-galaxy, installed, documented by ansible-doc, and run
+with the real ansible-playbook against a fleet of local hosts, each with its
+own --root tree and its own virtual environment, which the role fills from
+wheels built from this checkout (pip --no-index on the targets).
+
+The fleet: eight hosts (four with useradd --prefix, four with the files
+backend) and one whose spec conflicts, run with 8 forks through
+--check --diff, a real run and a second run. Ansible is slow: each phase is
+one playbook run over all nine hosts."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -13,101 +20,313 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import require_tools, skip_or_fail
-from scenarios import INSTALL_IDS_SPEC
 from trees import append, debian_tree, snapshot, write
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples/ansible"
+from qmailsetup import __version__
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+SOURCE = CHECKOUT / "collections/ansible_collections/qmailsetup/qmail"
 BIN = Path(sys.executable).parent
+FLEET = [f"mx{n}" for n in range(1, 9)]
+CONFLICT = "mx-conflict"
+APPLY_TASK = "qmailsetup.qmail.qmailsetup : qmail's groups, accounts and /var/qmail"
+REFUSAL = "qmailsetup: refused, nothing written: group nofiles: gid 2108 is already held by group staff2"
+QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
 
 
-@pytest.fixture
-def playbook(tmp_path):
-    """run(*extra_args) -> (exit code, output, recap counts) for the
-    example playbook on localhost."""
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
-    require_tools("useradd", "groupadd")
-    if not (BIN / "ansible-playbook").exists():
-        skip_or_fail("needs ansible-core (the test extra)")
-    inventory = tmp_path / "inventory.ini"
-    write(inventory, f"[qmail_hosts]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    env = {
-        "PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(tmp_path), "LC_ALL": "C.UTF-8",
-        "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
-        "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote"), "ANSIBLE_CONFIG": str(tmp_path / "none.cfg"),
+def ansible_env(home: Path, collections: Path) -> dict[str, str]:
+    return {
+        "PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(home), "LC_ALL": "C.UTF-8",
+        "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(home / "ansible-local"),
+        "ANSIBLE_REMOTE_TEMP": str(home / "ansible-remote"), "ANSIBLE_CONFIG": str(home / "none.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_PIPELINING": "1",
     }
 
-    def run(*extra: str):
-        variables = {"qmailsetup_executable": str(BIN / "qmailsetup"), "qmailsetup_platform": "linux"}
-        result = subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(inventory), str(EXAMPLE / "playbook.yml"),
-             "-e", json.dumps(variables), *extra],
-            env=env, capture_output=True, text=True, timeout=300,
-        )
-        output = result.stdout + result.stderr
-        recap = re.search(r"^localhost\s+:\s+(.*)$", output, re.MULTILINE)
-        counts = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", recap.group(1))} if recap else {}
-        return result.returncode, output, counts
 
-    return run
+def ansible(tool: str, *args: str, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / tool), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_check_diff_then_apply_then_unchanged(tmp_path, playbook):
-    root = debian_tree(tmp_path / "root")
-    on_root = ["-e", json.dumps({"qmailsetup_root": str(root)})]
-    before = snapshot(root)
-
-    code, output, counts = playbook(*on_root, "--check", "--diff")
-    assert code == 0, output
-    assert counts["changed"] == 1 and counts["failed"] == 0, output
-    assert "+++ after: user alias (create)" in output
-    assert "+home: /var/qmail/alias\n+shell: /usr/sbin/nologin" in output
-    assert "+++ after: path /var/qmail/alias (create)" in output and "+mode: 02755" in output
-    assert snapshot(root) == before, "check mode wrote something"
-
-    code, output, counts = playbook(*on_root)
-    assert code == 0, output
-    assert counts["changed"] == 1, output
-    uid = next(line.split(":")[2] for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("alias:"))
-    assert f"QMAIL_UID_ALIAS='{uid}'" in output  # the play shows the IDs
-    after = snapshot(root)
-
-    code, output, counts = playbook(*on_root)
-    assert code == 0, output
-    assert counts["changed"] == 0 and counts["ok"] == 3, output
-    assert snapshot(root) == after
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> tuple[Path, dict]:
+    """The collection built from SOURCE and installed as ansible-galaxy
+    installs it: (the collections directory, an environment that uses it)."""
+    if not (BIN / "ansible-galaxy").exists():
+        skip_or_fail("needs ansible-core (the test extra)")
+    base = tmp_path_factory.mktemp("collection")
+    env = ansible_env(base, base / "collections")
+    built = ansible("ansible-galaxy", "collection", "build", str(SOURCE), "--output-path", str(base / "dist"), env=env)
+    assert built.returncode == 0, built.stdout + built.stderr
+    tarball = next((base / "dist").glob("qmailsetup-qmail-*.tar.gz"))
+    install = ansible("ansible-galaxy", "collection", "install", str(tarball), "-p", str(base / "collections"), env=env)
+    assert install.returncode == 0, install.stdout + install.stderr
+    return base / "collections/ansible_collections/qmailsetup/qmail", env
 
 
-def test_a_conflict_fails_the_task_and_writes_nothing(tmp_path, playbook):
-    root = debian_tree(tmp_path / "root")
-    append(root, "group", ["staff2:x:2108:"])
-    write(tmp_path / "ids.toml", INSTALL_IDS_SPEC)
-    before = snapshot(root)
-    code, output, counts = playbook("-e", json.dumps({"qmailsetup_root": str(root), "qmailsetup_spec": str(tmp_path / "ids.toml")}))
-    assert code != 0
-    assert counts["failed"] == 1, output
-    assert "refused, nothing written: group nofiles: gid 2108 is already held by group staff2" in output
-    assert snapshot(root) == before
+def test_the_collection_installs_its_modules_role_and_playbook(installed):
+    collection, _ = installed
+    manifest = json.loads((collection / "MANIFEST.json").read_text())["collection_info"]
+    assert (manifest["namespace"], manifest["name"]) == ("qmailsetup", "qmail")
+    assert manifest["version"] == __version__  # released together
+    for part in ("plugins/modules/apply.py", "plugins/modules/check.py", "plugins/module_utils/qmailsetup.py",
+                 "plugins/doc_fragments/common.py", "roles/qmailsetup/tasks/main.yml", "playbooks/fleet.yml"):
+        assert (collection / part).read_bytes() == (SOURCE / part).read_bytes(), part
+    readme = (CHECKOUT / "README.md").read_text()  # the commands it tells, on the folder this test builds
+    assert f"    ansible-galaxy collection build {SOURCE.relative_to(CHECKOUT)} --output-path dist\n" in readme
+    assert f"    ansible-galaxy collection install dist/qmailsetup-qmail-{manifest['version']}.tar.gz\n" in readme
+
+
+@pytest.mark.parametrize("name", ["qmailsetup.qmail.apply", "qmailsetup.qmail.check"])
+def test_ansible_doc_renders_options_examples_and_return_values(installed, name):
+    _, env = installed
+    shown = ansible("ansible-doc", name, env=env)
+    assert shown.returncode == 0, shown.stderr
+    for heading in ("OPTIONS", "EXAMPLES:", "RETURN VALUES:", "ATTRIBUTES:"):
+        assert heading in shown.stdout, heading
+    assert "root    Work on ROOT/etc and ROOT/var/qmail" in shown.stdout  # from the shared fragment
+    assert "[WARNING]" not in shown.stderr.replace("is not part of the configured Ansible collections paths", "")
+
+
+def test_ansible_doc_renders_the_role(installed):
+    _, env = installed
+    shown = ansible("ansible-doc", "-t", "role", "qmailsetup.qmail.qmailsetup", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "main* - Install qmailsetup from wheels into a virtual environment" in shown.stdout
+    assert "qmailsetup_wheelhouse" in shown.stdout and "qmailsetup_pip_index" in shown.stdout
+
+
+def source_module(name: str):
+    """A module of the collection imported from the checkout, as Ansible
+    imports it: ansible_collections.qmailsetup.qmail.plugins.modules.NAME."""
+    sys.path.insert(0, str(CHECKOUT / "collections"))
+    try:
+        return importlib.import_module(f"ansible_collections.qmailsetup.qmail.plugins.modules.{name}")
+    finally:
+        sys.path.remove(str(CHECKOUT / "collections"))
+
+
+@pytest.mark.parametrize("name", ["apply", "check"])
+def test_documentation_matches_argument_spec(installed, name):
+    """Every option ansible-doc shows (the shared fragment included) is one
+    the module takes, with the same type, default and choices."""
+    _, env = installed
+    shown = ansible("ansible-doc", "--json", f"qmailsetup.qmail.{name}", env=env)
+    assert shown.returncode == 0, shown.stderr
+    documented = json.loads(shown.stdout)[f"qmailsetup.qmail.{name}"]["doc"]["options"]
+    module = source_module(name)
+    taken = module.ARGUMENT_SPEC
+    assert sorted(documented) == sorted(taken)
+    for task in yaml.safe_load(module.EXAMPLES):  # every example a task with options the module takes
+        options = task.get(f"qmailsetup.qmail.{name}")
+        assert options is None or set(options) <= set(taken), task
+    for option, spec in taken.items():
+        doc = documented[option]
+        assert doc["type"] == spec["type"], option
+        assert doc.get("default") == spec.get("default"), option
+        assert doc.get("choices") == spec.get("choices"), option
+
+
+def test_role_arguments_match_its_defaults():
+    """argument_specs.yml (what ansible-doc shows and the role validates)
+    and defaults/main.yml name the same variables with the same defaults."""
+    specs = yaml.safe_load((SOURCE / "roles/qmailsetup/meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((SOURCE / "roles/qmailsetup/defaults/main.yml").read_text())
+    assert {k: v["default"] for k, v in options.items() if "default" in v} == defaults
 
 
 def test_diff_of_a_drifted_account_shows_current_and_desired_fields():
-    """The module's diff for a modify: before = current values, after = desired."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("qmailsetup_module", EXAMPLE / "library/qmailsetup.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The module's diff for a modify: before = current values, after =
+    desired; a file diff as qmailsetup printed it."""
     plan = {
         "changes": [{
             "kind": "user", "name": "qmaild", "action": "modify",
             "fields": {"shell": {"current": "/bin/sh", "desired": "/usr/sbin/nologin"},
                        "home": {"current": "/home/qmaild", "desired": "/var/qmail"}},
         }],
-        "diffs": [{"path": "/etc/passwd", "diff": "@@ -1 +1 @@\n-a\n+b\n"}],
+        "diffs": [{"path": "/etc/passwd", "diff": "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"}],
     }
-    assert module.plan_diff(plan) == [
+    assert source_module("apply").plan_diff(plan) == [
         {"before_header": "user qmaild", "after_header": "user qmaild (modify)",
          "before": "shell: /bin/sh\nhome: /home/qmaild\n", "after": "shell: /usr/sbin/nologin\nhome: /var/qmail\n"},
-        {"prepared": "--- /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"},
+        {"prepared": "--- /etc/passwd\n+++ /etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"},
     ]
+
+
+@pytest.mark.parametrize(("plan", "dry_run", "changed"), [
+    ({"changes": [{"kind": "user"}], "refused": False}, True, True),
+    ({"changes": [{"kind": "user"}], "refused": True}, True, False),
+    ({"changes": [], "refused": False}, True, False),
+    ({"changes": [{"kind": "user"}], "refused": False, "applied": ["user alias"]}, False, True),
+    ({"changes": [{"kind": "user"}], "refused": False, "applied": []}, False, False),  # failed before the first
+    ({"changes": [], "refused": False}, False, False),
+    (None, False, False),
+])
+def test_changed_only_when_something_was_or_would_be_changed(plan, dry_run, changed):
+    assert source_module("apply").changed(plan, dry_run) is changed
+
+
+# --- the fleet ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory) -> Path:
+    """qmailsetup's wheel built from this checkout and its dependencies'
+    wheels: what an administrator copies to hosts without a package index.
+    (Making it is the one step that uses pip's index, as building the wheel
+    in test_tools_packaging does.)"""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(house), str(CHECKOUT)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    return house
+
+
+def results(output: str, task: str) -> dict[str, str]:
+    """{host: ok | changed | failed | skipped} for TASK in ansible-playbook's output."""
+    section = output.split(f"TASK [{task}]", 1)[1].split("\nTASK [", 1)[0].split("\nPLAY RECAP", 1)[0]
+    found = re.findall(r"^(ok|changed|fatal|skipping): \[([^\]]+)\]", section, re.MULTILINE)
+    return {host: {"fatal": "failed", "skipping": "skipped"}.get(status, status) for status, host in found}
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    lines = re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output.split("PLAY RECAP", 1)[1], re.MULTILINE)
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)} for host, counts in lines}
+
+
+def failure_message(output: str, host: str) -> str:
+    line = next(line for line in output.splitlines() if line.startswith(f"fatal: [{host}]: FAILED! => "))
+    return json.loads(line.split(" => ", 1)[1])["msg"]
+
+
+def user_ids(root: Path) -> dict[str, str]:
+    entries = (line.split(":") for line in (root / "etc/passwd").read_text().splitlines())
+    return {fields[0]: fields[2] for fields in entries if fields[0] in QMAIL_USERS}
+
+
+def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheelhouse):
+    """Nine hosts, 8 forks: the eight are changed, changed, then unchanged;
+    the ninth's spec conflicts, so it fails every time with qmailsetup's one
+    line and nothing written, and the eight do not notice."""
+    if os.geteuid() != 0:
+        skip_or_fail("useradd --prefix needs root")
+    require_tools("useradd", "groupadd")
+    _, env = installed
+    roots = {host: debian_tree(tmp_path / host / "root") for host in [*FLEET, CONFLICT]}
+    append(roots[CONFLICT], "group", ["staff2:x:2108:"])
+    write(tmp_path / "conflict.toml", '[[groups]]\nname = "nofiles"\ngid = 2108\n')  # held by staff2 there
+    lines = ["[qmail_hosts]"]
+    for n, host in enumerate(FLEET):
+        backend = "useradd" if n < 4 else "files"
+        lines.append(f"{host} qmailsetup_root={roots[host]} qmailsetup_venv={tmp_path / host / 'venv'} qmailsetup_backend={backend}")
+    lines.append(f"{CONFLICT} qmailsetup_root={roots[CONFLICT]} qmailsetup_venv={tmp_path / CONFLICT / 'venv'} "
+                 f"qmailsetup_spec_file={tmp_path / 'conflict.toml'}")
+    lines += ["", "[qmail_hosts:vars]", "ansible_connection=local", f"ansible_python_interpreter={sys.executable}",
+              f"qmailsetup_wheelhouse={wheelhouse}", "qmailsetup_platform=linux"]
+    write(tmp_path / "inventory.ini", "\n".join(lines) + "\n")
+
+    def play(*extra: str) -> str:
+        run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "--forks", "8",
+                      "qmailsetup.qmail.fleet", *extra, env=env)
+        output = run.stdout + run.stderr
+        assert run.returncode == 2, output  # 2: some host failed (the conflict)
+        assert failure_message(output, CONFLICT) == REFUSAL, output
+        counts = recap(output)
+        assert sorted(counts) == sorted([*FLEET, CONFLICT]), output
+        assert [host for host, c in counts.items() if c["failed"]] == [CONFLICT], output
+        return output
+
+    before = {host: snapshot(root) for host, root in roots.items()}
+    output = play("--check", "--diff")
+    assert results(output, APPLY_TASK) == {**{host: "changed" for host in FLEET}, CONFLICT: "failed"}, output
+    assert {host: snapshot(root) for host, root in roots.items()} == before, "check mode wrote under a root"
+    assert "+++ after: user alias (create)" in output and "+home: /var/qmail/alias\n+shell: /usr/sbin/nologin" in output
+    assert "+++ after: path /var/qmail/alias (create)" in output and "+mode: 02755" in output
+    assert f"+++ {roots['mx5']}/etc/passwd\n" in output  # the files backend's diff, as qmailsetup prints it
+    assert "\n+alias:x:999:998::/var/qmail/alias:/usr/sbin/nologin\n" in output
+    for host in [*FLEET, CONFLICT]:  # installed even in check mode: the dry run needs it
+        assert (tmp_path / host / "venv/bin/qmailsetup").exists()
+
+    output = play()
+    assert results(output, APPLY_TASK) == {**{host: "changed" for host in FLEET}, CONFLICT: "failed"}, output
+    assert results(output, "qmailsetup.qmail.qmailsetup : What qmailsetup check finds") == {host: "ok" for host in FLEET}
+    ids = {host: user_ids(roots[host]) for host in FLEET}
+    assert ids["mx1"] == {"alias": "999", "qmaild": "998", "qmaill": "997", "qmailp": "996",
+                          "qmailq": "995", "qmailr": "994", "qmails": "993"}
+    assert all(found == ids["mx1"] for found in ids.values()), ids  # useradd and the files backend agree
+    assert snapshot(roots[CONFLICT]) == before[CONFLICT]
+    after = {host: snapshot(root) for host, root in roots.items()}
+
+    output = play()
+    assert results(output, APPLY_TASK) == {**{host: "ok" for host in FLEET}, CONFLICT: "failed"}, output
+    assert all(recap(output)[host]["changed"] == 0 for host in FLEET), output  # nor the installation
+    assert {host: snapshot(root) for host, root in roots.items()} == after
+
+
+# --- the modules alone (ad hoc, on localhost) ----------------------------------
+
+
+def adhoc(env: dict, module: str, args: dict) -> tuple[str, dict]:
+    """`ansible localhost -m MODULE -a ARGS`: (SUCCESS | CHANGED | FAILED, the result)."""
+    run = ansible("ansible", "all", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+                  "-m", module, "-a", json.dumps(args), env=env, timeout=120)
+    status, _, result = run.stdout.partition(" => ")
+    assert result, run.stdout + run.stderr
+    return status.split(" | ")[1].removesuffix("!"), json.loads(result)
+
+
+def test_apply_fails_with_qmailsetup_s_one_line_on_bad_input(tmp_path, installed):
+    _, env = installed
+    status, result = adhoc(env, "qmailsetup.qmail.apply", {"root": str(tmp_path / "missing"), "executable": str(BIN / "qmailsetup")})
+    assert status == "FAILED"
+    assert result["rc"] == 2 and result["changed"] is False
+    assert result["msg"] == f"qmailsetup: --root {tmp_path / 'missing'}: not a directory"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_check_sets_its_findings_as_facts(tmp_path, installed):
+    """The facts are the findings `qmailsetup check --json` prints, split by
+    severity; fail_on_error fails a host that is not fit."""
+    _, env = installed
+    root = debian_tree(tmp_path / "root")
+    args = {"root": str(root), "platform": "linux", "executable": str(BIN / "qmailsetup")}
+    before = snapshot(root)
+    status, result = adhoc(env, "qmailsetup.qmail.check", args)
+    cli = subprocess.run([str(BIN / "qmailsetup"), "check", "--json", "--root", str(root), "--platform", "linux"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 3  # the accounts are missing
+    findings = json.loads(cli.stdout)["findings"]
+    assert status == "SUCCESS" and result["changed"] is False
+    facts = result["ansible_facts"]["qmailsetup_check"]
+    assert facts["findings"] == findings
+    assert facts["errors"] == [f for f in findings if f["severity"] == "error"] != []
+    assert facts["warnings"] == [f for f in findings if f["severity"] == "warning"]
+    assert facts["fit"] is False
+
+    status, result = adhoc(env, "qmailsetup.qmail.check", {**args, "fail_on_error": True})
+    assert status == "FAILED" and result["rc"] == 3
+    assert result["msg"].startswith(f"qmailsetup check finds errors: account.exists: {root}/etc/passwd: missing: group qmail")
+    assert snapshot(root) == before
+
+
+def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
+    """Exit 5: the accounts are as the spec says, but check finds errors. A
+    stand-in qmailsetup prints what the real one prints then (README.md,
+    "Exit codes" and "JSON"): the task fails with its lines, `changed`
+    still tells what was applied, and the errors are in `check`."""
+    _, env = installed
+    error = {"id": "fs.nosuid", "severity": "error", "path": "/var/qmail/bin",
+             "message": "/var/qmail/bin is on a filesystem mounted nosuid", "remedy": "mount /var without nosuid"}
+    plan = {"in_sync": False, "refused": False, "changes": [{"kind": "group", "name": "qmail", "action": "create",
+            "fields": {"gid": {"current": None, "desired": 999}}}], "conflicts": [], "warnings": [], "unchanged": [],
+            "diffs": [], "applied": ["group qmail"], "check": [error]}
+    stderr = "qmailsetup: check finds 1 error about what apply set up\nqmailsetup: fs.nosuid: /var/qmail/bin is on a filesystem mounted nosuid"
+    fake = tmp_path / "qmailsetup"
+    write(fake, f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(plan)}\nEOF\nprintf '%s\\n' '{stderr}' >&2\nexit 5\n")
+    fake.chmod(0o755)
+    status, result = adhoc(env, "qmailsetup.qmail.apply", {"executable": str(fake)})
+    assert status == "FAILED"
+    assert (result["rc"], result["msg"], result["check"], result["applied"]) == (5, stderr, [error], ["group qmail"])
+    assert result["changed"] is True

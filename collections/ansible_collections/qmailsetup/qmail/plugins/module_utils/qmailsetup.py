@@ -1,0 +1,61 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the qmailsetup modules share: the common options, the command line
+and reading qmailsetup's JSON. qmailsetup itself does the work; these
+modules only run it on the target and report what it printed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+# the options of doc_fragments/common.py
+COMMON_OPTIONS = {
+    "spec": {"type": "path"},
+    "spec_content": {"type": "str"},
+    "root": {"type": "path", "default": "/"},
+    "platform": {"type": "str", "default": "auto"},
+    "executable": {"type": "path"},
+}
+MUTUALLY_EXCLUSIVE = [["spec", "spec_content"]]
+
+
+def spec_path(module) -> str | None:
+    """The spec file to name on the command line: spec, or spec_content
+    written to a file in the module's own temporary directory (removed with
+    it when the module ends)."""
+    params = module.params
+    if params["spec_content"] is None:
+        return params["spec"]
+    path = os.path.join(module.tmpdir, "spec_content.toml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(params["spec_content"])
+    return path
+
+
+def command(module, name: str) -> list[str]:
+    """qmailsetup NAME --json with the common options."""
+    params = module.params
+    executable = params["executable"] or module.get_bin_path("qmailsetup", required=True)
+    argv = [executable, name, "--json", "--root", params["root"], "--platform", params["platform"]]
+    spec = spec_path(module)
+    if spec:
+        argv += ["--spec", spec]
+    return argv
+
+
+def run_json(module, argv: list[str]) -> tuple[int, dict | None, str]:
+    """(exit code, the JSON document qmailsetup printed or None, stderr).
+    qmailsetup prints its JSON also when it refuses or fails part-way, so a
+    failed result still shows what was planned and done."""
+    rc, out, err = module.run_command(argv)
+    try:
+        data = json.loads(out) if out.strip() else None
+    except ValueError:
+        data = None
+    return rc, data, err
+
+
+def error_message(rc: int, err: str) -> str:
+    """qmailsetup's own error, as it printed it on stderr (one line, or one
+    line per check error with exit 5)."""
+    return err.strip() or f"qmailsetup exited {rc} without a message"
