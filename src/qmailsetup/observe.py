@@ -8,6 +8,7 @@ account that lives only in LDAP or NIS is not created a second time.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import stat
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
+from qmailsetup.hostio import NotRegular, read_fd
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.etcdir import EtcDir
 
 # Which files each flavor keeps; the optional ones are used when present.
 FLAVOR_FILES = {
@@ -86,6 +89,12 @@ class HostState:
     nss_groups: dict[str, int] = field(default_factory=dict)
     nss_uids: dict[int, str] = field(default_factory=dict)
     nss_gids: dict[int, str] = field(default_factory=dict)
+    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
+    # account files goes through it
+    etc: EtcDir | None = None
+    # the root and its etc when others than root may write to them: (path
+    # under the root, how it is owned), as PathState.unsafe_parents
+    unsafe_etc: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
@@ -102,40 +111,34 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute
 
 
-def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
-    path = under(root, f"/etc/{kind}")
-    name = shown(root, f"/etc/{kind}")
+def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+    """ETC's file KIND, read through the directory's descriptor: never
+    through a symlink (refused, exit 3), never blocking on a FIFO, device
+    or socket (not a regular file: exit 2)."""
+    name = etc.shown(kind)
     try:
-        info = os.lstat(path)
+        if stat.S_ISLNK(etc.lstat(kind).st_mode):
+            raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
+        fd, info = etc.open_regular(kind)
+        try:
+            data = read_fd(fd)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         if required:
             raise BadInput(f"{name}: missing; a {kind} file is needed here") from None
-        return AccountFile.missing(path, kind)
+        return AccountFile.missing(etc.path / kind, kind)
+    except NotRegular as error:
+        raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
-    if not stat.S_ISREG(info.st_mode):
-        raise BadInput(f"{name}: not a regular file")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
+        if error.errno == errno.ELOOP:  # made a symlink since the lstat
+            raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
         raise BadInput(f"{name}: cannot read: {error.strerror}") from None
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    return AccountFile.parse(path, kind, data, shown=name)
-
-
-def check_etc(root: Path) -> None:
-    """ROOT/etc must be the root's own directory: through a link to the
-    running host's /etc, useradd --prefix would edit the host's accounts."""
-    etc = under(root, "/etc")
-    try:
-        info = os.lstat(etc)
-    except FileNotFoundError:
-        return  # the missing account files are named one by one
-    if stat.S_ISLNK(info.st_mode):
-        raise Refused(f"{etc}: is a symlink (to {os.readlink(etc)}); refusing to edit account files through a link")
+    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
+    account_file.links = info.st_nlink
+    return account_file
 
 
 @contextmanager
@@ -151,13 +154,11 @@ def collector_paused():
             gc.enable()
 
 
-def read_files(root: Path, flavor: str) -> dict[str, AccountFile]:
-    if root != Path("/"):
-        check_etc(root)
+def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
     kinds = FLAVOR_FILES[flavor]
     with collector_paused():
-        files = {kind: read_account_file(root, kind, True) for kind in kinds["required"]}
-        files.update({kind: read_account_file(root, kind, False) for kind in kinds["optional"]})
+        files = {kind: read_account_file(etc, kind, True) for kind in kinds["required"]}
+        files.update({kind: read_account_file(etc, kind, False) for kind in kinds["optional"]})
     return files
 
 
@@ -310,8 +311,21 @@ def choose_nologin(root: Path, profile: Profile) -> str:
     return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
 
 
+def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:
+    """The root and ROOT/etc where others than root may write: they could
+    rename etc or an account file away and put their own in its place."""
+    unsafe = []
+    root_info = os.stat(etc.root)
+    if writable_by_others(root_info):
+        unsafe.append(("/", ownership(root_info)))
+    if etc.fd is not None and writable_by_others(etc.info()):
+        unsafe.append(("/etc", ownership(etc.info())))
+    return tuple(unsafe)
+
+
 def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
-    files = read_files(root, profile.flavor)
+    etc = EtcDir.open(root)
+    files = read_files(etc, profile.flavor)
     users, groups = users_and_groups(files)
     state = HostState(
         root=root,
@@ -322,6 +336,8 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         id_range=read_login_defs(root, profile),
         nologin=choose_nologin(root, profile),
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
+        etc=etc,
+        unsafe_etc=unsafe_etc(etc),
     )
     if root.resolve() == Path("/"):
         ask_nss(spec, state)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from qmailsetup.backends import stderr_line
 from qmailsetup.errors import OperationFailed, Refused, first_of
-from qmailsetup.observe import UserRecord, read_files, shown, users_and_groups, users_file
+from qmailsetup.observe import UserRecord, read_files, users_and_groups, users_file
 from qmailsetup.plan import Change
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
@@ -154,12 +154,15 @@ class FilesBackend:
         self.flavor = host.profile.flavor
         self.templates = NEW_LINES[self.flavor]
         self.main_user_file = users_file(self.flavor)
+        # the files replaced so far, as messages name them: a failure says
+        # exactly what was written before it
+        self.written: list[str] = []
 
     def commands(self, change: Change) -> list[list[str]]:
         return []
 
     def shown(self, kind: str) -> str:
-        return shown(self.host.root, f"/etc/{kind}")
+        return self.host.etc.shown(kind)
 
     # -- what the edits are ------------------------------------------------
 
@@ -251,10 +254,10 @@ class FilesBackend:
     # -- doing it -----------------------------------------------------------
 
     def apply(self, changes: list[Change], done) -> None:
-        root = self.host.root
-        with lock.locked(root, self.flavor):
-            files = read_files(root, self.flavor)
-            remove_stale_temps(root / "etc", set(files))
+        etc = self.host.etc
+        with lock.locked(etc, self.flavor):
+            files = read_files(etc, self.flavor)
+            remove_stale_temps(etc, set(files))
             present = self.recheck(changes, files)
             edits = self.edits(changes, files, skip=present)
             wanted = [c for c in changes if c.kind != "path"]
@@ -280,11 +283,11 @@ class FilesBackend:
             flush_name_caches(written)
 
     def write(self, kind: str, data: bytes) -> None:
-        path = self.host.root / "etc" / kind
         try:
-            replace_file(path, data)
+            replace_file(self.host.etc, kind, data)
         except WriteError as error:
             raise OperationFailed(f"{self.shown(kind)}: {error.step}: {error.strerror}") from None
+        self.written.append(self.shown(kind))
 
     def post_edit(self, written: list[str]) -> None:
         """After the files are written: the profile's post-edit commands
@@ -317,9 +320,10 @@ class FilesBackend:
                 )
 
         def write_passwd(data: bytes) -> None:
-            path = self.host.root / "etc/passwd"
-            if not path.exists():  # a tree that never had one: made as pwd_mkdb makes it, 0644
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            etc = self.host.etc
+            if not etc.exists("passwd"):  # a tree that never had one: made as pwd_mkdb makes it, 0644
+                fd = os.open("passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=etc.fd)
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
             self.write("passwd", data)
