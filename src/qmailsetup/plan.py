@@ -133,9 +133,29 @@ class Planner:
             self.plan_group(group.name, group.gid)
         for user in self.spec.users:
             self.plan_user(user)
+        self.warn_account_files()
         for path in self.spec.paths:
             self.plan_path(path)
         return self.plan
+
+    def warn_account_files(self) -> None:
+        """The root and its etc when others than root may write there (they
+        could swap the account files for their own); and, when accounts
+        change, a file with more than one name: the rewrite replaces it by a
+        new file, and its other names keep the old content."""
+        for place, owned in self.host.unsafe_etc:
+            self.warned_parents.add(place)
+            self.plan.warnings.append(
+                f"{shown(self.host.root, place)} ({owned}) is writable by others than root: whoever can write there "
+                "can replace the account files; make it root-owned and not group- or world-writable"
+            )
+        if any(c.kind != "path" for c in self.plan.changes):
+            for kind, account_file in self.host.files.items():
+                if account_file.exists and account_file.links > 1:
+                    self.plan.warnings.append(
+                        f"{shown(self.host.root, '/etc/' + kind)} has {account_file.links} hard links: it is "
+                        "replaced by a new file, and its other names keep the old content"
+                    )
 
     def plan_group(self, name: str, gid: int | None) -> None:
         host = self.host
