@@ -14,7 +14,7 @@ from qmailsetup.errors import BadInput, OperationFailed, Refused
 from qmailsetup.hostio import NotRegular, unchangeable
 from qmailsetup.observe import HostState, read_account_file, under, users_file
 from qmailsetup.paths import ensure_directory
-from qmailsetup.plan import Change, Plan
+from qmailsetup.plan import BACKEND_KINDS, Change, Plan
 
 
 def describe(changes: list[Change]) -> str:
@@ -124,7 +124,7 @@ def number_of(account_file, name: str) -> int:
 
 def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None:
     """Carry out PLAN, appending each finished change to DONE."""
-    accounts = [c for c in plan.changes if c.kind != "path"]
+    accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
     directories = [c for c in plan.changes if c.kind == "path"]
     preflight(accounts, directories, host)
     try:

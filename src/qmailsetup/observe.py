@@ -22,8 +22,9 @@ from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, read_fd
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
-from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile
 from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 # Which files each flavor keeps; the optional ones are used when present.
 FLAVOR_FILES = {
@@ -95,6 +96,8 @@ class HostState:
     # the root and its etc when others than root may write to them: (path
     # under the root, how it is owned), as PathState.unsafe_parents
     unsafe_etc: tuple[tuple[str, str], ...] = ()
+    # BSD: passwd differs from what pwd_mkdb -p makes of master.passwd
+    stale_passwd: bool = False
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
@@ -111,34 +114,59 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute
 
 
-def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
     """ETC's file KIND, read through the directory's descriptor: never
-    through a symlink (refused, exit 3), never blocking on a FIFO, device
-    or socket (not a regular file: exit 2)."""
+    through a symlink (refused, exit 3, a dangling one too), never blocking
+    on a FIFO, device or socket (not a regular file: exit 2); None when
+    there is none."""
     name = etc.shown(kind)
     try:
         if stat.S_ISLNK(etc.lstat(kind).st_mode):
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
         fd, info = etc.open_regular(kind)
         try:
-            data = read_fd(fd)
+            return read_fd(fd), info
         finally:
             os.close(fd)
     except FileNotFoundError:
-        if required:
-            raise BadInput(f"{name}: missing; a {kind} file is needed here") from None
-        return AccountFile.missing(etc.path / kind, kind)
+        return None
     except NotRegular as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
         raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+
+
+def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+    name = etc.shown(kind)
+    found = read_bytes(etc, kind)
+    if found is None:
+        if required:
+            raise BadInput(f"{name}: missing; a {kind} file is needed here")
+        return AccountFile.missing(etc.path / kind, kind)
+    data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
     account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
     account_file.links = info.st_nlink
     return account_file
+
+
+def stale_passwd(etc: EtcDir, files: dict[str, AccountFile]) -> bool:
+    """On the BSDs, passwd is made from master.passwd by pwd_mkdb -p, and is
+    written with it: a symlinked or dangling one is refused before anything
+    is written. True when it is there but differs from what pwd_mkdb -p
+    would make (a run that died between master.passwd and pwd_mkdb). A tree
+    without one gets one with the next edit."""
+    found = read_bytes(etc, "passwd")
+    if found is None:
+        return False
+    try:
+        expected = v7_passwd(files["master.passwd"].text())
+    except ValueError:
+        return False  # a line pwd_mkdb would refuse: not for this run to guess at
+    return found[0] != expected.encode(ENCODING, ERRORS)
 
 
 @contextmanager
@@ -338,6 +366,7 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
         etc=etc,
         unsafe_etc=unsafe_etc(etc),
+        stale_passwd=profile.flavor == "bsd" and stale_passwd(etc, files),
     )
     if root.resolve() == Path("/"):
         ask_nss(spec, state)

@@ -23,7 +23,7 @@ class FieldChange:
 
 @dataclass
 class Change:
-    kind: str  # "group", "user" or "path"
+    kind: str  # "group", "user", "path" or "file" (a file made from others: BSD's passwd)
     name: str
     action: str  # "create" or "modify"
     fields: dict[str, FieldChange]
@@ -32,6 +32,12 @@ class Change:
     # IDs the planner allocated: command backends let the tool choose them
     allocated: frozenset[str] = frozenset()
     drift: bool = False
+
+
+# the kinds of change a backend carries out (apply does the paths itself)
+BACKEND_KINDS = ("group", "user", "file")
+# the kinds that are account entries
+ACCOUNT_KINDS = ("group", "user")
 
 
 @dataclass(frozen=True)
@@ -134,9 +140,18 @@ class Planner:
         for user in self.spec.users:
             self.plan_user(user)
         self.warn_account_files()
+        self.repair_passwd()
         for path in self.spec.paths:
             self.plan_path(path)
         return self.plan
+
+    def repair_passwd(self) -> None:
+        """BSD: master.passwd in sync but passwd not what pwd_mkdb -p makes
+        of it (a run that died before pwd_mkdb): rebuilt. With account
+        changes, pwd_mkdb runs after them anyway."""
+        if self.host.stale_passwd and not self.plan.changes:
+            fields = {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}
+            self.plan.changes.append(Change("file", "/etc/passwd", "modify", fields, {"path": "/etc/passwd"}))
 
     def warn_account_files(self) -> None:
         """The root and its etc when others than root may write there (they
@@ -149,7 +164,7 @@ class Planner:
                 f"{shown(self.host.root, place)} ({owned}) is writable by others than root: whoever can write there "
                 "can replace the account files; make it root-owned and not group- or world-writable"
             )
-        if any(c.kind != "path" for c in self.plan.changes):
+        if any(c.kind in ACCOUNT_KINDS for c in self.plan.changes):
             for kind, account_file in self.host.files.items():
                 if account_file.exists and account_file.links > 1:
                     self.plan.warnings.append(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from qmailsetup.backends import stderr_line
 from qmailsetup.errors import OperationFailed, Refused, first_of
 from qmailsetup.observe import UserRecord, read_files, users_and_groups, users_file
-from qmailsetup.plan import Change
+from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
@@ -185,7 +185,7 @@ class FilesBackend:
     def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
         edits = FileEdits(files)
         for change in changes:
-            if change.kind == "path" or (change.kind, change.name) in skip:
+            if change.kind not in ACCOUNT_KINDS or (change.kind, change.name) in skip:
                 continue
             main = "group" if change.kind == "group" else self.main_user_file
             if change.action == "modify":
@@ -219,7 +219,7 @@ class FilesBackend:
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
         for change in changes:
-            if change.kind == "path":
+            if change.kind not in ACCOUNT_KINDS:
                 continue
             main = "group" if change.kind == "group" else self.main_user_file
             existing = files[main].get(change.name)
@@ -260,7 +260,9 @@ class FilesBackend:
             remove_stale_temps(etc, set(files))
             present = self.recheck(changes, files)
             edits = self.edits(changes, files, skip=present)
-            wanted = [c for c in changes if c.kind != "path"]
+            wanted = [c for c in changes if c.kind in ACCOUNT_KINDS]
+            # BSD's passwd, stale: what the post-edit step (pwd_mkdb -p) makes
+            repairs = [c for c in changes if c.kind == "file"]
             # with a post-edit step (pwd_mkdb) nothing is usable before it ran
             finished: list[Change] = []
             written = []
@@ -275,9 +277,9 @@ class FilesBackend:
                         for change in finished:
                             done(change)
                         finished = []
-            if written:
+            if written or repairs:
                 self.post_edit(written)
-            for change in finished:
+            for change in finished + repairs:
                 done(change)
         if written and self.host.root == Path("/"):
             flush_name_caches(written)
