@@ -153,6 +153,11 @@ UNREPLACEABLE = {
         'mount --bind "$ROOT/etc/shadow" "$ROOT/etc/shadow" && mount -o remount,bind,ro "$ROOT/etc/shadow"', "",
         "{root}/etc/shadow: on a read-only mount (a bind mount over the file?); nothing written",
     ),
+    "writable-bind-mount-over-passwd": (
+        'cp -a "$ROOT/etc/passwd" "$TEMPLATE/passwd.mounted" && mount --bind "$TEMPLATE/passwd.mounted" "$ROOT/etc/passwd"',
+        "",
+        "{root}/etc/passwd: a mount point (a bind mount over the file), which a rename cannot replace; nothing written",
+    ),
     "immutable-group": (
         'chattr +i "$ROOT/etc/group"', 'chattr -i "$ROOT/etc/group"',
         "{root}/etc/group: immutable (chattr -i/-a to edit); nothing written",

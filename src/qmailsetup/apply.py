@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, OperationFailed, Refused
-from qmailsetup.hostio import NotRegular, unchangeable
+from qmailsetup.hostio import NotRegular, mount_id, unchangeable
 from qmailsetup.observe import HostState, read_account_file, under, users_file
 from qmailsetup.paths import ensure_directory
 from qmailsetup.plan import BACKEND_KINDS, Change, Plan
@@ -76,6 +76,7 @@ def check_account_files(host: HostState) -> None:
     why = unchangeable(etc.fd)
     if why:
         raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
+    etc_mount = mount_id(etc.fd)
     for name in files_to_write(host):
         try:
             fd, _ = etc.open_regular(name)
@@ -97,6 +98,9 @@ def check_account_files(host: HostState) -> None:
             why = unchangeable(fd)
             if why:
                 raise OperationFailed(f"{etc.shown(name)}: {why} (chattr -i/-a to edit); nothing written")
+            if etc_mount is not None and mount_id(fd) not in (None, etc_mount):
+                raise OperationFailed(f"{etc.shown(name)}: a mount point (a bind mount over the file), which a "
+                                      "rename cannot replace; nothing written")
         finally:
             os.close(fd)
 

@@ -123,3 +123,18 @@ def unchangeable(fd: int) -> str | None:
     if flags & FS_APPEND_FL or bsd & (stat.SF_APPEND | stat.UF_APPEND):
         return "append-only"
     return None
+
+
+def mount_id(fd: int) -> int | None:
+    """The ID of the mount FD's file is on (Linux: /proc/self/fdinfo), None
+    where that is not known. A file whose mount differs from its
+    directory's is a mount point itself (a bind mount over one file), which
+    a rename cannot replace."""
+    try:
+        text = read_regular(f"/proc/self/fdinfo/{fd}", limit=4096)
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(b"mnt_id:"):
+            return int(line.split()[1])
+    return None

@@ -143,7 +143,10 @@ def flush_name_caches(written: list[str]) -> None:
         return
     tables = {"group" if kind in ("group", "gshadow") else "passwd" for kind in written}
     for table in sorted(tables):
-        subprocess.run([nscd, "-i", table], capture_output=True, check=False)
+        try:  # the lock timeout bounds every wait, a hung nscd's too
+            subprocess.run([nscd, "-i", table], capture_output=True, check=False, timeout=lock.lock_timeout())
+        except subprocess.TimeoutExpired:
+            return
 
 
 class FilesBackend:
