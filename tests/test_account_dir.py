@@ -244,3 +244,41 @@ def test_an_attribute_the_file_system_refuses_fails_the_step_and_writes_nothing(
     after = snapshot(root)
     after.pop("etc/.pwd.lock")  # lckpwdf's lock file stays, as glibc leaves it
     assert after == before
+
+
+# --- what a failure says was written -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failing", "replaced", "done"),
+    [
+        ("gshadow-", [], "nothing"),
+        ("group", ["gshadow-", "gshadow", "group-"], "nothing"),
+        ("passwd", ["gshadow-", "gshadow", "group-", "group", "shadow-", "shadow", "passwd-"],
+         "group qmail, group nofiles"),
+    ],
+)
+def test_a_failure_names_exactly_the_files_replaced_before_it(tmp_path, monkeypatch, failing, replaced, done):
+    root = debian_tree(tmp_path / "root")
+    before = snapshot(root)
+    real = os.rename
+
+    def rename(source, target, *args, **kwargs):
+        if target == failing:
+            raise OSError(5, "Input/output error")
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    result = apply(root)
+
+    assert result.code == 1
+    named = f" (files replaced in {root}/etc: {', '.join(replaced)})" if replaced else ""
+    assert result.err.count("\n") == 1
+    assert result.err.startswith(f"qmailsetup: {root}/etc/{failing.rstrip('-')}: renaming {failing.rstrip('-')}")
+    assert result.err.endswith(f": Input/output error; done before the failure: {done}{named}\n")
+    # what it names is what changed (the backups keep the old content, so
+    # only their times and the main files' content show): nothing else did
+    after = snapshot(root)
+    changed = {path for path in set(before) | set(after) if before.get(path) != after.get(path)}
+    expected = {f"etc/{name}" for name in replaced} | {"etc/.pwd.lock"}
+    assert changed <= expected and {f"etc/{name}" for name in replaced if not name.endswith("-")} <= changed

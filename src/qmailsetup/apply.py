@@ -148,5 +148,5 @@ def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None
                 done.append(change)
     except OperationFailed as error:
         written = getattr(backend, "written", [])
-        files = f" (files replaced: {', '.join(written)})" if written else ""
+        files = f" (files replaced in {host.etc.path}: {', '.join(written)})" if written else ""
         raise OperationFailed(f"{error}; done before the failure: {describe(done)}{files}") from None

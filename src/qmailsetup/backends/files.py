@@ -157,8 +157,8 @@ class FilesBackend:
         self.flavor = host.profile.flavor
         self.templates = NEW_LINES[self.flavor]
         self.main_user_file = users_file(self.flavor)
-        # the files replaced so far, as messages name them: a failure says
-        # exactly what was written before it
+        # the names in etc replaced so far (backups included): a failure
+        # says exactly what was written before it
         self.written: list[str] = []
 
     def commands(self, change: Change) -> list[list[str]]:
@@ -289,10 +289,9 @@ class FilesBackend:
 
     def write(self, kind: str, data: bytes) -> None:
         try:
-            replace_file(self.host.etc, kind, data)
+            replace_file(self.host.etc, kind, data, wrote=self.written.append)
         except WriteError as error:
             raise OperationFailed(f"{self.shown(kind)}: {error.step}: {error.strerror}") from None
-        self.written.append(self.shown(kind))
 
     def post_edit(self, written: list[str]) -> None:
         """After the files are written: the profile's post-edit commands

@@ -117,12 +117,15 @@ def read_current(etc: EtcDir, name: str) -> tuple[bytes, os.stat_result, dict[st
         os.close(fd)
 
 
-def replace_file(etc: EtcDir, name: str, data: bytes) -> None:
+def replace_file(etc: EtcDir, name: str, data: bytes, wrote=lambda name: None) -> None:
     """Replace NAME in ETC by DATA atomically, keeping its current content
-    as NAME-. Raises WriteError naming the step that failed."""
+    as NAME-; WROTE is told each name once it is in place (NAME-, then
+    NAME). Raises WriteError naming the step that failed."""
     previous, info, xattrs = read_current(etc, name)
     install(etc.fd, f"{name}-", previous, info, xattrs, keep_times=True)
+    wrote(f"{name}-")
     install(etc.fd, name, data, info, xattrs)
+    wrote(name)
     try:
         os.fsync(etc.fd)
     except OSError as error:
