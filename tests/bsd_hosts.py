@@ -27,6 +27,17 @@ def bsd_tree(root: Path, fixture: str) -> Path:
     return root
 
 
+def installed_tree(root: Path, fixture: str) -> Path:
+    """A BSD root as installed: master.passwd, group, and the passwd that
+    pwd_mkdb -p made from master.passwd."""
+    from qmailsetup.userdb.pwdmkdb import v7_passwd
+
+    bsd_tree(root, fixture)
+    (root / "etc/passwd").write_text(v7_passwd((root / "etc/master.passwd").read_text()))
+    (root / "etc/passwd").chmod(0o644)
+    return root
+
+
 def master_line(name: str, uid: int, gid: int, home: str, shell: str, gecos: str = "", login_class: str = "") -> str:
     return f"{name}:*:{uid}:{gid}:{login_class}:0:0:{gecos}:{home}:{shell}"
 

@@ -190,9 +190,9 @@ ACCOUNT_FILE_CASES = [
     Case("passwd-empty", replaced("passwd", b""), 2, "{root}/etc/passwd: empty; a real passwd file has at least root in it"),
     Case("group-empty", replaced("group", b""), 2, "{root}/etc/group: empty; a real group file has at least root in it"),
     Case("passwd-missing", removed("passwd"), 2, "{root}/etc/passwd: missing; a passwd file is needed here"),
-    Case("passwd-is-a-directory", as_directory("passwd"), 2, "{root}/etc/passwd: not a regular file"),
-    Case("shadow-is-a-directory", as_directory("shadow"), 2, "{root}/etc/shadow: not a regular file"),
-    Case("passwd-is-a-fifo", as_fifo, 2, "{root}/etc/passwd: not a regular file"),
+    Case("passwd-is-a-directory", as_directory("passwd"), 2, "{root}/etc/passwd: a directory, not a regular file"),
+    Case("shadow-is-a-directory", as_directory("shadow"), 2, "{root}/etc/shadow: a directory, not a regular file"),
+    Case("passwd-is-a-fifo", as_fifo, 2, "{root}/etc/passwd: a FIFO, not a regular file"),
 ]
 
 COMMAND_LINE_CASES = [

@@ -14,7 +14,7 @@ import stat
 import subprocess
 
 import pytest
-from bsd_hosts import bsd_tree
+from bsd_hosts import bsd_tree, installed_tree
 from conftest import cli
 from golden import check_text
 from qmail_layout import QMAIL_USERS
@@ -28,15 +28,6 @@ PWD_MKDB = {
     "openbsd": lambda root: ["pwd_mkdb", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"],
 }
 FILES = ("master.passwd", "group", "passwd")
-
-
-def installed_tree(root, fixture):
-    """A BSD root as installed: master.passwd, group, and the passwd that
-    pwd_mkdb -p made from master.passwd."""
-    bsd_tree(root, fixture)
-    (root / "etc/passwd").write_text(v7_passwd((root / "etc/master.passwd").read_text()))
-    (root / "etc/passwd").chmod(0o644)
-    return root
 
 
 def added_only(old: str, new: str) -> list[str]:

@@ -63,13 +63,13 @@ def test_a_line_with_too_many_fields_is_not_guessed_at():
 def post_edit(root, run):
     """run_post_edit for FreeBSD with RUN for the commands; what it wrote and said."""
     from qmailsetup.platforms import load_profile
-    from qmailsetup.userdb.pwdmkdb import run_post_edit
-
-    from qmailsetup.backends.files import post_edit_argv
+    from qmailsetup.userdb.etcdir import EtcDir
+    from qmailsetup.userdb.pwdmkdb import post_edit_argv, run_post_edit
 
     written, said = [], []
     profile = load_profile("freebsd")
-    run_post_edit(profile.name, post_edit_argv(profile, root), root, run, written.append, said.append)
+    with EtcDir.open(root) as etc:
+        run_post_edit(profile.name, post_edit_argv(profile, root), etc, run, written.append, said.append)
     return written, said
 
 

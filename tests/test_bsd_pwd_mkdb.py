@@ -23,7 +23,7 @@ from bsd_hosts import bsd_tree
 from bsd_tools import calls, pwd_mkdb
 from conftest import cli
 
-from qmailsetup.backends.files import post_edit_argv
+from qmailsetup.userdb.pwdmkdb import post_edit_argv
 from qmailsetup.platforms import load_profile
 
 # the fixture tree each platform is tried on (NetBSD's master.passwd has
@@ -82,7 +82,7 @@ def test_a_failing_pwd_mkdb_names_the_right_command_to_run_again(tmp_path, stand
     assert result.err == (
         f"qmailsetup: {' '.join(expected_argv(platform, root))}: exit 1: pwd_mkdb: at line #30; group, master.passwd "
         "written but the databases not rebuilt: run that command again once it can succeed; done before the "
-        "failure: nothing\n"
+        f"failure: nothing (files replaced in {root}/etc: group-, group, master.passwd-, master.passwd)\n"
     )
     assert calls(stand_in) == [expected_argv(platform, root)]
 
@@ -155,7 +155,8 @@ def test_a_busy_lock_is_waited_for_at_most_the_timeout_then_one_line_exit_1(tmp_
     assert result.err == (
         f"qmailsetup: pwd_mkdb -N -p -d {root}/etc {root}/etc/master.passwd: {root}/etc/master.passwd is locked "
         "(flock) by another process; gave up after waiting 1s; group, master.passwd written but the databases not "
-        "rebuilt: run that command again once it can succeed; done before the failure: nothing\n"
+        "rebuilt: run that command again once it can succeed; done before the failure: nothing (files replaced in "
+        f"{root}/etc: group-, group, master.passwd-, master.passwd)\n"
     )
     assert calls(stand_in) == [expected_argv("freebsd", root)]
     assert not (root / "etc/ptmp").exists()  # the run's own locks are let go
@@ -174,19 +175,22 @@ def test_a_lock_let_go_while_waiting_gets_pwd_mkdb_run_again(tmp_path, stand_in,
 
 def test_let_go_of_releases_a_flock_on_the_file_now_there_and_keeps_one_on_a_replaced_file(tmp_path):
     from qmailsetup.userdb import lock
+    from qmailsetup.userdb.etcdir import EtcDir
 
-    master = tmp_path / "master.passwd"
+    master = tmp_path / "etc/master.passwd"
+    master.parent.mkdir()
     master.write_text("root:*:0:0::0:0::/root:/bin/sh\n")
-    same = lock.FlockLock(master)
+    etc = EtcDir.open(tmp_path)
+    same = lock.FlockLock(etc, "master.passwd")
     same.acquire()
-    assert lock.flock_busy(master)
-    lock.let_go_of([same], master)
-    assert same.fd is None and not lock.flock_busy(master)
+    assert lock.flock_busy(etc, "master.passwd")
+    lock.let_go_of([same], etc, "master.passwd")
+    assert same.fd is None and not lock.flock_busy(etc, "master.passwd")
 
-    old = lock.FlockLock(master)
+    old = lock.FlockLock(etc, "master.passwd")
     old.acquire()
     master.with_name("new").write_text("root:*:0:0::0:0::/root:/bin/sh\n")
     os.replace(master.with_name("new"), master)  # as the backend's write does
-    lock.let_go_of([old], master)
-    assert old.fd is not None and not lock.flock_busy(master)
+    lock.let_go_of([old], etc, "master.passwd")
+    assert old.fd is not None and not lock.flock_busy(etc, "master.passwd")
     old.release()

@@ -18,6 +18,7 @@ from conftest import require_tools
 from files_support import apply_files, env, leftovers, make_tree, snapshot
 from qmailsetup.errors import OperationFailed
 from qmailsetup.userdb import lock
+from qmailsetup.userdb.etcdir import EtcDir
 
 FAST = {lock.TIMEOUT_VARIABLE: "0.5"}
 FCNTL_HOLDER = """
@@ -143,7 +144,7 @@ def test_a_signal_while_waiting_releases_everything(tmp_path, signum):
 
 
 def held_in_this_process(root: Path):
-    return lock.locked(root, "shadow", timeout=5)
+    return lock.locked(EtcDir.open(root), "shadow", timeout=5)
 
 
 @pytest.mark.parametrize("argv", [
@@ -185,7 +186,7 @@ def test_all_or_nothing_while_waiting(tmp_path):
     root = make_tree(tmp_path, "debian")
     with killed_after(live_pid_lock(root, "gshadow")):
         with pytest.raises(OperationFailed, match="gshadow.lock is held by PID"):
-            with lock.locked(root, "shadow", timeout=0.3):
+            with lock.locked(EtcDir.open(root), "shadow", timeout=0.3):
                 pass
         assert sorted(leftovers(root)) == ["gshadow.lock"]
 
@@ -195,7 +196,7 @@ def test_bsd_variants(tmp_path):
     etc.mkdir()
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
     (etc / "group").write_text("wheel:*:0:root\n")
-    locks = lock.flavor_locks(tmp_path, "bsd")
+    locks = lock.flavor_locks(EtcDir.open(tmp_path), "bsd")
     assert [type(l).__name__ for l in locks] == ["FlockLock", "FlockLock", "ExclusiveFileLock"]
     with lock.held(locks, 1):
         assert (etc / "ptmp").exists()
@@ -208,12 +209,12 @@ def test_bsd_variants(tmp_path):
     # someone else's ptmp: reported, never removed
     (etc / "ptmp").write_text("")
     with pytest.raises(OperationFailed, match="ptmp exists: another vipw, pw or useradd is running"):
-        with lock.held(lock.flavor_locks(tmp_path, "bsd"), 0.2):
+        with lock.held(lock.flavor_locks(EtcDir.open(tmp_path), "bsd"), 0.2):
             pass
     assert (etc / "ptmp").exists()
     os.unlink(etc / "ptmp")
     with killed_after(hold(etc / "master.passwd", 30, how=FLOCK)):
         with pytest.raises(OperationFailed, match=r"master.passwd is locked \(flock\)"):
-            with lock.held(lock.flavor_locks(tmp_path, "bsd"), 0.2):
+            with lock.held(lock.flavor_locks(EtcDir.open(tmp_path), "bsd"), 0.2):
                 pass
     assert not (etc / "ptmp").exists()

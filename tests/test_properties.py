@@ -20,6 +20,7 @@ from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import Spec
 from qmailsetup.userdb.accountfile import AccountFile, is_inert, is_nis
+from qmailsetup.userdb.etcdir import EtcDir
 
 LINUX = load_profile("linux")
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,7 +177,7 @@ def test_apply_touches_only_its_own_lines_never_duplicates_and_converges(files, 
         root = Path(top)
         write_host(root, files)
         before, plan = apply_with_files_backend(spec, root)
-        after = read_files(root, "shadow")
+        after = read_files(EtcDir.open(root), "shadow")
         owned = {"passwd": {u.name for u in spec.users}, "group": {g.name for g in spec.groups}}
         owned["shadow"], owned["gshadow"] = owned["passwd"], owned["group"]
         for kind, old in before.files.items():

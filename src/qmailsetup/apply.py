@@ -6,13 +6,15 @@ step fails, says what was already done, so the next run can finish the job.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
-from qmailsetup.errors import OperationFailed
+from qmailsetup.errors import BadInput, OperationFailed, Refused
+from qmailsetup.hostio import NotRegular, mount_id, unchangeable
 from qmailsetup.observe import HostState, read_account_file, under, users_file
 from qmailsetup.paths import ensure_directory
-from qmailsetup.plan import Change, Plan
+from qmailsetup.plan import BACKEND_KINDS, Change, Plan
 
 
 def describe(changes: list[Change]) -> str:
@@ -22,12 +24,14 @@ def describe(changes: list[Change]) -> str:
 PAGE = 4096
 
 
-def room_to_rewrite(host: HostState) -> int:
-    """Bytes a safe rewrite of the account files may take at its peak: a
-    backup of each (<file>-, kept), a temporary copy of the largest beside
-    it, and a lock file each; counted in pages, as file systems allot them."""
+def room_to_rewrite(host: HostState) -> tuple[int, int]:
+    """Bytes and inodes a safe rewrite of the account files may take at its
+    peak: a backup of each (<file>-, kept), a temporary copy of the largest
+    beside it, and a lock file each (and lckpwdf's); bytes counted in pages,
+    as file systems allot them."""
     pages = [-(-len(f.data()) // PAGE) or 1 for f in host.files.values() if f.exists]
-    return (sum(pages) + max(pages, default=0) + len(pages) + 1) * PAGE
+    files = len(pages)
+    return (sum(pages) + max(pages, default=0) + files + 1) * PAGE, 2 * files + 2
 
 
 def nearest_existing(path: Path) -> Path:
@@ -36,22 +40,81 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+def check_space(place, info: os.statvfs_result, needed: int, inodes: int = 0) -> None:
+    if info.f_flag & os.ST_RDONLY:
+        raise OperationFailed(f"{place}: read-only file system; nothing written")
+    free = info.f_bavail * info.f_frsize
+    if free < needed:
+        raise OperationFailed(
+            f"{place}: file system full ({free // 1024} KiB free, {needed // 1024} KiB needed "
+            "to rewrite the account files safely); nothing written"
+        )
+    # f_files 0: a file system that does not count inodes (btrfs)
+    if info.f_files and info.f_favail < inodes:
+        raise OperationFailed(
+            f"{place}: no free inodes ({info.f_favail} free, {inodes} needed "
+            "to rewrite the account files safely); nothing written"
+        )
+
+
+def files_to_write(host: HostState) -> list[str]:
+    """The account files a run may replace, with their backups: every one
+    of the flavor that exists (passwd too on the BSDs, which pwd_mkdb makes)."""
+    names = [kind for kind, f in host.files.items() if f.exists]
+    if host.profile.flavor == "bsd":
+        names.append("passwd")
+    return [name for kind in names for name in (kind, f"{kind}-")]
+
+
+def check_account_files(host: HostState) -> None:
+    """Each account file, its backup and the directory must be replaceable:
+    not on a read-only mount (a bind mount over one file included), not
+    immutable or append-only (chattr +i/+a), the directory not either."""
+    etc = host.etc
+    needed, inodes = room_to_rewrite(host)
+    check_space(etc.path, os.fstatvfs(etc.fd), needed, inodes)
+    why = unchangeable(etc.fd)
+    if why:
+        raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
+    etc_mount = mount_id(etc.fd)
+    for name in files_to_write(host):
+        try:
+            fd, _ = etc.open_regular(name)
+        except FileNotFoundError:
+            continue
+        except NotRegular as error:
+            if name.endswith("-"):
+                raise OperationFailed(f"{etc.shown(name)}: {error.strerror}; cannot keep the backup there; "
+                                      "nothing written") from None
+            raise BadInput(f"{etc.shown(name)}: {error.strerror}") from None
+        except OSError as error:
+            if error.errno == errno.ELOOP:  # a symlink: replaced, never followed
+                continue
+            raise OperationFailed(f"{etc.shown(name)}: cannot check: {error.strerror}; nothing written") from None
+        try:
+            if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+                raise OperationFailed(f"{etc.shown(name)}: on a read-only mount (a bind mount over the file?); "
+                                      "nothing written")
+            why = unchangeable(fd)
+            if why:
+                raise OperationFailed(f"{etc.shown(name)}: {why} (chattr -i/-a to edit); nothing written")
+            if etc_mount is not None and mount_id(fd) not in (None, etc_mount):
+                raise OperationFailed(f"{etc.shown(name)}: a mount point (a bind mount over the file), which a "
+                                      "rename cannot replace; nothing written")
+        finally:
+            os.close(fd)
+
+
 def preflight(accounts: list[Change], directories: list[Change], host: HostState) -> None:
     """Before the first write: each file system to be written must be
-    writable, and the account files' one must have room for a safe rewrite,
-    so that nothing is left half done for want of either."""
-    places = [(under(host.root, "/etc"), room_to_rewrite(host))] if accounts else []
-    places += [(nearest_existing(under(host.root, c.name)), 0) for c in directories]
-    for place, needed in places:
-        info = os.statvfs(place)
-        if info.f_flag & os.ST_RDONLY:
-            raise OperationFailed(f"{place}: read-only file system; nothing written")
-        free = info.f_bavail * info.f_frsize
-        if free < needed:
-            raise OperationFailed(
-                f"{place}: file system full ({free // 1024} KiB free, {needed // 1024} KiB needed "
-                "to rewrite the account files safely); nothing written"
-            )
+    writable, and the account files' one must have room (bytes and inodes)
+    for a safe rewrite, and each account file must be replaceable, so that
+    nothing is left half done for want of any of these."""
+    if accounts:
+        check_account_files(host)
+    for change in directories:
+        place = nearest_existing(under(host.root, change.name))
+        check_space(place, os.statvfs(place), 0)
 
 
 def number_of(account_file, name: str) -> int:
@@ -65,7 +128,7 @@ def number_of(account_file, name: str) -> int:
 
 def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None:
     """Carry out PLAN, appending each finished change to DONE."""
-    accounts = [c for c in plan.changes if c.kind != "path"]
+    accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
     directories = [c for c in plan.changes if c.kind == "path"]
     preflight(accounts, directories, host)
     try:
@@ -73,12 +136,17 @@ def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None
             backend.apply(accounts, done.append)
         if directories:
             # owners by number, from the root's own files as they are now
-            users = read_account_file(host.root, users_file(host.profile.flavor), True)
-            groups = read_account_file(host.root, "group", True)
+            try:
+                users = read_account_file(host.etc, users_file(host.profile.flavor), True)
+                groups = read_account_file(host.etc, "group", True)
+            except (BadInput, Refused) as error:  # changed since observe read it: the accounts are done
+                raise OperationFailed(str(error)) from None
             for change in directories:
                 values = change.values
                 uid, gid = number_of(users, values["owner"]), number_of(groups, values["group"])
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
                 done.append(change)
     except OperationFailed as error:
-        raise OperationFailed(f"{error}; done before the failure: {describe(done)}") from None
+        written = getattr(backend, "written", [])
+        files = f" (files replaced in {host.etc.path}: {', '.join(written)})" if written else ""
+        raise OperationFailed(f"{error}; done before the failure: {describe(done)}{files}") from None

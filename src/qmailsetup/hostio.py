@@ -14,9 +14,15 @@ import errno
 import fcntl
 import os
 import stat
+import struct
+import sys
 
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 CHUNK = 1 << 20
+# _IOR('f', 1, long): the kernel reads and writes an int through it
+FS_IOC_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
+# chattr +i and +a (Linux inode flags)
+FS_IMMUTABLE_FL, FS_APPEND_FL = 0x00000010, 0x00000020
 
 
 class NotRegular(OSError):
@@ -38,14 +44,18 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path, *, dir_fd: int | None = None, follow: bool = True) -> tuple[int, os.stat_result]:
+def open_regular(
+    path, *, dir_fd: int | None = None, follow: bool = True, flags: int = READ_FLAGS, mode: int = 0o600,
+) -> tuple[int, os.stat_result]:
     """An fd for reading PATH (relative to DIR_FD when given) and its fstat,
-    or NotRegular; never blocks. FOLLOW=False refuses a symlink (ELOOP)."""
-    flags = READ_FLAGS | (0 if follow else os.O_NOFOLLOW)
+    or NotRegular; never blocks. FOLLOW=False refuses a symlink (ELOOP).
+    FLAGS other than the default (a lock file opened for writing, perhaps
+    created with MODE) get O_NONBLOCK, O_NOCTTY and O_CLOEXEC all the same."""
+    flags |= os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags, dir_fd=dir_fd)
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
     except OSError as error:
-        if error.errno != errno.ENXIO:  # a socket, or a device with no driver
+        if error.errno != errno.ENXIO:  # a socket, a device with no driver, a FIFO with no reader (O_WRONLY)
             raise
         mode = os.stat(path, dir_fd=dir_fd, follow_symlinks=follow).st_mode
         raise NotRegular(error.errno, f"{kind_of(mode)}, not a regular file") from None
@@ -88,3 +98,43 @@ def read_optional(path, *, dir_fd: int | None = None, follow: bool = True) -> by
         return read_regular(path, dir_fd=dir_fd, follow=follow)
     except FileNotFoundError:
         return None
+
+
+def inode_flags(fd: int) -> int | None:
+    """The chattr flags of FD (FS_IOC_GETFLAGS), None where the file system
+    or the system has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        result = fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(8))
+    except OSError:
+        return None
+    return int.from_bytes(result[:4], sys.byteorder)
+
+
+def unchangeable(fd: int) -> str | None:
+    """Why FD's file can be neither replaced nor renamed over: "immutable"
+    or "append-only" (chattr +i/+a on Linux; chflags schg/uchg, sappnd/uappnd
+    on the BSDs), else None."""
+    flags = inode_flags(fd) or 0
+    bsd = getattr(os.fstat(fd), "st_flags", 0)
+    if flags & FS_IMMUTABLE_FL or bsd & (stat.SF_IMMUTABLE | stat.UF_IMMUTABLE):
+        return "immutable"
+    if flags & FS_APPEND_FL or bsd & (stat.SF_APPEND | stat.UF_APPEND):
+        return "append-only"
+    return None
+
+
+def mount_id(fd: int) -> int | None:
+    """The ID of the mount FD's file is on (Linux: /proc/self/fdinfo), None
+    where that is not known. A file whose mount differs from its
+    directory's is a mount point itself (a bind mount over one file), which
+    a rename cannot replace."""
+    try:
+        text = read_regular(f"/proc/self/fdinfo/{fd}", limit=4096)
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(b"mnt_id:"):
+            return int(line.split()[1])
+    return None

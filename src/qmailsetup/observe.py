@@ -9,6 +9,7 @@ gives the planner a way to ask it about each ID it would allocate.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import stat
@@ -19,9 +20,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
+from qmailsetup.hostio import NotRegular, read_fd
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
-from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile
+from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 # Which files each flavor keeps; the optional ones are used when present.
 FLAVOR_FILES = {
@@ -106,6 +110,14 @@ class HostState:
     # the shells the platform's useradd accepts (profile shell_must_be_valid);
     # None: any
     accepted_shells: frozenset[str] | None = None
+    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
+    # account files goes through it
+    etc: EtcDir | None = None
+    # the root and its etc when others than root may write to them: (path
+    # under the root, how it is owned), as PathState.unsafe_parents
+    unsafe_etc: tuple[tuple[str, str], ...] = ()
+    # BSD: passwd differs from what pwd_mkdb -p makes of master.passwd
+    stale_passwd: bool = False
 
     def __post_init__(self) -> None:
         # the first entry holding an ID names it, as getpwuid would
@@ -122,40 +134,59 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute
 
 
-def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
-    path = under(root, f"/etc/{kind}")
-    name = shown(root, f"/etc/{kind}")
+def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
+    """ETC's file KIND, read through the directory's descriptor: never
+    through a symlink (refused, exit 3, a dangling one too), never blocking
+    on a FIFO, device or socket (not a regular file: exit 2); None when
+    there is none."""
+    name = etc.shown(kind)
     try:
-        info = os.lstat(path)
+        if stat.S_ISLNK(etc.lstat(kind).st_mode):
+            raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
+        fd, info = etc.open_regular(kind)
+        try:
+            return read_fd(fd), info
+        finally:
+            os.close(fd)
     except FileNotFoundError:
+        return None
+    except NotRegular as error:
+        raise BadInput(f"{name}: {error.strerror}") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # made a symlink since the lstat
+            raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
+        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+
+
+def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+    name = etc.shown(kind)
+    found = read_bytes(etc, kind)
+    if found is None:
         if required:
-            raise BadInput(f"{name}: missing; a {kind} file is needed here") from None
-        return AccountFile.missing(path, kind)
-    except OSError as error:
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
-    if not stat.S_ISREG(info.st_mode):
-        raise BadInput(f"{name}: not a regular file")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+            raise BadInput(f"{name}: missing; a {kind} file is needed here")
+        return AccountFile.missing(etc.path / kind, kind)
+    data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    return AccountFile.parse(path, kind, data, shown=name)
+    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
+    account_file.links = info.st_nlink
+    return account_file
 
 
-def check_etc(root: Path) -> None:
-    """ROOT/etc must be the root's own directory: through a link to the
-    running host's /etc, useradd --prefix would edit the host's accounts."""
-    etc = under(root, "/etc")
+def stale_passwd(etc: EtcDir, files: dict[str, AccountFile]) -> bool:
+    """On the BSDs, passwd is made from master.passwd by pwd_mkdb -p, and is
+    written with it: a symlinked or dangling one is refused before anything
+    is written. True when it is there but differs from what pwd_mkdb -p
+    would make (a run that died between master.passwd and pwd_mkdb). A tree
+    without one gets one with the next edit."""
+    found = read_bytes(etc, "passwd")
+    if found is None:
+        return False
     try:
-        info = os.lstat(etc)
-    except FileNotFoundError:
-        return  # the missing account files are named one by one
-    if stat.S_ISLNK(info.st_mode):
-        raise Refused(f"{etc}: is a symlink (to {os.readlink(etc)}); refusing to edit account files through a link")
+        expected = v7_passwd(files["master.passwd"].text())
+    except ValueError:
+        return False  # a line pwd_mkdb would refuse: not for this run to guess at
+    return found[0] != expected.encode(ENCODING, ERRORS)
 
 
 @contextmanager
@@ -171,13 +202,11 @@ def collector_paused():
             gc.enable()
 
 
-def read_files(root: Path, flavor: str) -> dict[str, AccountFile]:
-    if root != Path("/"):
-        check_etc(root)
+def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
     kinds = FLAVOR_FILES[flavor]
     with collector_paused():
-        files = {kind: read_account_file(root, kind, True) for kind in kinds["required"]}
-        files.update({kind: read_account_file(root, kind, False) for kind in kinds["optional"]})
+        files = {kind: read_account_file(etc, kind, True) for kind in kinds["required"]}
+        files.update({kind: read_account_file(etc, kind, False) for kind in kinds["optional"]})
     return files
 
 
@@ -341,10 +370,23 @@ def choose_nologin(root: Path, profile: Profile) -> str:
     return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
 
 
+def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:
+    """The root and ROOT/etc where others than root may write: they could
+    rename etc or an account file away and put their own in its place."""
+    unsafe = []
+    root_info = os.stat(etc.root)
+    if writable_by_others(root_info):
+        unsafe.append(("/", ownership(root_info)))
+    if etc.fd is not None and writable_by_others(etc.info()):
+        unsafe.append(("/etc", ownership(etc.info())))
+    return tuple(unsafe)
+
+
 def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
     from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
 
-    files = read_files(root, profile.flavor)
+    etc = EtcDir.open(root)
+    files = read_files(etc, profile.flavor)
     users, groups = users_and_groups(files)
     state = HostState(
         root=root,
@@ -355,6 +397,9 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         id_range=read_login_defs(root, profile),
         nologin=choose_nologin(root, profile),
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
+        etc=etc,
+        unsafe_etc=unsafe_etc(etc),
+        stale_passwd=profile.flavor == "bsd" and stale_passwd(etc, files),
     )
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)

@@ -25,7 +25,7 @@ class FieldChange:
 
 @dataclass
 class Change:
-    kind: str  # "group", "user" or "path"
+    kind: str  # "group", "user", "path" or "file" (a file made from others: BSD's passwd)
     name: str
     action: str  # "create" or "modify"
     fields: dict[str, FieldChange]
@@ -34,6 +34,12 @@ class Change:
     # IDs the planner allocated: command backends let the tool choose them
     allocated: frozenset[str] = frozenset()
     drift: bool = False
+
+
+# the kinds of change a backend carries out (apply does the paths itself)
+BACKEND_KINDS = ("group", "user", "file")
+# the kinds that are account entries
+ACCOUNT_KINDS = ("group", "user")
 
 
 @dataclass(frozen=True)
@@ -150,9 +156,38 @@ class Planner:
             self.plan_group(group.name, group.gid)
         for user in self.spec.users:
             self.plan_user(user)
+        self.warn_account_files()
+        self.repair_passwd()
         for path in self.spec.paths:
             self.plan_path(path)
         return self.plan
+
+    def repair_passwd(self) -> None:
+        """BSD: master.passwd in sync but passwd not what pwd_mkdb -p makes
+        of it (a run that died before pwd_mkdb): rebuilt. With account
+        changes, pwd_mkdb runs after them anyway."""
+        if self.host.stale_passwd and not self.plan.changes:
+            fields = {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}
+            self.plan.changes.append(Change("file", "/etc/passwd", "modify", fields, {"path": "/etc/passwd"}))
+
+    def warn_account_files(self) -> None:
+        """The root and its etc when others than root may write there (they
+        could swap the account files for their own); and, when accounts
+        change, a file with more than one name: the rewrite replaces it by a
+        new file, and its other names keep the old content."""
+        for place, owned in self.host.unsafe_etc:
+            self.warned_parents.add(place)
+            self.plan.warnings.append(
+                f"{shown(self.host.root, place)} ({owned}) is writable by others than root: whoever can write there "
+                "can replace the account files; make it root-owned and not group- or world-writable"
+            )
+        if any(c.kind in ACCOUNT_KINDS for c in self.plan.changes):
+            for kind, account_file in self.host.files.items():
+                if account_file.exists and account_file.links > 1:
+                    self.plan.warnings.append(
+                        f"{shown(self.host.root, '/etc/' + kind)} has {account_file.links} hard links: it is "
+                        "replaced by a new file, and its other names keep the old content"
+                    )
 
     def plan_group(self, name: str, gid: int | None) -> None:
         host = self.host

@@ -64,6 +64,10 @@ class CommandBackend:
             )
 
     def commands(self, change: Change) -> list[list[str]]:
+        if change.kind == "file":  # BSD's stale passwd: made again by the post-edit step (pwd_mkdb -p)
+            from qmailsetup.userdb.pwdmkdb import post_edit_argv
+
+            return [post_edit_argv(self.host.profile, self.host.root)]
         name = TEMPLATES.get((change.kind, change.action))
         if name is None:
             return []

@@ -18,8 +18,8 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused, first_of
-from qmailsetup.observe import UserRecord, read_files, shown, users_and_groups, users_file
-from qmailsetup.plan import Change
+from qmailsetup.observe import UserRecord, read_files, users_and_groups, users_file
+from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
@@ -132,16 +132,6 @@ def current_values(user: UserRecord, gid_names: dict[int, str]) -> dict:
     }
 
 
-def post_edit_argv(profile, root: Path) -> list[str]:
-    """The profile's post-edit command for ROOT, its parts built as the
-    commands' are: {etcdir} is ROOT's etc, {root} ROOT (none on /, so a
-    part naming it is left out: NetBSD's `-d` prefix)."""
-    from qmailsetup.backends.commands import build_argv
-
-    values = {"etcdir": str(root / "etc"), "root": None if root == Path("/") else str(root)}
-    return build_argv([list(part) for part in profile.post_edit], values)
-
-
 def flush_name_caches(written: list[str]) -> None:
     """Tell a running nscd that passwd/group changed, as shadow-utils does,
     so that a name just created is not answered 'unknown' from its cache
@@ -155,7 +145,10 @@ def flush_name_caches(written: list[str]) -> None:
         return
     tables = {"group" if kind in ("group", "gshadow") else "passwd" for kind in written}
     for table in sorted(tables):
-        subprocess.run([nscd, "-i", table], capture_output=True, check=False)
+        try:  # the lock timeout bounds every wait, a hung nscd's too
+            subprocess.run([nscd, "-i", table], capture_output=True, check=False, timeout=lock.lock_timeout())
+        except subprocess.TimeoutExpired:
+            return
 
 
 class FilesBackend:
@@ -166,6 +159,9 @@ class FilesBackend:
         self.flavor = host.profile.flavor
         self.templates = {**NEW_LINES[self.flavor], **host.profile.new_lines}
         self.main_user_file = users_file(self.flavor)
+        # the names in etc replaced so far (backups included): a failure
+        # says exactly what was written before it
+        self.written: list[str] = []
 
     def commands(self, change: Change) -> list[list[str]]:
         return []
@@ -174,7 +170,7 @@ class FilesBackend:
         return []
 
     def shown(self, kind: str) -> str:
-        return shown(self.host.root, f"/etc/{kind}")
+        return self.host.etc.shown(kind)
 
     # -- what the edits are ------------------------------------------------
 
@@ -197,7 +193,7 @@ class FilesBackend:
     def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
         edits = FileEdits(files)
         for change in changes:
-            if change.kind == "path" or (change.kind, change.name) in skip:
+            if change.kind not in ACCOUNT_KINDS or (change.kind, change.name) in skip:
                 continue
             main = "group" if change.kind == "group" else self.main_user_file
             if change.action == "modify":
@@ -232,7 +228,7 @@ class FilesBackend:
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
         for change in changes:
-            if change.kind == "path":
+            if change.kind not in ACCOUNT_KINDS:
                 continue
             main = "group" if change.kind == "group" else self.main_user_file
             existing = files[main].get(change.name)
@@ -267,13 +263,15 @@ class FilesBackend:
     # -- doing it -----------------------------------------------------------
 
     def apply(self, changes: list[Change], done) -> None:
-        root = self.host.root
-        with lock.locked(root, self.flavor) as locks:
-            files = read_files(root, self.flavor)
-            remove_stale_temps(root / "etc", set(files))
+        etc = self.host.etc
+        with lock.locked(etc, self.flavor) as locks:
+            files = read_files(etc, self.flavor)
+            remove_stale_temps(etc, set(files))
             present = self.recheck(changes, files)
             edits = self.edits(changes, files, skip=present)
-            wanted = [c for c in changes if c.kind != "path"]
+            wanted = [c for c in changes if c.kind in ACCOUNT_KINDS]
+            # BSD's passwd, stale: what the post-edit step (pwd_mkdb -p) makes
+            repairs = [c for c in changes if c.kind == "file"]
             # with a post-edit step (pwd_mkdb) nothing is usable before it ran
             finished: list[Change] = []
             written = []
@@ -289,18 +287,18 @@ class FilesBackend:
                             done(change)
                         finished = []
             # pwd_mkdb rebuilds from master.passwd: with only group written
-            # it has nothing to do (and FreeBSD's would wait for our flock)
-            if self.main_user_file in written:
+            # it has nothing to do (and FreeBSD's would wait for our flock);
+            # a stale passwd (repairs) is its to remake
+            if self.main_user_file in written or repairs:
                 self.post_edit(written, locks)
-            for change in finished:
+            for change in finished + repairs:
                 done(change)
         if written and self.host.root == Path("/"):
             flush_name_caches(written)
 
     def write(self, kind: str, data: bytes) -> None:
-        path = self.host.root / "etc" / kind
         try:
-            replace_file(path, data)
+            replace_file(self.host.etc, kind, data, wrote=self.written.append)
         except WriteError as error:
             raise OperationFailed(f"{self.shown(kind)}: {error.step}: {error.strerror}") from None
 
@@ -314,26 +312,26 @@ class FilesBackend:
             return
         import sys
 
-        from qmailsetup.userdb.pwdmkdb import run_post_edit, run_waiting
+        from qmailsetup.userdb.pwdmkdb import post_edit_argv, run_post_edit, run_waiting
 
         root = self.host.root
         argv = post_edit_argv(self.host.profile, root)
-        master = root / "etc/master.passwd"
-        lock.let_go_of(locks, master)
+        lock.let_go_of(locks, self.host.etc, "master.passwd")
 
         def run(argv: list[str]) -> None:
-            run_waiting(argv, master, lock.lock_timeout(), written)
+            run_waiting(argv, self.host.etc, lock.lock_timeout(), written)
 
         def write_passwd(data: bytes) -> None:
-            path = self.host.root / "etc/passwd"
-            if not path.exists():  # a tree that never had one: made as pwd_mkdb makes it, 0644
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            etc = self.host.etc
+            if not etc.exists("passwd"):  # a tree that never had one: made as pwd_mkdb makes it, 0644
+                fd = os.open("passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=etc.fd)
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
             self.write("passwd", data)
             written.append("passwd")
 
         run_post_edit(
-            self.host.profile.name, argv, root, run, write_passwd,
+            self.host.profile.name, argv, self.host.etc, run, write_passwd,
             say=lambda note: print(f"qmailsetup: note: {note}", file=sys.stderr),
         )

@@ -10,7 +10,6 @@ existing parent, where it will be made.
 from __future__ import annotations
 
 import os
-import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +45,6 @@ FFS_TYPES = frozenset({"ufs", "ffs"})
 LINUX = sys.platform.startswith("linux")
 # ext2/3/4 (and XFS, btrfs) inode flags: chattr +S and chattr +D
 FS_SYNC_FL, FS_DIRSYNC_FL = 0x00000008, 0x00010000
-# _IOR('f', 1, long): the kernel reads and writes an int through it
-FS_IOC_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
 
 
 @dataclass(frozen=True)
@@ -122,19 +119,16 @@ def inode_flags(path: str) -> int | None:
     filesystem has none."""
     if not LINUX:
         return None
-    import fcntl
+    from qmailsetup.hostio import inode_flags as flags_of
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        result = fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(8))
-    except OSError:
-        return None
+        return flags_of(fd)
     finally:
         os.close(fd)
-    return int.from_bytes(result[:4], sys.byteorder)
 
 
 def without_sync_flag(where: Where) -> str | None:

@@ -78,7 +78,7 @@ def write_outputs(outputs: list[Output], directory: Path) -> list[Path]:
     written = []
     try:
         for output in outputs:
-            install(dir_fd, output.name, output.text.encode(), created_with(output.mode))
+            install(dir_fd, output.name, output.text.encode(), created_with(output.mode), xattrs={})
             written.append(directory / output.name)
         os.fsync(dir_fd)
     except OSError as error:

@@ -95,6 +95,8 @@ class AccountFile:
     lines: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     exists: bool = True
+    # names the file has (st_nlink): a rewrite by rename leaves the others behind
+    links: int = field(default=1, repr=False)
     # where new lines go: the first NIS line, or the end (parse() notes it)
     nis_at: int | None = field(default=None, repr=False)
 

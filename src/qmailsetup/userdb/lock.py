@@ -14,7 +14,10 @@ The kinds of lock, each matching one tool family:
 
 Which locks a flavor takes is data (FLAVOR_LOCKS). All are taken or none:
 when one is busy the others are let go, so a waiting qmailsetup never holds
-passwd.lock while a useradd waits for it. SIGINT, SIGTERM and SIGHUP are
+passwd.lock while a useradd waits for it. Every lock file is opened
+relative to the one ROOT/etc descriptor (userdb/etcdir.py), never through a
+link and never so that it could block: a FIFO, socket, device or directory
+where a lock file belongs cannot be locked (exit 1, nothing written). SIGINT, SIGTERM and SIGHUP are
 held back while the locks are held and acted on at safe points
 (check_interrupted), so every path out releases the locks.
 """
@@ -29,9 +32,9 @@ import struct
 import sys
 import time
 from contextlib import contextmanager, suppress
-from pathlib import Path
-
 from qmailsetup.errors import BadInput, OperationFailed
+from qmailsetup.hostio import read_fd
+from qmailsetup.userdb.etcdir import EtcDir
 
 # lckpwdf waits 15 s; shadow-utils tries 15 times, a second apart.
 DEFAULT_TIMEOUT = 15.0
@@ -39,21 +42,22 @@ TIMEOUT_VARIABLE = "QMAILSETUP_LOCK_TIMEOUT"
 POLL_SECONDS = 0.1
 DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
-# (kind, path under the root); a per-file lock is taken only for a file
+# (kind, name in the root's etc); a per-file lock is taken only for a file
 # that exists, as shadow-utils locks shadow only when there is one.
 FLAVOR_LOCKS = {
     "shadow": (
-        ("fcntl", "/etc/.pwd.lock"),
-        ("pidfile", "/etc/passwd"), ("pidfile", "/etc/shadow"),
-        ("pidfile", "/etc/group"), ("pidfile", "/etc/gshadow"),
+        ("fcntl", ".pwd.lock"),
+        ("pidfile", "passwd"), ("pidfile", "shadow"),
+        ("pidfile", "group"), ("pidfile", "gshadow"),
     ),
-    "plain": (("fcntl", "/etc/.pwd.lock"), ("pidfile", "/etc/passwd"), ("pidfile", "/etc/group")),
-    "bsd": (("flock", "/etc/master.passwd"), ("flock", "/etc/group"), ("exclusive", "/etc/ptmp")),
+    "plain": (("fcntl", ".pwd.lock"), ("pidfile", "passwd"), ("pidfile", "group")),
+    "bsd": (("flock", "master.passwd"), ("flock", "group"), ("exclusive", "ptmp")),
 }
 
-# pidfile locks this process holds now: a lock naming our own PID that is
-# not among them is a leftover (an earlier failed release, or a reused PID)
-HELD_PIDFILES: set[str] = set()
+# pidfile locks this process holds now, as (etc directory, name): a lock
+# naming our own PID that is not among them is a leftover (an earlier failed
+# release, or a reused PID)
+HELD_PIDFILES: set[tuple[tuple[int, int], str]] = set()
 
 
 class Busy(Exception):
@@ -84,10 +88,11 @@ def pid_alive(pid: int) -> bool:
 
 
 class FdLock:
-    """A lock held by an open descriptor of PATH: closing it lets go."""
+    """A lock held by an open descriptor of NAME in ETC: closing it lets go."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, etc: EtcDir, name: str) -> None:
+        self.etc, self.name = etc, name
+        self.path = etc.shown(name)
         self.fd: int | None = None
 
     def release(self) -> None:
@@ -98,7 +103,7 @@ class FdLock:
 
 class FcntlLock(FdLock):
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd, _ = self.etc.open_regular(self.name, flags=os.O_WRONLY | os.O_CREAT)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -126,38 +131,44 @@ def fcntl_holder(fd: int) -> str:
 class PidFileLock:
     """shadow-utils' lock of FILE: FILE.lock, a hard link of FILE.<pid>."""
 
-    def __init__(self, target: Path) -> None:
-        self.lock = Path(f"{target}.lock")
-        self.temp = Path(f"{target}.{os.getpid()}")
+    def __init__(self, etc: EtcDir, target: str) -> None:
+        self.etc = etc
+        self.name, self.temp = f"{target}.lock", f"{target}.{os.getpid()}"
+        self.lock = etc.shown(self.name)  # as messages name it
         self.held = False
 
+    def link(self) -> None:
+        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
+
     def acquire(self) -> None:
+        self.key = (self.etc.key(), self.name)
         try:
             self.write_temp()
             try:
-                os.link(self.temp, self.lock)
+                self.link()
             except FileExistsError:
                 self.remove_if_stale()
                 try:
-                    os.link(self.temp, self.lock)
+                    self.link()
                 except FileExistsError:
                     raise Busy(f"{self.lock} was taken meanwhile") from None
             self.held = True
-            HELD_PIDFILES.add(str(self.lock))
+            HELD_PIDFILES.add(self.key)
             # two names for one inode, as shadow-utils checks (NFS)
-            if os.stat(self.temp).st_nlink != 2:
+            if self.etc.lstat(self.temp).st_nlink != 2:
                 self.release()
                 raise Busy(f"{self.lock}: lock file already used")
         finally:
             with suppress(OSError):
-                os.unlink(self.temp)
+                os.unlink(self.temp, dir_fd=self.etc.fd)
 
     def write_temp(self) -> None:
         # shadow-utils truncates an existing FILE.<pid>; a fresh one is safer
         # (it may be a link planted in a directory someone else can write)
         with suppress(FileNotFoundError):
-            os.unlink(self.temp)
-        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            os.unlink(self.temp, dir_fd=self.etc.fd)
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600,
+                     dir_fd=self.etc.fd)
         try:
             os.write(fd, f"{os.getpid()}\0".encode())
             os.fsync(fd)
@@ -165,11 +176,16 @@ class PidFileLock:
             os.close(fd)
 
     def holder(self) -> int | None:
+        """The PID in the lock file; a lock that is not a regular file (a
+        FIFO, a socket) is an OSError, never waited on."""
         try:
-            with open(self.lock, "rb") as lock_file:
-                text = lock_file.read(32).split(b"\0")[0].strip()
+            fd, _ = self.etc.open_regular(self.name)
         except FileNotFoundError:
             return None
+        try:
+            text = read_fd(fd, 32).split(b"\0")[0].strip()
+        finally:
+            os.close(fd)
         if not text.isdigit() or int(text) <= 0:
             raise Busy(f"{self.lock} holds no valid PID ({text[:20]!r}); remove it if no account tool is running")
         return int(text)
@@ -178,11 +194,11 @@ class PidFileLock:
         holder = self.holder()
         if holder is None:
             return
-        ours = holder == os.getpid() and str(self.lock) not in HELD_PIDFILES
+        ours = holder == os.getpid() and self.key not in HELD_PIDFILES
         if pid_alive(holder) and not ours:
             raise Busy(f"{self.lock} is held by PID {holder}")
         try:
-            os.unlink(self.lock)  # stale: its owner is gone
+            os.unlink(self.name, dir_fd=self.etc.fd)  # stale: its owner is gone
         except FileNotFoundError:
             pass
 
@@ -190,17 +206,17 @@ class PidFileLock:
         if not self.held:
             return
         self.held = False
-        HELD_PIDFILES.discard(str(self.lock))
+        HELD_PIDFILES.discard(self.key)
         try:
             if self.holder() == os.getpid():
-                os.unlink(self.lock)
+                os.unlink(self.name, dir_fd=self.etc.fd)
         except (Busy, FileNotFoundError):
             pass
 
 
 class FlockLock(FdLock):
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd, _ = self.etc.open_regular(self.name)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -216,13 +232,16 @@ class ExclusiveFileLock:
     """A file whose existence is the lock (/etc/ptmp); removed on release
     only while it is still the one this process created."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, etc: EtcDir, name: str) -> None:
+        self.etc, self.name = etc, name
+        self.path = etc.shown(name)
         self.identity: tuple[int, int] | None = None
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            # O_EXCL: never opens what is there, so nothing there can block it
+            fd = os.open(self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600,
+                         dir_fd=self.etc.fd)
         except FileExistsError:
             raise Busy(f"{self.path} exists: another vipw, pw or useradd is running (remove it if none is)") from None
         info = os.fstat(fd)
@@ -234,19 +253,19 @@ class ExclusiveFileLock:
             return
         identity, self.identity = self.identity, None
         try:
-            info = os.lstat(self.path)
+            info = self.etc.lstat(self.name)
             if (info.st_dev, info.st_ino) == identity:
-                os.unlink(self.path)
+                os.unlink(self.name, dir_fd=self.etc.fd)
         except FileNotFoundError:
             pass  # consumed, e.g. renamed into place by pwd_mkdb
 
 
-def flock_busy(path: Path) -> bool:
-    """Whether another open file holds a flock on PATH (as FreeBSD's pw,
-    vipw and pwd_mkdb take on master.passwd); asked without waiting and
+def flock_busy(etc: EtcDir, name: str) -> bool:
+    """Whether another open file holds a flock on NAME in ETC (as FreeBSD's
+    pw, vipw and pwd_mkdb take on master.passwd); asked without waiting and
     let go at once."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd, _ = etc.open_regular(name)
     except FileNotFoundError:
         return False
     try:
@@ -258,14 +277,14 @@ def flock_busy(path: Path) -> bool:
     return False
 
 
-def let_go_of(locks: list, path: Path) -> None:
-    """Release any flock among LOCKS held on the file now at PATH, before a
+def let_go_of(locks: list, etc: EtcDir, name: str) -> None:
+    """Release any flock among LOCKS held on the file now at NAME in ETC, before a
     command that takes that flock itself runs (FreeBSD's pwd_mkdb waits
     for it, so holding it would hang the run). A lock on a file that was
     replaced since (the usual case) holds nothing a command can ask for,
     and is kept until the end."""
     try:
-        now = os.stat(path)
+        now = etc.lstat(name)
     except FileNotFoundError:
         return
     for held_lock in locks:
@@ -278,13 +297,12 @@ def let_go_of(locks: list, path: Path) -> None:
 LOCK_KINDS = {"fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "exclusive": ExclusiveFileLock}
 
 
-def flavor_locks(root: Path, flavor: str) -> list:
+def flavor_locks(etc: EtcDir, flavor: str) -> list:
     locks = []
-    for kind, absolute in FLAVOR_LOCKS[flavor]:
-        path = root / absolute.lstrip("/")
-        if kind in ("pidfile", "flock") and not path.exists():
+    for kind, name in FLAVOR_LOCKS[flavor]:
+        if kind in ("pidfile", "flock") and not etc.exists(name):
             continue
-        locks.append(LOCK_KINDS[kind](path))
+        locks.append(LOCK_KINDS[kind](etc, name))
     return locks
 
 
@@ -360,7 +378,7 @@ def held(locks: list, timeout: float):
             release_all(locks)
 
 
-def locked(root: Path, flavor: str, timeout: float | None = None):
-    """The locks of FLAVOR's files under ROOT, held (a context manager
-    giving the list of them)."""
-    return held(flavor_locks(root, flavor), lock_timeout() if timeout is None else timeout)
+def locked(etc: EtcDir, flavor: str, timeout: float | None = None):
+    """The locks of FLAVOR's files in ETC, held (a context manager giving
+    the list of them)."""
+    return held(flavor_locks(etc, flavor), lock_timeout() if timeout is None else timeout)

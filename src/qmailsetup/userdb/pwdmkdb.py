@@ -15,9 +15,11 @@ file (lock.let_go_of makes sure). A busy lock is waited for, boundedly.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
+from qmailsetup.hostio import read_fd
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, is_inert
 
@@ -46,9 +48,19 @@ def v7_passwd(master_text: str) -> str:
     return "".join(v7_line(line) for line in master_text.splitlines(keepends=True))
 
 
-def run_waiting(argv: list[str], master: Path, timeout: float, written: list[str]) -> None:
+def post_edit_argv(profile, root: Path) -> list[str]:
+    """The profile's post-edit command for ROOT, its parts built as the
+    commands' are: {etcdir} is ROOT's etc, {root} ROOT (none on /, so a
+    part naming it is left out: NetBSD's `-d` prefix)."""
+    from qmailsetup.backends.commands import build_argv
+
+    values = {"etcdir": str(root / "etc"), "root": None if root == Path("/") else str(root)}
+    return build_argv([list(part) for part in profile.post_edit], values)
+
+
+def run_waiting(argv: list[str], etc, timeout: float, written: list[str]) -> None:
     """Run the post-edit command ARGV; while it fails for the flock on
-    MASTER (FreeBSD's pwd_mkdb takes it, and with -N fails at once instead
+    master.passwd in ETC (FreeBSD's pwd_mkdb takes it, and with -N fails at once instead
     of waiting), wait for that lock to be free and run it again, for at
     most TIMEOUT seconds in all. FileNotFoundError when there is no such
     command; OperationFailed, naming what to run again, else."""
@@ -77,23 +89,23 @@ def run_waiting(argv: list[str], master: Path, timeout: float, written: list[str
             return
         # FreeBSD's pwd_mkdb -N says error("flock") when the lock is busy;
         # the holder may be gone by now, so that counts as much as a busy lock
-        if "flock: " not in result.stderr and not lock.flock_busy(master):
+        if "flock: " not in result.stderr and not lock.flock_busy(etc, "master.passwd"):
             raise OperationFailed(f"{command}: exit {result.returncode}: {stderr_line(result.stderr)}; {left}")
         while True:  # until the lock is free, at most until the deadline
             if time.monotonic() >= deadline:
                 raise OperationFailed(
-                    f"{command}: {master} is locked (flock) by another process; gave up after waiting "
+                    f"{command}: {etc.shown('master.passwd')} is locked (flock) by another process; gave up after waiting "
                     f"{timeout:g}s; {left}"
                 )
             lock.check_interrupted()
             time.sleep(lock.POLL_SECONDS)
-            if not lock.flock_busy(master):
+            if not lock.flock_busy(etc, "master.passwd"):
                 break
 
 
-def run_post_edit(profile_name: str, argv: list[str], root: Path, run, write_passwd, say) -> None:
-    """Run ARGV, the profile's post-edit command for ROOT, after
-    master.passwd was written.
+def run_post_edit(profile_name: str, argv: list[str], etc, run, write_passwd, say) -> None:
+    """Run ARGV, the profile's post-edit command for the root whose etc is
+    ETC (userdb/etcdir.py), after master.passwd was written.
 
     RUN runs it (raising OperationFailed when it fails, and
     FileNotFoundError when there is no such command). Where pwd_mkdb is
@@ -106,9 +118,13 @@ def run_post_edit(profile_name: str, argv: list[str], root: Path, run, write_pas
     except FileNotFoundError:
         if argv[0] != "pwd_mkdb":
             raise OperationFailed(f"{argv[0]}: command not found (the post-edit step of {profile_name})") from None
-        master = root / "etc/master.passwd"
-        write_passwd(v7_passwd(master.read_bytes().decode(ENCODING, ERRORS)).encode(ENCODING, ERRORS))
+        fd, _ = etc.open_regular("master.passwd")
+        try:
+            master = read_fd(fd)
+        finally:
+            os.close(fd)
+        write_passwd(v7_passwd(master.decode(ENCODING, ERRORS)).encode(ENCODING, ERRORS))
         say(
-            f"pwd_mkdb not found: {root / 'etc/passwd'} regenerated from master.passwd as pwd_mkdb -p would; "
+            f"pwd_mkdb not found: {etc.shown('passwd')} regenerated from master.passwd as pwd_mkdb -p would; "
             f"the password databases are not rebuilt: run `{' '.join(argv)}` on the host"
         )

@@ -1,8 +1,9 @@
 """Replacing an account file atomically, the careful way.
 
-For FILE in DIR: the current content is copied to a new temporary file in
-DIR (created with O_EXCL, never following a link, with FILE's owner, group,
-mode and times), fsynced and renamed over FILE- (the backup shadow-utils
+For FILE in DIR (the root's etc, as one descriptor: userdb/etcdir.py): the
+current content is copied to a new temporary file in DIR (created with
+O_EXCL, never following a link, with FILE's owner, group, mode, times and
+extended attributes), fsynced and renamed over FILE- (the backup shadow-utils
 and vipw keep); then the new content goes the same way over FILE, and DIR
 is fsynced. Every rename replaces a complete, synced file, so at any
 instant FILE and FILE- each hold an old or a new content, never a mix.
@@ -12,20 +13,21 @@ killed run (dead PID) are removed by remove_stale_temps under the lock.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
 import stat
 from contextlib import suppress
-from pathlib import Path
 
+from qmailsetup.hostio import read_fd
+from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.lock import pid_alive
 
 TEMP_MARK = ".qmailsetup-"
 TEMP_NAME = re.compile(r"(?P<base>.+)\.qmailsetup-(?P<pid>\d+)-[0-9a-f]+")
 # shadow-utils' lock candidate FILE.<pid>, holding "<pid>\0"
 LOCK_TEMP_NAME = re.compile(r"(?P<base>.+)\.(?P<pid>\d+)")
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class WriteError(OSError):
@@ -43,9 +45,31 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, keep_times: bool = False) -> None:
+def read_xattrs(fd: int, name: str) -> dict[str, bytes]:
+    """Every extended attribute of FD (POSIX ACLs, user.*, the SELinux
+    label): the new file and the backup get them all, as shadow-utils does."""
+    try:
+        names = os.listxattr(fd)
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.ENOSYS):
+            return {}  # a file system without extended attributes
+        raise WriteError(f"listing the extended attributes of {name}", error) from None
+    values = {}
+    for attribute in names:
+        try:
+            values[attribute] = os.getxattr(fd, attribute)
+        except OSError as error:
+            if error.errno != errno.ENODATA:  # removed meanwhile
+                raise WriteError(f"reading the extended attribute {attribute} of {name}", error) from None
+    return values
+
+
+def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, xattrs: dict[str, bytes],
+            keep_times: bool = False) -> None:
     """Put DATA in place as NAME in the directory DIR_FD: temp file, owner,
-    mode, write, fsync, rename."""
+    mode, extended attributes, write, fsync, rename. An attribute the file
+    system refuses fails the step: a file never loses its ACL or its
+    security label silently."""
     temp = f"{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     step = f"creating {temp}"
     try:
@@ -55,6 +79,9 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, keep_time
             os.fchown(fd, like.st_uid, like.st_gid)
             step = f"setting the mode of {temp}"
             os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after fchown, which may clear set-id bits
+            for attribute, value in xattrs.items():  # after fchmod: an ACL sets the group bits
+                step = f"keeping the extended attribute {attribute} on {temp}"
+                os.setxattr(fd, attribute, value)
             step = f"writing {temp}"
             write_all(fd, data)
             if keep_times:
@@ -79,67 +106,68 @@ def created_with(mode: int) -> os.stat_result:
     return os.stat_result((stat.S_IFREG | mode, 0, 0, 1, -1, -1, 0, 0, 0, 0))
 
 
-def read_exactly(dir_fd: int, name: str) -> tuple[bytes, os.stat_result]:
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+def read_current(etc: EtcDir, name: str) -> tuple[bytes, os.stat_result, dict[str, bytes]]:
+    """NAME's content, status and extended attributes, from one descriptor
+    opened without following a link and without blocking."""
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise WriteError(f"reading {name}", OSError(0, "not a regular file"))
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks), info
+        fd, info = etc.open_regular(name)
+    except OSError as error:
+        raise WriteError(f"reading {name}", error) from None
+    try:
+        try:
+            data = read_fd(fd)
+        except OSError as error:
+            raise WriteError(f"reading {name}", error) from None
+        return data, info, read_xattrs(fd, name)
     finally:
         os.close(fd)
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Replace PATH by DATA atomically, keeping its current content as PATH-.
-    Raises WriteError naming the step that failed."""
+def replace_file(etc: EtcDir, name: str, data: bytes, wrote=lambda name: None) -> None:
+    """Replace NAME in ETC by DATA atomically, keeping its current content
+    as NAME-; WROTE is told each name once it is in place (NAME-, then
+    NAME). Raises WriteError naming the step that failed."""
+    previous, info, xattrs = read_current(etc, name)
+    install(etc.fd, f"{name}-", previous, info, xattrs, keep_times=True)
+    wrote(f"{name}-")
+    install(etc.fd, name, data, info, xattrs)
+    wrote(name)
     try:
-        dir_fd = os.open(path.parent, DIR_FLAGS)
+        os.fsync(etc.fd)
     except OSError as error:
-        raise WriteError(f"opening {path.parent}", error) from None
-    try:
-        try:
-            previous, info = read_exactly(dir_fd, path.name)
-        except WriteError:
-            raise
-        except OSError as error:
-            raise WriteError(f"reading {path.name}", error) from None
-        install(dir_fd, f"{path.name}-", previous, info, keep_times=True)
-        install(dir_fd, path.name, data, info)
-        try:
-            os.fsync(dir_fd)
-        except OSError as error:
-            raise WriteError(f"syncing the directory {path.parent}", error) from None
-    finally:
-        os.close(dir_fd)
+        raise WriteError(f"syncing the directory {etc.path}", error) from None
 
 
-def remove_stale_temps(directory: Path, names: set[str]) -> list[str]:
+def remove_stale_temps(etc: EtcDir, names: set[str]) -> list[str]:
     """Remove temporary files of NAMES (and their backups) left by runs
     that died, or by an earlier failed step of this process (called under
-    the lock, when this process has none in flight); returns them."""
+    the lock, when this process has none in flight); returns them. A FILE.<pid>
+    that is not a regular file holding "<pid>\\0" is no lock candidate: left as
+    it is, never opened so that it could block."""
     removed = []
     bases = names | {f"{name}-" for name in names}
-    with suppress(OSError):
-        for entry in os.scandir(directory):
+    with suppress(OSError), os.scandir(etc.fd) as entries:
+        for entry in entries:
             match = TEMP_NAME.fullmatch(entry.name) or LOCK_TEMP_NAME.fullmatch(entry.name)
             if not match or match["base"] not in bases:
                 continue
             pid = int(match["pid"])
             if pid != os.getpid() and pid_alive(pid):
                 continue
-            if match.re is LOCK_TEMP_NAME and not holds_pid(entry.path, pid):
+            if match.re is LOCK_TEMP_NAME and not holds_pid(etc, entry.name, pid):
                 continue  # not a lock candidate: someone else's file
             with suppress(OSError):
-                os.unlink(entry.path)
+                os.unlink(entry.name, dir_fd=etc.fd)
                 removed.append(entry.name)
     return removed
 
 
-def holds_pid(path: str, pid: int) -> bool:
-    with suppress(OSError), open(path, "rb") as file:
-        return file.read(32) == f"{pid}\0".encode()
-    return False
+def holds_pid(etc: EtcDir, name: str, pid: int) -> bool:
+    try:
+        fd, _ = etc.open_regular(name)
+    except OSError:
+        return False
+    try:
+        return read_fd(fd, 32) == f"{pid}\0".encode()
+    finally:
+        os.close(fd)

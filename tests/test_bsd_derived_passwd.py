@@ -1,0 +1,113 @@
+"""BSD's passwd, the file pwd_mkdb -p makes from master.passwd, counts as a
+file the run writes: a symlinked, dangling or odd one is refused before
+master.passwd is touched, and one that no longer matches master.passwd (a
+run that died before pwd_mkdb) is shown in the plan and made again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from bsd_hosts import installed_tree
+from conftest import cli
+from trees import snapshot
+
+from qmailsetup.userdb.pwdmkdb import v7_passwd
+
+
+def apply(root, *extra, backend="files"):
+    return cli("apply", "--platform", "freebsd", "--backend", backend, "--root", root, *extra)
+
+
+@pytest.fixture
+def no_pwd_mkdb(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no pwd_mkdb, wherever this runs
+
+
+@pytest.mark.parametrize("target", ["decoy", "dangling"])
+def test_a_symlinked_passwd_is_refused_before_master_passwd_is_touched(tmp_path, no_pwd_mkdb, target):
+    root = installed_tree(tmp_path / "root", "freebsd")
+    decoy = tmp_path / "decoy-passwd"
+    if target == "decoy":
+        decoy.write_text("root:*:0:0::/root:/bin/sh\n")
+    (root / "etc/passwd").unlink()
+    (root / "etc/passwd").symlink_to(decoy)
+    before = snapshot(tmp_path)
+
+    for extra in ((), ("--dry-run",)):
+        result = apply(root, *extra)
+        assert result.code == 3
+        assert result.err == (
+            f"qmailsetup: {root}/etc/passwd: is a symlink; refusing to edit an account file through a link\n"
+        )
+    assert snapshot(tmp_path) == before
+
+
+def test_a_fifo_at_passwd_is_bad_input_and_nothing_written(tmp_path, no_pwd_mkdb):
+    root = installed_tree(tmp_path / "root", "freebsd")
+    (root / "etc/passwd").unlink()
+    os.mkfifo(root / "etc/passwd")
+    before = snapshot(root)
+
+    result = apply(root)
+
+    assert result.code == 2
+    assert result.err == f"qmailsetup: {root}/etc/passwd: a FIFO, not a regular file\n"
+    assert snapshot(root) == before
+
+
+def stale_tree(tmp_path):
+    """master.passwd with qmail's users, passwd still without them: a run
+    that wrote master.passwd and died before pwd_mkdb."""
+    root = installed_tree(tmp_path / "root", "freebsd")
+    stale = (root / "etc/passwd").read_bytes()
+    assert apply(root).code == 0
+    (root / "etc/passwd").write_bytes(stale)
+    return root
+
+
+def test_a_stale_passwd_is_shown_and_made_again(tmp_path, no_pwd_mkdb):
+    root = stale_tree(tmp_path)
+    master = (root / "etc/master.passwd").read_bytes()
+
+    planned = apply(root, "--dry-run", "--detailed-exitcode")
+    assert planned.code == 4
+    assert "~ file /etc/passwd: modify\n    content: differs from master.passwd -> as pwd_mkdb -p makes it\n" in planned.out
+    assert json.loads(apply(root, "--dry-run", "--json").out)["changes"][0]["kind"] == "file"
+
+    result = apply(root)
+
+    assert result.code == 0, result.err
+    assert "Applied 1 change." in result.out
+    assert (root / "etc/passwd").read_text() == v7_passwd(master.decode())
+    assert (root / "etc/master.passwd").read_bytes() == master
+    assert (root / "etc/passwd-").exists(), "the stale one kept as the backup"
+    assert apply(root, "--detailed-exitcode").code == 0, "in sync"
+
+
+def test_a_stale_passwd_goes_to_pwd_mkdb_where_there_is_one(tmp_path, mocker, no_pwd_mkdb):
+    root = stale_tree(tmp_path)
+    before = snapshot(root)
+    real_run = subprocess.run
+    ran = []
+
+    def run(argv, **kwargs):
+        if argv[0] != "pwd_mkdb":
+            return real_run(argv, **kwargs)
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    mocker.patch("subprocess.run", side_effect=run)
+    result = apply(root)
+
+    assert result.code == 0, result.err
+    assert ran == [["pwd_mkdb", "-N", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
+    assert snapshot(root) == before, "pwd_mkdb's to write"
+
+
+def test_the_pw_backend_shows_pwd_mkdb_for_a_stale_passwd(tmp_path, no_pwd_mkdb):
+    root = stale_tree(tmp_path)
+    planned = json.loads(apply(root, "--dry-run", "--json", backend="pw").out)
+    assert planned["changes"][0]["commands"] == [["pwd_mkdb", "-N", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
