@@ -2,6 +2,20 @@
 
 # DESIGN.md's exit codes; the errors below carry theirs
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
+EXIT_CHECK_ERRORS = 5
+
+# The one table of what each code means: --help, the man page and README.md
+# show it (tests/test_manpage.py holds them to it).
+EXIT_TABLE = (
+    (EXIT_OK, "success: in sync, or every change applied"),
+    (EXIT_FAILED, "the operation failed: a backend command failed, I/O error, lock timeout"),
+    (EXIT_BAD_INPUT, "bad input: usage, invalid spec, unreadable or malformed account file"),
+    (EXIT_REFUSED, "refused: a conflict, or drift that this run may not fix; nothing written "
+     "(check: a finding is an error; env: accounts are missing)"),
+    (EXIT_CHANGES, "only with --detailed-exitcode: changes are pending (--dry-run) or were made"),
+    (EXIT_CHECK_ERRORS, "apply (not a dry run): the accounts and directories are as the spec says, "
+     "but qmail cannot work on this host until check's errors are fixed; wins over 4"),
+)
 
 
 class QmailsetupError(Exception):
@@ -33,3 +47,9 @@ def first_of(reasons: list[str]) -> str:
     however many went wrong."""
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return reasons[0] + more
+
+
+def one_line(message: str) -> str:
+    """A message as one line: a newline in a file name or a spec value must
+    not split it (logs and scripts read errors a line at a time)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
