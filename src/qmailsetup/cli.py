@@ -253,7 +253,8 @@ def run_command(argv: list[str] | None) -> int:
         # not standalone: usage errors come back here, to be told in one line
         return app(args=argv, prog_name="qmailsetup", standalone_mode=False) or EXIT_OK
     except QmailsetupError as error:
-        fail(str(error))
+        for line in error.lines:
+            fail(line)
         return error.exit_code
     except OSError as error:
         fail(str(error))

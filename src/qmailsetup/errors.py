@@ -19,9 +19,18 @@ EXIT_TABLE = (
 
 
 class QmailsetupError(Exception):
-    """A one-line message for the administrator and the exit code it means."""
+    """A one-line message for the administrator and the exit code it means;
+    or several, a line each, when there is more than one thing to fix (a
+    spec with several problems)."""
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(*lines)
+        self.lines = lines
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
 
 
 class OperationFailed(QmailsetupError):

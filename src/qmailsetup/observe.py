@@ -8,6 +8,7 @@ account that lives only in LDAP or NIS is not created a second time.
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import stat
@@ -102,6 +103,14 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute
 
 
+def cannot_read(name: str, error: OSError) -> str:
+    """Why an account file could not be read; shadow and gshadow are for
+    root alone, so a run as another user is told what to do."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"{name}: permission denied; run as root"
+    return f"{name}: cannot read: {error.strerror}"
+
+
 def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
     path = under(root, f"/etc/{kind}")
     name = shown(root, f"/etc/{kind}")
@@ -112,7 +121,7 @@ def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
             raise BadInput(f"{name}: missing; a {kind} file is needed here") from None
         return AccountFile.missing(path, kind)
     except OSError as error:
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+        raise BadInput(cannot_read(name, error)) from None
     if stat.S_ISLNK(info.st_mode):
         raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
     if not stat.S_ISREG(info.st_mode):
@@ -120,7 +129,7 @@ def read_account_file(root: Path, kind: str, required: bool) -> AccountFile:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+        raise BadInput(cannot_read(name, error)) from None
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
     return AccountFile.parse(path, kind, data, shown=name)
