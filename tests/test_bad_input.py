@@ -269,5 +269,5 @@ def test_an_unreadable_account_file_exits_2(kind):
         with as_nobody():
             result = cli("apply", "--dry-run", "--platform", "linux", "--root", root)
         assert result.code == 2, result.err
-        assert result.err == f"qmailsetup: {root}/etc/{kind}: cannot read: Permission denied\n"
+        assert result.err == f"qmailsetup: {root}/etc/{kind}: permission denied; run as root\n"
         assert snapshot(root) == before
