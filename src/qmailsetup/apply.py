@@ -63,14 +63,20 @@ def number_of(account_file, name: str) -> int:
     return int(fields[2])
 
 
-def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None:
-    """Carry out PLAN, appending each finished change to DONE."""
+def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
+    """Carry out PLAN, telling REPORT of each change as it is finished."""
+    done: list[Change] = []
+
+    def finished(change: Change) -> None:
+        done.append(change)
+        report(change)
+
     accounts = [c for c in plan.changes if c.kind != "path"]
     directories = [c for c in plan.changes if c.kind == "path"]
     preflight(accounts, directories, host)
     try:
         if accounts:
-            backend.apply(accounts, done.append)
+            backend.apply(accounts, finished)
         if directories:
             # owners by number, from the root's own files as they are now
             users = read_account_file(host.root, users_file(host.profile.flavor), True)
@@ -79,6 +85,6 @@ def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None
                 values = change.values
                 uid, gid = number_of(users, values["owner"]), number_of(groups, values["group"])
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
-                done.append(change)
+                finished(change)
     except OperationFailed as error:
         raise OperationFailed(f"{error}; done before the failure: {describe(done)}") from None

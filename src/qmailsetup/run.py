@@ -87,21 +87,21 @@ def run_apply(
         code = EXIT_CHANGES if detailed and plan.changes else EXIT_OK
         # a dry run only notes them: its code is about the plan
         return code if dry_run else outcome(errors, code)
-    done: list = []
+    from qmailsetup.audit import Progress
 
-    def applied() -> dict:
-        return {"applied": [f"{c.kind} {c.name}" for c in done]}
-
+    progress = Progress(host, backend, as_json)
     try:
-        apply_plan(plan, host, backend, done)
+        apply_plan(plan, host, backend, progress)
     except OperationFailed as error:
-        emit({**applied(), "error": str(error)})
+        emit({"applied": progress.applied(), "error": str(error)})
         raise
     if not as_json:
-        print(f"Applied {len(done)} change{'s' if len(done) != 1 else ''}.")
+        count = len(progress.done)
+        print(f"Applied {count} change{'s' if count != 1 else ''}.")
     # the check reads the files anew: let the old reading go first (on a
     # large host it is a few hundred megabytes)
-    del host, backend
+    applied = progress.applied()
+    del host, backend, progress
     errors, found = check_errors(spec, root, profile, as_json, dry_run)
-    emit({**applied(), **found})
+    emit({"applied": applied, **found})
     return outcome(errors, EXIT_CHANGES if detailed else EXIT_OK)
