@@ -20,7 +20,8 @@ ID_FIELDS = {"group": "gid", "user": "uid"}
 def id_in_file(root: Path, file: str, name: str) -> int | None:
     """NAME's ID (field 2 of passwd, master.passwd and group alike) as the
     file says now: a search of its bytes, no parse (a large host has
-    100,000 lines, and this runs once per account made)."""
+    100,000 lines, and this runs once per account made), from the end,
+    where useradd and groupadd append what they make."""
     try:
         data = read_regular(under(root, f"/etc/{file}"))
     except OSError:
@@ -29,7 +30,7 @@ def id_in_file(root: Path, file: str, name: str) -> int | None:
     if data.startswith(prefix):
         start = 0
     else:
-        found = data.find(b"\n" + prefix)
+        found = data.rfind(b"\n" + prefix)
         if found < 0:
             return None
         start = found + 1
