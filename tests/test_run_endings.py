@@ -156,3 +156,8 @@ def test_the_useradd_backend_needs_no_pseudo_terminal(tmp_path, privileged):
     assert "a pty is still to be had" not in result.stdout
     assert result.stderr == ""
     assert "Applied 2 changes.\napply exit 0\nalias:qmail café ✉\n" in result.stdout
+
+
+def test_with_stderr_closed_an_error_never_lands_in_the_report(tree):
+    result = run(["apply", "--dry-run", "--root", str(tree / "missing")], subprocess.PIPE, shell_suffix="2>&-")
+    assert (result.returncode, result.stdout) == (2, "")

@@ -27,6 +27,8 @@ def reopen_closed_descriptors() -> None:
             if new != fd:
                 os.dup2(new, fd)
                 os.close(new)
+    if sys.stderr is None:  # else print(..., file=sys.stderr) would write to stdout
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)
 
 
 class GuardedOutput(io.TextIOBase):
