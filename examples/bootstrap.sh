@@ -15,7 +15,8 @@
 #                        conf-qmail there, to match the accounts
 #
 # Exit status: qmailsetup's own (2 bad input, 3 refused: nothing written,
-# 1 failed), so a provisioning run stops where the problem is.
+# 1 failed, 5 the accounts are made but check finds errors, such as a
+# nosuid /var), so a provisioning run stops where the problem is.
 set -eu
 
 # left unquoted where used, so that QMAILSETUP may be "python3 -m qmailsetup"
@@ -39,8 +40,9 @@ case $status in
 *) exit "$status" ;;
 esac
 
-# 2. The IDs, as the host's files have them now.
-vars=$($qmailsetup env "$@")
+# 2. The IDs, as the host's files have them now. Not eval "$(...)": that
+# would go on with no IDs when env fails (exit 3: accounts missing).
+vars=$($qmailsetup env "$@") || exit
 eval "$vars"
 
 echo "== qmail will be built with"

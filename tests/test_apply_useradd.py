@@ -108,6 +108,9 @@ def test_a_failing_command_stops_the_run_and_says_what_was_done(tmp_path):
     assert len(error) == 1, result.err
     assert "useradd" in error[0] and "exit" in error[0]
     assert "done before the failure: group qmail, group nofiles" in error[0]
+    # the progress shows where the run stopped
+    assert result.out.endswith("11 to create, 0 to modify, 0 in sync.\ncreated group qmail (gid 999)\n"
+                               "created group nofiles (gid 998)\n")
     assert "qmail:x:999:" in (root / "etc/group").read_text()
     assert "alias" not in (root / "etc/passwd").read_text()
     # the next run finishes the job
@@ -125,3 +128,46 @@ def test_drift_without_fix_drift_is_refused_and_nothing_is_written(tmp_path):
     assert result.code == 3
     assert "rerun with --fix-drift" in result.err
     assert snapshot(root) == before
+
+
+def test_each_change_is_told_as_it_completes_with_the_id_useradd_gave(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    build("partial", root)  # alias made by hand (999); useradd -r picks the rest
+    result = apply(root)
+    assert result.code == 0, result.err
+    progress = result.out.split("8 to create, 0 to modify, 3 in sync.\n", 1)[1]
+    assert progress == (
+        "created user qmaild (uid 998)\n"
+        "created user qmaill (uid 997)\n"
+        "created user qmailp (uid 996)\n"
+        "created user qmailq (uid 995)\n"
+        "created user qmailr (uid 994)\n"
+        "created user qmails (uid 993)\n"
+        "created /var/qmail (root:qmail 0755)\n"
+        "created /var/qmail/alias (alias:qmail 02755)\n"
+        "Applied 8 changes.\n"
+    )
+    passwd = {line.split(":")[0]: line.split(":")[2] for line in (root / "etc/passwd").read_text().splitlines()}
+    for line in progress.splitlines():
+        if line.startswith("created user "):
+            name, number = line.split()[2], line.split()[-1].rstrip(")")
+            assert passwd[name] == number, "the ID shown is the one in the file"
+
+
+def test_json_applied_lists_each_change_with_the_id_it_got(tmp_path):
+    import json
+
+    root = tmp_path / "root"
+    root.mkdir()
+    build("fresh_debian", root)
+    result = apply(root, "--json")
+    assert result.code == 0, result.err
+    applied = json.loads(result.out)["applied"]
+    assert applied[:3] == [
+        {"kind": "group", "name": "qmail", "action": "create", "gid": 999},
+        {"kind": "group", "name": "nofiles", "action": "create", "gid": 998},
+        {"kind": "user", "name": "alias", "action": "create", "uid": 999},
+    ]
+    assert applied[-1] == {"kind": "path", "name": "/var/qmail/alias", "action": "create"}
+    assert len(applied) == 11

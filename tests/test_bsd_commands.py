@@ -40,7 +40,7 @@ def fake_sh(mocker) -> list[list[str]]:
     calls: list[list[str]] = []
 
     def command(name):
-        return lambda *args: calls.append([name, *args])
+        return lambda *args, **sh_options: calls.append([name, *args])
 
     mocker.patch("sh.Command", side_effect=command)
     mocker.patch("qmailsetup.backends.commands.find_tool", lambda name: f"{TOOLS}/{name}")
@@ -121,7 +121,7 @@ def test_a_failing_pw_stops_at_the_first_failure_and_says_what_was_done(tmp_path
     runs = []
 
     def command(name):
-        def run(*args):
+        def run(*args, **sh_options):
             runs.append(args)
             if len(runs) == 3:
                 raise sh.ErrorReturnCode_67(f"pw {' '.join(args)}".encode(), b"", b"pw: group `nofiles' does not exist\n")

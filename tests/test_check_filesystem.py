@@ -105,12 +105,43 @@ def test_severities(name, tmp_path, monkeypatch):
     assert {key: seen[key] for key in EXPECTED[name]} == EXPECTED[name]
 
 
-def test_ext2_warning_names_ext2_and_the_remedies_in_the_djb_ways_order(tmp_path, monkeypatch):
-    _, findings = findings_for("ext2-noexec", tmp_path, monkeypatch)
+def test_ext2_warning_names_ext2_and_the_remedies_in_order_of_preference(tmp_path, monkeypatch):
+    root, findings = findings_for("ext2-noexec", tmp_path, monkeypatch)
     [sync] = [f for f in findings if f.id == "fs.sync-metadata"]
     assert "ext2" in sync.message and "does not exist yet" in sync.message
-    order = [sync.remedy.index(word) for word in ("syncdir", "qmail-link-sync", "with sync", "chattr -R +S")]
+    order = [sync.remedy.index(word) for word in ("syncdir", "qmail-link-sync", "with sync", "chattr +S")]
     assert order == sorted(order)
+    # the queue's FIFOs make chattr -R fail: directories only, at the real path
+    assert sync.remedy.endswith(f"once the queue is made, find {root}/var/qmail/queue -type d -exec chattr +S {{}} +")
+
+
+@pytest.mark.parametrize(("table", "memory"), [
+    (ROOT_FS + "51 1 0:33 / <root>/var rw,nosuid - tmpfs tmpfs rw,sync\n", "tmpfs"),
+    (ROOT_FS + "52 1 0:34 / <root>/var/qmail rw - ramfs ramfs rw\n", "ramfs"),
+    (ROOT_FS + "53 1 0:35 / <root>/upper rw - tmpfs tmpfs rw\n"
+     "54 1 0:36 / <root>/var rw - overlay overlay rw,lowerdir=/usr,upperdir=<root>/upper/u,workdir=<root>/upper/w\n",
+     "overlay whose upper layer <root>/upper/u is on tmpfs"),
+])
+def test_a_queue_in_memory_is_an_error_whose_remedy_is_a_disk(tmp_path, monkeypatch, table, memory):
+    root = tmp_path / "root"
+    for directory in ("var/qmail", "upper/u"):
+        (root / directory).mkdir(parents=True)
+    monkeypatch.setattr(filesystem, "LINUX", True)
+    [sync] = [f for f in filesystem_findings(root, build_table(table, root)) if f.id == "fs.sync-metadata"]
+    assert sync.severity == "error"
+    assert scrub(sync.message, root).endswith(
+        f": {memory} lives in memory, so the queue and every message in it are lost at each reboot"
+    )
+    assert sync.remedy == "put /var/qmail (at least /var/qmail/queue) on a filesystem on a disk"
+
+
+def test_an_overlay_on_a_disk_is_judged_as_a_disk(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "var/qmail").mkdir(parents=True)
+    table = ROOT_FS + "54 1 0:36 / <root>/var rw - overlay overlay rw,lowerdir=/usr,upperdir=/srv/u,workdir=/srv/w\n"
+    monkeypatch.setattr(filesystem, "LINUX", True)
+    [sync] = [f for f in filesystem_findings(root, build_table(table, root)) if f.id == "fs.sync-metadata"]
+    assert sync.severity == "warning"
 
 
 def test_bsd_remedies_speak_bsd(tmp_path, monkeypatch):

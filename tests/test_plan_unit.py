@@ -145,3 +145,36 @@ def test_a_passwd_entry_without_its_shadow_entry_is_warned_about(tmp_path):
     assert plan.warnings == [
         "user alias is in passwd but not in shadow (an interrupted useradd?); pwconv adds the entry"
     ]
+
+
+def test_a_follow_on_conflict_points_at_the_first_never_contradicts_it(tmp_path):
+    """The owner and group of a path, and a user's group, that the spec
+    names but that cannot be made: "see its conflict", the same words for
+    all; only what is nowhere is "neither in the spec nor on the host"."""
+    spec = """\
+[[groups]]
+name = "qmail"
+gid = 2107
+[[users]]
+name = "alias"
+group = "qmail"
+home = "/var/qmail/alias"
+uid = 7790
+[[paths]]
+path = "/var/qmail/alias"
+owner = "alias"
+group = "nofiles"
+mode = "02755"
+[[paths]]
+path = "/var/qmail"
+owner = "qmaild"
+group = "qmail"
+mode = "0755"
+"""
+    root = host_with(tmp_path, passwd=["squatter:x:7790:7790::/:/bin/sh"], group=["squatters:x:2107:"])
+    assert reasons(plan_for(root, spec)) == {
+        ("group", "qmail"): "gid 2107 is already held by group squatters",
+        ("user", "alias"): "uid 7790 is already held by user squatter",
+        ("path", "/var/qmail/alias"): "its owner alias cannot be made (see its conflict)",
+        ("path", "/var/qmail"): "its owner qmaild is neither in the spec nor on the host",
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import cli
 from qmailsetup.errors import BadInput
@@ -42,17 +45,17 @@ BAD_SPECS = [
     ('[[groups]]\nname = "a"\ngid = 0\n', "groups[0].gid: 0 is out of range"),
     ('[[groups]]\nname = "a"\ngid = 65535\n', "65535 is out of range"),
     ('[[groups]]\nname = "a"\ngid = 4294967296\n', "is out of range"),
-    ('[[groups]]\nname = "a"\ngid = "12"\n', "groups[0].gid: Input should be a valid integer"),
+    ('[[groups]]\nname = "a"\ngid = "12"\n', "groups[0].gid: '12' is a string; write the number without quotes"),
     (f'[[users]]\n{USER}uid = 7790\n[[users]]\nname = "b"\ngroup = "c"\nhome = "/x"\nuid = 7790\n', "users: uid 7790 appears more than once"),
     ('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "var/qmail"\n', "users[0].home: 'var/qmail' is not an absolute path"),
     ('[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/../etc"\n', "is not a normalised absolute path"),
     (f'[[users]]\n{USER}shell = "nologin"\n', "users[0].shell: 'nologin' is not an absolute path"),
     (f'[[users]]\n{USER}comment = "a:b"\n', "users[0].comment: 'a:b' contains ':'"),
-    ('[[users]]\nname = "alias"\nhome = "/var/qmail"\n', "users[0].group: Field required"),
+    ('[[users]]\nname = "alias"\nhome = "/var/qmail"\n', "users[0].group: missing; every entry needs it"),
     ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = "999"\n', "paths[0].mode: '999' is not an octal mode"),
-    ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = 755\n', "paths[0].mode: Input should be a valid string"),
+    ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = 755\n', 'paths[0].mode: 755 is a number; write the mode as a quoted octal string ("0755")'),
     ('[[paths]]\npath = "/var/qmail/"\nowner = "root"\ngroup = "qmail"\nmode = "0755"\n', "not a normalised absolute path"),
-    ('groups = 3\n', "groups: Input should be a valid list"),
+    ('groups = 3\n', "groups: must be a list of tables, written [[groups]]"),
 ]
 
 
@@ -110,9 +113,62 @@ def test_paths_at_the_limits_are_accepted():
 def test_bad_spec_is_one_line_naming_file_and_field(text, message):
     with pytest.raises(BadInput) as error:
         parse_spec(text, "my.toml")
+    assert len(error.value.lines) == 1
     assert str(error.value).startswith("my.toml: ")
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+    for leaked in ("Value error", "Input should", "Field required", "Extra inputs"):
+        assert leaked not in str(error.value)
+
+
+SEVERAL_PROBLEMS = """\
+[[groups]]
+name = "qmail"
+gid = "2107"
+
+[[users]]
+name = "alias"
+group = "qmail"
+hom = "/var/qmail/alias"
+shell = 5
+uid = 7790.0
+
+[[paths]]
+path = "/var/qmail"
+owner = "root"
+group = "qmail"
+mode = 2755
+colour = "red"
+"""
+
+
+def test_a_spec_with_several_problems_lists_every_one_a_line_each(tmp_path):
+    spec = tmp_path / "several.toml"
+    spec.write_text(SEVERAL_PROBLEMS)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = subprocess.run([sys.executable, "-m", "qmailsetup", "apply", "--dry-run", "--spec", spec,
+                             "--root", tmp_path], capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [
+        f"qmailsetup: {spec}: groups[0].gid: '2107' is a string; write the number without quotes",
+        f"qmailsetup: {spec}: users[0].uid: must be a whole number",
+        f"qmailsetup: {spec}: users[0].shell: must be a string, in quotes",
+        f"qmailsetup: {spec}: users[0].hom: unknown field; did you mean 'home'?",
+        f'qmailsetup: {spec}: paths[0].mode: 2755 is a number; write the mode as a quoted octal string ("02755")',
+        f"qmailsetup: {spec}: paths[0].colour: unknown field",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nclas = "daemon"\n', "users[0].clas: unknown field; did you mean 'class'?"),
+    ('[[group]]\nname = "a"\n', "group: unknown field; did you mean 'groups'?"),
+    ('[[paths]]\npath = "/v"\nowner = "r"\ngroup = "q"\nmod = "0755"\n', "paths[0].mod: unknown field; did you mean 'mode'?"),
+])
+def test_a_misspelt_field_names_the_one_meant(text, message):
+    with pytest.raises(BadInput) as error:
+        parse_spec(text, "my.toml")
+    assert error.value.lines == (f"my.toml: {message}",)
 
 
 def test_bad_spec_file_exits_2_without_traceback(tmp_path):

@@ -58,3 +58,27 @@ def test_installed_tool_runs_from_anywhere(installed, tmp_path):
         [str(qmailsetup), "export", "--format", "sysusers", "--platform", "linux"], capture_output=True, text=True, cwd=tmp_path
     )
     assert export.returncode == 0 and "u alias -:nofiles - /var/qmail/alias /usr/sbin/nologin" in export.stdout
+
+
+MAN_IN_WHEEL = f"qmailsetup-{__version__}.data/data/share/man/man8/qmailsetup.8"
+
+
+def test_the_wheel_installs_the_man_page_where_man_finds_it(installed):
+    wheel, qmailsetup = installed
+    assert MAN_IN_WHEEL in zipfile.ZipFile(wheel).namelist()
+    venv = qmailsetup.parent.parent
+    page = venv / "share/man/man8/qmailsetup.8"
+    assert page.read_text() == (CHECKOUT / "man/qmailsetup.8").read_text()
+    if subprocess.run(["sh", "-c", "command -v man"], capture_output=True).returncode != 0:
+        return  # the path in the wheel is what counts; man itself is checked where it is installed
+    # man-db looks in share/man beside each bin/ on PATH: a venv's, or pipx's
+    found = subprocess.run(["man", "-w", "qmailsetup"], capture_output=True, text=True,
+                           env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "MANPATH": ""})
+    assert (found.returncode, found.stdout) == (0, f"{page}\n")
+
+
+def test_the_readme_install_line_names_the_wheel_that_is_built(installed):
+    wheel, _ = installed
+    readme = (CHECKOUT / "README.md").read_text()
+    line = next(l for l in readme.splitlines() if "uv tool install" in l and "pip wheel" in l)
+    assert line.strip() == f"python3 -m pip wheel --no-deps -w dist . && uv tool install dist/{wheel.name}"

@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import cli
 
-COMMANDS = ("apply", "env", "export")
+COMMANDS = ("apply", "check", "env", "export")
 
 
 def on_a_terminal(args: list[str], **env: str) -> tuple[int, str]:
@@ -72,16 +72,68 @@ def test_rich_is_never_imported():
 def test_every_command_has_help_with_examples(command):
     result = cli(command, "--help")
     assert result.code == 0
-    examples = result.out.split("Examples:\n", 1)[1].splitlines()
+    examples = result.out.split("Examples:\n", 1)[1].split("\n\n  Exit status:\n")[0].splitlines()
     assert examples and all(line.startswith("    ") for line in examples if line)
-    assert any(line.strip().startswith(("qmailsetup", "eval")) for line in examples)
+    assert any(line.strip().startswith(("qmailsetup", "vars=")) for line in examples)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_ends_with_the_exit_status_table(command):
+    from qmailsetup.errors import EXIT_TABLE
+
+    result = cli(command, "--help")
+    table = result.out.split("\n  Exit status:\n", 1)[1]
+    codes = {"apply": (0, 1, 2, 3, 4, 5), "export": (0, 1, 2)}.get(command, (0, 1, 2, 3))
+    assert table == "".join(f"    {code}  {meaning}\n" for code, meaning in EXIT_TABLE if code in codes)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_files_and_directories_not_types(command):
+    out = cli(command, "--help").out
+    assert not {"<str>", "<path>", "TEXT", "PATH"} & set(out.replace("[", " ").split())
+    assert "--spec FILE" in out
+    assert "--root DIR" in out or command == "export"
+
+
+@pytest.mark.parametrize(("shell", "installed", "rc_file"), [
+    ("zsh", ".zfunc/_qmailsetup", ".zshrc"),
+    ("bash", ".bash_completions/qmailsetup.sh", ".bashrc"),
+    ("fish", ".config/fish/completions/qmailsetup.fish", None),
+])
+def test_install_completion_installs_the_shell_named_whatever_the_parent_shell(tmp_path, shell, installed, rc_file):
+    # bash as the parent process: typer's own option would have installed bash's for zsh
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    result = subprocess.run(["bash", "-c", '"$0" -m qmailsetup --install-completion "$1"; :', sys.executable, shell],
+                            env=env, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"{shell} completion installed in {tmp_path / installed}; it takes effect in a new shell\n"
+    made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert made == sorted(filter(None, [installed, rc_file]))
+    assert "qmailsetup" in (tmp_path / installed).read_text()
+
+
+def test_install_completion_refuses_an_unknown_shell_and_writes_nothing(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "qmailsetup", "--install-completion", "tcsh"],
+                            env=env, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("qmailsetup: Invalid value for '--install-completion': 'tcsh' is not one of "
+                             "'bash', 'zsh', 'fish'. (see 'qmailsetup --help')\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_choice_lists_the_choices_on_one_plain_line():
+    result = cli("export")
+    assert (result.code, result.out) == (2, "")
+    assert result.err == ("qmailsetup: Missing option '--format'. Choose from: sysusers, json, qmail-conf, sh "
+                          "(see 'qmailsetup export --help')\n")
 
 
 def test_bash_completion_script_and_completions():
     # typer detects the shell from the parent process: make that bash, whatever runs the tests
     # (the trailing ':' keeps bash from exec'ing python in its place)
     script = subprocess.run(
-        ["bash", "-c", '"$0" -m qmailsetup --show-completion; :', sys.executable], capture_output=True, text=True
+        ["bash", "-c", '"$0" -m qmailsetup --show-completion bash; :', sys.executable], capture_output=True, text=True
     )
     assert script.returncode == 0
     assert "complete -o default -F _qmailsetup_completion qmailsetup" in script.stdout

@@ -126,14 +126,20 @@ def number_of(account_file, name: str) -> int:
     return int(fields[2])
 
 
-def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None:
-    """Carry out PLAN, appending each finished change to DONE."""
+def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
+    """Carry out PLAN, telling REPORT of each change as it is finished."""
+    done: list[Change] = []
+
+    def finished(change: Change) -> None:
+        done.append(change)
+        report(change)
+
     accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
     directories = [c for c in plan.changes if c.kind == "path"]
     preflight(accounts, directories, host)
     try:
         if accounts:
-            backend.apply(accounts, done.append)
+            backend.apply(accounts, finished)
         if directories:
             # owners by number, from the root's own files as they are now
             try:
@@ -145,7 +151,7 @@ def apply_plan(plan: Plan, host: HostState, backend, done: list[Change]) -> None
                 values = change.values
                 uid, gid = number_of(users, values["owner"]), number_of(groups, values["group"])
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
-                done.append(change)
+                finished(change)
     except OperationFailed as error:
         written = getattr(backend, "written", [])
         files = f" (files replaced in {host.etc.path}: {', '.join(written)})" if written else ""

@@ -4,6 +4,7 @@ exit codes in README.md. Heavy modules are imported inside the commands, so
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -12,14 +13,16 @@ from typing import Annotated, Optional
 import typer
 
 from qmailsetup import __version__
-from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError
+from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_TABLE, QmailsetupError, one_line
 
 
 app = typer.Typer(
     name="qmailsetup",
     help="Prepare a UNIX host for qmail: groups, system accounts and /var/qmail.",
     no_args_is_help=True,
-    add_completion=True,
+    # our own --install-completion SHELL: typer's guesses the shell from the
+    # parent process and may install bash's when zsh was asked for
+    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -33,21 +36,32 @@ class BackendChoice(str, Enum):
 
 
 SpecOption = Annotated[
-    Optional[Path], typer.Option("--spec", help="TOML spec file; default: the built-in qmail layout.")
+    Optional[Path],
+    typer.Option("--spec", metavar="FILE", help="TOML spec file; default: the built-in qmail layout."),
 ]
 # a str, not a Path: Path("") would quietly become the current directory
 RootOption = Annotated[
-    str, typer.Option("--root", help="Work on DIR/etc and DIR/var/qmail, as useradd --prefix does.")
+    str, typer.Option("--root", metavar="DIR", help="Work on DIR/etc and DIR/var/qmail, as useradd --prefix does.")
 ]
 PlatformOption = Annotated[
-    str, typer.Option("--platform", help="auto, or a profile in platforms/: linux, freebsd, openbsd, generic, ...")
+    str,
+    typer.Option(
+        "--platform", metavar="NAME", help="auto, or a profile in platforms/: linux, freebsd, openbsd, generic, ..."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def examples(*lines: str) -> str:
-    """An epilog of example commands, kept as written (click's \\b: no rewrapping)."""
-    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+def exit_status(codes: tuple[int, ...]) -> str:
+    """The lines of errors.py's exit-status table for CODES."""
+    return "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_TABLE if code in codes)
+
+
+def epilog(*lines: str, codes: tuple[int, ...] = tuple(code for code, _ in EXIT_TABLE)) -> str:
+    """Example commands, then the exit status, kept as written (click's \\b:
+    no rewrapping)."""
+    examples = "\n".join(f"  {line}" for line in lines)
+    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{exit_status(codes)}"
 
 
 def version_callback(value: bool) -> None:
@@ -56,11 +70,50 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+def completion_callback(install: bool):
+    def callback(value: Shell | None) -> None:
+        if value is None:
+            return
+        from typer._completion_shared import get_completion_script, install as install_script
+
+        if install:
+            shell, path = install_script(shell=value.value, prog_name="qmailsetup", complete_var=COMPLETE_VAR)
+            typer.echo(f"{shell} completion installed in {path}; it takes effect in a new shell")
+        else:
+            typer.echo(get_completion_script(prog_name="qmailsetup", complete_var=COMPLETE_VAR, shell=value.value))
+        raise typer.Exit()
+
+    return callback
+
+
+COMPLETE_VAR = "_QMAILSETUP_COMPLETE"
+
+
 @app.callback()
 def common(
     version: Annotated[
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
     ] = False,
+    install_completion: Annotated[
+        Optional[Shell],
+        typer.Option(
+            "--install-completion", metavar="SHELL", callback=completion_callback(True), is_eager=True,
+            expose_value=False, help="Install completion for SHELL (bash, zsh or fish) in your home directory.",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        Optional[Shell],
+        typer.Option(
+            "--show-completion", metavar="SHELL", callback=completion_callback(False), is_eager=True,
+            expose_value=False, help="Print the completion script for SHELL (bash, zsh or fish).",
+        ),
+    ] = None,
 ) -> None:
     """Prepare a UNIX host for qmail, idempotently and safely."""
 
@@ -77,7 +130,7 @@ def check_root(value: str) -> Path:
 
 
 @app.command(
-    epilog=examples(
+    epilog=epilog(
         "qmailsetup apply --dry-run",
         "qmailsetup apply --spec examples/install-ids.toml --root /mnt/image",
         "qmailsetup apply --fix-drift --json --detailed-exitcode",
@@ -108,10 +161,11 @@ def apply(
 
 
 @app.command(
-    epilog=examples(
+    epilog=epilog(
         "qmailsetup check",
         "qmailsetup check --root /mnt/image --json",
         "qmailsetup check --spec examples/freebsd-ports.toml",
+        codes=(0, 1, 2, 3),
     )
 )
 def check(
@@ -127,9 +181,10 @@ def check(
 
 
 @app.command(
-    epilog=examples(
-        'eval "$(qmailsetup env)" && echo "qmaild is $QMAIL_UID_QMAILD"',
+    epilog=epilog(
+        'vars=$(qmailsetup env) && eval "$vars" && echo "qmaild is $QMAIL_UID_QMAILD"',
         "qmailsetup env --root /mnt/image --spec examples/install-ids.toml",
+        codes=(0, 1, 2, 3),
     )
 )
 def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto") -> None:
@@ -150,12 +205,13 @@ class ExportFormat(str, Enum):
 
 
 @app.command(
-    epilog=examples(
+    epilog=epilog(
         "qmailsetup export --format sysusers > /etc/sysusers.d/qmail.conf",
         "qmailsetup export --format qmail-conf --spec my.toml --output ~/src/netqmail-1.06",
         "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
         "sh qmail-accounts.sh --dry-run",
         "qmailsetup export --format json",
+        codes=(0, 1, 2),
     )
 )
 def export(
@@ -166,7 +222,8 @@ def export(
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
     output: Annotated[
-        Optional[Path], typer.Option("--output", help="Write the file(s) into this directory (qmail-conf needs it).")
+        Optional[Path],
+        typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
 ) -> None:
     """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script."""
@@ -186,32 +243,52 @@ def export(
         print(f"wrote {path}")
 
 
-def one_line(message: str) -> str:
-    """A message as one line: a newline in a file name or a spec value must
-    not split it (logs and scripts read errors a line at a time)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
-
-
-def fail(message: str, code: int) -> None:
+def fail(message: str) -> None:
     print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
-    sys.exit(code)
 
 
-def main(argv: list[str] | None = None) -> None:
+def run_command(argv: list[str] | None) -> int:
+    """Run the command line; every way it can end becomes an exit code."""
     try:
         # not standalone: usage errors come back here, to be told in one line
-        code = app(args=argv, prog_name="qmailsetup", standalone_mode=False)
+        return app(args=argv, prog_name="qmailsetup", standalone_mode=False) or EXIT_OK
     except QmailsetupError as error:
-        fail(str(error), error.exit_code)
+        for line in error.lines:
+            fail(line)
+        return error.exit_code
     except OSError as error:
-        fail(str(error), EXIT_FAILED)
+        fail(str(error))
+        return EXIT_FAILED
     except typer.TyperException as error:
         if type(error).__name__ == "NoArgsIsHelpError":
             error.show()
-            sys.exit(EXIT_BAD_INPUT)
+            return EXIT_BAD_INPUT
         ctx = getattr(error, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        fail(error.format_message() + hint, error.exit_code)
+        # click lays some out over lines ("Choose from:\n\tsysusers,\n\tjson"): one line, plain spaces
+        message = " ".join(error.format_message().split()).replace("Value error, ", "")
+        fail(message + hint)
+        return error.exit_code
     except typer.Abort:
-        fail("aborted", EXIT_FAILED)
-    sys.exit(code or EXIT_OK)
+        fail("aborted")
+        return EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> None:
+    from qmailsetup.streams import guard_stdout, reopen_closed_descriptors, report_error
+
+    reopen_closed_descriptors()
+    if COMPLETE_VAR in os.environ:  # the shell asks for completions
+        from typer.completion import completion_init
+
+        completion_init()
+    original = sys.stdout
+    guarded = guard_stdout()
+    try:
+        code = run_command(argv)
+        problem = report_error(guarded)
+    finally:
+        sys.stdout = original if original is not None else guarded.stream
+    if problem:
+        fail(problem)
+    sys.exit(code)

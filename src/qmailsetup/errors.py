@@ -2,12 +2,36 @@
 
 # README.md's exit codes; the errors below carry theirs
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
+EXIT_CHECK_ERRORS = 5
+
+# The one table of what each code means: --help, the man page and README.md
+# show it (tests/test_manpage.py holds them to it).
+EXIT_TABLE = (
+    (EXIT_OK, "success: in sync, or every change applied"),
+    (EXIT_FAILED, "the operation failed: a backend command failed, I/O error, lock timeout"),
+    (EXIT_BAD_INPUT, "bad input: usage, invalid spec, unreadable or malformed account file"),
+    (EXIT_REFUSED, "refused: a conflict, drift that this run may not fix, or a platform that writes another "
+     "account format than the files found; nothing written "
+     "(check: a finding is an error; env: accounts are missing)"),
+    (EXIT_CHANGES, "only with --detailed-exitcode: changes are pending (--dry-run) or were made"),
+    (EXIT_CHECK_ERRORS, "apply (not a dry run): the accounts and directories are as the spec says, "
+     "but qmail cannot work on this host until check's errors are fixed; wins over 4"),
+)
 
 
 class QmailsetupError(Exception):
-    """A one-line message for the administrator and the exit code it means."""
+    """A one-line message for the administrator and the exit code it means;
+    or several, a line each, when there is more than one thing to fix (a
+    spec with several problems)."""
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(*lines)
+        self.lines = lines
+
+    def __str__(self) -> str:
+        return "; ".join(self.lines)
 
 
 class OperationFailed(QmailsetupError):
@@ -33,3 +57,9 @@ def first_of(reasons: list[str]) -> str:
     however many went wrong."""
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
     return reasons[0] + more
+
+
+def one_line(message: str) -> str:
+    """A message as one line: a newline in a file name or a spec value must
+    not split it (logs and scripts read errors a line at a time)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)

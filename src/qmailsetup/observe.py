@@ -134,6 +134,14 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute
 
 
+def cannot_read(name: str, error: OSError) -> str:
+    """Why an account file could not be read; shadow and gshadow are for
+    root alone, so a run as another user is told what to do."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"{name}: permission denied; run as root"
+    return f"{name}: cannot read: {error.strerror}"
+
+
 def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
     """ETC's file KIND, read through the directory's descriptor: never
     through a symlink (refused, exit 3, a dangling one too), never blocking
@@ -155,7 +163,7 @@ def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
-        raise BadInput(f"{name}: cannot read: {error.strerror}") from None
+        raise BadInput(cannot_read(name, error)) from None
 
 
 def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:

@@ -139,6 +139,12 @@ class Planner:
     def conflict(self, kind: str, name: str, reason: str) -> None:
         self.plan.conflicts.append(Conflict(kind, name, reason))
 
+    def unresolved(self, kind: str, name: str, role: str, needed: str, in_spec: bool) -> None:
+        """A conflict for an object whose ROLE (group, owner) NEEDED is not
+        to be had: refused itself (its own conflict says why), or nowhere."""
+        why = "cannot be made (see its conflict)" if in_spec else "is neither in the spec nor on the host"
+        self.conflict(kind, name, f"its {role} {needed} {why}")
+
     def login_class(self, user: User) -> str | None:
         """The spec's login class where the host keeps one (master.passwd);
         elsewhere there is no field for it, and saying so beats a drift
@@ -266,9 +272,7 @@ class Planner:
             return
         gid = self.gid_of(user.group)
         if gid is None:
-            in_spec = self.spec.group(user.group) is not None
-            why = "cannot be made (see its conflict)" if in_spec else "is neither in the spec nor on the host"
-            self.conflict("user", user.name, f"its group {user.group} {why}")
+            self.unresolved("user", user.name, "group", user.group, self.spec.group(user.group) is not None)
             return
         if existing is None:
             self.create_user(user, gid)
@@ -355,10 +359,11 @@ class Planner:
         owner_uid = existing.uid if existing else self.created_uids.get(path.owner)
         gid = self.gid_of(path.group)
         if owner_uid is None:
-            self.conflict("path", path.path, f"its owner {path.owner} is neither in the spec nor on the host")
+            in_spec = any(user.name == path.owner for user in self.spec.users)
+            self.unresolved("path", path.path, "owner", path.owner, in_spec)
             return
         if gid is None:
-            self.conflict("path", path.path, f"its group {path.group} is neither in the spec nor on the host")
+            self.unresolved("path", path.path, "group", path.group, self.spec.group(path.group) is not None)
             return
         if state.blocked_by:
             self.conflict("path", path.path, f"{state.blocked_by} is a symlink or not a directory; refusing to follow it")

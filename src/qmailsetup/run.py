@@ -7,7 +7,9 @@ from pathlib import Path
 
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import make_backend
-from qmailsetup.errors import EXIT_CHANGES, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of
+from qmailsetup.errors import (
+    EXIT_CHANGES, EXIT_CHECK_ERRORS, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of, one_line,
+)
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import choose_profile, require_format
@@ -22,10 +24,11 @@ def refusal(plan) -> str:
     return f"refused, nothing written: {first_of(reasons)}"
 
 
-def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> dict:
+def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> tuple[list, dict]:
     """The errors of `qmailsetup check` about what apply sets up (a nosuid
-    /var, a login shell it may not fix), shown after the plan. HOST, when
-    nothing was written, saves reading the account files a second time."""
+    /var, a login shell it may not fix), shown after the plan, and their
+    JSON. HOST, when nothing was written, saves reading the account files a
+    second time."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
     try:
@@ -39,7 +42,17 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=N
         print(f"qmailsetup check could not run: {failed}" if failed else heading)
         for finding in errors:
             print("\n".join("  " + line for line in finding_lines(finding)))
-    return {"check": [f.data() for f in errors]}
+    return errors, {"check": [f.data() for f in errors]}
+
+
+def outcome(errors: list, code: int) -> int:
+    """After a real or an in-sync run: check's errors about what was set up
+    go to stderr, a line each, and make the exit status 5 (README.md, "Exit
+    codes"), whatever --detailed-exitcode would have said."""
+    for finding in errors:
+        where = f"{finding.path}: " if finding.path else ""
+        print(f"qmailsetup: {one_line(where + finding.id)}: {one_line(finding.message)}", file=sys.stderr)
+    return EXIT_CHECK_ERRORS if errors else code
 
 
 def run_apply(
@@ -71,22 +84,26 @@ def run_apply(
     if dry_run or plan.in_sync:
         if dry_run and not as_json and not plan.in_sync:
             print("Dry run: nothing was written.")
-        emit(check_errors(spec, root, profile, as_json, dry_run, host))
-        return EXIT_CHANGES if detailed and plan.changes else EXIT_OK
-    done: list = []
+        errors, found = check_errors(spec, root, profile, as_json, dry_run, host)
+        emit(found)
+        code = EXIT_CHANGES if detailed and plan.changes else EXIT_OK
+        # a dry run only notes them: its code is about the plan
+        return code if dry_run else outcome(errors, code)
+    from qmailsetup.audit import Progress
 
-    def applied() -> dict:
-        return {"applied": [f"{c.kind} {c.name}" for c in done]}
-
+    progress = Progress(host, backend, as_json)
     try:
-        apply_plan(plan, host, backend, done)
+        apply_plan(plan, host, backend, progress)
     except OperationFailed as error:
-        emit({**applied(), "error": str(error)})
+        emit({"applied": progress.applied(), "error": str(error)})
         raise
     if not as_json:
-        print(f"Applied {len(done)} change{'s' if len(done) != 1 else ''}.")
+        count = len(progress.done)
+        print(f"Applied {count} change{'s' if count != 1 else ''}.")
     # the check reads the files anew: let the old reading go first (on a
     # large host it is a few hundred megabytes)
-    del host, backend
-    emit({**applied(), **check_errors(spec, root, profile, as_json, dry_run)})
-    return EXIT_CHANGES if detailed else EXIT_OK
+    applied = progress.applied()
+    del host, backend, progress
+    errors, found = check_errors(spec, root, profile, as_json, dry_run)
+    emit({"applied": applied, **found})
+    return outcome(errors, EXIT_CHANGES if detailed else EXIT_OK)

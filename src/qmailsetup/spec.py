@@ -157,18 +157,68 @@ class Spec(Strict):
         return next((g for g in self.groups if g.name == name), None)
 
 
-def _format_error(source: str, error: ValidationError) -> str:
-    first = error.errors()[0]
-    # [[users]] entries are a list: show users[2].home, counting from 0
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
-    where = where.lstrip(".")
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    count = error.error_count()
-    more = f" (and {count - 1} more)" if count > 1 else ""
-    # a check of the whole spec names its section itself ("users: name ...")
-    return f"{source}: {where + ': ' if where else ''}{message}{more}"
+SECTIONS = {"groups": Group, "users": User, "paths": PathSpec}
+
+# pydantic's error types, in plain words (its own wording names Python types)
+PLAIN = {
+    "missing": "missing; every entry needs it",
+    "string_type": "must be a string, in quotes",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "list_type": "must be a list of tables, written [[{section}]]",
+    "model_type": "must be a table",
+    "dict_type": "must be a table",
+    "model_attributes_type": "must be a table",
+}
+
+
+def field_names(loc: tuple) -> list[str]:
+    """The fields the spec file may name where LOC's last part stands."""
+    model = SECTIONS.get(loc[0]) if len(loc) == 3 else Spec if len(loc) == 1 else None
+    if model is None:
+        return []
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def meant_field(loc: tuple) -> str | None:
+    """The field an unknown one at LOC is a misspelling of, if any."""
+    from difflib import get_close_matches  # only when a spec is wrong
+
+    close = get_close_matches(str(loc[-1]), field_names(loc), n=1)
+    return close[0] if close else None
+
+
+def plain_reason(error: dict) -> str:
+    kind, loc, value = error["type"], error["loc"], error.get("input")
+    if kind == "extra_forbidden":
+        meant = meant_field(loc)
+        return "unknown field" + (f"; did you mean {meant!r}?" if meant else "")
+    if kind == "string_type" and loc[-1] == "mode" and isinstance(value, int):
+        # TOML read 755 as a number; the octal digits are what was meant
+        return f"{value} is a number; write the mode as a quoted octal string (\"0{value}\")"
+    if kind == "int_type" and isinstance(value, str):
+        return f"{value!r} is a string; write the number without quotes"
+    if kind in PLAIN:
+        return PLAIN[kind].format(section=loc[0] if loc else "")
+    # our own validators' words, without pydantic's prefix
+    return error["msg"].removeprefix("Value error, ").removeprefix("Input should be ").replace("valid ", "")
+
+
+def format_errors(source: str, error: ValidationError) -> list[str]:
+    """Every problem of the spec, a line each: SOURCE: where: why."""
+    errors = error.errors()
+    # "users[0].hom: unknown field; did you mean 'home'?" says all that
+    # "users[0].home: missing" would
+    meant = {(*e["loc"][:-1], meant_field(e["loc"])) for e in errors if e["type"] == "extra_forbidden"}
+    lines = []
+    for each in errors:
+        if each["type"] == "missing" and tuple(each["loc"]) in meant:
+            continue
+        # [[users]] entries are a list: show users[2].home, counting from 0
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in each["loc"]).lstrip(".")
+        # a check of the whole spec names its section itself ("users: name ...")
+        lines.append(f"{source}: {where + ': ' if where else ''}{plain_reason(each)}")
+    return lines
 
 
 def parse_spec(text: str, source: str) -> Spec:
@@ -179,7 +229,7 @@ def parse_spec(text: str, source: str) -> Spec:
     try:
         return Spec.model_validate(data)
     except ValidationError as error:
-        raise BadInput(_format_error(source, error)) from None
+        raise BadInput(*format_errors(source, error)) from None
 
 
 def load_spec(path: Path | None) -> Spec:

@@ -98,7 +98,10 @@ class CommandBackend:
         for change in changes:
             for argv in self.commands(change):
                 try:
-                    sh.Command(find_tool(argv[0]) or argv[0])(*argv[1:])
+                    # pipes, not sh's default pseudo-terminal: a bare chroot
+                    # or container may have no pty to give; argv in UTF-8,
+                    # as the files backend writes, whatever the locale
+                    sh.Command(find_tool(argv[0]) or argv[0])(*argv[1:], _tty_out=False, _tty_in=False, _encoding="utf-8")
                 except sh.ErrorReturnCode as error:
                     stderr = stderr_line(error.stderr.decode(errors="replace"))
                     raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None

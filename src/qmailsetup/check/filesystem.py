@@ -37,9 +37,10 @@ SYNC_NOTES = {
     "reiserfs": "ReiserFS buffers and journals metadata asynchronously",
     "btrfs": "btrfs commits metadata in transactions, seconds later",
     "zfs": "ZFS commits metadata in transaction groups, seconds later",
-    "tmpfs": "tmpfs lives in memory: the whole queue is lost at reboot",
-    "mfs": "mfs lives in memory: the whole queue is lost at reboot",
 }
+# Filesystems in memory: the queue, and every message in it, is gone at the
+# next reboot, whatever sync options or attributes it has.
+MEMORY_TYPES = frozenset({"tmpfs", "ramfs", "mfs"})
 FFS_TYPES = frozenset({"ufs", "ffs"})
 # Linux: remount with -o remount, chattr flags; else BSD mount -u
 LINUX = sys.platform.startswith("linux")
@@ -145,6 +146,28 @@ def without_sync_flag(where: Where) -> str | None:
     return None
 
 
+def in_memory(table: list[Mount], mount: Mount) -> str | None:
+    """What keeps MOUNT in memory ("tmpfs", or "overlay whose upper layer
+    is tmpfs ..."), None for a filesystem on a disk."""
+    if mount.fstype in MEMORY_TYPES:
+        return mount.fstype
+    if mount.fstype == "overlay":
+        # what is written lands in the upper layer
+        upper = next((o.split("=", 1)[1] for o in mount.options if o.startswith("upperdir=")), None)
+        if upper:
+            holder = holding(table, nearest_existing(upper))
+            if holder.fstype in MEMORY_TYPES:
+                return f"overlay whose upper layer {upper} is on {holder.fstype}"
+    return None
+
+
+def chattr_remedy(where: Where) -> str:
+    """chattr +S on every directory of the queue: `chattr -R` would also
+    meet its FIFOs (lock/trigger) and fail on them."""
+    command = f"find {where.shown} -type d -exec chattr +S {{}} +"
+    return command if where.exists else f"once the queue is made, {command}"
+
+
 def sync_remedy(where: Where, real: Mount) -> str:
     point = where.mount.mount_point
     if real.fstype in FFS_TYPES:
@@ -154,9 +177,9 @@ def sync_remedy(where: Where, real: Mount) -> str:
             f"OpenBSD: drop softdep from its /etc/fstab options); or mount {point} with sync"
         )
     return (
-        "in the djb way's order of preference: build qmail with Bruce Guenter's syncdir; or apply Frank Denis' "
+        "in order of preference: build qmail with Bruce Guenter's syncdir; or apply Frank Denis' "
         f"qmail-link-sync patch; or mount {point} with sync ({remount(point, 'sync')}, and sync in /etc/fstab); "
-        f"or chattr -R +S {where.shown} (ext2/3/4)"
+        f"or, on ext2/3/4, {chattr_remedy(where)}"
     )
 
 
@@ -164,6 +187,13 @@ def check_sync(table: list[Mount], where: Where) -> Finding:
     real = underlying(table, where.mount)
     options = where.mount.options | real.options
     subject = where.subject()
+    memory = in_memory(table, real)
+    if memory:
+        return Finding(
+            "fs.sync-metadata", "error", where.shown,
+            f"{subject}: {memory} lives in memory, so the queue and every message in it are lost at each reboot",
+            "put /var/qmail (at least /var/qmail/queue) on a filesystem on a disk",
+        )
     for option in ("sync", "dirsync"):
         if option in options:
             return Finding("fs.sync-metadata", "ok", where.shown, f"{subject}, mounted {option}: metadata is written at once")
@@ -205,9 +235,25 @@ def check_separate(table: list[Mount], home: Path, where: Where) -> Finding:
         return Finding("fs.separate-partition", "ok", where.shown, f"{where.subject()}, a filesystem of its own; {atime}")
     return Finding(
         "fs.separate-partition", "info", where.shown,
-        f"{where.subject()}, not a local filesystem of its own",
+        f"{where.subject()}: {not_its_own(table, home, mount, local)}",
         "a partition of its own for /var/qmail (or /var/qmail/queue) is recommended; mounting it noatime is safe",
     )
+
+
+def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> str:
+    """Why the filesystem holding the queue is not /var/qmail's own."""
+    real_home = os.path.realpath(home)
+    if not contains(real_home, mount.mount_point):
+        return f"it shares its filesystem with {mount.mount_point}"
+    others = [
+        m.mount_point for m in table
+        if m is not mount and m.device == mount.device and not contains(real_home, m.mount_point)
+    ]
+    if others:
+        return f"it shares its filesystem with {others[0]}"
+    if mount.is_bind:
+        return f"a bind mount of {mount.root}, a directory of another filesystem"
+    return "a network filesystem, not a local one of its own" if not local else "not a filesystem of its own"
 
 
 def filesystem_findings(root: Path, table: list[Mount]) -> list[Finding]:

@@ -1,0 +1,135 @@
+"""What a real run tells as it goes: a line per change as it completes
+(with the ID the account got, so a slow or failing run shows where it is),
+and, when the files backend edits the live root's account files, the
+syslog lines shadow-utils' useradd, groupadd and usermod would have logged
+(auth facility), so the host's audit trail does not depend on the backend.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qmailsetup.hostio import read_regular
+from qmailsetup.observe import under, users_file
+from qmailsetup.plan import Change
+
+ID_FIELDS = {"group": "gid", "user": "uid"}
+
+
+def id_in_file(root: Path, file: str, name: str) -> int | None:
+    """NAME's ID (field 2 of passwd, master.passwd and group alike) as the
+    file says now: a search of its bytes, no parse (a large host has
+    100,000 lines, and this runs once per account made), from the end,
+    where useradd and groupadd append what they make."""
+    try:
+        data = read_regular(under(root, f"/etc/{file}"))
+    except OSError:
+        return None
+    prefix = name.encode() + b":"
+    if data.startswith(prefix):
+        start = 0
+    else:
+        found = data.rfind(b"\n" + prefix)
+        if found < 0:
+            return None
+        start = found + 1
+    end = data.find(b"\n", start)
+    fields = data[start : end if end >= 0 else len(data)].split(b":")
+    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+
+
+def given_id(change: Change, host, told_tool: bool) -> int | None:
+    """The ID a created account got: the plan's, unless a tool chose it
+    (useradd -r allocates by itself), then read back from the file."""
+    field = ID_FIELDS.get(change.kind)
+    if field is None or change.action != "create":
+        return None
+    if field in change.allocated and not told_tool:
+        file = "group" if change.kind == "group" else users_file(host.profile.flavor)
+        return id_in_file(host.root, file, change.name)
+    return change.values[field]
+
+
+def progress_line(change: Change, number: int | None) -> str:
+    verb = "created" if change.action == "create" else "changed"
+    if change.kind == "path":
+        values = change.values
+        return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
+    if number is not None:
+        return f"{verb} {change.kind} {change.name} ({ID_FIELDS[change.kind]} {number})"
+    if change.action == "modify":
+        return f"{verb} {change.kind} {change.name} ({', '.join(change.fields)})"
+    return f"{verb} {change.kind} {change.name}"
+
+
+def terminal() -> str:
+    """useradd's from=: the terminal on standard input, or none."""
+    try:
+        return os.ttyname(0)
+    except OSError:
+        return "none"
+
+
+def syslog_lines(change: Change, host) -> list[str]:
+    """shadow-utils' own wording (groupadd.c, useradd.c, usermod.c), so a
+    log watcher that knows those knows these. Comments and login classes
+    usermod does not log; they are logged here in its form all the same."""
+    values = change.values
+    if change.kind == "group":
+        return [f"new group: name={change.name}, GID={values['gid']}"]
+    if change.kind != "user":
+        return []
+    if change.action == "create":
+        return [
+            f"new user: name={change.name}, UID={values['uid']}, GID={values['gid']}, "
+            f"home={values['home']}, shell={values['shell']}, from={terminal()}"
+        ]
+    lines = []
+    for key, field in change.fields.items():
+        if key == "group":
+            before = host.users[change.name].gid
+            lines.append(f"change user '{change.name}' GID from '{before}' to '{values['gid']}'")
+        else:
+            lines.append(f"change user '{change.name}' {key} from '{field.current}' to '{field.desired}'")
+    return lines
+
+
+class Progress:
+    """The done hook of a real run: keeps what was done, says it (text
+    mode), and logs it where shadow-utils would have (see the module)."""
+
+    def __init__(self, host, backend, as_json: bool) -> None:
+        self.host = host
+        self.as_json = as_json
+        self.told_tool = backend.name == "files" or host.profile.pass_planned_ids
+        self.log = backend.name == "files" and host.root == Path("/")
+        self.done: list[Change] = []
+        self.ids: dict[int, int | None] = {}
+        self.log_opened = False
+
+    def __call__(self, change: Change) -> None:
+        self.done.append(change)
+        number = given_id(change, self.host, self.told_tool)
+        self.ids[id(change)] = number
+        if not self.as_json:
+            print(progress_line(change, number))
+        if self.log:
+            import syslog  # only a live run of the files backend logs
+
+            if not self.log_opened:
+                syslog.openlog("qmailsetup", syslog.LOG_PID, syslog.LOG_AUTH)
+                self.log_opened = True
+            for line in syslog_lines(change, self.host):
+                syslog.syslog(syslog.LOG_INFO, line)
+
+    def applied(self) -> list[dict]:
+        """The JSON of what was done; a created account with its ID."""
+        entries = []
+        for change in self.done:
+            entry = {"kind": change.kind, "name": change.name, "action": change.action}
+            number = self.ids.get(id(change))
+            if number is not None:
+                entry[ID_FIELDS[change.kind]] = number
+            entries.append(entry)
+        return entries

@@ -1,0 +1,97 @@
+"""The audit trail of a real run: the ID each account got, and the syslog
+lines the files backend writes when it edits the live root's account files
+(in shadow-utils' words, auth facility). syslog is the one thing replaced
+here: the messages are recorded instead of sent, and compared exactly."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from conftest import require_tools
+from namespace import run_in_namespace
+from qmailsetup.audit import given_id, id_in_file
+from qmailsetup.observe import observe
+from qmailsetup.plan import make_plan
+from qmailsetup.platforms import load_profile
+from qmailsetup.spec import load_spec
+from trees import append, debian_tree
+
+# qmailsetup with syslog.openlog and syslog.syslog recording into $SYSLOG_RECORD
+DRIVER = """\
+import json, os, sys, syslog
+record = open(os.environ["SYSLOG_RECORD"], "a")
+syslog.openlog = lambda *args: record.write(json.dumps(["openlog", *args]) + "\\n")
+syslog.syslog = lambda *args: record.write(json.dumps(["syslog", *args]) + "\\n")
+from qmailsetup.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_id_in_file_finds_the_line_of_that_name_only(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    append(root, "passwd", ["qmaild:x:990:998::/var/qmail:/usr/sbin/nologin", "qmail:x:991:998::/x:/bin/false"])
+    assert id_in_file(root, "passwd", "root") == 0  # the first line
+    assert id_in_file(root, "passwd", "qmaild") == 990
+    assert id_in_file(root, "passwd", "qmail") == 991  # not qmaild's, though it begins so
+    assert id_in_file(root, "passwd", "qmailq") is None
+
+
+def test_an_id_the_tool_chose_is_read_back_not_taken_from_the_plan(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    host = observe(load_spec(None), root, load_profile("linux"))
+    plan = make_plan(load_spec(None), host)
+    alias = next(c for c in plan.changes if c.name == "alias")
+    assert alias.values["uid"] == 999 and "uid" in alias.allocated
+    # what useradd -r gave may differ from the plan (an account made meanwhile)
+    append(root, "passwd", ["alias:x:989:998::/var/qmail/alias:/usr/sbin/nologin"])
+    assert given_id(alias, host, told_tool=False) == 989
+    assert given_id(alias, host, told_tool=True) == 999
+
+
+SCRIPT = """\
+run() {{ SYSLOG_RECORD="$WORK/syslog.log" {python} {driver} "$@" >/dev/null; echo "=== exit $?"; }}
+run apply --backend files
+usermod -s /bin/sh qmaild
+run apply --backend files --fix-drift
+run apply --backend files
+mkdir -p "$WORK/image" && cp -a /etc "$WORK/image/"
+sed -i '/^qmail[a-z]*:/d; /^alias:/d' "$WORK/image/etc/passwd" "$WORK/image/etc/shadow"
+run apply --backend files --root "$WORK/image"
+grep -c '^qmaild:' "$WORK/image/etc/passwd"
+cat "$WORK/syslog.log"
+echo "=== ids"
+getent group qmail nofiles | cut -d: -f1,3
+getent passwd alias qmaild qmaill qmailp qmailq qmailr qmails | cut -d: -f1,3,4
+"""
+
+
+def test_the_files_backend_logs_to_syslog_on_the_live_root_only(tmp_path, privileged):
+    require_tools("usermod", "getent")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    script = f'WORK="{tmp_path}"\n' + SCRIPT.format(python=sys.executable, driver=driver)
+    result = run_in_namespace(tmp_path, script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("=== exit 0\n" * 4 + "1\n"), out  # the --root run made qmaild in the image
+    records = [json.loads(line) for line in out.split("=== ids\n")[0].splitlines() if line.startswith("[")]
+    ids = dict(line.split(":", 1) for line in out.split("=== ids\n")[1].splitlines())
+    gid = {name: int(ids[name]) for name in ("qmail", "nofiles")}
+    users = {name: tuple(map(int, ids[name].split(":"))) for name in
+             ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")}
+    homes = {"alias": "/var/qmail/alias"}
+    expected = [["openlog", "qmailsetup", 1, 32]]  # LOG_PID, LOG_AUTH
+    expected += [["syslog", 6, f"new group: name={name}, GID={gid[name]}"] for name in ("qmail", "nofiles")]
+    expected += [
+        ["syslog", 6, f"new user: name={name}, UID={uid}, GID={group}, home={homes.get(name, '/var/qmail')}, "
+                      "shell=/usr/sbin/nologin, from=none"]
+        for name, (uid, group) in users.items()
+    ]
+    # the --fix-drift run: only what changed; then the in-sync, --root and useradd runs log nothing
+    expected += [
+        ["openlog", "qmailsetup", 1, 32],
+        ["syslog", 6, "change user 'qmaild' shell from '/bin/sh' to '/usr/sbin/nologin'"],
+    ]
+    assert records == expected
