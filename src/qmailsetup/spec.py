@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -74,9 +74,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+# qmail's roles (layout.py): which account a build's conf-users and
+# conf-groups name for each; by default known from qmail's standard names
+UserRole = Literal["alias", "daemon", "log", "passwd", "queue", "remote", "send", "tls"]
+GroupRole = Literal["qmail", "nofiles"]
+
+
 class Group(Strict):
     name: Name
     gid: Id | None = None
+    role: GroupRole | None = None
 
 
 class User(Strict):
@@ -90,6 +97,7 @@ class User(Strict):
     comment: FieldText | None = None
     # BSD login class (OpenBSD useradd -L, pw -L); "class" in the spec file
     login_class: FieldText | None = Field(default=None, alias="class")
+    role: UserRole | None = None
 
 
 class PathSpec(Strict):
