@@ -1,0 +1,221 @@
+"""queue.owner: the queue's owners, groups and modes as qmail's installer
+and qmail itself leave them.
+
+After a restore from backup or a renumber, the queue's files can belong to
+numbers that no longer match qmailq, qmails, qmailr or the qmail group, and
+qmail fails with "Sorry, message has wrong owner (#4.3.5)" or worse.
+
+hier.c (netqmail 1.06, notqmail) makes the directories: queue, pid, intd,
+todo, mess, lock qmailq; bounce, info, local, remote qmails; all group
+qmail; mess, info, local and remote split into conf-split numbered
+subdirectories (todo and intd too where a big-todo patch is applied). The
+files in them are made at run time: qmail-queue runs as qmailq with umask
+033 (mess/N/INODE, intd/INODE, todo/INODE, pid/PID: 0644), qmail-send as
+qmails with umask 077 (info/N/INODE, local/N/INODE, remote/N/INODE,
+bounce/INODE: 0600); lock/tcpto is qmailr's 0644, lock/sendmutex qmails'
+0600, lock/trigger a FIFO of qmails' 0622. qmail-queue is setuid, not
+setgid: on Linux its files keep the group of whoever queued the message
+(nofiles through qmail-smtpd, root through a root qmail-inject; seen on a
+real netqmail 1.06 queue), so their group is not compared; qmail reads them
+by owner and mode.
+
+The walk reads directories and lstat()s each entry once (os.scandir's
+entries); it never opens a message, never follows a symlink below the
+queue, and never changes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from qmailsetup.check import Finding
+from qmailsetup.errors import BadInput
+from qmailsetup.layout import Layout, qmail_layout
+from qmailsetup.observe import HostState, shown
+from qmailsetup.spec import Spec
+
+# directory -> (owner's role, the directories' mode, the files' mode)
+SUBDIRS = {
+    "mess": ("qmailq", 0o750, 0o644),
+    "todo": ("qmailq", 0o750, 0o644),
+    "intd": ("qmailq", 0o700, 0o644),
+    "pid": ("qmailq", 0o700, 0o644),
+    "info": ("qmails", 0o700, 0o600),
+    "local": ("qmails", 0o700, 0o600),
+    "remote": ("qmails", 0o700, 0o600),
+    "bounce": ("qmails", 0o700, 0o600),
+}
+QUEUE = ("qmailq", 0o750)
+LOCK = ("qmailq", 0o750)
+# lock/NAME -> (owner's role, mode, file type)
+LOCK_FILES = {
+    "tcpto": ("qmailr", 0o644, stat.S_IFREG),
+    "sendmutex": ("qmails", 0o600, stat.S_IFREG),
+    "trigger": ("qmails", 0o622, stat.S_IFIFO),
+}
+EXAMPLES = 5
+# the directories whose files qmail-queue writes: any group (see above)
+QUEUED_BY_INJECTOR = frozenset({"mess", "todo", "intd", "pid"})
+
+
+@dataclass(frozen=True)
+class Wrong:
+    path: str  # relative to the queue
+    found: str  # "7794:2107 0644", with names where the numbers have one
+    wanted: str  # "qmailq:qmail 0644"
+    top: str  # the queue's subdirectory it is in ("" for the queue itself)
+    owner: str  # the wanted owner's name
+    mode: int
+    is_dir: bool
+    owner_wrong: bool  # or its group, or its type
+    mode_wrong: bool
+
+
+class Walk:
+    """The expected uid, gid and modes, and what differs from them."""
+
+    def __init__(self, layout: Layout, host: HostState) -> None:
+        self.host = host
+        self.names = {role: layout.users[role].name for role in ("qmailq", "qmails", "qmailr")}
+        self.uids = {role: host.users[name].uid for role, name in self.names.items()}
+        self.group = layout.groups["qmail"]
+        self.gid = host.groups[self.group].gid
+        self.seen = 0
+        self.wrong: list[Wrong] = []
+        self.unknown_uids: set[int] = set()
+        self.unknown_gids: set[int] = set()
+
+    def shown_ids(self, info: os.stat_result) -> str:
+        user = self.host.uid_names.get(info.st_uid)
+        group = self.host.gid_names.get(info.st_gid)
+        if user is None:
+            self.unknown_uids.add(info.st_uid)
+        if group is None:
+            self.unknown_gids.add(info.st_gid)
+        return f"{user or info.st_uid}:{group or info.st_gid}"
+
+    def expect(self, path: str, info: os.stat_result, role: str, mode: int, kind: int, top: str) -> None:
+        self.seen += 1
+        found_mode = stat.S_IMODE(info.st_mode)
+        same_type = stat.S_IFMT(info.st_mode) == kind
+        any_group = kind != stat.S_IFDIR and top in QUEUED_BY_INJECTOR
+        owned = info.st_uid == self.uids[role] and (any_group or info.st_gid == self.gid)
+        if owned and found_mode == mode and same_type:
+            return
+        found = f"{self.shown_ids(info)} {found_mode:04o}"
+        if not same_type:
+            found += f" ({kind_name(info.st_mode)})"
+        group = "(any group)" if any_group else self.group
+        self.wrong.append(
+            Wrong(path, found, f"{self.names[role]}:{group} {mode:04o}", top, self.names[role], mode,
+                  kind == stat.S_IFDIR, not (owned and same_type), found_mode != mode)
+        )
+
+    def tree(self, directory: str, relative: str, top: str) -> None:
+        """Every entry below DIRECTORY: subdirectories (the split) and files."""
+        role, dir_mode, file_mode = SUBDIRS[top]
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                path = f"{relative}/{entry.name}"
+                if stat.S_ISDIR(info.st_mode):
+                    self.expect(path, info, role, dir_mode, stat.S_IFDIR, top)
+                    self.tree(entry.path, path, top)
+                else:
+                    self.expect(path, info, role, file_mode, stat.S_IFREG, top)
+
+    def queue(self, queue: str) -> None:
+        info = os.stat(queue)  # the queue itself may be a link to another disk
+        self.expect(".", info, *QUEUE, stat.S_IFDIR, "")
+        with os.scandir(queue) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                if entry.name in SUBDIRS:
+                    role, dir_mode, _ = SUBDIRS[entry.name]
+                    self.expect(entry.name, info, role, dir_mode, stat.S_IFDIR, entry.name)
+                    if stat.S_ISDIR(info.st_mode):
+                        self.tree(entry.path, entry.name, entry.name)
+                elif entry.name == "lock":
+                    self.expect("lock", info, *LOCK, stat.S_IFDIR, "lock")
+                    if stat.S_ISDIR(info.st_mode):
+                        self.lock(entry.path)
+
+    def lock(self, directory: str) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name in LOCK_FILES:
+                    self.expect(f"lock/{entry.name}", entry.stat(follow_symlinks=False), *LOCK_FILES[entry.name], "lock")
+
+
+def kind_name(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "a file" if stat.S_ISREG(mode) else "not a file"
+
+
+def remedy(walk: Walk, queue: str) -> str:
+    """The chown and chmod commands that put back what differs, qmail stopped:
+    per subdirectory of the queue, one chown -R and one find per mode."""
+
+    def full(path: str) -> str:
+        return queue if path == "." else f"{queue}/{path}"
+
+    chowns = {
+        f"chown -R {w.owner}:{walk.group} {queue}/{w.top}" if w.top in SUBDIRS
+        else f"chown {w.owner}:{walk.group} {full(w.path)}": None
+        for w in walk.wrong if w.owner_wrong
+    }
+    chmods = {
+        f"find {queue}/{w.top} -type {'d' if w.is_dir else 'f'} ! -perm {w.mode:04o} -exec chmod {w.mode:04o} {{}} +"
+        if w.top in SUBDIRS and w.path != w.top else f"chmod {w.mode:04o} {full(w.path)}": None
+        for w in walk.wrong if w.mode_wrong
+    }
+    return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join([*chowns, *chmods])
+
+
+def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
+    try:
+        layout = qmail_layout(spec, "the spec")
+    except BadInput:
+        return []
+    queue_path = f"{layout.home}/queue"
+    where = shown(root, queue_path)
+    names = [layout.users[r].name for r in ("qmailq", "qmails", "qmailr")]
+    missing = [n for n in names if n not in host.users] + [g for g in [layout.groups["qmail"]] if g not in host.groups]
+    if missing:
+        return [Finding(
+            "queue.owner", "info", where, f"not checked: {', '.join(missing)} missing (see account.exists)",
+            "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)",
+        )]
+    walk = Walk(layout, host)
+    try:
+        walk.queue(str(root / queue_path.lstrip("/")))
+    except FileNotFoundError:
+        return [Finding(
+            "queue.owner", "info", where, f"{where} does not exist yet",
+            "qmail's make setup check makes it, after qmailsetup apply",
+        )]
+    except OSError as error:
+        return [Finding(
+            "queue.owner", "warning", where, f"cannot read the queue: {error.filename}: {error.strerror}",
+            "run qmailsetup check as root",
+        )]
+    walk.wrong.sort(key=lambda w: w.path)  # scandir's order is the disk's
+    if not walk.wrong:
+        return [Finding("queue.owner", "ok", where, f"{walk.seen} entries, owners, groups and modes as qmail sets them")]
+    examples = ", ".join(f"{w.path} is {w.found} (wants {w.wanted})" for w in walk.wrong[:EXAMPLES])
+    message = f"{len(walk.wrong)} of {walk.seen} entries under {where} differ from what qmail sets: {examples}"
+    if len(walk.wrong) > EXAMPLES:
+        message += ", ..."
+    unknown = [f"uid {n}" for n in sorted(walk.unknown_uids)] + [f"gid {n}" for n in sorted(walk.unknown_gids)]
+    if unknown:
+        verb = "belongs" if len(unknown) == 1 else "belong"
+        message += f"; {', '.join(unknown)} {verb} to no account (left from before a renumber or a restore?)"
+    return [Finding("queue.owner", "error", where, message, remedy(walk, where))]
