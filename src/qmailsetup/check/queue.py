@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from qmailsetup.check import Finding
@@ -61,30 +60,23 @@ EXAMPLES = 5
 QUEUED_BY_INJECTOR = frozenset({"mess", "todo", "intd", "pid"})
 
 
-@dataclass(frozen=True)
-class Wrong:
-    path: str  # relative to the queue
-    found: str  # "7794:2107 0644", with names where the numbers have one
-    wanted: str  # "qmailq:qmail 0644"
-    top: str  # the queue's subdirectory it is in ("" for the queue itself)
-    owner: str  # the wanted owner's name
-    mode: int
-    is_dir: bool
-    owner_wrong: bool  # or its group, or its type
-    mode_wrong: bool
-
-
 class Walk:
-    """The expected uid, gid and modes, and what differs from them."""
+    """The expected uid, gid and modes, and what differs from them: counted,
+    the first few kept as examples, and the commands that put them back
+    (so a queue of 100,000 wrong messages costs no list of them)."""
 
-    def __init__(self, layout: Layout, host: HostState) -> None:
+    def __init__(self, layout: Layout, host: HostState, shown_queue: str) -> None:
         self.host = host
+        self.queue_path = shown_queue
         self.names = {role: layout.users[role].name for role in ("qmailq", "qmails", "qmailr")}
         self.uids = {role: host.users[name].uid for role, name in self.names.items()}
         self.group = layout.groups["qmail"]
         self.gid = host.groups[self.group].gid
         self.seen = 0
-        self.wrong: list[Wrong] = []
+        self.wrong = 0
+        self.examples: list[str] = []
+        self.chowns: dict[str, None] = {}  # commands, in the walk's order
+        self.chmods: dict[str, None] = {}
         self.unknown_uids: set[int] = set()
         self.unknown_gids: set[int] = set()
 
@@ -105,49 +97,60 @@ class Walk:
         owned = info.st_uid == self.uids[role] and (any_group or info.st_gid == self.gid)
         if owned and found_mode == mode and same_type:
             return
+        self.wrong += 1
         found = f"{self.shown_ids(info)} {found_mode:04o}"
-        if not same_type:
-            found += f" ({kind_name(info.st_mode)})"
-        group = "(any group)" if any_group else self.group
-        self.wrong.append(
-            Wrong(path, found, f"{self.names[role]}:{group} {mode:04o}", top, self.names[role], mode,
-                  kind == stat.S_IFDIR, not (owned and same_type), found_mode != mode)
-        )
+        if len(self.examples) < EXAMPLES:
+            if not same_type:
+                found += f" ({kind_name(info.st_mode)})"
+            group = "(any group)" if any_group else self.group
+            self.examples.append(f"{path} is {found} (wants {self.names[role]}:{group} {mode:04o})")
+        full = self.queue_path if path == "." else f"{self.queue_path}/{path}"
+        whole = top in SUBDIRS  # one command for the whole subdirectory
+        if not (owned and same_type):
+            owner = f"{self.names[role]}:{self.group}"
+            self.chowns[f"chown -R {owner} {self.queue_path}/{top}" if whole else f"chown {owner} {full}"] = None
+        if found_mode != mode:
+            if whole and path != top:
+                kind_letter = "d" if kind == stat.S_IFDIR else "f"
+                command = f"find {self.queue_path}/{top} -type {kind_letter} ! -perm {mode:04o} -exec chmod {mode:04o} {{}} +"
+            else:
+                command = f"chmod {mode:04o} {full}"
+            self.chmods[command] = None
+
+    def remedy(self) -> str:
+        return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join([*self.chowns, *self.chmods])
 
     def tree(self, directory: str, relative: str, top: str) -> None:
         """Every entry below DIRECTORY: subdirectories (the split) and files."""
         role, dir_mode, file_mode = SUBDIRS[top]
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                info = entry.stat(follow_symlinks=False)
-                path = f"{relative}/{entry.name}"
-                if stat.S_ISDIR(info.st_mode):
-                    self.expect(path, info, role, dir_mode, stat.S_IFDIR, top)
-                    self.tree(entry.path, path, top)
-                else:
-                    self.expect(path, info, role, file_mode, stat.S_IFREG, top)
+        for entry in sorted_entries(directory):
+            info = entry.stat(follow_symlinks=False)
+            path = f"{relative}/{entry.name}"
+            if stat.S_ISDIR(info.st_mode):
+                self.expect(path, info, role, dir_mode, stat.S_IFDIR, top)
+                self.tree(entry.path, path, top)
+            else:
+                self.expect(path, info, role, file_mode, stat.S_IFREG, top)
 
     def queue(self, queue: str) -> None:
         info = os.stat(queue)  # the queue itself may be a link to another disk
         self.expect(".", info, *QUEUE, stat.S_IFDIR, "")
-        with os.scandir(queue) as entries:
-            for entry in entries:
-                info = entry.stat(follow_symlinks=False)
-                if entry.name in SUBDIRS:
-                    role, dir_mode, _ = SUBDIRS[entry.name]
-                    self.expect(entry.name, info, role, dir_mode, stat.S_IFDIR, entry.name)
-                    if stat.S_ISDIR(info.st_mode):
-                        self.tree(entry.path, entry.name, entry.name)
-                elif entry.name == "lock":
-                    self.expect("lock", info, *LOCK, stat.S_IFDIR, "lock")
-                    if stat.S_ISDIR(info.st_mode):
-                        self.lock(entry.path)
+        for entry in sorted_entries(queue):
+            info = entry.stat(follow_symlinks=False)
+            if entry.name in SUBDIRS:
+                role, dir_mode, _ = SUBDIRS[entry.name]
+                self.expect(entry.name, info, role, dir_mode, stat.S_IFDIR, entry.name)
+                if stat.S_ISDIR(info.st_mode):
+                    self.tree(entry.path, entry.name, entry.name)
+            elif entry.name == "lock":
+                self.expect("lock", info, *LOCK, stat.S_IFDIR, "lock")
+                if stat.S_ISDIR(info.st_mode):
+                    self.lock(entry.path)
 
     def lock(self, directory: str) -> None:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name in LOCK_FILES:
-                    self.expect(f"lock/{entry.name}", entry.stat(follow_symlinks=False), *LOCK_FILES[entry.name], "lock")
+        for entry in sorted_entries(directory):
+            if entry.name in LOCK_FILES:
+                self.expect(f"lock/{entry.name}", entry.stat(follow_symlinks=False), *LOCK_FILES[entry.name], "lock")
 
 
 def kind_name(mode: int) -> str:
@@ -160,24 +163,11 @@ def kind_name(mode: int) -> str:
     return "a file" if stat.S_ISREG(mode) else "not a file"
 
 
-def remedy(walk: Walk, queue: str) -> str:
-    """The chown and chmod commands that put back what differs, qmail stopped:
-    per subdirectory of the queue, one chown -R and one find per mode."""
-
-    def full(path: str) -> str:
-        return queue if path == "." else f"{queue}/{path}"
-
-    chowns = {
-        f"chown -R {w.owner}:{walk.group} {queue}/{w.top}" if w.top in SUBDIRS
-        else f"chown {w.owner}:{walk.group} {full(w.path)}": None
-        for w in walk.wrong if w.owner_wrong
-    }
-    chmods = {
-        f"find {queue}/{w.top} -type {'d' if w.is_dir else 'f'} ! -perm {w.mode:04o} -exec chmod {w.mode:04o} {{}} +"
-        if w.top in SUBDIRS and w.path != w.top else f"chmod {w.mode:04o} {full(w.path)}": None
-        for w in walk.wrong if w.mode_wrong
-    }
-    return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join([*chowns, *chmods])
+def sorted_entries(directory: str) -> list[os.DirEntry]:
+    """DIRECTORY's entries by name: the disk's order is no order, and the
+    examples and commands must not change from one run to the next."""
+    with os.scandir(directory) as entries:
+        return sorted(entries, key=lambda entry: entry.name)
 
 
 def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
@@ -194,7 +184,7 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
             "queue.owner", "info", where, f"not checked: {', '.join(missing)} missing (see account.exists)",
             "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)",
         )]
-    walk = Walk(layout, host)
+    walk = Walk(layout, host, where)
     try:
         walk.queue(str(root / queue_path.lstrip("/")))
     except FileNotFoundError:
@@ -207,15 +197,14 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
             "queue.owner", "warning", where, f"cannot read the queue: {error.filename}: {error.strerror}",
             "run qmailsetup check as root",
         )]
-    walk.wrong.sort(key=lambda w: w.path)  # scandir's order is the disk's
     if not walk.wrong:
         return [Finding("queue.owner", "ok", where, f"{walk.seen} entries, owners, groups and modes as qmail sets them")]
-    examples = ", ".join(f"{w.path} is {w.found} (wants {w.wanted})" for w in walk.wrong[:EXAMPLES])
-    message = f"{len(walk.wrong)} of {walk.seen} entries under {where} differ from what qmail sets: {examples}"
-    if len(walk.wrong) > EXAMPLES:
+    examples = ", ".join(walk.examples)
+    message = f"{walk.wrong} of {walk.seen} entries under {where} differ from what qmail sets: {examples}"
+    if walk.wrong > EXAMPLES:
         message += ", ..."
     unknown = [f"uid {n}" for n in sorted(walk.unknown_uids)] + [f"gid {n}" for n in sorted(walk.unknown_gids)]
     if unknown:
         verb = "belongs" if len(unknown) == 1 else "belong"
         message += f"; {', '.join(unknown)} {verb} to no account (left from before a renumber or a restore?)"
-    return [Finding("queue.owner", "error", where, message, remedy(walk, where))]
+    return [Finding("queue.owner", "error", where, message, walk.remedy())]
