@@ -214,3 +214,16 @@ def test_real_run_in_a_namespace_after_apply_and_a_renumber(tmp_path, privileged
         "the nofiles group nofiles: built with 2108, the account database says 2208"
     )
     assert "=== ran as 65534 65534 " in result.stdout
+
+
+def test_a_qmail_showctl_that_is_not_roots_alone_is_not_run(tmp_path, world_dir):
+    as_root()
+    program = stand_in(world_dir, (SHOWCTL / "netqmail-1.06.out").read_text())
+    spec, host = host_and_spec(tmp_path, world_dir)
+    for owner, mode in ((7794, 0o755), (0, 0o4755), (0, 0o775)):
+        os.chown(program, owner, 0)
+        program.chmod(mode)
+        finding = only(compiled_findings(spec, Path("/"), host))
+        assert finding.severity == "warning"
+        assert f"is uid {owner}, mode {mode:04o}, not root's alone" in finding.message
+    assert (world_dir / "ran-as").read_text() == ""

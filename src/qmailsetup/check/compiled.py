@@ -15,19 +15,21 @@ when it runs (uid.c's inituid); its qmail-showctl holds uid.c's message,
 which is how it is told apart without running anything.
 
 The installed qmail-showctl is run only on the live root, as nobody, with
-no stdin, in a bounded time: never under --root, where its code is not
-this host's to run.
+no stdin, in a bounded time, and only when it is root's alone (not
+setuid, not writable by others): never under --root, where its code is
+not this host's to run.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
-from qmailsetup.hostio import read_regular
+from qmailsetup.hostio import open_regular, read_fd
 from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
 from qmailsetup.observe import HostState, shown
 from qmailsetup.spec import Spec
@@ -129,7 +131,11 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
             "run qmailsetup check on the host that runs this qmail",
         )]
     try:
-        binary = read_regular(program, limit=16 << 20)
+        fd, info = open_regular(program)
+        try:
+            binary = read_fd(fd, 16 << 20)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         return [Finding(
             "qmail.compiled-ids", "info", where, "qmail is not installed yet: no qmail-showctl to ask which IDs it was built with",
@@ -137,6 +143,13 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         )]
     except OSError as error:
         return [Finding("qmail.compiled-ids", "warning", where, f"cannot read {where}: {error.strerror}", BY_HAND)]
+    if info.st_uid != 0 or info.st_mode & (stat.S_ISUID | stat.S_ISGID | 0o022):
+        return [Finding(
+            "qmail.compiled-ids", "warning", where,
+            f"not run: {where} is uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o}, not root's alone "
+            "(hier.c installs it root, 0755)",
+            f"chown root {where} && chmod 0755 {where}, if that is what it should be; then {BY_HAND}",
+        )]
     if RUNTIME_LOOKUP in binary:
         return [Finding(
             "qmail.compiled-ids", "info", where,
