@@ -75,19 +75,15 @@ class Walk:
         self.seen = 0
         self.wrong = 0
         self.examples: list[str] = []
-        self.chowns: dict[str, None] = {}  # commands, in the walk's order
-        self.chmods: dict[str, None] = {}
+        # what the commands will be about, in the walk's order
+        self.chowns: dict[tuple, None] = {}
+        self.chmods: dict[tuple, None] = {}
         self.unknown_uids: set[int] = set()
         self.unknown_gids: set[int] = set()
 
-    def shown_ids(self, info: os.stat_result) -> str:
-        user = self.host.uid_names.get(info.st_uid)
-        group = self.host.gid_names.get(info.st_gid)
-        if user is None:
-            self.unknown_uids.add(info.st_uid)
-        if group is None:
-            self.unknown_gids.add(info.st_gid)
-        return f"{user or info.st_uid}:{group or info.st_gid}"
+    def shown_ids(self, uid: int, gid: int) -> str:
+        user, group = self.host.uid_names.get(uid), self.host.gid_names.get(gid)
+        return f"{user or uid}:{group or gid}"
 
     def expect(self, path: str, info: os.stat_result, role: str, mode: int, kind: int, top: str) -> None:
         self.seen += 1
@@ -97,28 +93,38 @@ class Walk:
         owned = info.st_uid == self.uids[role] and (any_group or info.st_gid == self.gid)
         if owned and found_mode == mode and same_type:
             return
+        # from here on once per wrong entry, perhaps 300,000 times: no strings but the examples
         self.wrong += 1
-        found = f"{self.shown_ids(info)} {found_mode:04o}"
+        if info.st_uid not in self.host.uid_names:
+            self.unknown_uids.add(info.st_uid)
+        if info.st_gid not in self.host.gid_names:
+            self.unknown_gids.add(info.st_gid)
         if len(self.examples) < EXAMPLES:
+            found = f"{self.shown_ids(info.st_uid, info.st_gid)} {found_mode:04o}"
             if not same_type:
                 found += f" ({kind_name(info.st_mode)})"
             group = "(any group)" if any_group else self.group
             self.examples.append(f"{path} is {found} (wants {self.names[role]}:{group} {mode:04o})")
-        full = self.queue_path if path == "." else f"{self.queue_path}/{path}"
         whole = top in SUBDIRS  # one command for the whole subdirectory
         if not (owned and same_type):
-            owner = f"{self.names[role]}:{self.group}"
-            self.chowns[f"chown -R {owner} {self.queue_path}/{top}" if whole else f"chown {owner} {full}"] = None
+            self.chowns[(top, role, True) if whole else (path, role, False)] = None
         if found_mode != mode:
-            if whole and path != top:
-                kind_letter = "d" if kind == stat.S_IFDIR else "f"
-                command = f"find {self.queue_path}/{top} -type {kind_letter} ! -perm {mode:04o} -exec chmod {mode:04o} {{}} +"
-            else:
-                command = f"chmod {mode:04o} {full}"
-            self.chmods[command] = None
+            self.chmods[(top, kind, mode, True) if whole and path != top else (path, kind, mode, False)] = None
 
     def remedy(self) -> str:
-        return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join([*self.chowns, *self.chmods])
+        def full(path: str) -> str:
+            return self.queue_path if path == "." else f"{self.queue_path}/{path}"
+
+        commands = [
+            f"chown {'-R ' if whole else ''}{self.names[role]}:{self.group} {full(path)}"
+            for path, role, whole in self.chowns
+        ]
+        commands += [
+            f"find {full(path)} -type {'d' if kind == stat.S_IFDIR else 'f'} ! -perm {mode:04o} -exec chmod {mode:04o} {{}} +"
+            if whole else f"chmod {mode:04o} {full(path)}"
+            for path, kind, mode, whole in self.chmods
+        ]
+        return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join(commands)
 
     def tree(self, directory: str, relative: str, top: str) -> None:
         """Every entry below DIRECTORY: subdirectories (the split) and files."""
