@@ -123,7 +123,8 @@ def main() -> None:
             whole = median_time(lambda: subprocess.run(check, env=env, stdout=subprocess.DEVNULL, check=False), options.runs)
             rss = child_rss_mib()
             baseline = median_time(lambda: subprocess.run(find, stdout=subprocess.DEVNULL, check=True), options.runs)
-            rows.append((label, finding.severity, walk, whole, rss, baseline))
+            wrong = finding.message.split()[0] if finding.severity == "error" else "0"
+            rows.append((f"{label} ({wrong} wrong)", finding.severity, walk, whole, rss, baseline))
         print(f"| queue ({options.messages} messages) | finding | walk | qmailsetup check | peak RSS | find -printf |")
         print("|---|---|---:|---:|---:|---:|")
         for label, severity, walk, whole, rss, baseline in rows:
