@@ -11,6 +11,7 @@ from scenarios import build
 DESIGN_IDS = {
     "fs.nosuid", "fs.noexec", "fs.sync-metadata", "fs.network", "fs.separate-partition",
     "prereq.daemontools", "prereq.ucspi-tcp", "prereq.dns-resolver", "account.login-shell", "account.password",
+    "qmail.compiled-ids", "queue.owner",
 }
 
 

@@ -24,7 +24,9 @@ EXPECTED = {
 
 
 def test_every_example_is_covered():
-    assert sorted(p.name for p in EXAMPLES.glob("*.toml")) == sorted(EXPECTED)
+    from test_profiles import PROFILES  # the forks' and distributions' profiles
+
+    assert sorted(p.name for p in EXAMPLES.glob("*.toml")) == sorted([*EXPECTED, *(f"{p}.toml" for p in PROFILES)])
 
 
 @pytest.mark.parametrize("example", EXPECTED)

@@ -70,7 +70,11 @@ def test_json_loads_back_as_the_same_spec_with_shells_filled_in(tmp_path):
     exported = Spec.model_validate(json.loads(result.out))
     default = load_spec(None)
     assert [u.shell for u in exported.users] == ["/usr/sbin/nologin"] * 7
-    assert exported.model_copy(update={"users": [u.model_copy(update={"shell": None}) for u in exported.users]}) == default
+    assert [u.role for u in exported.users] == ["alias", "daemon", "log", "passwd", "queue", "remote", "send"]
+    assert [g.role for g in exported.groups] == ["qmail", "nofiles"]
+    users = [u.model_copy(update={"shell": None, "role": None}) for u in exported.users]
+    groups = [g.model_copy(update={"role": None}) for g in exported.groups]
+    assert exported.model_copy(update={"users": users, "groups": groups}) == default
 
 
 @pytest.mark.parametrize(

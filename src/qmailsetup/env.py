@@ -1,6 +1,12 @@
 """`qmailsetup env`: the numbers a qmail build will compile in, as POSIX sh
 assignments a bootstrap script can eval.
 
+Accounts are named by the role they play, in qmail's standard names
+(layout.py): the daemon user's uid is QMAIL_UID_QMAILD whether the host
+calls it qmaild or _qmaild, qmail's group's gid QMAIL_GID_QMAIL whether it
+is qmail or s/qmail's sqmail, s/qmail's TLS user's QMAIL_UID_SQMTLS. An
+account that plays no role keeps its own name.
+
 The IDs come from the account files under the root (observe.py), never
 from the spec: they are what exists, and what qmail's auto-uid and
 auto-gid will read. Missing accounts, or fixed IDs that the host does not
@@ -12,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.layout import qmail_home
+from qmailsetup.layout import qmail_home, standard_names
 from qmailsetup.observe import HostState, observe
 from qmailsetup.platforms import choose_profile
 from qmailsetup.spec import Spec, load_spec
@@ -54,20 +60,23 @@ def wrong_ids(spec: Spec, host: HostState) -> list[str]:
 
 def assignments(spec: Spec, host: HostState) -> list[tuple[str, str]]:
     """(variable, value) pairs: QMAIL_HOME, each user's UID, each group's
-    GID (the spec's groups, then any other group a user is in)."""
+    GID (the spec's groups, then any other group a user is in), by role."""
+    user_roles, group_roles = standard_names(spec)
     pairs = [("QMAIL_HOME", qmail_home(spec))]
-    pairs += [(variable("UID", u.name), str(host.users[u.name].uid)) for u in spec.users]
+    pairs += [(variable("UID", user_roles.get(u.name, u.name)), str(host.users[u.name].uid)) for u in spec.users]
     group_names = [g.name for g in spec.groups]
     group_names += [u.group for u in spec.users if u.group not in group_names]
     for name in dict.fromkeys(group_names):
         group = host.groups.get(name)
         if group is None:
             raise Refused(f"group {name} (a user's group) is not on the host; run qmailsetup apply first")
-        pairs.append((variable("GID", name), str(group.gid)))
+        pairs.append((variable("GID", group_roles.get(name, name)), str(group.gid)))
     keys = [key for key, _ in pairs]
     clash = next((key for key in keys if keys.count(key) > 1), None)
     if clash:
-        raise BadInput(f"two spec names both give the variable {clash} ('-' becomes '_'); rename one")
+        raise BadInput(
+            f"two spec names both give the variable {clash} ('-' becomes '_', a role its standard name); rename one"
+        )
     return pairs
 
 

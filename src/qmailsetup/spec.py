@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -95,9 +95,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+# qmail's roles (layout.py): which account a build's conf-users and
+# conf-groups name for each; by default known from qmail's standard names
+UserRole = Literal["alias", "daemon", "log", "passwd", "queue", "remote", "send", "tls"]
+GroupRole = Literal["qmail", "nofiles"]
+
+
 class Group(Strict):
     name: Name
     gid: Id | None = None
+    role: GroupRole | None = None
 
 
 class User(Strict):
@@ -111,6 +118,7 @@ class User(Strict):
     comment: FieldText | None = None
     # BSD login class (OpenBSD useradd -L, pw -L); "class" in the spec file
     login_class: FieldText | None = Field(default=None, alias="class")
+    role: UserRole | None = None
 
 
 class PathSpec(Strict):
@@ -198,6 +206,8 @@ def plain_reason(error: dict) -> str:
         return f"{value} is a number; write the mode as a quoted octal string (\"0{value}\")"
     if kind == "int_type" and isinstance(value, str):
         return f"{value!r} is a string; write the number without quotes"
+    if kind == "literal_error":  # a role, say: name the choices
+        return f"{value!r} is not one of {error['ctx']['expected']}"
     if kind in PLAIN:
         return PLAIN[kind].format(section=loc[0] if loc else "")
     # our own validators' words, without pydantic's prefix

@@ -11,9 +11,17 @@ from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import NotRegular, read_regular
 
-# where djb's packages install besides PATH: /command (slashpackage) and
-# /usr/local/bin (make setup check)
-EXTRA_DIRS = ("/command", "/usr/local/bin")
+# where djb's packages install besides PATH, and how they got there: Debian's
+# daemontools and ucspi-tcp packages put the programs in /usr/bin (their file
+# lists: tests/fixtures/debian-packages)
+INSTALLS = {
+    "/command": "slashpackage: /package, linked into /command",
+    "/usr/local/bin": "djb's make setup check",
+    "/usr/bin": "a distribution's package, as Debian's daemontools and ucspi-tcp install them",
+}
+EXTRA_DIRS = tuple(INSTALLS)
+# svscan's directory: /service (djb's svscanboot), /etc/service (Debian's daemontools-run)
+SERVICE_DIRS = ("/service", "/etc/service")
 PACKAGES = (
     (
         "prereq.daemontools", "daemontools", ("svscan", "supervise", "multilog"),
@@ -42,17 +50,53 @@ def find_program(name: str, dirs: list[Path]) -> Path | None:
     return None
 
 
-def check_package(finding_id: str, package: str, programs: tuple[str, ...], remedy: str, dirs: list[Path]) -> Finding:
+def running_svscans(proc: Path) -> list[str]:
+    """'/etc/service (pid 812)' for each svscan running, from PROC's
+    cmdlines (svscan's one argument is its directory; else its cwd)."""
+    found = []
+    for entry in sorted(proc.glob("[0-9]*"), key=lambda p: int(p.name)):
+        try:
+            argv = read_regular(entry / "cmdline", limit=4096).split(b"\0")
+            if os.path.basename(argv[0]) != b"svscan":
+                continue
+            directory = argv[1].decode(errors="replace") if len(argv) > 1 and argv[1] else os.readlink(entry / "cwd")
+        except OSError:  # gone, or not ours to read
+            continue
+        found.append(f"{directory} (pid {entry.name})")
+    return found
+
+
+def supervision(root: Path, proc: Path) -> str:
+    """Whether svscan runs (the live root only) and which service directories exist."""
+    if root == Path("/"):
+        running = running_svscans(proc)
+        said = f"svscan is running on {', '.join(running)}" if running else "svscan is not running"
+    else:
+        said = "running processes not looked at under --root"
+    dirs = [d for d in SERVICE_DIRS if (root / d.lstrip("/")).is_dir()]
+    said += f"; {' and '.join(dirs)} {'exists' if len(dirs) == 1 else 'exist'}" if dirs else "; no /service or /etc/service"
+    return said
+
+
+def check_package(
+    finding_id: str, package: str, programs: tuple[str, ...], remedy: str, dirs: list[Path],
+    root: Path = Path("/"), proc: Path = Path("/proc"),
+) -> Finding:
     found = {name: find_program(name, dirs) for name in programs}
     missing = [name for name, path in found.items() if path is None]
     if missing:
         return Finding(
             finding_id, "warning", None,
-            f"{package}: {', '.join(missing)} not found on PATH, /command or /usr/local/bin",
+            f"{package}: {', '.join(missing)} not found on PATH, {', '.join(EXTRA_DIRS[:-1])} or {EXTRA_DIRS[-1]}",
             remedy,
         )
     places = sorted({str(path.parent) for path in found.values()})
-    return Finding(finding_id, "ok", places[0], f"{package}: {', '.join(programs)} found in {', '.join(places)}")
+    hows = [INSTALLS[p] for p in (str(Path("/") / Path(place).relative_to(root)) for place in places) if p in INSTALLS]
+    message = f"{package}: {', '.join(programs)} found in {', '.join(places)}"
+    message += f" ({'; '.join(hows)})" if hows else ""
+    if package == "daemontools":
+        message += "; " + supervision(root, proc)
+    return Finding(finding_id, "ok", places[0], message)
 
 
 def nameservers(resolv_conf: Path) -> list[str]:
@@ -97,6 +141,6 @@ def prereq_findings(root: Path, path_variable: str | None = None) -> list[Findin
     if path_variable is None:
         path_variable = os.environ.get("PATH", os.defpath)
     dirs = search_dirs(root, path_variable)
-    findings = [check_package(*package, dirs) for package in PACKAGES]
+    findings = [check_package(*package, dirs, root) for package in PACKAGES]
     findings.append(check_resolver(root, dirs))
     return findings

@@ -18,7 +18,16 @@ SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-sh
 
 
 def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
-    return filesystem_findings(root, read_mount_table()) + prereq_findings(root) + account_findings(spec, root, profile)
+    # only `check` runs these (apply's setup_errors does not): imported here
+    from qmailsetup.check.compiled import compiled_findings
+    from qmailsetup.check.queue import queue_findings
+    from qmailsetup.observe import observe
+
+    host = observe(spec, root, profile)
+    return (
+        filesystem_findings(root, read_mount_table()) + prereq_findings(root) + account_findings(spec, root, profile, host)
+        + compiled_findings(spec, root, host) + queue_findings(spec, root, host)
+    )
 
 
 def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False, host=None) -> list[Finding]:

@@ -32,11 +32,18 @@ def default_shell(profile: Profile) -> str:
 
 
 def spec_json(spec: Spec, profile: Profile, source: str) -> list[Output]:
-    """The validated spec with the platform's defaults filled in; it loads
-    back as a spec (JSON is TOML's data model)."""
+    """The validated spec with the platform's defaults filled in (shells,
+    and the qmail role each account plays); it loads back as a spec (JSON
+    is TOML's data model)."""
+    from qmailsetup.layout import spec_roles
+
     data = spec.model_dump(mode="json", by_alias=True)
+    user_roles, group_roles = spec_roles(spec)
+    for group in data["groups"]:
+        group["role"] = group_roles.get(group["name"])
     for user in data["users"]:
         user["shell"] = user["shell"] or default_shell(profile)
+        user["role"] = user_roles.get(user["name"])
     for path in data["paths"]:
         path["mode"] = format_mode(int(path["mode"], 8))
     return [Output("qmail-spec.json", json.dumps(data, indent=2) + "\n")]

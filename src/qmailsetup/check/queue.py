@@ -1,0 +1,216 @@
+"""queue.owner: the queue's owners, groups and modes as qmail's installer
+and qmail itself leave them.
+
+After a restore from backup or a renumber, the queue's files can belong to
+numbers that no longer match qmailq, qmails, qmailr or the qmail group, and
+qmail fails with "Sorry, message has wrong owner (#4.3.5)" or worse.
+
+hier.c (netqmail 1.06, notqmail) makes the directories: queue, pid, intd,
+todo, mess, lock qmailq; bounce, info, local, remote qmails; all group
+qmail; mess, info, local and remote split into conf-split numbered
+subdirectories (todo and intd too where a big-todo patch is applied). The
+files in them are made at run time: qmail-queue runs as qmailq with umask
+033 (mess/N/INODE, intd/INODE, todo/INODE, pid/PID: 0644), qmail-send as
+qmails with umask 077 (info/N/INODE, local/N/INODE, remote/N/INODE,
+bounce/INODE: 0600); lock/tcpto is qmailr's 0644, lock/sendmutex qmails'
+0600, lock/trigger a FIFO of qmails' 0622. qmail-queue is setuid, not
+setgid: on Linux its files keep the group of whoever queued the message
+(nofiles through qmail-smtpd, root through a root qmail-inject; seen on a
+real netqmail 1.06 queue), so their group is not compared; qmail reads them
+by owner and mode.
+
+The walk reads directories and lstat()s each entry once (os.scandir's
+entries); it never opens a message, never follows a symlink below the
+queue, and never changes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from qmailsetup.check import Finding
+from qmailsetup.errors import BadInput
+from qmailsetup.layout import Layout, qmail_layout
+from qmailsetup.observe import HostState, shown
+from qmailsetup.spec import Spec
+
+# directory -> (owner's role, the directories' mode, the files' mode)
+SUBDIRS = {
+    "mess": ("qmailq", 0o750, 0o644),
+    "todo": ("qmailq", 0o750, 0o644),
+    "intd": ("qmailq", 0o700, 0o644),
+    "pid": ("qmailq", 0o700, 0o644),
+    "info": ("qmails", 0o700, 0o600),
+    "local": ("qmails", 0o700, 0o600),
+    "remote": ("qmails", 0o700, 0o600),
+    "bounce": ("qmails", 0o700, 0o600),
+}
+QUEUE = ("qmailq", 0o750)
+LOCK = ("qmailq", 0o750)
+# lock/NAME -> (owner's role, mode, file type)
+LOCK_FILES = {
+    "tcpto": ("qmailr", 0o644, stat.S_IFREG),
+    "sendmutex": ("qmails", 0o600, stat.S_IFREG),
+    "trigger": ("qmails", 0o622, stat.S_IFIFO),
+}
+EXAMPLES = 5
+# the directories whose files qmail-queue writes: any group (see above)
+QUEUED_BY_INJECTOR = frozenset({"mess", "todo", "intd", "pid"})
+
+
+class Walk:
+    """The expected uid, gid and modes, and what differs from them: counted,
+    the first few kept as examples, and the commands that put them back
+    (so a queue of 100,000 wrong messages costs no list of them)."""
+
+    def __init__(self, layout: Layout, host: HostState, shown_queue: str) -> None:
+        self.host = host
+        self.queue_path = shown_queue
+        self.names = {role: layout.users[role].name for role in ("qmailq", "qmails", "qmailr")}
+        self.uids = {role: host.users[name].uid for role, name in self.names.items()}
+        self.group = layout.groups["qmail"]
+        self.gid = host.groups[self.group].gid
+        self.seen = 0
+        self.wrong = 0
+        self.examples: list[str] = []
+        # what the commands will be about, in the walk's order
+        self.chowns: dict[tuple, None] = {}
+        self.chmods: dict[tuple, None] = {}
+        self.unknown_uids: set[int] = set()
+        self.unknown_gids: set[int] = set()
+
+    def shown_ids(self, uid: int, gid: int) -> str:
+        user, group = self.host.uid_names.get(uid), self.host.gid_names.get(gid)
+        return f"{user or uid}:{group or gid}"
+
+    def expect(self, path: str, info: os.stat_result, role: str, mode: int, kind: int, top: str) -> None:
+        self.seen += 1
+        found_mode = stat.S_IMODE(info.st_mode)
+        same_type = stat.S_IFMT(info.st_mode) == kind
+        any_group = kind != stat.S_IFDIR and top in QUEUED_BY_INJECTOR
+        owned = info.st_uid == self.uids[role] and (any_group or info.st_gid == self.gid)
+        if owned and found_mode == mode and same_type:
+            return
+        # from here on once per wrong entry, perhaps 300,000 times: no strings but the examples
+        self.wrong += 1
+        if info.st_uid not in self.host.uid_names:
+            self.unknown_uids.add(info.st_uid)
+        if info.st_gid not in self.host.gid_names:
+            self.unknown_gids.add(info.st_gid)
+        if len(self.examples) < EXAMPLES:
+            found = f"{self.shown_ids(info.st_uid, info.st_gid)} {found_mode:04o}"
+            if not same_type:
+                found += f" ({kind_name(info.st_mode)})"
+            group = "(any group)" if any_group else self.group
+            self.examples.append(f"{path} is {found} (wants {self.names[role]}:{group} {mode:04o})")
+        whole = top in SUBDIRS  # one command for the whole subdirectory
+        if not (owned and same_type):
+            self.chowns[(top, role, True) if whole else (path, role, False)] = None
+        if found_mode != mode:
+            self.chmods[(top, kind, mode, True) if whole and path != top else (path, kind, mode, False)] = None
+
+    def remedy(self) -> str:
+        def full(path: str) -> str:
+            return self.queue_path if path == "." else f"{self.queue_path}/{path}"
+
+        commands = [
+            f"chown {'-R ' if whole else ''}{self.names[role]}:{self.group} {full(path)}"
+            for path, role, whole in self.chowns
+        ]
+        commands += [
+            f"find {full(path)} -type {'d' if kind == stat.S_IFDIR else 'f'} ! -perm {mode:04o} -exec chmod {mode:04o} {{}} +"
+            if whole else f"chmod {mode:04o} {full(path)}"
+            for path, kind, mode, whole in self.chmods
+        ]
+        return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join(commands)
+
+    def tree(self, directory: str, relative: str, top: str) -> None:
+        """Every entry below DIRECTORY: subdirectories (the split) and files."""
+        role, dir_mode, file_mode = SUBDIRS[top]
+        for entry in sorted_entries(directory):
+            info = entry.stat(follow_symlinks=False)
+            path = f"{relative}/{entry.name}"
+            if stat.S_ISDIR(info.st_mode):
+                self.expect(path, info, role, dir_mode, stat.S_IFDIR, top)
+                self.tree(entry.path, path, top)
+            else:
+                self.expect(path, info, role, file_mode, stat.S_IFREG, top)
+
+    def queue(self, queue: str) -> None:
+        info = os.stat(queue)  # the queue itself may be a link to another disk
+        self.expect(".", info, *QUEUE, stat.S_IFDIR, "")
+        for entry in sorted_entries(queue):
+            info = entry.stat(follow_symlinks=False)
+            if entry.name in SUBDIRS:
+                role, dir_mode, _ = SUBDIRS[entry.name]
+                self.expect(entry.name, info, role, dir_mode, stat.S_IFDIR, entry.name)
+                if stat.S_ISDIR(info.st_mode):
+                    self.tree(entry.path, entry.name, entry.name)
+            elif entry.name == "lock":
+                self.expect("lock", info, *LOCK, stat.S_IFDIR, "lock")
+                if stat.S_ISDIR(info.st_mode):
+                    self.lock(entry.path)
+
+    def lock(self, directory: str) -> None:
+        for entry in sorted_entries(directory):
+            if entry.name in LOCK_FILES:
+                self.expect(f"lock/{entry.name}", entry.stat(follow_symlinks=False), *LOCK_FILES[entry.name], "lock")
+
+
+def kind_name(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "a file" if stat.S_ISREG(mode) else "not a file"
+
+
+def sorted_entries(directory: str) -> list[os.DirEntry]:
+    """DIRECTORY's entries by name: the disk's order is no order, and the
+    examples and commands must not change from one run to the next."""
+    with os.scandir(directory) as entries:
+        return sorted(entries, key=lambda entry: entry.name)
+
+
+def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
+    try:
+        layout = qmail_layout(spec, "the spec")
+    except BadInput:
+        return []
+    queue_path = f"{layout.home}/queue"
+    where = shown(root, queue_path)
+    names = [layout.users[r].name for r in ("qmailq", "qmails", "qmailr")]
+    missing = [n for n in names if n not in host.users] + [g for g in [layout.groups["qmail"]] if g not in host.groups]
+    if missing:
+        return [Finding(
+            "queue.owner", "info", where, f"not checked: {', '.join(missing)} missing (see account.exists)",
+            "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)",
+        )]
+    walk = Walk(layout, host, where)
+    try:
+        walk.queue(str(root / queue_path.lstrip("/")))
+    except FileNotFoundError:
+        return [Finding(
+            "queue.owner", "info", where, f"{where} does not exist yet",
+            "qmail's make setup check makes it, after qmailsetup apply",
+        )]
+    except OSError as error:
+        return [Finding(
+            "queue.owner", "warning", where, f"cannot read the queue: {error.filename}: {error.strerror}",
+            "run qmailsetup check as root",
+        )]
+    if not walk.wrong:
+        return [Finding("queue.owner", "ok", where, f"{walk.seen} entries, owners, groups and modes as qmail sets them")]
+    examples = ", ".join(walk.examples)
+    message = f"{walk.wrong} of {walk.seen} entries under {where} differ from what qmail sets: {examples}"
+    if walk.wrong > EXAMPLES:
+        message += ", ..."
+    unknown = [f"uid {n}" for n in sorted(walk.unknown_uids)] + [f"gid {n}" for n in sorted(walk.unknown_gids)]
+    if unknown:
+        verb = "belongs" if len(unknown) == 1 else "belong"
+        message += f"; {', '.join(unknown)} {verb} to no account (left from before a renumber or a restore?)"
+    return [Finding("queue.owner", "error", where, message, walk.remedy())]
