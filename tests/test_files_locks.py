@@ -82,12 +82,36 @@ def test_a_held_lckpwdf_lock_makes_apply_fail_naming_it(privileged, tmp_path):
     assert leftovers(root) == []
 
 
+def in_locking_loop(run: subprocess.Popen) -> bool:
+    """RUN holds SIGTERM back exactly while it takes or holds the locks."""
+    return run.poll() is None and bool(blocked_signals(run.pid) & (1 << (signal.SIGTERM - 1)))
+
+
 def test_apply_waits_for_a_lock_to_be_released(tmp_path):
+    """While another process holds lckpwdf's lock the apply is seen waiting
+    (running, in its locking loop, nothing written); once the holder lets
+    go it goes on, and the files it writes are newer than the release."""
     root = make_tree(tmp_path, "debian")
-    holder = hold(root / "etc/.pwd.lock", 1.0)
-    result = apply_files(root, extra_env={lock.TIMEOUT_VARIABLE: "60"})
-    holder.wait()
-    assert "Applied 11 changes." in result.stdout
+    before = snapshot(root)
+    holder = hold(root / "etc/.pwd.lock", 600)
+    with killed_after(holder):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "linux",
+             "--backend", "files"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env(**{lock.TIMEOUT_VARIABLE: "120"}),
+        )
+        while run.poll() is None and not in_locking_loop(run):
+            time.sleep(0.02)
+        # many polls of the lock later (it retries every POLL_SECONDS), still waiting
+        for _ in range(20):
+            time.sleep(lock.POLL_SECONDS)
+            assert in_locking_loop(run), run.communicate()
+            assert snapshot(root) == before, "nothing is written while the lock is held"
+        released = time.time_ns()
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert "Applied 11 changes." in out
+    assert os.stat(root / "etc/passwd").st_mtime_ns >= released, "written after the holder let go"
 
 
 def test_a_stale_lock_is_recovered(tmp_path):
