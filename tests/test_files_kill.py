@@ -1,7 +1,11 @@
-"""A real SIGKILL (and a few SIGTERMs) of `qmailsetup apply --backend files`
-at many moments, on a 100,000-line passwd and shadow so that the writes
-take long enough to be hit: every file then holds either its old or its
-new content, the database is consistent, and the next run completes."""
+"""A real SIGKILL (and SIGTERM) of `qmailsetup apply --backend files` at
+every moment that matters, chosen, not hoped for: the run is stopped
+(SIGSTOP, from inside, by a stand-in for os.rename or the lock release)
+before its first rename, after each rename of a backup or a file, and
+after its last write with the locks still held; then it is killed. Every
+file then holds its old or its new content, the database is consistent,
+the kills fell before, during and after the writes, and the next run
+completes over whatever was left."""
 
 from __future__ import annotations
 
@@ -11,122 +15,131 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
 
 from files_support import assert_consistent, env, leftovers, make_tree, snapshot
 
-USERS = 100_000
-KILLS = 20
-SIGTERMS = (5, 11, 17)  # which of the kills are a SIGTERM instead
+# gshadow, group, shadow and passwd, each its backup and then itself
+RENAMES = 8
+# the run in a process of its own, stopping itself at STOP: "rename N"
+# (before the Nth rename, from 0) or "release" (the writes done, the locks
+# still held)
+STOPPING_RUN = """
+import os, signal, sys
+from qmailsetup.userdb import lock
+
+where, number = sys.argv[1], int(sys.argv[2])
+renames, real_rename, real_release = 0, os.rename, lock.release_all
+
+def rename(*args, **kwargs):
+    global renames
+    if where == "rename" and renames == number:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    renames += 1
+    return real_rename(*args, **kwargs)
+
+def release_all(locks):
+    if where == "release":
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return real_release(locks)
+
+os.rename, lock.release_all = rename, release_all
+from qmailsetup.cli import main
+main(sys.argv[3:])
+"""
+MOMENTS = [("rename", n) for n in range(RENAMES)] + [("release", 0)]
 
 
-def big_tree(root: Path) -> Path:
+def tree(root: Path) -> Path:
+    """A Debian tree with a thousand people, password hashes and all."""
     make_tree(root, "debian")
     with open(root / "etc/passwd", "a") as passwd, open(root / "etc/shadow", "a") as shadow:
-        for i in range(USERS):
-            passwd.write(f"user{i:06d}:x:{100000 + i}:100:User {i}:/home/user{i:06d}:/bin/bash\n")
-            shadow.write(f"user{i:06d}:$6$salt$hash{i}:19000:0:99999:7:::\n")
+        for i in range(1000):
+            passwd.write(f"user{i:04d}:x:{10000 + i}:100:User {i}:/home/user{i:04d}:/bin/bash\n")
+            shadow.write(f"user{i:04d}:$6$salt$hash{i}:19000:0:99999:7:::\n")
     return root
 
 
-def start(root: Path) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "linux",
-            "--backend", "files"]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+def apply_argv(root: Path) -> list[str]:
+    return ["apply", "--root", str(root), "--platform", "linux", "--backend", "files"]
 
 
-def locked_region_started(run: subprocess.Popen) -> bool:
-    """Whether RUN holds the account locks: it defers SIGTERM exactly then
-    (the lock module blocks it), which /proc shows."""
-    try:
-        status = Path(f"/proc/{run.pid}/status").read_text()
-    except OSError:
-        return False
-    blocked = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigBlk:"))
-    return bool(blocked & (1 << (signal.SIGTERM - 1)))
+def stopped(process: subprocess.Popen) -> bool:
+    status = Path(f"/proc/{process.pid}/stat").read_text()
+    return status[status.rindex(")") + 2] == "T"
 
 
-def wait_for_lock(run: subprocess.Popen, held: bool = True) -> float:
-    """Wait until RUN holds the locks (or, HELD false, no longer does)."""
-    while run.poll() is None and locked_region_started(run) != held:
-        time.sleep(0.001)
-    return time.monotonic()
+def run_until(root: Path, where: str, number: int) -> subprocess.Popen:
+    argv = [sys.executable, "-c", STOPPING_RUN, where, str(number), *apply_argv(root)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    while process.poll() is None and not stopped(process):
+        time.sleep(0.005)
+    assert process.poll() is None, process.stderr.read()
+    return process
 
 
-def stale(root: Path, name: str) -> bool:
-    pid = int((root / "etc" / name).read_bytes().rstrip(b"\0") or b"0")
-    return not Path(f"/proc/{pid}").exists()
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """The tree before, and after an uninterrupted run."""
+    base = tmp_path_factory.mktemp("kill")
+    before = tree(base / "before")
+    after = shutil.copytree(before, base / "after", symlinks=True)
+    done = subprocess.run([sys.executable, "-m", "qmailsetup", *apply_argv(after)], capture_output=True, env=env())
+    assert done.returncode == 0, done.stderr
+    return before, snapshot(before), snapshot(after)
 
 
-def copy_tree(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, symlinks=True)
-    for path in (source / "etc").iterdir():
-        shutil.copystat(path, target / "etc" / path.name)
-        stat = path.stat()
-        shutil.chown(target / "etc" / path.name, stat.st_uid, stat.st_gid)
-    return target
-
-
-def wait_for_writing(run: subprocess.Popen, root: Path) -> float:
-    """Wait until RUN has a temporary file in ROOT/etc: it is writing."""
-    while run.poll() is None and not any(".qmailsetup-" in name for name in os.listdir(root / "etc")):
-        time.sleep(0.0005)
-    return time.monotonic()
-
-
-def kill_once(kill: int, pristine: Path, original: dict, final: dict, window: float, tmp_path: Path) -> str:
-    root = copy_tree(pristine, tmp_path / f"kill{kill}")
-    run = start(root)
-    wait_for_lock(run)
-    wait_for_writing(run, root)
-    time.sleep(window * kill / (KILLS - 1))
-    signum = signal.SIGTERM if kill in SIGTERMS else signal.SIGKILL
-    run.send_signal(signum)
-    code = run.wait()
-    now = snapshot(root)
+def states_after_kill(root: Path, original: dict, final: dict) -> set[str]:
     states = set()
-    for kind, data in now.items():
-        assert data in (original[kind], final[kind]), (kill, kind)
+    for kind, data in snapshot(root).items():
+        assert data in (original[kind], final[kind]), kind
         states.add("old" if data == original[kind] else "new")
     assert_consistent(root)
-    left = leftovers(root)
-    if signum == signal.SIGTERM:
-        # deferred, then acted on at a safe point: every lock released
-        assert code in (0, 1, -signal.SIGTERM), code
-        assert [name for name in left if name.endswith(".lock")] == [], kill
-    # what a killed run may leave: its lock files and shadow-utils-style
-    # lock candidates, naming its dead PID, and its temporary files
-    assert all(stale(root, name) for name in left if ".qmailsetup-" not in name), left
-    state = "partial" if len(states) == 2 else states.pop()
-    # the next run completes, over any stale lock or temp file: tried after
-    # every partial write and every leftover temp file; an untouched tree
-    # with only a stale lock is the stale-lock case (test_files_locks), so
-    # tried twice here
-    temps = any(".qmailsetup-" in name for name in left)
-    if now != final and (state == "partial" or temps or kill < 2):
-        assert start(root).wait() == 0, kill
-        assert snapshot(root) == final, kill
-        assert leftovers(root) == [], kill
-    shutil.rmtree(root)
-    return state
+    return states
 
 
-def test_sigkill_at_many_moments(tmp_path):
-    pristine = big_tree(tmp_path / "pristine")
-    original = snapshot(pristine)
-    reference = copy_tree(pristine, tmp_path / "reference")
-    run = start(reference)
-    wait_for_lock(run)
-    writing_at = wait_for_writing(run, reference)
-    unlocked_at = wait_for_lock(run, held=False)
-    assert run.wait() == 0, run.stderr.read()
-    final = snapshot(reference)
-    # the kills are spread over the writing part of a run (never asserted)
-    window = unlocked_at - writing_at
-    # two at a time: CI has two cores
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda kill: kill_once(kill, pristine, original, final, window, tmp_path),
-                                 range(KILLS)))
-    print(f"\n{KILLS} kills over the {window:.2f}s of writing:",
-          {state: outcomes.count(state) for state in ("old", "partial", "new")})
+@pytest.mark.parametrize(("where", "number"), MOMENTS, ids=[f"{w}{n}" for w, n in MOMENTS])
+def test_sigkill_at_every_moment_converges(tmp_path, pristine, where, number):
+    before, original, final = pristine
+    root = shutil.copytree(before, tmp_path / "root", symlinks=True)
+    process = run_until(root, where, number)
+    process.kill()
+    assert process.wait() == -signal.SIGKILL
+
+    states = states_after_kill(root, original, final)
+    # before gshadow itself is renamed (the 2nd rename, after its backup)
+    # nothing has changed; after passwd (the 8th) all has; in between the
+    # database is part old, part new
+    expected = {"old"} if where == "rename" and number < 2 else {"old", "new"} if where == "rename" else {"new"}
+    assert states == expected, (where, number, states)
+    # a SIGKILL leaves the locks it held, naming its dead PID
+    assert [name for name in leftovers(root) if name.endswith(".lock")], "the locks of the killed run"
+
+    rerun = subprocess.run([sys.executable, "-m", "qmailsetup", *apply_argv(root)], capture_output=True, env=env())
+    assert rerun.returncode == 0, rerun.stderr
+    assert snapshot(root) == final
+    if expected != {"new"}:
+        # the next run took the locks: the dead run's are gone with its temporaries
+        assert leftovers(root) == []
+
+
+@pytest.mark.parametrize("number", [0, 3, 7])
+def test_sigterm_is_held_back_to_a_safe_point(tmp_path, pristine, number):
+    """A SIGTERM while the files are being written is acted on at the next
+    safe point: locks released, every file old or new, and the next run
+    finishes the job."""
+    before, original, final = pristine
+    root = shutil.copytree(before, tmp_path / "root", symlinks=True)
+    process = run_until(root, "rename", number)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGCONT)
+    code = process.wait()
+    assert code in (0, 1), (code, process.stderr.read())
+    states_after_kill(root, original, final)
+    assert [name for name in leftovers(root) if name.endswith(".lock")] == []
+
+    rerun = subprocess.run([sys.executable, "-m", "qmailsetup", *apply_argv(root)], capture_output=True, env=env())
+    assert rerun.returncode == 0, rerun.stderr
+    assert snapshot(root) == final
