@@ -31,6 +31,9 @@ class NotRegular(OSError):
 
 
 def kind_of(mode: int) -> str:
+    """What a file of MODE is, in words for a message."""
+    if stat.S_ISREG(mode):
+        return "a file"
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

@@ -31,6 +31,7 @@ import stat
 from pathlib import Path
 
 from qmailsetup.check import Finding
+from qmailsetup.hostio import kind_of
 from qmailsetup.errors import BadInput
 from qmailsetup.layout import Layout, qmail_layout
 from qmailsetup.observe import HostState, shown
@@ -102,7 +103,7 @@ class Walk:
         if len(self.examples) < EXAMPLES:
             found = f"{self.shown_ids(info.st_uid, info.st_gid)} {found_mode:04o}"
             if not same_type:
-                found += f" ({kind_name(info.st_mode)})"
+                found += f" ({kind_of(info.st_mode)})"
             group = "(any group)" if any_group else self.group
             self.examples.append(f"{path} is {found} (wants {self.names[role]}:{group} {mode:04o})")
         whole = top in SUBDIRS  # one command for the whole subdirectory
@@ -157,16 +158,6 @@ class Walk:
         for entry in sorted_entries(directory):
             if entry.name in LOCK_FILES:
                 self.expect(f"lock/{entry.name}", entry.stat(follow_symlinks=False), *LOCK_FILES[entry.name], "lock")
-
-
-def kind_name(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symlink"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    return "a file" if stat.S_ISREG(mode) else "not a file"
 
 
 def sorted_entries(directory: str) -> list[os.DirEntry]:
