@@ -5,6 +5,7 @@ each with the paths it must resolve (mount point and source)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -140,7 +141,8 @@ def test_without_mountinfo_the_table_is_what_mount_prints(tmp_path, mocker, name
 
     mocker.patch("qmailsetup.tools.run_tool", run_tool)
     assert mounts.read_mount_table() == table(name)
-    assert runs == [(["mount"], {"env": {"LC_ALL": "C"}}), (["mount", "-p"], {"env": {"LC_ALL": "C"}})]
+    in_c = {"env": {**os.environ, "LC_ALL": "C"}}
+    assert runs == [(["mount"], in_c), (["mount", "-p"], in_c)]
 
 
 def test_run_mount_captures_what_the_real_mount_prints():

@@ -69,9 +69,20 @@ def test_no_terminal_and_no_input():
     assert result.stdout == "pipes\n"
 
 
-def test_env_adds_to_the_environment():
-    result = run_tool(["sh", "-c", 'echo "$LC_ALL $PATH"'], env={"LC_ALL": "C"})
-    assert result.stdout == f"C {os.environ['PATH']}\n"
+def test_the_environment_is_this_one_or_the_one_given(monkeypatch):
+    monkeypatch.setenv("QMAILSETUP_PROBE", "here")
+    assert run_tool(["sh", "-c", 'echo "$QMAILSETUP_PROBE"']).stdout == "here\n"
+    bare = run_tool(["/usr/bin/env"], env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+    assert sorted(bare.stdout.splitlines()) == ["LC_ALL=C", "PATH=/usr/bin:/bin"]
+
+
+def test_in_another_directory(tmp_path):
+    assert run_tool(["pwd", "-P"], cwd=str(tmp_path)).stdout == f"{tmp_path.resolve()}\n"
+
+
+def test_as_an_unprivileged_user_with_no_other_groups(privileged):
+    result = run_tool(["sh", "-c", "id -u; id -g; id -G"], as_user=(65534, 65534))
+    assert result.stdout.split() == ["65534", "65534", "65534"]
 
 
 def test_output_that_is_not_utf8_round_trips():

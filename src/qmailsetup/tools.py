@@ -7,9 +7,10 @@ on pipes (not sh's default pseudo-terminal: a bare chroot or container
 may have no pty to give), argv in UTF-8 as the files backend writes it
 whatever the locale, with no signal blocked in the child (the files
 backend holds SIGINT, SIGTERM and SIGHUP back while it holds its locks,
-userdb/lock.py, and the program it runs must stay interruptible), and
-with an optional bound on its time. sh is imported only when a program
-runs: a dry run runs none.
+userdb/lock.py, and the program it runs must stay interruptible),
+optionally bounded in time, in another environment or directory, or as
+an unprivileged user. sh is imported only when a program runs: a dry run
+runs none.
 """
 
 from __future__ import annotations
@@ -56,11 +57,19 @@ class ToolResult:
         return f"{' '.join(self.argv)}: exit {self.returncode}: {stderr_line(self.stderr)}"
 
 
-def unblock_signals() -> None:
-    """In the child, before the exec: no signal held back."""
+def child_setup(as_user: tuple[int, int] | None):
+    """What the child does before the exec: no signal held back, and, given
+    AS_USER (uid, gid), that user and group alone (no other groups)."""
     import signal
 
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    def setup() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        if as_user is not None:
+            os.setgroups([])
+            os.setgid(as_user[1])
+            os.setuid(as_user[0])
+
+    return setup
 
 
 def exec_error(error) -> OSError:
@@ -69,23 +78,25 @@ def exec_error(error) -> OSError:
     return OSError(int(found[-1][0]), found[-1][1]) if found else OSError(errno.EIO, "could not be started")
 
 
-def run_tool(argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, str] | None = None) -> ToolResult:
+def run_tool(
+    argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, str] | None = None,
+    cwd: str | None = None, as_user: tuple[int, int] | None = None,
+) -> ToolResult:
     """Run the program ARGV[0] (found by find_tool) with ARGV[1:] and wait
-    for it; ENV adds to the environment. Its exit status is in the result,
-    not raised. FileNotFoundError when there is no such program;
-    TimeoutError when it ran TIMEOUT seconds (it is killed); another
-    OSError when it could not be started."""
+    for it: in ENV (this environment when None), in CWD, as AS_USER (uid,
+    gid; root can drop to it). Its exit status is in the result, not
+    raised. FileNotFoundError when there is no such program; TimeoutError
+    when it ran TIMEOUT seconds (it is killed); another OSError when it
+    could not be started."""
     import sh
 
     try:
         command = sh.Command(find_tool(argv[0]) or argv[0])
     except sh.CommandNotFound:
         raise FileNotFoundError(errno.ENOENT, "command not found", argv[0]) from None
-    options = {"_tty_in": False, "_tty_out": False, "_encoding": "utf-8", "_preexec_fn": unblock_signals}
-    if timeout is not None:
-        options["_timeout"] = timeout
-    if env is not None:
-        options["_env"] = {**os.environ, **env}
+    options = {"_tty_in": False, "_tty_out": False, "_encoding": "utf-8", "_preexec_fn": child_setup(as_user)}
+    given = {"_timeout": timeout, "_env": None if env is None else dict(env), "_cwd": cwd}
+    options.update({key: value for key, value in given.items() if value is not None})
     try:
         done = command(*argv[1:], _return_cmd=True, **options)
         code, stdout, stderr = done.exit_code, done.stdout, done.stderr

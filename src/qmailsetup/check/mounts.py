@@ -147,7 +147,7 @@ def run_mount(*args: str) -> str | None:
     from qmailsetup.tools import run_tool
 
     try:
-        done = run_tool(["mount", *args], env={"LC_ALL": "C"})
+        done = run_tool(["mount", *args], env={**os.environ, "LC_ALL": "C"})
     except OSError:
         return None
     return done.stdout if done.returncode == 0 else None
