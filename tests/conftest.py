@@ -67,3 +67,23 @@ def cli(*args) -> Result:
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def fake_tools(mocker, names=None, answer=None) -> list[list[str]]:
+    """Stand in for the tools NAMES (all when None), which cannot run here,
+    at the one runner (tools.run_tool): each call's argv is recorded as
+    asked for, and ANSWER(argv) gives the ToolResult (exit 0 with no output
+    when None); any other tool runs for real."""
+    from qmailsetup import tools
+
+    real = tools.run_tool
+    calls: list[list[str]] = []
+
+    def run(argv, **options):
+        if names is not None and argv[0] not in names:
+            return real(argv, **options)
+        calls.append(list(argv))
+        return answer(argv) if answer else tools.ToolResult(tuple(argv), 0, "", "")
+
+    mocker.patch("qmailsetup.tools.run_tool", side_effect=run)
+    return calls

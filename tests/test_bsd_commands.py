@@ -1,9 +1,10 @@
 """Facts in, commands out: FreeBSD pw and OpenBSD useradd over fresh,
 partial, drifted and conflicting hosts built from the stock BSD files.
 
-pw and OpenBSD's useradd cannot run here, so `sh` is mocked and the exact
-argv is checked, against a golden per case. The argv comes from the same
-CommandBackend and build_argv as the real Linux useradd path (checked here
+pw and OpenBSD's useradd cannot run here, so the one runner
+(tools.run_tool) is mocked and the exact argv is checked, against a golden
+per case. The argv comes from the same CommandBackend and profile
+templates as the real Linux useradd path (checked here
 too, and run for real in test_apply_useradd.py); what the dry run shows is
 exactly what apply runs.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from bsd_hosts import STATES, bsd_tree, build
-from conftest import cli
+from conftest import cli, fake_tools
 from golden import check_json, scrub
 from trees import debian_tree, example_tables, snapshot, spec_toml
 
@@ -30,21 +31,6 @@ FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd", "netbsd": "openbsd"}
 CASES = [(platform, state, False) for platform in FIXTURE for state in STATES]
 CASES += [(platform, "drifted", True) for platform in FIXTURE]
 
-
-TOOLS = "/usr/sbin"  # where the BSDs' tools are found (commands.find_tool, mocked)
-
-
-def fake_sh(mocker) -> list[list[str]]:
-    """Mock sh.Command; every command run is recorded as its argv. The
-    tools are found in TOOLS, whatever this host has."""
-    calls: list[list[str]] = []
-
-    def command(name):
-        return lambda *args, **sh_options: calls.append([name, *args])
-
-    mocker.patch("sh.Command", side_effect=command)
-    mocker.patch("qmailsetup.backends.commands.find_tool", lambda name: f"{TOOLS}/{name}")
-    return calls
 
 
 def plan_for(platform: str, root: Path, spec_file: Path | None, fix_drift: bool):
@@ -74,13 +60,13 @@ def test_commands_match_golden_and_are_what_apply_runs(tmp_path, mocker, platfor
     }
     check_json(f"bsd/commands/{platform}-{state}{'-fix-drift' if fix_drift else ''}.json", shown)
 
-    calls = fake_sh(mocker)
+    calls = fake_tools(mocker)
     if plan.refused:
         return
     done = []
     backend.apply([c for c in plan.changes if c.kind != "path"], done.append)
-    # what is shown, each tool run by its absolute path
-    assert calls == [[f"{TOOLS}/{argv[0]}", *argv[1:]] for argv in commands]
+    # what is shown (run_tool finds each tool by its absolute path: test_tools.py)
+    assert calls == commands
     assert [c.name for c in done] == [c.name for c in plan.changes if c.kind != "path"]
 
 
@@ -112,22 +98,17 @@ def test_linux_useradd_leaves_allocation_to_the_tool(tmp_path):
 
 
 def test_a_failing_pw_stops_at_the_first_failure_and_says_what_was_done(tmp_path, mocker):
-    import sh
-
     from qmailsetup.errors import OperationFailed
+    from qmailsetup.tools import ToolResult
 
     root = bsd_tree(tmp_path / "root", "freebsd")
     plan, backend = plan_for("freebsd", root, None, False)
-    runs = []
 
-    def command(name):
-        def run(*args, **sh_options):
-            runs.append(args)
-            if len(runs) == 3:
-                raise sh.ErrorReturnCode_67(f"pw {' '.join(args)}".encode(), b"", b"pw: group `nofiles' does not exist\n")
-        return run
+    def answer(argv):
+        code = 67 if len(runs) == 3 else 0
+        return ToolResult(tuple(argv), code, "", "pw: group `nofiles' does not exist\n" if code else "")
 
-    mocker.patch("sh.Command", side_effect=command)
+    runs = fake_tools(mocker, answer=answer)
     done = []
     with pytest.raises(OperationFailed, match=r"exit 67: pw: group `nofiles' does not exist$"):
         backend.apply([c for c in plan.changes if c.kind != "path"], done.append)
@@ -136,7 +117,7 @@ def test_a_failing_pw_stops_at_the_first_failure_and_says_what_was_done(tmp_path
 
 def test_openbsd_refuses_another_root_with_one_line(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "openbsd")
-    calls = fake_sh(mocker)
+    calls = fake_tools(mocker)
     before = snapshot(root)
     result = cli("apply", "--dry-run", "--platform", "openbsd", "--root", root)
     assert result.code == 2
@@ -149,7 +130,7 @@ def test_openbsd_refuses_another_root_with_one_line(tmp_path, mocker):
 
 def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "freebsd")
-    calls = fake_sh(mocker)
+    calls = fake_tools(mocker)
     before = snapshot(root)
     result = cli("apply", "--dry-run", "--platform", "freebsd", "--root", root, "--json")
     assert result.code == 0, result.err
@@ -167,13 +148,13 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     spec = tmp_path / "accounts.toml"
     spec.write_text(spec_toml({**example_tables("freebsd-ports"), "paths": []}))
     shown = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root, "--spec", spec).out)
-    calls = fake_sh(mocker)
+    calls = fake_tools(mocker)
     result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", spec)
     assert result.code == 0, result.err
-    assert calls == [[f"{TOOLS}/{argv[0]}", *argv[1:]] for change in shown["changes"] for argv in change["commands"]]
-    assert calls[0] == [f"{TOOLS}/pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
+    assert calls == [argv for change in shown["changes"] for argv in change["commands"]]
+    assert calls[0] == ["pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
     assert calls[2] == [
-        f"{TOOLS}/pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
+        "pw", "-R", str(root), "useradd", "alias", "-g", "qnofiles", "-d", "/var/qmail/alias",
         "-s", "/nonexistent", "-u", "81", "-c", "QMail user", "-h", "-", "-G", "",
     ]
 
@@ -222,7 +203,7 @@ def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, m
     """pw "succeeds" (mocked) but master.passwd has no alias: the directories
     cannot be owned by it, and the run says so and what was done."""
     root = bsd_tree(tmp_path / "root", "freebsd")
-    fake_sh(mocker)
+    fake_tools(mocker)
     result = cli("apply", "--platform", "freebsd", "--root", root)
     assert result.code == 1
     assert result.err.startswith(f"qmailsetup: {root}/etc/group: qmail is missing after the accounts step")

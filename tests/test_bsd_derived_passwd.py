@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 from bsd_hosts import installed_tree
-from conftest import cli
+from conftest import cli, fake_tools
 from trees import snapshot
 
 from qmailsetup.userdb.pwdmkdb import v7_passwd
@@ -90,16 +89,7 @@ def test_a_stale_passwd_is_shown_and_made_again(tmp_path, no_pwd_mkdb):
 def test_a_stale_passwd_goes_to_pwd_mkdb_where_there_is_one(tmp_path, mocker, no_pwd_mkdb):
     root = stale_tree(tmp_path)
     before = snapshot(root)
-    real_run = subprocess.run
-    ran = []
-
-    def run(argv, **kwargs):
-        if argv[0] != "pwd_mkdb":
-            return real_run(argv, **kwargs)
-        ran.append(argv)
-        return subprocess.CompletedProcess(argv, 0, "", "")
-
-    mocker.patch("subprocess.run", side_effect=run)
+    ran = fake_tools(mocker, {"pwd_mkdb"})
     result = apply(root)
 
     assert result.code == 0, result.err

@@ -11,14 +11,14 @@ from __future__ import annotations
 import difflib
 import os
 import stat
-import subprocess
 
 import pytest
 from bsd_hosts import bsd_tree, installed_tree
-from conftest import cli
+from conftest import cli, fake_tools
 from golden import check_text
 from qmail_layout import QMAIL_USERS
 
+from qmailsetup.tools import ToolResult
 from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 FIXTURES = ["freebsd", "openbsd"]
@@ -81,16 +81,7 @@ def test_a_tree_without_passwd_gets_one(tmp_path, monkeypatch):
 def test_with_pwd_mkdb_it_runs_with_the_exact_argv_and_passwd_is_left_to_it(tmp_path, mocker, fixture):
     root = installed_tree(tmp_path / "root", fixture)
     passwd_before = (root / "etc/passwd").read_text()
-    real_run = subprocess.run
-    ran = []
-
-    def run(argv, **kwargs):
-        if argv[0] != "pwd_mkdb":
-            return real_run(argv, **kwargs)
-        ran.append(argv)
-        return subprocess.CompletedProcess(argv, 0, "", "")
-
-    mocker.patch("subprocess.run", side_effect=run)
+    ran = fake_tools(mocker, {"pwd_mkdb"})
     result = cli("apply", "--platform", fixture, "--backend", "files", "--root", root)
     assert result.code == 0, result.err
     assert ran == [PWD_MKDB[fixture](root)]
@@ -100,14 +91,8 @@ def test_with_pwd_mkdb_it_runs_with_the_exact_argv_and_passwd_is_left_to_it(tmp_
 
 def test_a_failing_pwd_mkdb_is_one_line_exit_1(tmp_path, mocker):
     root = installed_tree(tmp_path / "root", "freebsd")
-    real_run = subprocess.run
-
-    def run(argv, **kwargs):
-        if argv[0] != "pwd_mkdb":
-            return real_run(argv, **kwargs)
-        return subprocess.CompletedProcess(argv, 1, "", "pwd_mkdb: at line #30\npwd_mkdb: Inappropriate file type or format\n")
-
-    mocker.patch("subprocess.run", side_effect=run)
+    fake_tools(mocker, {"pwd_mkdb"}, lambda argv: ToolResult(
+        tuple(argv), 1, "", "pwd_mkdb: at line #30\npwd_mkdb: Inappropriate file type or format\n"))
     result = cli("apply", "--platform", "freebsd", "--backend", "files", "--root", root)
     assert result.code == 1
     assert result.err.count("\n") == 1

@@ -5,6 +5,7 @@ each with the paths it must resolve (mount point and source)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -119,3 +120,33 @@ def test_a_prefix_is_not_a_parent():
     mounts = table("linux-nested")
     assert holding(mounts, "/var/qmailx").mount_point == "/var"
     assert holding(mounts, "/var/qm").mount_point == "/var/qm"
+
+
+@pytest.mark.parametrize("name", ["freebsd-su", "openbsd"])
+def test_without_mountinfo_the_table_is_what_mount_prints(tmp_path, mocker, name):
+    """The BSDs have no /proc: `mount -p` and `mount`, in the C locale,
+    through the one runner (mocked: the BSD output is a golden)."""
+    from qmailsetup.check import mounts
+    from qmailsetup.tools import ToolResult
+
+    mocker.patch.object(mounts, "MOUNTINFO", str(tmp_path / "no-proc"))
+    runs = []
+
+    def run_tool(argv, **options):
+        runs.append((argv, options))
+        printed = MOUNTS / f"{name}.mount{'-p' if argv[1:] == ['-p'] else ''}"
+        if not printed.exists():  # OpenBSD's mount has no -p
+            return ToolResult(tuple(argv), 1, "", "mount: unknown option -- p\n")
+        return ToolResult(tuple(argv), 0, printed.read_text(), "")
+
+    mocker.patch("qmailsetup.tools.run_tool", run_tool)
+    assert mounts.read_mount_table() == table(name)
+    in_c = {"env": {**os.environ, "LC_ALL": "C"}}
+    assert runs == [(["mount"], in_c), (["mount", "-p"], in_c)]
+
+
+def test_run_mount_captures_what_the_real_mount_prints():
+    from qmailsetup.check.mounts import run_mount
+
+    printed = run_mount()
+    assert printed is not None and " on / " in printed

@@ -61,7 +61,7 @@ def test_an_account_with_another_id_is_a_conflict_naming_both_numbers(tmp_path, 
     groups, first_uid, _, platform = EXPECTED[example]
     root = tmp_path / "root"
     host_with_alias_renumbered(root, platform, 4321)
-    run = mocker.patch("sh.Command")
+    run = mocker.patch("qmailsetup.tools.run_tool")
     before = snapshot(root)
     result = cli("apply", "--platform", platform, "--root", root, "--spec", EXAMPLES / example)
     assert result.code == 3
@@ -76,7 +76,7 @@ def test_an_account_with_another_id_is_a_conflict_naming_both_numbers(tmp_path, 
 def test_a_group_with_another_gid_is_a_conflict_naming_both_numbers(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "freebsd")
     append(root, "group", ["qmail:*:1002:"])
-    run = mocker.patch("sh.Command")
+    run = mocker.patch("qmailsetup.tools.run_tool")
     before = snapshot(root)
     result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", EXAMPLES / "freebsd-ports.toml")
     assert result.code == 3

@@ -4,22 +4,26 @@ the lock, leftovers of a crash, the BSD post-edit hook, the dry run."""
 from __future__ import annotations
 
 import difflib
+import errno
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import fake_tools
 from files_support import EPOCH, apply_files, make_tree, snapshot
 from qmailsetup.backends import make_backend
 from qmailsetup.backends.files import last_change_day
 from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
-from qmailsetup.platforms import IdRange, Profile, load_profile
+from qmailsetup.platforms import POST_EDIT_FIELDS, IdRange, Profile, load_profile
 from qmailsetup.spec import load_spec
+from qmailsetup.template import Template
+from qmailsetup.tools import ToolResult
+from qmailsetup.userdb.lock import lock_timeout
 from qmailsetup.userdb.diff import Edit, unified_diff
 
 
@@ -153,20 +157,21 @@ def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     (etc / "group").write_text("wheel:*:0:root\n")
     profile = Profile(
         name="bsd-test", description="", backend="files", flavor="bsd", nologin=("/sbin/nologin",),
-        system_ids=IdRange(100, 999, 100, 999), post_edit=(("pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),),
+        system_ids=IdRange(100, 999, 100, 999),
+        post_edit=Template.parse([["pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"]], POST_EDIT_FIELDS),
     )
     host, plan, backend = planned(tmp_path, profile)
-    seen = []
+    locked = []
 
-    def fake_run(argv, **kwargs):
-        seen.append((argv, (etc / "ptmp").exists()))
-        return subprocess.CompletedProcess(argv, 0, "", "")
+    def answer(argv):
+        locked.append((etc / "ptmp").exists())
+        return ToolResult(tuple(argv), 0, "", "")
 
-    mocker.patch("subprocess.run", fake_run)
+    seen = fake_tools(mocker, answer=answer)
     backend.apply(plan.changes, lambda change: None)
-    assert seen == [(["pwd_mkdb", "-p", "-d", str(etc), f"{etc}/master.passwd"], True)]
+    assert seen == [["pwd_mkdb", "-p", "-d", str(etc), f"{etc}/master.passwd"]] and locked == [True]
     assert "qmails:*:" in (etc / "master.passwd").read_text()
-    mocker.patch("subprocess.run", lambda argv, **kw: subprocess.CompletedProcess(argv, 1, "", "broken db"))
+    fake_tools(mocker, answer=lambda argv: ToolResult(tuple(argv), 1, "", "broken db"))
     host, plan, backend = planned(tmp_path, profile)
     assert plan.in_sync
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
@@ -183,11 +188,21 @@ def test_nscd_is_told_when_the_real_root_changes(mocker):
     from qmailsetup.backends import files
 
     calls = []
-    mocker.patch("qmailsetup.platforms.find_tool", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
-    mocker.patch("subprocess.run", lambda argv, **kw: calls.append(argv))
+    mocker.patch("qmailsetup.tools.find_tool", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
+    mocker.patch("qmailsetup.tools.run_tool", lambda argv, **options: calls.append((argv, options)))
     files.flush_name_caches(["gshadow", "group", "shadow", "passwd"])
-    assert calls == [["/usr/sbin/nscd", "-i", "group"], ["/usr/sbin/nscd", "-i", "passwd"]]
+    bound = {"timeout": lock_timeout()}  # a hung nscd is given up on
+    assert calls == [(["nscd", "-i", "group"], bound), (["nscd", "-i", "passwd"], bound)]
     calls.clear()
-    mocker.patch("qmailsetup.platforms.find_tool", lambda name: None)
+
+    def hung(argv, **options):
+        calls.append(argv)
+        raise TimeoutError(errno.ETIMEDOUT, "did not finish in 0.1 s", argv[0])
+
+    mocker.patch("qmailsetup.tools.run_tool", hung)
+    files.flush_name_caches(["group", "passwd"])  # the first one hung: the second is not tried
+    assert calls == [["nscd", "-i", "group"]]
+    calls.clear()
+    mocker.patch("qmailsetup.tools.find_tool", lambda name: None)
     files.flush_name_caches(["passwd"])
     assert calls == []

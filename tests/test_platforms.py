@@ -76,7 +76,7 @@ def test_profiles_agree_with_the_code():
     profiles = {p.name: p for p in all_profiles()}
     assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
-    assert profiles["freebsd"].post_edit == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
+    assert profiles["freebsd"].post_edit.parts == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
     for profile in profiles.values():
         ids = profile.system_ids
         assert 0 < ids.uid_min <= ids.uid_max < 1000, profile.name  # below every people range
@@ -105,6 +105,12 @@ BROKEN = {
                                      "accounts: new_lines.shadows: unknown file (known: group, gshadow, master.passwd, passwd, shadow)"),
     "new line placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nnew_lines = { shadow = "{nam}:!:::" }'),
                                   "accounts: new_lines.shadow: unknown placeholder {nam} (known: class, comment, gid, hidden, home, lastchg, name, shell, uid)"),
+    "post_edit placeholder typo": (VALID.replace('"{etcdir}/master.passwd"', '"{etc}/master.passwd"'),
+                                   "accounts: post_edit: unknown placeholder {etc} (known: etcdir, root)"),
+    "a brace outside a placeholder": (VALID.replace('["{name}"],\n]', '["{name"],\n]', 1),
+                                      "commands.useradd: '{name' has a brace that is not part of a {field}"),
+    "useradd_also placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nuseradd_also = "mail for {users}"'),
+                                      "accounts: useradd_also: unknown placeholder {users} (known: names)"),
     "a command missing": (VALID[: VALID.index("usermod = [")], "backend useradd needs commands.usermod"),
     "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-p", "*"], ["{name}"],\n]', '["-p", "*"], ["{name}"],\n]', 1),
                                       "commands.useradd: no {class}; that field could not be set"),
@@ -175,7 +181,8 @@ def test_netbsd_speaks_the_openbsd_dialect():
     """Both ship Alistair Crooks' user(8): the same templates, other data."""
     netbsd, openbsd = load_profile("netbsd"), load_profile("openbsd")
     # but for the locked password each passes (user.c: NetBSD's is 13 '*')
-    netbsd_useradd = [["-p", "*"] if part == ["-p", "*************"] else part for part in netbsd.commands["useradd"]]
-    assert {**netbsd.commands, "useradd": netbsd_useradd} == openbsd.commands
-    assert ["-p", "*************"] in netbsd.commands["useradd"] and ["-p", "*"] in openbsd.commands["useradd"]
+    parts = {name: template.parts for name, template in netbsd.commands.items()}
+    parts["useradd"] = tuple(("-p", "*") if part == ("-p", "*************") else part for part in parts["useradd"])
+    assert parts == {name: template.parts for name, template in openbsd.commands.items()}
+    assert ("-p", "*************") in netbsd.commands["useradd"].parts and ("-p", "*") in openbsd.commands["useradd"].parts
     assert (netbsd.backend, netbsd.flavor, netbsd.nologin) == ("useradd", "bsd", ("/sbin/nologin",))

@@ -166,15 +166,16 @@ def test_sh_export_reads_master_passwd_fields_on_a_bsd_flavor():
     BSD profiles are data too) gives master.passwd's field numbers and its
     own argv, with the nologin shell and class filled in when it runs."""
     from qmailsetup.export import export as export_spec
-    from qmailsetup.platforms import IdRange, Profile
+    from qmailsetup.platforms import TEMPLATE_FIELDS, IdRange, Profile
+    from qmailsetup.template import Template
 
     profile = Profile(
         name="bsdish", description="a BSD", backend="pw", flavor="bsd", nologin=("/usr/sbin/nologin",),
         system_ids=IdRange(100, 999, 100, 999),
         commands={
-            "groupadd": [["pw"], ["-R", "{root}"], ["groupadd", "{name}"], ["-g", "{gid}"]],
-            "useradd": [["pw"], ["-R", "{root}"], ["useradd", "{name}"], ["-u", "{uid}"], ["-g", "{gid}"],
-                        ["-d", "{home}"], ["-s", "{shell}"], ["-L", "{class}"]],
+            "groupadd": Template.parse([["pw"], ["-R", "{root}"], ["groupadd", "{name}"], ["-g", "{gid}"]], TEMPLATE_FIELDS),
+            "useradd": Template.parse([["pw"], ["-R", "{root}"], ["useradd", "{name}"], ["-u", "{uid}"], ["-g", "{gid}"],
+                                       ["-d", "{home}"], ["-s", "{shell}"], ["-L", "{class}"]], TEMPLATE_FIELDS),
         },
     )
     spec = Spec.model_validate({

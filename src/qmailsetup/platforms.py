@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, read_optional, read_regular
+from qmailsetup.template import Template
+from qmailsetup.tools import find_tool
 
 # Shells that never give a login, whatever the platform; the profile's own
 # nologin shells count too.
@@ -44,24 +45,10 @@ POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
 # where the files backend's new lines go, and what a line template may name
 NEW_LINE_KINDS = frozenset({"group", "gshadow", "passwd", "shadow", "master.passwd"})
 NEW_LINE_FIELDS = frozenset({"name", "uid", "gid", "comment", "home", "shell", "class", "hidden", "lastchg"})
+# what useradd_also may name: the users the tool creates
+USERADD_ALSO_FIELDS = frozenset({"names"})
 # which way the host's own tool counts through the system range for a free ID
 ID_ALLOCATIONS = ("down", "up")
-PLACEHOLDER = re.compile(r"\{(\w+)\}")
-# Where the account tools live whatever PATH says: cron's PATH
-# (/usr/bin:/bin) and `env -i` leave out /usr/sbin, where useradd,
-# pwd_mkdb, nscd and the BSDs' mount are.
-SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin")
-
-
-def find_tool(name: str) -> str | None:
-    """The absolute path of the program NAME on the running host: PATH's
-    absolute directories first (the administrator's choice), then
-    SYSTEM_DIRS. With --root too: the host's tools are what runs there
-    (useradd --prefix, pw -R)."""
-    path = os.environ.get("PATH", os.defpath)
-    dirs = [d for d in path.split(os.pathsep) if d.startswith("/")]
-    dirs += [d for d in SYSTEM_DIRS if d not in dirs]
-    return shutil.which(name, path=os.pathsep.join(dirs))
 
 
 @dataclass(frozen=True)
@@ -81,10 +68,10 @@ class Profile:
     nologin: tuple[str, ...]
     system_ids: IdRange
     login_defs: str | None = None
-    # one command, as parts (the commands' template shape): a part is kept
-    # when every {field} in it has a value ({root} has none on /)
-    post_edit: tuple[tuple[str, ...], ...] = ()
-    commands: dict[str, list[list[str]]] = field(default_factory=dict)
+    # one command, run after master.passwd was written ({root} has no
+    # value on /, so a part naming it is left out there)
+    post_edit: Template = Template()
+    commands: dict[str, Template] = field(default_factory=dict)
     detect: dict = field(default_factory=dict)
     # the tool would pick IDs from its own range (pw.conf, usermgmt.conf),
     # not the system range: tell it the ID the plan chose
@@ -97,10 +84,10 @@ class Profile:
     shell_must_be_valid: bool = False
     # the files backend's new-line templates where the host's tool writes
     # other lines than the flavor's default (backends/files.py NEW_LINES)
-    new_lines: dict[str, str] = field(default_factory=dict)
+    new_lines: dict[str, Template] = field(default_factory=dict)
     # what the tool does beyond the accounts when it creates a user, shown
     # in the plan as a warning (pw: a mailbox, pw.conf's extragroups)
-    useradd_also: str | None = None
+    useradd_also: Template | None = None
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
@@ -118,19 +105,14 @@ def known_names() -> list[str]:
     return sorted(path.stem for path in profiles_dir().glob("*.toml"))
 
 
-def check_placeholders(where: str, template: list[list[str]], allowed: frozenset[str]) -> None:
-    for part in template:
-        for name in PLACEHOLDER.findall(" ".join(part)):
-            if name not in allowed:
-                raise ValueError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})")
-
-
 @cache
 def profile_model():
     """The pydantic model of a profile file, built on first use (pydantic
     is imported lazily, as everywhere) and only once: --platform auto
-    reads every profile, and building the model costs more than a parse."""
-    from pydantic import BaseModel, ConfigDict, Field, model_validator
+    reads every profile, and building the model costs more than a parse.
+    The templates are parsed by the checks, once, and kept beside the
+    fields they come from (the private attributes)."""
+    from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
     class Strict(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -165,6 +147,9 @@ def profile_model():
         shell_must_be_valid: bool = False
         new_lines: dict[str, str] = {}
         useradd_also: str | None = None
+        _post_edit: Template = PrivateAttr(Template())
+        _new_lines: dict[str, Template] = PrivateAttr(default_factory=dict)
+        _useradd_also: Template | None = PrivateAttr(None)
 
         @model_validator(mode="after")
         def known(self):
@@ -177,13 +162,15 @@ def profile_model():
                 raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
             if not all(self.post_edit):
                 raise ValueError("post_edit has an empty part")
-            check_placeholders("post_edit", self.post_edit, POST_EDIT_FIELDS)
+            self._post_edit = Template.parse(self.post_edit, POST_EDIT_FIELDS, "post_edit")
             if self.id_allocation not in ID_ALLOCATIONS:
                 raise ValueError(f"id_allocation {self.id_allocation!r} is not one of {', '.join(ID_ALLOCATIONS)}")
             for kind, line in self.new_lines.items():
                 if kind not in NEW_LINE_KINDS:
                     raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
-                check_placeholders(f"new_lines.{kind}", [[line]], NEW_LINE_FIELDS)
+                self._new_lines[kind] = Template.parse_line(line, NEW_LINE_FIELDS, f"new_lines.{kind}")
+            if self.useradd_also is not None:
+                self._useradd_also = Template.parse_line(self.useradd_also, USERADD_ALSO_FIELDS, "useradd_also")
             return self
 
     class ProfileFile(Strict):
@@ -191,15 +178,16 @@ def profile_model():
         detect: Detect = Detect()
         accounts: Accounts
         commands: dict[str, list[list[str]]] = {}
+        _commands: dict[str, Template] = PrivateAttr(default_factory=dict)
 
         @model_validator(mode="after")
         def complete(self):
-            for name, template in self.commands.items():
+            for name, parts in self.commands.items():
                 if name not in TEMPLATES:
                     raise ValueError(f"commands.{name}: unknown command (known: {', '.join(TEMPLATES)})")
-                if not template or not all(template):
+                if not parts or not all(parts):
                     raise ValueError(f"commands.{name}: empty template or part")
-                check_placeholders(f"commands.{name}", template, TEMPLATE_FIELDS)
+                self._commands[name] = Template.parse(parts, TEMPLATE_FIELDS, f"commands.{name}")
             if self.accounts.backend in COMMAND_BACKENDS:
                 missing = [name for name in TEMPLATES if name not in self.commands]
                 if missing:
@@ -207,8 +195,7 @@ def profile_model():
                 for name, needed in TEMPLATES.items():
                     # master.passwd keeps a login class, so its tools must set it
                     needed += ("class",) if self.accounts.flavor == "bsd" and name != "groupadd" else ()
-                    named = set(PLACEHOLDER.findall(str(self.commands[name])))
-                    lost = [key for key in needed if key not in named]
+                    lost = [key for key in needed if key not in self._commands[name].fields]
                     if lost:
                         raise ValueError(f"commands.{name}: no {{{lost[0]}}}; that field could not be set")
             return self
@@ -245,14 +232,14 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         nologin=tuple(accounts.nologin),
         system_ids=IdRange(**accounts.system_ids.model_dump()),
         login_defs=accounts.login_defs,
-        post_edit=tuple(tuple(argv) for argv in accounts.post_edit),
-        commands={key: [list(part) for part in template] for key, template in data.commands.items()},
+        post_edit=accounts._post_edit,
+        commands=dict(data._commands),
         detect=data.detect.model_dump(),
         pass_planned_ids=accounts.pass_planned_ids,
         id_allocation=accounts.id_allocation,
         shell_must_be_valid=accounts.shell_must_be_valid,
-        new_lines=dict(accounts.new_lines),
-        useradd_also=accounts.useradd_also,
+        new_lines=dict(accounts._new_lines),
+        useradd_also=accounts._useradd_also,
     )
 
 

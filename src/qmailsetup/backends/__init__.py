@@ -12,12 +12,6 @@ from qmailsetup.errors import BadInput
 from qmailsetup.platforms import BACKENDS
 
 
-def stderr_line(stderr: str) -> str:
-    """A tool's stderr as one line, so that the error built from it stays a
-    single line on any terminal or log."""
-    return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
-
-
 def make_backend(name: str, host):
     """The backend NAME ('auto': the platform's) for HOST."""
     chosen = host.profile.backend if name == "auto" else name

@@ -2,31 +2,21 @@
 FreeBSD pw, OpenBSD and NetBSD useradd), with argv built from the platform
 profile.
 
-The dialects differ in data only: each command is a list of argv parts in
-the profile, and a part is kept when every {field} it names has a value.
-One code path builds and runs them all.
+The dialects differ in data only: each command is a template in the
+profile (template.py: a part is kept when every {field} it names has a
+value). One code path builds them all, and tools.run_tool runs them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qmailsetup.backends import stderr_line
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.plan import Change
-from qmailsetup.platforms import PLACEHOLDER, find_tool
+from qmailsetup.template import Template
 
 # which template carries out each kind of change
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
-
-
-def build_argv(template: list[list[str]], values: dict) -> list[str]:
-    argv: list[str] = []
-    for part in template:
-        names = PLACEHOLDER.findall(" ".join(part))
-        if all(values.get(name) is not None for name in names):
-            argv.extend(PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), token) for token in part)
-    return argv
 
 
 def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
@@ -40,10 +30,9 @@ def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
     return values
 
 
-def unexpressed(template: list[list[str]], change: Change) -> list[str]:
+def unexpressed(template: Template, change: Change) -> list[str]:
     """The changed fields a template has no place for (they would be lost)."""
-    named = set(PLACEHOLDER.findall(" ".join(" ".join(part) for part in template)))
-    return [key for key in change.fields if key not in named and key not in change.allocated]
+    return [key for key in change.fields if key not in template.fields and key not in change.allocated]
 
 
 class CommandBackend:
@@ -57,7 +46,7 @@ class CommandBackend:
         self.name = name
         self.host = host
         self.templates = profile.commands
-        if host.root != Path("/") and not any("{root}" in " ".join(part) for part in self.templates["useradd"]):
+        if host.root != Path("/") and "root" not in self.templates["useradd"].fields:
             raise BadInput(
                 f"--root: {name} on {profile.name} has no option to work under another root; "
                 "use --backend files (or run on the host itself)"
@@ -77,7 +66,7 @@ class CommandBackend:
             raise BadInput(
                 f"{change.kind} {change.name}: {self.name} on {self.host.profile.name} cannot set {', '.join(lost)}"
             )
-        return [build_argv(template, command_values(change, self.host.root, self.host.profile.pass_planned_ids))]
+        return [template.render(command_values(change, self.host.root, self.host.profile.pass_planned_ids))]
 
     def preview(self, changes: list[Change]) -> list:
         return []
@@ -87,24 +76,22 @@ class CommandBackend:
         useradd_also: pw's mailbox and pw.conf), for the users it creates."""
         created = [c.name for c in changes if (c.kind, c.action) == ("user", "create")]
         also = self.host.profile.useradd_also
-        return [also.format(names=", ".join(created))] if also and created else []
+        return [also.render_line({"names": ", ".join(created)})] if also and created else []
 
     def apply(self, changes: list[Change], done) -> None:
         """Run each change's commands in order, each tool by its absolute
         path (found outside PATH too: cron's PATH has no /usr/sbin); stop
         at the first failure."""
-        import sh
+        from qmailsetup import tools
 
         for change in changes:
             for argv in self.commands(change):
                 try:
-                    # pipes, not sh's default pseudo-terminal: a bare chroot
-                    # or container may have no pty to give; argv in UTF-8,
-                    # as the files backend writes, whatever the locale
-                    sh.Command(find_tool(argv[0]) or argv[0])(*argv[1:], _tty_out=False, _tty_in=False, _encoding="utf-8")
-                except sh.ErrorReturnCode as error:
-                    stderr = stderr_line(error.stderr.decode(errors="replace"))
-                    raise OperationFailed(f"{' '.join(argv)}: exit {error.exit_code}: {stderr}") from None
-                except sh.CommandNotFound:
+                    result = tools.run_tool(argv)
+                except FileNotFoundError:
                     raise OperationFailed(f"{argv[0]}: command not found; use --backend files") from None
+                except OSError as error:
+                    raise OperationFailed(f"{argv[0]}: {error.strerror}") from None
+                if result.returncode != 0:
+                    raise OperationFailed(result.failure())
             done(change)

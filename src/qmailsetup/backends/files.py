@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from qmailsetup.errors import OperationFailed, Refused, first_of
 from qmailsetup.observe import UserRecord, read_files, users_and_groups, users_file
 from qmailsetup.plan import ACCOUNT_KINDS, Change
+from qmailsetup.platforms import NEW_LINE_FIELDS
+from qmailsetup.template import Template
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
@@ -136,18 +138,15 @@ def flush_name_caches(written: list[str]) -> None:
     """Tell a running nscd that passwd/group changed, as shadow-utils does,
     so that a name just created is not answered 'unknown' from its cache
     (qmail's own build looks the accounts up). Best effort."""
-    import subprocess
+    from qmailsetup import tools
 
-    from qmailsetup.platforms import find_tool
-
-    nscd = find_tool("nscd")
-    if nscd is None:
+    if tools.find_tool("nscd") is None:
         return
     tables = {"group" if kind in ("group", "gshadow") else "passwd" for kind in written}
     for table in sorted(tables):
         try:  # the lock timeout bounds every wait, a hung nscd's too
-            subprocess.run([nscd, "-i", table], capture_output=True, check=False, timeout=lock.lock_timeout())
-        except subprocess.TimeoutExpired:
+            tools.run_tool(["nscd", "-i", table], timeout=lock.lock_timeout())
+        except OSError:  # gone since, or hung (TimeoutError)
             return
 
 
@@ -157,7 +156,9 @@ class FilesBackend:
     def __init__(self, host) -> None:
         self.host = host
         self.flavor = host.profile.flavor
-        self.templates = {**NEW_LINES[self.flavor], **host.profile.new_lines}
+        # the flavor's lines, parsed as the profile's own are when it loads
+        defaults = {kind: Template.parse_line(line, NEW_LINE_FIELDS) for kind, line in NEW_LINES[self.flavor].items()}
+        self.templates = {**defaults, **host.profile.new_lines}
         self.main_user_file = users_file(self.flavor)
         # the names in etc replaced so far (backups included): a failure
         # says exactly what was written before it
@@ -180,7 +181,7 @@ class FilesBackend:
         shadow = files.get("shadow")
         values["hidden"] = "x" if shadow is not None and shadow.exists else "!"
         values["lastchg"] = last_change_day()
-        return self.templates[kind].format(**values).split(":")
+        return self.templates[kind].render_line(values).split(":")
 
     def modified_line(self, change: Change, file: AccountFile) -> list[str]:
         fields = file.get(change.name)

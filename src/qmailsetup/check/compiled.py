@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 from qmailsetup.check import Finding
@@ -72,27 +71,26 @@ def parse_showctl(text: str) -> tuple[dict[str, int], dict[str, int]] | None:
     return dict(zip(SHOWN_USERS, uids)), dict(zip(SHOWN_GROUPS, gids))
 
 
-def unprivileged() -> dict:
-    """subprocess arguments that drop root to nobody (no other groups)."""
+def nobody() -> tuple[int, int] | None:
+    """The uid and gid a root run drops to (no other groups); None when
+    this run is not root's."""
     if os.geteuid() != 0:
-        return {}
+        return None
     import pwd
 
     try:
-        nobody = pwd.getpwnam("nobody")
-        uid, gid = nobody.pw_uid, nobody.pw_gid
+        account = pwd.getpwnam("nobody")
     except KeyError:
-        uid = gid = 65534
-    return {"user": uid, "group": gid, "extra_groups": []}
+        return 65534, 65534
+    return account.pw_uid, account.pw_gid
 
 
-def run_showctl(program: Path) -> subprocess.CompletedProcess:
+def run_showctl(program: Path):
     """PROGRAM run as nobody, no stdin, a bare environment, at most TIMEOUT
-    seconds (TimeoutExpired after); its stdout decoded as bytes it may garble."""
-    return subprocess.run(
-        [str(program)], stdin=subprocess.DEVNULL, capture_output=True, cwd="/",
-        env={"PATH": "/usr/bin:/bin"}, timeout=TIMEOUT, check=False, **unprivileged(),
-    )
+    seconds (TimeoutError after)."""
+    from qmailsetup.tools import run_tool
+
+    return run_tool([str(program)], timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin"}, cwd="/", as_user=nobody())
 
 
 def compare(layout: Layout, host: HostState, uids: dict[str, int], gids: dict[str, int]) -> list[str]:
@@ -159,14 +157,14 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         )]
     try:
         result = run_showctl(program)
-    except subprocess.TimeoutExpired:
+    except TimeoutError:
         return [Finding(
             "qmail.compiled-ids", "warning", where, f"{where} did not finish in {TIMEOUT} s; the IDs qmail was built with are unknown",
             BY_HAND,
         )]
     except OSError as error:
         return [Finding("qmail.compiled-ids", "warning", where, f"cannot run {where}: {error.strerror}", BY_HAND)]
-    parsed = parse_showctl(result.stdout[:OUTPUT_LIMIT].decode("ascii", "replace"))
+    parsed = parse_showctl(result.stdout[:OUTPUT_LIMIT])
     if parsed is None:
         return [Finding(
             "qmail.compiled-ids", "warning", where,

@@ -142,15 +142,12 @@ def merge_bsd(from_p: list[Mount], plain: list[Mount]) -> list[Mount]:
 
 
 def run_mount(*args: str) -> str | None:
+    """What `mount ARGS` prints in the C locale (the BSDs only; Linux reads
+    /proc), or None when it cannot run or fails."""
+    from qmailsetup.tools import run_tool
+
     try:
-        import subprocess  # the BSDs only; Linux reads /proc
-
-        from qmailsetup.platforms import find_tool
-
-        done = subprocess.run(
-            [find_tool("mount") or "mount", *args],  # /sbin/mount: not on cron's PATH capture_output=True, text=True, errors="surrogateescape",
-            env={**os.environ, "LC_ALL": "C"}, check=False,
-        )
+        done = run_tool(["mount", *args], env={**os.environ, "LC_ALL": "C"})
     except OSError:
         return None
     return done.stdout if done.returncode == 0 else None

@@ -5,9 +5,9 @@ The script first checks everything against the host's files (and NSS,
 through getent where there is one) and writes nothing when any check
 fails (exit 3): an ID held by another account, an account only in NSS, an
 account that differs from the spec. Then it creates what is missing with
-the host's own tools, the argv built from the platform profile's templates
-by the command backend's build_argv, and gives the directories their owner
-and mode. What exists and matches is left alone, so a second run does
+the host's own tools, the argv rendered from the platform profile's
+templates as the command backend renders them, and gives the directories
+their owner and mode. What exists and matches is left alone, so a second run does
 nothing. Values only the host knows at run time (the nologin shell that
 exists there, a group's GID) are shell expressions in the generated argv.
 """
@@ -17,12 +17,13 @@ from __future__ import annotations
 from shlex import quote as sh_quote
 
 from qmailsetup import __version__
-from qmailsetup.backends.commands import TEMPLATES, build_argv
+from qmailsetup.backends.commands import TEMPLATES
 from qmailsetup.errors import BadInput
 from qmailsetup.export import Output
 from qmailsetup.observe import users_file
 from qmailsetup.platforms import NON_LOGIN_SHELLS, Profile
 from qmailsetup.spec import Spec
+from qmailsetup.template import Template
 from qmailsetup.userdb.accountfile import FORMATS
 
 # marks a value the script computes when it runs: MARK name MARK
@@ -274,8 +275,8 @@ def sh_word(arg: str, expressions: dict[str, str]) -> str:
     return "".join(words) or "''"
 
 
-def command_line(template: list[list[str]], values: dict, expressions: dict[str, str]) -> str:
-    return " ".join(sh_word(arg, expressions) for arg in build_argv(template, values))
+def command_line(template: Template, values: dict, expressions: dict[str, str]) -> str:
+    return " ".join(sh_word(arg, expressions) for arg in template.render(values))
 
 
 def field_numbers(flavor: str) -> dict[str, str]:

@@ -324,11 +324,6 @@ def deferred_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def undefer_signals() -> None:
-    """In a child about to exec: the signals back to normal."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())
-
-
 def release_all(locks: list) -> None:
     for lock in reversed(locks):
         try:

@@ -49,13 +49,11 @@ def v7_passwd(master_text: str) -> str:
 
 
 def post_edit_argv(profile, root: Path) -> list[str]:
-    """The profile's post-edit command for ROOT, its parts built as the
-    commands' are: {etcdir} is ROOT's etc, {root} ROOT (none on /, so a
-    part naming it is left out: NetBSD's `-d` prefix)."""
-    from qmailsetup.backends.commands import build_argv
-
+    """The profile's post-edit command for ROOT: {etcdir} is ROOT's etc,
+    {root} ROOT (none on /, so a part naming it is left out: NetBSD's `-d`
+    prefix)."""
     values = {"etcdir": str(root / "etc"), "root": None if root == Path("/") else str(root)}
-    return build_argv([list(part) for part in profile.post_edit], values)
+    return profile.post_edit.render(values)
 
 
 def run_waiting(argv: list[str], etc, timeout: float, written: list[str]) -> None:
@@ -64,11 +62,9 @@ def run_waiting(argv: list[str], etc, timeout: float, written: list[str]) -> Non
     of waiting), wait for that lock to be free and run it again, for at
     most TIMEOUT seconds in all. FileNotFoundError when there is no such
     command; OperationFailed, naming what to run again, else."""
-    import subprocess
     import time
 
-    from qmailsetup.backends import stderr_line
-    from qmailsetup.platforms import find_tool
+    from qmailsetup import tools
 
     deadline = time.monotonic() + timeout
     # the next run finds master.passwd in sync, so say what is left to do
@@ -76,11 +72,8 @@ def run_waiting(argv: list[str], etc, timeout: float, written: list[str]) -> Non
     command = " ".join(argv)
     while True:
         try:
-            result = subprocess.run(
-                # pwd_mkdb is in /usr/sbin, which cron's PATH leaves out
-                [find_tool(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True, check=False,
-                preexec_fn=lock.undefer_signals,  # the command may be interrupted
-            )
+            # pwd_mkdb is in /usr/sbin, which cron's PATH leaves out: run_tool finds it
+            result = tools.run_tool(argv)
         except FileNotFoundError:
             raise  # no such command: run_post_edit decides what that means
         except OSError as error:
@@ -90,7 +83,7 @@ def run_waiting(argv: list[str], etc, timeout: float, written: list[str]) -> Non
         # FreeBSD's pwd_mkdb -N says error("flock") when the lock is busy;
         # the holder may be gone by now, so that counts as much as a busy lock
         if "flock: " not in result.stderr and not lock.flock_busy(etc, "master.passwd"):
-            raise OperationFailed(f"{command}: exit {result.returncode}: {stderr_line(result.stderr)}; {left}")
+            raise OperationFailed(f"{result.failure()}; {left}")
         while True:  # until the lock is free, at most until the deadline
             if time.monotonic() >= deadline:
                 raise OperationFailed(

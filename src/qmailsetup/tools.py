@@ -1,0 +1,109 @@
+"""The host's programs: where they are and the one way to run them
+(useradd or pw for the command backends, the BSDs' post-edit pwd_mkdb,
+nscd after the account files changed, the BSDs' `mount`).
+
+run_tool runs a program through the sh library, by its absolute path,
+on pipes (not sh's default pseudo-terminal: a bare chroot or container
+may have no pty to give), argv in UTF-8 as the files backend writes it
+whatever the locale, with no signal blocked in the child (the files
+backend holds SIGINT, SIGTERM and SIGHUP back while it holds its locks,
+userdb/lock.py, and the program it runs must stay interruptible),
+optionally bounded in time, in another environment or directory, or as
+an unprivileged user. sh is imported only when a program runs: a dry run
+runs none.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# Where the account tools live whatever PATH says: cron's PATH
+# (/usr/bin:/bin) and `env -i` leave out /usr/sbin, where useradd,
+# pwd_mkdb, nscd and the BSDs' mount are.
+SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin")
+
+
+def find_tool(name: str) -> str | None:
+    """The absolute path of the program NAME on the running host: PATH's
+    absolute directories first (the administrator's choice), then
+    SYSTEM_DIRS. With --root too: the host's tools are what runs there
+    (useradd --prefix, pw -R)."""
+    path = os.environ.get("PATH", os.defpath)
+    dirs = [d for d in path.split(os.pathsep) if d.startswith("/")]
+    dirs += [d for d in SYSTEM_DIRS if d not in dirs]
+    return shutil.which(name, path=os.pathsep.join(dirs))
+
+
+def stderr_line(stderr: str) -> str:
+    """A tool's stderr as one line, so that the error built from it stays a
+    single line on any terminal or log."""
+    return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    argv: tuple[str, ...]  # as asked for, argv[0] not yet a path
+    returncode: int  # negative: killed by that signal
+    stdout: str  # surrogate escapes for bytes that are not UTF-8 (paths round-trip)
+    stderr: str
+
+    def failure(self) -> str:
+        """'ARGV: exit N: its stderr', one line, for an error message."""
+        return f"{' '.join(self.argv)}: exit {self.returncode}: {stderr_line(self.stderr)}"
+
+
+def child_setup(as_user: tuple[int, int] | None):
+    """What the child does before the exec: no signal held back, and, given
+    AS_USER (uid, gid), that user and group alone (no other groups)."""
+    import signal
+
+    def setup() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        if as_user is not None:
+            os.setgroups([])
+            os.setgid(as_user[1])
+            os.setuid(as_user[0])
+
+    return setup
+
+
+def exec_error(error) -> OSError:
+    """The OSError sh's child met in its exec (it reports only a traceback)."""
+    found = re.findall(r"\[Errno (\d+)\] ([^\n]*)", str(error))
+    return OSError(int(found[-1][0]), found[-1][1]) if found else OSError(errno.EIO, "could not be started")
+
+
+def run_tool(
+    argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, str] | None = None,
+    cwd: str | None = None, as_user: tuple[int, int] | None = None,
+) -> ToolResult:
+    """Run the program ARGV[0] (found by find_tool) with ARGV[1:] and wait
+    for it: in ENV (this environment when None), in CWD, as AS_USER (uid,
+    gid; root can drop to it). Its exit status is in the result, not
+    raised. FileNotFoundError when there is no such program; TimeoutError
+    when it ran TIMEOUT seconds (it is killed); another OSError when it
+    could not be started."""
+    import sh
+
+    try:
+        command = sh.Command(find_tool(argv[0]) or argv[0])
+    except sh.CommandNotFound:
+        raise FileNotFoundError(errno.ENOENT, "command not found", argv[0]) from None
+    options = {"_tty_in": False, "_tty_out": False, "_encoding": "utf-8", "_preexec_fn": child_setup(as_user)}
+    given = {"_timeout": timeout, "_env": None if env is None else dict(env), "_cwd": cwd}
+    options.update({key: value for key, value in given.items() if value is not None})
+    try:
+        done = command(*argv[1:], _return_cmd=True, **options)
+        code, stdout, stderr = done.exit_code, done.stdout, done.stderr
+    except sh.ErrorReturnCode as error:  # a nonzero exit or a signal
+        code, stdout, stderr = error.exit_code, error.stdout, error.stderr
+    except sh.TimeoutException:
+        raise TimeoutError(errno.ETIMEDOUT, f"did not finish in {timeout:g} s", argv[0]) from None
+    except sh.ForkException as error:
+        raise exec_error(error) from None
+    return ToolResult(tuple(argv), code, stdout.decode("utf-8", "surrogateescape"), stderr.decode("utf-8", "replace"))
