@@ -97,7 +97,7 @@ BROKEN = {
     "relative nologin": (VALID.replace('nologin = ["/sbin/nologin"]', 'nologin = ["nologin"]'),
                          "accounts: nologin shell 'nologin' is not an absolute path"),
     "placeholder typo": (VALID.replace('["-u", "{uid}"]', '["-u", "{uidd}"]'),
-                         "commands.useradd: unknown placeholder {uidd} (known: class, comment, gid, group, home, "
+                         "commands.useradd: unknown placeholder {uidd} (known: class, comment, gid, group, groups, home, "
                          "name, root, shell, uid)"),
     "unknown allocation": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nid_allocation = "random"'),
                            "accounts: id_allocation 'random' is not one of down, up"),
@@ -106,7 +106,7 @@ BROKEN = {
     "new line placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nnew_lines = { shadow = "{nam}:!:::" }'),
                                   "accounts: new_lines.shadow: unknown placeholder {nam} (known: class, comment, gid, hidden, home, lastchg, name, shell, uid)"),
     "a command missing": (VALID[: VALID.index("usermod = [")], "backend useradd needs commands.usermod"),
-    "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-p", "*"], ["{name}"],\n]', '["-p", "*"], ["{name}"],\n]', 1),
+    "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-G", "{groups}"], ["-p", "*"]', '["-G", "{groups}"], ["-p", "*"]', 1),
                                       "commands.useradd: no {class}; that field could not be set"),
 }
 

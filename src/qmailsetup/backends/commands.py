@@ -9,6 +9,7 @@ One code path builds and runs them all.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from qmailsetup.backends import stderr_line
@@ -20,12 +21,18 @@ from qmailsetup.platforms import PLACEHOLDER, find_tool
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
 
 
+def rendered(value) -> str:
+    """A value as one argument: a list (a user's groups) comma-joined, as
+    every -G takes it."""
+    return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+
+
 def build_argv(template: list[list[str]], values: dict) -> list[str]:
     argv: list[str] = []
     for part in template:
         names = PLACEHOLDER.findall(" ".join(part))
         if all(values.get(name) is not None for name in names):
-            argv.extend(PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), token) for token in part)
+            argv.extend(PLACEHOLDER.sub(lambda m: rendered(values[m.group(1)]), token) for token in part)
     return argv
 
 
@@ -71,13 +78,24 @@ class CommandBackend:
         name = TEMPLATES.get((change.kind, change.action))
         if name is None:
             return []
+        joining = ()
+        if change.action == "modify" and "groups" in change.fields:
+            # memberships are added one group at a time (addtogroup), after
+            # usermod changed whatever else drifted
+            joining = change.values["groups"]
+            fields = {key: value for key, value in change.fields.items() if key != "groups"}
+            change = replace(change, fields=fields, values={k: v for k, v in change.values.items() if k != "groups"})
         template = self.templates[name]
         lost = unexpressed(template, change)
         if lost:
             raise BadInput(
                 f"{change.kind} {change.name}: {self.name} on {self.host.profile.name} cannot set {', '.join(lost)}"
             )
-        return [build_argv(template, command_values(change, self.host.root, self.host.profile.pass_planned_ids))]
+        values = command_values(change, self.host.root, self.host.profile.pass_planned_ids)
+        argvs = [build_argv(template, values)] if change.action == "create" or change.fields else []
+        for group in joining:
+            argvs.append(build_argv(self.templates["addtogroup"], {"root": values["root"], "name": change.name, "group": group}))
+        return argvs
 
     def preview(self, changes: list[Change]) -> list:
         return []
