@@ -197,3 +197,57 @@ def test_a_wrong_groups_list_is_one_line_exit_2_nothing_written(tmp_path, text, 
     (line,) = result.err.splitlines()
     assert line.startswith(f"qmailsetup: {spec}: {message}")
     assert tree_snapshot(root) == before
+
+
+def test_sh_export_under_dash_adds_the_memberships_and_refuses_a_missing_one(tmp_path, privileged):
+    """The sh export in a mount namespace (a copy of /etc over /etc): new
+    users join with useradd -G; a second run is in sync; an existing user
+    missing from a group is drift, refused (exit 3) with nothing written;
+    a membership the spec does not name is left alone."""
+    from namespace import run_in_namespace
+
+    require_tools("dash", "useradd", "groupadd")
+    result = cli("export", "--format", "sh", "--platform", "linux", "--spec", spec_file(tmp_path, BSD_SPEC))
+    assert result.code == 0, result.err
+    script = tmp_path / "qmail-accounts.sh"
+    script.write_text(result.out)
+    result = run_in_namespace(tmp_path, f"""\
+set +e
+dash {script} > /dev/null; echo "first=$?"
+echo "qcerts=$(getent group qcerts | cut -d: -f4)"
+echo "gshadow=$(grep '^qcerts:' /etc/gshadow)"
+echo "id=$(id -nG qmailr)"
+dash {script} | tail -n 1
+sed -i 's/^\\(qcerts:[^:]*:[^:]*:\\).*/\\1qmaild/' /etc/group
+sum_before=$(cat /etc/group /etc/gshadow /etc/passwd | md5sum)
+dash {script}; echo "drift=$?"
+[ "$(cat /etc/group /etc/gshadow /etc/passwd | md5sum)" = "$sum_before" ] && echo "nothing written"
+sed -i 's/^\\(qcerts:[^:]*:[^:]*:\\).*/\\1qmaild,qmailr/; s/^\\(mail:[^:]*:[^:]*:\\)$/\\1qmailr/' /etc/group
+dash {script} | tail -n 1
+""")
+    lines = result.stdout.splitlines()
+    assert "first=0" in lines, result.stdout + result.stderr
+    assert "qcerts=qmaild,qmailr" in lines
+    assert "gshadow=qcerts:!::qmaild,qmailr" in lines
+    assert next(line for line in lines if line.startswith("id=")).split("=")[1].split() == ["qmail", "qcerts"]
+    assert lines.count("In sync: nothing to do.") == 2, result.stdout
+    assert "drift=3" in lines and "nothing written" in lines
+    assert "! user qmailr differs from the spec in: groups; fix it by hand or with qmailsetup apply --fix-drift" in (
+        result.stderr.splitlines()
+    )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "golden"),
+    [("sysusers", "sysusers-tls-groups.conf"), ("json", "spec-tls-groups.json"), ("sh", "qmail-accounts-tls-groups.sh")],
+)
+def test_exports_carry_the_groups(tmp_path, fmt, golden):
+    """sysusers: an m line per membership; json: the list (empty where the
+    spec has none); sh: checked per user, added with useradd -G."""
+    from golden import check_text
+
+    from qmailsetup import __version__
+
+    result = cli("export", "--format", fmt, "--platform", "linux", "--spec", spec_file(tmp_path))
+    assert result.code == 0, result.err
+    check_text(f"tools/{golden}", result.out.replace(str(tmp_path), "<tmp>").replace(__version__, "<version>"))
