@@ -251,3 +251,18 @@ def test_exports_carry_the_groups(tmp_path, fmt, golden):
     result = cli("export", "--format", fmt, "--platform", "linux", "--spec", spec_file(tmp_path))
     assert result.code == 0, result.err
     check_text(f"tools/{golden}", result.out.replace(str(tmp_path), "<tmp>").replace(__version__, "<version>"))
+
+
+def test_check_reports_a_missing_membership_as_drift(tmp_path):
+    from qmailsetup.check.accounts import account_findings
+
+    root = existing_tree(tmp_path / "root", "www-data", "qmailr")
+    findings = account_findings(parse_spec(TLS_SPEC, "spec"), root, load_profile("linux"))
+    drift = [(f.severity, f.path, f.message, f.remedy) for f in findings if f.id == "account.drift"]
+    assert drift == [
+        ("warning", f"{root}/etc/group", "user qmaild differs from the spec: groups qcerts (missing) (wants qcerts)",
+         "qmailsetup apply --fix-drift"),
+        ("warning", f"{root}/etc/group",
+         "user qmailr differs from the spec: groups qcerts (missing), ssl-cert (wants qcerts, ssl-cert)",
+         "qmailsetup apply --fix-drift"),
+    ]
