@@ -266,3 +266,13 @@ def test_check_reports_a_missing_membership_as_drift(tmp_path):
          "user qmailr differs from the spec: groups qcerts (missing), ssl-cert (wants qcerts, ssl-cert)",
          "qmailsetup apply --fix-drift"),
     ]
+
+
+def test_env_adds_nothing_but_a_spec_group_has_its_gid(tmp_path):
+    """README: env prints no supplementary groups (a build compiles only the
+    primary IDs); the certificate group of the spec has QMAIL_GID_<GROUP>."""
+    root = existing_tree(tmp_path / "root", "qmaild,qmailr", "qmailr")
+    result = cli("env", "--root", root, "--platform", "linux", "--spec", spec_file(tmp_path))
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-3:] == ["QMAIL_GID_QMAIL='999'", "QMAIL_GID_NOFILES='998'", "QMAIL_GID_QCERTS='997'"]
+    assert "GROUPS" not in result.out and "SSL" not in result.out
