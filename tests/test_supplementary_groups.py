@@ -276,3 +276,22 @@ def test_env_adds_nothing_but_a_spec_group_has_its_gid(tmp_path):
     assert result.code == 0, result.err
     assert result.out.splitlines()[-3:] == ["QMAIL_GID_QMAIL='999'", "QMAIL_GID_NOFILES='998'", "QMAIL_GID_QCERTS='997'"]
     assert "GROUPS" not in result.out and "SSL" not in result.out
+
+
+def test_a_membership_that_changed_since_the_plan_is_refused_under_the_lock(tmp_path):
+    """The files backend reads the files again under the lock: a member list
+    edited between the plan and the write stops the run, nothing written."""
+    from qmailsetup.backends.files import FilesBackend
+    from qmailsetup.errors import Refused
+
+    root = existing_tree(tmp_path / "root", "www-data", "")
+    spec = parse_spec(TLS_SPEC, "spec")
+    host = observe(spec, root, load_profile("linux"))
+    plan = make_plan(spec, host, fix_drift=True)
+    group = (root / "etc/group").read_text().replace("qcerts:x:997:www-data", "qcerts:x:997:www-data,qmaild")
+    (root / "etc/group").write_text(group)
+    before = snapshot(root)  # the account files (the lock file is made, as useradd makes it)
+    with pytest.raises(Refused, match=r"user qmaild changed meanwhile \(groups\); nothing written"):
+        FilesBackend(host).apply([c for c in plan.changes if c.kind != "path"], lambda change: None)
+    assert snapshot(root) == before
+    assert not [p.name for p in (root / "etc").iterdir() if p.name.endswith("-")], "no backup: nothing replaced"
