@@ -53,6 +53,18 @@ def unexpressed(template: list[list[str]], change: Change) -> list[str]:
     return [key for key in change.fields if key not in named and key not in change.allocated]
 
 
+def without_memberships(change: Change) -> tuple[Change, tuple[str, ...]]:
+    """A user's modify less its missing supplementary memberships, and those
+    groups: usermod changes whatever else drifted, then the addtogroup
+    template adds each group with a command that only adds (usermod -G
+    alone, pw usermod -G and OpenBSD's usermod -S replace the whole list)."""
+    if change.action != "modify" or "groups" not in change.fields:
+        return change, ()
+    fields = {key: value for key, value in change.fields.items() if key != "groups"}
+    values = {key: value for key, value in change.values.items() if key != "groups"}
+    return replace(change, fields=fields, values=values), change.values["groups"]
+
+
 class CommandBackend:
     def __init__(self, name: str, host) -> None:
         profile = host.profile
@@ -78,13 +90,7 @@ class CommandBackend:
         name = TEMPLATES.get((change.kind, change.action))
         if name is None:
             return []
-        joining = ()
-        if change.action == "modify" and "groups" in change.fields:
-            # memberships are added one group at a time (addtogroup), after
-            # usermod changed whatever else drifted
-            joining = change.values["groups"]
-            fields = {key: value for key, value in change.fields.items() if key != "groups"}
-            change = replace(change, fields=fields, values={k: v for k, v in change.values.items() if k != "groups"})
+        change, joining = without_memberships(change)
         template = self.templates[name]
         lost = unexpressed(template, change)
         if lost:
@@ -94,7 +100,8 @@ class CommandBackend:
         values = command_values(change, self.host.root, self.host.profile.pass_planned_ids)
         argvs = [build_argv(template, values)] if change.action == "create" or change.fields else []
         for group in joining:
-            argvs.append(build_argv(self.templates["addtogroup"], {"root": values["root"], "name": change.name, "group": group}))
+            member = {"root": values["root"], "name": change.name, "group": group}
+            argvs.append(build_argv(self.templates["addtogroup"], member))
         return argvs
 
     def preview(self, changes: list[Change]) -> list:
