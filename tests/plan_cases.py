@@ -9,8 +9,9 @@ diffs, warnings, the summary, and the refusal, if any):
     platform = "linux"          # a profile in platforms/
     backend = "auto"            # or "files", ...
     fix_drift = false
-    base = "debian"             # account files: debian, alpine (tests/fixtures)
+    base = "debian"             # account files: debian, alpine, freebsd, openbsd (tests/fixtures)
     spec = "install-ids"        # optional: examples/NAME.toml; else the built-in default
+    spec_text = '''...'''       # optional: the spec itself, for a case of its own
     [append]                    # lines added to the base's files
     group = ["qmail:x:999:"]
     [paths."/var/qmail"]        # how each spec path stands (missing when absent)
@@ -30,12 +31,16 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from bsd_hosts import installed_tree
 from golden import UPDATE, scrub
 from trees import EXAMPLES, alpine_tree, append, debian_tree
 
 CASES = Path(__file__).parent / "cases" / "plan"
 MARK = "=== plan\n"
-BASES = {"debian": debian_tree, "alpine": alpine_tree}
+BASES = {
+    "debian": debian_tree, "alpine": alpine_tree,
+    "freebsd": lambda root: installed_tree(root, "freebsd"), "openbsd": lambda root: installed_tree(root, "openbsd"),
+}
 
 
 def case_names() -> list[str]:
@@ -80,7 +85,10 @@ def run_case(settings: dict, root: Path) -> str:
     for kind, lines in settings.get("append", {}).items():
         append(root, kind, lines)
     name = settings.get("spec")
-    spec = parse_spec((EXAMPLES / f"{name}.toml").read_text(), name) if name else load_spec(None)
+    if "spec_text" in settings:
+        spec = parse_spec(settings["spec_text"], "the case's spec")
+    else:
+        spec = parse_spec((EXAMPLES / f"{name}.toml").read_text(), name) if name else load_spec(None)
     profile = load_profile(settings.get("platform", "linux"))
     host = observe(spec, root, profile)
     host.paths = path_states(settings, spec)

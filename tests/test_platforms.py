@@ -97,7 +97,7 @@ BROKEN = {
     "relative nologin": (VALID.replace('nologin = ["/sbin/nologin"]', 'nologin = ["nologin"]'),
                          "accounts: nologin shell 'nologin' is not an absolute path"),
     "placeholder typo": (VALID.replace('["-u", "{uid}"]', '["-u", "{uidd}"]'),
-                         "commands.useradd: unknown placeholder {uidd} (known: class, comment, gid, group, home, "
+                         "commands.useradd: unknown placeholder {uidd} (known: class, comment, gid, group, groups, home, "
                          "name, root, shell, uid)"),
     "unknown allocation": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nid_allocation = "random"'),
                            "accounts: id_allocation 'random' is not one of down, up"),
@@ -112,7 +112,7 @@ BROKEN = {
     "useradd_also placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nuseradd_also = "mail for {users}"'),
                                       "accounts: useradd_also: unknown placeholder {users} (known: names)"),
     "a command missing": (VALID[: VALID.index("usermod = [")], "backend useradd needs commands.usermod"),
-    "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-p", "*"], ["{name}"],\n]', '["-p", "*"], ["{name}"],\n]', 1),
+    "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-G", "{groups}"], ["-p", "*"]', '["-G", "{groups}"], ["-p", "*"]', 1),
                                       "commands.useradd: no {class}; that field could not be set"),
 }
 

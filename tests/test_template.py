@@ -54,7 +54,7 @@ def test_a_line_needs_every_field():
 @pytest.mark.parametrize(
     ("parts", "reason"),
     [
-        ([["-u", "{uidd}"]], "useradd: unknown placeholder {uidd} (known: class, comment, gid, group, home, name, root, shell, uid)"),
+        ([["-u", "{uidd}"]], "useradd: unknown placeholder {uidd} (known: class, comment, gid, group, groups, home, name, root, shell, uid)"),
         ([["-u", "{uid"]], "useradd: '{uid' has a brace that is not part of a {field}"),
         ([["-u", "uid}"]], "useradd: 'uid}' has a brace that is not part of a {field}"),
         ([["{}"]], "useradd: '{}' has a brace that is not part of a {field}"),
@@ -80,3 +80,9 @@ def test_the_profiles_hold_templates_parsed_at_load():
     assert "{names}" not in freebsd.useradd_also.render_line({"names": "alias, qmaild"})
     alpine = load_profile("alpine")
     assert alpine.new_lines["shadow"].render_line({"name": "alias", "lastchg": "19000"}) == "alias:!:19000:0:99999:7:::"
+
+
+def test_a_list_value_renders_comma_joined():
+    """A user's supplementary groups go to -G as one word, a,b."""
+    template = Template.parse([["useradd"], ["-G", "{groups}"], ["{name}"]], TEMPLATE_FIELDS, "useradd")
+    assert template.render({"name": "qmailr", "groups": ["qcerts", "ssl-cert"]}) == ["useradd", "-G", "qcerts,ssl-cert", "qmailr"]

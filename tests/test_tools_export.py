@@ -188,4 +188,4 @@ def test_sh_export_reads_master_passwd_fields_on_a_bsd_flavor():
     assert "missing_group qnofiles && run pw groupadd qnofiles -g 81\n" in text
     assert ("missing_user alias && run pw useradd alias -g \"$(group_gid qnofiles)\" -d /var/qmail/alias "
             '-s "$nologin" -L daemon\n') in text
-    assert "check_user alias '' qnofiles /var/qmail/alias '' '' =daemon\n" in text
+    assert "check_user alias '' qnofiles /var/qmail/alias '' '' =daemon ''\n" in text

@@ -143,7 +143,7 @@ def apply(
     backend: Annotated[BackendChoice, typer.Option("--backend", help="How accounts are made.")] = BackendChoice.auto,
     platform: PlatformOption = "auto",
     fix_drift: Annotated[
-        bool, typer.Option("--fix-drift", help="Also change existing accounts that differ in group, home, shell, comment.")
+        bool, typer.Option("--fix-drift", help="Also change existing accounts that differ in group, home, shell, comment, or lack a supplementary group.")
     ] = False,
     json: JsonOption = False,
     detailed_exitcode: Annotated[

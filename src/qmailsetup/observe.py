@@ -56,6 +56,13 @@ class UserRecord(NamedTuple):
 class GroupRecord(NamedTuple):
     name: str
     gid: int
+    # the member list (the 4th field), in the file's order
+    members: tuple[str, ...] = ()
+
+
+def member_list(field: str) -> tuple[str, ...]:
+    """A group line's member field as names ("a,b" -> ("a", "b"))."""
+    return tuple(name for name in field.split(",") if name)
 
 
 class Parent(NamedTuple):
@@ -265,7 +272,9 @@ def users_and_groups(files: dict[str, AccountFile]) -> tuple[Records, Records]:
             return UserRecord(name, int(f[2]), int(f[3]), f[4], f[5], f[6], password)
 
         users = Records(files["passwd"], user)
-    groups = Records(files["group"], lambda name, f: GroupRecord(name, int(f[2])))
+    groups = Records(
+        files["group"], lambda name, f: GroupRecord(name, int(f[2]), member_list(f[3]) if len(f) > 3 else ())
+    )
     return users, groups
 
 

@@ -30,7 +30,8 @@ class Change:
     action: str  # "create" or "modify"
     fields: dict[str, FieldChange]
     # the whole desired object; for a modify, only the changed fields count
-    values: dict[str, str | int]
+    # ("groups": the supplementary groups to join, a tuple of names)
+    values: dict[str, str | int | tuple[str, ...]]
     # IDs the planner allocated: command backends let the tool choose them
     allocated: frozenset[str] = frozenset()
     drift: bool = False
@@ -109,6 +110,17 @@ def is_locked(password: str) -> bool:
     return password == "x" or password.startswith(("*", "!"))
 
 
+def membership(wanted: list[str], is_member) -> FieldChange | None:
+    """The user's supplementary groups of the spec as a field change when it
+    is not in them all ("a, qcerts (missing)" -> "a, qcerts"); None when it
+    is. Groups the spec does not name are not looked at: a user in more
+    groups than the spec says is in sync, and no membership is removed."""
+    if all(is_member(group) for group in wanted):
+        return None
+    current = ", ".join(group if is_member(group) else f"{group} (missing)" for group in wanted)
+    return FieldChange(current, ", ".join(wanted))
+
+
 def format_mode(bits: int) -> str:
     """0755, 02755: the way chmod and the spec write modes."""
     return f"0{bits:03o}"
@@ -135,6 +147,26 @@ class Planner:
     def gid_of(self, group: str) -> int | None:
         existing = self.host.groups.get(group)
         return existing.gid if existing else self.created_groups.get(group)
+
+    def is_member(self, user: str, group: str) -> bool:
+        """USER is in the member list of GROUP as the host has it now."""
+        existing = self.host.groups.get(group)
+        return existing is not None and user in existing.members
+
+    def supplementary_unresolved(self, user: User) -> bool:
+        """A conflict for each of USER's supplementary groups that is not to
+        be had (as for its primary group); True when there was one."""
+        unresolved = [group for group in user.groups if self.gid_of(group) is None]
+        for group in unresolved:
+            self.unresolved("user", user.name, "supplementary group", group, self.spec.group(group) is not None)
+        return bool(unresolved)
+
+    def missing_memberships(self, user: User) -> tuple[FieldChange | None, tuple[str, ...]]:
+        """The drift of an existing USER's supplementary groups, and the
+        groups it is to be added to."""
+        field = membership(user.groups, lambda group: self.is_member(user.name, group))
+        missing = tuple(group for group in user.groups if not self.is_member(user.name, group))
+        return field, missing
 
     def conflict(self, kind: str, name: str, reason: str) -> None:
         self.plan.conflicts.append(Conflict(kind, name, reason))
@@ -274,6 +306,8 @@ class Planner:
         if gid is None:
             self.unresolved("user", user.name, "group", user.group, self.spec.group(user.group) is not None)
             return
+        if self.supplementary_unresolved(user):
+            return
         if existing is None:
             self.create_user(user, gid)
             return
@@ -290,6 +324,9 @@ class Planner:
         login_class = self.login_class(user)
         if login_class is not None and existing.login_class != login_class:
             fields["class"] = FieldChange(existing.login_class, login_class)
+        groups, joining = self.missing_memberships(user)
+        if groups is not None:
+            fields["groups"] = groups
         if not is_locked(existing.password):
             self.plan.warnings.append(
                 f"user {user.name} has a usable password; lock it (usermod -L {user.name}, or '*' with vipw)"
@@ -307,6 +344,8 @@ class Planner:
         values = {"name": user.name, **{key: change.desired for key, change in fields.items()}}
         if "group" in fields:
             values["gid"] = gid
+        if joining:
+            values["groups"] = joining
         self.plan.changes.append(Change("user", user.name, "modify", fields, values, drift=True))
         if not self.plan.fix_drift:
             changed = ", ".join(fields)
@@ -338,6 +377,9 @@ class Planner:
             values["class"] = login_class
         shown = ("uid", "group", "home", "shell", "comment", "class")
         fields = {key: FieldChange(None, values[key]) for key in shown if key in values}
+        if user.groups:
+            values["groups"] = tuple(user.groups)
+            fields["groups"] = FieldChange(None, ", ".join(user.groups))
         self.plan.changes.append(Change("user", user.name, "create", fields, values, allocated))
 
     def warn_unsafe_parents(self, path: str, state: PathState) -> None:

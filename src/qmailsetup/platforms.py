@@ -37,10 +37,12 @@ FLAVORS = ("shadow", "bsd", "plain")
 # pass on (else a planned change would be silently lost), and all it may name
 TEMPLATES = {
     "groupadd": ("name", "gid"),
-    "useradd": ("name", "uid", "group", "home", "shell", "comment"),
+    "useradd": ("name", "uid", "group", "home", "shell", "comment", "groups"),
     "usermod": ("name", "group", "home", "shell", "comment"),
+    # adds user {name} to the supplementary group {group}, keeping its others
+    "addtogroup": ("name", "group"),
 }
-TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class"})
+TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class", "groups"})
 POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
 # where the files backend's new lines go, and what a line template may name
 NEW_LINE_KINDS = frozenset({"group", "gshadow", "passwd", "shadow", "master.passwd"})
@@ -194,7 +196,7 @@ def profile_model():
                     raise ValueError(f"backend {self.accounts.backend} needs commands.{missing[0]}")
                 for name, needed in TEMPLATES.items():
                     # master.passwd keeps a login class, so its tools must set it
-                    needed += ("class",) if self.accounts.flavor == "bsd" and name != "groupadd" else ()
+                    needed += ("class",) if self.accounts.flavor == "bsd" and name in ("useradd", "usermod") else ()
                     lost = [key for key in needed if key not in self._commands[name].fields]
                     if lost:
                         raise ValueError(f"commands.{name}: no {{{lost[0]}}}; that field could not be set")

@@ -91,6 +91,15 @@ def check_mode(value: str) -> str:
     return value
 
 
+def _duplicates(values) -> list:
+    seen, dups = set(), []
+    for value in values:
+        if value in seen and value not in dups:
+            dups.append(value)
+        seen.add(value)
+    return dups
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -119,6 +128,18 @@ class User(Strict):
     # BSD login class (OpenBSD useradd -L, pw -L); "class" in the spec file
     login_class: FieldText | None = Field(default=None, alias="class")
     role: UserRole | None = None
+    # supplementary groups (notqmail's qmail-remote reads a TLS client
+    # certificate through one): each a group of the spec or of the host
+    groups: list[Name] = []
+
+    @model_validator(mode="after")
+    def _groups(self) -> User:
+        dups = _duplicates(self.groups)
+        if dups:
+            raise ValueError(f"groups: {dups[0]!r} appears more than once")
+        if self.group in self.groups:
+            raise ValueError(f"groups: {self.group!r} is the user's primary group already (group = ...)")
+        return self
 
 
 class PathSpec(Strict):
@@ -130,15 +151,6 @@ class PathSpec(Strict):
     @property
     def mode_bits(self) -> int:
         return int(self.mode, 8)
-
-
-def _duplicates(values) -> list:
-    seen, dups = set(), []
-    for value in values:
-        if value in seen and value not in dups:
-            dups.append(value)
-        seen.add(value)
-    return dups
 
 
 class Spec(Strict):
@@ -206,6 +218,8 @@ def plain_reason(error: dict) -> str:
         return f"{value} is a number; write the mode as a quoted octal string (\"0{value}\")"
     if kind == "int_type" and isinstance(value, str):
         return f"{value!r} is a string; write the number without quotes"
+    if kind == "list_type" and len(loc) == 3:  # a user's groups, not a section
+        return 'must be a list of group names, such as ["qcerts"]'
     if kind == "literal_error":  # a role, say: name the choices
         return f"{value!r} is not one of {error['ctx']['expected']}"
     if kind in PLAIN:

@@ -20,6 +20,12 @@ from dataclasses import dataclass
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+def rendered(value) -> str:
+    """A value as it goes into a word: a list (a user's groups)
+    comma-joined, as every -G takes it."""
+    return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+
+
 @dataclass(frozen=True)
 class Template:
     parts: tuple[tuple[str, ...], ...] = ()
@@ -59,7 +65,7 @@ class Template:
         words: list[str] = []
         for part, fields in zip(self.parts, self.part_fields):
             if all(values.get(name) is not None for name in fields):
-                words.extend(PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), word) for word in part)
+                words.extend(PLACEHOLDER.sub(lambda m: rendered(values[m.group(1)]), word) for word in part)
         return words
 
     def render_line(self, values: Mapping[str, object]) -> str:

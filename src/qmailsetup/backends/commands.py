@@ -9,6 +9,7 @@ value). One code path builds them all, and tools.run_tool runs them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, OperationFailed
@@ -33,6 +34,18 @@ def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
 def unexpressed(template: Template, change: Change) -> list[str]:
     """The changed fields a template has no place for (they would be lost)."""
     return [key for key in change.fields if key not in template.fields and key not in change.allocated]
+
+
+def without_memberships(change: Change) -> tuple[Change, tuple[str, ...]]:
+    """A user's modify less its missing supplementary memberships, and those
+    groups: usermod changes whatever else drifted, then the addtogroup
+    template adds each group with a command that only adds (usermod -G
+    alone, pw usermod -G and OpenBSD's usermod -S replace the whole list)."""
+    if change.action != "modify" or "groups" not in change.fields:
+        return change, ()
+    fields = {key: value for key, value in change.fields.items() if key != "groups"}
+    values = {key: value for key, value in change.values.items() if key != "groups"}
+    return replace(change, fields=fields, values=values), change.values["groups"]
 
 
 class CommandBackend:
@@ -60,13 +73,19 @@ class CommandBackend:
         name = TEMPLATES.get((change.kind, change.action))
         if name is None:
             return []
+        change, joining = without_memberships(change)
         template = self.templates[name]
         lost = unexpressed(template, change)
         if lost:
             raise BadInput(
                 f"{change.kind} {change.name}: {self.name} on {self.host.profile.name} cannot set {', '.join(lost)}"
             )
-        return [template.render(command_values(change, self.host.root, self.host.profile.pass_planned_ids))]
+        values = command_values(change, self.host.root, self.host.profile.pass_planned_ids)
+        argvs = [template.render(values)] if change.action == "create" or change.fields else []
+        for group in joining:
+            member = {"root": values["root"], "name": change.name, "group": group}
+            argvs.append(self.templates["addtogroup"].render(member))
+        return argvs
 
     def preview(self, changes: list[Change]) -> list:
         return []

@@ -18,8 +18,8 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused, first_of
-from qmailsetup.observe import UserRecord, read_files, users_and_groups, users_file
-from qmailsetup.plan import ACCOUNT_KINDS, Change
+from qmailsetup.observe import UserRecord, member_list, read_files, users_and_groups, users_file
+from qmailsetup.plan import ACCOUNT_KINDS, Change, membership
 from qmailsetup.platforms import NEW_LINE_FIELDS
 from qmailsetup.template import Template
 from qmailsetup.userdb import lock
@@ -55,6 +55,9 @@ NEW_LINES = {
 FILE_LABELS = {"gid": "gid", "comment": "gecos", "home": "home", "shell": "shell", "class": "class"}
 # shadow/gshadow hold a line for each passwd/group line
 COMPANIONS = {"group": "gshadow", "passwd": "shadow"}
+# the files that list a group's members, in the 4th field (gshadow's 3rd is
+# its administrators)
+MEMBER_LISTS = ("group", "gshadow")
 # The write order. Groups go before the users that need them. A companion
 # goes before its main file: a crash between the two leaves a shadow line
 # with no passwd line, which grants nothing, and the next run (this backend
@@ -105,6 +108,34 @@ class FileEdits:
         else:
             self.append.setdefault(kind, []).append(fields)
 
+    def pending(self, kind: str, name: str) -> list[str] | None:
+        """NAME's fields as this run leaves them so far (rewritten or
+        appended), None when it does not touch NAME."""
+        if name in self.replace.get(kind, {}):
+            return self.replace[kind][name]
+        return next((fields for fields in self.append.get(kind, []) if fields[0] == name), None)
+
+    def add_member(self, kind: str, group: str, user: str) -> None:
+        """USER added to GROUP's member list as useradd -G and usermod -a -G
+        add it: last, after a ','; nothing when it is listed already or the
+        file has no line for GROUP (shadow-utils skips a group without a
+        gshadow line too)."""
+        if not self.has(kind):
+            return
+        fields = self.pending(kind, group)
+        if fields is None:
+            fields = self.files[kind].get(group)
+            if fields is None or len(fields) < 4:
+                return
+            self.replace.setdefault(kind, {})[group] = fields
+        # shadow-utils splits the field at each ',' and drops only a last
+        # empty name (a trailing ','): "a,,b," becomes "a,,b,USER"
+        members = fields[3].split(",")
+        if members[-1] == "":
+            members.pop()
+        if user not in members:
+            fields[3] = ",".join((*members, user))
+
     def kinds(self) -> list[str]:
         return [kind for kind in WRITE_ORDER if kind in self.replace or kind in self.append]
 
@@ -123,9 +154,22 @@ class FileEdits:
         return edits
 
 
-def current_values(user: UserRecord, gid_names: dict[int, str]) -> dict:
-    """A user's values under the names the plan's fields use."""
+def is_member(files: dict[str, AccountFile], user: str):
+    """Is USER in a group's member list, as the group file has it now?"""
+
+    def member(group: str) -> bool:
+        fields = files["group"].get(group)
+        return fields is not None and len(fields) > 3 and user in member_list(fields[3])
+
+    return member
+
+
+def current_values(user: UserRecord, gid_names: dict[int, str], files: dict[str, AccountFile], wanted=()) -> dict:
+    """A user's values under the names the plan's fields use; "groups" as
+    plan.membership shows the supplementary groups WANTED."""
+    groups = membership(list(wanted), is_member(files, user.name))
     return {
+        "groups": None if groups is None else groups.current,
         "group": gid_names.get(user.gid, str(user.gid)),
         "home": user.home,
         "shell": user.shell,
@@ -197,8 +241,13 @@ class FilesBackend:
             if change.kind not in ACCOUNT_KINDS or (change.kind, change.name) in skip:
                 continue
             main = "group" if change.kind == "group" else self.main_user_file
+            if change.kind == "user":
+                for group in change.values.get("groups", ()):
+                    for kind in MEMBER_LISTS:
+                        edits.add_member(kind, group, change.name)
             if change.action == "modify":
-                edits.put(main, change.name, self.modified_line(change, files[main]))
+                if set(change.fields) - {"groups"}:
+                    edits.put(main, change.name, self.modified_line(change, files[main]))
                 continue
             edits.put(main, change.name, self.new_line(main, change, files))
             companion = COMPANIONS.get(main)
@@ -245,15 +294,16 @@ class FilesBackend:
                 if change.kind == "user" and change.values["uid"] in uid_names:
                     problems.append(f"uid {change.values['uid']} was taken meanwhile by user {uid_names[change.values['uid']]}")
             if change.kind == "user" and change.action == "create":
-                group = change.values["group"]
-                if files["group"].get(group) is None and group not in planned_groups:
-                    problems.append(f"group {group} of user {change.name} is gone")
+                for group in (change.values["group"], *change.values.get("groups", ())):
+                    if files["group"].get(group) is None and group not in planned_groups:
+                        problems.append(f"group {group} of user {change.name} is gone")
             if change.action == "modify":
                 user = users.get(change.name)
                 if user is None:
                     problems.append(f"user {change.name} was removed meanwhile")
                     continue
-                now = current_values(user, gid_names)
+                wanted = change.fields["groups"].desired.split(", ") if "groups" in change.fields else ()
+                now = current_values(user, gid_names, files, wanted)
                 moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")

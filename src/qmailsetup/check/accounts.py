@@ -87,9 +87,11 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
     for change in plan.changes:
         other = [key for key in change.fields if key != "shell"]  # a shell is account.login-shell's
         if change.kind == "user" and change.action == "modify" and other:
+            # a missing membership is in the group file, not the users'
+            where = shown(host.root, "/etc/group") if other == ["groups"] else account_file(host)
             findings.append(
                 Finding(
-                    "account.drift", "warning", account_file(host),
+                    "account.drift", "warning", where,
                     f"user {change.name} differs from the spec: " + differences(change, other),
                     "qmailsetup apply --fix-drift",
                 )

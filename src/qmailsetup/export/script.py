@@ -113,10 +113,22 @@ check_group() {
 	fi
 }
 
-# check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS: UID and SHELL empty
-# when not fixed; COMMENT and CLASS empty when not set, else after a '='
+# member GROUP USER: USER is in GROUP's member list (field 4 of the group file)
+member() {
+	entry "$GROUP_FILE" "$1" 4 | tr ',' '\n' | grep -Fqx -- "$2"
+}
+
+# check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS GROUPS: UID and SHELL
+# empty when not fixed; COMMENT and CLASS empty when not set, else after a
+# '='; GROUPS the supplementary groups, blank-separated
 check_user() {
-	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7
+	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7 u_groups=$8
+	for u_sup in $u_groups; do
+		if ! entry "$GROUP_FILE" "$u_sup" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$u_sup"; then
+			refuse "user $u_name: its supplementary group $u_sup is neither in the spec nor on the host"
+			return
+		fi
+	done
 	if ! u_current=$(entry "$USERS_FILE" "$u_name" "$U_UID"); then
 		if nss passwd "$u_name"; then
 			refuse "user $u_name: exists only in NSS, not in $USERS_FILE"
@@ -155,6 +167,10 @@ check_user() {
 	case $u_class in
 	=*) [ -n "$U_CLASS" ] && { [ "$(entry "$USERS_FILE" "$u_name" "$U_CLASS")" = "${u_class#=}" ] || u_differs="$u_differs class"; } ;;
 	esac
+	# only the spec's groups count: other memberships are never removed
+	for u_sup in $u_groups; do
+		member "$u_sup" "$u_name" || { u_differs="$u_differs groups"; break; }
+	done
 	if [ -n "$u_differs" ]; then
 		refuse "user $u_name differs from the spec in:$u_differs; fix it by hand or with qmailsetup apply --fix-drift"
 	else
@@ -325,7 +341,7 @@ def checks(spec: Spec) -> list[str]:
         args = [user.name, str(user.uid or ""), user.group, user.home, user.shell or ""]
         lines.append(
             "check_user " + " ".join(sh_quote(a) for a in args)
-            + f" {optional(user.comment)} {optional(user.login_class)}"
+            + f" {optional(user.comment)} {optional(user.login_class)} {sh_quote(' '.join(user.groups))}"
         )
     lines += [f"check_path {sh_quote(p.path)} {sh_quote(p.owner)} {sh_quote(p.group)}" for p in spec.paths]
     return lines
@@ -342,7 +358,7 @@ def creations(spec: Spec, profile: Profile) -> list[str]:
         values = {
             "name": user.name, "uid": user.uid, "group": user.group, "gid": runtime("gid"),
             "home": user.home, "shell": user.shell or runtime("shell"), "comment": user.comment,
-            "class": user.login_class, "root": None,
+            "class": user.login_class, "groups": user.groups or None, "root": None,
         }
         expressions = {"shell": '"$nologin"', "gid": f'"$(group_gid {sh_quote(user.group)})"'}
         command = command_line(templates[("user", "create")], values, expressions)

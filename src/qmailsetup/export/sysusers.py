@@ -1,5 +1,5 @@
-"""sysusers.d(5): g and u lines for systemd-sysusers, for distributions
-that ship their accounts that way.
+"""sysusers.d(5): g, u and m lines for systemd-sysusers, for distributions
+that ship their accounts that way (m: a user's supplementary group).
 
 A user's primary group is given as "uid:groupname" ("-:groupname" when the
 UID is left to sysusers), so sysusers makes no group per user. Every field
@@ -45,4 +45,5 @@ def sysusers(spec: Spec, profile: Profile, source: str) -> list[Output]:
         lines.append(
             f"u {user.name} {optional_id(user.uid)}:{user.group} {gecos} {field(user.home)} {field(shell)}"
         )
+    lines += [f"m {user.name} {group}" for user in spec.users for group in user.groups]
     return [Output("qmail.conf", "\n".join(lines) + "\n")]

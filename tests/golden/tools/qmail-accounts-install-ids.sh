@@ -124,10 +124,22 @@ check_group() {
 	fi
 }
 
-# check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS: UID and SHELL empty
-# when not fixed; COMMENT and CLASS empty when not set, else after a '='
+# member GROUP USER: USER is in GROUP's member list (field 4 of the group file)
+member() {
+	entry "$GROUP_FILE" "$1" 4 | tr ',' '\n' | grep -Fqx -- "$2"
+}
+
+# check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS GROUPS: UID and SHELL
+# empty when not fixed; COMMENT and CLASS empty when not set, else after a
+# '='; GROUPS the supplementary groups, blank-separated
 check_user() {
-	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7
+	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7 u_groups=$8
+	for u_sup in $u_groups; do
+		if ! entry "$GROUP_FILE" "$u_sup" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$u_sup"; then
+			refuse "user $u_name: its supplementary group $u_sup is neither in the spec nor on the host"
+			return
+		fi
+	done
 	if ! u_current=$(entry "$USERS_FILE" "$u_name" "$U_UID"); then
 		if nss passwd "$u_name"; then
 			refuse "user $u_name: exists only in NSS, not in $USERS_FILE"
@@ -166,6 +178,10 @@ check_user() {
 	case $u_class in
 	=*) [ -n "$U_CLASS" ] && { [ "$(entry "$USERS_FILE" "$u_name" "$U_CLASS")" = "${u_class#=}" ] || u_differs="$u_differs class"; } ;;
 	esac
+	# only the spec's groups count: other memberships are never removed
+	for u_sup in $u_groups; do
+		member "$u_sup" "$u_name" || { u_differs="$u_differs groups"; break; }
+	done
 	if [ -n "$u_differs" ]; then
 		refuse "user $u_name differs from the spec in:$u_differs; fix it by hand or with qmailsetup apply --fix-drift"
 	else
@@ -255,13 +271,13 @@ ensure_dir() {
 # 1. check; write nothing yet
 check_group qmail 2107
 check_group nofiles 2108
-check_user alias 7790 nofiles /var/qmail/alias /bin/true '' ''
-check_user qmaild 7791 nofiles /var/qmail /bin/true '' ''
-check_user qmaill 7792 nofiles /var/qmail /bin/true '' ''
-check_user qmailp 7793 nofiles /var/qmail /bin/true '' ''
-check_user qmailq 7794 qmail /var/qmail /bin/true '' ''
-check_user qmailr 7795 qmail /var/qmail /bin/true '' ''
-check_user qmails 7796 qmail /var/qmail /bin/true '' ''
+check_user alias 7790 nofiles /var/qmail/alias /bin/true '' '' ''
+check_user qmaild 7791 nofiles /var/qmail /bin/true '' '' ''
+check_user qmaill 7792 nofiles /var/qmail /bin/true '' '' ''
+check_user qmailp 7793 nofiles /var/qmail /bin/true '' '' ''
+check_user qmailq 7794 qmail /var/qmail /bin/true '' '' ''
+check_user qmailr 7795 qmail /var/qmail /bin/true '' '' ''
+check_user qmails 7796 qmail /var/qmail /bin/true '' '' ''
 check_path /var/qmail root qmail
 check_path /var/qmail/alias alias qmail
 if [ "$conflicts" -gt 0 ]; then

@@ -33,7 +33,7 @@ options:
     default: auto
   fix_drift:
     description:
-      - Also change existing accounts whose group, home, shell or comment differ from the spec.
+      - Also change existing accounts whose group, home, shell or comment differ from the spec, and add the supplementary group memberships they lack.
       - Without it such drift is refused.
     type: bool
     default: false
