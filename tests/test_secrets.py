@@ -163,8 +163,8 @@ def test_no_command_shows_a_hash(tmp_path, host):
         checked("check", "--json", "--root", root, "--platform", platform, codes=(3,))
         if backend in shown_only:
             continue
-        checked("apply", "--fix-drift", *common, codes=(0,), separate=True)
-        checked("apply", "--json", "--fix-drift", *common, codes=(0,), separate=True)
+        checked("apply", "--fix-drift", *common, codes=(5,), separate=True)
+        checked("apply", "--json", "--fix-drift", *common, codes=(5,), separate=True)
         checked("env", "--root", root, "--platform", platform, codes=(0,))
         # qmaild keeps its usable password: check names the account, not the hash
         password = checked("check", "--root", root, "--platform", platform, codes=(3,))

@@ -27,6 +27,18 @@ class Format:
     numeric: tuple[int, ...]
     labels: tuple[str, ...]
 
+    def column(self, label: str) -> int:
+        return self.labels.index(label)
+
+    def value(self, fields: list[str], label: str) -> str:
+        """The field LABEL of FIELDS, a line of this format split at ':'."""
+        return fields[self.column(label)]
+
+    @property
+    def id_column(self) -> int:
+        """Where the entry's own ID is: the UID of a user, the GID of a group."""
+        return self.column("uid" if "uid" in self.labels else "gid")
+
     def redact(self, line: str) -> str:
         """LINE as it may be shown: its password field as HIDDEN unless it
         is one of the values that hold no secret (README, "Safety rules": no
@@ -155,18 +167,37 @@ class AccountFile:
         position = self.index.get(name)
         return None if position is None else self.lines[position][:-1].split(":")
 
+    def field(self, name: str, label: str) -> str | None:
+        """NAME's field LABEL (a Format label), or None when NAME is not here."""
+        fields = self.get(name)
+        return None if fields is None else self.format.value(fields, label)
+
+    def number(self, name: str) -> int | None:
+        """NAME's own ID (UID or GID), or None when NAME is not here."""
+        value = self.field(name, "uid" if "uid" in self.format.labels else "gid")
+        return None if value is None else int(value)
+
+    def with_values(self, name: str, values: dict[str, str]) -> list[str]:
+        """NAME's fields with those named in VALUES (label -> value) replaced;
+        labels this format has not are left out."""
+        fields = self.get(name)
+        for label, value in values.items():
+            if label in self.format.labels:
+                fields[self.format.column(label)] = value
+        return fields
+
     def entries(self):
         """(name, fields) for every entry, in file order."""
         for name, position in self.index.items():
             yield name, self.lines[position][:-1].split(":")
 
     def id_holders(self) -> dict[int, str]:
-        """ID (field 2 in passwd, master.passwd and group) -> the first name
-        holding it, as getpwuid and getgrgid would answer; one cheap pass
-        that splits no more of a line than it needs."""
-        lines, holders = self.lines, {}
+        """ID (UID or GID) -> the first name holding it, as getpwuid and
+        getgrgid would answer; one cheap pass that splits no more of a line
+        than it needs."""
+        lines, holders, column = self.lines, {}, self.format.id_column
         for name, position in self.index.items():
-            holders.setdefault(int(lines[position].split(":", 3)[2]), name)
+            holders.setdefault(int(lines[position].split(":", column + 1)[column]), name)
         return holders
 
     def text(self) -> str:
@@ -191,3 +222,21 @@ class AccountFile:
         new_lines = [":".join(fields) + "\n" for fields in append]
         lines[insert_at:insert_at] = new_lines
         return "".join(lines)
+
+
+def id_near_end(data: bytes, kind: str, name: str) -> int | None:
+    """NAME's own ID in DATA, the bytes of an account file of KIND, as a
+    tool just appended it: a search from the end, no parse (a large host
+    has 100,000 lines, and this runs once per account made)."""
+    prefix = name.encode() + b":"
+    if data.startswith(prefix):
+        start = 0
+    else:
+        found = data.rfind(b"\n" + prefix)
+        if found < 0:
+            return None
+        start = found + 1
+    end = data.find(b"\n", start)
+    fields = data[start : end if end >= 0 else len(data)].split(b":")
+    column = FORMATS[kind].id_column
+    return int(fields[column]) if len(fields) > column and fields[column].isdigit() else None
