@@ -153,17 +153,17 @@ def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
     return account_file
 
 
-def stale_passwd(etc: EtcDir, files: dict[str, AccountFile]) -> bool:
+def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> bool:
     """On the BSDs, passwd is made from master.passwd by pwd_mkdb -p, and is
     written with it: a symlinked or dangling one is refused before anything
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
-    found = read_bytes(etc, "passwd")
+    found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
     try:
-        expected = v7_passwd(files["master.passwd"].text())
+        expected = v7_passwd(files[flavor.users].text())
     except ValueError:
         return False  # a line pwd_mkdb would refuse: not for this run to guess at
     return found[0] != expected.encode(ENCODING, ERRORS)
@@ -317,7 +317,7 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
         etc=etc,
         unsafe_etc=unsafe_etc(etc),
-        stale_passwd=flavor.made_after_edit is not None and stale_passwd(etc, files),
+        stale_passwd=flavor.made_after_edit is not None and stale_passwd(etc, files, flavor),
     )
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)

@@ -93,10 +93,10 @@ class FileEdits:
 
     def diff_edits(self, kind: str) -> list[Edit]:
         file = self.files[kind]
-        edits = [
-            Edit(file.index[name], file.index[name] + 1, (":".join(fields) + "\n",))
-            for name, fields in self.replace.get(kind, {}).items()
-        ]
+        edits = []
+        for name, fields in self.replace.get(kind, {}).items():
+            line = file.line_number(name)
+            edits.append(Edit(line, line + 1, (":".join(fields) + "\n",)))
         if kind in self.append:
             at = file.insert_position()
             edits.append(Edit(at, at, tuple(":".join(fields) + "\n" for fields in self.append[kind].values())))
@@ -330,7 +330,7 @@ class FilesBackend:
 
         root = self.host.root
         argv = post_edit_argv(self.host.profile, root)
-        lock.let_go_of(locks, self.host.etc, "master.passwd")
+        lock.let_go_of(locks, self.host.etc, self.main_user_file)
 
         def run(argv: list[str]) -> None:
             run_waiting(argv, self.host.etc, lock.lock_timeout(), written)
