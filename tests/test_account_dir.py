@@ -61,7 +61,7 @@ def swap_before(monkeypatch, module, name: str, root: Path, decoy: Path) -> None
 
 SWAP_POINTS = {
     "after observe, before the preflight": (apply_module, "preflight"),
-    "after the locks, before the second reading": (files_backend, "read_files"),
+    "after the locks, before the files are compared with what was read": (files_backend, "read_bytes"),
     "between the backup and the files": (files_backend, "replace_file"),
 }
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from conftest import require_tools
 from namespace import run_in_namespace

@@ -9,7 +9,6 @@ completes over whatever was left."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess

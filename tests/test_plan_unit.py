@@ -119,7 +119,7 @@ def test_a_usable_password_is_warned_about(tmp_path):
     root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/bin/true"], ["nofiles:x:2108:"],
                      ["alias:$6$salt$hash:19000::::::"])
     plan = plan_for(root, spec)
-    assert plan.warnings == ["user alias has a usable password; lock it (usermod -L alias, or '*' with vipw)"]
+    assert plan.warnings == ["user alias has a usable password; lock it (usermod -L alias)"]
 
 
 def test_an_owner_that_exists_nowhere_is_a_conflict(tmp_path):

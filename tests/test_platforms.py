@@ -15,7 +15,7 @@ from trees import debian_tree
 
 from qmailsetup import platforms
 from qmailsetup.errors import BadInput
-from qmailsetup.observe import FLAVOR_FILES
+from qmailsetup.userdb.flavor import FLAVORS
 from qmailsetup.platforms import (
     all_profiles, choose_profile, detect_profile, known_names, load_profile, parse_os_release, read_os_release,
 )
@@ -72,8 +72,11 @@ def test_auto_uses_uname_and_the_roots_os_release(tmp_path, monkeypatch):
 def test_profiles_agree_with_the_code():
     """Every backend and flavor a profile may name exists in the code, and
     every backend is some platform's."""
-    assert set(platforms.FLAVORS) == set(FLAVOR_FILES)
+    for flavor in FLAVORS.values():
+        assert flavor.users in flavor.required and "group" in flavor.required
+        assert set(flavor.new_lines) <= set(flavor.files())
     profiles = {p.name: p for p in all_profiles()}
+    assert {p.flavor for p in profiles.values()} == set(FLAVORS)
     assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
     assert profiles["freebsd"].post_edit.parts == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)

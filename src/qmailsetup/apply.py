@@ -10,9 +10,9 @@ import errno
 import os
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, OperationFailed, Refused
+from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, mount_id, unchangeable
-from qmailsetup.observe import HostState, read_account_file, under, users_file
+from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory
 from qmailsetup.plan import BACKEND_KINDS, Change, Plan
 
@@ -59,10 +59,11 @@ def check_space(place, info: os.statvfs_result, needed: int, inodes: int = 0) ->
 
 def files_to_write(host: HostState) -> list[str]:
     """The account files a run may replace, with their backups: every one
-    of the flavor that exists (passwd too on the BSDs, which pwd_mkdb makes)."""
+    of the flavor that exists, and the one its post-edit step makes (the
+    BSDs' passwd, made by pwd_mkdb)."""
     names = [kind for kind, f in host.files.items() if f.exists]
-    if host.profile.flavor == "bsd":
-        names.append("passwd")
+    if host.flavor.made_after_edit:
+        names.append(host.flavor.made_after_edit)
     return [name for kind in names for name in (kind, f"{kind}-")]
 
 
@@ -117,13 +118,24 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
         check_space(place, os.statvfs(place), 0)
 
 
-def number_of(account_file, name: str) -> int:
-    """NAME's UID (or GID): field 2 in passwd, master.passwd and group alike.
-    Looked up alone: making records for a host's every account is not needed."""
-    fields = account_file.get(name)
-    if fields is None:
-        raise OperationFailed(f"{account_file.path}: {name} is missing after the accounts step")
-    return int(fields[2])
+def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool) -> int:
+    """The UID (or GID) of the account KIND NAME after the accounts step,
+    with no new parse of the account files: the plan's when this run
+    WROTE it (the files backend), as the file says when a tool created it
+    (read back from the end, where the tool appended it: it may have
+    chosen another ID, or failed to make it while saying it did), else the
+    one observe read."""
+    from qmailsetup.audit import ID_FIELDS, id_in_file
+
+    change = created.get((kind, name))
+    if change is not None:
+        number = change.values[ID_FIELDS[kind]] if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
+    else:
+        record = (host.users if kind == "user" else host.groups).get(name)
+        number = None if record is None else record.uid if kind == "user" else record.gid
+    if number is None:
+        raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
+    return number
 
 
 def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
@@ -141,15 +153,12 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
         if accounts:
             backend.apply(accounts, finished)
         if directories:
-            # owners by number, from the root's own files as they are now
-            try:
-                users = read_account_file(host.etc, users_file(host.profile.flavor), True)
-                groups = read_account_file(host.etc, "group", True)
-            except (BadInput, Refused) as error:  # changed since observe read it: the accounts are done
-                raise OperationFailed(str(error)) from None
+            created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
+            wrote = backend.name == "files"
             for change in directories:
                 values = change.values
-                uid, gid = number_of(users, values["owner"]), number_of(groups, values["group"])
+                uid = account_id("user", values["owner"], host, created, wrote)
+                gid = account_id("group", values["group"], host, created, wrote)
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
                 finished(change)
     except OperationFailed as error:

@@ -11,32 +11,21 @@ import os
 from pathlib import Path
 
 from qmailsetup.hostio import read_regular
-from qmailsetup.observe import under, users_file
+from qmailsetup.observe import under
+from qmailsetup.userdb.accountfile import id_near_end
 from qmailsetup.plan import Change
 
 ID_FIELDS = {"group": "gid", "user": "uid"}
 
 
 def id_in_file(root: Path, file: str, name: str) -> int | None:
-    """NAME's ID (field 2 of passwd, master.passwd and group alike) as the
-    file says now: a search of its bytes, no parse (a large host has
-    100,000 lines, and this runs once per account made), from the end,
-    where useradd and groupadd append what they make."""
+    """NAME's ID as FILE says now, read back from its end, where useradd
+    and groupadd append what they make."""
     try:
         data = read_regular(under(root, f"/etc/{file}"))
     except OSError:
         return None
-    prefix = name.encode() + b":"
-    if data.startswith(prefix):
-        start = 0
-    else:
-        found = data.rfind(b"\n" + prefix)
-        if found < 0:
-            return None
-        start = found + 1
-    end = data.find(b"\n", start)
-    fields = data[start : end if end >= 0 else len(data)].split(b":")
-    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+    return id_near_end(data, file, name)
 
 
 def given_id(change: Change, host, told_tool: bool) -> int | None:
@@ -46,7 +35,7 @@ def given_id(change: Change, host, told_tool: bool) -> int | None:
     if field is None or change.action != "create":
         return None
     if field in change.allocated and not told_tool:
-        file = "group" if change.kind == "group" else users_file(host.profile.flavor)
+        file = host.flavor.file_of(change.kind)
         return id_in_file(host.root, file, change.name)
     return change.values[field]
 

@@ -10,11 +10,9 @@ gives the planner a way to ask it about each ID it would allocate.
 from __future__ import annotations
 
 import errno
-import gc
 import os
 import stat
-from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -25,45 +23,9 @@ from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile
 from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.flavor import FLAVORS, Flavor
+from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 from qmailsetup.userdb.pwdmkdb import v7_passwd
-
-# Which files each flavor keeps; the optional ones are used when present.
-FLAVOR_FILES = {
-    "shadow": {"required": ("passwd", "group"), "optional": ("shadow", "gshadow")},
-    "bsd": {"required": ("master.passwd", "group"), "optional": ()},
-    "plain": {"required": ("passwd", "group"), "optional": ()},
-}
-
-
-def users_file(flavor: str) -> str:
-    """The file FLAVOR keeps its users in: master.passwd on the BSDs, else passwd."""
-    return "master.passwd" if "master.passwd" in FLAVOR_FILES[flavor]["required"] else "passwd"
-
-
-# NamedTuples: immutable, and made three times faster than frozen
-# dataclasses; a large host has 100,000 of each, made on every run
-class UserRecord(NamedTuple):
-    name: str
-    uid: int
-    gid: int
-    comment: str
-    home: str
-    shell: str
-    password: str
-    login_class: str | None = None
-
-
-class GroupRecord(NamedTuple):
-    name: str
-    gid: int
-    # the member list (the 4th field), in the file's order
-    members: tuple[str, ...] = ()
-
-
-def member_list(field: str) -> tuple[str, ...]:
-    """A group line's member field as names ("a,b" -> ("a", "b"))."""
-    return tuple(name for name in field.split(",") if name)
-
 
 class Parent(NamedTuple):
     """A directory on the way to a spec path, as lstat saw it."""
@@ -125,8 +87,11 @@ class HostState:
     unsafe_etc: tuple[tuple[str, str], ...] = ()
     # BSD: passwd differs from what pwd_mkdb -p makes of master.passwd
     stale_passwd: bool = False
+    # what the account files are and how they are edited (profile.flavor)
+    flavor: Flavor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.flavor = FLAVORS[self.profile.flavor]
         # the first entry holding an ID names it, as getpwuid would
         self.uid_names: dict[int, str] = self.users.id_holders()
         self.gid_names: dict[int, str] = self.groups.id_holders()
@@ -188,94 +153,29 @@ def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
     return account_file
 
 
-def stale_passwd(etc: EtcDir, files: dict[str, AccountFile]) -> bool:
+def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> bool:
     """On the BSDs, passwd is made from master.passwd by pwd_mkdb -p, and is
     written with it: a symlinked or dangling one is refused before anything
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
-    found = read_bytes(etc, "passwd")
+    found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
     try:
-        expected = v7_passwd(files["master.passwd"].text())
+        expected = v7_passwd(files[flavor.users].text())
     except ValueError:
         return False  # a line pwd_mkdb would refuse: not for this run to guess at
     return found[0] != expected.encode(ENCODING, ERRORS)
 
 
-@contextmanager
-def collector_paused():
-    """Reading a large host makes hundreds of thousands of objects, none in
-    a cycle; the cyclic collector would only scan them again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
-    kinds = FLAVOR_FILES[flavor]
+    """The account files of the flavor named FLAVOR in ETC, each read once."""
+    kinds = FLAVORS[flavor]
     with collector_paused():
-        files = {kind: read_account_file(etc, kind, True) for kind in kinds["required"]}
-        files.update({kind: read_account_file(etc, kind, False) for kind in kinds["optional"]})
+        files = {kind: read_account_file(etc, kind, True) for kind in kinds.required}
+        files.update({kind: read_account_file(etc, kind, False) for kind in kinds.optional})
     return files
-
-
-class Records(Mapping):
-    """The entries of one account file by name, each made into a record the
-    first time it is asked for: the planner looks at a few dozen names, and
-    a large host has 100,000 (making them all took half the run)."""
-
-    def __init__(self, account_file: AccountFile, make) -> None:
-        self.file = account_file
-        self.make = make  # (name, fields) -> record
-        self.made: dict = {}
-
-    def __getitem__(self, name: str):
-        record = self.made.get(name)
-        if record is None:
-            position = self.file.index[name]  # KeyError: no such entry
-            record = self.made[name] = self.make(name, self.file.lines[position][:-1].split(":"))
-        return record
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.file.index
-
-    def __iter__(self):
-        return iter(self.file.index)
-
-    def __len__(self) -> int:
-        return len(self.file.index)
-
-    def id_holders(self) -> dict[int, str]:
-        with collector_paused():
-            return self.file.id_holders()
-
-
-def users_and_groups(files: dict[str, AccountFile]) -> tuple[Records, Records]:
-    if "master.passwd" in files:
-        users = Records(
-            files["master.passwd"], lambda name, f: UserRecord(name, int(f[2]), int(f[3]), f[7], f[8], f[9], f[1], f[4])
-        )
-    else:
-        shadow = files.get("shadow")
-
-        def user(name: str, f: list[str]) -> UserRecord:
-            password = f[1]
-            if password == "x" and shadow is not None:
-                hidden = shadow.get(name)
-                password = hidden[1] if hidden else password
-            return UserRecord(name, int(f[2]), int(f[3]), f[4], f[5], f[6], password)
-
-        users = Records(files["passwd"], user)
-    groups = Records(
-        files["group"], lambda name, f: GroupRecord(name, int(f[2]), member_list(f[3]) if len(f) > 3 else ())
-    )
-    return users, groups
 
 
 def writable_by_others(info: os.stat_result) -> bool:
@@ -403,8 +303,9 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
     from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
 
     etc = EtcDir.open(root)
-    files = read_files(etc, profile.flavor)
-    users, groups = users_and_groups(files)
+    flavor = FLAVORS[profile.flavor]
+    files = read_files(etc, flavor.name)
+    users, groups = users_and_groups(files, flavor.users)
     state = HostState(
         root=root,
         profile=profile,
@@ -416,7 +317,7 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         paths={p.path: observe_path(root, p.path) for p in spec.paths},
         etc=etc,
         unsafe_etc=unsafe_etc(etc),
-        stale_passwd=profile.flavor == "bsd" and stale_passwd(etc, files),
+        stale_passwd=flavor.made_after_edit is not None and stale_passwd(etc, files, flavor),
     )
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)

@@ -178,10 +178,10 @@ class Planner:
         self.conflict(kind, name, f"its {role} {needed} {why}")
 
     def login_class(self, user: User) -> str | None:
-        """The spec's login class where the host keeps one (master.passwd);
+        """The spec's login class where the host keeps one (the BSDs' master.passwd);
         elsewhere there is no field for it, and saying so beats a drift
         that could never be fixed."""
-        if user.login_class is None or "master.passwd" in self.host.files:
+        if user.login_class is None or self.host.flavor.login_classes:
             return user.login_class
         self.plan.warnings.append(
             f"user {user.name}: class {user.login_class!r} ignored; "
@@ -329,7 +329,7 @@ class Planner:
             fields["groups"] = groups
         if not is_locked(existing.password):
             self.plan.warnings.append(
-                f"user {user.name} has a usable password; lock it (usermod -L {user.name}, or '*' with vipw)"
+                f"user {user.name} has a usable password; lock it ({host.flavor.how_to_lock(user.name)})"
             )
         shadow = host.files.get("shadow")
         if existing.password == "x" and shadow is not None and shadow.exists and shadow.get(user.name) is None:

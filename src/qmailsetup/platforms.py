@@ -19,6 +19,7 @@ from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, read_optional, read_regular
 from qmailsetup.template import Template
 from qmailsetup.tools import find_tool
+from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, detect as detect_flavor
 
 # Shells that never give a login, whatever the platform; the profile's own
 # nologin shells count too.
@@ -31,8 +32,6 @@ NON_LOGIN_SHELLS = frozenset(
 )
 BACKENDS = ("useradd", "pw", "files")
 COMMAND_BACKENDS = ("useradd", "pw")
-# which account files a flavor keeps (observe.FLAVOR_FILES says which are optional)
-FLAVORS = ("shadow", "bsd", "plain")
 # the commands a command backend needs, the fields each must be able to
 # pass on (else a planned change would be silently lost), and all it may name
 TEMPLATES = {
@@ -45,7 +44,7 @@ TEMPLATES = {
 TEMPLATE_FIELDS = frozenset({"root", "name", "uid", "gid", "group", "home", "shell", "comment", "class", "groups"})
 POST_EDIT_FIELDS = frozenset({"etcdir", "root"})
 # where the files backend's new lines go, and what a line template may name
-NEW_LINE_KINDS = frozenset({"group", "gshadow", "passwd", "shadow", "master.passwd"})
+NEW_LINE_KINDS = ALL_FILES
 NEW_LINE_FIELDS = frozenset({"name", "uid", "gid", "comment", "home", "shell", "class", "hidden", "lastchg"})
 # what useradd_also may name: the users the tool creates
 USERADD_ALSO_FIELDS = frozenset({"names"})
@@ -85,7 +84,7 @@ class Profile:
     # executable file (NetBSD's valid_shell()): the plan checks it first
     shell_must_be_valid: bool = False
     # the files backend's new-line templates where the host's tool writes
-    # other lines than the flavor's default (backends/files.py NEW_LINES)
+    # other lines than the flavor's default (userdb/flavor.py new_lines)
     new_lines: dict[str, Template] = field(default_factory=dict)
     # what the tool does beyond the accounts when it creates a user, shown
     # in the plan as a warning (pw: a mailbox, pw.conf's extragroups)
@@ -196,7 +195,7 @@ def profile_model():
                     raise ValueError(f"backend {self.accounts.backend} needs commands.{missing[0]}")
                 for name, needed in TEMPLATES.items():
                     # master.passwd keeps a login class, so its tools must set it
-                    needed += ("class",) if self.accounts.flavor == "bsd" and name in ("useradd", "usermod") else ()
+                    needed += ("class",) if FLAVORS[self.accounts.flavor].login_classes and name in ("useradd", "usermod") else ()
                     lost = [key for key in needed if key not in self._commands[name].fields]
                     if lost:
                         raise ValueError(f"commands.{name}: no {{{lost[0]}}}; that field could not be set")
@@ -301,25 +300,20 @@ def matches(profile: Profile, system: str, os_release: dict[str, str], has_tool)
 
 def account_format(root: Path) -> tuple[str | None, list[str]]:
     """The flavor of the account files under ROOT, and the files that say
-    so: master.passwd is bsd; shadow or gshadow beside passwd is shadow;
-    passwd alone is plain; no users file at all says nothing (observe
-    names what is missing)."""
-    found = [kind for kind in ("master.passwd", "passwd", "shadow", "gshadow")
-             if os.path.lexists(root / "etc" / kind)]
-    if "master.passwd" in found:
-        return "bsd", ["master.passwd"]
-    if "passwd" not in found:
-        return None, []
-    shadows = [kind for kind in found if kind in ("shadow", "gshadow")]
-    return ("shadow", shadows) if shadows else ("plain", ["passwd"])
+    so (each flavor's marks, userdb/flavor.py): master.passwd is bsd;
+    shadow or gshadow beside passwd is shadow; passwd alone is plain; no
+    users file at all says nothing (observe names what is missing)."""
+    present = [kind for kind in sorted(ALL_FILES) if os.path.lexists(root / "etc" / kind)]
+    return detect_flavor(present)
 
 
 def writes_format(profile: Profile, found: str | None) -> bool:
     """Whether PROFILE keeps the account files in the format FOUND. The
-    shadow flavor also fits plain files: without a shadow file it writes
-    the password into passwd, as useradd does; anything else would write
-    a format the host does not have (or leave out its shadow lines)."""
-    return found is None or profile.flavor == found or (found, profile.flavor) == ("plain", "shadow")
+    shadow flavor also fits plain files (Flavor.also_fits): without a
+    shadow file it writes the password into passwd, as useradd does;
+    anything else would write a format the host does not have (or leave
+    out its shadow lines)."""
+    return FLAVORS[profile.flavor].fits(found)
 
 
 def format_refusal(root: Path, found: str, files: list[str], profile: Profile) -> Refused:

@@ -27,8 +27,8 @@ def refusal(plan) -> str:
 def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> tuple[list, dict]:
     """The errors of `qmailsetup check` about what apply sets up (a nosuid
     /var, a login shell it may not fix), shown after the plan, and their
-    JSON. HOST, when nothing was written, saves reading the account files a
-    second time."""
+    JSON. HOST, the host state as the run knows it (observed, and what the
+    files backend wrote), saves reading the account files again."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
     try:
@@ -100,10 +100,13 @@ def run_apply(
     if not as_json:
         count = len(progress.done)
         print(f"Applied {count} change{'s' if count != 1 else ''}.")
-    # the check reads the files anew: let the old reading go first (on a
-    # large host it is a few hundred megabytes)
     applied = progress.applied()
+    # the files backend put what it wrote into HOST: the check asks that.
+    # The tools of the command backends wrote on their own, so the check
+    # reads the files anew; the old reading goes first (on a large host it
+    # is a hundred megabytes)
+    known = host if backend.name == "files" else None
     del host, backend, progress
-    errors, found = check_errors(spec, root, profile, as_json, dry_run)
+    errors, found = check_errors(spec, root, profile, as_json, dry_run, known)
     emit({"applied": applied, **found})
     return outcome(errors, EXIT_CHANGES if detailed else EXIT_OK)

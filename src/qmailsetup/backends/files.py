@@ -1,13 +1,16 @@
 """The files backend: edit the account files as vipw would, where no tool
 is trusted or none exists (--backend files; the generic platform).
 
-One transaction: take the locks the host's tools honour, read the files
-again, check that the plan still holds, then replace each file atomically
-(userdb.write) in an order that keeps the database consistent at every
-instant. Lines are only appended (before NIS '+'/'-' lines) or, for drift,
+One transaction: take the locks the host's tools honour, make sure the
+files are still the bytes observe read and planned from (else read them
+again and check that the plan still holds), then replace each file
+atomically (userdb.write) in an order that keeps the database consistent
+at every instant; what was written goes back into the host state, which
+the closing check asks instead of reading the files a third time. Lines are only appended (before NIS '+'/'-' lines) or, for drift,
 rewritten in place; every other byte is kept. New entries are written
-exactly as shadow-utils' useradd -r / groupadd -r write them on Debian 12
-(shadow 4.13), so this backend and --backend useradd are interchangeable.
+as the flavor says (userdb/flavor.py new_lines: shadow-utils' useradd -r /
+groupadd -r on Debian 12), so this backend and --backend useradd are
+interchangeable.
 """
 
 from __future__ import annotations
@@ -18,39 +21,16 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused, first_of
-from qmailsetup.observe import UserRecord, member_list, read_files, users_and_groups, users_file
+from qmailsetup.observe import read_bytes, read_files
 from qmailsetup.plan import ACCOUNT_KINDS, Change, membership
 from qmailsetup.platforms import NEW_LINE_FIELDS
 from qmailsetup.template import Template
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.records import UserRecord, member_list, users_and_groups
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
-# A new entry, per flavor and file. "shadow" is what useradd -r/groupadd -r
-# write: 'x' pointing to a locked '!' in shadow/gshadow, the last-change day
-# and no aging fields; {hidden} is '!' instead of 'x' when there is no
-# shadow file (useradd does that too). "plain" is INSTALL.ids' vipw recipe
-# ('*' everywhere). "bsd" is what pw useradd / OpenBSD useradd leave in
-# master.passwd: '*', class, change and expire 0. A profile whose tool
-# writes another line gives its own (platforms/*.toml new_lines: Alpine's
-# busybox adduser sets the aging fields in shadow).
-NEW_LINES = {
-    "shadow": {
-        "group": "{name}:x:{gid}:",
-        "gshadow": "{name}:!::",
-        "passwd": "{name}:{hidden}:{uid}:{gid}:{comment}:{home}:{shell}",
-        "shadow": "{name}:!:{lastchg}::::::",
-    },
-    "plain": {
-        "group": "{name}:*:{gid}:",
-        "passwd": "{name}:*:{uid}:{gid}:{comment}:{home}:{shell}",
-    },
-    "bsd": {
-        "group": "{name}:*:{gid}:",
-        "master.passwd": "{name}:*:{uid}:{gid}:{class}:0:0:{comment}:{home}:{shell}",
-    },
-}
 # which field of the file a plan value goes to
 FILE_LABELS = {"gid": "gid", "comment": "gecos", "home": "home", "shell": "shell", "class": "class"}
 # shadow/gshadow hold a line for each passwd/group line
@@ -66,8 +46,6 @@ MEMBER_LISTS = ("group", "gshadow")
 # passwd line without shadow, which the next run sees as in sync and never
 # completes. pwck/grpck report either half-state; only this one heals.
 WRITE_ORDER = ("gshadow", "group", "shadow", "passwd", "master.passwd")
-# a change counts as done once this file of its kind is written
-DONE_AFTER = {"group": "group", "passwd": "user", "master.passwd": "user"}
 
 
 def last_change_day() -> str:
@@ -93,7 +71,7 @@ class FileEdits:
 
     files: dict[str, AccountFile]
     replace: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    append: dict[str, list[list[str]]] = field(default_factory=dict)
+    append: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def has(self, kind: str) -> bool:
         file = self.files.get(kind)
@@ -106,14 +84,14 @@ class FileEdits:
         if self.files[kind].get(name) is not None:
             self.replace.setdefault(kind, {})[name] = fields
         else:
-            self.append.setdefault(kind, []).append(fields)
+            self.append.setdefault(kind, {})[name] = fields
 
     def pending(self, kind: str, name: str) -> list[str] | None:
         """NAME's fields as this run leaves them so far (rewritten or
         appended), None when it does not touch NAME."""
         if name in self.replace.get(kind, {}):
             return self.replace[kind][name]
-        return next((fields for fields in self.append.get(kind, []) if fields[0] == name), None)
+        return self.append.get(kind, {}).get(name)
 
     def add_member(self, kind: str, group: str, user: str) -> None:
         """USER added to GROUP's member list as useradd -G and usermod -a -G
@@ -130,36 +108,52 @@ class FileEdits:
             self.replace.setdefault(kind, {})[group] = fields
         # shadow-utils splits the field at each ',' and drops only a last
         # empty name (a trailing ','): "a,,b," becomes "a,,b,USER"
-        members = fields[3].split(",")
+        column = self.files[kind].format.labels.index("members")
+        members = fields[column].split(",")
         if members[-1] == "":
             members.pop()
         if user not in members:
-            fields[3] = ",".join((*members, user))
+            fields[column] = ",".join((*members, user))
 
     def kinds(self) -> list[str]:
         return [kind for kind in WRITE_ORDER if kind in self.replace or kind in self.append]
 
     def text(self, kind: str) -> str:
-        return self.files[kind].edited(self.replace.get(kind, {}), self.append.get(kind, []))
+        return self.files[kind].edited(self.replace.get(kind, {}), list(self.append.get(kind, {}).values()))
+
+    def new_fields(self, kind: str) -> dict[str, list[str]]:
+        """The entries of KIND this run writes: name -> its fields."""
+        return {**self.replace.get(kind, {}), **self.append.get(kind, {})}
 
     def diff_edits(self, kind: str) -> list[Edit]:
         file = self.files[kind]
-        edits = [
-            Edit(file.index[name], file.index[name] + 1, (":".join(fields) + "\n",))
-            for name, fields in self.replace.get(kind, {}).items()
-        ]
+        edits = []
+        for name, fields in self.replace.get(kind, {}).items():
+            line = file.line_number(name)
+            edits.append(Edit(line, line + 1, (":".join(fields) + "\n",)))
         if kind in self.append:
             at = file.insert_position()
-            edits.append(Edit(at, at, tuple(":".join(fields) + "\n" for fields in self.append[kind])))
+            edits.append(Edit(at, at, tuple(":".join(fields) + "\n" for fields in self.append[kind].values())))
         return edits
+
+
+def unchanged_since_read(etc, files: dict[str, AccountFile]) -> bool:
+    """Whether each of FILES is still the bytes it was read from (a file
+    that was missing still missing): a read and a compare, no parse."""
+    for kind, account_file in files.items():
+        found = read_bytes(etc, kind)
+        now = None if found is None else found[0]
+        if now != (account_file.data() if account_file.exists else None):
+            return False
+    return True
 
 
 def is_member(files: dict[str, AccountFile], user: str):
     """Is USER in a group's member list, as the group file has it now?"""
 
     def member(group: str) -> bool:
-        fields = files["group"].get(group)
-        return fields is not None and len(fields) > 3 and user in member_list(fields[3])
+        members = files["group"].field(group, "members")
+        return members is not None and user in member_list(members)
 
     return member
 
@@ -199,11 +193,13 @@ class FilesBackend:
 
     def __init__(self, host) -> None:
         self.host = host
-        self.flavor = host.profile.flavor
+        self.flavor = host.flavor
         # the flavor's lines, parsed as the profile's own are when it loads
-        defaults = {kind: Template.parse_line(line, NEW_LINE_FIELDS) for kind, line in NEW_LINES[self.flavor].items()}
+        defaults = {kind: Template.parse_line(line, NEW_LINE_FIELDS) for kind, line in self.flavor.new_lines.items()}
         self.templates = {**defaults, **host.profile.new_lines}
-        self.main_user_file = users_file(self.flavor)
+        self.main_user_file = self.flavor.users
+        # a change counts as done once this file of its kind is written
+        self.done_after = {"group": "group", self.main_user_file: "user"}
         # the names in etc replaced so far (backups included): a failure
         # says exactly what was written before it
         self.written: list[str] = []
@@ -228,19 +224,15 @@ class FilesBackend:
         return self.templates[kind].render_line(values).split(":")
 
     def modified_line(self, change: Change, file: AccountFile) -> list[str]:
-        fields = file.get(change.name)
-        labels = file.format.labels
-        for key, label in FILE_LABELS.items():
-            if key in change.values and label in labels:
-                fields[labels.index(label)] = str(change.values[key])
-        return fields
+        values = {label: str(change.values[key]) for key, label in FILE_LABELS.items() if key in change.values}
+        return file.with_values(change.name, values)
 
     def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
         edits = FileEdits(files)
         for change in changes:
             if change.kind not in ACCOUNT_KINDS or (change.kind, change.name) in skip:
                 continue
-            main = "group" if change.kind == "group" else self.main_user_file
+            main = self.flavor.file_of(change.kind)
             if change.kind == "user":
                 for group in change.values.get("groups", ()):
                     for kind in MEMBER_LISTS:
@@ -272,7 +264,7 @@ class FilesBackend:
         """Check CHANGES against the files as they are now, under the lock.
         Returns the creations already present exactly as planned (another
         run made them); refuses when anything else moved since observe."""
-        users, _ = users_and_groups(files)
+        users, _ = users_and_groups(files, self.main_user_file)
         uid_names = files[self.main_user_file].id_holders()
         gid_names = files["group"].id_holders()
         planned_groups = {c.name for c in changes if c.kind == "group"}
@@ -280,7 +272,7 @@ class FilesBackend:
         for change in changes:
             if change.kind not in ACCOUNT_KINDS:
                 continue
-            main = "group" if change.kind == "group" else self.main_user_file
+            main = self.flavor.file_of(change.kind)
             existing = files[main].get(change.name)
             if change.action == "create":
                 if existing is not None:
@@ -315,10 +307,15 @@ class FilesBackend:
 
     def apply(self, changes: list[Change], done) -> None:
         etc = self.host.etc
-        with lock.locked(etc, self.flavor) as locks:
-            files = read_files(etc, self.flavor)
+        with lock.locked(etc, self.flavor.name) as locks:
+            files, present = self.host.files, set()
+            # nothing that honours the locks can change the files now; what
+            # changed them before is seen here, and only then are they
+            # read (and the plan checked) again
+            if not unchanged_since_read(etc, files):
+                files = read_files(etc, self.flavor.name)
+                present = self.recheck(changes, files)
             remove_stale_temps(etc, set(files))
-            present = self.recheck(changes, files)
             edits = self.edits(changes, files, skip=present)
             wanted = [c for c in changes if c.kind in ACCOUNT_KINDS]
             # BSD's passwd, stale: what the post-edit step (pwd_mkdb -p) makes
@@ -331,8 +328,8 @@ class FilesBackend:
                 if kind in edits.kinds():
                     self.write(kind, edits.text(kind).encode("utf-8", "surrogateescape"))
                     written.append(kind)
-                if kind in DONE_AFTER and kind in files:
-                    finished += [c for c in wanted if c.kind == DONE_AFTER[kind]]
+                if kind in self.done_after and kind in files:
+                    finished += [c for c in wanted if c.kind == self.done_after[kind]]
                     if not self.host.profile.post_edit:
                         for change in finished:
                             done(change)
@@ -344,8 +341,26 @@ class FilesBackend:
                 self.post_edit(written, locks)
             for change in finished + repairs:
                 done(change)
+            self.learn(edits)
         if written and self.host.root == Path("/"):
             flush_name_caches(written)
+
+    def learn(self, edits: FileEdits) -> None:
+        """The entries written, as records in the host state: what a new
+        reading would find, for the closing check."""
+        host = self.host
+        shadow = edits.new_fields("shadow")
+        for name, fields in edits.new_fields(self.main_user_file).items():
+            record = host.users.make(name, fields)
+            # shadowed: the password is the one just written to shadow
+            if name in shadow and edits.files[self.main_user_file].format.value(fields, "password") == "x":
+                record = record._replace(password=edits.files["shadow"].format.value(shadow[name], "password"))
+            host.users.added(record)
+            host.uid_names.setdefault(record.uid, name)
+        for name, fields in edits.new_fields("group").items():
+            record = host.groups.make(name, fields)
+            host.groups.added(record)
+            host.gid_names.setdefault(record.gid, name)
 
     def write(self, kind: str, data: bytes) -> None:
         try:
@@ -367,7 +382,7 @@ class FilesBackend:
 
         root = self.host.root
         argv = post_edit_argv(self.host.profile, root)
-        lock.let_go_of(locks, self.host.etc, "master.passwd")
+        lock.let_go_of(locks, self.host.etc, self.main_user_file)
 
         def run(argv: list[str]) -> None:
             run_waiting(argv, self.host.etc, lock.lock_timeout(), written)

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.observe import HostState, Parent, observe, shown, users_file
+from qmailsetup.observe import HostState, Parent, observe, shown
 from qmailsetup.plan import Plan, is_locked, make_plan
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
@@ -22,16 +22,10 @@ APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do
 
 def account_file(host: HostState, password: bool = False) -> str:
     """Where the users' entries (or their passwords) are kept."""
-    kind = users_file(host.profile.flavor)
+    kind = host.flavor.users
     if password and kind == "passwd" and "shadow" in host.files and host.files["shadow"].exists:
         kind = "shadow"
     return shown(host.root, f"/etc/{kind}")
-
-
-def lock_command(host: HostState, name: str) -> str:
-    if host.profile.flavor == "shadow":
-        return f"usermod -L {name}"
-    return f"vipw, and put * in the password field of {name}"
 
 
 def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
@@ -60,7 +54,7 @@ def password_findings(spec: Spec, host: HostState) -> list[Finding]:
             "account.password", "error", where,
             f"user {user.name} has a usable password ({'empty' if not user.password else 'set'}); "
             "a qmail account must have none",
-            f"lock it: {lock_command(host, user.name)}",
+            f"lock it: {host.flavor.how_to_lock(user.name)}",
         )
         for user in bad
     ]
@@ -157,7 +151,8 @@ def differences(change, keys: list[str]) -> str:
 
 
 def account_findings(spec: Spec, root: Path, profile: Profile, host: HostState | None = None) -> list[Finding]:
-    """HOST: what apply observed, when nothing was written since (a dry run)."""
+    """HOST: the host state as apply knows it (observed, and what the files
+    backend wrote since), instead of a new reading."""
     host = host or observe(spec, root, profile)
     plan = make_plan(spec, host)
     return (

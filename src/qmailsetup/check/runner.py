@@ -34,8 +34,8 @@ def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False
     """The errors of check about what apply sets up: the accounts and, on
     the live root only, the filesystem under /var/qmail (a tree under
     --root may be an image that will be mounted elsewhere; `qmailsetup
-    check --root DIR` looks at it on request). HOST: apply's observation,
-    when nothing was written since."""
+    check --root DIR` looks at it on request). HOST: the host state as
+    apply knows it (check/accounts.py account_findings)."""
     findings = account_findings(spec, root, profile, host)
     if root == Path("/"):
         findings = filesystem_findings(root, read_mount_table()) + findings

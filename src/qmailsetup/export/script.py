@@ -20,7 +20,6 @@ from qmailsetup import __version__
 from qmailsetup.backends.commands import TEMPLATES
 from qmailsetup.errors import BadInput
 from qmailsetup.export import Output
-from qmailsetup.observe import users_file
 from qmailsetup.platforms import NON_LOGIN_SHELLS, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.template import Template
@@ -297,7 +296,9 @@ def command_line(template: Template, values: dict, expressions: dict[str, str]) 
 
 def field_numbers(flavor: str) -> dict[str, str]:
     """Where each value is in the users file of FLAVOR, counted from 1 as awk does."""
-    kind = users_file(flavor)
+    from qmailsetup.userdb.flavor import FLAVORS
+
+    kind = FLAVORS[flavor].users
     labels = FORMATS[kind].labels
     number = {label: str(labels.index(label) + 1) for label in labels}
     return {

@@ -1,7 +1,7 @@
 """One account file (passwd, group, shadow, gshadow, master.passwd), kept
 byte for byte.
 
-Every line is kept as read; entries are indexed by name. An edit appends new
+Every byte is kept as read; entries are indexed by name. An edit appends new
 lines (before the first NIS '+'/'-' line, so those stay last) or replaces owned
 lines, so an edited file differs from the old one only by those lines.
 Bytes that are not UTF-8 survive through surrogateescape.
@@ -9,7 +9,12 @@ Bytes that are not UTF-8 survive through surrogateescape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate, repeat
+from operator import itemgetter
 from pathlib import Path
 
 from qmailsetup.errors import BadInput
@@ -26,6 +31,18 @@ class Format:
     fields: int
     numeric: tuple[int, ...]
     labels: tuple[str, ...]
+
+    def column(self, label: str) -> int:
+        return self.labels.index(label)
+
+    def value(self, fields: list[str], label: str) -> str:
+        """The field LABEL of FIELDS, a line of this format split at ':'."""
+        return fields[self.column(label)]
+
+    @property
+    def id_column(self) -> int:
+        """Where the entry's own ID is: the UID of a user, the GID of a group."""
+        return self.column("uid" if "uid" in self.labels else "gid")
 
     def redact(self, line: str) -> str:
         """LINE as it may be shown: its password field as HIDDEN unless it
@@ -86,19 +103,64 @@ def is_inert(line: str) -> bool:
     return not stripped or stripped.startswith("#")
 
 
-@dataclass
-class AccountFile:
-    """The lines of one file and an index of its entries by name."""
+def line_starts(bodies: list[str]):
+    """Where each of BODIES (lines without their newlines) starts in the text."""
+    return accumulate(map(len, bodies), lambda start, length: start + length + 1, initial=0)
 
-    path: Path
-    format: Format
-    lines: list[str] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
-    exists: bool = True
-    # names the file has (st_nlink): a rewrite by rename leaves the others behind
-    links: int = field(default=1, repr=False)
-    # where new lines go: the first NIS line, or the end (parse() notes it)
-    nis_at: int | None = field(default=None, repr=False)
+
+def plain_index(fmt: Format, bodies: list[str]) -> tuple[dict, dict | None] | None:
+    """The names of BODIES (lines without their newlines) in file order, each
+    with where its line starts, and,
+    where the format has IDs, ID -> the first name holding it, when every
+    line is a plainly well-formed entry (nearly every file is): checked a
+    column at a time, in C. None for anything else: no blank, comment or
+    NIS line, no odd first character, the right number of fields, digits
+    where a number belongs, no name twice; then checked_index() goes line
+    by line and says what is wrong and where."""
+    if not bodies or "" in bodies:
+        return None
+    firsts = set(map(itemgetter(0), bodies))
+    if firsts & {"+", "-", "#", ":"} or any(first.isspace() for first in firsts):
+        return None
+    if set(map(str.count, bodies, repeat(":"))) != {fmt.fields - 1}:
+        return None
+    wanted = (0, *fmt.numeric)
+    split = map(str.split, bodies, repeat(":"), repeat(wanted[-1] + 1))
+    columns = list(zip(*map(itemgetter(*wanted), split))) if fmt.numeric else [list(map(itemgetter(0), split))]
+    for values in columns[1:]:
+        digits = "".join(values)
+        # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
+        if not (all(values) and digits.isdigit() and digits.isascii()):
+            return None
+    names = columns[0]
+    index = dict(zip(names, line_starts(bodies)))
+    if len(index) != len(names):
+        return None
+    if not fmt.numeric:
+        return index, None
+    ids = columns[wanted.index(fmt.id_column)]
+    # the first holder wins: assigned last
+    return index, dict(zip(map(int, reversed(ids)), reversed(names)))
+
+
+class AccountFile:
+    """One file's text, kept whole as read, and its entries' names in file
+    order, each with where its line starts (index). An entry is found by its name when asked for: the
+    planner asks for a few dozen of a large host's 100,000, and a line
+    object per entry took most of a run's time and memory."""
+
+    def __init__(self, path: Path, format: Format, content: str = "", index: dict | None = None,
+                 exists: bool = True) -> None:
+        self.path = path
+        self.format = format
+        self.content = content
+        self.index: dict[str, object] = {} if index is None else index
+        self.exists = exists
+        # names the file has (st_nlink): a rewrite by rename leaves the others behind
+        self.links = 1
+        self.nis_offset: int | None = None
+        # ID -> first holder, when parse() made it on the way
+        self.holders: dict[int, str] | None = None
 
     @classmethod
     def parse(cls, path: Path, kind: str, data: bytes, shown: str | None = None) -> AccountFile:
@@ -117,77 +179,209 @@ class AccountFile:
         # only '\n' ends a line; str.splitlines() also breaks at \x0b, \x0c,
         # \x1c-\x1e, \x85 and \u2028, which a GECOS field may legally hold
         bodies = text.split("\n")[:-1]
-        account_file = cls(path, fmt, [body + "\n" for body in bodies])
-        index = account_file.index
-        first_nis = None
-        for position, body in enumerate(bodies):
-            # one look at the first character sorts out nearly every line:
-            # this loop runs once per account, 100,000 times on a large host
-            first = body[:1]
-            if first in ("+", "-"):
-                first_nis = position if first_nis is None else first_nis
-                continue
-            if first in ("#", "") or (first.isspace() and is_inert(body)):
-                continue
-            fields = body.split(":")
-            if len(fields) != fmt.fields:
-                raise BadInput(f"{where}:{position + 1}: {len(fields)} fields, a {kind} line has {fmt.fields}")
-            name = fields[0]
-            if not name:
-                raise BadInput(f"{where}:{position + 1}: empty name")
-            for column in fmt.numeric:
-                value = fields[column]
-                # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
-                if not (value.isdigit() and value.isascii()):
-                    label = fmt.labels[column]
-                    raise BadInput(f"{where}:{position + 1}: {label} {shown_value(value)} of {name!r} is not a number")
-            if name in index:
-                raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {index[name] + 1})")
-            index[name] = position
-        account_file.nis_at = len(bodies) if first_nis is None else first_nis
+        plain = plain_index(fmt, bodies)
+        if plain is None:
+            account_file = cls(path, fmt, text, checked_index(fmt, kind, bodies, where))
+        else:
+            account_file = cls(path, fmt, text, plain[0])
+            account_file.holders = plain[1]
         return account_file
 
     @classmethod
     def missing(cls, path: Path, kind: str) -> AccountFile:
         return cls(path, FORMATS[kind], exists=False)
 
+    # -- finding an entry -----------------------------------------------------
+
+    def offset(self, name: str) -> int:
+        """Where NAME's line starts (NAME must be an entry)."""
+        return self.index[name]
+
     def get(self, name: str) -> list[str] | None:
-        position = self.index.get(name)
-        return None if position is None else self.lines[position][:-1].split(":")
+        if name not in self.index:
+            return None
+        start = self.offset(name)
+        return self.content[start : self.content.index("\n", start)].split(":")
+
+    def field(self, name: str, label: str) -> str | None:
+        """NAME's field LABEL (a Format label), or None when NAME is not here."""
+        fields = self.get(name)
+        return None if fields is None else self.format.value(fields, label)
+
+    def number(self, name: str) -> int | None:
+        """NAME's own ID (UID or GID), or None when NAME is not here."""
+        value = self.field(name, "uid" if "uid" in self.format.labels else "gid")
+        return None if value is None else int(value)
+
+    def with_values(self, name: str, values: dict[str, str]) -> list[str]:
+        """NAME's fields with those named in VALUES (label -> value) replaced;
+        labels this format has not are left out."""
+        fields = self.get(name)
+        for label, value in values.items():
+            if label in self.format.labels:
+                fields[self.format.column(label)] = value
+        return fields
 
     def entries(self):
         """(name, fields) for every entry, in file order."""
-        for name, position in self.index.items():
-            yield name, self.lines[position][:-1].split(":")
+        for body in self.content.split("\n")[:-1]:
+            if entry_line(body):
+                fields = body.split(":")
+                yield fields[0], fields
 
     def id_holders(self) -> dict[int, str]:
-        """ID (field 2 in passwd, master.passwd and group) -> the first name
-        holding it, as getpwuid and getgrgid would answer; one cheap pass
-        that splits no more of a line than it needs."""
-        lines, holders = self.lines, {}
-        for name, position in self.index.items():
-            holders.setdefault(int(lines[position].split(":", 3)[2]), name)
-        return holders
+        """ID (UID or GID) -> the first name holding it, as getpwuid and
+        getgrgid would answer."""
+        if self.holders is None:
+            column, holders = self.format.id_column, {}
+            for body in self.content.split("\n")[:-1]:
+                if entry_line(body):
+                    fields = body.split(":", column + 1)
+                    holders.setdefault(int(fields[column]), fields[0])
+            self.holders = holders
+        return dict(self.holders)
+
+    # -- the text, and the text edited ----------------------------------------
+
+    @property
+    def lines(self) -> Lines:
+        """The lines, with their newlines (made when asked for)."""
+        return Lines(self.content)
 
     def text(self) -> str:
-        return "".join(self.lines)
+        return self.content
 
     def data(self) -> bytes:
-        return self.text().encode(ENCODING, ERRORS)
+        return self.content.encode(ENCODING, ERRORS)
+
+    def nis_start(self) -> int:
+        """Where the first NIS line starts, else the end."""
+        if self.nis_offset is None:
+            first = re.search(r"(?m)^[+\-]", self.content)
+            self.nis_offset = len(self.content) if first is None else first.start()
+        return self.nis_offset
+
+    def line_number(self, name: str) -> int:
+        """NAME's line, counted from 0."""
+        return self.content.count("\n", 0, self.offset(name))
 
     def insert_position(self) -> int:
-        """Where appended lines go: before the first NIS line, else at the end."""
-        if self.nis_at is None:
-            self.nis_at = next((i for i, line in enumerate(self.lines) if is_nis(line)), len(self.lines))
-        return self.nis_at
+        """The line appended lines go before: the first NIS line, else the end."""
+        return self.content.count("\n", 0, self.nis_start())
 
     def edited(self, replace: dict[str, list[str]], append: list[list[str]]) -> str:
         """The file's text with the entries in REPLACE rewritten and APPEND
         added before the first NIS line, as shadow-utils does, or at the end."""
-        lines = list(self.lines)
+        content = self.content
+        cuts = []
         for name, fields in replace.items():
-            lines[self.index[name]] = ":".join(fields) + "\n"
-        insert_at = self.insert_position()
-        new_lines = [":".join(fields) + "\n" for fields in append]
-        lines[insert_at:insert_at] = new_lines
-        return "".join(lines)
+            start = self.offset(name)
+            cuts.append((start, content.index("\n", start) + 1, ":".join(fields) + "\n"))
+        at = self.nis_start()
+        cuts.append((at, at, "".join(":".join(fields) + "\n" for fields in append)))
+        pieces, position = [], 0
+        for start, end, new in sorted(cuts, key=lambda cut: (cut[0], cut[1])):
+            pieces += [content[position:start], new]
+            position = end
+        pieces.append(content[position:])
+        return "".join(pieces)
+
+
+def entry_line(body: str) -> bool:
+    """Whether the line BODY (without its newline) is an entry: not NIS,
+    not a comment, not blank."""
+    first = body[:1]
+    return not (first in ("+", "-", "#", "") or (first.isspace() and is_inert(body)))
+
+
+def checked_index(fmt: Format, kind: str, bodies: list[str], where: str) -> dict[str, int]:
+    """The entries' names of BODIES (the lines without their newlines), line
+    by line: the first line that is not well formed, or a name that appears
+    again, is bad input naming it."""
+    index: dict[str, int] = {}
+    starts = list(line_starts(bodies))
+    for position, body in enumerate(bodies):
+        if not entry_line(body):
+            continue
+        fields = body.split(":")
+        if len(fields) != fmt.fields:
+            raise BadInput(f"{where}:{position + 1}: {len(fields)} fields, a {kind} line has {fmt.fields}")
+        name = fields[0]
+        if not name:
+            raise BadInput(f"{where}:{position + 1}: empty name")
+        for column in fmt.numeric:
+            value = fields[column]
+            # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
+            if not (value.isdigit() and value.isascii()):
+                label = fmt.labels[column]
+                raise BadInput(f"{where}:{position + 1}: {label} {shown_value(value)} of {name!r} is not a number")
+        if name in index:
+            first = bisect_left(starts, index[name]) + 1
+            raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {first})")
+        index[name] = starts[position]
+    return index
+
+
+class Lines(Sequence):
+    """The lines of a text, with their newlines, found when asked for: a
+    diff looks at a few lines of a file that may have 100,000."""
+
+    def __init__(self, content: str) -> None:
+        self.content = content
+        self.count = content.count("\n")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def start(self, number: int) -> int:
+        """Where line NUMBER starts (the end, for the line after the last)."""
+        content = self.content
+        if number >= self.count:
+            return len(content)
+        if number <= self.count // 2:
+            position = 0
+            for _ in range(number):
+                position = content.index("\n", position) + 1
+            return position
+        position = len(content)
+        for _ in range(self.count - number):
+            position = content.rfind("\n", 0, position - 1) + 1
+        return position
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            first, last, step = item.indices(self.count)
+            if step != 1:
+                raise ValueError("only contiguous slices")
+            if last <= first:
+                return []
+            start = self.start(first)
+            end = start
+            for _ in range(last - first):
+                end = self.content.index("\n", end) + 1
+            return [body + "\n" for body in self.content[start:end].split("\n")[:-1]]
+        number = item + self.count if item < 0 else item
+        if not 0 <= number < self.count:
+            raise IndexError(item)
+        return self[number : number + 1][0]
+
+    def __iter__(self):
+        return (body + "\n" for body in self.content.split("\n")[:-1])
+
+
+def id_near_end(data: bytes, kind: str, name: str) -> int | None:
+    """NAME's own ID in DATA, the bytes of an account file of KIND, as a
+    tool just appended it: a search from the end, no parse (a large host
+    has 100,000 lines, and this runs once per account made)."""
+    prefix = name.encode() + b":"
+    if data.startswith(prefix):
+        start = 0
+    else:
+        found = data.rfind(b"\n" + prefix)
+        if found < 0:
+            return None
+        start = found + 1
+    end = data.find(b"\n", start)
+    fields = data[start : end if end >= 0 else len(data)].split(b":")
+    column = FORMATS[kind].id_column
+    return int(fields[column]) if len(fields) > column and fields[column].isdigit() else None

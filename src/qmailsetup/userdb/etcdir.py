@@ -1,9 +1,9 @@
 """ROOT/etc, opened once: the one directory every account-file step uses.
 
 observe reads the account files through it, and the files backend takes
-its locks, reads the files again, creates its temporary files, renames them
-over the files and their FILE- backups and fsyncs the directory through
-it, and apply's preflight looks at it: all relative to one descriptor
+its locks, compares the files with what was read, creates its temporary
+files, renames them over the files and their FILE- backups and fsyncs the
+directory through it, and apply's preflight looks at it: all relative to one descriptor
 (openat and friends, dir_fd=), opened without following a link when the
 root is not /. Whatever happens to the name ROOT/etc after that (renamed,
 swapped for a symlink to the host's own /etc), every step still works on

@@ -12,7 +12,7 @@ The kinds of lock, each matching one tool family:
 - "exclusive": OpenBSD's /etc/ptmp, created with O_EXCL; it holds no PID,
   so a leftover one is reported, never removed.
 
-Which locks a flavor takes is data (FLAVOR_LOCKS). All are taken or none:
+Which locks a flavor takes is data (userdb/flavor.py, Flavor.locks). All are taken or none:
 when one is busy the others are let go, so a waiting qmailsetup never holds
 passwd.lock while a useradd waits for it. Every lock file is opened
 relative to the one ROOT/etc descriptor (userdb/etcdir.py), never through a
@@ -35,24 +35,13 @@ from contextlib import contextmanager, suppress
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import read_fd
 from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.flavor import FLAVORS
 
 # lckpwdf waits 15 s; shadow-utils tries 15 times, a second apart.
 DEFAULT_TIMEOUT = 15.0
 TIMEOUT_VARIABLE = "QMAILSETUP_LOCK_TIMEOUT"
 POLL_SECONDS = 0.1
 DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-# (kind, name in the root's etc); a per-file lock is taken only for a file
-# that exists, as shadow-utils locks shadow only when there is one.
-FLAVOR_LOCKS = {
-    "shadow": (
-        ("fcntl", ".pwd.lock"),
-        ("pidfile", "passwd"), ("pidfile", "shadow"),
-        ("pidfile", "group"), ("pidfile", "gshadow"),
-    ),
-    "plain": (("fcntl", ".pwd.lock"), ("pidfile", "passwd"), ("pidfile", "group")),
-    "bsd": (("flock", "master.passwd"), ("flock", "group"), ("exclusive", "ptmp")),
-}
 
 # pidfile locks this process holds now, as (etc directory, name): a lock
 # naming our own PID that is not among them is a leftover (an earlier failed
@@ -298,8 +287,10 @@ LOCK_KINDS = {"fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "e
 
 
 def flavor_locks(etc: EtcDir, flavor: str) -> list:
+    """The locks of the flavor named FLAVOR, a per-file one only for a file
+    that exists, as shadow-utils locks shadow only when there is one."""
     locks = []
-    for kind, name in FLAVOR_LOCKS[flavor]:
+    for kind, name in FLAVORS[flavor].locks:
         if kind in ("pidfile", "flock") and not etc.exists(name):
             continue
         locks.append(LOCK_KINDS[kind](etc, name))
