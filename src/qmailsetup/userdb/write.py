@@ -103,7 +103,12 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, xattrs: d
 def created_with(mode: int) -> os.stat_result:
     """What install() takes as LIKE for a file that copies no other: MODE,
     and the owner and group it is created with (-1: fchown keeps them)."""
-    return os.stat_result((stat.S_IFREG | mode, 0, 0, 1, -1, -1, 0, 0, 0, 0))
+    return os.stat_result((
+        stat.S_IFREG | mode,
+        0, 0, 1,  # pragma: no mutate (inode, device, links: install() never reads them)
+        -1, -1,
+        0, 0, 0, 0,  # pragma: no mutate (size and times: install() never reads them)
+    ))
 
 
 def read_current(etc: EtcDir, name: str) -> tuple[bytes, os.stat_result, dict[str, bytes]]:
