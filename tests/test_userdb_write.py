@@ -245,3 +245,17 @@ def test_holds_pid_reads_exactly_the_pid_and_a_nul(etc):
     assert not holds_pid(etc, "shadow.77", 7)
     assert not holds_pid(etc, "shadow.78", 78)
     assert not holds_pid(etc, "missing.79", 79)
+
+
+def test_a_failure_without_a_reason_keeps_its_words():
+    error = WriteError("writing shadow", OSError("the disk went away"))
+    assert (error.step, error.errno, error.strerror) == ("writing shadow", None, "the disk went away")
+
+
+def test_attributes_that_cannot_be_listed_name_the_file(etc, monkeypatch):
+    shadow(etc)
+    monkeypatch.setattr(os, "listxattr", failing("listxattr"))
+    with pytest.raises(WriteError) as failure:
+        replace_file(etc, "shadow", b"new\n")
+    assert failure.value.step == "listing the extended attributes of shadow"
+    assert names(etc) == ["shadow"]
