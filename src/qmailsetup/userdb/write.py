@@ -173,6 +173,6 @@ def holds_pid(etc: EtcDir, name: str, pid: int) -> bool:
     except OSError:
         return False
     try:
-        return read_fd(fd, 32) == f"{pid}\0".encode()  # pragma: no mutate (the limit only bounds the read: "<pid>\\0" is shorter)
+        return read_fd(fd, 32) == f"{pid}\0".encode()  # pragma: no mutate (the limit only bounds the read: "<pid>NUL" is shorter)
     finally:
         os.close(fd)
