@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -215,7 +216,7 @@ EXACT_LINES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "line"), EXACT_LINES, ids=[line for _, line in EXACT_LINES])
+@pytest.mark.parametrize(("text", "line"), EXACT_LINES, ids=[re.sub(r"\W+", "-", line) for _, line in EXACT_LINES])
 def test_a_bad_spec_is_named_in_exactly_these_words(text, line):
     with pytest.raises(BadInput) as error:
         parse_spec(text, "my.toml")
@@ -234,8 +235,9 @@ def test_ids_and_modes_at_their_limits_are_accepted():
 
 
 @pytest.mark.parametrize(("content", "reason"), [
-    (None, "a directory, not a regular file"),
-    (b"\xff[[groups]]\n", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+    pytest.param(None, "a directory, not a regular file", id="directory"),
+    pytest.param(b"\xff[[groups]]\n", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+                 id="not-utf-8"),
 ])
 def test_a_spec_that_cannot_be_read_is_named_with_the_reason(tmp_path, content, reason):
     path = tmp_path / "spec.toml"
