@@ -72,7 +72,7 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("data", "message"), BAD_FILES, ids=[re.sub(r"\W+", "-", m) for _, m in BAD_FILES])
+@pytest.mark.parametrize(("data", "message"), BAD_FILES, ids=[re.sub(r"[^A-Za-z0-9]+", "-", m) for _, m in BAD_FILES])
 def test_malformed_files_are_named_with_their_line(data, message):
     with pytest.raises(BadInput) as error:
         AccountFile.parse(Path("passwd"), "passwd", data)

@@ -216,7 +216,7 @@ EXACT_LINES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "line"), EXACT_LINES, ids=[re.sub(r"\W+", "-", line) for _, line in EXACT_LINES])
+@pytest.mark.parametrize(("text", "line"), EXACT_LINES, ids=[re.sub(r"[^A-Za-z0-9]+", "-", line) for _, line in EXACT_LINES])
 def test_a_bad_spec_is_named_in_exactly_these_words(text, line):
     with pytest.raises(BadInput) as error:
         parse_spec(text, "my.toml")
