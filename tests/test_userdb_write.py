@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import subprocess
 
@@ -55,6 +56,7 @@ def test_the_temporary_copy_is_private_before_its_mode_is_set(etc, monkeypatch):
 
     def fchown(fd, uid, gid):
         seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        assert not os.get_inheritable(fd)  # a command run meanwhile never gets it
         return real_fchown(fd, uid, gid)
 
     monkeypatch.setattr(os, "fchown", fchown)
@@ -136,7 +138,7 @@ def test_each_failing_step_is_named_and_its_temporary_file_removed(etc, monkeypa
     with pytest.raises(WriteError) as failure:
         install(etc.fd, "shadow", b"new\n", like, {"user.origin": b"host"}, keep_times=True)
     temp = created[0]
-    assert temp.startswith(f"shadow{TEMP_MARK}{os.getpid()}-")
+    assert re.fullmatch(rf"shadow\.qmailsetup-{os.getpid()}-[0-9a-f]{{8}}", temp), temp
     assert failure.value.step == step.format(temp=temp)
     assert (failure.value.errno, failure.value.strerror) == (errno.EIO, f"injected failure of {call}")
     assert names(etc) == ["shadow"]
@@ -259,3 +261,22 @@ def test_attributes_that_cannot_be_listed_name_the_file(etc, monkeypatch):
         replace_file(etc, "shadow", b"new\n")
     assert failure.value.step == "listing the extended attributes of shadow"
     assert names(etc) == ["shadow"]
+
+
+def test_a_directory_that_cannot_be_listed_or_a_file_already_gone_removes_nothing_else(etc, monkeypatch):
+    dead = dead_pid()
+    for name in (f"shadow{TEMP_MARK}{dead}-01", f"group{TEMP_MARK}{dead}-02"):
+        (etc.path / name).write_bytes(b"")
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", failing("scandir"))
+    assert remove_stale_temps(etc, {"shadow", "group"}) == []
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    real_unlink = os.unlink
+
+    def unlink(name, **kwargs):
+        if name.startswith("shadow"):
+            raise FileNotFoundError(errno.ENOENT, "removed meanwhile")
+        return real_unlink(name, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert remove_stale_temps(etc, {"shadow", "group"}) == [f"group{TEMP_MARK}{dead}-02"]
