@@ -280,3 +280,16 @@ def test_a_directory_that_cannot_be_listed_or_a_file_already_gone_removes_nothin
 
     monkeypatch.setattr(os, "unlink", unlink)
     assert remove_stale_temps(etc, {"shadow", "group"}) == [f"group{TEMP_MARK}{dead}-02"]
+
+
+def test_a_link_planted_at_the_temporary_name_is_never_followed(etc, monkeypatch):
+    target = etc.path.parent / "elsewhere"
+    target.write_bytes(b"not yours\n")
+    monkeypatch.setattr(write.secrets, "token_hex", lambda size: "0badcafe")
+    temp = f"shadow{TEMP_MARK}{os.getpid()}-0badcafe"
+    (etc.path / temp).symlink_to(target)
+    with pytest.raises(WriteError) as failure:
+        install(etc.fd, "shadow", b"new\n", created_with(0o600), {})
+    assert (failure.value.step, failure.value.errno) == (f"creating {temp}", errno.EEXIST)
+    assert target.read_bytes() == b"not yours\n"
+    assert not (etc.path / "shadow").exists()

@@ -73,7 +73,11 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, xattrs: d
     temp = f"{name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
     step = f"creating {temp}"
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        fd = os.open(
+            temp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL  # a name already there, a planted link too, fails
+            | os.O_NOFOLLOW | os.O_CLOEXEC,  # pragma: no mutate (implied by O_EXCL and by Python's os.open)
+            0o600, dir_fd=dir_fd)
         try:
             step = f"setting the owner of {temp}"
             os.fchown(fd, like.st_uid, like.st_gid)
