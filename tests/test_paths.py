@@ -91,3 +91,22 @@ def test_a_failing_step_is_named_by_the_path_and_its_reason(tmp_path, monkeypatc
     with pytest.raises(OperationFailed) as error:
         ensure_directory(tmp_path, "/var/qmail", 0, 0, 0o755)
     assert str(error.value) == "/var/qmail: Input/output error"
+
+
+def test_a_parent_is_never_writable_by_others_even_before_its_chmod(tmp_path, monkeypatch):
+    """mkdir's own mode already says 0755: under umask 0 the new /var is
+    not world-writable for an instant."""
+    seen = []
+    real_fchmod = os.fchmod
+
+    def fchmod(fd, mode):
+        seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return real_fchmod(fd, mode)
+
+    monkeypatch.setattr(os, "fchmod", fchmod)
+    old_umask = os.umask(0)
+    try:
+        ensure_directory(tmp_path, "/var/qmail", 0, 0, 0o755)
+    finally:
+        os.umask(old_umask)
+    assert seen == [0o755, 0o700]  # /var before its fchmod, then /var/qmail before its own
