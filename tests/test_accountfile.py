@@ -82,7 +82,8 @@ def test_malformed_files_are_named_with_their_line(data, message):
 def test_a_missing_file_gets_its_first_line_at_the_top():
     """A missing gshadow, say: never parsed, its new lines start it."""
     missing = AccountFile.missing(Path("gshadow"), "gshadow")
-    assert (missing.exists, missing.lines, missing.index) == (False, [], {})
+    assert (missing.path, missing.format, missing.exists, missing.lines, missing.index) == (
+        Path("gshadow"), FORMATS["gshadow"], False, [], {})
     assert missing.insert_position() == 0
     assert missing.edited({}, [["qmail", "!", "", ""], ["nofiles", "!", "", ""]]) == "qmail:!::\nnofiles:!::\n"
 
@@ -92,6 +93,16 @@ def test_lines_never_parsed_still_get_new_lines_before_the_first_nis_line():
     assert built.insert_position() == 1
     assert built.edited({}, [["qmail", "x", "2107", ""]]) == "root:x:0:\nqmail:x:2107:\n+:::\n-bad:::\n"
     assert AccountFile(Path("group"), FORMATS["group"], ["root:x:0:\n"]).insert_position() == 1
+    assert AccountFile(Path("group"), FORMATS["group"], ["root:x:0:\n", "-bad:::\n"]).insert_position() == 1
+
+
+def test_a_hash_in_the_last_column_shown_keeps_the_line_end():
+    """A commented-out entry cut short: its hash is hidden and the line
+    still ends where it did."""
+    assert FORMATS["shadow"].redact("#qmaild:$6$salt$hash\n") == "#qmaild:<hidden>\n"
+    assert FORMATS["shadow"].redact("#qmaild:$6$salt$hash") == "#qmaild:<hidden>"
+    assert FORMATS["passwd"].redact("qmaild:$1$x:7791:2108::/var/qmail:/sbin/nologin\n") == (
+        "qmaild:<hidden>:7791:2108::/var/qmail:/sbin/nologin\n")
 
 
 def test_ids_answer_as_getpwuid_would_the_first_holder():
