@@ -65,6 +65,8 @@ BAD_FILES = [
      "passwd:3: gid '\xb2' of 'bin' is not a number"),
     (b"root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/bin/false\r\n", "passwd:2: carriage return in line (DOS line ends?)"),
     (b"root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/bin/false", "passwd:2: the last line has no newline at its end"),
+    (b"root:x:0:0:root:/root:/bin/sh\r\nbin:x:1:1::/:/bin/false\r\n", "passwd:1: carriage return in line (DOS line ends?)"),
+    (b"root:x:0:0:root:/root:/bin/sh\nb\0n:x:1:1::/:/bin/false\nd\0:x:2:2::/:/bin/false\n", "passwd:2: contains a NUL byte"),
     (b"root:x:0:0:root:/root:/bin/sh\nbin:x:$6$salt$hash:1::/:/bin/false\n",
      "passwd:2: uid (12 characters, not shown) of 'bin' is not a number"),
     (b"bin:x:twelve_chars:1::/:/bin/false\n", "passwd:1: uid 'twelve_chars' of 'bin' is not a number"),
@@ -111,3 +113,8 @@ def test_ids_answer_as_getpwuid_would_the_first_holder():
     assert parsed.id_holders() == {0: "root", 2: "bin"}
     assert parsed.get("toor") == ["toor", "x", "0", "0", "", "/", "/bin/sh"]
     assert parsed.get("nobody") is None
+
+
+def test_only_bangs_and_stars_hold_no_secret():
+    assert FORMATS["shadow"].redact("a:X:1::::::\n") == "a:<hidden>:1::::::\n"
+    assert FORMATS["shadow"].redact("a:!*!:1::::::\n") == "a:!*!:1::::::\n"
