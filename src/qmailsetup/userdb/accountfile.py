@@ -127,7 +127,8 @@ class AccountFile:
             if first in ("+", "-"):
                 first_nis = position if first_nis is None else first_nis
                 continue
-            if first in ("#", "") or (first.isspace() and is_inert(body)):  # pragma: no mutate (is_inert alone says the same)
+            if first in ("#", "") or (
+                    first.isspace() and is_inert(body)):  # pragma: no mutate (is_inert alone says the same)
                 continue
             fields = body.split(":")
             if len(fields) != fmt.fields:
@@ -144,7 +145,7 @@ class AccountFile:
             if name in index:
                 raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {index[name] + 1})")
             index[name] = position
-        account_file.nis_at = len(bodies) if first_nis is None else first_nis  # pragma: no mutate (insert_position finds it too)
+        account_file.nis_at = len(bodies) if first_nis is None else first_nis
         return account_file
 
     @classmethod
