@@ -167,7 +167,8 @@ class AccountFile:
         that splits no more of a line than it needs."""
         lines, holders = self.lines, {}
         for name, position in self.index.items():
-            holders.setdefault(int(lines[position].split(":", 3)[2]), name)  # pragma: no mutate (the limit only saves work)
+            fields = lines[position].split(":", 3)  # pragma: no mutate (the limit only saves work)
+            holders.setdefault(int(fields[2]), name)
         return holders
 
     def text(self) -> str:
