@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from qmailsetup.errors import BadInput
-from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.accountfile import FORMATS, AccountFile
 from trees import FIXTURES
 
 KINDS = {"passwd": "passwd", "passwd.master": "passwd", "group": "group", "group.master": "group",
@@ -54,15 +55,66 @@ BAD_FILES = [
     (b"root:x:0:0:root:/root:/bin/sh\nbin:x:one:1::/:/bin/false\n", "passwd:2: uid 'one' of 'bin' is not a number"),
     (b"root:x:0:0:root:/root:/bin/sh\nroot:x:1:1::/:/bin/false\n", "passwd:2: 'root' appears again (first on line 1)"),
     (b"root:x:0:0:root:/root:/bin/sh", "passwd:1: the last line has no newline at its end"),
-    (b"root:x:0:0:root:/root:/bin/sh\r\n", "passwd:1: carriage return in line"),
+    (b"root:x:0:0:root:/root:/bin/sh\r\n", "passwd:1: carriage return in line (DOS line ends?)"),
     (b"root:x:0:0:root:/root:/bin/sh\nb\0n:x:1:1::/:/bin/false\n", "passwd:2: contains a NUL byte"),
     (b":x:0:0:root:/root:/bin/sh\n", "passwd:1: empty name"),
-    (b"root:x:-1:0:root:/root:/bin/sh\n", "uid '-1' of 'root' is not a number"),
+    (b"root:x:-1:0:root:/root:/bin/sh\n", "passwd:1: uid '-1' of 'root' is not a number"),
+    # a NIS line is never parsed; the numbering goes on past it and past a
+    # line that is not first a NUL or CR problem
+    (b"root:x:0:0:root:/root:/bin/sh\n+::::::\nbin:x:1:\xc2\xb2::/:/bin/false\n",
+     "passwd:3: gid '\xb2' of 'bin' is not a number"),
+    (b"root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/bin/false\r\n", "passwd:2: carriage return in line (DOS line ends?)"),
+    (b"root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/:/bin/false", "passwd:2: the last line has no newline at its end"),
+    (b"root:x:0:0:root:/root:/bin/sh\r\nbin:x:1:1::/:/bin/false\r\n", "passwd:1: carriage return in line (DOS line ends?)"),
+    (b"root:x:0:0:root:/root:/bin/sh\nb\0n:x:1:1::/:/bin/false\nd\0:x:2:2::/:/bin/false\n", "passwd:2: contains a NUL byte"),
+    (b"root:x:0:0:root:/root:/bin/sh\nbin:x:$6$salt$hash:1::/:/bin/false\n",
+     "passwd:2: uid (12 characters, not shown) of 'bin' is not a number"),
+    (b"bin:x:twelve_chars:1::/:/bin/false\n", "passwd:1: uid 'twelve_chars' of 'bin' is not a number"),
+    (b"bin:x:thirteen_char:1::/:/bin/false\n", "passwd:1: uid (13 characters, not shown) of 'bin' is not a number"),
 ]
 
 
-@pytest.mark.parametrize(("data", "message"), BAD_FILES, ids=[m for _, m in BAD_FILES])
+@pytest.mark.parametrize(("data", "message"), BAD_FILES, ids=[re.sub(r"[^A-Za-z0-9]+", "-", m) for _, m in BAD_FILES])
 def test_malformed_files_are_named_with_their_line(data, message):
     with pytest.raises(BadInput) as error:
         AccountFile.parse(Path("passwd"), "passwd", data)
-    assert message in str(error.value)
+    assert str(error.value) == message
+
+
+def test_a_missing_file_gets_its_first_line_at_the_top():
+    """A missing gshadow, say: never parsed, its new lines start it."""
+    missing = AccountFile.missing(Path("gshadow"), "gshadow")
+    assert (missing.path, missing.format, missing.exists, missing.content, missing.index) == (
+        Path("gshadow"), FORMATS["gshadow"], False, "", {})
+    assert missing.insert_position() == 0
+    assert missing.edited({}, [["qmail", "!", "", ""], ["nofiles", "!", "", ""]]) == "qmail:!::\nnofiles:!::\n"
+
+
+def test_lines_never_parsed_still_get_new_lines_before_the_first_nis_line():
+    built = AccountFile(Path("group"), FORMATS["group"], "root:x:0:\n+:::\n-bad:::\n")
+    assert built.insert_position() == 1
+    assert built.edited({}, [["qmail", "x", "2107", ""]]) == "root:x:0:\nqmail:x:2107:\n+:::\n-bad:::\n"
+    assert AccountFile(Path("group"), FORMATS["group"], "root:x:0:\n").insert_position() == 1
+    assert AccountFile(Path("group"), FORMATS["group"], "root:x:0:\n-bad:::\n").insert_position() == 1
+
+
+def test_a_hash_in_the_last_column_shown_keeps_the_line_end():
+    """A commented-out entry cut short: its hash is hidden and the line
+    still ends where it did."""
+    assert FORMATS["shadow"].redact("#qmaild:$6$salt$hash\n") == "#qmaild:<hidden>\n"
+    assert FORMATS["shadow"].redact("#qmaild:$6$salt$hash") == "#qmaild:<hidden>"
+    assert FORMATS["passwd"].redact("qmaild:$1$x:7791:2108::/var/qmail:/sbin/nologin\n") == (
+        "qmaild:<hidden>:7791:2108::/var/qmail:/sbin/nologin\n")
+
+
+def test_ids_answer_as_getpwuid_would_the_first_holder():
+    parsed = AccountFile.parse(Path("passwd"), "passwd",
+                               b"root:x:0:0::/:/bin/sh\ntoor:x:0:0::/:/bin/sh\nbin:x:2:2::/:/bin/sh\n")
+    assert parsed.id_holders() == {0: "root", 2: "bin"}
+    assert parsed.get("toor") == ["toor", "x", "0", "0", "", "/", "/bin/sh"]
+    assert parsed.get("nobody") is None
+
+
+def test_only_bangs_and_stars_hold_no_secret():
+    assert FORMATS["shadow"].redact("a:X:1::::::\n") == "a:<hidden>:1::::::\n"
+    assert FORMATS["shadow"].redact("a:!*!:1::::::\n") == "a:!*!:1::::::\n"

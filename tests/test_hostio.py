@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import stat
+import subprocess
 
 import pytest
 
-from qmailsetup.hostio import NotRegular, read_optional, read_regular
+from conftest import skip_or_fail
+from qmailsetup import hostio
+from qmailsetup.hostio import NotRegular, kind_of, mount_id, open_regular, read_optional, read_regular, unchangeable
 
 
 def test_a_regular_file_is_read_whole(tmp_path):
@@ -64,3 +69,67 @@ def test_optional_is_none_only_when_missing(tmp_path):
     assert read_optional(tmp_path / "absent") is None
     with pytest.raises(NotRegular):
         read_optional(tmp_path / "fifo")
+
+
+def test_the_kind_of_each_file_in_words(tmp_path):
+    assert [kind_of(mode) for mode in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR,
+                                       stat.S_IFBLK, stat.S_IFLNK, 0)] == [
+        "a file", "a directory", "a FIFO", "a socket", "a device", "a device", "a symlink", "not a regular file"]
+
+
+def test_an_open_descriptor_blocks_again_and_is_not_inherited(tmp_path):
+    (tmp_path / "f").write_text("x")
+    fd, info = open_regular(tmp_path / "f")
+    try:
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
+        assert not os.get_inheritable(fd)
+        assert info.st_size == 1
+    finally:
+        os.close(fd)
+
+
+def test_a_file_created_through_it_is_private(tmp_path):
+    old_umask = os.umask(0)
+    try:
+        fd, info = open_regular(tmp_path / "lock", flags=os.O_WRONLY | os.O_CREAT)
+    finally:
+        os.umask(old_umask)
+    os.close(fd)
+    assert info.st_mode & 0o777 == 0o600
+
+
+def test_a_read_in_small_chunks_stops_at_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(hostio, "CHUNK", 4)
+    (tmp_path / "f").write_bytes(b"0123456789")
+    assert read_regular(tmp_path / "f") == b"0123456789"
+    assert read_regular(tmp_path / "f", limit=6) == b"012345"
+    assert read_regular(tmp_path / "f", limit=20) == b"0123456789"
+
+
+def test_a_fifo_with_no_reader_opened_for_writing_is_named(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(NotRegular) as error:
+        open_regular(tmp_path / "fifo", flags=os.O_WRONLY)
+    assert error.value.strerror == "a FIFO, not a regular file"
+
+
+def test_immutable_and_append_only_files_are_named(tmp_path):
+    if os.geteuid() != 0:
+        skip_or_fail("chattr needs root")
+    directory = os.open(tmp_path, os.O_RDONLY)
+    names = {"plain": None, "immutable": "+i", "append-only": "+a"}
+    for name, flag in names.items():
+        (tmp_path / name).write_text("x")
+        if flag:
+            subprocess.run(["chattr", flag, tmp_path / name], check=True)
+    try:
+        for name in names:
+            fd = os.open(tmp_path / name, os.O_RDONLY)
+            try:
+                assert unchangeable(fd) == (None if name == "plain" else name)
+                assert mount_id(fd) == mount_id(directory) > 0
+            finally:
+                os.close(fd)
+    finally:
+        os.close(directory)
+        subprocess.run(["chattr", "-i", "-a", tmp_path / "immutable", tmp_path / "append-only"], check=True)

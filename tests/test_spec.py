@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -184,3 +185,66 @@ def test_missing_spec_file_exits_2(tmp_path):
     result = cli("apply", "--dry-run", "--spec", tmp_path / "nope.toml", "--root", tmp_path)
     assert result.code == 2
     assert "nope.toml: cannot read spec: No such file or directory" in result.err
+
+
+NAME_RULE = "(lower case letters, digits, '_' and '-', not starting with '-' or a digit, at most 32 characters)"
+RANGE_RULE = f"(1..{2**31 - 1}, not 65535)"
+# the whole line, word for word: what a user reads and acts on
+EXACT_LINES = [
+    ('[[groups]]\nname = "Qmail"\n', f"groups[0].name: 'Qmail' is not a portable account name {NAME_RULE}"),
+    (f'[[groups]]\nname = "{"q" * 33}"\n', f"groups[0].name: '{'q' * 33}' is not a portable account name {NAME_RULE}"),
+    ('[[groups]]\nname = "a"\ngid = 65535\n', f"groups[0].gid: 65535 is out of range {RANGE_RULE}"),
+    ('[[groups]]\nname = "a"\ngid = 2147483648\n', f"groups[0].gid: 2147483648 is out of range {RANGE_RULE}"),
+    ('[[groups]]\nname = "a"\nrole = "mail"\n', "groups[0].role: 'mail' is not one of 'qmail' or 'nofiles'"),
+    ('[[groups]]\nname = "a"\ngid = 2.5\n', "groups[0].gid: must be a whole number"),
+    ('groups = [3]\n', "groups[0]: must be a table"),
+    ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = "999"\n',
+     "paths[0].mode: '999' is not an octal mode such as \"0755\" or \"02755\""),
+    ('[[paths]]\npath = "/var/qmail"\nowner = "root"\ngroup = "qmail"\nmode = "007555"\n',
+     "paths[0].mode: '007555' is not an octal mode such as \"0755\" or \"02755\""),
+    ('[[paths]]\npath = "/v"\nowner = "root"\ngroup = "q"\nmode = "0755"\n[[paths]]\npath = "/v"\nowner = "root"\n'
+     'group = "q"\nmode = "0700"\n', "paths: path '/v' appears more than once"),
+    ('[[groups]]\nname = "a"\n[[groups]]\nname = "b"\n[[groups]]\nname = "a"\n[[groups]]\nname = "b"\n',
+     "groups: name 'a' appears more than once"),
+    (f'[[users]]\n{USER}comment = "a\\rb"\n', "users[0].comment: 'a\\rb' contains '\\r', which the account files cannot hold"),
+    (f'[[users]]\n{USER}class = "x\\u0000"\n', "users[0].class: 'x\\x00' contains '\\x00', which the account files cannot hold"),
+    ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/var/qmail/"\n',
+     "users[0].home: '/var/qmail/' is not a normalised absolute path (no '.', '..', '//' or trailing '/')"),
+    ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nshell = "/bin:sh"\n',
+     "users[0].shell: '/bin:sh' contains ':', which the account files cannot hold"),
+    ('colour = "red"\n', "colour: unknown field"),
+]
+
+
+@pytest.mark.parametrize(("text", "line"), EXACT_LINES, ids=[re.sub(r"[^A-Za-z0-9]+", "-", line) for _, line in EXACT_LINES])
+def test_a_bad_spec_is_named_in_exactly_these_words(text, line):
+    with pytest.raises(BadInput) as error:
+        parse_spec(text, "my.toml")
+    assert error.value.lines == (f"my.toml: {line}",)
+
+
+def test_ids_and_modes_at_their_limits_are_accepted():
+    spec = parse_spec('[[groups]]\nname = "a"\ngid = 1\n[[groups]]\nname = "b"\ngid = 2147483647\n'
+                      '[[groups]]\nname = "c"\ngid = 65534\n' + path_entry("/v", "755") + path_entry("/w", "02755")
+                      + f'[[users]]\n{USER}class = "daemon"\nrole = "alias"\n', "my.toml")
+    assert [g.gid for g in spec.groups] == [1, 2147483647, 65534]
+    assert [p.mode_bits for p in spec.paths] == [0o755, 0o2755]
+    assert (spec.users[0].login_class, spec.users[0].role) == ("daemon", "alias")
+    assert spec.group("b").gid == 2147483647
+    assert spec.group("z") is None
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    pytest.param(None, "a directory, not a regular file", id="directory"),
+    pytest.param(b"\xff[[groups]]\n", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+                 id="not-utf-8"),
+])
+def test_a_spec_that_cannot_be_read_is_named_with_the_reason(tmp_path, content, reason):
+    path = tmp_path / "spec.toml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(BadInput) as error:
+        load_spec(path)
+    assert error.value.lines == (f"{path}: cannot read spec: {reason}",)
