@@ -28,7 +28,7 @@ from qmailsetup.template import Template
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
-from qmailsetup.userdb.records import UserRecord, member_list, users_and_groups
+from qmailsetup.userdb.records import UserRecord, users_and_groups
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
@@ -148,22 +148,13 @@ def unchanged_since_read(etc, files: dict[str, AccountFile]) -> bool:
     return True
 
 
-def is_member(files: dict[str, AccountFile], user: str):
-    """Is USER in a group's member list, as the group file has it now?"""
-
-    def member(group: str) -> bool:
-        members = files["group"].field(group, "members")
-        return members is not None and user in member_list(members)
-
-    return member
-
-
-def current_values(user: UserRecord, gid_names: dict[int, str], files: dict[str, AccountFile], wanted=()) -> dict:
+def current_values(user: UserRecord, gid_names: dict[int, str], groups, wanted=()) -> dict:
     """A user's values under the names the plan's fields use; "groups" as
-    plan.membership shows the supplementary groups WANTED."""
-    groups = membership(list(wanted), is_member(files, user.name))
+    plan.membership shows the supplementary groups WANTED, by the member
+    lists of GROUPS (records)."""
+    supplementary = membership(list(wanted), lambda group: group in groups and user.name in groups[group].members)
     return {
-        "groups": None if groups is None else groups.current,
+        "groups": None if supplementary is None else supplementary.current,
         "group": gid_names.get(user.gid, str(user.gid)),
         "home": user.home,
         "shell": user.shell,
@@ -264,7 +255,7 @@ class FilesBackend:
         """Check CHANGES against the files as they are now, under the lock.
         Returns the creations already present exactly as planned (another
         run made them); refuses when anything else moved since observe."""
-        users, _ = users_and_groups(files, self.main_user_file)
+        users, groups = users_and_groups(files, self.main_user_file)
         uid_names = files[self.main_user_file].id_holders()
         gid_names = files["group"].id_holders()
         planned_groups = {c.name for c in changes if c.kind == "group"}
@@ -295,7 +286,7 @@ class FilesBackend:
                     problems.append(f"user {change.name} was removed meanwhile")
                     continue
                 wanted = change.fields["groups"].desired.split(", ") if "groups" in change.fields else ()
-                now = current_values(user, gid_names, files, wanted)
+                now = current_values(user, gid_names, groups, wanted)
                 moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
