@@ -35,7 +35,7 @@ def apply(root: Path, *extra):
 
 def names_in(etc: Path, kind: str) -> set[str]:
     path = etc / kind
-    return set(AccountFile.parse(path, kind, path.read_bytes()).index)
+    return set(AccountFile.parse(path, kind, path.read_bytes()).names())
 
 
 # --- a swap of ROOT/etc between the check and the write --------------------

@@ -40,7 +40,7 @@ ODD_BUT_VALID = (
 def test_odd_but_valid_lines_survive_and_new_lines_go_before_nis():
     parsed = AccountFile.parse(Path("passwd"), "passwd", ODD_BUT_VALID)
     assert parsed.data() == ODD_BUT_VALID
-    assert set(parsed.index) == {"root", "caf\udce9", "empty"}
+    assert set(parsed.names()) == {"root", "caf\udce9", "empty"}
     edited = parsed.edited({"empty": ["empty", "x", "1001", "1001", "", "/", "/bin/false"]},
                            [["alias", "x", "999", "998", "", "/var/qmail/alias", "/usr/sbin/nologin"]])
     lines = edited.encode("utf-8", "surrogateescape").split(b"\n")
@@ -84,8 +84,8 @@ def test_malformed_files_are_named_with_their_line(data, message):
 def test_a_missing_file_gets_its_first_line_at_the_top():
     """A missing gshadow, say: never parsed, its new lines start it."""
     missing = AccountFile.missing(Path("gshadow"), "gshadow")
-    assert (missing.path, missing.format, missing.exists, missing.content, missing.index) == (
-        Path("gshadow"), FORMATS["gshadow"], False, "", {})
+    assert (missing.path, missing.format, missing.exists, missing.content, list(missing.names())) == (
+        Path("gshadow"), FORMATS["gshadow"], False, "", [])
     assert missing.insert_position() == 0
     assert missing.edited({}, [["qmail", "!", "", ""], ["nofiles", "!", "", ""]]) == "qmail:!::\nnofiles:!::\n"
 
@@ -110,7 +110,7 @@ def test_a_hash_in_the_last_column_shown_keeps_the_line_end():
 def test_ids_answer_as_getpwuid_would_the_first_holder():
     parsed = AccountFile.parse(Path("passwd"), "passwd",
                                b"root:x:0:0::/:/bin/sh\ntoor:x:0:0::/:/bin/sh\nbin:x:2:2::/:/bin/sh\n")
-    assert parsed.id_holders() == {0: "root", 2: "bin"}
+    assert (parsed.holder(0), parsed.holder(2), parsed.holder(1)) == ("root", "bin", None)
     assert parsed.get("toor") == ["toor", "x", "0", "0", "", "/", "/bin/sh"]
     assert parsed.get("nobody") is None
 

@@ -42,7 +42,7 @@ def test_an_id_the_tool_chose_is_read_back_not_taken_from_the_plan(tmp_path):
     host = observe(load_spec(None), root, load_profile("linux"))
     plan = make_plan(load_spec(None), host)
     alias = next(c for c in plan.changes if c.name == "alias")
-    assert alias.values["uid"] == 999 and "uid" in alias.allocated
+    assert alias.desired["uid"] == 999 and "uid" in alias.allocated
     # what useradd -r gave may differ from the plan (an account made meanwhile)
     append(root, "passwd", ["alias:x:989:998::/var/qmail/alias:/usr/sbin/nologin"])
     assert given_id(alias, host, told_tool=False) == 989

@@ -25,7 +25,7 @@ def test_regenerated_passwd_is_master_passwd_minus_the_secret_fields(fixture):
     passwd_text = v7_passwd(master_text)
     master = AccountFile.parse(FIXTURES / fixture / "master.passwd", "master.passwd", master_text.encode())
     passwd = AccountFile.parse(FIXTURES / fixture / "passwd", "passwd", passwd_text.encode())
-    assert list(passwd.index) == list(master.index)  # same entries, same order
+    assert list(passwd.names()) == list(master.names())  # same entries, same order
     for name, m in master.entries():
         assert passwd.get(name) == [m[0], "*", m[2], m[3], m[7], m[8], m[9]]
     # comments and blank lines where they were; every line accounted for

@@ -88,7 +88,7 @@ def test_a_user_whose_group_is_only_on_the_host_is_fine(tmp_path):
     spec = '[[users]]\nname = "alias"\ngroup = "mail"\nhome = "/var/qmail/alias"\n'
     plan = plan_for(host_with(tmp_path), spec)
     assert not plan.conflicts
-    assert plan.changes[0].values["gid"] == 8
+    assert plan.changes[0].desired["gid"] == 8
 
 
 def test_any_non_login_shell_is_in_sync_when_the_spec_names_none(tmp_path):

@@ -185,7 +185,7 @@ def test_apply_touches_only_its_own_lines_never_duplicates_and_converges(files, 
             if plan.refused:
                 continue  # a conflict: the backend is never called
             assert not_owned(new.lines, owned[kind]) == not_owned(old.lines, owned[kind])
-            assert set(old.index) <= set(new.index) <= set(old.index) | owned[kind]
+            assert set(old.names()) <= set(new.names()) <= set(old.names()) | owned[kind]
 
         if not plan.refused:
             again = make_plan(spec, observe(spec, root, LINUX), fix_drift=True)

@@ -129,7 +129,7 @@ def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool
 
     change = created.get((kind, name))
     if change is not None:
-        number = change.values[ID_FIELDS[kind]] if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
+        number = change.desired[ID_FIELDS[kind]] if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
     else:
         record = (host.users if kind == "user" else host.groups).get(name)
         number = None if record is None else record.uid if kind == "user" else record.gid
@@ -156,7 +156,7 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
             created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
             wrote = backend.name == "files"
             for change in directories:
-                values = change.values
+                values = change.desired
                 uid = account_id("user", values["owner"], host, created, wrote)
                 gid = account_id("group", values["group"], host, created, wrote)
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))

@@ -37,13 +37,13 @@ def given_id(change: Change, host, told_tool: bool) -> int | None:
     if field in change.allocated and not told_tool:
         file = host.flavor.file_of(change.kind)
         return id_in_file(host.root, file, change.name)
-    return change.values[field]
+    return change.desired[field]
 
 
 def progress_line(change: Change, number: int | None) -> str:
     verb = "created" if change.action == "create" else "changed"
     if change.kind == "path":
-        values = change.values
+        values = change.desired
         return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
     if number is not None:
         return f"{verb} {change.kind} {change.name} ({ID_FIELDS[change.kind]} {number})"
@@ -64,7 +64,7 @@ def syslog_lines(change: Change, host) -> list[str]:
     """shadow-utils' own wording (groupadd.c, useradd.c, usermod.c), so a
     log watcher that knows those knows these. Comments and login classes
     usermod does not log; they are logged here in its form all the same."""
-    values = change.values
+    values = change.settings()
     if change.kind == "group":
         return [f"new group: name={change.name}, GID={values['gid']}"]
     if change.kind != "user":

@@ -92,9 +92,15 @@ class HostState:
 
     def __post_init__(self) -> None:
         self.flavor = FLAVORS[self.profile.flavor]
-        # the first entry holding an ID names it, as getpwuid would
-        self.uid_names: dict[int, str] = self.users.id_holders()
-        self.gid_names: dict[int, str] = self.groups.id_holders()
+
+    def uid_holder(self, uid: int) -> str | None:
+        """Who holds UID: the first local entry, as getpwuid would answer,
+        else the account NSS named for it (the live root only)."""
+        return self.users.holder(uid) or self.nss_uids.get(uid)
+
+    def gid_holder(self, gid: int) -> str | None:
+        """Who holds GID, as uid_holder."""
+        return self.groups.holder(gid) or self.nss_gids.get(gid)
 
 
 def under(root: Path, absolute: str) -> Path:
@@ -231,7 +237,7 @@ def ask_nss(spec: Spec, state: HostState) -> None:
                 state.nss_users[user.name] = pwd.getpwnam(user.name).pw_uid
             except KeyError:
                 pass
-        if user.uid is not None and user.uid not in state.uid_names:
+        if user.uid is not None and state.users.holder(user.uid) is None:
             try:
                 state.nss_uids[user.uid] = pwd.getpwuid(user.uid).pw_name
             except KeyError:
@@ -242,7 +248,7 @@ def ask_nss(spec: Spec, state: HostState) -> None:
                 state.nss_groups[group.name] = grp.getgrnam(group.name).gr_gid
             except KeyError:
                 pass
-        if group.gid is not None and group.gid not in state.gid_names:
+        if group.gid is not None and state.groups.holder(group.gid) is None:
             try:
                 state.nss_gids[group.gid] = grp.getgrgid(group.gid).gr_name
             except KeyError:

@@ -24,7 +24,7 @@ def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
     """What a command is told. An ID the planner allocated is left to the
     tool when the tool allocates the same way (shadow-utils -r); a tool that
     would pick from another range (pw, OpenBSD useradd) is told the ID."""
-    values = dict(change.values)
+    values = change.settings()
     if not pass_planned_ids:
         values = {key: value for key, value in values.items() if key not in change.allocated}
     values["root"] = None if root == Path("/") else str(root)
@@ -44,8 +44,7 @@ def without_memberships(change: Change) -> tuple[Change, tuple[str, ...]]:
     if change.action != "modify" or "groups" not in change.fields:
         return change, ()
     fields = {key: value for key, value in change.fields.items() if key != "groups"}
-    values = {key: value for key, value in change.values.items() if key != "groups"}
-    return replace(change, fields=fields, values=values), change.values["groups"]
+    return replace(change, fields=fields, joining=()), change.joining
 
 
 class CommandBackend:

@@ -148,14 +148,14 @@ def unchanged_since_read(etc, files: dict[str, AccountFile]) -> bool:
     return True
 
 
-def current_values(user: UserRecord, gid_names: dict[int, str], groups, wanted=()) -> dict:
+def current_values(user: UserRecord, groups, wanted=()) -> dict:
     """A user's values under the names the plan's fields use; "groups" as
     plan.membership shows the supplementary groups WANTED, by the member
     lists of GROUPS (records)."""
     supplementary = membership(list(wanted), lambda group: group in groups and user.name in groups[group].members)
     return {
         "groups": None if supplementary is None else supplementary.current,
-        "group": gid_names.get(user.gid, str(user.gid)),
+        "group": groups.holder(user.gid) or str(user.gid),
         "home": user.home,
         "shell": user.shell,
         "comment": user.comment,
@@ -208,14 +208,15 @@ class FilesBackend:
 
     def new_line(self, kind: str, change: Change, files: dict[str, AccountFile]) -> list[str]:
         values = {key: "" for key in ("comment", "class")}
-        values.update({key: str(value) for key, value in change.values.items()})
+        values.update({key: str(value) for key, value in change.settings().items()})
         shadow = files.get("shadow")
         values["hidden"] = "x" if shadow is not None and shadow.exists else "!"
         values["lastchg"] = last_change_day()
         return self.templates[kind].render_line(values).split(":")
 
     def modified_line(self, change: Change, file: AccountFile) -> list[str]:
-        values = {label: str(change.values[key]) for key, label in FILE_LABELS.items() if key in change.values}
+        settings = change.settings()
+        values = {label: str(settings[key]) for key, label in FILE_LABELS.items() if key in settings}
         return file.with_values(change.name, values)
 
     def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
@@ -225,7 +226,7 @@ class FilesBackend:
                 continue
             main = self.flavor.file_of(change.kind)
             if change.kind == "user":
-                for group in change.values.get("groups", ()):
+                for group in change.joining:
                     for kind in MEMBER_LISTS:
                         edits.add_member(kind, group, change.name)
             if change.action == "modify":
@@ -256,8 +257,6 @@ class FilesBackend:
         Returns the creations already present exactly as planned (another
         run made them); refuses when anything else moved since observe."""
         users, groups = users_and_groups(files, self.main_user_file)
-        uid_names = files[self.main_user_file].id_holders()
-        gid_names = files["group"].id_holders()
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
         for change in changes:
@@ -272,12 +271,12 @@ class FilesBackend:
                     else:
                         problems.append(f"{change.kind} {change.name} was created meanwhile, differently")
                     continue
-                if change.kind == "group" and change.values["gid"] in gid_names:
-                    problems.append(f"gid {change.values['gid']} was taken meanwhile by group {gid_names[change.values['gid']]}")
-                if change.kind == "user" and change.values["uid"] in uid_names:
-                    problems.append(f"uid {change.values['uid']} was taken meanwhile by user {uid_names[change.values['uid']]}")
+                label = "gid" if change.kind == "group" else "uid"
+                taken_by = (groups if change.kind == "group" else users).holder(change.desired[label])
+                if taken_by is not None:
+                    problems.append(f"{label} {change.desired[label]} was taken meanwhile by {change.kind} {taken_by}")
             if change.kind == "user" and change.action == "create":
-                for group in (change.values["group"], *change.values.get("groups", ())):
+                for group in (change.desired["group"], *change.desired.get("groups", ())):
                     if files["group"].get(group) is None and group not in planned_groups:
                         problems.append(f"group {group} of user {change.name} is gone")
             if change.action == "modify":
@@ -285,8 +284,8 @@ class FilesBackend:
                 if user is None:
                     problems.append(f"user {change.name} was removed meanwhile")
                     continue
-                wanted = change.fields["groups"].desired.split(", ") if "groups" in change.fields else ()
-                now = current_values(user, gid_names, groups, wanted)
+                wanted = change.desired.get("groups", ()) if "groups" in change.fields else ()
+                now = current_values(user, groups, wanted)
                 moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
@@ -347,11 +346,9 @@ class FilesBackend:
             if name in shadow and edits.files[self.main_user_file].format.value(fields, "password") == "x":
                 record = record._replace(password=edits.files["shadow"].format.value(shadow[name], "password"))
             host.users.added(record)
-            host.uid_names.setdefault(record.uid, name)
         for name, fields in edits.new_fields("group").items():
             record = host.groups.make(name, fields)
             host.groups.added(record)
-            host.gid_names.setdefault(record.gid, name)
 
     def write(self, kind: str, data: bytes) -> None:
         try:

@@ -10,10 +10,9 @@ Bytes that are not UTF-8 survive through surrogateescape.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate, repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -103,64 +102,71 @@ def is_inert(line: str) -> bool:
     return not stripped or stripped.startswith("#")
 
 
-def line_starts(bodies: list[str]):
-    """Where each of BODIES (lines without their newlines) starts in the text."""
-    return accumulate(map(len, bodies), lambda start, length: start + length + 1, initial=0)
+def entry_pattern(fmt: Format) -> re.Pattern:
+    """A line of FMT that is plainly a well-formed entry (nearly every line
+    of nearly every file), capturing its name and, where the format has
+    one, its own ID: a first character no NIS, comment or blank line starts
+    with, the right number of fields, ASCII digits where a number belongs."""
+    fields = [r"([^:\n+\-#\s][^:\n]*)"]
+    for column in range(1, fmt.fields):
+        if column in fmt.numeric:
+            fields.append("([0-9]+)" if column == fmt.id_column else "[0-9]+")
+        else:
+            fields.append(r"[^:\n]*")
+    return re.compile("^" + ":".join(fields) + "$", re.MULTILINE)
 
 
-def plain_index(fmt: Format, bodies: list[str]) -> tuple[dict, dict | None] | None:
-    """The names of BODIES (lines without their newlines) in file order, each
-    with where its line starts, and,
-    where the format has IDs, ID -> the first name holding it, when every
-    line is a plainly well-formed entry (nearly every file is): checked a
-    column at a time, in C. None for anything else: no blank, comment or
-    NIS line, no odd first character, the right number of fields, digits
-    where a number belongs, no name twice; then checked_index() goes line
-    by line and says what is wrong and where."""
-    if not bodies or "" in bodies:
+ENTRY_PATTERNS = {kind: entry_pattern(fmt) for kind, fmt in FORMATS.items()}
+
+
+def plain_ids(kind: str, text: str) -> Sequence[int] | None:
+    """The own IDs of TEXT's entries in file order (none for a format
+    without), when every line is a plainly well-formed entry and no name
+    comes twice: one pass of a compiled pattern, and nothing kept per entry
+    but its ID. None for anything else; then checked_ids() goes line by
+    line and says what is wrong and where."""
+    found = ENTRY_PATTERNS[kind].findall(text)
+    # a match is one whole line ('^' to '$', no field crosses a newline):
+    # as many matches as lines means every line is one
+    if len(found) != text.count("\n"):
         return None
-    firsts = set(map(itemgetter(0), bodies))
-    if firsts & {"+", "-", "#", ":"} or any(first.isspace() for first in firsts):
+    with_ids = bool(FORMATS[kind].numeric)
+    if len(set(map(itemgetter(0), found) if with_ids else found)) != len(found):
         return None
-    if set(map(str.count, bodies, repeat(":"))) != {fmt.fields - 1}:
-        return None
-    wanted = (0, *fmt.numeric)
-    split = map(str.split, bodies, repeat(":"), repeat(wanted[-1] + 1))
-    columns = list(zip(*map(itemgetter(*wanted), split))) if fmt.numeric else [list(map(itemgetter(0), split))]
-    for values in columns[1:]:
-        digits = "".join(values)
-        # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
-        if not (all(values) and digits.isdigit() and digits.isascii()):
-            return None
-    names = columns[0]
-    index = dict(zip(names, line_starts(bodies)))
-    if len(index) != len(names):
-        return None
-    if not fmt.numeric:
-        return index, None
-    ids = columns[wanted.index(fmt.id_column)]
-    # the first holder wins: assigned last
-    return index, dict(zip(map(int, reversed(ids)), reversed(names)))
+    return as_numbers(map(itemgetter(1), found)) if with_ids else ()
+
+
+def as_numbers(values) -> Sequence[int]:
+    """VALUES (strings of digits) as a compact array; a list when one is
+    too large for 64 bits (nonsense, but a file may say it)."""
+    numbers = list(map(int, values))
+    try:
+        return array("q", numbers)
+    except OverflowError:
+        return numbers
 
 
 class AccountFile:
-    """One file's text, kept whole as read, and its entries' names in file
-    order, each with where its line starts (index). An entry is found by its name when asked for: the
-    planner asks for a few dozen of a large host's 100,000, and a line
-    object per entry took most of a run's time and memory."""
+    """One file's text, kept whole as read, and its entries' own IDs in
+    file order. An entry is found by its name when asked for, by a search
+    of the text: the planner asks for a few dozen of a large host's
+    100,000, and an object per entry took most of a run's time and memory."""
 
-    def __init__(self, path: Path, format: Format, content: str = "", index: dict | None = None,
-                 exists: bool = True) -> None:
+    def __init__(self, path: Path, format: Format, content: str = "", ids: Sequence[int] = (),
+                 exists: bool = True, entry_lines: Sequence[int] | None = None) -> None:
         self.path = path
         self.format = format
         self.content = content
-        self.index: dict[str, object] = {} if index is None else index
+        # every entry's own ID (UID or GID), in file order; none for shadow and gshadow
+        self.ids = ids
+        # the line of each entry, counted from 0; None when every line is one
+        self.entry_lines = entry_lines
         self.exists = exists
         # names the file has (st_nlink): a rewrite by rename leaves the others behind
         self.links = 1
         self.nis_offset: int | None = None
-        # ID -> first holder, when parse() made it on the way
-        self.holders: dict[int, str] | None = None
+        # name -> where its line starts (None: no such entry), as asked
+        self.offsets: dict[str, int | None] = {}
 
     @classmethod
     def parse(cls, path: Path, kind: str, data: bytes, shown: str | None = None) -> AccountFile:
@@ -176,16 +182,11 @@ class AccountFile:
         if "\r" in text:
             line_number = text[: text.index("\r")].count("\n") + 1
             raise BadInput(f"{where}:{line_number}: carriage return in line (DOS line ends?)")
-        # only '\n' ends a line; str.splitlines() also breaks at \x0b, \x0c,
-        # \x1c-\x1e, \x85 and \u2028, which a GECOS field may legally hold
-        bodies = text.split("\n")[:-1]
-        plain = plain_index(fmt, bodies)
-        if plain is None:
-            account_file = cls(path, fmt, text, checked_index(fmt, kind, bodies, where))
-        else:
-            account_file = cls(path, fmt, text, plain[0])
-            account_file.holders = plain[1]
-        return account_file
+        ids = plain_ids(kind, text)
+        if ids is not None:
+            return cls(path, fmt, text, ids)
+        ids, entry_lines = checked_ids(fmt, kind, text, where)
+        return cls(path, fmt, text, ids, entry_lines=entry_lines)
 
     @classmethod
     def missing(cls, path: Path, kind: str) -> AccountFile:
@@ -193,14 +194,30 @@ class AccountFile:
 
     # -- finding an entry -----------------------------------------------------
 
-    def offset(self, name: str) -> int:
-        """Where NAME's line starts (NAME must be an entry)."""
-        return self.index[name]
+    def offset(self, name: str) -> int | None:
+        """Where NAME's line starts, None when NAME is not an entry here."""
+        if name not in self.offsets:
+            self.offsets[name] = self.search(name)
+        return self.offsets[name]
+
+    def search(self, name: str) -> int | None:
+        # only an entry's line starts with its name and a ':' (a NIS line
+        # starts with '+' or '-', a comment with '#'); each name is there once
+        if not entry_line(name) or ":" in name or "\n" in name:
+            return None
+        key = name + ":"
+        if self.content.startswith(key):
+            return 0
+        at = self.content.find("\n" + key)
+        return None if at < 0 else at + 1
+
+    def __contains__(self, name: str) -> bool:
+        return self.offset(name) is not None
 
     def get(self, name: str) -> list[str] | None:
-        if name not in self.index:
-            return None
         start = self.offset(name)
+        if start is None:
+            return None
         return self.content[start : self.content.index("\n", start)].split(":")
 
     def field(self, name: str, label: str) -> str | None:
@@ -213,6 +230,20 @@ class AccountFile:
         value = self.field(name, "uid" if "uid" in self.format.labels else "gid")
         return None if value is None else int(value)
 
+    def holder(self, number: int) -> str | None:
+        """The name of the first entry whose own ID is NUMBER, as getpwuid
+        and getgrgid answer; None when none holds it."""
+        try:
+            entry = self.ids.index(number)
+        except ValueError:
+            return None
+        line = entry if self.entry_lines is None else self.entry_lines[entry]
+        return self.lines[line].split(":", 1)[0]
+
+    def used_ids(self, low: int, high: int) -> set[int]:
+        """The own IDs from LOW to HIGH the entries hold."""
+        return {number for number in self.ids if low <= number <= high}
+
     def with_values(self, name: str, values: dict[str, str]) -> list[str]:
         """NAME's fields with those named in VALUES (label -> value) replaced;
         labels this format has not are left out."""
@@ -222,24 +253,16 @@ class AccountFile:
                 fields[self.format.column(label)] = value
         return fields
 
+    def names(self):
+        """The entries' names, in file order."""
+        return (name for name, _ in self.entries())
+
     def entries(self):
         """(name, fields) for every entry, in file order."""
         for body in self.content.split("\n")[:-1]:
             if entry_line(body):
                 fields = body.split(":")
                 yield fields[0], fields
-
-    def id_holders(self) -> dict[int, str]:
-        """ID (UID or GID) -> the first name holding it, as getpwuid and
-        getgrgid would answer."""
-        if self.holders is None:
-            column, holders = self.format.id_column, {}
-            for body in self.content.split("\n")[:-1]:
-                if entry_line(body):
-                    fields = body.split(":", column + 1)
-                    holders.setdefault(int(fields[column]), fields[0])
-            self.holders = holders
-        return dict(self.holders)
 
     # -- the text, and the text edited ----------------------------------------
 
@@ -294,13 +317,15 @@ def entry_line(body: str) -> bool:
     return not (first in ("+", "-", "#", "") or (first.isspace() and is_inert(body)))
 
 
-def checked_index(fmt: Format, kind: str, bodies: list[str], where: str) -> dict[str, int]:
-    """The entries' names of BODIES (the lines without their newlines), line
-    by line: the first line that is not well formed, or a name that appears
-    again, is bad input naming it."""
-    index: dict[str, int] = {}
-    starts = list(line_starts(bodies))
-    for position, body in enumerate(bodies):
+def checked_ids(fmt: Format, kind: str, text: str, where: str) -> tuple[list[int], list[int]]:
+    """The own IDs of TEXT's entries and the line of each, line by line:
+    the first line that is not well formed, or a name that appears again,
+    is bad input naming it."""
+    ids: list[int] = []
+    entry_lines: list[int] = []
+    first_lines: dict[str, int] = {}
+    with_id = bool(fmt.numeric)
+    for position, body in enumerate(text.split("\n")[:-1]):
         if not entry_line(body):
             continue
         fields = body.split(":")
@@ -315,11 +340,13 @@ def checked_index(fmt: Format, kind: str, bodies: list[str], where: str) -> dict
             if not (value.isdigit() and value.isascii()):
                 label = fmt.labels[column]
                 raise BadInput(f"{where}:{position + 1}: {label} {shown_value(value)} of {name!r} is not a number")
-        if name in index:
-            first = bisect_left(starts, index[name]) + 1
-            raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {first})")
-        index[name] = starts[position]
-    return index
+        if name in first_lines:
+            raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {first_lines[name] + 1})")
+        first_lines[name] = position
+        entry_lines.append(position)
+        if with_id:
+            ids.append(int(fields[fmt.id_column]))
+    return ids, entry_lines
 
 
 class Lines(Sequence):

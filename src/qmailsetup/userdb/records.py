@@ -25,12 +25,20 @@ class UserRecord(NamedTuple):
     password: str
     login_class: str | None = None
 
+    @property
+    def own_id(self) -> int:
+        return self.uid
+
 
 class GroupRecord(NamedTuple):
     name: str
     gid: int
     # the member list (the 4th field), in the file's order
     members: tuple[str, ...] = ()
+
+    @property
+    def own_id(self) -> int:
+        return self.gid
 
 
 def member_list(field: str) -> tuple[str, ...]:
@@ -73,18 +81,27 @@ class Records(Mapping):
         return record
 
     def __contains__(self, name: object) -> bool:
-        return name in self.file.index or name in self.new
+        return name in self.new or (isinstance(name, str) and name in self.file)
 
     def __iter__(self):
-        yield from self.file.index
-        yield from (name for name in self.new if name not in self.file.index)
+        yield from self.file.names()
+        yield from (name for name in self.new if name not in self.file)
 
     def __len__(self) -> int:
-        return len(self.file.index) + sum(1 for name in self.new if name not in self.file.index)
+        return sum(1 for _ in self)
 
-    def id_holders(self) -> dict[int, str]:
-        with collector_paused():
-            return self.file.id_holders()
+    def holder(self, number: int) -> str | None:
+        """Who holds the ID NUMBER: the first entry of the file holding it,
+        as getpwuid/getgrgid answer, else the first one written since."""
+        found = self.file.holder(number)
+        if found is None:
+            found = next((name for name in self.new if self.made[name].own_id == number), None)
+        return found
+
+    def used_ids(self, low: int, high: int) -> set[int]:
+        """The IDs from LOW to HIGH held in the file or written since."""
+        written = {self.made[name].own_id for name in self.new}
+        return self.file.used_ids(low, high) | {number for number in written if low <= number <= high}
 
     def added(self, record) -> None:
         """RECORD, written to the file since it was read (the run's own
