@@ -1,0 +1,133 @@
+"""Planning: the difference between the spec and the host, as plain data.
+
+Pure: it reads a Spec and a HostState and returns a Plan; it touches
+nothing (what NSS knows comes through the host state, set by observe).
+Groups come before the users that need them, users before the paths they
+own. Each object goes through the same steps, each a function below:
+conflicts (what refuses it), allocation (an ID the spec leaves open, picked
+exactly as the platform's own tool would: shadow-utils' useradd -r counting
+down, busybox adduser -S counting up, the profile's id_allocation), drift
+(the fields that differ) and warnings. "Who holds this ID" is one query on
+the host state (HostState.uid_holder/gid_holder). One module a step: conflicts,
+allocation, drift, warnings; model.py is what a plan is made of,
+planning.py what the steps share; here, each object step by step.
+"""
+
+from __future__ import annotations
+
+from qmailsetup.observe import HostState, PathState
+from qmailsetup.plan.allocation import allocate, in_range, new_id, nobody_else
+from qmailsetup.plan.conflicts import group_conflict, groups_unresolved, path_conflict, shell_refused, user_conflict
+from qmailsetup.plan.drift import USER_FIELDS, desired_shell, desired_user, format_mode, membership, path_drift, user_drift
+from qmailsetup.plan.model import ACCOUNT_KINDS, BACKEND_KINDS, Action, Change, Conflict, FieldChange, Kind, Plan, Value
+from qmailsetup.plan.planning import Planning
+from qmailsetup.plan.warnings import account_file_warnings, is_locked, parent_warnings, user_warnings
+from qmailsetup.spec import Spec, User
+
+__all__ = [
+    "ACCOUNT_KINDS", "BACKEND_KINDS", "Action", "Change", "Conflict", "FieldChange", "Kind", "Plan", "Value",
+    "allocate", "format_mode", "in_range", "is_locked", "make_plan", "membership", "nobody_else",
+]
+
+
+def plan_group(p: Planning, name: str, gid: int | None) -> None:
+    existing = p.host.groups.get(name)
+    if existing:
+        if gid is not None and existing.gid != gid:
+            p.conflict(Kind.GROUP, name, f"gid is {existing.gid} on the host, the spec says {gid}; "
+                       "a GID is never changed (files are owned by number)")
+        else:
+            p.in_sync(Kind.GROUP, name)
+        return
+    reason = group_conflict(p, name, gid)
+    if reason:
+        p.conflict(Kind.GROUP, name, reason)
+        return
+    made = new_id(p, Kind.GROUP, name, gid)
+    if made is None:
+        return
+    number, allocated = made
+    p.add(Change(Kind.GROUP, name, Action.CREATE, {"gid": FieldChange(None, number)},
+                 {"name": name, "gid": number}, allocated))
+
+
+def plan_user(p: Planning, user: User) -> None:
+    existing = p.host.users.get(user.name)
+    reason = user_conflict(p, user, existing)
+    if reason:
+        p.conflict(Kind.USER, user.name, reason)
+        return
+    if groups_unresolved(p, user):
+        return
+    if existing is None:
+        create_user(p, user)
+    else:
+        modify_user(p, user, existing)
+
+
+def create_user(p: Planning, user: User) -> None:
+    if shell_refused(p, user.name, desired_shell(p, user, None)):
+        return
+    made = new_id(p, Kind.USER, user.name, user.uid)
+    if made is None:
+        return
+    uid, allocated = made
+    desired = desired_user(p, user, uid, p.gid_of(user.group), None)
+    fields = {key: FieldChange(None, desired[key]) for key in USER_FIELDS if key in desired}
+    if user.groups:
+        fields["groups"] = FieldChange(None, ", ".join(user.groups))
+    p.add(Change(Kind.USER, user.name, Action.CREATE, fields, desired, allocated, joining=tuple(user.groups)))
+
+
+def modify_user(p: Planning, user: User, existing) -> None:
+    desired = desired_user(p, user, existing.uid, p.gid_of(user.group), existing.shell)
+    fields = user_drift(p, user, existing, desired)
+    user_warnings(p, user, existing)
+    if not fields:
+        p.in_sync(Kind.USER, user.name)
+        return
+    if "shell" in fields and shell_refused(p, user.name, desired["shell"]):
+        return
+    joining = tuple(group for group in user.groups if not p.is_member(user.name, group))
+    p.add(Change(Kind.USER, user.name, Action.MODIFY, fields, desired, drift=True, joining=joining))
+    if not p.plan.fix_drift:
+        p.warn(f"user {user.name} differs from the spec ({', '.join(fields)}); rerun with --fix-drift to change it")
+
+
+def plan_path(p: Planning, path) -> None:
+    state: PathState = p.host.paths[path.path]
+    if path_conflict(p, path, state):
+        return
+    parent_warnings(p, path.path, state)
+    desired = {"path": path.path, "owner": path.owner, "group": path.group, "mode": format_mode(path.mode_bits)}
+    if state.kind == "missing":
+        fields = {key: FieldChange(None, desired[key]) for key in ("owner", "group", "mode")}
+        p.add(Change(Kind.PATH, path.path, Action.CREATE, fields, desired))
+        return
+    fields = path_drift(p, path, state)
+    if fields:
+        p.add(Change(Kind.PATH, path.path, Action.MODIFY, fields, desired))
+    else:
+        p.in_sync(Kind.PATH, path.path)
+
+
+def repair_passwd(p: Planning) -> None:
+    """BSD: master.passwd in sync but passwd not what pwd_mkdb -p makes of
+    it (a run that died before pwd_mkdb): rebuilt. With account changes,
+    pwd_mkdb runs after them anyway."""
+    if p.host.stale_passwd and not p.plan.changes:
+        fields = {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}
+        p.add(Change(Kind.FILE, "/etc/passwd", Action.MODIFY, fields, {"path": "/etc/passwd"}))
+
+
+def make_plan(spec: Spec, host: HostState, fix_drift: bool = False) -> Plan:
+    p = Planning(spec, host, fix_drift)
+    for group in spec.groups:
+        plan_group(p, group.name, group.gid)
+    for user in spec.users:
+        plan_user(p, user)
+    account_file_warnings(p)
+    repair_passwd(p)
+    for path in spec.paths:
+        plan_path(p, path)
+    return p.plan

@@ -1,0 +1,88 @@
+"""Conflicts: what refuses an object of the spec (an ID held by another
+account, a name only NSS knows, a group or owner not to be had, a shell the
+platform's tool would refuse, a symlink or file where a directory goes).
+A refused object is left out of the plan; nothing is written while any
+conflict stands."""
+
+from __future__ import annotations
+
+from qmailsetup.observe import PathState, shown
+from qmailsetup.plan.model import Kind
+from qmailsetup.plan.planning import Planning
+from qmailsetup.spec import User
+
+
+def unresolved(p: Planning, kind: Kind, name: str, role: str, needed: str, in_spec: bool) -> None:
+    """A conflict for an object whose ROLE (group, owner) NEEDED is not
+    to be had: refused itself (its own conflict says why), or nowhere."""
+    why = "cannot be made (see its conflict)" if in_spec else "is neither in the spec nor on the host"
+    p.conflict(kind, name, f"its {role} {needed} {why}")
+
+
+def group_conflict(p: Planning, name: str, gid: int | None) -> str | None:
+    """Why the group NAME (to be made, with GID when the spec fixes it) is refused."""
+    host = p.host
+    if name in host.nss_groups:
+        return f"exists only in NSS (gid {host.nss_groups[name]}), not in the local group file"
+    holder = None if gid is None else host.gid_holder(gid)
+    return None if holder is None else f"gid {gid} is already held by group {holder}"
+
+
+def user_conflict(p: Planning, user: User, existing) -> str | None:
+    """Why USER (EXISTING on the host, or None) is refused before its group is looked at."""
+    host = p.host
+    if existing is None and user.name in host.nss_users:
+        return f"exists only in NSS (uid {host.nss_users[user.name]}), not in the local files"
+    if existing is not None and user.uid is not None and existing.uid != user.uid:
+        return (f"uid is {existing.uid} on the host, the spec says {user.uid}; "
+                "qmail compiles UIDs in, so an account is never renumbered")
+    holder = None if existing or user.uid is None else host.uid_holder(user.uid)
+    return None if holder is None else f"uid {user.uid} is already held by user {holder}"
+
+
+def groups_unresolved(p: Planning, user: User) -> bool:
+    """A conflict for USER's primary group or each supplementary group that
+    is not to be had; True when there was one."""
+    if p.gid_of(user.group) is None:
+        unresolved(p, Kind.USER, user.name, "group", user.group, p.spec.group(user.group) is not None)
+        return True
+    missing = [group for group in user.groups if p.gid_of(group) is None]
+    for group in missing:
+        unresolved(p, Kind.USER, user.name, "supplementary group", group, p.spec.group(group) is not None)
+    return bool(missing)
+
+
+def shell_refused(p: Planning, name: str, shell: str) -> bool:
+    """A conflict when the platform's tool would refuse SHELL (NetBSD's
+    useradd and usermod fail with "Cannot access shell" after the groups
+    were made): found here, before anything runs."""
+    accepted = p.host.accepted_shells
+    if accepted is None or shell in accepted:
+        return False
+    profile = p.host.profile
+    p.conflict(
+        Kind.USER, name,
+        f"shell {shell}: {profile.name}'s useradd and usermod accept only {profile.nologin[0]}, "
+        f"a shell listed in {shown(p.host.root, '/etc/shells')} or an executable file; "
+        "name one of those in the spec (shell = ...)",
+    )
+    return True
+
+
+def path_conflict(p: Planning, path, state: PathState) -> bool:
+    """A conflict when PATH cannot be had as a directory (its owner or group
+    missing, a symlink or a file in the way); True when there was one."""
+    if p.uid_of(path.owner) is None:
+        in_spec = any(user.name == path.owner for user in p.spec.users)
+        unresolved(p, Kind.PATH, path.path, "owner", path.owner, in_spec)
+    elif p.gid_of(path.group) is None:
+        unresolved(p, Kind.PATH, path.path, "group", path.group, p.spec.group(path.group) is not None)
+    elif state.blocked_by:
+        p.conflict(Kind.PATH, path.path, f"{state.blocked_by} is a symlink or not a directory; refusing to follow it")
+    elif state.kind == "symlink":
+        p.conflict(Kind.PATH, path.path, "is a symlink; a directory must be here, and links are never followed")
+    elif state.kind == "other":
+        p.conflict(Kind.PATH, path.path, "exists and is not a directory")
+    else:
+        return False
+    return True

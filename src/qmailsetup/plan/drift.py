@@ -1,0 +1,92 @@
+"""Drift: what the spec wants of an object, and the fields in which the
+host's differs (shown current -> desired)."""
+
+from __future__ import annotations
+
+from qmailsetup.observe import PathState
+from qmailsetup.plan.model import FieldChange, Value
+from qmailsetup.plan.planning import Planning
+from qmailsetup.spec import User
+
+
+def membership(wanted: list[str], is_member) -> FieldChange | None:
+    """The user's supplementary groups of the spec as a field change when it
+    is not in them all ("a, qcerts (missing)" -> "a, qcerts"); None when it
+    is. Groups the spec does not name are not looked at: a user in more
+    groups than the spec says is in sync, and no membership is removed."""
+    if all(is_member(group) for group in wanted):
+        return None
+    current = ", ".join(group if is_member(group) else f"{group} (missing)" for group in wanted)
+    return FieldChange(current, ", ".join(wanted))
+
+
+def format_mode(bits: int) -> str:
+    """0755, 02755: the way chmod and the spec write modes."""
+    return f"0{bits:03o}"
+
+
+def desired_shell(p: Planning, user: User, current: str | None) -> str:
+    if user.shell is not None:
+        return user.shell
+    # any shell that gives no login will do; only a login shell is drift
+    if current is not None and p.host.profile.is_non_login(current):
+        return current
+    return p.host.nologin
+
+
+def login_class(p: Planning, user: User) -> str | None:
+    """The spec's login class where the host keeps one (the BSDs' master.passwd);
+    elsewhere there is no field for it, and saying so beats a drift
+    that could never be fixed."""
+    if user.login_class is None or p.host.flavor.login_classes:
+        return user.login_class
+    p.warn(f"user {user.name}: class {user.login_class!r} ignored; "
+           f"platform {p.host.profile.name} keeps no login classes")
+    return None
+
+
+def desired_user(p: Planning, user: User, uid: int, gid: int, current_shell: str | None) -> dict[str, Value]:
+    desired: dict[str, Value] = {
+        "name": user.name, "uid": uid, "group": user.group, "gid": gid,
+        "home": user.home, "shell": desired_shell(p, user, current_shell),
+    }
+    if user.comment is not None:
+        desired["comment"] = user.comment
+    wanted_class = login_class(p, user)
+    if wanted_class is not None:
+        desired["class"] = wanted_class
+    if user.groups:
+        desired["groups"] = tuple(user.groups)
+    return desired
+
+
+# the fields of a user as the plan shows them (its GID is shown as its group)
+USER_FIELDS = ("uid", "group", "home", "shell", "comment", "class")
+
+
+def user_drift(p: Planning, user: User, existing, desired: dict[str, Value]) -> dict[str, FieldChange]:
+    """The fields in which the host's EXISTING user differs from DESIRED."""
+    current = {
+        "group": p.host.gid_holder(existing.gid) or str(existing.gid) if existing.gid != desired["gid"] else user.group,
+        "home": existing.home, "shell": existing.shell, "comment": existing.comment, "class": existing.login_class,
+    }
+    fields = {
+        key: FieldChange(current[key], desired[key])
+        for key in USER_FIELDS[1:]
+        if key in desired and current[key] != desired[key]
+    }
+    groups = membership(user.groups, lambda group: p.is_member(user.name, group))
+    if groups is not None:
+        fields["groups"] = groups
+    return fields
+
+
+def path_drift(p: Planning, path, state: PathState) -> dict[str, FieldChange]:
+    fields = {}
+    if state.uid != p.uid_of(path.owner):
+        fields["owner"] = FieldChange(p.host.uid_holder(state.uid) or str(state.uid), path.owner)
+    if state.gid != p.gid_of(path.group):
+        fields["group"] = FieldChange(p.host.gid_holder(state.gid) or str(state.gid), path.group)
+    if state.mode != path.mode_bits:
+        fields["mode"] = FieldChange(format_mode(state.mode), format_mode(path.mode_bits))
+    return fields

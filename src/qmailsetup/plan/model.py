@@ -1,0 +1,95 @@
+"""What a plan is made of: changes, conflicts, warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+
+class Kind(StrEnum):
+    GROUP = "group"
+    USER = "user"
+    PATH = "path"
+    FILE = "file"  # a file made from others: BSD's passwd
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    MODIFY = "modify"
+
+
+# the kinds of change a backend carries out (apply does the paths itself)
+BACKEND_KINDS = (Kind.GROUP, Kind.USER, Kind.FILE)
+# the kinds that are account entries
+ACCOUNT_KINDS = (Kind.GROUP, Kind.USER)
+
+Value = str | int | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """A field as the plan shows it: what the host has (None for an object
+    to create) and what the spec wants."""
+
+    current: str | int | None
+    desired: str | int | None
+
+
+@dataclass
+class Change:
+    kind: Kind
+    name: str
+    action: Action
+    # the fields that differ, as shown (a create: every field)
+    fields: dict[str, FieldChange]
+    # the object as the spec wants it, whole, whatever the action: name (or
+    # path), and uid, gid, group, home, shell, comment, class, groups (the
+    # supplementary ones), owner, mode as the kind has them
+    desired: dict[str, Value]
+    # IDs the planner allocated: command backends let the tool choose them
+    allocated: frozenset[str] = frozenset()
+    drift: bool = False
+    # the supplementary groups a user is to be added to (not yet a member)
+    joining: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, Value]:
+        """What a backend sets: all of a new object; of one that exists its
+        name, the fields that differ (a new group with its GID) and the
+        groups to join."""
+        if self.action == Action.CREATE:
+            return {**self.desired, **({"groups": self.joining} if self.joining else {})}
+        changed = {key: self.desired[key] for key in self.fields if key in self.desired and key != "groups"}
+        if "group" in changed and "gid" in self.desired:
+            changed["gid"] = self.desired["gid"]
+        if self.joining:
+            changed["groups"] = self.joining
+        return {"name": self.name, **changed}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: Kind
+    name: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unchanged: list[tuple[str, str]] = field(default_factory=list)
+    fix_drift: bool = False
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes and not self.conflicts
+
+    @property
+    def blocked_drift(self) -> list[Change]:
+        return [] if self.fix_drift else [c for c in self.changes if c.drift]
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.conflicts or self.blocked_drift)
