@@ -118,3 +118,38 @@ def test_ids_answer_as_getpwuid_would_the_first_holder():
 def test_only_bangs_and_stars_hold_no_secret():
     assert FORMATS["shadow"].redact("a:X:1::::::\n") == "a:<hidden>:1::::::\n"
     assert FORMATS["shadow"].redact("a:!*!:1::::::\n") == "a:!*!:1::::::\n"
+
+
+def test_an_id_held_in_a_file_with_comments_and_nis_lines_names_its_first_holder():
+    """Lines that are no entries (a comment, a blank, NIS) do not shift
+    which line an ID is found on."""
+    parsed = AccountFile.parse(Path("passwd"), "passwd", ODD_BUT_VALID)
+    assert (parsed.holder(0), parsed.holder(1000), parsed.holder(1001), parsed.holder(7)) == (
+        "root", "caf\udce9", "empty", None)
+    assert parsed.used_ids(1, 1000) == {1000}
+
+
+def test_ids_written_with_leading_zeros_count_as_their_number():
+    """getpwuid reads "0993" as 993, so the planner must see it taken."""
+    parsed = AccountFile.parse(Path("passwd"), "passwd", b"root:x:0:0::/:/bin/sh\nodd:x:0993:0::/:/bin/sh\n")
+    assert parsed.holder(993) == "odd"
+    assert parsed.used_ids(100, 999) == {993}
+
+
+def test_an_id_too_large_for_64_bits_is_kept_as_written():
+    huge = 2**70
+    parsed = AccountFile.parse(Path("group"), "group", f"root:x:0:\nbig:x:{huge}:\n".encode())
+    assert parsed.holder(huge) == "big" and parsed.holder(0) == "root"
+    assert parsed.used_ids(0, 10) == {0}
+
+
+def test_a_name_is_found_only_as_a_whole_entry_name():
+    """A comment, a NIS line or a longer name that starts the same is not
+    the entry; a name with a ':' or a newline never is one."""
+    text = b"#qmaild:x:1:1::/:/bin/sh\n+qmaild::::::\nqmaildx:x:2:2::/:/bin/sh\nqmaild:x:3:3::/:/bin/sh\n"
+    parsed = AccountFile.parse(Path("passwd"), "passwd", text)
+    assert parsed.number("qmaild") == 3
+    assert parsed.get("qmaildx")[2] == "2"
+    assert [parsed.get(name) for name in ("qmail", "#qmaild", "+qmaild", "qmaild:x", "qmaild\nqmaildx", "")] == [None] * 6
+    assert "qmaild" in parsed and "qmail" not in parsed
+    assert list(parsed.names()) == ["qmaildx", "qmaild"]

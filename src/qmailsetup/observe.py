@@ -228,31 +228,29 @@ def observe_path(root: Path, path: str) -> PathState:
 
 
 def ask_nss(spec: Spec, state: HostState) -> None:
+    """What NSS knows of the spec's names and fixed IDs that the local
+    files do not: an account in LDAP or NIS is not to be made again."""
     import grp
     import pwd
 
-    for user in spec.users:
-        if user.name not in state.users:
-            try:
-                state.nss_users[user.name] = pwd.getpwnam(user.name).pw_uid
-            except KeyError:
-                pass
-        if user.uid is not None and state.users.holder(user.uid) is None:
-            try:
-                state.nss_uids[user.uid] = pwd.getpwuid(user.uid).pw_name
-            except KeyError:
-                pass
-    for group in spec.groups:
-        if group.name not in state.groups:
-            try:
-                state.nss_groups[group.name] = grp.getgrnam(group.name).gr_gid
-            except KeyError:
-                pass
-        if group.gid is not None and state.groups.holder(group.gid) is None:
-            try:
-                state.nss_gids[group.gid] = grp.getgrgid(group.gid).gr_name
-            except KeyError:
-                pass
+    def entry(lookup, key):
+        try:
+            return lookup(key)  # struct_passwd and struct_group: the name first, the ID third
+        except KeyError:
+            return None
+
+    for accounts, label, local, by_name, by_id, names, numbers in (
+        (spec.users, "uid", state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
+        (spec.groups, "gid", state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
+    ):
+        for account in accounts:
+            number = getattr(account, label)
+            found = None if account.name in local else entry(by_name, account.name)
+            if found is not None:
+                names[account.name] = found[2]
+            found = None if number is None or local.holder(number) is not None else entry(by_id, number)
+            if found is not None:
+                numbers[number] = found[0]
 
 
 def nss_holds(lookup) -> Callable[[int], bool]:
