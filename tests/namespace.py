@@ -34,3 +34,11 @@ def run_in_namespace(tmp_path: Path, script: str, etc: Path | None = None) -> su
         ["unshare", "-m", "sh", "-c", PRELUDE + script],
         env=env, capture_output=True, text=True, timeout=120,
     )
+
+
+def with_etc(root: Path, argv: list[str]) -> subprocess.CompletedProcess:
+    """Run ARGV with ROOT/etc bind-mounted over /etc in a private mount
+    namespace, so that the tool, NSS included, sees only ROOT's files."""
+    script = 'mount --make-rprivate / && mount --bind "$0" /etc && exec "$@"'
+    return subprocess.run(["unshare", "-m", "sh", "-c", script, str(root / "etc"), *argv],
+                          capture_output=True, text=True)

@@ -31,9 +31,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from bsd_hosts import installed_tree
 from golden import UPDATE, scrub
-from trees import EXAMPLES, alpine_tree, append, debian_tree
+from trees import EXAMPLES, alpine_tree, append, debian_tree, installed_tree
 
 CASES = Path(__file__).parent / "cases" / "plan"
 MARK = "=== plan\n"

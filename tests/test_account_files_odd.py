@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tools, skip_or_fail
-from files_support import EPOCH
-from trees import debian_tree, snapshot
+from process import EPOCH, apply_files
+from snapshot import snapshot, without_pwd_lock
+from trees import debian_tree
 
 HANG = 60  # seconds: far beyond any run here; reaching it means a hang
 TESTS = Path(__file__).parent
@@ -30,12 +31,7 @@ def as_root():
 
 
 def run(root: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "QMAILSETUP_LOCK_TIMEOUT": "2"}
-    return subprocess.run(
-        [sys.executable, "-m", "qmailsetup", "apply", "--platform", "linux", "--backend", "files",
-         "--root", str(root), *extra],
-        capture_output=True, text=True, env=env, timeout=HANG,
-    )
+    return apply_files(root, *extra, extra_env={"QMAILSETUP_LOCK_TIMEOUT": "2"}, check_codes=None, timeout=HANG)
 
 
 def fifo(path: Path) -> None:
@@ -95,17 +91,6 @@ def test_no_regular_file_where_one_belongs_is_one_line_and_nothing_written(tmp_p
     assert dry.returncode == (code if code == 2 else 0), dry.stderr
 
 
-def without_pwd_lock(tree: dict) -> dict:
-    """lckpwdf's lock file, empty, is made by the first lock and stays, as
-    glibc leaves it; it is no account file and holds nothing."""
-    if tree.get("etc/.pwd.lock", (0,))[-1] == EMPTY:
-        tree = {path: state for path, state in tree.items() if path != "etc/.pwd.lock"}
-    return tree
-
-
-EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of nothing
-
-
 def dead_pid() -> int:
     """pid_max itself is never a live process ID."""
     return int(Path("/proc/sys/kernel/pid_max").read_text())
@@ -133,7 +118,7 @@ def test_a_leftover_that_is_no_regular_file_is_left_alone(tmp_path, pid, make):
 # --- files that cannot be replaced (private mount namespaces) ------------------
 
 SNAPSHOT = f'{sys.executable} -c "import json, sys; sys.path.insert(0, \'{TESTS}\'); ' \
-           'from trees import snapshot; print(json.dumps(snapshot(sys.argv[1])))"'
+           'from snapshot import snapshot; print(json.dumps(snapshot(sys.argv[1])))"'
 APPLY = f'{sys.executable} -m qmailsetup apply --platform linux --backend files --root "$ROOT"'
 SCRIPT = """\
 set -u

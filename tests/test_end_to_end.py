@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from namespace import copy_etc, run_in_namespace
 from qmail_layout import QMAIL_USERS
-from trees import snapshot
+from snapshot import snapshot
 
 SCRIPT = f"""\
 $QMAILSETUP apply --detailed-exitcode >/dev/null && first=0 || first=$?

@@ -19,7 +19,8 @@ from conftest import cli, require_tools, skip_or_fail
 from namespace import copy_etc, run_in_namespace
 from qmail_layout import QMAIL_NAMES, QMAIL_USERS
 from qmailsetup.userdb.accountfile import AccountFile
-from trees import debian_tree, snapshot
+from snapshot import snapshot
+from trees import debian_tree
 
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 STRANGER = 1234  # owns directories that are not ours

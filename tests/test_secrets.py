@@ -16,10 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree, master_line
 from conftest import Result, cli, require_tools, skip_or_fail
 from golden import check_text, scrub
-from trees import append, debian_tree, write
+from trees import append, bsd_tree, debian_tree, master_line, write
 
 from qmailsetup.errors import EXIT_BAD_INPUT
 from qmailsetup.userdb.accountfile import FORMATS, HIDDEN, holds_no_secret
