@@ -21,6 +21,16 @@ def parse_all(root: Path) -> dict[str, AccountFile]:
     return files
 
 
+def applied(old: list[str], edits) -> list[str]:
+    """What EDITS (userdb.diff.Edit) make of the lines OLD: the reference the
+    diff and the writer are checked against."""
+    new, position = [], 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        new += old[position:edit.start] + list(edit.new)
+        position = edit.end
+    return new + old[position:]
+
+
 def assert_consistent(root: Path) -> None:
     """What the write order guarantees at every instant: each file parses;
     every user's group exists; every passwd line has its shadow line and

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import fake_tools
+from files_support import applied
 from process import EPOCH, apply_files
 from qmailsetup.backends import make_backend
 from qmailsetup.backends.files import last_change_day
@@ -47,19 +48,11 @@ def edited_files(draw):
     return old, list(chosen.values())
 
 
-def apply_edits(old, edits):
-    new, position = [], 0
-    for edit in sorted(edits, key=lambda e: e.start):
-        new += old[position:edit.start] + list(edit.new)
-        position = edit.end
-    return new + old[position:]
-
-
 @settings(max_examples=300, deadline=None)
 @given(edited_files())
 def test_the_diff_is_what_difflib_prints(case):
     old, edits = case
-    new = apply_edits(old, edits)
+    new = applied(old, edits)
     assert unified_diff(old, edits, "a", "b") == "".join(difflib.unified_diff(old, new, "a", "b"))
 
 
