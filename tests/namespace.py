@@ -44,6 +44,25 @@ def run_in_namespace(tmp_path: Path, script: str, etc: Path | None = None) -> su
     return in_namespace(PRELUDE + script, ETC_COPY=str(etc))
 
 
+def parse_report(output: str, value=str) -> dict:
+    """What a script printed: `passwd LINE` and `group LINE` (getent's, with
+    a prefix) by account name, split at the colons; `stat PATH OWNER...` by
+    path; `KEY=VALUE` as VALUE(the text)."""
+    seen: dict = {"passwd": {}, "group": {}, "stat": {}}
+    for line in output.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind in ("passwd", "group"):
+            fields = rest.split(":")
+            seen[kind][fields[0]] = fields
+        elif kind == "stat":
+            path, *owner = rest.split()
+            seen["stat"][path] = owner
+        elif "=" in line:
+            key, text = line.split("=", 1)
+            seen[key] = value(text)
+    return seen
+
+
 def with_etc(root: Path, argv: list[str]) -> subprocess.CompletedProcess:
     """Run ARGV with ROOT/etc bind-mounted over /etc, so that the tool, NSS
     included, sees only ROOT's files."""

@@ -11,13 +11,12 @@ shape (goldens)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import Result, cli, require_tools, skip_or_fail
 from golden import check_text, scrub
+from process import EPOCH, qmailsetup
 from trees import append, bsd_tree, debian_tree, master_line, write
 
 from qmailsetup.errors import EXIT_BAD_INPUT
@@ -120,10 +119,7 @@ def run(*args, separate: bool = False) -> Result:
     that whatever a tool it runs writes to its stdout or stderr is seen."""
     if not separate:
         return cli(*args)
-    result = subprocess.run(
-        [sys.executable, "-m", "qmailsetup", *map(str, args)], capture_output=True, text=True,
-        env=dict(os.environ), timeout=120,
-    )
+    result = qmailsetup(*args, check_codes=None, timeout=120)
     return Result(result.returncode, result.stdout, result.stderr)
 
 
@@ -139,7 +135,7 @@ def checked(*args, codes, separate: bool = False) -> Result:
 def as_root(monkeypatch):
     if os.geteuid() != 0:
         skip_or_fail("the real runs chown and may run useradd --prefix")
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
 
 
 @pytest.mark.parametrize("host", sorted(HOSTS))
