@@ -41,6 +41,13 @@ def check_files(relative: str, actual: dict[str, bytes]) -> None:
     assert actual == {path.name: path.read_bytes() for path in directory.iterdir()}, f"differs from {directory}"
 
 
-def scrub(text: str, root: Path) -> str:
+def scrub(text: str, root: Path, placeholder: str = "<root>") -> str:
     """Make output independent of the temporary directory."""
-    return text.replace(str(root), "<root>")
+    return text.replace(str(root), placeholder)
+
+
+def scrub_version(text: str) -> str:
+    """Make output independent of qmailsetup's version."""
+    from qmailsetup import __version__
+
+    return text.replace(f"qmailsetup {__version__}", "qmailsetup <version>")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from files_support import assert_consistent
-from golden import check_files, check_text
+from golden import check_files, check_text, scrub
 from process import EPOCH
 from qmailsetup.backends import make_backend
 from qmailsetup.observe import observe
@@ -95,7 +95,7 @@ def run_case(root: Path, case: str) -> str:
     done = []
     backend.apply(plan.changes, done.append)
     assert [(c.kind, c.name) for c in done] == [(c.kind, c.name) for c in plan.changes]
-    return preview.replace(str(root), "<root>")
+    return scrub(preview, root)
 
 
 @pytest.fixture(autouse=True)

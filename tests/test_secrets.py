@@ -51,7 +51,7 @@ PEOPLE = ["alice", "bob", "carol", "dave", "erin"]
 PEOPLE_HASHES = ["sha512", "yescrypt", "bcrypt", "des", "locked"]
 
 
-def shadow_tree(root: Path) -> Path:
+def hashes_tree(root: Path) -> Path:
     """Debian, then people with hashes, the qmail group (with a locked group
     password), qmaild with a hash, a login shell and group qmail (drift),
     and an old account and group with their hashes in passwd and group
@@ -70,11 +70,11 @@ def shadow_tree(root: Path) -> Path:
     return root
 
 
-def shadow_tree_with_nofiles(root: Path) -> Path:
+def hashes_tree_with_nofiles(root: Path) -> Path:
     """The same with group nofiles made and qmaild in it: shadow-utils 4.13's
     usermod --prefix looks a -g group up on the running host, not under the
     prefix, so moving qmaild to a new group fails there (not ours to fix)."""
-    shadow_tree(root)
+    hashes_tree(root)
     append(root, "group", ["nofiles:x:991:"])
     append(root, "gshadow", ["nofiles:!::"])
     passwd = root / "etc/passwd"
@@ -106,8 +106,8 @@ def master_tree(root: Path, fixture: str) -> Path:
 
 # (tree, platform, backends that may run for real here, backends only shown)
 HOSTS = {
-    "shadow": (shadow_tree, "linux", ["files"], []),
-    "shadow-useradd": (shadow_tree_with_nofiles, "linux", ["useradd"], []),
+    "shadow": (hashes_tree, "linux", ["files"], []),
+    "shadow-useradd": (hashes_tree_with_nofiles, "linux", ["useradd"], []),
     "plain": (plain_tree, "generic", ["files"], []),
     "freebsd": (lambda root: master_tree(root, "freebsd"), "freebsd", ["files"], ["pw"]),
     "openbsd": (lambda root: master_tree(root, "openbsd"), "openbsd", ["files"], []),

@@ -244,13 +244,11 @@ dash {script} | tail -n 1
 def test_exports_carry_the_groups(tmp_path, fmt, golden):
     """sysusers: an m line per membership; json: the list (empty where the
     spec has none); sh: checked per user, added with useradd -G."""
-    from golden import check_text
-
-    from qmailsetup import __version__
+    from golden import check_text, scrub, scrub_version
 
     result = cli("export", "--format", fmt, "--platform", "linux", "--spec", spec_file(tmp_path))
     assert result.code == 0, result.err
-    check_text(f"tools/{golden}", result.out.replace(str(tmp_path), "<tmp>").replace(__version__, "<version>"))
+    check_text(f"tools/{golden}", scrub_version(scrub(result.out, tmp_path, "<tmp>")))
 
 
 def test_check_reports_a_missing_membership_as_drift(tmp_path):
