@@ -2,7 +2,8 @@
 way an installed system has them (from tests/fixtures, the golden input
 trees, or this machine's own files), and spec text from examples/.
 
-The one place that builds trees; what a tree holds is snapshot.py's."""
+The base trees, built here only; scenarios.py and bsd_hosts.py put them in
+the states the tests need, and what a tree holds is snapshot.py's."""
 
 from __future__ import annotations
 
