@@ -1,5 +1,5 @@
-"""BSD hosts for tests: roots with etc/master.passwd and etc/group from the
-stock FreeBSD and OpenBSD files in tests/fixtures, in the states the
+"""BSD hosts for tests: roots built by trees.bsd_tree (etc/master.passwd and
+etc/group from the stock FreeBSD and OpenBSD files), in the states the
 command tests need (fresh, partial, drifted, conflicting).
 
 Each state builds the tree and returns the spec text it is checked
@@ -8,38 +8,12 @@ against (None: the built-in default spec).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from trees import FIXTURES, append, example_spec, example_tables, write
+from trees import append, bsd_tree, example_spec, example_tables, master_line, write
 
 PORTS_SPEC = example_spec("freebsd-ports")
 NOLOGIN = {"freebsd": "/usr/sbin/nologin", "openbsd": "/sbin/nologin"}
-
-
-def bsd_tree(root: Path, fixture: str) -> Path:
-    """A BSD root as installed: master.passwd (0600) and group."""
-    (root / "etc").mkdir(parents=True, exist_ok=True)
-    shutil.copy(FIXTURES / fixture / "master.passwd", root / "etc/master.passwd")
-    shutil.copy(FIXTURES / fixture / "group", root / "etc/group")
-    (root / "etc/master.passwd").chmod(0o600)
-    (root / "etc/group").chmod(0o644)
-    return root
-
-
-def installed_tree(root: Path, fixture: str) -> Path:
-    """A BSD root as installed: master.passwd, group, and the passwd that
-    pwd_mkdb -p made from master.passwd."""
-    from qmailsetup.userdb.pwdmkdb import v7_passwd
-
-    bsd_tree(root, fixture)
-    (root / "etc/passwd").write_text(v7_passwd((root / "etc/master.passwd").read_text()))
-    (root / "etc/passwd").chmod(0o644)
-    return root
-
-
-def master_line(name: str, uid: int, gid: int, home: str, shell: str, gecos: str = "", login_class: str = "") -> str:
-    return f"{name}:*:{uid}:{gid}:{login_class}:0:0:{gecos}:{home}:{shell}"
 
 
 def ports_users() -> list[tuple[str, int, int, str]]:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,11 @@ def privileged() -> None:
     reason = privileged_unavailable()
     if reason:
         skip_or_fail(reason)
+
+
+def dead_pid() -> int:
+    """pid_max itself is never a live process ID."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text())
 
 
 def require_tools(*names: str) -> None:

@@ -31,9 +31,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from bsd_hosts import installed_tree
 from golden import UPDATE, scrub
-from trees import EXAMPLES, alpine_tree, append, debian_tree
+from trees import alpine_tree, append, debian_tree, example_spec, installed_tree
 
 CASES = Path(__file__).parent / "cases" / "plan"
 MARK = "=== plan\n"
@@ -88,7 +87,7 @@ def run_case(settings: dict, root: Path) -> str:
     if "spec_text" in settings:
         spec = parse_spec(settings["spec_text"], "the case's spec")
     else:
-        spec = parse_spec((EXAMPLES / f"{name}.toml").read_text(), name) if name else load_spec(None)
+        spec = parse_spec(example_spec(name), name) if name else load_spec(None)
     profile = load_profile(settings.get("platform", "linux"))
     host = observe(spec, root, profile)
     host.paths = path_states(settings, spec)

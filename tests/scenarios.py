@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from qmail_layout import QMAIL_USERS
-from trees import alpine_tree, append, debian_tree, example_spec, host_tree, write
+from trees import alpine_tree, append, debian_tree, example_spec, write
 
 INSTALL_IDS_SPEC = example_spec("install-ids")
 
@@ -38,11 +38,6 @@ def fresh_debian(root: Path) -> str | None:
 
 def fresh_alpine(root: Path) -> str | None:
     alpine_tree(root)
-    return None
-
-
-def fresh_host_copy(root: Path) -> str | None:
-    host_tree(root)
     return None
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 from conftest import cli, skip_or_fail
-from files_support import EPOCH, assert_consistent, leftovers
+from files_support import assert_consistent, leftovers
+from process import EPOCH
 from qmail_layout import QMAIL_NAMES
 from qmailsetup import apply as apply_module
 from qmailsetup.backends import files as files_backend
 from qmailsetup.userdb.accountfile import AccountFile
-from trees import debian_tree, snapshot
+from snapshot import snapshot
+from trees import debian_tree
 
 STRANGER = 1234
 

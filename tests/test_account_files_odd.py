@@ -14,10 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import namespace
 import pytest
-from conftest import require_tools, skip_or_fail
-from files_support import EPOCH
-from trees import debian_tree, snapshot
+from conftest import dead_pid, require_tools, skip_or_fail
+from process import EPOCH, apply_files
+from snapshot import snapshot, without_pwd_lock
+from trees import debian_tree
 
 HANG = 60  # seconds: far beyond any run here; reaching it means a hang
 TESTS = Path(__file__).parent
@@ -30,12 +32,7 @@ def as_root():
 
 
 def run(root: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "QMAILSETUP_LOCK_TIMEOUT": "2"}
-    return subprocess.run(
-        [sys.executable, "-m", "qmailsetup", "apply", "--platform", "linux", "--backend", "files",
-         "--root", str(root), *extra],
-        capture_output=True, text=True, env=env, timeout=HANG,
-    )
+    return apply_files(root, *extra, extra_env={"QMAILSETUP_LOCK_TIMEOUT": "2"}, check_codes=None, timeout=HANG)
 
 
 def fifo(path: Path) -> None:
@@ -95,22 +92,6 @@ def test_no_regular_file_where_one_belongs_is_one_line_and_nothing_written(tmp_p
     assert dry.returncode == (code if code == 2 else 0), dry.stderr
 
 
-def without_pwd_lock(tree: dict) -> dict:
-    """lckpwdf's lock file, empty, is made by the first lock and stays, as
-    glibc leaves it; it is no account file and holds nothing."""
-    if tree.get("etc/.pwd.lock", (0,))[-1] == EMPTY:
-        tree = {path: state for path, state in tree.items() if path != "etc/.pwd.lock"}
-    return tree
-
-
-EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of nothing
-
-
-def dead_pid() -> int:
-    """pid_max itself is never a live process ID."""
-    return int(Path("/proc/sys/kernel/pid_max").read_text())
-
-
 @pytest.mark.parametrize("pid", [4242, "dead"])
 @pytest.mark.parametrize("make", [fifo, unix_socket, directory], ids=["fifo", "socket", "directory"])
 def test_a_leftover_that_is_no_regular_file_is_left_alone(tmp_path, pid, make):
@@ -133,11 +114,9 @@ def test_a_leftover_that_is_no_regular_file_is_left_alone(tmp_path, pid, make):
 # --- files that cannot be replaced (private mount namespaces) ------------------
 
 SNAPSHOT = f'{sys.executable} -c "import json, sys; sys.path.insert(0, \'{TESTS}\'); ' \
-           'from trees import snapshot; print(json.dumps(snapshot(sys.argv[1])))"'
+           'from snapshot import snapshot; print(json.dumps(snapshot(sys.argv[1])))"'
 APPLY = f'{sys.executable} -m qmailsetup apply --platform linux --backend files --root "$ROOT"'
 SCRIPT = """\
-set -u
-mount --make-rprivate /
 mount -t tmpfs -o mode=0755,nr_inodes=$INODES tmpfs "$ROOT/etc"
 cp -a "$TEMPLATE/etc/." "$ROOT/etc/"
 eval "$PREPARE"
@@ -188,13 +167,10 @@ def in_namespace(tmp_path: Path, prepare: str, undo: str, inodes: int = 1000) ->
     (root / "etc").mkdir(parents=True)
     out = tmp_path / "out"
     out.mkdir()
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "ROOT": str(root), "TEMPLATE": str(template), "OUT": str(out), "PREPARE": prepare, "UNDO": undo,
-        "INODES": str(inodes), "SOURCE_DATE_EPOCH": EPOCH, "QMAILSETUP_LOCK_TIMEOUT": "2",
-    }
-    result = subprocess.run(["unshare", "-m", "sh", "-c", SCRIPT], env=env, capture_output=True, text=True,
-                            timeout=HANG)
+    result = namespace.in_namespace(
+        SCRIPT, timeout=HANG, ROOT=str(root), TEMPLATE=str(template), OUT=str(out), PREPARE=prepare, UNDO=undo,
+        INODES=str(inodes), SOURCE_DATE_EPOCH=EPOCH, QMAILSETUP_LOCK_TIMEOUT="2",
+    )
     assert result.returncode == 0, result.stderr
     return root, out
 

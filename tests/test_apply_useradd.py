@@ -13,7 +13,7 @@ from conftest import cli, require_tools, skip_or_fail
 from golden import check_text
 from qmail_layout import QMAIL_USERS
 from scenarios import build
-from trees import snapshot
+from snapshot import snapshot
 
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 TODAY = str(int(time.time() // 86400))

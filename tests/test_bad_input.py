@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import cli, skip_or_fail
-from trees import debian_tree, snapshot
+from snapshot import snapshot
+from trees import debian_tree
 
 NOBODY = 65534
 USER = 'name = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'

@@ -15,10 +15,11 @@ import json
 from pathlib import Path
 
 import pytest
-from bsd_hosts import STATES, bsd_tree, build
+from bsd_hosts import STATES, build
 from conftest import cli, fake_tools
 from golden import check_json, scrub
-from trees import debian_tree, example_tables, snapshot, spec_toml
+from snapshot import snapshot
+from trees import bsd_tree, debian_tree, example_tables, spec_toml
 
 from qmailsetup.backends import make_backend
 from qmailsetup.observe import observe

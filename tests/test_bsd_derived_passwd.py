@@ -9,9 +9,9 @@ import json
 import os
 
 import pytest
-from bsd_hosts import installed_tree
 from conftest import cli, fake_tools
-from trees import snapshot
+from snapshot import snapshot
+from trees import installed_tree
 
 from qmailsetup.userdb.pwdmkdb import v7_passwd
 

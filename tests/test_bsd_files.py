@@ -13,10 +13,10 @@ import os
 import stat
 
 import pytest
-from bsd_hosts import bsd_tree, installed_tree
 from conftest import cli, fake_tools
 from golden import check_text
 from qmail_layout import QMAIL_USERS
+from trees import bsd_tree, installed_tree
 
 from qmailsetup.tools import ToolResult
 from qmailsetup.userdb.pwdmkdb import v7_passwd

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 from golden import check_text
-from bsd_hosts import bsd_tree
-from trees import FIXTURES
+from trees import FIXTURES, bsd_tree
 
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.pwdmkdb import v7_passwd

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree
 from bsd_tools import calls, pwd_mkdb
 from conftest import cli
+from trees import bsd_tree
 
 from qmailsetup.userdb.pwdmkdb import post_edit_argv
 from qmailsetup.platforms import load_profile

@@ -17,10 +17,10 @@ import os
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree
 from bsd_tools import calls, netbsd_user_tools
 from conftest import cli
-from trees import example_tables, snapshot, spec_toml, write
+from snapshot import snapshot
+from trees import bsd_tree, example_tables, spec_toml, write
 
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import OperationFailed

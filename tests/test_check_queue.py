@@ -13,7 +13,8 @@ import pytest
 from conftest import cli, skip_or_fail
 from namespace import run_in_namespace
 from scenarios import add_qmail_accounts
-from trees import EXAMPLES, FIXTURES, debian_tree, snapshot
+from snapshot import snapshot
+from trees import EXAMPLES, FIXTURES, debian_tree
 
 RECORDED = FIXTURES / "queue/netqmail-1.06.txt"
 # the install-ids numbers the recording was made with

@@ -80,7 +80,7 @@ def test_a_run_that_cannot_read_shadow_says_to_run_as_root(privileged, command):
     import tempfile
     from pathlib import Path
 
-    from trees import snapshot
+    from snapshot import snapshot
 
     with tempfile.TemporaryDirectory(prefix="qmailsetup-nonroot-") as place:
         os.chmod(place, 0o755)  # nobody must reach the tree, not read shadow

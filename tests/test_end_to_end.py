@@ -4,9 +4,9 @@ apply` with no --root, then getent and stat see what qmail needs."""
 from __future__ import annotations
 
 
-from namespace import copy_etc, run_in_namespace
+from namespace import copy_etc, parse_report, run_in_namespace
 from qmail_layout import QMAIL_USERS
-from trees import snapshot
+from snapshot import snapshot
 
 SCRIPT = f"""\
 $QMAILSETUP apply --detailed-exitcode >/dev/null && first=0 || first=$?
@@ -20,19 +20,7 @@ echo "second=$second"
 
 
 def parse(output: str) -> dict:
-    seen = {"group": {}, "passwd": {}, "stat": {}}
-    for line in output.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind in ("group", "passwd"):
-            fields = rest.split(":")
-            seen[kind][fields[0]] = fields
-        elif kind == "stat":
-            path, *owner = rest.split()
-            seen["stat"][path] = owner
-        elif "=" in line:
-            key, value = line.split("=")
-            seen[key] = int(value)
-    return seen
+    return parse_report(output, int)
 
 
 def test_apply_on_the_live_paths_is_seen_by_getent(tmp_path, privileged):

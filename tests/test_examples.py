@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree, master_line
 from conftest import cli
 from qmail_layout import QMAIL_USERS
-from trees import EXAMPLES, append, debian_tree, snapshot
+from snapshot import snapshot
+from trees import EXAMPLES, append, bsd_tree, debian_tree, master_line
 
 from qmailsetup.spec import load_spec
 

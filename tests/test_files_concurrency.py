@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 from conftest import require_tools
-from files_support import apply_files, assert_consistent, env, leftovers, make_tree, parse_all
+from files_support import assert_consistent, leftovers, parse_all
+from process import apply_files, env
 from qmail_layout import QMAIL_GROUPS, QMAIL_USERS
+from trees import make_tree
 
 APPLIES = 4
 TOOL_USERS = 8

@@ -8,7 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from files_support import env, host_tree
+from process import env
+from trees import host_tree
 
 SCRIPT = """
 set -e

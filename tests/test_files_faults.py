@@ -11,10 +11,13 @@ import os
 
 import pytest
 
-from files_support import EPOCH, assert_consistent, leftovers, make_tree, snapshot
+from files_support import assert_consistent, leftovers
+from process import EPOCH
 from qmailsetup import run
 from qmailsetup.errors import QmailsetupError
 from qmailsetup.run import run_apply
+from snapshot import account_files
+from trees import make_tree
 
 STEPS = ("open", "write", "fsync", "rename", "link", "unlink", "fchown", "fchmod", "utime")
 
@@ -66,9 +69,9 @@ def fixed_clock(monkeypatch):
 
 def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypatch, capsys):
     reference = make_tree(tmp_path / "reference", "debian")
-    original = snapshot(reference)
+    original = account_files(reference)
     assert apply(reference) == 0
-    final = snapshot(reference)
+    final = account_files(reference)
     assert final != original
 
     fired = []
@@ -81,7 +84,7 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
             assert code == 0
             break
         fired.append(injector.fired)
-        now = snapshot(root)
+        now = account_files(root)
         # 2: a file unreadable when read again under the lock, before any write; or an input that cannot be read
         # (the platform profile, opened through hostio's os.open)
         assert code in (0, 1) or (code == 2 and now == original), (step, injector.fired)
@@ -89,7 +92,7 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
             assert data in (original[kind], final[kind]), (step, injector.fired, kind)
         assert_consistent(root)
         assert apply(root) == 0, (step, injector.fired, capsys.readouterr())
-        assert snapshot(root) == final, (step, injector.fired)
+        assert account_files(root) == final, (step, injector.fired)
         # a lock whose removal failed stays, naming this (finished) run:
         # stale for every tool, as after a crash; nothing else stays
         left = [name for name in leftovers(root)

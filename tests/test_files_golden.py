@@ -1,25 +1,24 @@
 """Golden cases of the files backend: an input tree and a spec give exactly
 the files (and the dry-run diff) stored under tests/golden/files/<case>/.
-QMAILSETUP_UPDATE_GOLDEN=1 rewrites them (then read the diff!)."""
+UPDATE_GOLDENS=1 rewrites them (then read the diff!)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from files_support import EPOCH, GOLDEN, assert_consistent, make_tree, snapshot
+from files_support import assert_consistent
+from golden import check_files, check_text, scrub
+from process import EPOCH
 from qmailsetup.backends import make_backend
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import IdRange, Profile, load_profile
 from qmailsetup.spec import load_spec, parse_spec
-from trees import example_tables, spec_toml
-
-FIXTURES = Path(__file__).parent / "fixtures"
-UPDATE = os.environ.get("QMAILSETUP_UPDATE_GOLDEN") == "1"
+from snapshot import account_files
+from trees import bsd_tree, example_tables, make_tree, spec_toml
 
 BSD = Profile(
     name="bsd-test", description="master.passwd and group", backend="files", flavor="bsd",
@@ -60,9 +59,7 @@ def tree_alpine_plain(root: Path) -> None:
 
 
 def tree_freebsd(root: Path) -> None:
-    (root / "etc").mkdir(parents=True)
-    for name in ("master.passwd", "group"):
-        shutil.copy(FIXTURES / "freebsd" / name, root / "etc" / name)
+    bsd_tree(root, "freebsd")
 
 
 def tree_drift(root: Path) -> None:
@@ -98,7 +95,7 @@ def run_case(root: Path, case: str) -> str:
     done = []
     backend.apply(plan.changes, done.append)
     assert [(c.kind, c.name) for c in done] == [(c.kind, c.name) for c in plan.changes]
-    return preview.replace(str(root), "<root>")
+    return scrub(preview, root)
 
 
 @pytest.fixture(autouse=True)
@@ -109,17 +106,8 @@ def fixed_clock(monkeypatch):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden(tmp_path, case):
     preview = run_case(tmp_path, case)
-    made = snapshot(tmp_path)
-    expected_dir = GOLDEN / case
-    if UPDATE:
-        shutil.rmtree(expected_dir, ignore_errors=True)
-        (expected_dir / "etc").mkdir(parents=True)
-        for kind, data in made.items():
-            (expected_dir / "etc" / kind).write_bytes(data)
-        (expected_dir / "preview.diff").write_text(preview, errors="surrogateescape")
-    expected = {p.name: p.read_bytes() for p in (expected_dir / "etc").iterdir()}
-    assert made == expected
-    assert preview == (expected_dir / "preview.diff").read_text(errors="surrogateescape")
+    check_files(f"files/{case}/etc", account_files(tmp_path))
+    check_text(f"files/{case}/preview.diff", preview, errors="surrogateescape")
     assert_consistent(tmp_path)
 
 
@@ -129,9 +117,9 @@ def test_only_owned_lines_change(tmp_path, case):
     accounts in the spec (rewritten in place, drift only)."""
     build = CASES[case][0]
     build(tmp_path / "before")
-    before = snapshot(tmp_path / "before")
+    before = account_files(tmp_path / "before")
     run_case(tmp_path / "after", case)
-    after = snapshot(tmp_path / "after")
+    after = account_files(tmp_path / "after")
     owned = (b"alias:", b"qmail", b"qnofiles:", b"nofiles:")
     for kind, old in before.items():
         new_lines = after[kind].splitlines(keepends=True)
@@ -142,7 +130,7 @@ def test_only_owned_lines_change(tmp_path, case):
 
 def test_backups_keep_the_previous_content_mode_and_owner(tmp_path):
     root = make_tree(tmp_path, "debian")
-    before = snapshot(root)
+    before = account_files(root)
     old_mode = {kind: os.stat(root / "etc" / kind) for kind in before}
     run_case(tmp_path / "x", "debian")  # the same case elsewhere: what the files become
     spec = load_spec(None).model_copy(update={"paths": []})

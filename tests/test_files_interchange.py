@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import require_tools
-from files_support import (
-    apply_files, with_etc, host_tree, make_tree, mask_clock, qmailsetup, snapshot,
-)
+from files_support import mask_clock
+from namespace import with_etc
+from process import apply_files, qmailsetup
 from qmail_layout import QMAIL_NAMES
-from trees import example_tables, spec_toml
+from snapshot import account_files
+from trees import example_tables, host_tree, make_tree, spec_toml
 
 
 def install_ids_mixed(keep_nofiles_gid: bool = True) -> str:
@@ -69,7 +70,7 @@ def both(tmp_path: Path, tree: str, *spec_args: str, env: dict | None = None) ->
 def test_byte_identical_with_useradd(privileged, tmp_path, tree):
     require_tools("useradd", "groupadd")
     files_root, tool_root = both(tmp_path, tree)
-    made, expected = snapshot(files_root), snapshot(tool_root)
+    made, expected = account_files(files_root), account_files(tool_root)
     assert made.keys() == expected.keys()
     for kind in made:  # shadow too: both honour SOURCE_DATE_EPOCH
         assert made[kind] == expected[kind], kind
@@ -83,15 +84,15 @@ def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
     # Alpine already has nofiles (gid 200): keep it, fix the other IDs
     spec.write_text(install_ids_mixed(keep_nofiles_gid=tree != "alpine"))
     files_root, tool_root = both(tmp_path, tree, "--spec", str(spec))
-    assert snapshot(files_root) == snapshot(tool_root)
+    assert account_files(files_root) == account_files(tool_root)
     nofiles = b"200" if tree == "alpine" else b"2108"
-    assert b"alias:x:7790:" + nofiles + b":qmail alias:/var/qmail/alias:/bin/true\n" in snapshot(files_root)["passwd"]
+    assert b"alias:x:7790:" + nofiles + b":qmail alias:/var/qmail/alias:/bin/true\n" in account_files(files_root)["passwd"]
 
 
 def test_equal_up_to_the_clock_without_source_date_epoch(privileged, tmp_path):
     require_tools("useradd", "groupadd")
     files_root, tool_root = both(tmp_path, "debian", env={"SOURCE_DATE_EPOCH": ""})
-    made, expected = snapshot(files_root), snapshot(tool_root)
+    made, expected = account_files(files_root), account_files(tool_root)
     for kind in ("passwd", "group", "gshadow"):
         assert made[kind] == expected[kind], kind
     assert mask_clock(made["shadow"]) == mask_clock(expected["shadow"])

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from files_support import assert_consistent, env, leftovers, make_tree, snapshot
+from files_support import assert_consistent, leftovers
+from process import env, qmailsetup
+from snapshot import account_files
+from trees import make_tree
 
 # gshadow, group, shadow and passwd, each its backup and then itself
 RENAMES = 8
@@ -85,14 +88,13 @@ def pristine(tmp_path_factory):
     base = tmp_path_factory.mktemp("kill")
     before = tree(base / "before")
     after = shutil.copytree(before, base / "after", symlinks=True)
-    done = subprocess.run([sys.executable, "-m", "qmailsetup", *apply_argv(after)], capture_output=True, env=env())
-    assert done.returncode == 0, done.stderr
-    return before, snapshot(before), snapshot(after)
+    qmailsetup(*apply_argv(after))
+    return before, account_files(before), account_files(after)
 
 
 def states_after_kill(root: Path, original: dict, final: dict) -> set[str]:
     states = set()
-    for kind, data in snapshot(root).items():
+    for kind, data in account_files(root).items():
         assert data in (original[kind], final[kind]), kind
         states.add("old" if data == original[kind] else "new")
     assert_consistent(root)
@@ -118,7 +120,7 @@ def test_sigkill_at_every_moment_converges(tmp_path, pristine, where, number):
 
     rerun = subprocess.run([sys.executable, "-m", "qmailsetup", *apply_argv(root)], capture_output=True, env=env())
     assert rerun.returncode == 0, rerun.stderr
-    assert snapshot(root) == final
+    assert account_files(root) == final
     if expected != {"new"}:
         # the next run took the locks: the dead run's are gone with its temporaries
         assert leftovers(root) == []
@@ -141,4 +143,4 @@ def test_sigterm_is_held_back_to_a_safe_point(tmp_path, pristine, number):
 
     rerun = subprocess.run([sys.executable, "-m", "qmailsetup", *apply_argv(root)], capture_output=True, env=env())
     assert rerun.returncode == 0, rerun.stderr
-    assert snapshot(root) == final
+    assert account_files(root) == final

@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import require_tools
-from files_support import apply_files, env, leftovers, make_tree, snapshot
+from files_support import leftovers
+from process import apply_files, env
 from qmailsetup.errors import OperationFailed
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.etcdir import EtcDir
+from snapshot import account_files
+from trees import make_tree
 
 FAST = {lock.TIMEOUT_VARIABLE: "0.5"}
 FCNTL_HOLDER = """
@@ -62,23 +65,23 @@ def live_pid_lock(root: Path, kind: str) -> subprocess.Popen:
 
 def test_a_held_per_file_lock_makes_apply_fail_naming_it(tmp_path):
     root = make_tree(tmp_path, "debian")
-    before = snapshot(root)
+    before = account_files(root)
     with killed_after(live_pid_lock(root, "group")) as sleeper:
         result = apply_files(root, extra_env=FAST, check_codes=(1,))
     assert f"{root}/etc/group.lock is held by PID {sleeper.pid}; gave up after waiting 0.5s" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert snapshot(root) == before
+    assert account_files(root) == before
     assert leftovers(root) == ["group.lock"]  # not ours to remove
 
 
 def test_a_held_lckpwdf_lock_makes_apply_fail_naming_it(privileged, tmp_path):
     root = make_tree(tmp_path, "debian")
-    before = snapshot(root)
+    before = account_files(root)
     # glibc's own lckpwdf(), in a namespace where the tree is /etc
     with killed_after(hold(root / "etc/.pwd.lock", 30, how=LCKPWDF, namespace_root=root)):
         result = apply_files(root, extra_env=FAST, check_codes=(1,))
     assert f"{root}/etc/.pwd.lock is locked (lckpwdf) by PID" in result.stderr
-    assert snapshot(root) == before
+    assert account_files(root) == before
     assert leftovers(root) == []
 
 
@@ -92,7 +95,7 @@ def test_apply_waits_for_a_lock_to_be_released(tmp_path):
     (running, in its locking loop, nothing written); once the holder lets
     go it goes on, and the files it writes are newer than the release."""
     root = make_tree(tmp_path, "debian")
-    before = snapshot(root)
+    before = account_files(root)
     holder = hold(root / "etc/.pwd.lock", 600)
     with killed_after(holder):
         run = subprocess.Popen(
@@ -106,7 +109,7 @@ def test_apply_waits_for_a_lock_to_be_released(tmp_path):
         for _ in range(20):
             time.sleep(lock.POLL_SECONDS)
             assert in_locking_loop(run), run.communicate()
-            assert snapshot(root) == before, "nothing is written while the lock is held"
+            assert account_files(root) == before, "nothing is written while the lock is held"
         released = time.time_ns()
     out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
@@ -149,7 +152,7 @@ def blocked_signals(pid: int) -> int:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_while_waiting_releases_everything(tmp_path, signum):
     root = make_tree(tmp_path, "debian")
-    before = snapshot(root)
+    before = account_files(root)
     with killed_after(live_pid_lock(root, "gshadow")):
         run = subprocess.Popen(
             [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "linux",
@@ -163,7 +166,7 @@ def test_a_signal_while_waiting_releases_everything(tmp_path, signum):
         out, err = run.communicate(timeout=60)
     assert run.returncode == 1, (out, err)
     assert f"interrupted by {signal.Signals(signum).name}" in err
-    assert snapshot(root) == before
+    assert account_files(root) == before
     assert leftovers(root) == ["gshadow.lock"]  # the sleeper's, untouched
 
 

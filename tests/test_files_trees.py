@@ -6,12 +6,12 @@ from __future__ import annotations
 import subprocess
 
 from conftest import require_tools
-from files_support import GOLDEN, TREES
+from trees import TREES
 
 
 def test_the_committed_trees_are_what_pwconv_makes(privileged, tmp_path):
     require_tools("pwconv", "grpconv")
-    subprocess.run([str(GOLDEN / "make_trees.sh"), str(tmp_path)], check=True, capture_output=True)
+    subprocess.run([str(TREES.parent / "make_trees.sh"), str(tmp_path)], check=True, capture_output=True)
     for tree in ("debian", "alpine"):
         made = {p.name: p.read_bytes() for p in (tmp_path / tree / "etc").iterdir()}
         committed = {p.name: p.read_bytes() for p in (TREES / tree / "etc").iterdir()}

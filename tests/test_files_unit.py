@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import fake_tools
-from files_support import EPOCH, apply_files, make_tree, snapshot
+from files_support import applied
+from process import EPOCH, apply_files
 from qmailsetup.backends import make_backend
 from qmailsetup.backends.files import last_change_day
 from qmailsetup.errors import OperationFailed, Refused
@@ -25,6 +26,8 @@ from qmailsetup.template import Template
 from qmailsetup.tools import ToolResult
 from qmailsetup.userdb.lock import lock_timeout
 from qmailsetup.userdb.diff import Edit, unified_diff
+from snapshot import account_files
+from trees import make_tree
 
 
 @st.composite
@@ -45,19 +48,11 @@ def edited_files(draw):
     return old, list(chosen.values())
 
 
-def apply_edits(old, edits):
-    new, position = [], 0
-    for edit in sorted(edits, key=lambda e: e.start):
-        new += old[position:edit.start] + list(edit.new)
-        position = edit.end
-    return new + old[position:]
-
-
 @settings(max_examples=300, deadline=None)
 @given(edited_files())
 def test_the_diff_is_what_difflib_prints(case):
     old, edits = case
-    new = apply_edits(old, edits)
+    new = applied(old, edits)
     assert unified_diff(old, edits, "a", "b") == "".join(difflib.unified_diff(old, new, "a", "b"))
 
 
@@ -87,10 +82,10 @@ def test_a_change_since_observe_is_refused_and_nothing_written(tmp_path, meanwhi
     root = make_tree(tmp_path, "debian")
     host, plan, backend = planned(root)
     meanwhile(root)
-    before = snapshot(root)
+    before = account_files(root)
     with pytest.raises(Refused, match=reason):
         backend.apply(plan.changes, lambda change: None)
-    assert snapshot(root) == before
+    assert account_files(root) == before
     assert not (root / "etc/passwd-").exists()
 
 
@@ -115,7 +110,7 @@ def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
     done = []
     backend.apply(plan.changes, done.append)
     assert len(done) == len(plan.changes)
-    assert snapshot(root) == snapshot(other)
+    assert account_files(root) == account_files(other)
     assert not (root / "etc/passwd-").exists()  # nothing was rewritten
 
 

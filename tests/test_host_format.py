@@ -16,18 +16,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree
 from conftest import cli, require_tools, skip_or_fail
 from namespace import copy_etc, run_in_namespace
+from process import EPOCH
 from qmail_layout import QMAIL_USERS
-from trees import debian_tree, snapshot, write
+from snapshot import snapshot
+from trees import bsd_tree, debian_tree, write
 
 from qmailsetup import platforms
 from qmailsetup.errors import EXIT_REFUSED
 from qmailsetup.platforms import account_format, find_tool
 
 CRON_PATH = "/usr/bin:/bin"
-EPOCH, DAY = "1700000000", "19675"
+DAY = "19675"  # EPOCH's
 KINDS = ("passwd", "shadow", "group", "gshadow")
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli, require_tools, skip_or_fail
-from namespace import copy_etc, run_in_namespace
+from conftest import cli, dead_pid, require_tools, skip_or_fail
+from namespace import copy_etc, in_namespace, run_in_namespace
 from qmail_layout import QMAIL_NAMES, QMAIL_USERS
 from qmailsetup.userdb.accountfile import AccountFile
-from trees import debian_tree, snapshot
+from snapshot import snapshot
+from trees import debian_tree
 
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 STRANGER = 1234  # owns directories that are not ours
@@ -211,11 +210,6 @@ def test_a_safe_parent_gives_no_warning(tmp_path):
 # --- leftovers of an earlier crash ----------------------------------------
 
 
-def dead_pid() -> int:
-    """pid_max itself is never a live process ID."""
-    return int(Path("/proc/sys/kernel/pid_max").read_text())
-
-
 LEFTOVERS = {
     "backup passwd-": ("passwd-", lambda: "old:x:5000:5000::/:/bin/sh\n"),
     "temporary passwd+": ("passwd+", lambda: "half-written:x:5000"),
@@ -245,18 +239,6 @@ def test_a_leftover_of_an_earlier_crash_does_not_stop_or_leak_into_the_run(tmp_p
 
 
 # --- read-only and full file systems (private mount namespaces) -----------
-
-
-def in_namespace(script: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "QMAILSETUP": f"{sys.executable} -m qmailsetup",
-        **env,
-    }
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", "set -u\nmount --make-rprivate /\n" + script],
-        env=environment, capture_output=True, text=True, timeout=120,
-    )
 
 
 APPLY = '$QMAILSETUP apply --platform linux --backend "$BACKEND" --root "$ROOT"'

@@ -18,7 +18,8 @@ from qmailsetup.logindefs import read_login_defs
 from qmailsetup.plan import allocate
 from qmailsetup.platforms import IdRange, load_profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS
-from trees import debian_tree, snapshot
+from snapshot import snapshot
+from trees import debian_tree
 
 LINUX = load_profile("linux")
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
+import process
 import pytest
 from conftest import skip_or_fail
 from namespace import run_in_namespace
-from trees import debian_tree, snapshot, write
+from snapshot import snapshot
+from trees import debian_tree, write
 
 from qmailsetup.errors import EXIT_BAD_INPUT
 from qmailsetup.platforms import profiles_dir
@@ -25,10 +26,7 @@ TIMEOUT = 60  # seconds; a run takes well under one, a blocked one forever
 
 def qmailsetup(*args, hook: str = "") -> subprocess.CompletedProcess:
     """The CLI in a process of its own; HOOK is Python run before it."""
-    code = f"{hook}\nfrom qmailsetup.cli import main\nmain()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT,
-    )
+    return process.qmailsetup(*args, hook=hook, check_codes=None, timeout=TIMEOUT)
 
 
 def make(kind: str, path: Path) -> str:

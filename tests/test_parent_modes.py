@@ -6,7 +6,6 @@ does not let qmail's users through (path.traverse, with the chmod to run)."""
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 
@@ -15,15 +14,11 @@ from qmailsetup.check.accounts import account_findings
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
 from scenarios import provisioned
+from snapshot import mode_owner
 from trees import debian_tree, write
 
 NOFILES_USERS = "alias, qmaild, qmaill, qmailp"
 ALL_USERS = f"{NOFILES_USERS}, qmailq, qmailr, qmails"
-
-
-def mode_owner(path):
-    info = os.lstat(path)
-    return stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
 
 
 def test_apply_under_umask_077_makes_each_parent_0755(tmp_path):

@@ -4,8 +4,8 @@ holds a host, a run, and the plan qmailsetup must print (plan_cases.py)."""
 from __future__ import annotations
 
 import pytest
-from files_support import EPOCH
 from plan_cases import case_names, check_case
+from process import EPOCH
 
 
 @pytest.mark.parametrize("name", case_names())

@@ -11,7 +11,7 @@ import pytest
 from conftest import cli, skip_or_fail
 from golden import check_json, scrub
 from scenarios import SCENARIOS, build
-from trees import snapshot
+from snapshot import snapshot
 
 # the JSON document is a contract: one plan with changes, one refused
 JSON_GOLDENS = ("partial", "fixed_ids_conflicting")

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import require_tools
 from namespace import run_in_namespace
-from trees import debian_tree, snapshot
+from snapshot import snapshot
+from trees import debian_tree
 
 REPORT_LOST = "qmailsetup: stdout: cannot write the report: {}; the run went on, its exit status says what was done\n"
 COMMENT_SPEC = """\

@@ -11,15 +11,13 @@ shape (goldens)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree, master_line
 from conftest import Result, cli, require_tools, skip_or_fail
 from golden import check_text, scrub
-from trees import append, debian_tree, write
+from process import EPOCH, qmailsetup
+from trees import append, bsd_tree, debian_tree, master_line, write
 
 from qmailsetup.errors import EXIT_BAD_INPUT
 from qmailsetup.userdb.accountfile import FORMATS, HIDDEN, holds_no_secret
@@ -53,7 +51,7 @@ PEOPLE = ["alice", "bob", "carol", "dave", "erin"]
 PEOPLE_HASHES = ["sha512", "yescrypt", "bcrypt", "des", "locked"]
 
 
-def shadow_tree(root: Path) -> Path:
+def hashes_tree(root: Path) -> Path:
     """Debian, then people with hashes, the qmail group (with a locked group
     password), qmaild with a hash, a login shell and group qmail (drift),
     and an old account and group with their hashes in passwd and group
@@ -72,11 +70,11 @@ def shadow_tree(root: Path) -> Path:
     return root
 
 
-def shadow_tree_with_nofiles(root: Path) -> Path:
+def hashes_tree_with_nofiles(root: Path) -> Path:
     """The same with group nofiles made and qmaild in it: shadow-utils 4.13's
     usermod --prefix looks a -g group up on the running host, not under the
     prefix, so moving qmaild to a new group fails there (not ours to fix)."""
-    shadow_tree(root)
+    hashes_tree(root)
     append(root, "group", ["nofiles:x:991:"])
     append(root, "gshadow", ["nofiles:!::"])
     passwd = root / "etc/passwd"
@@ -108,8 +106,8 @@ def master_tree(root: Path, fixture: str) -> Path:
 
 # (tree, platform, backends that may run for real here, backends only shown)
 HOSTS = {
-    "shadow": (shadow_tree, "linux", ["files"], []),
-    "shadow-useradd": (shadow_tree_with_nofiles, "linux", ["useradd"], []),
+    "shadow": (hashes_tree, "linux", ["files"], []),
+    "shadow-useradd": (hashes_tree_with_nofiles, "linux", ["useradd"], []),
     "plain": (plain_tree, "generic", ["files"], []),
     "freebsd": (lambda root: master_tree(root, "freebsd"), "freebsd", ["files"], ["pw"]),
     "openbsd": (lambda root: master_tree(root, "openbsd"), "openbsd", ["files"], []),
@@ -121,10 +119,7 @@ def run(*args, separate: bool = False) -> Result:
     that whatever a tool it runs writes to its stdout or stderr is seen."""
     if not separate:
         return cli(*args)
-    result = subprocess.run(
-        [sys.executable, "-m", "qmailsetup", *map(str, args)], capture_output=True, text=True,
-        env=dict(os.environ), timeout=120,
-    )
+    result = qmailsetup(*args, check_codes=None, timeout=120)
     return Result(result.returncode, result.stdout, result.stderr)
 
 
@@ -140,7 +135,7 @@ def checked(*args, codes, separate: bool = False) -> Result:
 def as_root(monkeypatch):
     if os.geteuid() != 0:
         skip_or_fail("the real runs chown and may run useradd --prefix")
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
 
 
 @pytest.mark.parametrize("host", sorted(HOSTS))

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bsd_hosts import bsd_tree
 from conftest import cli, require_tools
-from files_support import apply_files, make_tree, qmailsetup, snapshot
-from trees import snapshot as tree_snapshot
+from process import apply_files, qmailsetup
+from snapshot import account_files, snapshot, without_pwd_lock
+from trees import bsd_tree, make_tree
 
 from qmailsetup.backends import make_backend
 from qmailsetup.observe import observe
@@ -71,7 +71,7 @@ def both_ways(tmp_path: Path, make, *args: str) -> tuple[dict, dict]:
     spec = str(spec_file(tmp_path))
     apply_files(files_root, "--spec", spec, *args)
     qmailsetup("apply", "--root", str(tool_root), "--platform", "linux", "--backend", "useradd", "--spec", spec, *args)
-    return snapshot(files_root), snapshot(tool_root)
+    return account_files(files_root), account_files(tool_root)
 
 
 def test_new_users_join_their_groups_byte_identical_with_useradd(privileged, tmp_path):
@@ -109,14 +109,14 @@ def test_fix_drift_adds_the_membership_byte_identical_with_usermod(privileged, t
 
 def test_missing_membership_is_drift_refused_without_fix_drift(tmp_path):
     root = existing_tree(tmp_path / "root", "www-data", "")
-    before = tree_snapshot(root)
+    before = snapshot(root)
     result = apply_files(root, "--spec", str(spec_file(tmp_path)), check_codes=(3,))
     assert "    groups: qcerts (missing) -> qcerts\n" in result.stdout
     assert "    groups: qcerts (missing), ssl-cert (missing) -> qcerts, ssl-cert\n" in result.stdout
     assert result.stderr.splitlines()[-1] == (
         "qmailsetup: refused, nothing written: user qmaild differs (groups); rerun with --fix-drift (and 1 more)"
     )
-    assert tree_snapshot(root) == before
+    assert snapshot(root) == before
 
 
 def test_a_user_in_more_groups_than_the_spec_says_is_in_sync(tmp_path):
@@ -124,10 +124,10 @@ def test_a_user_in_more_groups_than_the_spec_says_is_in_sync(tmp_path):
     root = existing_tree(tmp_path / "root", "qmaild,qmailr", "qmailr")
     with open(root / "etc/group", "a") as file:
         file.write("adm2:x:995:qmailr\n")
-    before = tree_snapshot(root)
+    before = snapshot(root)
     result = apply_files(root, "--spec", str(spec_file(tmp_path)), "--fix-drift")
     assert "0 to create, 0 to modify, 5 in sync." in result.stdout
-    assert tree_snapshot(root) == before
+    assert snapshot(root) == before
     assert b"adm2:x:995:qmailr\n" in (root / "etc/group").read_bytes()
 
 
@@ -190,13 +190,13 @@ def test_bsd_tools_only_ever_add(tmp_path, platform, fixture, useradd_tail, join
 )
 def test_a_wrong_groups_list_is_one_line_exit_2_nothing_written(tmp_path, text, message):
     root = make_tree(tmp_path / "root", "debian")
-    before = tree_snapshot(root)
+    before = snapshot(root)
     spec = spec_file(tmp_path, f'[[users]]\nname = "qmaild"\ngroup = "nofiles"\nhome = "/var/qmail"\n{text}\n')
     result = cli("apply", "--root", root, "--platform", "linux", "--backend", "files", "--spec", spec)
     assert result.code == 2
     (line,) = result.err.splitlines()
     assert line.startswith(f"qmailsetup: {spec}: {message}")
-    assert tree_snapshot(root) == before
+    assert snapshot(root) == before
 
 
 def test_sh_export_under_dash_adds_the_memberships_and_refuses_a_missing_one(tmp_path, privileged):
@@ -244,13 +244,11 @@ dash {script} | tail -n 1
 def test_exports_carry_the_groups(tmp_path, fmt, golden):
     """sysusers: an m line per membership; json: the list (empty where the
     spec has none); sh: checked per user, added with useradd -G."""
-    from golden import check_text
-
-    from qmailsetup import __version__
+    from golden import check_text, scrub, scrub_version
 
     result = cli("export", "--format", fmt, "--platform", "linux", "--spec", spec_file(tmp_path))
     assert result.code == 0, result.err
-    check_text(f"tools/{golden}", result.out.replace(str(tmp_path), "<tmp>").replace(__version__, "<version>"))
+    check_text(f"tools/{golden}", scrub_version(scrub(result.out, tmp_path, "<tmp>")))
 
 
 def test_check_reports_a_missing_membership_as_drift(tmp_path):
@@ -290,8 +288,8 @@ def test_a_membership_that_changed_since_the_plan_is_refused_under_the_lock(tmp_
     plan = make_plan(spec, host, fix_drift=True)
     group = (root / "etc/group").read_text().replace("qcerts:x:997:www-data", "qcerts:x:997:www-data,qmaild")
     (root / "etc/group").write_text(group)
-    before = snapshot(root)  # the account files (the lock file is made, as useradd makes it)
+    before = without_pwd_lock(snapshot(root))  # the lock file is made, as useradd makes it
     with pytest.raises(Refused, match=r"user qmaild changed meanwhile \(groups\); nothing written"):
         FilesBackend(host).apply([c for c in plan.changes if c.kind != "path"], lambda change: None)
-    assert snapshot(root) == before
+    assert without_pwd_lock(snapshot(root)) == before
     assert not [p.name for p in (root / "etc").iterdir() if p.name.endswith("-")], "no backup: nothing replaced"

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import require_tools, skip_or_fail
-from trees import append, debian_tree, snapshot, write
+from snapshot import snapshot
+from trees import append, debian_tree, write
 
 from qmailsetup import __version__
 

@@ -8,12 +8,11 @@ import subprocess
 
 import pytest
 from conftest import cli, require_tools
-from golden import check_text
+from golden import check_text, scrub, scrub_version
 from qmail_layout import QMAIL_USERS
 from scenarios import INSTALL_IDS_SPEC
 from trees import example_spec, example_tables, spec_toml, write
 
-from qmailsetup import __version__
 from qmailsetup.spec import Spec, load_spec
 
 FREEBSD_SPEC = example_spec("freebsd-ports")
@@ -37,7 +36,7 @@ UNDERSCORE_SPEC = '[[groups]]\nname = "_qmail"\n[[groups]]\nname = "_qnofiles"\n
 
 def scrubbed(text: str, tmp_path) -> str:
     """Goldens hold neither the temporary directory nor the version."""
-    return text.replace(str(tmp_path), "<tmp>").replace(f"qmailsetup {__version__}", "qmailsetup <version>")
+    return scrub_version(scrub(text, tmp_path, "<tmp>"))
 
 
 def spec_file(tmp_path, text: str, name: str = "spec.toml"):

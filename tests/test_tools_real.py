@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 from conftest import cli, require_tools
-from namespace import copy_etc, run_in_namespace
+from namespace import copy_etc, parse_report as parse, run_in_namespace
 from scenarios import INSTALL_IDS_SPEC
 from trees import append, debian_tree, write
 
@@ -98,21 +98,6 @@ dash "$SCRIPT" > "$OUT/second.txt" && echo "second=0" || echo "second=$?"
 getent passwd alias qmaild qmaill qmailp qmailq qmailr qmails | sed 's/^/passwd /'
 getent group qmail nofiles | sed 's/^/group /'
 """
-
-
-def parse(output: str) -> dict:
-    seen: dict = {"passwd": {}, "group": {}, "stat": {}}
-    for line in output.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind in ("passwd", "group"):
-            seen[kind][rest.split(":")[0]] = rest.split(":")
-        elif kind == "stat":
-            path, *owner = rest.split()
-            seen["stat"][path] = owner
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            seen[key] = value
-    return seen
 
 
 def namespace_run(tmp_path, script_text: str, commands: str, etc=None):

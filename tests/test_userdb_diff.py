@@ -9,18 +9,11 @@ import difflib
 
 import pytest
 
+from files_support import applied
 from qmailsetup.userdb.diff import Edit, unified_diff
 
 TEN = [f"line{i}\n" for i in range(10)]
 TWENTY = [f"line{i}\n" for i in range(20)]
-
-
-def applied(old: list[str], edits: list[Edit]) -> list[str]:
-    new, position = [], 0
-    for edit in sorted(edits, key=lambda e: e.start):
-        new += old[position:edit.start] + list(edit.new)
-        position = edit.end
-    return new + old[position:]
 
 
 CASES = {

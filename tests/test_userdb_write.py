@@ -9,10 +9,10 @@ import errno
 import os
 import re
 import stat
-import subprocess
 
 import pytest
 
+from conftest import dead_pid
 from qmailsetup.userdb import write
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.write import (
@@ -28,12 +28,6 @@ def etc(tmp_path):
     (tmp_path / "etc").mkdir()
     with EtcDir.open(tmp_path) as directory:
         yield directory
-
-
-def dead_pid() -> int:
-    child = subprocess.Popen(["true"])
-    child.wait()
-    return child.pid
 
 
 def names(etc: EtcDir) -> list[str]:

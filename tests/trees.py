@@ -1,16 +1,24 @@
-"""Account trees for tests: a root directory with etc/ files made the way an
-installed system has them, from the fixtures in tests/fixtures."""
+"""Host trees and specs for tests: a root directory with etc/ files made the
+way an installed system has them (from tests/fixtures, the golden input
+trees, or this machine's own files), and spec text from examples/.
+
+The base trees, built here only; scenarios.py and bsd_hosts.py put them in
+the states the tests need, and what a tree holds is snapshot.py's."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tomllib
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples"
+TREES = Path(__file__).parent / "golden" / "files" / "trees"  # rebuilt by golden/files/make_trees.sh
+KINDS = ("passwd", "group", "shadow", "gshadow", "master.passwd")  # the account files under etc/
 LAST_CHANGE = "19000"  # a fixed day for shadow entries the tests create
+SHADOW_GID = 42  # the shadow group of Debian's base-passwd
 
 
 def example_spec(name: str) -> str:
@@ -87,30 +95,54 @@ def alpine_tree(root: Path) -> Path:
 
 
 def host_tree(root: Path) -> Path:
-    """A copy of this machine's own account files."""
+    """ROOT/etc with copies of this machine's own account files, with their
+    modes and owners."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
     for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
         if Path("/etc", name).exists():
             shutil.copy2(Path("/etc", name), root / "etc" / name)
+            info = os.stat(Path("/etc", name))
+            os.chown(root / "etc" / name, info.st_uid, info.st_gid)
     return root
+
+
+def make_tree(root: Path, name: str) -> Path:
+    """ROOT/etc as the golden input tree NAME (debian, alpine), with the
+    modes and owners an installed system gives (shadow 0640 root:shadow)."""
+    shutil.copytree(TREES / name / "etc", root / "etc", dirs_exist_ok=True)
+    for kind in ("shadow", "gshadow"):
+        path = root / "etc" / kind
+        if path.exists():
+            os.chown(path, 0, SHADOW_GID)
+            path.chmod(0o640)
+    return root
+
+
+def bsd_tree(root: Path, fixture: str) -> Path:
+    """A BSD root as installed: master.passwd (0600) and group."""
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / fixture / "master.passwd", root / "etc/master.passwd")
+    shutil.copy(FIXTURES / fixture / "group", root / "etc/group")
+    (root / "etc/master.passwd").chmod(0o600)
+    (root / "etc/group").chmod(0o644)
+    return root
+
+
+def installed_tree(root: Path, fixture: str) -> Path:
+    """A BSD root as installed: master.passwd, group, and the passwd that
+    pwd_mkdb -p made from master.passwd."""
+    from qmailsetup.userdb.pwdmkdb import v7_passwd
+
+    bsd_tree(root, fixture)
+    (root / "etc/passwd").write_text(v7_passwd((root / "etc/master.passwd").read_text()))
+    (root / "etc/passwd").chmod(0o644)
+    return root
+
+
+def master_line(name: str, uid: int, gid: int, home: str, shell: str, gecos: str = "", login_class: str = "") -> str:
+    return f"{name}:*:{uid}:{gid}:{login_class}:0:0:{gecos}:{home}:{shell}"
 
 
 def append(root: Path, name: str, lines: list[str]) -> None:
     with open(root / "etc" / name, "a") as f:
         f.writelines(f"{line}\n" for line in lines)
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under ROOT with its type, mode, owner and content: two
-    equal snapshots mean nothing under the root was written."""
-    import hashlib
-    import os
-
-    result = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            info = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else None
-            result[str(path.relative_to(root))] = (info.st_mode, info.st_uid, info.st_gid, info.st_size, digest)
-    return result
