@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -167,6 +168,8 @@ class AccountFile:
         self.nis_offset: int | None = None
         # name -> where its line starts (None: no such entry), as asked
         self.offsets: dict[str, int | None] = {}
+        # the IDs in order, made the first time a range of them is asked for
+        self.sorted_ids: list[int] | None = None
 
     @classmethod
     def parse(cls, path: Path, kind: str, data: bytes, shown: str | None = None) -> AccountFile:
@@ -242,7 +245,10 @@ class AccountFile:
 
     def used_ids(self, low: int, high: int) -> set[int]:
         """The own IDs from LOW to HIGH the entries hold."""
-        return {number for number in self.ids if low <= number <= high}
+        if self.sorted_ids is None:
+            self.sorted_ids = sorted(self.ids)
+        ids = self.sorted_ids
+        return set(ids[bisect_left(ids, low) : bisect_right(ids, high)])
 
     def with_values(self, name: str, values: dict[str, str]) -> list[str]:
         """NAME's fields with those named in VALUES (label -> value) replaced;
@@ -280,8 +286,11 @@ class AccountFile:
     def nis_start(self) -> int:
         """Where the first NIS line starts, else the end."""
         if self.nis_offset is None:
-            first = re.search(r"(?m)^[+\-]", self.content)
-            self.nis_offset = len(self.content) if first is None else first.start()
+            content = self.content
+            # str.find, not a '^' pattern: that tries every character of a large file
+            starts = [0] if content.startswith(("+", "-")) else []
+            starts += [at + 1 for at in (content.find("\n+"), content.find("\n-")) if at >= 0]
+            self.nis_offset = min(starts, default=len(content))
         return self.nis_offset
 
     def line_number(self, name: str) -> int:
