@@ -161,7 +161,11 @@ def main() -> None:
     options = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/run.py: needs root (useradd --prefix, chown)")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    # with the bytecode an installed package has: PYTHONDONTWRITEBYTECODE
+    # would have every run compile qmailsetup's modules from source again
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(REPO / "src")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "src")], env=env, check=True)
     has_files = importlib.util.find_spec("qmailsetup.backends.files") is not None
 
     with tempfile.TemporaryDirectory(prefix="qmailsetup-bench-") as top:

@@ -277,6 +277,12 @@ def run_command(argv: list[str] | None) -> int:
 def main(argv: list[str] | None = None) -> None:
     from qmailsetup.streams import guard_stdout, reopen_closed_descriptors, report_error
 
+    # No pydantic plugins (pydantic's documented switch): the first model
+    # built would otherwise read the metadata of every installed package
+    # for them (README.md, "Performance"), and a tool that edits the account
+    # files as root runs no third-party code it was not asked to. Set to
+    # an empty value, it loads them again.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     reopen_closed_descriptors()
     if COMPLETE_VAR in os.environ:  # the shell asks for completions
         from typer.completion import completion_init

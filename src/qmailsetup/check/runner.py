@@ -6,9 +6,6 @@ from pathlib import Path
 
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.check.accounts import account_findings
-from qmailsetup.check.filesystem import filesystem_findings
-from qmailsetup.check.mounts import read_mount_table
-from qmailsetup.check.prereq import prereq_findings
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
@@ -20,6 +17,9 @@ SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-sh
 def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
     # only `check` runs these (apply's setup_errors does not): imported here
     from qmailsetup.check.compiled import compiled_findings
+    from qmailsetup.check.filesystem import filesystem_findings
+    from qmailsetup.check.mounts import read_mount_table
+    from qmailsetup.check.prereq import prereq_findings
     from qmailsetup.check.queue import queue_findings
     from qmailsetup.observe import observe
 
@@ -38,6 +38,10 @@ def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False
     apply knows it (check/accounts.py account_findings)."""
     findings = account_findings(spec, root, profile, host)
     if root == Path("/"):
+        # imported here: a run under --root (an image, a test tree) needs neither
+        from qmailsetup.check.filesystem import filesystem_findings
+        from qmailsetup.check.mounts import read_mount_table
+
         findings = filesystem_findings(root, read_mount_table()) + findings
     # a dry run's plan already shows the login shells it would change
     wanted = SETUP_IDS - {"account.login-shell"} if dry_run else SETUP_IDS
