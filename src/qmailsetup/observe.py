@@ -25,7 +25,6 @@ from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
-from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 class Parent(NamedTuple):
     """A directory on the way to a spec path, as lstat saw it."""
@@ -165,6 +164,8 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
+    from qmailsetup.userdb.pwdmkdb import v7_passwd  # the BSDs only: a dry run elsewhere takes no lock module
+
     found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
