@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
-
 class Kind(StrEnum):
     GROUP = "group"
     USER = "user"
