@@ -252,7 +252,9 @@ def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> st
     if others:
         return f"it shares its filesystem with {others[0]}"
     if mount.is_bind:
-        return f"a bind mount of {mount.root}, a directory of another filesystem"
+        # a BSD nullfs mount names the directory it shows as its source
+        shown = mount.source if mount.fstype == "nullfs" else mount.root
+        return f"a bind mount of {shown}, a directory of another filesystem"
     return "a network filesystem, not a local one of its own" if not local else "not a filesystem of its own"
 
 
