@@ -133,7 +133,7 @@ def test_a_queue_in_memory_is_an_error_whose_remedy_is_a_disk(tmp_path, monkeypa
         (root / directory).mkdir(parents=True)
     monkeypatch.setattr(filesystem, "LINUX", True)
     [sync] = [f for f in filesystem_findings(root, build_table(table, root)) if f.id == "fs.sync-metadata"]
-    assert sync.severity == "error"
+    assert (sync.severity, sync.path) == ("error", f"{root}/var/qmail/queue")
     assert scrub(sync.message, root).endswith(
         f": {memory} lives in memory, so the queue and every message in it are lost at each reboot"
     )
@@ -342,3 +342,48 @@ def test_a_nullfs_queue_is_a_bind_mount_of_the_directory_it_shows(tmp_path, monk
     )
     # FFS without soft updates writes its metadata at once, nullfs or not
     assert findings["fs.sync-metadata"].severity == "ok"
+
+
+@pytest.mark.parametrize("option", ["sync", "dirsync"])
+def test_a_queue_mounted_sync_or_dirsync_is_safe(tmp_path, monkeypatch, option):
+    root = tmp_path / "root"
+    (root / "var/qmail").mkdir(parents=True)
+    table = build_table(ROOT_FS + f"50 1 8:17 / <root>/var/qmail rw - ext4 /dev/sdb1 rw,{option}\n", root)
+    monkeypatch.setattr(filesystem, "LINUX", True)
+    [sync] = [f for f in filesystem_findings(root, table) if f.id == "fs.sync-metadata"]
+    assert (sync.severity, sync.path, sync.remedy) == ("ok", f"{root}/var/qmail/queue", None)
+    assert sync.message.endswith(f"/var/qmail, mounted {option}: metadata is written at once")
+
+
+@pytest.mark.parametrize(("flags", "delay"), [
+    ("local, log", "ffs with log delays metadata writes"),  # NetBSD's WAPBL journal
+    ("asynchronous, local, soft-updates", "ffs with soft updates and async delays metadata writes"),
+])
+def test_ffs_names_each_option_that_delays_metadata(tmp_path, monkeypatch, flags, delay):
+    root = tmp_path / "root"
+    (root / "var/qmail").mkdir(parents=True)
+    table = build_table((None, f"/dev/wd0a on / type ffs (local)\n/dev/wd0e on <root>/var/qmail type ffs ({flags})\n"), root)
+    monkeypatch.setattr(filesystem, "LINUX", False)
+    [sync] = [f for f in filesystem_findings(root, table) if f.id == "fs.sync-metadata"]
+    assert sync.severity == "warning"
+    assert f"/var/qmail, mounted without sync or dirsync: {delay}. link() and rename()" in sync.message
+
+
+def test_a_disk_of_its_own_that_is_also_mounted_elsewhere_is_shared(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    for directory in ("var/qmail", "srv"):
+        (root / directory).mkdir(parents=True)
+    table = ROOT_FS + "50 1 8:17 / <root>/var/qmail rw - ext4 /dev/sdb1 rw\n51 1 8:17 / <root>/srv rw - ext4 /dev/sdb1 rw\n"
+    monkeypatch.setattr(filesystem, "LINUX", True)
+    findings = {f.id: f for f in filesystem_findings(root, build_table(table, root))}
+    separate = findings["fs.separate-partition"]
+    assert (separate.severity, separate.message) == (
+        "info", f"{root}/var/qmail/queue does not exist yet; its nearest existing parent {root}/var/qmail is on "
+                f"ext4 /dev/sdb1 at {root}/var/qmail: it shares its filesystem with {root}/srv",
+    )
+    # the same disk at /var/qmail alone: its own, and noatime is offered
+    alone = {f.id: f for f in filesystem_findings(root, build_table(table.split("51 1")[0], root))}
+    assert (alone["fs.separate-partition"].severity, alone["fs.separate-partition"].message) == (
+        "ok", f"{root}/var/qmail/queue does not exist yet; its nearest existing parent {root}/var/qmail is on "
+              f"ext4 /dev/sdb1 at {root}/var/qmail, a filesystem of its own; noatime would be safe there",
+    )
