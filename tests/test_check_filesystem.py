@@ -189,8 +189,8 @@ def test_chattr_s_on_every_queue_directory_makes_an_async_mount_safe(tmp_path, m
     )
     chattr_sync(queue / "mess/0")
     whole = sync_finding(root)
-    assert (whole.severity, whole.message) == (
-        "ok",
+    assert (whole.severity, whole.path, whole.message) == (
+        "ok", str(queue),
         f"{queue} is on ext4 /dev/sda1 at /; {queue} has the synchronous attribute (chattr +S): metadata is written at once",
     )
 
@@ -386,4 +386,16 @@ def test_a_disk_of_its_own_that_is_also_mounted_elsewhere_is_shared(tmp_path, mo
     assert (alone["fs.separate-partition"].severity, alone["fs.separate-partition"].message) == (
         "ok", f"{root}/var/qmail/queue does not exist yet; its nearest existing parent {root}/var/qmail is on "
               f"ext4 /dev/sdb1 at {root}/var/qmail, a filesystem of its own; noatime would be safe there",
+    )
+
+
+def test_a_subdirectory_of_a_disk_mounted_nowhere_else_is_a_bind_mount(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "var/qmail").mkdir(parents=True)
+    table = build_table(ROOT_FS + "50 1 8:17 /mail/qmail <root>/var/qmail rw - ext4 /dev/sdb1 rw\n", root)
+    monkeypatch.setattr(filesystem, "LINUX", True)
+    [separate] = [f for f in filesystem_findings(root, table) if f.id == "fs.separate-partition"]
+    assert separate.severity == "info"
+    assert separate.message.endswith(
+        f"ext4 /dev/sdb1 at {root}/var/qmail, bind of /mail/qmail: a bind mount of /mail/qmail, a directory of another filesystem"
     )

@@ -150,3 +150,66 @@ def test_run_mount_captures_what_the_real_mount_prints():
 
     printed = run_mount()
     assert printed is not None and " on / " in printed
+
+
+def test_mount_p_lines_without_dump_and_pass_fields_count_and_comments_do_not():
+    mounts = parse_mount_p(
+        "# Device\tMountpoint\tFStype\tOptions\tDump\tPass#\n"
+        "/dev/ada0p2\t/\tufs\trw\n"
+        "/dev/ada0p5\t/var/qmail\tufs\trw,sync\n"
+        "devfs\t/dev\tdevfs\n"
+    )
+    assert [(m.mount_point, m.fstype, m.source, m.options, m.device) for m in mounts] == [
+        ("/", "ufs", "/dev/ada0p2", frozenset({"rw"}), "/dev/ada0p2"),
+        ("/var/qmail", "ufs", "/dev/ada0p5", frozenset({"rw", "sync"}), "/dev/ada0p5"),
+    ]
+
+
+def test_a_mount_that_plain_mount_does_not_list_keeps_its_options():
+    # mounted between the two runs of mount(8): -p lists it, plain mount does not
+    from_p = parse_mount_p("/dev/ada0p2\t/\tufs\trw\t1 1\n/dev/ada0p5\t/var/qmail\tufs\trw,noatime\t2 2\n")
+    plain = parse_bsd_mount("/dev/ada0p2 on / (ufs, local, soft-updates)\n")
+    merged = merge_bsd(from_p, plain)
+    assert [(m.mount_point, m.options) for m in merged] == [
+        ("/", frozenset({"rw", "local", "soft-updates"})),
+        ("/var/qmail", frozenset({"rw", "noatime"})),
+    ]
+
+
+def test_a_path_no_mount_holds_is_one_clear_error():
+    mounts = parse_mount_p("/dev/ada0p5\t/var/qmail\tufs\trw\t2 2\n")
+    with pytest.raises(OperationFailed) as error:
+        holding(mounts, "/etc")
+    assert str(error.value) == "no mount in the mount table holds /etc"
+
+
+def test_a_mountinfo_that_is_no_file_is_bad_input(tmp_path, mocker):
+    from qmailsetup.check import mounts
+    from qmailsetup.errors import BadInput
+
+    fifo = tmp_path / "mountinfo"
+    os.mkfifo(fifo)
+    mocker.patch.object(mounts, "MOUNTINFO", str(fifo))
+    with pytest.raises(BadInput) as error:
+        mounts.read_mount_table()
+    assert str(error.value) == f"{fifo}: a FIFO, not a regular file"
+
+
+@pytest.mark.parametrize("failure", ["missing", "exit 1"])
+def test_without_mountinfo_or_a_working_mount_the_table_cannot_be_read(tmp_path, mocker, failure):
+    """mocked: a host with neither /proc nor a mount(8) that works."""
+    from qmailsetup.check import mounts
+    from qmailsetup.tools import ToolResult
+
+    mocker.patch.object(mounts, "MOUNTINFO", str(tmp_path / "no-proc"))
+
+    def run_tool(argv, **options):
+        if failure == "missing":
+            raise FileNotFoundError(2, "command not found", argv[0])
+        return ToolResult(tuple(argv), 1, "/dev/sd0a on / type ffs (local)\n", "mount: cannot\n")
+
+    mocker.patch("qmailsetup.tools.run_tool", run_tool)
+    assert mounts.run_mount() is None
+    with pytest.raises(OperationFailed) as error:
+        mounts.read_mount_table()
+    assert str(error.value) == "cannot read the mount table: no /proc/self/mountinfo and `mount` failed"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.check.mounts import Mount, contains, holding, nearest_existing
+from qmailsetup.observe import under
 
 HOME, BIN, QUEUE = "/var/qmail", "/var/qmail/bin", "/var/qmail/queue"
 
@@ -259,9 +260,9 @@ def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> st
 
 
 def filesystem_findings(root: Path, table: list[Mount]) -> list[Finding]:
-    home = root / HOME.lstrip("/")  # pragma: no mutate (lstrip("XX/XX") strips the same "/")
-    binaries = locate(table, root / BIN.lstrip("/"))  # pragma: no mutate (lstrip("XX/XX") strips the same "/")
-    queue = locate(table, root / QUEUE.lstrip("/"))  # pragma: no mutate (lstrip("XX/XX") strips the same "/")
+    home = under(root, HOME)
+    binaries = locate(table, under(root, BIN))
+    queue = locate(table, under(root, QUEUE))
     return [
         check_mount_flag(
             binaries, "nosuid", "fs.nosuid",
