@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -160,3 +161,17 @@ def test_the_mount_of_a_descriptor_that_is_not_open_is_not_known(tmp_path):
     fd = os.open(tmp_path / "f", os.O_RDONLY)
     os.close(fd)
     assert mount_id(fd) is None
+
+
+def test_optional_reads_relative_to_a_directory_and_follows_a_symlink_unless_told(tmp_path):
+    (tmp_path / "real").write_text("data")
+    (tmp_path / "link").symlink_to("real")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_optional("real", dir_fd=fd) == b"data"
+        assert read_optional("link", dir_fd=fd) == b"data"
+        with pytest.raises(OSError) as error:
+            read_optional("link", dir_fd=fd, follow=False)
+        assert error.value.errno == errno.ELOOP
+    finally:
+        os.close(fd)
