@@ -150,3 +150,137 @@ def test_run_mount_captures_what_the_real_mount_prints():
 
     printed = run_mount()
     assert printed is not None and " on / " in printed
+
+
+def test_mount_p_lines_without_dump_and_pass_fields_count_and_comments_do_not():
+    mounts = parse_mount_p(
+        "# Device\tMountpoint\tFStype\tOptions\tDump\tPass#\n"
+        "/dev/ada0p2\t/\tufs\trw\n"
+        "/dev/ada0p5\t/var/qmail\tufs\trw,sync\n"
+        "devfs\t/dev\tdevfs\n"
+    )
+    assert [(m.mount_point, m.fstype, m.source, m.options, m.device) for m in mounts] == [
+        ("/", "ufs", "/dev/ada0p2", frozenset({"rw"}), "/dev/ada0p2"),
+        ("/var/qmail", "ufs", "/dev/ada0p5", frozenset({"rw", "sync"}), "/dev/ada0p5"),
+    ]
+
+
+def test_a_mount_that_plain_mount_does_not_list_keeps_its_options():
+    # mounted between the two runs of mount(8): -p lists it, plain mount does not
+    from_p = parse_mount_p("/dev/ada0p2\t/\tufs\trw\t1 1\n/dev/ada0p5\t/var/qmail\tufs\trw,noatime\t2 2\n")
+    plain = parse_bsd_mount("/dev/ada0p2 on / (ufs, local, soft-updates)\n")
+    merged = merge_bsd(from_p, plain)
+    assert [(m.mount_point, m.options) for m in merged] == [
+        ("/", frozenset({"rw", "local", "soft-updates"})),
+        ("/var/qmail", frozenset({"rw", "noatime"})),
+    ]
+
+
+def test_a_path_no_mount_holds_is_one_clear_error():
+    mounts = parse_mount_p("/dev/ada0p5\t/var/qmail\tufs\trw\t2 2\n")
+    with pytest.raises(OperationFailed) as error:
+        holding(mounts, "/etc")
+    assert str(error.value) == "no mount in the mount table holds /etc"
+
+
+def test_a_mountinfo_that_is_no_file_is_bad_input(tmp_path, mocker):
+    from qmailsetup.check import mounts
+    from qmailsetup.errors import BadInput
+
+    fifo = tmp_path / "mountinfo"
+    os.mkfifo(fifo)
+    mocker.patch.object(mounts, "MOUNTINFO", str(fifo))
+    with pytest.raises(BadInput) as error:
+        mounts.read_mount_table()
+    assert str(error.value) == f"{fifo}: a FIFO, not a regular file"
+
+
+@pytest.mark.parametrize("failure", ["missing", "exit 1"])
+def test_without_mountinfo_or_a_working_mount_the_table_cannot_be_read(tmp_path, mocker, failure):
+    """mocked: a host with neither /proc nor a mount(8) that works."""
+    from qmailsetup.check import mounts
+    from qmailsetup.tools import ToolResult
+
+    mocker.patch.object(mounts, "MOUNTINFO", str(tmp_path / "no-proc"))
+
+    def run_tool(argv, **options):
+        if failure == "missing":
+            raise FileNotFoundError(2, "command not found", argv[0])
+        return ToolResult(tuple(argv), 1, "/dev/sd0a on / type ffs (local)\n", "mount: cannot\n")
+
+    mocker.patch("qmailsetup.tools.run_tool", run_tool)
+    assert mounts.run_mount() is None
+    with pytest.raises(OperationFailed) as error:
+        mounts.read_mount_table()
+    assert str(error.value) == "cannot read the mount table: no /proc/self/mountinfo and `mount` failed"
+
+
+def test_plain_bsd_mount_lines_in_full():
+    """Every field of a line; flags in words become option names beside the
+    words themselves; a line that is not a mount is skipped, the rest read."""
+    mounts = parse_bsd_mount(
+        "/dev/ada0p2 on / (ufs, local, journaled soft-updates)\n"
+        "\n"
+        "mount: some mounts could not be listed\n"
+        "devfs on /dev (devfs)\n"
+        "/dev/sd1a on /var/qmail type ffs (asynchronous, local)\n"
+        "/dev/sd2a on /mnt type ffs\n"
+    )
+    assert [(m.mount_point, m.fstype, m.source, m.device, m.options) for m in mounts] == [
+        ("/", "ufs", "/dev/ada0p2", "/dev/ada0p2", frozenset({"local", "journaled soft-updates", "soft-updates"})),
+        ("/dev", "devfs", "devfs", "devfs", frozenset()),
+        ("/var/qmail", "ffs", "/dev/sd1a", "/dev/sd1a", frozenset({"asynchronous", "async", "local"})),
+        ("/mnt", "ffs", "/dev/sd2a", "/dev/sd2a", frozenset()),
+    ]
+
+
+def test_a_mount_hidden_under_a_later_one_holds_nothing_even_without_its_parent():
+    """In a chroot the parent mount is not listed: /var/qmail was mounted
+    first, /var later over the directory that held it, so path lookup
+    never reaches /var/qmail's filesystem."""
+    mounts = parse_mountinfo(
+        b"40 1 8:33 / /var/qmail rw - ext4 /dev/sdc1 rw\n"
+        b"41 1 8:17 / /var rw - ext4 /dev/sdb1 rw\n"
+    )
+    assert holding(mounts, "/var/qmail/queue").source == "/dev/sdb1"
+
+
+def test_a_root_mount_that_is_its_own_parent_is_where_the_walk_starts():
+    # the later of two mounts on / hides the earlier
+    mounts = parse_mountinfo(
+        b"1 1 0:2 / / rw - rootfs rootfs rw\n"
+        b"20 1 254:1 / / rw - ext4 /dev/vda1 rw\n"
+        b"21 1 0:60 / / rw - tmpfs tmpfs rw\n"
+    )
+    assert holding(mounts, "/var/qmail").source == "tmpfs"
+
+
+def test_a_mount_point_with_a_carriage_return_or_a_vertical_tab_is_read():
+    """The kernel escapes space, tab, newline and backslash only: these two
+    stay raw in a recorded line (any user of FUSE can mount on such a
+    directory), and must neither end the line nor split a field."""
+    mounts = parse_mountinfo(
+        b"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        b"66 27 0:40 / /tmp/c\rd\x0be rw,relatime - tmpfs odd rw\n"
+        b"\n"
+        b"67 27 0:41 / /var rw - tmpfs var rw\n"
+    )
+    assert [(m.mount_point, m.source) for m in mounts] == [
+        ("/", "/dev/vda"), ("/tmp/c\rd\x0be", "odd"), ("/var", "var"),
+    ]
+
+
+def test_a_mount_point_is_a_parent_only_of_what_lies_under_it_whatever_its_last_character():
+    mounts = parse_mountinfo(
+        b"1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        b"2 1 8:17 / /srv/mail\\040 rw - ext4 /dev/sdb1 rw\n"
+        b"3 1 8:33 / /srv/MAILBOX rw - ext4 /dev/sdc1 rw\n"
+    )
+    assert holding(mounts, "/srv/mail /queue").source == "/dev/sdb1"
+    assert holding(mounts, "/srv/mail/queue").source == "/dev/sda1"
+    assert holding(mounts, "/srv/MAILBO/queue").source == "/dev/sda1"
+
+
+def test_fields_after_the_superblock_options_are_ignored():
+    [mount] = parse_mountinfo(b"1 0 8:1 / / rw shared:1 - ext4 /dev/sda1 rw,errors=remount-ro later-field\n")
+    assert (mount.fstype, mount.source, mount.options) == ("ext4", "/dev/sda1", frozenset({"rw", "errors=remount-ro"}))

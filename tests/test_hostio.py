@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -133,3 +134,44 @@ def test_immutable_and_append_only_files_are_named(tmp_path):
     finally:
         os.close(directory)
         subprocess.run(["chattr", "-i", "-a", tmp_path / "immutable", tmp_path / "append-only"], check=True)
+
+
+@pytest.mark.parametrize(("flags", "why"), [
+    (stat.SF_IMMUTABLE, "immutable"), (stat.UF_IMMUTABLE, "immutable"),
+    (stat.SF_APPEND, "append-only"), (stat.UF_APPEND, "append-only"), (stat.UF_NODUMP, None),
+])
+def test_bsd_file_flags_are_named(tmp_path, flags, why):
+    """chflags schg/uchg, sappnd/uappnd: st_flags exists on the BSDs only,
+    so fstat is mocked to carry it, for this one call."""
+    import types
+    from unittest import mock
+
+    (tmp_path / "f").write_text("x")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        with mock.patch.object(hostio.os, "fstat", lambda fd: types.SimpleNamespace(st_flags=flags)):
+            seen = unchangeable(fd)
+    finally:
+        os.close(fd)
+    assert seen == why
+
+
+def test_the_mount_of_a_descriptor_that_is_not_open_is_not_known(tmp_path):
+    (tmp_path / "f").write_text("x")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    os.close(fd)
+    assert mount_id(fd) is None
+
+
+def test_optional_reads_relative_to_a_directory_and_follows_a_symlink_unless_told(tmp_path):
+    (tmp_path / "real").write_text("data")
+    (tmp_path / "link").symlink_to("real")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_optional("real", dir_fd=fd) == b"data"
+        assert read_optional("link", dir_fd=fd) == b"data"
+        with pytest.raises(OSError) as error:
+            read_optional("link", dir_fd=fd, follow=False)
+        assert error.value.errno == errno.ELOOP
+    finally:
+        os.close(fd)

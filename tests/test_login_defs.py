@@ -41,6 +41,10 @@ CLAMPED = [
     # SYS_UID_MAX is UID_MIN - 1 when not set, as in useradd
     ("UID_MIN 500\nGID_MIN 0x200\n", IdRange(101, 499, 101, 511)),
     ("# SYS_UID_MIN -5\nSYS_UID_MIN\n", IdRange(101, 999, 101, 999)),
+    # strtol's other spellings: an upper-case 0X, a plus sign
+    ("SYS_GID_MIN 0X20\nSYS_GID_MAX +300\n", IdRange(101, 999, 32, 300)),
+    # a range of one ID is a range
+    ("SYS_UID_MIN 500\nSYS_UID_MAX 500\n", IdRange(500, 500, 101, 999)),
 ]
 
 
@@ -139,3 +143,21 @@ def test_login_defs_that_cannot_be_read_names_why(tmp_path, monkeypatch):
         with pytest.raises(failure) as error:
             read_login_defs(root, LINUX)
         assert str(error.value) == f"{root}/etc/login.defs: cannot read: {text}"
+
+
+def test_login_defs_that_is_a_directory_is_bad_input_naming_it(tmp_path):
+    # in this process as well (the FIFO case above needs its own)
+    from qmailsetup.errors import BadInput
+
+    root = debian_tree(tmp_path / "root")
+    (root / "etc/login.defs").unlink()
+    (root / "etc/login.defs").mkdir()
+    with pytest.raises(BadInput) as error:
+        read_login_defs(root, LINUX)
+    assert str(error.value) == f"{root}/etc/login.defs: a directory, not a regular file"
+
+
+def test_bytes_that_are_not_utf_8_do_not_stop_the_reading(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    (root / "etc/login.defs").write_bytes("# r\u00e9serv\u00e9 \u00e0 qmail\nSYS_UID_MIN 300\n".encode("latin-1"))
+    assert read_login_defs(root, LINUX) == IdRange(300, 999, 101, 999)

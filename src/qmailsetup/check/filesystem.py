@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.check.mounts import Mount, contains, holding, nearest_existing
+from qmailsetup.observe import under
 
 HOME, BIN, QUEUE = "/var/qmail", "/var/qmail/bin", "/var/qmail/queue"
 
@@ -252,14 +253,16 @@ def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> st
     if others:
         return f"it shares its filesystem with {others[0]}"
     if mount.is_bind:
-        return f"a bind mount of {mount.root}, a directory of another filesystem"
+        # a BSD nullfs mount names the directory it shows as its source
+        shown = mount.source if mount.fstype == "nullfs" else mount.root
+        return f"a bind mount of {shown}, a directory of another filesystem"
     return "a network filesystem, not a local one of its own" if not local else "not a filesystem of its own"
 
 
 def filesystem_findings(root: Path, table: list[Mount]) -> list[Finding]:
-    home = root / HOME.lstrip("/")
-    binaries = locate(table, root / BIN.lstrip("/"))
-    queue = locate(table, root / QUEUE.lstrip("/"))
+    home = under(root, HOME)
+    binaries = locate(table, under(root, BIN))
+    queue = locate(table, under(root, QUEUE))
     return [
         check_mount_flag(
             binaries, "nosuid", "fs.nosuid",

@@ -71,12 +71,14 @@ def parse_mountinfo(data: bytes) -> list[Mount]:
     36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
     """
     mounts = []
-    for number, line in enumerate(data.splitlines(), start=1):
+    # only "\n" ends a line: the kernel escapes it in paths, but not "\r",
+    # at which splitlines() would also end one
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         fields = line.split(b" ")
         try:
-            separator = fields.index(b"-", 6)
+            separator = fields.index(b"-", 6)  # pragma: no mutate (fields 0-5, numbers and absolute paths, are never "-")
             mount_id, parent_id, device, root, point, per_mount = fields[:6]
             fstype, source, per_super = fields[separator + 1 : separator + 4]
         except ValueError:
@@ -197,8 +199,10 @@ def holding(table: list[Mount], path: str) -> Mount:
 
 def walk_down(candidates: list[Mount]) -> Mount:
     """Linux: follow the mount tree from the root mount towards the path,
-    as path lookup does. A mount on the very point of the current one covers
-    it whole; otherwise the child on the longest matching point is next."""
+    as path lookup does: the child met first on the way is next, the nearest
+    one (a mount on the very point of the current one covers it whole). A
+    child further down, mounted before a nearer one, is hidden under it: a
+    queue mounted at /var/qmail/queue, then a filesystem at /var/qmail."""
     ids = {m.mount_id for m in candidates}
     tops = [m for m in candidates if m.parent_id not in ids or m.parent_id == m.mount_id]
     current = min(tops, key=lambda m: len(m.mount_point))
@@ -206,5 +210,6 @@ def walk_down(candidates: list[Mount]) -> Mount:
         children = [m for m in candidates if m.parent_id == current.mount_id and m is not current]
         if not children:
             return current
-        on_top = [m for m in children if m.mount_point == current.mount_point]
-        current = on_top[-1] if on_top else max(children, key=lambda m: len(m.mount_point))
+        nearest = min(len(m.mount_point) for m in children)
+        # of several on the same point, the last mounted is on top
+        current = [m for m in children if len(m.mount_point) == nearest][-1]
