@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from qmailsetup.observe import observe
-from qmailsetup.plan import allocate, make_plan
+from qmailsetup.plan import allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
 from trees import append, debian_tree
@@ -43,6 +43,46 @@ def test_allocate_upward_picks_what_busybox_adduser_s_would(used, expected):
     """loginutils/adduser.c passwd_study(): pw_uid = CONFIG_FIRST_SYSTEM_ID,
     then pw_uid++ while getpwuid() finds it, up to CONFIG_LAST_SYSTEM_ID."""
     assert allocate(used, 100, 999, upward=True) == expected
+
+
+def below(limit):
+    """NSS holds every ID below LIMIT (an LDAP directory, say)."""
+    return lambda candidate: candidate < limit
+
+
+@pytest.mark.parametrize(
+    ("used", "held", "expected"),
+    [
+        pytest.param({102}, None, 101, id="the-bottom-just-below-the-lowest"),
+        pytest.param(set(range(102, 1000)), None, 101, id="only-the-bottom-free"),
+        pytest.param(set(range(101, 999)), None, 999, id="only-the-top-free"),
+        pytest.param({101, 500}, None, 999, id="the-bottom-in-use-wraps-to-the-top"),
+        pytest.param({500}, {499}.__contains__, 498, id="past-one-held-counting-down"),
+        pytest.param({500}, below(500), 999, id="all-below-held-wraps-to-the-top"),
+        pytest.param({500, 999}, below(500), 998, id="wraps-then-counts-down-from-the-top"),
+        pytest.param({500} | set(range(501, 1000)), below(500), None, id="wrapped-and-full"),
+    ],
+)
+def test_allocate_at_the_edges_of_the_system_range(used, held, expected):
+    """useradd -r's find_new_uid: below the lowest in use, down to the
+    bottom; then from the top down to where it started."""
+    assert allocate(used, 101, 999, held=held or nobody_else) == expected
+
+
+@pytest.mark.parametrize(
+    ("used", "low", "high", "upward", "expected"),
+    [
+        pytest.param(set(), 101, 101, False, 101, id="a-range-of-one"),
+        pytest.param({101}, 101, 101, False, None, id="a-range-of-one-taken"),
+        pytest.param(set(), 101, 101, True, 101, id="a-range-of-one-upward"),
+        pytest.param(set(range(100, 999)), 100, 999, True, 999, id="upward-only-the-top-free"),
+        pytest.param({65534}, 65534, 65536, True, 65536, id="upward-over-65535"),
+        pytest.param(set(), 65534, 65536, False, 65536, id="down-from-the-top-of-an-odd-range"),
+        pytest.param({65536, 65534}, 65534, 65536, False, None, id="an-odd-range-full-but-65535"),
+    ],
+)
+def test_allocate_in_small_and_odd_ranges(used, low, high, upward, expected):
+    assert allocate(used, low, high, upward=upward) == expected
 
 
 def host_with(tmp_path, passwd=(), group=(), shadow=()):
@@ -178,3 +218,92 @@ mode = "0755"
         ("path", "/var/qmail/alias"): "its owner alias cannot be made (see its conflict)",
         ("path", "/var/qmail"): "its owner qmaild is neither in the spec nor on the host",
     }
+
+
+SUPPLEMENTARY = """\
+[[groups]]
+name = "nofiles"
+[[groups]]
+name = "qcerts"
+[[users]]
+name = "alias"
+group = "nofiles"
+home = "/var/qmail/alias"
+groups = ["qcerts"]
+[[users]]
+name = "qmaild"
+group = "nofiles"
+home = "/var/qmail"
+groups = ["qcerts"]
+"""
+
+
+def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
+    """settings(): all of a new account; of one that exists, its name, the
+    fields that differ (its group with the GID) and the groups to join."""
+    root = host_with(tmp_path, ["alias:x:7790:4444::/var/qmail:/bin/bash"], ["nofiles:x:2108:", "qcerts:x:2109:"],
+                     ["alias:!:19000::::::"])
+    plan = plan_for(root, SUPPLEMENTARY, fix_drift=True)
+    assert not plan.conflicts and plan.warnings == []
+    modify, create = plan.changes
+    assert (modify.name, modify.action, modify.drift, modify.allocated) == ("alias", "modify", True, frozenset())
+    assert {key: (f.current, f.desired) for key, f in modify.fields.items()} == {
+        "group": ("4444", "nofiles"),
+        "home": ("/var/qmail", "/var/qmail/alias"),
+        "shell": ("/bin/bash", "/usr/sbin/nologin"),
+        "groups": ("qcerts (missing)", "qcerts"),
+    }
+    assert modify.desired == {"name": "alias", "uid": 7790, "group": "nofiles", "gid": 2108, "home": "/var/qmail/alias",
+                              "shell": "/usr/sbin/nologin", "groups": ("qcerts",)}
+    assert modify.settings() == {"name": "alias", "group": "nofiles", "gid": 2108, "home": "/var/qmail/alias",
+                                 "shell": "/usr/sbin/nologin", "groups": ("qcerts",)}
+    assert (create.name, create.action, create.drift, create.allocated) == ("qmaild", "create", False, frozenset({"uid"}))
+    assert {key: (f.current, f.desired) for key, f in create.fields.items()} == {
+        "uid": (None, 999), "group": (None, "nofiles"), "home": (None, "/var/qmail"), "shell": (None, "/usr/sbin/nologin"),
+        "groups": (None, "qcerts"),
+    }
+    assert create.settings() == create.desired == {
+        "name": "qmaild", "uid": 999, "group": "nofiles", "gid": 2108, "home": "/var/qmail",
+        "shell": "/usr/sbin/nologin", "groups": ("qcerts",),
+    }
+
+
+def test_a_user_only_missing_a_group_is_given_just_that(tmp_path):
+    root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/usr/sbin/nologin"],
+                     ["nofiles:x:2108:", "qcerts:x:2109:"], ["alias:!:19000::::::"])
+    spec = SUPPLEMENTARY[:SUPPLEMENTARY.index('[[users]]\nname = "qmaild"')]
+    (change,) = plan_for(root, spec, fix_drift=True).changes
+    assert change.settings() == {"name": "alias", "groups": ("qcerts",)}
+    assert change.joining == ("qcerts",)
+
+
+def test_ids_the_spec_fixes_or_nss_names_in_the_range_are_not_allocated(tmp_path):
+    """The spec's own fixed IDs and those NSS named count as in use: the
+    allocated ones go below them, never onto them."""
+    spec = """\
+[[groups]]
+name = "qmail"
+[[groups]]
+name = "nofiles"
+gid = 999
+[[users]]
+name = "qmaild"
+group = "nofiles"
+home = "/var/qmail"
+[[users]]
+name = "alias"
+group = "nofiles"
+home = "/var/qmail/alias"
+uid = 999
+"""
+    plan = plan_for(host_with(tmp_path), spec, nss={"nss_gids": {998: "ldapgroup"}, "nss_uids": {996: "ldapuser"}})
+    assert not plan.conflicts
+    assert {c.name: c.desired.get("uid", c.desired.get("gid")) for c in plan.changes} == {
+        "qmail": 997, "nofiles": 999, "qmaild": 995, "alias": 999,
+    }
+
+
+def test_an_id_the_spec_fixes_at_the_top_of_the_range_is_not_allocated_again(tmp_path):
+    spec = '[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\ngid = 999\n'
+    plan = plan_for(host_with(tmp_path), spec)
+    assert {c.name: c.desired["gid"] for c in plan.changes} == {"qmail": 998, "nofiles": 999}
