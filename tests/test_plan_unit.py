@@ -8,6 +8,7 @@ from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from bsd_hosts import installed_tree
 from trees import append, debian_tree
 
 LINUX = load_profile("linux")
@@ -270,11 +271,28 @@ def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
 
 def test_a_user_only_missing_a_group_is_given_just_that(tmp_path):
     root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/usr/sbin/nologin"],
-                     ["nofiles:x:2108:", "qcerts:x:2109:"], ["alias:!:19000::::::"])
-    spec = SUPPLEMENTARY[:SUPPLEMENTARY.index('[[users]]\nname = "qmaild"')]
+                     ["nofiles:x:2108:", "qcerts:x:2109:", "qmail:x:2107:alias"], ["alias:!:19000::::::"])
+    spec = SUPPLEMENTARY[:SUPPLEMENTARY.index('[[users]]\nname = "qmaild"')].replace('["qcerts"]', '["qmail", "qcerts"]')
     (change,) = plan_for(root, spec, fix_drift=True).changes
+    assert {key: (f.current, f.desired) for key, f in change.fields.items()} == {
+        "groups": ("qmail, qcerts (missing)", "qmail, qcerts")}
     assert change.settings() == {"name": "alias", "groups": ("qcerts",)}
     assert change.joining == ("qcerts",)
+
+
+def test_a_drifted_shell_netbsd_would_refuse_is_a_conflict_naming_it(tmp_path):
+    root = installed_tree(tmp_path / "root", "openbsd")  # NetBSD's master.passwd has OpenBSD's format
+    (root / "etc/shells").write_text("/bin/sh\n")
+    append(root, "group", ["qmail:*:2107:"])
+    append(root, "master.passwd", ["qmaild:*:7791:2107::0:0::/var/qmail:/bin/sh"])
+    append(root, "passwd", ["qmaild:*:7791:2107::/var/qmail:/bin/sh"])
+    spec = parse_spec('[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\n'
+                      'home = "/var/qmail"\nshell = "/bin/ksh"\n', "t.toml")
+    plan = make_plan(spec, observe(spec, root, load_profile("netbsd")), fix_drift=True)
+    assert reasons(plan) == {("user", "qmaild"): (
+        f"shell /bin/ksh: netbsd's useradd and usermod accept only /sbin/nologin, a shell listed in "
+        f"{root}/etc/shells or an executable file; name one of those in the spec (shell = ...)")}
+    assert plan.changes == []
 
 
 def test_ids_the_spec_fixes_or_nss_names_in_the_range_are_not_allocated(tmp_path):
