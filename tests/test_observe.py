@@ -193,3 +193,23 @@ def test_each_spec_path_as_lstat_sees_it_with_the_parents_others_may_write_to(tm
         assert observe_path(root, blocked) == PathState(blocked, "missing", blocked_by=by, parents=parents[:2])
     root.chmod(0o757)
     assert observe_path(root, "/srv/x").unsafe_parents == (("/", "owner 0, group 0, mode 0757"),)
+
+
+def test_a_directory_on_the_way_made_a_file_meanwhile_is_what_blocks_the_path(tmp_path, mocker):
+    """/srv/a seen as a directory, then replaced by a file before /srv/a/b
+    is looked at: /srv/a is named as what is in the way, not /srv/a/b."""
+    root = tmp_path / "root"
+    (root / "srv/a").mkdir(parents=True)
+    real = os.lstat
+
+    def lstat(path, *args, **kwargs):
+        info = real(path, *args, **kwargs)
+        if Path(path) == root / "srv/a":
+            (root / "srv/a").rmdir()
+            (root / "srv/a").write_text("")
+        return info
+
+    mocker.patch("os.lstat", side_effect=lstat)
+    state = observe_path(root, "/srv/a/b/qmail")
+    assert (state.path, state.kind, state.blocked_by) == ("/srv/a/b/qmail", "missing", "/srv/a")
+    assert [parent.path for parent in state.parents] == ["/", "/srv", "/srv/a"]

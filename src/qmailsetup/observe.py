@@ -209,8 +209,8 @@ def observe_path(root: Path, path: str) -> PathState:
             info = os.lstat(under(root, current))
         except FileNotFoundError:
             return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
-        except NotADirectoryError:
-            return PathState(path, "missing", blocked_by=current, parents=tuple(parents))
+        except NotADirectoryError:  # the directory above, seen a moment ago, is no longer one
+            return PathState(path, "missing", blocked_by=parents[-1].path, parents=tuple(parents))
         last = depth == len(parts) - 1
         if last:
             if stat.S_ISLNK(info.st_mode):
