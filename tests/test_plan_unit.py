@@ -325,3 +325,46 @@ def test_an_id_the_spec_fixes_at_the_top_of_the_range_is_not_allocated_again(tmp
     spec = '[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\ngid = 999\n'
     plan = plan_for(host_with(tmp_path), spec)
     assert {c.name: c.desired["gid"] for c in plan.changes} == {"qmail": 998, "nofiles": 999}
+
+
+def test_settings_carry_the_groups_to_join_never_the_whole_list():
+    """What a backend sets: a new user joins its groups; a user that exists
+    is given only the groups it is not yet in, never its whole list (usermod
+    -G alone would replace it), nothing of them when it joins none."""
+    from qmailsetup.plan import Action, Change, FieldChange, Kind
+
+    desired = {"name": "qmaild", "uid": 999, "group": "nofiles", "gid": 2108, "home": "/var/qmail", "shell": "/bin/true"}
+    new = Change(Kind.USER, "qmaild", Action.CREATE, {}, desired, joining=("qcerts",))
+    assert new.settings() == {**desired, "groups": ("qcerts",)}
+    assert Change(Kind.USER, "qmaild", Action.CREATE, {}, desired).settings() == desired
+    groups = FieldChange("qmail, qcerts (missing)", "qmail, qcerts")
+    existing = {**desired, "groups": ("qmail", "qcerts")}
+    joining = Change(Kind.USER, "qmaild", Action.MODIFY, {"groups": groups}, existing, joining=("qcerts",))
+    assert joining.settings() == {"name": "qmaild", "groups": ("qcerts",)}
+    none_to_join = Change(Kind.USER, "qmaild", Action.MODIFY, {"groups": groups}, existing)
+    assert none_to_join.settings() == {"name": "qmaild"}
+
+
+def test_a_path_whose_group_is_not_to_be_had_is_a_conflict_saying_why(tmp_path):
+    spec = """\
+[[groups]]
+name = "nofiles"
+gid = 2108
+[[paths]]
+path = "/var/qmail"
+owner = "root"
+group = "nofiles"
+mode = "0755"
+[[paths]]
+path = "/var/qmail/alias"
+owner = "root"
+group = "certs"
+mode = "02755"
+"""
+    plan = plan_for(host_with(tmp_path, group=["staff2:x:2108:"]), spec)
+    assert [(c.kind, c.name, c.reason) for c in plan.conflicts] == [
+        ("group", "nofiles", "gid 2108 is already held by group staff2"),
+        ("path", "/var/qmail", "its group nofiles cannot be made (see its conflict)"),
+        ("path", "/var/qmail/alias", "its group certs is neither in the spec nor on the host"),
+    ]
+    assert plan.changes == []
