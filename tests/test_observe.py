@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bsd_hosts import installed_tree
 from conftest import cli
-from trees import snapshot, write
+from trees import debian_tree, snapshot, write
 
 from qmailsetup.observe import Parent, PathState, observe, observe_path
 from qmailsetup.platforms import load_profile
@@ -213,3 +213,15 @@ def test_a_directory_on_the_way_made_a_file_meanwhile_is_what_blocks_the_path(tm
     state = observe_path(root, "/srv/a/b/qmail")
     assert (state.path, state.kind, state.blocked_by) == ("/srv/a/b/qmail", "missing", "/srv/a")
     assert [parent.path for parent in state.parents] == ["/", "/srv", "/srv/a"]
+
+
+def test_the_nologin_shell_is_the_first_of_the_platform_s_the_tree_has(tmp_path):
+    """generic lists /usr/sbin/nologin, /sbin/nologin, /bin/false, /bin/true:
+    the first that exists under the root, else the first of them."""
+    root = debian_tree(tmp_path / "root")
+    generic = load_profile("generic")
+    spec = parse_spec('[[groups]]\nname = "qmail"\n', "t.toml")
+    assert observe(spec, root, generic).nologin == "/usr/sbin/nologin"
+    for shell in ("/bin/true", "/bin/false", "/sbin/nologin"):
+        write(root / shell.lstrip("/"), "")
+        assert observe(spec, root, generic).nologin == shell

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import os
+
 import pytest
 from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan, nobody_else
@@ -368,3 +370,20 @@ mode = "02755"
         ("path", "/var/qmail/alias", "its group certs is neither in the spec nor on the host"),
     ]
     assert plan.changes == []
+
+
+def test_each_directory_others_may_write_to_is_warned_of_once_past_those_already_warned_of(tmp_path, privileged):
+    """The root, writable by others, is warned of for the account files;
+    /var below it, for /var/qmail; /var/qmail/alias, below both, adds none."""
+    root = host_with(tmp_path)
+    root.chmod(0o757)
+    (root / "var").mkdir()
+    os.chown(root / "var", 0, 50)
+    (root / "var").chmod(0o775)
+    advice = "make it root-owned and not group- or world-writable"
+    assert plan_for(root).warnings == [
+        f"{root} (owner 0, group 0, mode 0757) is writable by others than root: whoever can write there can "
+        f"replace the account files; {advice}",
+        f"{root}/var (owner 0, group 50, mode 0775) is writable by others than root: whoever can write there can "
+        f"replace /var/qmail; {advice}",
+    ]
