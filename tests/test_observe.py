@@ -225,3 +225,30 @@ def test_the_nologin_shell_is_the_first_of_the_platform_s_the_tree_has(tmp_path)
     for shell in ("/bin/true", "/bin/false", "/sbin/nologin"):
         write(root / shell.lstrip("/"), "")
         assert observe(spec, root, generic).nologin == shell
+
+
+def test_an_account_file_made_a_symlink_after_it_was_looked_at_is_refused(tmp_path, mocker):
+    """group was a file when lstat saw it, and is a symlink when it is
+    opened: the open does not follow it, and the run refuses, exit 3."""
+    from qmailsetup.userdb.etcdir import EtcDir
+
+    root = debian_tree(tmp_path / "root")
+    as_seen = os.lstat(root / "etc/group")
+    (root / "etc/group").rename(tmp_path / "group")
+    (root / "etc/group").symlink_to(tmp_path / "group")
+    real = EtcDir.lstat
+    mocker.patch.object(EtcDir, "lstat", lambda etc, name: as_seen if name == "group" else real(etc, name))
+    before = snapshot(tmp_path)
+    result = cli("apply", "--platform", "linux", "--root", root)
+    assert result.code == 3
+    assert result.err == f"qmailsetup: {root}/etc/group: is a symlink; refusing to edit an account file through a link\n"
+    assert snapshot(tmp_path) == before
+
+
+def test_an_empty_gshadow_is_read_as_one_without_entries(tmp_path):
+    """gshadow is not required: empty, it holds no entry, and is no error."""
+    root = debian_tree(tmp_path / "root")
+    (root / "etc/gshadow").write_bytes(b"")
+    spec = parse_spec('[[groups]]\nname = "qmail"\n', "t.toml")
+    gshadow = observe(spec, root, LINUX).files["gshadow"]
+    assert gshadow.exists and gshadow.get("root") is None
