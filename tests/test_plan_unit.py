@@ -9,7 +9,7 @@ import pytest
 from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile
-from qmailsetup.spec import parse_spec
+from qmailsetup.spec import load_spec, parse_spec
 from bsd_hosts import installed_tree
 from trees import append, debian_tree
 
@@ -228,6 +228,8 @@ SUPPLEMENTARY = """\
 name = "nofiles"
 [[groups]]
 name = "qcerts"
+[[groups]]
+name = "qmail"
 [[users]]
 name = "alias"
 group = "nofiles"
@@ -237,15 +239,15 @@ groups = ["qcerts"]
 name = "qmaild"
 group = "nofiles"
 home = "/var/qmail"
-groups = ["qcerts"]
+groups = ["qcerts", "qmail"]
 """
 
 
 def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
     """settings(): all of a new account; of one that exists, its name, the
     fields that differ (its group with the GID) and the groups to join."""
-    root = host_with(tmp_path, ["alias:x:7790:4444::/var/qmail:/bin/bash"], ["nofiles:x:2108:", "qcerts:x:2109:"],
-                     ["alias:!:19000::::::"])
+    root = host_with(tmp_path, ["alias:x:7790:4444::/var/qmail:/bin/bash"],
+                     ["nofiles:x:2108:", "qcerts:x:2109:", "qmail:x:2107:"], ["alias:!:19000::::::"])
     plan = plan_for(root, SUPPLEMENTARY, fix_drift=True)
     assert not plan.conflicts and plan.warnings == []
     modify, create = plan.changes
@@ -263,11 +265,11 @@ def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
     assert (create.name, create.action, create.drift, create.allocated) == ("qmaild", "create", False, frozenset({"uid"}))
     assert {key: (f.current, f.desired) for key, f in create.fields.items()} == {
         "uid": (None, 999), "group": (None, "nofiles"), "home": (None, "/var/qmail"), "shell": (None, "/usr/sbin/nologin"),
-        "groups": (None, "qcerts"),
+        "groups": (None, "qcerts, qmail"),
     }
     assert create.settings() == create.desired == {
         "name": "qmaild", "uid": 999, "group": "nofiles", "gid": 2108, "home": "/var/qmail",
-        "shell": "/usr/sbin/nologin", "groups": ("qcerts",),
+        "shell": "/usr/sbin/nologin", "groups": ("qcerts", "qmail"),
     }
 
 
@@ -387,3 +389,15 @@ def test_each_directory_others_may_write_to_is_warned_of_once_past_those_already
         f"{root}/var (owner 0, group 50, mode 0775) is writable by others than root: whoever can write there can "
         f"replace /var/qmail; {advice}",
     ]
+
+
+def test_nss_is_asked_about_uids_for_users_and_gids_for_groups(tmp_path):
+    """NSS holds GID 999 and UID 998, not the other way round: the groups
+    start below 999, the users skip 998."""
+    spec = load_spec(None).model_copy(update={"paths": []})
+    host = observe(spec, host_with(tmp_path), LINUX)
+    host.nss_holds_gid = lambda number: number == 999
+    host.nss_holds_uid = lambda number: number == 998
+    ids = {c.name: c.desired.get("uid", c.desired.get("gid")) for c in make_plan(spec, host).changes}
+    assert ids == {"qmail": 998, "nofiles": 997, "alias": 999, "qmaild": 997, "qmaill": 996, "qmailp": 995,
+                   "qmailq": 994, "qmailr": 993, "qmails": 992}
