@@ -401,3 +401,19 @@ def test_nss_is_asked_about_uids_for_users_and_gids_for_groups(tmp_path):
     ids = {c.name: c.desired.get("uid", c.desired.get("gid")) for c in make_plan(spec, host).changes}
     assert ids == {"qmail": 998, "nofiles": 997, "alias": 999, "qmaild": 997, "qmaill": 996, "qmailp": 995,
                    "qmailq": 994, "qmailr": 993, "qmails": 992}
+
+
+def test_a_login_class_is_set_where_the_host_keeps_one(tmp_path):
+    """FreeBSD's master.passwd has a class field: a new user gets the
+    spec's, one that exists with another is drift, shown current -> desired."""
+    root = installed_tree(tmp_path / "root", "freebsd")
+    append(root, "group", ["qmail:*:2107:"])
+    append(root, "master.passwd", ["qmaild:*:7791:2107::0:0::/var/qmail:/usr/sbin/nologin"])
+    append(root, "passwd", ["qmaild:*:7791:2107::/var/qmail:/usr/sbin/nologin"])
+    users = "".join(f'[[users]]\nname = "{name}"\ngroup = "qmail"\nhome = "/var/qmail"\nclass = "daemon"\n'
+                    for name in ("qmaild", "qmailq"))
+    spec = parse_spec('[[groups]]\nname = "qmail"\n' + users, "t.toml")
+    modify, create = make_plan(spec, observe(spec, root, load_profile("freebsd")), fix_drift=True).changes
+    assert {key: (f.current, f.desired) for key, f in modify.fields.items()} == {"class": ("", "daemon")}
+    assert modify.settings() == {"name": "qmaild", "class": "daemon"}
+    assert create.desired["class"] == create.fields["class"].desired == "daemon"
