@@ -417,3 +417,12 @@ def test_a_login_class_is_set_where_the_host_keeps_one(tmp_path):
     assert {key: (f.current, f.desired) for key, f in modify.fields.items()} == {"class": ("", "daemon")}
     assert modify.settings() == {"name": "qmaild", "class": "daemon"}
     assert create.desired["class"] == create.fields["class"].desired == "daemon"
+
+
+def test_a_user_that_exists_with_the_uid_the_spec_fixes_is_in_sync_not_its_own_holder(tmp_path):
+    spec = ('[[groups]]\nname = "nofiles"\ngid = 2108\n[[users]]\nname = "alias"\ngroup = "nofiles"\n'
+            'home = "/var/qmail/alias"\nuid = 7790\n')
+    root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/usr/sbin/nologin"], ["nofiles:x:2108:"],
+                     ["alias:*:19000::::::"])
+    plan = plan_for(root, spec)
+    assert plan.in_sync and plan.conflicts == [] and plan.unchanged == [("group", "nofiles"), ("user", "alias")]
