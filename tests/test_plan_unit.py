@@ -426,3 +426,12 @@ def test_a_user_that_exists_with_the_uid_the_spec_fixes_is_in_sync_not_its_own_h
                      ["alias:*:19000::::::"])
     plan = plan_for(root, spec)
     assert plan.in_sync and plan.conflicts == [] and plan.unchanged == [("group", "nofiles"), ("user", "alias")]
+
+
+def test_drift_is_refused_unless_fixing_it_is_asked_for(tmp_path):
+    spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+    root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail:/usr/sbin/nologin"], ["nofiles:x:2108:"],
+                     ["alias:*:19000::::::"])
+    spec = parse_spec(spec, "t.toml")
+    plan = make_plan(spec, observe(spec, root, LINUX))
+    assert plan.refused and [c.name for c in plan.blocked_drift] == ["alias"]
