@@ -435,3 +435,19 @@ def test_drift_is_refused_unless_fixing_it_is_asked_for(tmp_path):
     spec = parse_spec(spec, "t.toml")
     plan = make_plan(spec, observe(spec, root, LINUX))
     assert plan.refused and [c.name for c in plan.blocked_drift] == ["alias"]
+
+
+def test_a_stale_bsd_passwd_alone_is_one_change_rebuilding_it(tmp_path):
+    """master.passwd in sync, passwd not what pwd_mkdb -p makes of it."""
+    from qmailsetup.plan import Action, Change, FieldChange, Kind
+
+    root = installed_tree(tmp_path / "root", "freebsd")
+    append(root, "group", ["qmail:*:2107:"])
+    append(root, "master.passwd", ["qmaild:*:7791:2107::0:0::/var/qmail:/usr/sbin/nologin"])
+    spec = parse_spec('[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\nhome = "/var/qmail"\n',
+                      "t.toml")
+    plan = make_plan(spec, observe(spec, root, load_profile("freebsd")))
+    assert plan.changes == [Change(
+        Kind.FILE, "/etc/passwd", Action.MODIFY,
+        {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}, {"path": "/etc/passwd"},
+    )]
