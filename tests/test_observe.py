@@ -191,6 +191,10 @@ def test_each_spec_path_as_lstat_sees_it_with_the_parents_others_may_write_to(tm
     assert observe_path(root, "/srv/link") == PathState("/srv/link", "symlink", parents=parents[:2])
     for blocked, by in (("/srv/file/x", "/srv/file"), ("/srv/link/b/c", "/srv/link")):
         assert observe_path(root, blocked) == PathState(blocked, "missing", blocked_by=by, parents=parents[:2])
+    directory(root, "/opt", 0o755, gid=50)  # another group, but without its write permission: safe
+    directory(root, "/XX", 0o700)
+    assert observe_path(root, "/opt/qmail").unsafe_parents == ()
+    assert observe_path(root, "/XX/qmail").parents[-1] == Parent("/XX", 0, 0, 0o700)
     root.chmod(0o757)
     assert observe_path(root, "/srv/x").unsafe_parents == (("/", "owner 0, group 0, mode 0757"),)
 
@@ -252,3 +256,11 @@ def test_an_empty_gshadow_is_read_as_one_without_entries(tmp_path):
     spec = parse_spec('[[groups]]\nname = "qmail"\n', "t.toml")
     gshadow = observe(spec, root, LINUX).files["gshadow"]
     assert gshadow.exists and gshadow.get("root") is None
+
+
+def test_a_missing_optional_account_file_is_known_by_its_place(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    (root / "etc/gshadow").unlink()
+    spec = parse_spec('[[groups]]\nname = "qmail"\n', "t.toml")
+    gshadow = observe(spec, root, LINUX).files["gshadow"]
+    assert (gshadow.exists, gshadow.path) == (False, root / "etc/gshadow")
