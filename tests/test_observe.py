@@ -258,9 +258,10 @@ def test_an_empty_gshadow_is_read_as_one_without_entries(tmp_path):
     assert gshadow.exists and gshadow.get("root") is None
 
 
-def test_a_missing_optional_account_file_is_known_by_its_place(tmp_path):
+def test_each_account_file_is_known_by_its_place_a_missing_one_too(tmp_path):
     root = debian_tree(tmp_path / "root")
     (root / "etc/gshadow").unlink()
     spec = parse_spec('[[groups]]\nname = "qmail"\n', "t.toml")
-    gshadow = observe(spec, root, LINUX).files["gshadow"]
-    assert (gshadow.exists, gshadow.path) == (False, root / "etc/gshadow")
+    files = observe(spec, root, LINUX).files
+    assert (files["gshadow"].exists, files["gshadow"].path) == (False, root / "etc/gshadow")
+    assert (files["passwd"].exists, files["passwd"].path) == (True, root / "etc/passwd")

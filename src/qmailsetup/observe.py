@@ -154,7 +154,8 @@ def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
     data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
+    account_file = AccountFile.parse(etc.path / kind, kind, data,
+                                     shown=name)  # pragma: no mutate (parse names it by its path: the same words)
     account_file.links = info.st_nlink
     return account_file
 
