@@ -13,9 +13,10 @@ import os
 import pwd
 from pathlib import Path
 
-from bsd_hosts import installed_tree
+from trees import installed_tree
 from conftest import cli
-from trees import debian_tree, snapshot, write
+from snapshot import snapshot
+from trees import debian_tree, write
 
 from qmailsetup.observe import Parent, PathState, observe, observe_path
 from qmailsetup.platforms import load_profile

@@ -10,8 +10,7 @@ from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec, parse_spec
-from bsd_hosts import installed_tree
-from trees import append, debian_tree
+from trees import append, debian_tree, installed_tree
 
 LINUX = load_profile("linux")
 
