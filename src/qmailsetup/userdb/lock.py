@@ -73,6 +73,8 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    except OverflowError:
+        return False  # beyond pid_t (a lock file or FILE.<pid> name of 20 digits): no process has it
     return True
 
 
