@@ -42,6 +42,17 @@ def privileged() -> None:
         skip_or_fail(reason)
 
 
+@contextlib.contextmanager
+def effective_uid(uid: int):
+    """This (root) process acting as UID for the block, root's capabilities
+    dropped meanwhile: what another user's process could do, in process."""
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
 def require_tools(*names: str) -> None:
     missing = [name for name in names if shutil.which(name) is None]
     if missing:

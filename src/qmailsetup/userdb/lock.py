@@ -60,7 +60,7 @@ def lock_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
+        value = -1.0  # pragma: no mutate (any value out of range is refused alike)
     if not 0 <= value <= 3600:
         raise BadInput(f"{TIMEOUT_VARIABLE}={raw!r}: not a number of seconds between 0 and 3600")
     return value
@@ -126,10 +126,11 @@ class PidFileLock:
         self.etc = etc
         self.name, self.temp = f"{target}.lock", f"{target}.{os.getpid()}"
         self.lock = etc.shown(self.name)  # as messages name it
-        self.held = False
+        self.held = False  # pragma: no mutate (None is as false; release() is called only after acquire())
 
     def link(self) -> None:
-        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
+        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd,
+                follow_symlinks=False)  # pragma: no mutate (self.temp was just made a regular file: following it changes nothing)
 
     def acquire(self) -> None:
         self.key = (self.etc.key(), self.name)
@@ -226,7 +227,7 @@ class ExclusiveFileLock:
     def __init__(self, etc: EtcDir, name: str) -> None:
         self.etc, self.name = etc, name
         self.path = etc.shown(name)
-        self.identity: tuple[int, int] | None = None
+        self.identity: tuple[int, int] | None = None  # pragma: no mutate ('' matches no file either)
 
     def acquire(self) -> None:
         try:
