@@ -48,6 +48,17 @@ def dead_pid() -> int:
     return int(Path("/proc/sys/kernel/pid_max").read_text())
 
 
+@contextlib.contextmanager
+def effective_uid(uid: int):
+    """This (root) process acting as UID for the block, root's capabilities
+    dropped meanwhile: what another user's process could do, in process."""
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
 def require_tools(*names: str) -> None:
     missing = [name for name in names if shutil.which(name) is None]
     if missing:

@@ -1,23 +1,32 @@
-"""ROOT/etc opened once (userdb/etcdir.py): a swap of ROOT/etc for a link
+"""ROOT/etc opened once (userdb/etcdir.py): every name is looked up in the
+directory that was opened, whatever ROOT/etc is later; what is no etc
+directory is bad input or refused; a swap of ROOT/etc for a link
 between the check and the write never redirects a write; warnings for a
 root or etc others may write to and for hard-linked account files; a
 replaced file and its backup keep the file's extended attributes."""
 
 from __future__ import annotations
 
+import errno
+import gc
 import json
 import os
+import shutil
+import stat
 import struct
+import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import cli, skip_or_fail
+from conftest import cli, effective_uid, skip_or_fail
 from files_support import assert_consistent, leftovers
 from process import EPOCH
 from qmail_layout import QMAIL_NAMES
 from qmailsetup import apply as apply_module
 from qmailsetup.backends import files as files_backend
+from qmailsetup.errors import BadInput, Refused
 from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.etcdir import EtcDir
 from snapshot import snapshot
 from trees import debian_tree
 
@@ -38,6 +47,128 @@ def apply(root: Path, *extra):
 def names_in(etc: Path, kind: str) -> set[str]:
     path = etc / kind
     return set(AccountFile.parse(path, kind, path.read_bytes()).names())
+
+
+# --- the directory itself ------------------------------------------------------
+
+
+def is_closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError as error:
+        return error.errno == errno.EBADF
+    return False
+
+
+def test_every_name_is_looked_up_in_the_directory_that_was_opened(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    etc = EtcDir.open(root)
+    opened = os.stat(root / "etc")
+    (root / "etc/passwd.link").symlink_to("passwd")
+    os.rename(root / "etc", root / "etc.moved")  # the name ROOT/etc now leads nowhere
+    assert (etc.root, etc.path) == (root, root / "etc")
+    assert etc.key() == (opened.st_dev, opened.st_ino) == (etc.info().st_dev, etc.info().st_ino)
+    assert etc.exists("passwd") and not etc.exists("nothing")
+    assert etc.lstat("passwd").st_ino == os.stat(root / "etc.moved/passwd").st_ino
+    assert stat.S_ISLNK(etc.lstat("passwd.link").st_mode), "a link's own status"
+    fd, info = etc.open_regular("passwd")
+    try:
+        assert os.read(fd, 5) == b"root:" and info.st_ino == os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError) as through_link:
+        etc.open_regular("passwd.link")
+    assert through_link.value.errno == errno.ELOOP
+    assert etc.shown("passwd") == f"{root}/etc/passwd"
+    fd = etc.fd
+    etc.close()
+    assert etc.fd is None and is_closed(fd)
+    etc.close()  # a second close is harmless
+
+
+def test_the_directory_is_closed_when_left_or_dropped(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    with EtcDir.open(root) as etc:
+        fd = etc.fd
+        assert not is_closed(fd)
+    assert etc.fd is None and is_closed(fd)
+    dropped = EtcDir.open(root)
+    fd = dropped.fd
+    del dropped
+    gc.collect()
+    assert is_closed(fd)
+
+
+@pytest.mark.parametrize("root", ["/", "/mnt/image"], ids=["slash", "image"])
+def test_a_missing_etc_has_every_file_missing_named_where_it_would_be(tmp_path, root):
+    etc = EtcDir.open(tmp_path) if root != "/" else EtcDir(Path("/"), None)
+    shown = f"{tmp_path}/etc/passwd" if root != "/" else "/etc/passwd"
+    assert etc.fd is None and etc.shown("passwd") == shown
+    assert not etc.exists("passwd")
+    for look in (etc.lstat, etc.open_regular):
+        with pytest.raises(FileNotFoundError) as missing:
+            look("passwd")
+        assert (missing.value.errno, missing.value.strerror, missing.value.filename) == (
+            errno.ENOENT, "No such file or directory", shown)
+    etc.close()
+
+
+def test_etc_as_a_link_is_followed_on_the_host_itself(tmp_path):
+    """On / the host's own /etc is what its tools use, link or not (useradd
+    follows it too); only under another root is a link refused."""
+    root = tmp_path / "image"
+    debian_tree(root / "real")
+    (root / "etc").symlink_to("real/etc")
+    with pytest.raises(Refused):
+        EtcDir.open(root)
+    child = os.fork()
+    if child == 0:  # the link as /etc: chrooted into ROOT, in a child
+        try:
+            os.chroot(root)
+            with EtcDir.open(Path("/")) as etc:
+                os._exit(0 if etc.exists("passwd") and etc.shown("passwd") == "/etc/passwd" else 1)
+        finally:
+            os._exit(2)
+    assert os.waitpid(child, 0)[1] == 0
+
+
+def no_etc(root: Path, what: str) -> Path:
+    """ROOT with WHAT where its etc directory belongs; the root given to EtcDir."""
+    root.mkdir()
+    etc = root / "etc"
+    if what == "file":
+        etc.write_text("")
+    elif what == "link":
+        etc.symlink_to("../elsewhere")
+    elif what == "unreadable":
+        etc.mkdir(mode=0o700)
+    elif what == "root-is-a-file":
+        root.rmdir()
+        root.write_text("")
+    elif what == "no-root":
+        root.rmdir()
+    return root
+
+
+@pytest.mark.parametrize(("what", "kind", "message"), [
+    ("no-root", BadInput, "--root {root}: cannot open: No such file or directory"),
+    ("root-is-a-file", BadInput, "--root {root}: cannot open: Not a directory"),
+    ("file", BadInput, "{root}/etc: not a directory"),
+    ("link", Refused, "{root}/etc: is a symlink (to ../elsewhere); refusing to edit account files through a link"),
+    ("unreadable", BadInput, "{root}/etc: cannot open: Permission denied"),
+], ids=["no-root", "root-is-a-file", "etc-is-a-file", "etc-is-a-dangling-link", "etc-unreadable"])
+def test_what_is_no_etc_directory_is_bad_input_or_refused(tmp_path, what, kind, message):
+    if what == "unreadable":  # a root another user may enter (pytest's own directories are root's alone)
+        tmp_path = Path(tempfile.mkdtemp())
+        tmp_path.chmod(0o755)
+    try:
+        root = no_etc(tmp_path / "root", what)
+        with effective_uid(1234 if what == "unreadable" else 0), pytest.raises(kind) as failed:
+            EtcDir.open(root)
+    finally:
+        if what == "unreadable":
+            shutil.rmtree(tmp_path)
+    assert str(failed.value) == message.format(root=root)
 
 
 # --- a swap of ROOT/etc between the check and the write --------------------

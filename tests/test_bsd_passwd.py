@@ -104,3 +104,43 @@ def test_a_failing_pwd_mkdb_is_not_papered_over(tmp_path):
 
     with pytest.raises(OperationFailed, match="pwd_mkdb: exit 1"):
         post_edit(root, fails)
+
+
+def test_a_missing_post_edit_command_other_than_pwd_mkdb_is_a_failure(tmp_path):
+    """Only pwd_mkdb can be stood in for (passwd made as it would); another
+    platform's missing command is named, and nothing is written."""
+    from qmailsetup.errors import OperationFailed
+    from qmailsetup.userdb.etcdir import EtcDir
+    from qmailsetup.userdb.pwdmkdb import run_post_edit
+
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    written, said = [], []
+
+    def missing(argv):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    with EtcDir.open(root) as etc, pytest.raises(OperationFailed) as failed:
+        run_post_edit("someos", ["mkpwdb", "-p", f"{root}/etc/master.passwd"], etc, missing, written.append, said.append)
+    assert str(failed.value) == "mkpwdb: command not found (the post-edit step of someos)"
+    assert written == [] and said == []
+
+
+def test_passwd_regenerated_without_pwd_mkdb_keeps_bytes_that_are_not_utf8(tmp_path):
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    master = root / "etc/master.passwd"
+    master.write_bytes(master.read_bytes() + b"jorg:*:1001:1001::0:0:J\xf6rg M\xfcller:/home/jorg:/bin/sh\n")
+
+    def missing(argv):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    written, _ = post_edit(root, missing)
+    assert written[0].endswith(b"jorg:*:1001:1001:J\xf6rg M\xfcller:/home/jorg:/bin/sh\n")
+
+
+def test_each_field_of_a_passwd_line_comes_from_its_place_in_master_passwd():
+    assert v7_passwd("name:secret:1:2:class:3:4:gecos:/home:/bin/sh\n") == "name:*:1:2:gecos:/home:/bin/sh\n"
+    assert v7_passwd("name:secret:007:010:class:3:4:gecos:/home:/bin/sh") == "name:*:7:10:gecos:/home:/bin/sh\n"
+    assert v7_passwd("+short:::\n") == "+short:*:::::\n"
+    with pytest.raises(ValueError) as eleven:
+        v7_passwd("root:*:0:0::0:0:x:/root:/bin/sh:extra\n")
+    assert str(eleven.value) == "11 fields, a master.passwd line has 10: root"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from bsd_tools import calls, pwd_mkdb
-from conftest import cli
+from conftest import cli, fake_tools
 from trees import bsd_tree
 
 from qmailsetup.userdb.pwdmkdb import post_edit_argv
@@ -194,3 +194,122 @@ def test_let_go_of_releases_a_flock_on_the_file_now_there_and_keeps_one_on_a_rep
     lock.let_go_of([old], etc, "master.passwd")
     assert old.fd is not None and not lock.flock_busy(etc, "master.passwd")
     old.release()
+
+
+
+# --- run_waiting on its own: pwd_mkdb stood in for at tools.run_tool, the flock real ---
+
+LEFT = "group, master.passwd written but the databases not rebuilt: run that command again once it can succeed"
+BUSY = "pwd_mkdb: flock: Resource temporarily unavailable"  # FreeBSD's pwd_mkdb -N, the lock busy
+
+
+class Waiting:
+    """run_waiting on a FreeBSD tree, its clock and sleep stood in for: each
+    round of lock.POLL_SECONDS (a quarter second, so that the sums are
+    exact) moves the clock on; pwd_mkdb answers (exit code, stderr) in turn."""
+
+    def __init__(self, root, mocker, monkeypatch, *exits):
+        import time
+
+        from qmailsetup.tools import ToolResult
+        from qmailsetup.userdb import lock
+        from qmailsetup.userdb.etcdir import EtcDir
+
+        self.etc = EtcDir.open(root)
+        self.argv = expected_argv("freebsd", root)
+        self.now, self.rounds, self.on_round = 1000.0, [], lambda count: None
+        monkeypatch.setattr(lock, "POLL_SECONDS", 0.25)
+        monkeypatch.setattr(time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(time, "sleep", self.sleep)
+        queue = list(exits)
+        self.calls = fake_tools(mocker, ["pwd_mkdb"], lambda argv: ToolResult(tuple(argv), *queue.pop(0)))
+
+    def sleep(self, seconds):
+        self.rounds.append(seconds)
+        self.now += seconds
+        self.on_round(len(self.rounds))
+
+    def hold(self):
+        """master.passwd's flock, through another open file (it conflicts even in this process)."""
+        from qmailsetup.userdb import lock
+
+        holder = lock.FlockLock(self.etc, "master.passwd")
+        holder.acquire()
+        return holder
+
+    def run(self, timeout=1.0):
+        from qmailsetup.userdb.pwdmkdb import run_waiting
+
+        run_waiting(self.argv, self.etc, timeout, ["group", "master.passwd"])
+
+
+@pytest.fixture
+def waiting(tmp_path, mocker, monkeypatch):
+    return lambda *exits: Waiting(bsd_tree(tmp_path / "root", "freebsd"), mocker, monkeypatch, *exits)
+
+
+def test_a_busy_lock_is_polled_each_round_until_the_timeout(waiting):
+    from qmailsetup.errors import OperationFailed
+
+    wait = waiting((1, "", BUSY))
+    holder = wait.hold()
+    with pytest.raises(OperationFailed) as gave_up:
+        wait.run(timeout=1)
+    holder.release()
+    master = wait.etc.path / "master.passwd"
+    assert str(gave_up.value) == (
+        f"{' '.join(wait.argv)}: {master} is locked (flock) by another process; gave up after waiting 1s; {LEFT}"
+    )
+    assert wait.rounds == [0.25] * 4, "rounds until the deadline, none after it"
+    assert wait.calls == [wait.argv]
+
+
+def test_a_lock_let_go_of_while_waiting_gets_the_command_run_again(waiting):
+    wait = waiting((1, "", BUSY), (0, "", ""))
+    holder = wait.hold()
+    wait.on_round = lambda count: count == 2 and holder.release()
+    wait.run(timeout=60)
+    assert wait.rounds == [0.25] * 2 and wait.calls == [wait.argv] * 2
+
+
+def test_a_busy_lock_let_go_of_before_the_check_is_run_again_at_once(waiting):
+    """pwd_mkdb said flock, but the holder is gone by the time it is
+    looked at: one round, and it runs again."""
+    wait = waiting((1, "", BUSY), (0, "", ""))
+    wait.run()
+    assert wait.rounds == [0.25] and wait.calls == [wait.argv] * 2
+
+
+def test_a_lock_held_when_pwd_mkdb_failed_otherwise_is_waited_for_too(waiting):
+    """A pwd_mkdb without -N (OpenBSD's, say) fails its own way while the
+    flock is held: the lock is what counts."""
+    wait = waiting((1, "", "pwd_mkdb: cannot lock"), (0, "", ""))
+    holder = wait.hold()
+    wait.on_round = lambda count: holder.release()
+    wait.run()
+    assert wait.rounds == [0.25] and wait.calls == [wait.argv] * 2
+
+
+def test_a_failure_that_is_not_the_lock_is_not_waited_for(waiting):
+    from qmailsetup.errors import OperationFailed
+
+    wait = waiting((1, "", "pwd_mkdb: at line #3: bad entry"))
+    with pytest.raises(OperationFailed) as failed:
+        wait.run()
+    assert str(failed.value) == f"{' '.join(wait.argv)}: exit 1: pwd_mkdb: at line #3: bad entry; {LEFT}"
+    assert wait.rounds == [] and wait.calls == [wait.argv]
+
+
+def test_a_pwd_mkdb_that_cannot_be_started_names_what_was_written(tmp_path, mocker):
+    from qmailsetup.errors import OperationFailed
+    from qmailsetup.userdb.etcdir import EtcDir
+    from qmailsetup.userdb.pwdmkdb import run_waiting
+
+    def cannot_start(argv):
+        raise PermissionError(13, "Permission denied", argv[0])
+
+    fake_tools(mocker, ["pwd_mkdb"], cannot_start)
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    with EtcDir.open(root) as etc, pytest.raises(OperationFailed) as failed:
+        run_waiting(expected_argv("freebsd", root), etc, 1, ["group", "master.passwd"])
+    assert str(failed.value) == "pwd_mkdb: Permission denied; group, master.passwd written"

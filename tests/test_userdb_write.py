@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import re
 import stat
 
@@ -28,6 +29,17 @@ def etc(tmp_path):
     (tmp_path / "etc").mkdir()
     with EtcDir.open(tmp_path) as directory:
         yield directory
+
+
+@pytest.fixture
+def live_pid():
+    """The PID of a process of this test's own that lives until the test
+    ends (never another process's, say the parent's: a broken liveness
+    probe could signal it)."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    yield sleeper.pid
+    sleeper.kill()
+    sleeper.wait()
 
 
 def names(etc: EtcDir) -> list[str]:
@@ -209,8 +221,8 @@ def test_created_with_keeps_the_owner_and_sets_the_mode():
     assert like.st_mode == stat.S_IFREG | 0o640
 
 
-def test_only_the_temporary_files_of_dead_runs_and_of_this_one_are_removed(etc):
-    dead, alive, me = dead_pid(), os.getppid(), os.getpid()
+def test_only_the_temporary_files_of_dead_runs_and_of_this_one_are_removed(etc, live_pid):
+    dead, alive, me = dead_pid(), live_pid, os.getpid()
     files = {
         f"shadow{TEMP_MARK}{dead}-0a1b": b"",       # a dead run's temporary file
         f"shadow-{TEMP_MARK}{dead}-ff": b"",        # ... of the backup
@@ -232,6 +244,16 @@ def test_only_the_temporary_files_of_dead_runs_and_of_this_one_are_removed(etc):
         f"shadow.{dead}",
     ])
     assert names(etc) == sorted(set(files) - set(removed) | {f"gshadow.{dead}"})
+
+
+def test_a_name_with_a_number_no_pid_can_reach_is_no_crash(etc):
+    """An administrator's passwd.<date and time> backup (20 digits, beyond
+    any pid_t) once stopped the run with a traceback (OverflowError)."""
+    stamp = "20240101120000123456"
+    (etc.path / f"passwd.{stamp}").write_bytes(b"root:x:0:0::/root:/bin/sh\n")
+    (etc.path / f"shadow{TEMP_MARK}{stamp}-0a1b").write_bytes(b"")
+    assert remove_stale_temps(etc, {"shadow", "passwd"}) == [f"shadow{TEMP_MARK}{stamp}-0a1b"]
+    assert names(etc) == [f"passwd.{stamp}"]
 
 
 def test_holds_pid_reads_exactly_the_pid_and_a_nul(etc):

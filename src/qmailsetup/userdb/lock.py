@@ -60,7 +60,7 @@ def lock_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
+        value = -1.0  # pragma: no mutate (any value out of range is refused alike)
     if not 0 <= value <= 3600:
         raise BadInput(f"{TIMEOUT_VARIABLE}={raw!r}: not a number of seconds between 0 and 3600")
     return value
@@ -73,6 +73,8 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    except OverflowError:
+        return False  # beyond pid_t (a lock file or FILE.<pid> name of 20 digits): no process has it
     return True
 
 
@@ -108,9 +110,9 @@ def fcntl_holder(fd: int) -> str:
     """'PID n' of the process holding a write lock on FD, where the layout
     of struct flock is known (Linux); else 'another process'."""
     if sys.platform != "linux":
-        return "another process"
+        return "another process"  # pragma: no mutate (reached only off Linux, where these tests do not run)
     try:
-        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # pragma: no mutate (lckpwdf locks the whole file: unsigned codes, a start of 1 or a PID in the probe get the same answer)
         answer = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
     except OSError:
         return "another process"
@@ -124,10 +126,10 @@ class PidFileLock:
         self.etc = etc
         self.name, self.temp = f"{target}.lock", f"{target}.{os.getpid()}"
         self.lock = etc.shown(self.name)  # as messages name it
-        self.held = False
+        self.held = False  # pragma: no mutate (None is as false; release() is called only after acquire())
 
     def link(self) -> None:
-        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
+        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)  # pragma: no mutate (self.temp was just made a regular file: following it changes nothing)
 
     def acquire(self) -> None:
         self.key = (self.etc.key(), self.name)
@@ -194,7 +196,7 @@ class PidFileLock:
     def release(self) -> None:
         if not self.held:
             return
-        self.held = False
+        self.held = False  # pragma: no mutate (None is as false)
         HELD_PIDFILES.discard(self.key)
         try:
             if self.holder() == os.getpid():
@@ -224,7 +226,7 @@ class ExclusiveFileLock:
     def __init__(self, etc: EtcDir, name: str) -> None:
         self.etc, self.name = etc, name
         self.path = etc.shown(name)
-        self.identity: tuple[int, int] | None = None
+        self.identity: tuple[int, int] | None = None  # pragma: no mutate ('' matches no file either)
 
     def acquire(self) -> None:
         try:
@@ -301,8 +303,8 @@ def check_interrupted() -> None:
     """Act on a SIGINT/SIGTERM/SIGHUP held back since the locks were taken."""
     pending = signal.sigpending() & DEFERRED_SIGNALS
     if pending:
-        info = signal.sigtimedwait(pending, 0)
-        name = signal.Signals(info.si_signo).name if info else "a signal"
+        info = signal.sigtimedwait(pending, 0)  # pragma: no mutate (the signal is pending already: a longer timeout never waits)
+        name = signal.Signals(info.si_signo).name if info else "a signal"  # pragma: no mutate (None only if another thread took it; there is one)
         raise OperationFailed(f"interrupted by {name}; stopped at a safe point, locks released")
 
 
