@@ -207,8 +207,9 @@ def test_the_lines_of_a_file_are_found_from_either_end():
     assert [lines[i] for i in range(-7, 0)] == expected
     assert [lines[a:b] for a in range(8) for b in range(8)] == [expected[a:b] for a in range(8) for b in range(8)]
     for outside in (7, -8):
-        with pytest.raises(IndexError):
+        with pytest.raises(IndexError) as error:
             lines[outside]
+        assert error.value.args == (outside,)
     with pytest.raises(ValueError) as error:
         lines[::2]
     assert str(error.value) == "only contiguous slices"
