@@ -172,7 +172,9 @@ def test_an_entry_after_a_nis_line_is_rewritten_where_it_is_and_new_lines_still_
     ("root:x:0:0::/:/bin/sh\n-bad::::::\n+::::::\n", 22),  # the first of a '-' and a '+'
     ("root:x:0:0::/:/bin/sh\n+::::::\n-bad::::::\n", 22),
     ("root:x:0:0::/:/bin/sh\n", 22),  # none: the end
-], ids=["nis-first", "after-blank", "minus-first", "plus-first", "none"])
+    ("-bad::::::\nroot:x:0:0::/:/bin/sh\n", 0),  # a '-' line first
+    ("root:x:0:0::/:/bin/sh\n-bad::::::\n-worse::::::\n", 22),  # the first of two '-' lines
+], ids=["nis-first", "after-blank", "minus-first", "plus-first", "none", "minus-line-first", "two-minus"])
 def test_new_lines_go_before_the_first_nis_line_wherever_it_is(text, start):
     parsed = AccountFile.parse(Path("passwd"), "passwd", text.encode())
     assert parsed.nis_start() == start
