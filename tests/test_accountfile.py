@@ -152,6 +152,8 @@ def test_a_name_is_found_only_as_a_whole_entry_name():
     assert parsed.get("qmaildx")[2] == "2"
     assert [parsed.get(name) for name in ("qmail", "#qmaild", "+qmaild", "qmaild:x", "qmaild\nqmaildx", "")] == [None] * 6
     assert "qmaild" in parsed and "qmail" not in parsed
+    # a newline in a name never joins a blank line to the entry after it
+    assert AccountFile.parse(Path("passwd"), "passwd", ODD_BUT_VALID).get("\nroot") is None
     assert list(parsed.names()) == ["qmaildx", "qmaild"]
 
 
