@@ -201,3 +201,57 @@ def test_nscd_is_told_when_the_real_root_changes(mocker):
     mocker.patch("qmailsetup.tools.find_tool", lambda name: None)
     files.flush_name_caches(["passwd"])
     assert calls == []
+
+
+def refusal(root: Path, backend, plan) -> str:
+    """The one line an apply refused with, the files as they were."""
+    before = account_files(root)
+    with pytest.raises(Refused) as error:
+        backend.apply(plan.changes, lambda change: None)
+    assert account_files(root) == before
+    return str(error.value)
+
+
+def test_every_change_since_observe_is_counted_and_the_first_named(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    host, plan, backend = planned(root)
+    append(root, "group", "other:x:999:")
+    append(root, "passwd", "someone:x:993:100::/:/bin/sh")
+    assert refusal(root, backend, plan) == (
+        "the account files changed since they were read: gid 999 was taken meanwhile by group other "
+        "(and 1 more); nothing written, run again")
+
+
+def test_a_group_removed_since_observe_is_refused(tmp_path):
+    """The users' groups are there, not planned: one goes away meanwhile."""
+    root = make_tree(tmp_path, "debian")
+    append(root, "group", "qmail:x:2107:")
+    append(root, "gshadow", "qmail:!::")
+    host, plan, backend = planned(root)
+    assert "qmail" not in {c.name for c in plan.changes if c.kind == "group"}
+    for kind in ("group", "gshadow"):
+        text = (root / "etc" / kind).read_text()
+        (root / "etc" / kind).write_text(text.replace("qmail:x:2107:\n", "").replace("qmail:!::\n", ""))
+    assert refusal(root, backend, plan) == (
+        "the account files changed since they were read: group qmail of user qmailq is gone "
+        "(and 2 more); nothing written, run again")
+
+
+def test_a_user_removed_since_observe_is_refused(tmp_path):
+    root = make_tree(tmp_path, "debian")
+    append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
+    append(root, "shadow", "alias:*:19000:0:99999:7:::")
+    host, plan, backend = planned(root, fix_drift=True)
+    text = (root / "etc/passwd").read_text()
+    (root / "etc/passwd").write_text(text.replace("alias:x:990:100::/home/alias:/bin/sh\n", ""))
+    assert refusal(root, backend, plan) == (
+        "the account files changed since they were read: user alias was removed meanwhile; "
+        "nothing written, run again")
+
+
+def test_a_last_change_day_that_is_no_number_is_ignored(monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
+    today = int(__import__("time").time()) // 86400
+    assert last_change_day() == str(today)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "-86400")
+    assert last_change_day() == str(today)
