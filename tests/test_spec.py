@@ -213,6 +213,7 @@ EXACT_LINES = [
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nshell = "/bin:sh"\n',
      "users[0].shell: '/bin:sh' contains ':', which the account files cannot hold"),
     ('colour = "red"\n', "colour: unknown field"),
+    ('Xgroups = 1\n', "Xgroups: unknown field; did you mean 'groups'?"),
     # the value is shown as written, even where it holds pydantic's own words
     (f'[[users]]\n{USER}comment = "a valid one:x"\n',
      "users[0].comment: 'a valid one:x' contains ':', which the account files cannot hold"),
