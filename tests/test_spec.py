@@ -213,6 +213,15 @@ EXACT_LINES = [
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nshell = "/bin:sh"\n',
      "users[0].shell: '/bin:sh' contains ':', which the account files cannot hold"),
     ('colour = "red"\n', "colour: unknown field"),
+    ('Xgroups = 1\n', "Xgroups: unknown field; did you mean 'groups'?"),
+    # the value is shown as written, even where it holds pydantic's own words
+    (f'[[users]]\n{USER}comment = "a valid one:x"\n',
+     "users[0].comment: 'a valid one:x' contains ':', which the account files cannot hold"),
+    # TOML's true is no number of a mode (Python counts it an int)
+    ('[[paths]]\npath = "/v"\nowner = "root"\ngroup = "q"\nmode = true\n', "paths[0].mode: must be a string, in quotes"),
+    ('[[groups]]\nname = "a"\ngid = true\n', "groups[0].gid: must be a whole number"),
+    (f'[[users]]\n{USER}groups = ["qcerts", 7]\n', "users[0].groups[1]: must be a string, in quotes"),
+    ('[[groups]]\nname = "a"\nrole = 5\n', "groups[0].role: 5 is not one of 'qmail' or 'nofiles'"),
 ]
 
 
@@ -248,3 +257,47 @@ def test_a_spec_that_cannot_be_read_is_named_with_the_reason(tmp_path, content, 
     with pytest.raises(BadInput) as error:
         load_spec(path)
     assert error.value.lines == (f"{path}: cannot read spec: {reason}",)
+
+
+def test_a_missing_spec_file_is_named_with_the_system_reason(tmp_path):
+    path = tmp_path / "nope.toml"
+    with pytest.raises(BadInput) as error:
+        load_spec(path)
+    assert error.value.lines == (f"{path}: cannot read spec: No such file or directory",)
+
+
+def test_a_spec_file_is_read_and_its_problems_named_by_its_path(tmp_path):
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text(path_entry("/var/qmail", "0750"))
+    bad.write_text(user_with_home("relative"))
+    spec = load_spec(good)
+    assert [(p.path, p.owner, p.group, p.mode_bits) for p in spec.paths] == [("/var/qmail", "root", "qmail", 0o750)]
+    assert (spec.groups, spec.users) == ([], [])
+    with pytest.raises(BadInput) as error:
+        load_spec(bad)
+    assert error.value.lines == (f"{bad}: users[0].home: 'relative' is not an absolute path",)
+
+
+def test_a_broken_built_in_default_is_named_as_such(tmp_path, monkeypatch):
+    # a packaging error: default.toml beside the module is not a valid spec
+    import qmailsetup.spec
+
+    (tmp_path / "default.toml").write_text('[[groups]]\nname = "Qmail"\n')
+    monkeypatch.setattr(qmailsetup.spec, "__file__", str(tmp_path / "spec.py"))
+    with pytest.raises(BadInput) as error:
+        load_spec(None)
+    assert error.value.lines == (f"built-in default spec: groups[0].name: 'Qmail' is not a portable account name {NAME_RULE}",)
+
+
+def test_several_problems_are_each_named_once_in_the_order_of_the_file():
+    # the same spec as the command-line test above, here in this process
+    with pytest.raises(BadInput) as error:
+        parse_spec(SEVERAL_PROBLEMS, "several.toml")
+    assert error.value.lines == (
+        "several.toml: groups[0].gid: '2107' is a string; write the number without quotes",
+        "several.toml: users[0].uid: must be a whole number",
+        "several.toml: users[0].shell: must be a string, in quotes",
+        "several.toml: users[0].hom: unknown field; did you mean 'home'?",
+        'several.toml: paths[0].mode: 2755 is a number; write the mode as a quoted octal string ("02755")',
+        "several.toml: paths[0].colour: unknown field",
+    )

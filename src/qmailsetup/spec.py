@@ -213,8 +213,9 @@ def plain_reason(error: dict) -> str:
     if kind == "extra_forbidden":
         meant = meant_field(loc)
         return "unknown field" + (f"; did you mean {meant!r}?" if meant else "")
-    if kind == "string_type" and loc[-1] == "mode" and isinstance(value, int):
+    if kind == "string_type" and loc[-1] == "mode" and type(value) is int:
         # TOML read 755 as a number; the octal digits are what was meant
+        # (true is no number here, though Python counts a bool an int)
         return f"{value} is a number; write the mode as a quoted octal string (\"0{value}\")"
     if kind == "int_type" and isinstance(value, str):
         return f"{value!r} is a string; write the number without quotes"
@@ -224,8 +225,12 @@ def plain_reason(error: dict) -> str:
         return f"{value!r} is not one of {error['ctx']['expected']}"
     if kind in PLAIN:
         return PLAIN[kind].format(section=loc[0] if loc else "")
-    # our own validators' words, without pydantic's prefix
-    return error["msg"].removeprefix("Value error, ").removeprefix("Input should be ").replace("valid ", "")
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        # our own validators' words, the value shown as written
+        return message.removeprefix("Value error, ")
+    # pydantic's words for a kind PLAIN lacks, less its Python talk
+    return message.removeprefix("Input should be ").replace("valid ", "")  # pragma: no mutate (no spec field raises such a kind today)
 
 
 def format_errors(source: str, error: ValidationError) -> list[str]:
