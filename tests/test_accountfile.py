@@ -294,3 +294,16 @@ def test_a_plain_file_is_read_in_one_pass_and_an_odd_one_line_by_line():
     assert shadow.entry_lines is None and list(shadow.ids) == []
     odd = AccountFile.parse(Path("passwd"), "passwd", ODD_BUT_VALID)
     assert odd.entry_lines == [2, 3, 4] and list(odd.ids) == [0, 1000, 1001]
+
+
+def test_names_looked_up_together_are_found_as_one_at_a_time():
+    """look_up finds a batch in one pass: the first line, a name another
+    starts with, names absent or no names at all, each as offset() alone
+    would."""
+    text = b"qmaild:x:1:1::/:/bin/sh\n#alias:x:2:2::/:/bin/sh\nqmaildx:x:3:3::/:/bin/sh\nqmail:x:4:4::/:/bin/sh\n"
+    names = ["qmaild", "qmaildx", "qmail", "alias", "#alias", "a:b", "", "qmails"]
+    alone = AccountFile.parse(Path("passwd"), "passwd", text)
+    together = AccountFile.parse(Path("passwd"), "passwd", text)
+    together.look_up(names)
+    assert together.offsets == {name: alone.offset(name) for name in names}
+    assert [together.offset(name) for name in names] == [0, 48, 73, None, None, None, None, None]

@@ -186,6 +186,16 @@ def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
     return files
 
 
+def look_up_names(spec: Spec, files: dict[str, AccountFile]) -> None:
+    """The accounts the spec names, found in each file in one pass: the
+    planner and the backends ask for each of them, one at a time."""
+    users = [user.name for user in spec.users] + [path.owner for path in spec.paths]
+    groups = [group.name for group in spec.groups] + [path.group for path in spec.paths]
+    groups += [name for user in spec.users for name in (user.group, *user.groups)]
+    for kind, account_file in files.items():
+        account_file.look_up(groups if kind in ("group", "gshadow") else users)
+
+
 def writable_by_others(info: os.stat_result) -> bool:
     """Not only root may write here: another owner, or group or other write
     permission (a group other than root's)."""
@@ -312,6 +322,7 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
     etc = EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
     files = read_files(etc, flavor.name)
+    look_up_names(spec, files)
     users, groups = users_and_groups(files, flavor.users)
     state = HostState(
         root=root,
