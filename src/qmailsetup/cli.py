@@ -95,6 +95,13 @@ def completion_callback(install: bool):
 COMPLETE_VAR = "_QMAILSETUP_COMPLETE"
 
 
+def completion_option(install: bool, help: str):
+    """--install-completion or --show-completion: handled as it is read."""
+    name = "--install-completion" if install else "--show-completion"
+    return typer.Option(name, metavar="SHELL", callback=completion_callback(install), is_eager=True,
+                        expose_value=False, help=help)
+
+
 @app.callback()
 def common(
     version: Annotated[
@@ -102,17 +109,10 @@ def common(
     ] = False,
     install_completion: Annotated[
         Optional[Shell],
-        typer.Option(
-            "--install-completion", metavar="SHELL", callback=completion_callback(True), is_eager=True,
-            expose_value=False, help="Install completion for SHELL (bash, zsh or fish) in your home directory.",
-        ),
+        completion_option(True, "Install completion for SHELL (bash, zsh or fish) in your home directory."),
     ] = None,
     show_completion: Annotated[
-        Optional[Shell],
-        typer.Option(
-            "--show-completion", metavar="SHELL", callback=completion_callback(False), is_eager=True,
-            expose_value=False, help="Print the completion script for SHELL (bash, zsh or fish).",
-        ),
+        Optional[Shell], completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
     ] = None,
 ) -> None:
     """Prepare a UNIX host for qmail, idempotently and safely."""
