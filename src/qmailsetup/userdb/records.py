@@ -68,8 +68,8 @@ class Records(Mapping):
         self.file = account_file
         self.make = make  # (name, fields) -> record
         self.made: dict = {}
-        # names written since the file was read (added)
-        self.new: set[str] = set()
+        # names written since the file was read (added), in the order written
+        self.new: dict[str, None] = {}
 
     def __getitem__(self, name: str):
         record = self.made.get(name)
@@ -107,7 +107,7 @@ class Records(Mapping):
         """RECORD, written to the file since it was read (the run's own
         creation or change): what a new reading would find."""
         self.made[record.name] = record
-        self.new.add(record.name)
+        self.new[record.name] = None
 
 
 def user_maker(users: AccountFile, shadow: AccountFile | None):

@@ -1,0 +1,63 @@
+"""Records: the accounts of the account files as the rest of the program
+sees them, made when asked for, with what a run wrote since."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.records import GroupRecord, UserRecord, users_and_groups
+
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\nqmaild:x:998:999::/var/qmail:/sbin/nologin\n"
+SHADOW = b"root:$6$salt$hash:19000:0:99999:7:::\nqmaild:!:19000::::::\n"
+GROUP = b"root:x:0:\nnofiles:x:999:qmaild,alias\n"
+MASTER = b"root:$2b$hash:0:0:daemon:0:0:root:/root:/bin/sh\nqmaild:*:998:999:qmail:0:0::/var/qmail:/sbin/nologin\n"
+
+
+def files(users_kind: str = "passwd", users: bytes = PASSWD, shadow: bytes | None = SHADOW) -> dict:
+    made = {users_kind: AccountFile.parse(Path(users_kind), users_kind, users),
+            "group": AccountFile.parse(Path("group"), "group", GROUP)}
+    if users_kind == "passwd":
+        made["shadow"] = (AccountFile.parse(Path("shadow"), "shadow", shadow) if shadow is not None
+                          else AccountFile.missing(Path("shadow"), "shadow"))
+    return made
+
+
+def test_a_user_is_made_from_its_line_with_the_password_from_shadow():
+    users, groups = users_and_groups(files(), "passwd")
+    assert users["qmaild"] == UserRecord("qmaild", 998, 999, "", "/var/qmail", "/sbin/nologin", "!", None)
+    assert users["root"].password == "$6$salt$hash"
+    assert groups["nofiles"] == GroupRecord("nofiles", 999, ("qmaild", "alias"))
+    assert list(users) == ["root", "qmaild"] and len(groups) == 2
+
+
+def test_without_shadow_the_password_is_the_one_in_passwd():
+    users, _ = users_and_groups(files(shadow=None), "passwd")
+    assert users["qmaild"].password == "x"
+
+
+def test_master_passwd_keeps_the_login_class():
+    users, _ = users_and_groups(files("master.passwd", MASTER), "master.passwd")
+    assert (users["qmaild"].login_class, users["root"].login_class) == ("qmail", "daemon")
+    assert users["qmaild"].password == "*"
+
+
+def test_a_name_not_there_is_a_key_error_naming_it():
+    users, groups = users_and_groups(files(), "passwd")
+    with pytest.raises(KeyError) as missing:
+        users["alias"]
+    assert missing.value.args == ("alias",)
+    assert users.get("alias") is None and "alias" not in users and "qmail" not in groups
+
+
+def test_what_a_run_wrote_holds_its_id_after_what_the_file_holds():
+    users, groups = users_and_groups(files(), "passwd")
+    users.added(UserRecord("alias", 100, 999, "", "/var/qmail/alias", "/sbin/nologin", "!"))
+    users.added(UserRecord("qmails", 998, 999, "", "/var/qmail", "/sbin/nologin", "!"))
+    groups.added(GroupRecord("qmail", 999))
+    assert (users.holder(100), users.holder(998), users.holder(101)) == ("alias", "qmaild", None)
+    assert groups.holder(999) == "nofiles" and groups.holder(1000) is None
+    assert users.used_ids(100, 998) == {100, 998}
+    assert users.used_ids(101, 997) == set()
+    assert "alias" in users and list(users) == ["root", "qmaild", "alias", "qmails"] and len(users) == 4
