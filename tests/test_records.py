@@ -59,5 +59,5 @@ def test_what_a_run_wrote_holds_its_id_after_what_the_file_holds():
     assert (users.holder(100), users.holder(998), users.holder(101)) == ("alias", "qmaild", None)
     assert groups.holder(999) == "nofiles" and groups.holder(1000) is None
     assert users.used_ids(100, 998) == {100, 998}
-    assert users.used_ids(101, 997) == set()
+    assert users.used_ids(101, 997) == set() and users.used_ids(99, 100) == {100}
     assert "alias" in users and list(users) == ["root", "qmaild", "alias", "qmails"] and len(users) == 4

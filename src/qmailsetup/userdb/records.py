@@ -107,7 +107,7 @@ class Records(Mapping):
         """RECORD, written to the file since it was read (the run's own
         creation or change): what a new reading would find."""
         self.made[record.name] = record
-        self.new[record.name] = None
+        self.new[record.name] = None  # pragma: no mutate (the values are never read)
 
 
 def user_maker(users: AccountFile, shadow: AccountFile | None):
