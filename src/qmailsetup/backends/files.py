@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 
 from qmailsetup.errors import OperationFailed, Refused, first_of
 from qmailsetup.observe import read_bytes, read_files
-from qmailsetup.plan import ACCOUNT_KINDS, Change, membership
+from qmailsetup.plan import ACCOUNT_KINDS, Change
+from qmailsetup.plan.drift import current_values
 from qmailsetup.platforms import NEW_LINE_FIELDS
 from qmailsetup.template import Template
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
-from qmailsetup.userdb.records import UserRecord, users_and_groups
+from qmailsetup.userdb.records import users_and_groups
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
@@ -146,21 +147,6 @@ def unchanged_since_read(etc, files: dict[str, AccountFile]) -> bool:
         if now != (account_file.data() if account_file.exists else None):
             return False
     return True
-
-
-def current_values(user: UserRecord, groups, wanted=()) -> dict:
-    """A user's values under the names the plan's fields use; "groups" as
-    plan.membership shows the supplementary groups WANTED, by the member
-    lists of GROUPS (records)."""
-    supplementary = membership(list(wanted), lambda group: group in groups and user.name in groups[group].members)
-    return {
-        "groups": None if supplementary is None else supplementary.current,
-        "group": groups.holder(user.gid) or str(user.gid),
-        "home": user.home,
-        "shell": user.shell,
-        "comment": user.comment,
-        "class": user.login_class,
-    }
 
 
 def flush_name_caches(written: list[str]) -> None:
