@@ -83,19 +83,19 @@ def test_malformed_files_are_named_with_their_line(data, message):
 
 def test_a_missing_file_gets_its_first_line_at_the_top():
     """A missing gshadow, say: never parsed, its new lines start it."""
-    missing = AccountFile.missing(Path("gshadow"), "gshadow")
-    assert (missing.path, missing.format, missing.exists, missing.content, list(missing.names())) == (
-        Path("gshadow"), FORMATS["gshadow"], False, "", [])
+    missing = AccountFile.missing("gshadow")
+    assert (missing.format, missing.exists, missing.content, list(missing.names())) == (
+        FORMATS["gshadow"], False, "", [])
     assert missing.insert_position() == 0
     assert missing.edited({}, [["qmail", "!", "", ""], ["nofiles", "!", "", ""]]) == "qmail:!::\nnofiles:!::\n"
 
 
 def test_lines_never_parsed_still_get_new_lines_before_the_first_nis_line():
-    built = AccountFile(Path("group"), FORMATS["group"], "root:x:0:\n+:::\n-bad:::\n")
+    built = AccountFile(FORMATS["group"], "root:x:0:\n+:::\n-bad:::\n")
     assert built.insert_position() == 1
     assert built.edited({}, [["qmail", "x", "2107", ""]]) == "root:x:0:\nqmail:x:2107:\n+:::\n-bad:::\n"
-    assert AccountFile(Path("group"), FORMATS["group"], "root:x:0:\n").insert_position() == 1
-    assert AccountFile(Path("group"), FORMATS["group"], "root:x:0:\n-bad:::\n").insert_position() == 1
+    assert AccountFile(FORMATS["group"], "root:x:0:\n").insert_position() == 1
+    assert AccountFile(FORMATS["group"], "root:x:0:\n-bad:::\n").insert_position() == 1
 
 
 def test_a_hash_in_the_last_column_shown_keeps_the_line_end():

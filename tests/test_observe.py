@@ -259,10 +259,10 @@ def test_an_empty_gshadow_is_read_as_one_without_entries(tmp_path):
     assert gshadow.exists and gshadow.get("root") is None
 
 
-def test_each_account_file_is_known_by_its_place_a_missing_one_too(tmp_path):
+def test_a_missing_account_file_is_read_as_missing_and_the_others_as_there(tmp_path):
     root = debian_tree(tmp_path / "root")
     (root / "etc/gshadow").unlink()
     spec = parse_spec('[[groups]]\nname = "qmail"\n', "t.toml")
     files = observe(spec, root, LINUX).files
-    assert (files["gshadow"].exists, files["gshadow"].path) == (False, root / "etc/gshadow")
-    assert (files["passwd"].exists, files["passwd"].path) == (True, root / "etc/passwd")
+    assert {kind: files[kind].exists for kind in files} == {
+        "passwd": True, "group": True, "shadow": True, "gshadow": False}

@@ -20,7 +20,7 @@ def files(users_kind: str = "passwd", users: bytes = PASSWD, shadow: bytes | Non
             "group": AccountFile.parse(Path("group"), "group", GROUP)}
     if users_kind == "passwd":
         made["shadow"] = (AccountFile.parse(Path("shadow"), "shadow", shadow) if shadow is not None
-                          else AccountFile.missing(Path("shadow"), "shadow"))
+                          else AccountFile.missing("shadow"))
     return made
 
 

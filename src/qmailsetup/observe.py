@@ -149,7 +149,7 @@ def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
     if found is None:
         if required:
             raise BadInput(f"{name}: missing; a {kind} file is needed here")
-        return AccountFile.missing(etc.path / kind, kind)
+        return AccountFile.missing(kind)
     data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")

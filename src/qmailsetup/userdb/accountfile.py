@@ -155,9 +155,8 @@ class AccountFile:
     of the text: the planner asks for a few dozen of a large host's
     100,000, and an object per entry took most of a run's time and memory."""
 
-    def __init__(self, path: Path, format: Format, content: str = "", ids: Sequence[int] = (),
+    def __init__(self, format: Format, content: str = "", ids: Sequence[int] = (),
                  exists: bool = True, entry_lines: Sequence[int] | None = None) -> None:
-        self.path = path
         self.format = format
         self.content = content
         # every entry's own ID (UID or GID), in file order; none for shadow and gshadow
@@ -166,7 +165,7 @@ class AccountFile:
         self.entry_lines = entry_lines
         self.exists = exists
         # names the file has (st_nlink): a rewrite by rename leaves the others behind
-        self.links = 1
+        self.links = 1  # pragma: no mutate (observe sets st_nlink on every file that exists; only those are asked)
         self.nis_offset: int | None = None
         # name -> where its line starts (None: no such entry), as asked
         self.offsets: dict[str, int | None] = {}
@@ -189,13 +188,13 @@ class AccountFile:
             raise BadInput(f"{where}:{line_number}: carriage return in line (DOS line ends?)")
         ids = plain_ids(kind, text)
         if ids is not None:
-            return cls(path, fmt, text, ids)
+            return cls(fmt, text, ids)
         ids, entry_lines = checked_ids(fmt, kind, text, where)
-        return cls(path, fmt, text, ids, entry_lines=entry_lines)
+        return cls(fmt, text, ids, entry_lines=entry_lines)
 
     @classmethod
-    def missing(cls, path: Path, kind: str) -> AccountFile:
-        return cls(path, FORMATS[kind], exists=False)
+    def missing(cls, kind: str) -> AccountFile:
+        return cls(FORMATS[kind], exists=False)
 
     # -- finding an entry -----------------------------------------------------
 
