@@ -246,6 +246,22 @@ def test_only_the_temporary_files_of_dead_runs_and_of_this_one_are_removed(etc, 
     assert names(etc) == sorted(set(files) - set(removed) | {f"gshadow.{dead}"})
 
 
+@pytest.mark.parametrize("live_first", [True, False], ids=["live-made-first", "dead-made-first"])
+def test_a_live_runs_file_met_first_does_not_stop_the_clean_up(tmp_path, live_pid, live_first):
+    """Whatever order the directory lists them in, every dead run's file
+    goes, each live run's file stays: made in both orders, a scan that
+    stopped at the first live one would leave dead files behind."""
+    (tmp_path / "etc").mkdir()
+    dead = dead_pid()
+    live = [f"{kind}{TEMP_MARK}{live_pid}-0{i}" for i, kind in enumerate(("passwd", "group", "shadow", "gshadow"))]
+    gone = [f"{kind}{TEMP_MARK}{dead}-1{i}" for i, kind in enumerate(("passwd", "group", "shadow", "gshadow"))]
+    for name in (live + gone if live_first else gone + live):
+        (tmp_path / "etc" / name).write_bytes(b"")
+    with EtcDir.open(tmp_path) as etc:
+        assert sorted(remove_stale_temps(etc, {"passwd", "group", "shadow", "gshadow"})) == sorted(gone)
+        assert names(etc) == sorted(live)
+
+
 def test_a_name_with_a_number_no_pid_can_reach_is_no_crash(etc):
     """An administrator's passwd.<date and time> backup (20 digits, beyond
     any pid_t) once stopped the run with a traceback (OverflowError)."""
