@@ -5,6 +5,7 @@ up with exit 1 naming the lock, recovers stale ones, and the real tools
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -14,6 +15,7 @@ import struct
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -365,6 +367,74 @@ def test_an_open_file_description_lock_has_no_holder_to_name(etc):
     assert str(busy.value) == f"{etc.path}/.pwd.lock is locked (lckpwdf) by another process"
 
 
+CLONE_NEWPID = 0x20000000
+
+
+def forked(work) -> int:
+    """The PID of a fork of this process (so running the code under test)
+    that runs WORK and exits, 0 if WORK returned and 1 if it raised (the
+    traceback on stderr); it never goes back into pytest."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def exit_code(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def in_a_new_pid_namespace(init, ask) -> str:
+    """INIT() run as PID 1 of a new PID namespace (a container's init),
+    then ASK() in a child of it; the text ASK returned."""
+    read_end, write_end = os.pipe()
+
+    def namespace_init():
+        init()
+        assert exit_code(forked(lambda: os.write(write_end, ask().encode()))) == 0
+
+    def unshared():
+        assert ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWPID) == 0, os.strerror(ctypes.get_errno())
+        assert exit_code(forked(namespace_init)) == 0
+
+    outer = forked(unshared)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        said = answer.read().decode()
+    assert exit_code(outer) == 0
+    return said
+
+
+def test_a_holder_out_of_sight_is_another_process_and_a_container_s_init_is_pid_1(privileged, etc):
+    """Run in a container (a PID namespace of its own), qmailsetup cannot
+    see a lckpwdf holder outside it: F_GETLK gives PID 0, and 'another
+    process' is said; a lock the container's init holds is PID 1's."""
+    outside = lock.FcntlLock(etc, ".pwd.lock")
+
+    def busy(name: str) -> str:
+        with pytest.raises(lock.Busy) as error:
+            lock.FcntlLock(etc, name).acquire()
+        return str(error.value)
+
+    outside.acquire()  # by this process, which the namespace cannot see
+    try:
+        said = in_a_new_pid_namespace(init=lock.FcntlLock(etc, "inside.lock").acquire,
+                                      ask=lambda: f"{busy('.pwd.lock')}\n{busy('inside.lock')}")
+    finally:
+        outside.release()
+    assert said.splitlines() == [
+        f"{etc.path}/.pwd.lock is locked (lckpwdf) by another process",
+        f"{etc.path}/inside.lock is locked (lckpwdf) by PID 1",
+    ]
+
+
 def test_a_per_file_lock_holds_our_pid_and_a_nul_0600_and_goes_on_release(etc):
     taken = lock.PidFileLock(etc, "passwd")
     taken.acquire()
@@ -468,6 +538,29 @@ def test_a_link_planted_where_the_pid_file_goes_is_never_written_through(etc, tm
     assert sorted(os.listdir(etc.path)) == ["group", "passwd"]
 
 
+def test_a_link_planted_after_the_old_pid_file_was_cleared_is_never_written_through(etc, monkeypatch):
+    """FILE.<pid> is created with O_EXCL: a hard link to passwd planted
+    between the removal of an old one and the creation (a race with whoever
+    can write in etc) fails the lock, and passwd is left as it was."""
+    temp, real_unlink, planted = f"passwd.{os.getpid()}", os.unlink, []
+
+    def unlink_then_plant(path, *, dir_fd=None):
+        try:
+            real_unlink(path, dir_fd=dir_fd)
+        finally:
+            if path == temp and not planted:
+                planted.append(temp)
+                os.link("passwd", temp, src_dir_fd=etc.fd, dst_dir_fd=etc.fd)
+
+    monkeypatch.setattr(lock.os, "unlink", unlink_then_plant)
+    with pytest.raises(OperationFailed) as failed:
+        lock.acquire_all([lock.PidFileLock(etc, "passwd")])
+    monkeypatch.undo()
+    assert str(failed.value) == f"{etc.path}/passwd.lock: cannot lock: File exists"
+    assert planted and (etc.path / "passwd").read_text() == "root:x:0:\n"
+    assert sorted(os.listdir(etc.path)) == ["group", "passwd"]
+
+
 def test_a_lock_file_with_a_third_name_is_given_up(etc, monkeypatch):
     """shadow-utils' check that the lock and FILE.<pid> are one inode with
     two names (NFS can say a link failed when it did not): anything else
@@ -558,6 +651,37 @@ def test_a_flock_is_held_until_released_and_a_held_one_is_busy(bsd_etc):
         with pytest.raises(lock.Busy) as busy:
             lock.FlockLock(bsd_etc, "master.passwd").acquire()
     assert str(busy.value) == f"{master} is locked (flock) by another process"
+
+
+def test_a_lock_never_taken_lets_go_of_nothing(etc, bsd_etc):
+    """release() of a lock whose acquire() never ran or failed, of each
+    kind, is no error and leaves another's lock files alone."""
+    (etc.path / "passwd.lock").write_bytes(b"4242\0")
+    (bsd_etc.path / "ptmp").write_text("theirs\n")
+    before = sorted(os.listdir(etc.path)), sorted(os.listdir(bsd_etc.path))
+    for never_taken in (lock.FcntlLock(etc, ".pwd.lock"), lock.PidFileLock(etc, "passwd"),
+                        lock.FlockLock(bsd_etc, "master.passwd"), lock.ExclusiveFileLock(bsd_etc, "ptmp")):
+        never_taken.release()
+    assert (sorted(os.listdir(etc.path)), sorted(os.listdir(bsd_etc.path))) == before
+    assert (etc.path / "passwd.lock").read_bytes() == b"4242\0"
+    assert (bsd_etc.path / "ptmp").read_text() == "theirs\n"
+
+
+def test_an_error_no_lock_expects_lets_go_of_what_was_taken_and_goes_on(etc):
+    """All or none, whatever stops the taking: an error that is neither
+    Busy nor OSError (here MemoryError) is raised as it is, after the
+    locks taken before it were let go of."""
+    class Failing:
+        def acquire(self):
+            raise MemoryError
+
+        def release(self):
+            raise AssertionError("never taken, never let go of")
+
+    taken = lock.FcntlLock(etc, ".pwd.lock")
+    with pytest.raises(MemoryError):
+        lock.acquire_all([taken, Failing()])
+    assert taken.fd is None and not taken_elsewhere(etc.path / ".pwd.lock", "lockf")
 
 
 def test_let_go_of_a_missing_file_keeps_every_lock(bsd_etc):
