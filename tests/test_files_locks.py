@@ -15,14 +15,13 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pytest
 
 from conftest import cli, effective_uid, require_tools
 from files_support import leftovers
-from process import apply_files, env
+from process import apply_files, env, exit_code, forked
 from qmailsetup.errors import OperationFailed
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.etcdir import EtcDir
@@ -368,27 +367,6 @@ def test_an_open_file_description_lock_has_no_holder_to_name(etc):
 
 
 CLONE_NEWPID = 0x20000000
-
-
-def forked(work) -> int:
-    """The PID of a fork of this process (so running the code under test)
-    that runs WORK and exits, 0 if WORK returned and 1 if it raised (the
-    traceback on stderr); it never goes back into pytest."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            work()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
-
-
-def exit_code(pid: int) -> int:
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def in_a_new_pid_namespace(init, ask) -> str:
