@@ -369,48 +369,53 @@ def test_an_open_file_description_lock_has_no_holder_to_name(etc):
 CLONE_NEWPID = 0x20000000
 
 
-def in_a_new_pid_namespace(init, ask) -> str:
-    """INIT() run as PID 1 of a new PID namespace (a container's init),
-    then ASK() in a child of it; the text ASK returned."""
-    read_end, write_end = os.pipe()
-
-    def namespace_init():
-        init()
-        assert exit_code(forked(lambda: os.write(write_end, ask().encode()))) == 0
-
-    def unshared():
-        assert ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWPID) == 0, os.strerror(ctypes.get_errno())
-        assert exit_code(forked(namespace_init)) == 0
-
-    outer = forked(unshared)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as answer:
-        said = answer.read().decode()
-    assert exit_code(outer) == 0
-    return said
-
-
-def test_a_holder_out_of_sight_is_another_process_and_a_container_s_init_is_pid_1(privileged, etc):
+def test_a_lckpwdf_holder_is_named_as_the_asker_s_pid_namespace_sees_it(privileged, etc):
     """Run in a container (a PID namespace of its own), qmailsetup cannot
     see a lckpwdf holder outside it: F_GETLK gives PID 0, and 'another
-    process' is said; a lock the container's init holds is PID 1's."""
-    outside = lock.FcntlLock(etc, ".pwd.lock")
+    process' is said. A lock the container's init holds is PID 1's there,
+    and here the PID this namespace sees that process by."""
+    said_from, said_to = os.pipe()
+    go_from, go_to = os.pipe()
 
     def busy(name: str) -> str:
         with pytest.raises(lock.Busy) as error:
             lock.FcntlLock(etc, name).acquire()
         return str(error.value)
 
-    outside.acquire()  # by this process, which the namespace cannot see
+    def namespace_init():  # PID 1 there
+        lock.FcntlLock(etc, "inside.lock").acquire()
+        asked = forked(lambda: os.write(said_to, f"{busy('.pwd.lock')}\n{busy('inside.lock')}\n".encode()))
+        assert exit_code(asked) == 0
+        os.write(said_to, b"asked\n")
+        os.read(go_from, 1)  # holding inside.lock until this test has asked too
+
+    def unshared():
+        assert ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWPID) == 0, os.strerror(ctypes.get_errno())
+        init = forked(namespace_init)  # its PID as this namespace sees it
+        os.write(said_to, f"{init}\n".encode())
+        assert exit_code(init) == 0
+
+    outside = lock.FcntlLock(etc, ".pwd.lock")
+    outside.acquire()  # by this process, which the container cannot see
+    outer = forked(unshared)
+    os.close(said_to)
     try:
-        said = in_a_new_pid_namespace(init=lock.FcntlLock(etc, "inside.lock").acquire,
-                                      ask=lambda: f"{busy('.pwd.lock')}\n{busy('inside.lock')}")
+        with os.fdopen(said_from) as said:
+            lines = list(iter(said.readline, "asked\n"))  # (or up to the end, "", if a fork failed)
+        init = next(line for line in lines if line.strip().isdigit())
+        lines.remove(init)
+        assert lines == [
+            f"{etc.path}/.pwd.lock is locked (lckpwdf) by another process\n",
+            f"{etc.path}/inside.lock is locked (lckpwdf) by PID 1\n",
+        ]
+        # and from here (which mutation testing sees, as it does not the forks)
+        assert busy("inside.lock") == f"{etc.path}/inside.lock is locked (lckpwdf) by PID {init.strip()}"
     finally:
+        os.write(go_to, b"x")
+        assert exit_code(outer) == 0
         outside.release()
-    assert said.splitlines() == [
-        f"{etc.path}/.pwd.lock is locked (lckpwdf) by another process",
-        f"{etc.path}/inside.lock is locked (lckpwdf) by PID 1",
-    ]
+        os.close(go_from)
+        os.close(go_to)
 
 
 def test_a_per_file_lock_holds_our_pid_and_a_nul_0600_and_goes_on_release(etc):

@@ -105,17 +105,25 @@ def test_a_terminal_where_a_file_belongs_never_becomes_the_run_s_terminal():
     its own, so no hangup of that terminal can reach the run. (Linux never
     takes one opened only to write, as lock files are; one opened to read,
     or to read and write, it does.)"""
-    def session_leader_opens_a_terminal():
+    master, terminal = os.openpty()
+    name = os.ttyname(terminal)
+
+    def session_leader_opens_it():
         os.setsid()
-        _, terminal = os.openpty()
         for flags in (hostio.READ_FLAGS, os.O_WRONLY | os.O_CREAT, os.O_RDWR | os.O_CREAT):
             with pytest.raises(NotRegular, match="a device, not a regular file"):
-                open_regular(os.ttyname(terminal), flags=flags)
+                open_regular(name, flags=flags)
         with pytest.raises(OSError) as none:
             os.open("/dev/tty", os.O_RDWR)
         assert none.value.errno == errno.ENXIO
 
-    assert exit_code(forked(session_leader_opens_a_terminal)) == 0
+    try:
+        with pytest.raises(NotRegular, match="a device, not a regular file"):
+            read_regular(name)  # in this process too (which mutation testing sees)
+        assert exit_code(forked(session_leader_opens_it)) == 0
+    finally:
+        os.close(terminal)
+        os.close(master)
 
 
 def test_a_file_created_through_it_is_private(tmp_path):
