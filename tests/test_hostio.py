@@ -98,7 +98,7 @@ def test_an_open_descriptor_blocks_again_and_is_not_inherited(tmp_path):
         os.close(fd)
 
 
-def test_a_terminal_where_a_file_belongs_never_becomes_the_run_s_terminal():
+def test_a_terminal_where_a_file_belongs_is_refused_and_never_becomes_the_run_s_terminal():
     """O_NOCTTY, whatever the caller's flags: a run with no controlling
     terminal (a session leader, as under a service manager) that opens a
     terminal where a file is expected refuses it, and does not take it as
