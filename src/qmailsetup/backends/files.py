@@ -364,8 +364,11 @@ class FilesBackend:
         def write_passwd(data: bytes) -> None:
             etc = self.host.etc
             if not etc.exists("passwd"):  # a tree that never had one: made as pwd_mkdb makes it, 0644
-                fd = os.open("passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                             dir_fd=etc.fd)
+                try:  # O_EXCL: whatever appeared there since (a link too) is never followed
+                    fd = os.open("passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                                 dir_fd=etc.fd)
+                except OSError as error:
+                    raise OperationFailed(f"{etc.shown('passwd')}: creating it: {error.strerror}") from None
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
             self.write("passwd", data)
