@@ -379,7 +379,8 @@ def test_nscd_is_told_after_a_run_on_the_real_root_only(tmp_path, mocker, privil
     child = os.fork()
     if child == 0:  # what the run imports is imported already (the run above), but NSS's, asked on /
         try:
-            import grp, pwd  # noqa: F401, E401
+            import grp  # noqa: F401
+            import pwd  # noqa: F401
 
             os.close(read)
             os.chroot(root)
