@@ -77,6 +77,32 @@ def test_a_tree_without_passwd_gets_one(tmp_path, monkeypatch):
     assert stat.S_IMODE((root / "etc/passwd").stat().st_mode) == 0o644
 
 
+def test_a_link_put_where_passwd_is_made_is_not_followed(tmp_path, monkeypatch):
+    """A link that appears at etc/passwd after the check that there is none
+    (a race with something that ignores the locks): passwd is not made
+    through it; one line, exit 1, and the link and its target as they were."""
+    from qmailsetup.userdb.etcdir import EtcDir
+
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    real_exists = EtcDir.exists
+
+    def link_after_check(etc, name):
+        found = real_exists(etc, name)
+        if name == "passwd" and not found:
+            (root / "etc/passwd").symlink_to(tmp_path / "target")
+        return found
+
+    monkeypatch.setattr(EtcDir, "exists", link_after_check)
+    result = cli("apply", "--platform", "freebsd", "--backend", "files", "--root", root)
+    assert result.code == 1
+    (line,) = result.err.splitlines()
+    assert line == (f"qmailsetup: {root}/etc/passwd: creating it: File exists; done before the failure: nothing "
+                    f"(files replaced in {root}/etc: group-, group, master.passwd-, master.passwd)")
+    assert os.readlink(root / "etc/passwd") == str(tmp_path / "target")
+    assert not (tmp_path / "target").exists()
+
+
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_with_pwd_mkdb_it_runs_with_the_exact_argv_and_passwd_is_left_to_it(tmp_path, mocker, fixture):
     root = installed_tree(tmp_path / "root", fixture)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import difflib
 import errno
+import json
 import os
+import traceback
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from conftest import fake_tools
 from files_support import applied
 from process import EPOCH, apply_files
 from qmailsetup.backends import make_backend
-from qmailsetup.backends.files import last_change_day
+from qmailsetup.backends.files import last_change_day, unchanged_since_read
 from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
@@ -56,8 +58,8 @@ def test_the_diff_is_what_difflib_prints(case):
     assert unified_diff(old, edits, "a", "b") == "".join(difflib.unified_diff(old, new, "a", "b"))
 
 
-def planned(root: Path, profile=None, fix_drift=False):
-    spec = load_spec(None).model_copy(update={"paths": []})
+def planned(root: Path, profile=None, fix_drift=False, spec=None):
+    spec = spec or load_spec(None).model_copy(update={"paths": []})
     host = observe(spec, root, profile or load_profile("linux"))
     plan = make_plan(spec, host, fix_drift)
     return host, plan, make_backend("files", host)
@@ -98,6 +100,10 @@ def test_drift_changed_since_observe_is_refused(tmp_path):
     (root / "etc/passwd").write_text(text)
     with pytest.raises(Refused, match=r"user alias changed meanwhile \(shell\)"):
         backend.apply(plan.changes, lambda change: None)
+    (root / "etc/passwd").write_text(text.replace("/home/alias:/bin/bash", "/home/else:/bin/bash"))
+    assert refusal(root, backend, plan) == (
+        "the account files changed since they were read: user alias changed meanwhile (home, shell); "
+        "nothing written, run again")
 
 
 def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
@@ -145,16 +151,26 @@ def test_the_last_change_day_follows_useradd(monkeypatch):
     assert last_change_day() == str(int(__import__("time").time()) // 86400)
 
 
-def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
-    etc = tmp_path / "etc"
+def bsd_profile(post_edit: list[str]) -> Profile:
+    """A BSD profile whose post-edit command is POST_EDIT."""
+    return Profile(
+        name="bsd-test", description="", backend="files", flavor="bsd", nologin=("/sbin/nologin",),
+        system_ids=IdRange(100, 999, 100, 999), post_edit=Template.parse([post_edit], POST_EDIT_FIELDS),
+    )
+
+
+def bsd_etc(root: Path) -> Path:
+    """ROOT/etc with a master.passwd and a group of root's alone."""
+    etc = root / "etc"
     etc.mkdir()
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
     (etc / "group").write_text("wheel:*:0:root\n")
-    profile = Profile(
-        name="bsd-test", description="", backend="files", flavor="bsd", nologin=("/sbin/nologin",),
-        system_ids=IdRange(100, 999, 100, 999),
-        post_edit=Template.parse([["pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"]], POST_EDIT_FIELDS),
-    )
+    return etc
+
+
+def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
+    etc = bsd_etc(tmp_path)
+    profile = bsd_profile(["pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"])
     host, plan, backend = planned(tmp_path, profile)
     locked = []
 
@@ -163,8 +179,11 @@ def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
         return ToolResult(tuple(argv), 0, "", "")
 
     seen = fake_tools(mocker, answer=answer)
-    backend.apply(plan.changes, lambda change: None)
+    done = []
+    backend.apply(plan.changes, done.append)
     assert seen == [["pwd_mkdb", "-p", "-d", str(etc), f"{etc}/master.passwd"]] and locked == [True]
+    # every change, the groups' too, is done once pwd_mkdb ran
+    assert {c.kind for c in plan.changes} == {"group", "user"} and done == plan.changes
     assert "qmails:*:" in (etc / "master.passwd").read_text()
     fake_tools(mocker, answer=lambda argv: ToolResult(tuple(argv), 1, "", "broken db"))
     host, plan, backend = planned(tmp_path, profile)
@@ -188,6 +207,12 @@ def test_nscd_is_told_when_the_real_root_changes(mocker):
     files.flush_name_caches(["gshadow", "group", "shadow", "passwd"])
     bound = {"timeout": lock_timeout()}  # a hung nscd is given up on
     assert calls == [(["nscd", "-i", "group"], bound), (["nscd", "-i", "passwd"], bound)]
+    # each file to its table: only the one that changed is flushed
+    for written, table in ((["gshadow"], "group"), (["group"], "group"), (["shadow"], "passwd"),
+                           (["master.passwd"], "passwd")):
+        calls.clear()
+        files.flush_name_caches(written)
+        assert calls == [(["nscd", "-i", table], bound)], written
     calls.clear()
 
     def hung(argv, **options):
@@ -241,11 +266,19 @@ def test_a_user_removed_since_observe_is_refused(tmp_path):
     root = make_tree(tmp_path, "debian")
     append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
     append(root, "shadow", "alias:*:19000:0:99999:7:::")
+    append(root, "passwd", "qmaild:x:991:100::/home/qmaild:/bin/sh")
+    append(root, "shadow", "qmaild:*:19000:0:99999:7:::")
     host, plan, backend = planned(root, fix_drift=True)
     text = (root / "etc/passwd").read_text()
     (root / "etc/passwd").write_text(text.replace("alias:x:990:100::/home/alias:/bin/sh\n", ""))
     assert refusal(root, backend, plan) == (
         "the account files changed since they were read: user alias was removed meanwhile; "
+        "nothing written, run again")
+    # each one gone is counted, not only the first
+    (root / "etc/passwd").write_text(text.replace("alias:x:990:100::/home/alias:/bin/sh\n", "").replace(
+        "qmaild:x:991:100::/home/qmaild:/bin/sh\n", ""))
+    assert refusal(root, backend, plan) == (
+        "the account files changed since they were read: user alias was removed meanwhile (and 1 more); "
         "nothing written, run again")
 
 
@@ -255,3 +288,114 @@ def test_a_last_change_day_that_is_no_number_is_ignored(monkeypatch):
     assert last_change_day() == str(today)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "-86400")
     assert last_change_day() == str(today)
+
+
+def test_the_files_count_as_unchanged_only_while_every_byte_is_the_same(tmp_path):
+    """Under the lock the files are read again only when they changed since
+    observe: a missing file still missing is unchanged; one byte more, a
+    file made or a file gone is a change."""
+    root = make_tree(tmp_path, "alpine")  # no gshadow
+    host, plan, backend = planned(root)
+    assert not host.files["gshadow"].exists and host.files["group"].exists
+    assert unchanged_since_read(host.etc, host.files)
+    (root / "etc/gshadow").write_text("")
+    assert not unchanged_since_read(host.etc, host.files)
+    (root / "etc/gshadow").unlink()
+    group = (root / "etc/group").read_bytes()
+    (root / "etc/group").write_bytes(group + b"\n")
+    assert not unchanged_since_read(host.etc, host.files)
+    (root / "etc/group").unlink()
+    assert not unchanged_since_read(host.etc, host.files)
+    (root / "etc/group").write_bytes(group)
+    assert unchanged_since_read(host.etc, host.files)
+
+
+def test_a_group_made_meanwhile_as_planned_is_left_and_the_rest_written(tmp_path):
+    """Another run made the first group of the plan, exactly as planned:
+    that one counts as done, every change after it is still made."""
+    other = make_tree(tmp_path / "other", "debian")
+    _, other_plan, other_backend = planned(other)
+    other_backend.apply(other_plan.changes, lambda change: None)
+    root = make_tree(tmp_path / "root", "debian")
+    host, plan, backend = planned(root)
+    first = plan.changes[0]
+    assert (first.kind, first.name) == ("group", "qmail")
+    for kind in ("group", "gshadow"):
+        (line,) = [line for line in (other / "etc" / kind).read_text().splitlines() if line.startswith("qmail:")]
+        append(root, kind, line)
+    done = []
+    backend.apply(plan.changes, done.append)
+    assert done == plan.changes
+    assert account_files(root) == account_files(other)
+
+
+def test_the_host_state_after_apply_is_what_a_new_reading_finds(tmp_path):
+    """The closing check asks the host state the run wrote into instead of
+    reading the files a third time: users and groups created, a user
+    rewritten (drift), a shadow line left by a crash rewritten, each as a
+    new reading finds it (the password the one written to shadow)."""
+    root = make_tree(tmp_path, "debian")
+    append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
+    append(root, "shadow", "alias:*:19000:0:99999:7:::")
+    append(root, "shadow", "qmaild:$6$left$over:18000:0:99999:7:::")
+    spec = load_spec(None).model_copy(update={"paths": []})
+    host, plan, backend = planned(root, fix_drift=True, spec=spec)
+    assert {(c.action, c.name) for c in plan.changes} >= {("modify", "alias"), ("create", "qmaild")}
+    backend.apply(plan.changes, lambda change: None)
+    again = observe(spec, root, load_profile("linux"))
+    users, groups = [u.name for u in spec.users], [g.name for g in spec.groups]
+    assert {name: host.users[name] for name in users} == {name: again.users[name] for name in users}
+    assert {name: host.groups[name] for name in groups} == {name: again.groups[name] for name in groups}
+    assert host.users["qmaild"].password == "!" and host.users["alias"].shell == "/usr/sbin/nologin"
+
+
+def test_a_missing_post_edit_command_is_named_with_its_profile(tmp_path):
+    """A profile's post-edit command that is not installed (only pwd_mkdb
+    is stood in for): the one line names it and the profile; nothing is
+    done, master.passwd is written."""
+    etc = bsd_etc(tmp_path)
+    profile = bsd_profile(["qmailsetup-no-such-mkdb", "{etcdir}"])
+    host, plan, backend = planned(tmp_path, profile)
+    done = []
+    with pytest.raises(OperationFailed) as failed:
+        backend.apply(plan.changes, done.append)
+    assert str(failed.value) == "qmailsetup-no-such-mkdb: command not found (the post-edit step of bsd-test)"
+    assert done == [] and "qmails:*:" in (etc / "master.passwd").read_text()
+
+
+def test_nscd_is_told_after_a_run_on_the_real_root_only(tmp_path, mocker, privileged):
+    """A run under --root (an image) leaves the host's nscd alone; the same
+    run on / (the tree chrooted into, in a child) flushes the tables it
+    wrote. nscd is not installed here: find_tool and run_tool stand in."""
+    calls = []
+    mocker.patch("qmailsetup.tools.find_tool", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
+    mocker.patch("qmailsetup.tools.run_tool", lambda argv, **options: calls.append(argv))
+    spec, profile = load_spec(None).model_copy(update={"paths": []}), load_profile("linux")
+    host, plan, backend = planned(make_tree(tmp_path / "image", "debian"), profile, spec=spec)
+    backend.apply(plan.changes, lambda change: None)
+    assert calls == []
+    root = make_tree(tmp_path / "host", "debian")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # what the run imports is imported already (the run above), but NSS's, asked on /
+        try:
+            import grp  # noqa: F401
+            import pwd  # noqa: F401
+
+            os.close(read)
+            os.chroot(root)
+            os.chdir("/")
+            host, plan, backend = planned(Path("/"), profile, spec=spec)
+            backend.apply(plan.changes, lambda change: None)
+            os.write(write, json.dumps(calls).encode())
+        except BaseException:  # the failure, for the assertion below
+            os.write(write, traceback.format_exc().encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        told = pipe.read()
+    os.waitpid(child, 0)
+    assert told.startswith("["), told
+    assert json.loads(told) == [["nscd", "-i", "group"], ["nscd", "-i", "passwd"]], told
+    assert account_files(root) == account_files(tmp_path / "image")  # the run on / was the same run

@@ -15,6 +15,7 @@ from snapshot import account_files, snapshot, without_pwd_lock
 from trees import bsd_tree, make_tree
 
 from qmailsetup.backends import make_backend
+from qmailsetup.errors import Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
@@ -105,6 +106,42 @@ def test_fix_drift_adds_the_membership_byte_identical_with_usermod(privileged, t
     assert made == expected
     listed = [line for line in made["group"].decode().splitlines() if line.startswith(("qcerts:", "ssl-cert:"))]
     assert all(line.endswith(",qmailr") or line.endswith(":qmailr") for line in listed)
+
+
+def test_odd_member_lists_and_a_group_without_gshadow_line_in_process(tmp_path):
+    """What usermod does above (in a process of its own there), pinned in
+    this one: a list with empty names keeps them and drops only a last
+    empty one; a group with no gshadow line gets none (as shadow-utils)."""
+    root = existing_tree(tmp_path / "root", "www-data,,nobody,", ",")
+    gshadow = root / "etc/gshadow"
+    gshadow.write_text(gshadow.read_text().replace("ssl-cert:!:root:,\n", ""))
+    result = cli("apply", "--root", root, "--platform", "linux", "--backend", "files",
+                 "--spec", spec_file(tmp_path), "--fix-drift")
+    assert result.code == 0, result.err
+    group = (root / "etc/group").read_text().splitlines()
+    assert group[-2:] == ["qcerts:x:997:www-data,,nobody,qmaild,qmailr", "ssl-cert:x:996:,qmailr"]
+    assert gshadow.read_text().splitlines()[-1] == "qcerts:!::www-data,,nobody,qmaild,qmailr"
+    assert "ssl-cert" not in gshadow.read_text()
+
+
+def test_a_supplementary_group_removed_since_observe_is_refused(tmp_path):
+    """ssl-cert is on the host (not planned) when observed, gone under the lock."""
+    root = make_tree(tmp_path / "root", "debian")
+    for kind, line in (("group", "ssl-cert:x:996:\n"), ("gshadow", "ssl-cert:!::\n")):
+        with open(root / "etc" / kind, "a") as file:
+            file.write(line)
+    spec = parse_spec(TLS_SPEC, "spec")
+    host = observe(spec, root, load_profile("linux"))
+    plan = make_plan(spec, host)
+    for kind, line in (("group", "ssl-cert:x:996:\n"), ("gshadow", "ssl-cert:!::\n")):
+        (root / "etc" / kind).write_text((root / "etc" / kind).read_text().replace(line, ""))
+    before = snapshot(root)
+    with pytest.raises(Refused) as refused:
+        make_backend("files", host).apply(plan.changes, lambda change: None)
+    assert str(refused.value) == (
+        "the account files changed since they were read: group ssl-cert of user qmailr is gone; "
+        "nothing written, run again")
+    assert without_pwd_lock(snapshot(root)) == without_pwd_lock(before)
 
 
 def test_missing_membership_is_drift_refused_without_fix_drift(tmp_path):

@@ -247,7 +247,7 @@ class FilesBackend:
         present, problems = set(), []
         for change in changes:
             if change.kind not in ACCOUNT_KINDS:
-                continue
+                continue  # pragma: no mutate (break: a FILE change comes only in a plan of no account change)
             main = self.flavor.file_of(change.kind)
             existing = files[main].get(change.name)
             if change.action == "create":
@@ -270,8 +270,8 @@ class FilesBackend:
                 if user is None:
                     problems.append(f"user {change.name} was removed meanwhile")
                     continue
-                wanted = change.desired.get("groups", ()) if "groups" in change.fields else ()
-                now = current_values(user, groups, wanted)
+                # the membership is compared only where the plan changes it
+                now = current_values(user, groups, change.desired.get("groups", ()))
                 moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
                 if moved:
                     problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
@@ -364,12 +364,15 @@ class FilesBackend:
         def write_passwd(data: bytes) -> None:
             etc = self.host.etc
             if not etc.exists("passwd"):  # a tree that never had one: made as pwd_mkdb makes it, 0644
-                fd = os.open("passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                             dir_fd=etc.fd)
+                try:  # O_EXCL: whatever appeared there since (a link too) is never followed
+                    fd = os.open("passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                                 dir_fd=etc.fd)
+                except OSError as error:
+                    raise OperationFailed(f"{etc.shown('passwd')}: creating it: {error.strerror}") from None
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
             self.write("passwd", data)
-            written.append("passwd")
+            written.append("passwd")  # pragma: no mutate (only flush_name_caches reads it now: any name but a group file is the passwd table)
 
         run_post_edit(
             self.host.profile.name, argv, self.host.etc, run, write_passwd,
