@@ -21,7 +21,7 @@ import namespace
 import pytest
 from conftest import Result, cli, dead_pid, require_tools, skip_or_fail
 from process import EPOCH
-from snapshot import snapshot, without_pwd_lock
+from snapshot import account_files, snapshot, without_pwd_lock
 from trees import bsd_tree, debian_tree
 
 HANG = 60  # seconds: far beyond any run here; reaching it means a hang
@@ -228,11 +228,13 @@ UNREPLACEABLE = {
 }
 
 
-def in_namespace(tmp_path: Path, prepare: str = "", inodes: int = 1000, size: str = "1m") -> tuple[Path, Result, bool]:
+def in_namespace(tmp_path: Path, prepare: str = "", inodes: int = 1000,
+                 size: str = "1m") -> tuple[Path, Result, bool, dict[str, bytes]]:
     """The run in this process (what mutation testing sees), in a private
     mount namespace where ROOT/etc is a tmpfs of SIZE bytes and INODES inodes
     holding the Debian tree, after the shell commands PREPARE: the root, the
-    run's result and whether a snapshot of the tree before it equals one after."""
+    run's result, whether a snapshot of the tree before it equals one after,
+    and the account files after it."""
     template = debian_tree(tmp_path / "template")
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
@@ -242,14 +244,15 @@ def in_namespace(tmp_path: Path, prepare: str = "", inodes: int = 1000, size: st
         before = snapshot(root)
         result = run(root)
         unchanged = snapshot(root) == before
-    return root, result, unchanged
+        after = account_files(root)
+    return root, result, unchanged, after
 
 
 @pytest.mark.parametrize("case", UNREPLACEABLE)
 def test_a_file_that_cannot_be_replaced_is_found_before_the_first_write(tmp_path, privileged, case):
     require_tools("chattr")
     prepare, why = UNREPLACEABLE[case]
-    root, result, unchanged = in_namespace(tmp_path, prepare)
+    root, result, unchanged, _ = in_namespace(tmp_path, prepare)
 
     assert (result.code, result.err) == (1, f"qmailsetup: {why.format(root=root)}\n")
     assert unchanged
@@ -261,7 +264,7 @@ def test_too_few_inodes_is_found_before_the_first_write(tmp_path, privileged):
     temporary copy, lckpwdf's lock) are needed at the peak."""
     # the tree's entries (etc, 4 account files, login.defs...) take the rest
     files = len(list((debian_tree(tmp_path / "count") / "etc").iterdir()))
-    root, result, unchanged = in_namespace(tmp_path, inodes=files + 1 + 5)
+    root, result, unchanged, _ = in_namespace(tmp_path, inodes=files + 1 + 5)
 
     assert (result.code, result.err) == (1, (
         f"qmailsetup: {root}/etc: no free inodes (5 free, 10 needed to rewrite the account files safely); "
@@ -274,13 +277,26 @@ def test_too_little_room_is_found_before_the_first_write(tmp_path, privileged):
     """A tmpfs etc of 16 pages, 8 taken (the 4 account files, 1 page each,
     login.defs 4): a safe rewrite needs 10 pages at its peak (a backup of
     each file, a temporary copy of the largest, a lock each, lckpwdf's)."""
-    root, result, unchanged = in_namespace(tmp_path, size="64k")
+    root, result, unchanged, _ = in_namespace(tmp_path, size="64k")
 
     assert (result.code, result.err) == (1, (
         f"qmailsetup: {root}/etc: file system full (32 KiB free, 40 KiB needed to rewrite the account files "
         "safely); nothing written\n"
     ))
     assert unchanged
+
+
+@pytest.mark.parametrize("room", ["bytes", "inodes"])
+def test_exactly_the_room_a_rewrite_needs_is_enough(tmp_path, privileged, room):
+    """The budget above, to the page and to the inode, is all a run takes."""
+    files = len(list((debian_tree(tmp_path / "count") / "etc").iterdir()))
+    if room == "bytes":
+        _, result, _, after = in_namespace(tmp_path, size="72k")
+    else:
+        _, result, _, after = in_namespace(tmp_path, inodes=files + 1 + 10)
+
+    assert (result.code, result.err) == (0, "")
+    assert b"\nqmaild:" in after["passwd"] and b"\nqmaild:" in after["shadow"]
 
 
 def test_the_room_a_rewrite_needs_counts_whole_pages_and_the_largest_file_twice(tmp_path):
