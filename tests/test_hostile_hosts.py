@@ -7,6 +7,7 @@ wrong. Each runs with every backend that can work under --root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -263,25 +264,31 @@ def test_a_read_only_root_fails_before_writing_anything(tmp_path, privileged, ba
     assert snapshot(root) == before
 
 
-def test_a_mode_is_fixed_on_a_var_with_no_free_inode(tmp_path, privileged):
-    """A chmod takes no inode: with /var out of them, a run that has only a
-    directory's mode to fix is not refused (the room check is the account
-    files'), and fixes it."""
+def test_a_mode_is_fixed_on_a_var_with_no_free_inode_nor_byte(tmp_path, privileged):
+    """A chmod takes neither inode nor block: with /var out of both, a run
+    that has only a directory's mode to fix is not refused (the room check
+    is the account files'), and fixes it."""
     root = debian_tree(tmp_path / "root")
     var = root / "var"
     var.mkdir()
     alias = var / "qmail/alias"
     with private_mounts():
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "nr_inodes=64,mode=0755", "tmpfs", var], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=64,mode=0755", "tmpfs", var], check=True)
         assert apply(root, "files").code == 0
         wanted = stat_of(alias)
         alias.chmod(0o700)
+        filler = os.open(var / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(filler, bytes(4096))
+        os.close(filler)
         for number in range(64):
             try:
                 (var / f"filler{number}").touch()
             except OSError:
                 break
-        assert os.statvfs(var).f_favail == 0
+        space = os.statvfs(var)
+        assert (space.f_favail, space.f_bavail) == (0, 0)
         result = apply(root, "files", "--detailed-exitcode")
         assert (result.code, result.err) == (4, "")
         assert stat_of(alias) == wanted
