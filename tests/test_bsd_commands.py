@@ -275,19 +275,22 @@ def test_an_unknown_backend_asked_for_by_name_is_one_line():
     assert str(refused.value) == "--backend rpm: unknown (choose auto, useradd, pw, files)"
 
 
-def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written(tmp_path, monkeypatch):
-    """pw does not exist here: the real run says so; then a `pw` first in
-    PATH that is no program: its exec error."""
+def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written(tmp_path, mocker):
+    """pw does not exist here: the real run says so. Then a pw that cannot
+    be started (mocked: run_tool's OSError, as for a program not executable
+    by root; a real failed exec would leave sh's child unreaped): its reason."""
+    import errno
+
     root = bsd_tree(tmp_path / "root", "freebsd")
     before = snapshot(root)
     result = cli("apply", "--platform", "freebsd", "--root", root)
     assert (result.code, result.err) == (1, "qmailsetup: pw: command not found; use --backend files; "
                                             "done before the failure: nothing\n")
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "pw").write_bytes(b"\x7fELF\x00\x01 not a program")
-    (tools / "pw").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tools}:/usr/sbin:/usr/bin:/sbin:/bin")
+
+    def refused(argv):
+        raise PermissionError(errno.EACCES, "Permission denied", argv[0])
+
+    fake_tools(mocker, answer=refused)
     result = cli("apply", "--platform", "freebsd", "--root", root)
-    assert (result.code, result.err) == (1, "qmailsetup: pw: Exec format error; done before the failure: nothing\n")
+    assert (result.code, result.err) == (1, "qmailsetup: pw: Permission denied; done before the failure: nothing\n")
     assert snapshot(root) == before

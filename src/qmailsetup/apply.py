@@ -31,8 +31,7 @@ def room_to_rewrite(host: HostState) -> tuple[int, int]:
     as file systems allot them."""
     pages = [-(-len(f.data()) // PAGE) or 1 for f in host.files.values() if f.exists]
     files = len(pages)
-    largest = max(pages, default=0)  # pragma: no mutate (never empty: observe refuses a root without its users file)
-    return (sum(pages) + largest + files + 1) * PAGE, 2 * files + 2
+    return (sum(pages) + max(pages, default=0) + files + 1) * PAGE, 2 * files + 2
 
 
 def nearest_existing(path: Path) -> Path:
