@@ -5,6 +5,9 @@ result while the machine's own /etc and /var are untouched."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,33 @@ def in_namespace(script: str, *args: str, timeout: float = 120, **env: str) -> s
         ["unshare", "-m", "sh", "-c", PRIVATE + script, "sh", *args],
         env=environment, capture_output=True, text=True, timeout=timeout,
     )
+
+
+CLONE_NEWNS = 0x00020000  # sched.h
+
+
+@contextlib.contextmanager
+def private_mounts():
+    """This thread in a mount namespace of its own for the block (unshare(2),
+    then setns(2) back to the one it left): what is mounted meanwhile, by
+    mount(8) or by the code under test run in this process, is gone after,
+    and the machine's mounts are never touched. For a test whose code must
+    run in the test's own process: mutation testing sees only that."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    cwd = os.getcwd()
+    try:
+        if libc.unshare(CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+        try:
+            subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+            yield
+        finally:
+            if libc.setns(home, CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "setns back to the first mount namespace")
+            os.chdir(cwd)
+    finally:
+        os.close(home)
 
 
 def copy_etc(tmp_path: Path) -> Path:

@@ -224,3 +224,73 @@ def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
     ]
     files = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--backend", "files", "--root", root).out)
     assert files["warnings"] == []
+
+
+def test_on_the_host_itself_no_root_option_is_given(tmp_path):
+    """Without --root the commands work on the host's own /: no `--prefix /`
+    or `pw -R /` (what the dry run shows is what runs)."""
+    for platform, tree in (("linux", debian_tree), ("freebsd", lambda root: bsd_tree(root, "freebsd"))):
+        root = tree(tmp_path / platform)
+        spec = load_spec(None)
+        host = observe(spec, root, load_profile(platform))
+        host.root = Path("/")
+        plan = make_plan(spec, host, False)
+        backend = make_backend("auto", host)
+        (groupadd,) = backend.commands(plan.changes[0])
+        assert groupadd == {"linux": ["groupadd", "-r", "qmail"], "freebsd": ["pw", "groupadd", "qmail", "-g", "159"]}[platform]
+
+
+def test_a_field_the_tool_has_no_option_for_is_refused_not_lost(tmp_path):
+    """The profiles' checks keep every field the planner sets expressible;
+    a change naming another one (say a login class for shadow-utils) is
+    refused with one line rather than run without it. An ID the planner
+    allocated is left to the tool: not lost, and not refused."""
+    from qmailsetup.errors import BadInput
+    from qmailsetup.plan import Action, Change, FieldChange, Kind
+
+    _, backend = plan_for("linux", debian_tree(tmp_path / "root"), None, False)
+    desired = {"name": "alias", "uid": 999, "group": "nofiles", "home": "/var/qmail/alias", "class": "daemon"}
+    fields = {key: FieldChange(None, value) for key, value in desired.items() if key != "name"}
+    fields["gid"] = FieldChange(None, 998)  # useradd has no option for a number of the primary group
+    change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid"}))
+    with pytest.raises(BadInput) as refused:
+        backend.commands(change)
+    assert str(refused.value) == "user alias: useradd on linux cannot set class, gid"
+    del fields["class"], desired["class"]
+    # the same GID allocated by the planner: the tool picks it
+    change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid", "gid"}))
+    assert backend.commands(change) == [
+        ["useradd", "--prefix", str(backend.host.root), "-r", "-M", "-g", "nofiles", "-d", "/var/qmail/alias", "alias"]
+    ]
+
+
+def test_an_unknown_backend_asked_for_by_name_is_one_line():
+    """The CLI offers only the known ones; a caller of make_backend is told
+    which there are."""
+    from qmailsetup.errors import BadInput
+
+    host = type("Host", (), {"profile": load_profile("linux")})()
+    with pytest.raises(BadInput) as refused:
+        make_backend("rpm", host)
+    assert str(refused.value) == "--backend rpm: unknown (choose auto, useradd, pw, files)"
+
+
+def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written(tmp_path, mocker):
+    """pw does not exist here: the real run says so. Then a pw that cannot
+    be started (mocked: run_tool's OSError, as for a program not executable
+    by root; a real failed exec would leave sh's child unreaped): its reason."""
+    import errno
+
+    root = bsd_tree(tmp_path / "root", "freebsd")
+    before = snapshot(root)
+    result = cli("apply", "--platform", "freebsd", "--root", root)
+    assert (result.code, result.err) == (1, "qmailsetup: pw: command not found; use --backend files; "
+                                            "done before the failure: nothing\n")
+
+    def refused(argv):
+        raise PermissionError(errno.EACCES, "Permission denied", argv[0])
+
+    fake_tools(mocker, answer=refused)
+    result = cli("apply", "--platform", "freebsd", "--root", root)
+    assert (result.code, result.err) == (1, "qmailsetup: pw: Permission denied; done before the failure: nothing\n")
+    assert snapshot(root) == before

@@ -7,14 +7,16 @@ wrong. Each runs with every backend that can work under --root.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import cli, dead_pid, require_tools, skip_or_fail
-from namespace import copy_etc, in_namespace, run_in_namespace
+from namespace import copy_etc, in_namespace, private_mounts, run_in_namespace
 from qmail_layout import QMAIL_NAMES, QMAIL_USERS
 from qmailsetup.userdb.accountfile import AccountFile
 from snapshot import snapshot
@@ -246,21 +248,50 @@ APPLY = '$QMAILSETUP apply --platform linux --backend "$BACKEND" --root "$ROOT"'
 
 @pytest.mark.parametrize("read_only", ["/", "/var"])
 def test_a_read_only_root_fails_before_writing_anything(tmp_path, privileged, backend, read_only):
+    """Run in this process (what mutation testing sees), in a mount
+    namespace of this thread's own."""
     root = debian_tree(tmp_path / "root")
     (root / "var").mkdir()
     before = snapshot(root)
     place = root / read_only.lstrip("/")
-    script = (
-        'mount --bind "$PLACE" "$PLACE" && mount -o remount,bind,ro "$PLACE"\n'
-        f'{APPLY} >/dev/null; echo "exit=$?" >&2\n'
-    )
-    result = in_namespace(script, ROOT=str(root), PLACE=str(place), BACKEND=backend)
+    with private_mounts():
+        subprocess.run(["mount", "--bind", place, place], check=True)
+        subprocess.run(["mount", "-o", "remount,bind,ro", place], check=True)
+        result = apply(root, backend)
 
-    error, status = result.stderr.splitlines()
-    assert status == "exit=1", result.stderr
     expected = f"{root}/etc" if read_only == "/" else f"{root}/var"
-    assert error == f"qmailsetup: {expected}: read-only file system; nothing written"
+    assert (result.code, result.err) == (1, f"qmailsetup: {expected}: read-only file system; nothing written\n")
     assert snapshot(root) == before
+
+
+def test_a_mode_is_fixed_on_a_var_with_no_free_inode_nor_byte(tmp_path, privileged):
+    """A chmod takes neither inode nor block: with /var out of both, a run
+    that has only a directory's mode to fix is not refused (the room check
+    is the account files'), and fixes it."""
+    root = debian_tree(tmp_path / "root")
+    var = root / "var"
+    var.mkdir()
+    alias = var / "qmail/alias"
+    with private_mounts():
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=64,mode=0755", "tmpfs", var], check=True)
+        assert apply(root, "files").code == 0
+        wanted = stat_of(alias)
+        alias.chmod(0o700)
+        filler = os.open(var / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(filler, bytes(4096))
+        os.close(filler)
+        for number in range(64):
+            try:
+                (var / f"filler{number}").touch()
+            except OSError:
+                break
+        space = os.statvfs(var)
+        assert (space.f_favail, space.f_bavail) == (0, 0)
+        result = apply(root, "files", "--detailed-exitcode")
+        assert (result.code, result.err) == (4, "")
+        assert stat_of(alias) == wanted
 
 
 FILL_SCRIPT = """\

@@ -330,3 +330,25 @@ def test_a_membership_that_changed_since_the_plan_is_refused_under_the_lock(tmp_
         FilesBackend(host).apply([c for c in plan.changes if c.kind != "path"], lambda change: None)
     assert without_pwd_lock(snapshot(root)) == before
     assert not [p.name for p in (root / "etc").iterdir() if p.name.endswith("-")], "no backup: nothing replaced"
+
+
+def test_a_usermod_that_could_take_the_groups_is_never_given_them(tmp_path):
+    """A profile may give usermod a {groups} part (it may name any field),
+    but usermod -G sets the whole list: a missing membership still goes
+    through addtogroup, which only adds, and usermod carries the rest."""
+    from qmailsetup.platforms import parse_profile, profiles_dir
+
+    text = (profiles_dir() / "linux.toml").read_text()
+    assert '["-c", "{comment}"], ["{name}"],\n]' in text
+    profile = parse_profile("linux", text.replace('["-c", "{comment}"], ["{name}"],\n]',
+                                                  '["-c", "{comment}"], ["-G", "{groups}"], ["{name}"],\n]'), "linux.toml")
+    assert "groups" in profile.commands["usermod"].fields
+    root = existing_tree(tmp_path / "root", qcerts="qmaild", ssl="qmailr")
+    spec = parse_spec(TLS_SPEC.replace('name = "qmailr"\n', 'name = "qmailr"\ncomment = "remote"\n'), "spec")
+    host = observe(spec, root, profile)
+    plan = make_plan(spec, host, fix_drift=True)
+    (qmailr,) = [change for change in plan.changes if change.name == "qmailr"]
+    assert make_backend("auto", host).commands(qmailr) == [
+        ["usermod", "--prefix", str(root), "-c", "remote", "qmailr"],
+        ["usermod", "--prefix", str(root), "-a", "-G", "qcerts", "qmailr"],
+    ]
