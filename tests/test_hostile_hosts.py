@@ -40,6 +40,10 @@ def backend(request) -> str:
     return request.param
 
 
+OUT_OF = {"inodes": "qmailsetup: {var}: no free inodes (0 free, 2 needed to make the directories missing); nothing written\n",
+          "bytes": "qmailsetup: {var}: file system full (0 KiB free, 8 KiB needed to make the directories missing); nothing written\n"}
+
+
 def apply(root: Path, backend: str, *extra):
     return cli("apply", "--platform", "linux", "--backend", backend, "--root", root, *extra)
 
@@ -294,6 +298,34 @@ def test_a_mode_is_fixed_on_a_var_with_no_free_inode_nor_byte(tmp_path, privileg
         assert stat_of(alias) == wanted
 
 
+@pytest.mark.parametrize("out_of", ["inodes", "bytes"])
+def test_directories_without_the_room_to_make_them_are_found_before_the_first_write(tmp_path, privileged, out_of):
+    """mkdir takes an inode and a block: a /var out of either is found
+    before the accounts are written, not after them (the directories
+    counted once each, parents included)."""
+    root = debian_tree(tmp_path / "root")
+    var = root / "var"
+    var.mkdir()
+    with private_mounts():
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=64,mode=0755", "tmpfs", var], check=True)
+        if out_of == "bytes":
+            filler = os.open(var / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(filler, bytes(4096))
+            os.close(filler)
+        else:
+            for number in range(64):
+                try:
+                    (var / f"filler{number}").touch()
+                except OSError:
+                    break
+        before = snapshot(root)
+        result = apply(root, "files")
+        assert (result.code, one_line(result.err)) == (1, OUT_OF[out_of].format(var=var))
+        assert snapshot(root) == before
+
+
 FILL_SCRIPT = """\
 for free in $LEVELS; do
   out="$OUT/$free"; mkdir -p "$out"
@@ -342,15 +374,17 @@ def test_a_full_file_system_under_etc_leaves_the_account_files_intact(tmp_path, 
     assert outcomes == {0, 1}, "the levels span failing and finishing"
 
 
-def test_a_full_var_mid_apply_says_what_was_done_and_the_rerun_finishes(tmp_path, privileged, backend):
-    """The accounts fit, /var/qmail does not (a tmpfs with no inode left):
-    the run fails after the accounts, says so, and the next run finishes."""
+def test_a_var_that_fails_mid_apply_says_what_was_done_and_the_rerun_finishes(tmp_path, privileged, backend):
+    """The accounts are written, /var/qmail cannot be made (an immutable
+    /var, which the preflight does not look for: a full one it finds): the
+    run fails after the accounts, says so, and the next run finishes."""
     root = debian_tree(tmp_path / "root")
     (root / "var").mkdir()
     script = (
-        'mount -t tmpfs -o size=64k,nr_inodes=1,mode=0755 tmpfs "$ROOT/var"\n'
+        'mount -t tmpfs -o size=64k,mode=0755 tmpfs "$ROOT/var"\n'
+        'chattr +i "$ROOT/var"\n'
         f'{APPLY} >/dev/null; echo "exit=$?" >&2\n'
-        'mount -o remount,nr_inodes=64 "$ROOT/var"\n'
+        'chattr -i "$ROOT/var"\n'
         f'{APPLY} >/dev/null; echo "exit=$?" >&2\n'
         'stat -c "%U %G %a" "$ROOT/var/qmail" "$ROOT/var/qmail/alias" >&2\n'
     )
@@ -358,7 +392,7 @@ def test_a_full_var_mid_apply_says_what_was_done_and_the_rerun_finishes(tmp_path
 
     error, first, second, var_qmail, alias = result.stderr.splitlines()
     assert (first, second) == ("exit=1", "exit=0"), result.stderr
-    assert error.startswith("qmailsetup: /var/qmail: No space left on device; done before the failure: group qmail")
+    assert error.startswith("qmailsetup: /var/qmail: Operation not permitted; done before the failure: group qmail")
     # the files backend also names each file it replaced, backups included
     replaced = f"{root}/etc: gshadow-, gshadow, group-, group, shadow-, shadow, passwd-, passwd"
     assert error.endswith(f"user qmails (files replaced in {replaced})" if backend == "files" else "user qmails")

@@ -40,20 +40,21 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_space(place, info: os.statvfs_result, needed: int, inodes: int = 0) -> None:
+def check_space(place, info: os.statvfs_result, needed: int, inodes: int = 0,
+                purpose: str = "to rewrite the account files safely") -> None:
     if info.f_flag & os.ST_RDONLY:
         raise OperationFailed(f"{place}: read-only file system; nothing written")
     free = info.f_bavail * info.f_frsize
     if free < needed:
         raise OperationFailed(
             f"{place}: file system full ({free // 1024} KiB free, {needed // 1024} KiB needed "
-            "to rewrite the account files safely); nothing written"
+            f"{purpose}); nothing written"
         )
     # f_files 0: a file system that does not count inodes (btrfs)
     if info.f_files and info.f_favail < inodes:
         raise OperationFailed(
             f"{place}: no free inodes ({info.f_favail} free, {inodes} needed "
-            "to rewrite the account files safely); nothing written"
+            f"{purpose}); nothing written"
         )
 
 
@@ -108,14 +109,24 @@ def check_account_files(host: HostState) -> None:
 
 def preflight(accounts: list[Change], directories: list[Change], host: HostState) -> None:
     """Before the first write: each file system to be written must be
-    writable, and the account files' one must have room (bytes and inodes)
-    for a safe rewrite, and each account file must be replaceable, so that
-    nothing is left half done for want of any of these."""
+    writable, the account files' one must have room (bytes and inodes)
+    for a safe rewrite, each account file must be replaceable, and each
+    directory to make (with the parents it lacks) must have an inode and a
+    block, so that nothing is left half done for want of any of these."""
     if accounts:
         check_account_files(host)
+    # the directories to make on each file system, parents included, each once
+    to_make: dict[int, tuple[Path, set[Path]]] = {}
     for change in directories:
-        place = nearest_existing(under(host.root, change.name))
+        target = under(host.root, change.name)
+        place = nearest_existing(target)
         check_space(place, os.statvfs(place), 0)
+        _, made = to_make.setdefault(os.stat(place).st_dev, (place, set()))
+        missing = len(target.relative_to(place).parts)  # 0 when only its owner or mode changes
+        made.update([target, *target.parents][:missing])
+    for place, made in to_make.values():
+        info = os.statvfs(place)
+        check_space(place, info, len(made) * info.f_bsize, len(made), "to make the directories missing")
 
 
 def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool) -> int:
