@@ -326,6 +326,30 @@ def test_directories_without_the_room_to_make_them_are_found_before_the_first_wr
         assert snapshot(root) == before
 
 
+def test_directories_on_two_file_systems_are_counted_against_their_own(tmp_path, privileged):
+    """One free inode on each of two file systems is room enough for one
+    directory on each: the count is per file system, not of all."""
+    root = debian_tree(tmp_path / "root")
+    spec = tmp_path / "two.toml"
+    spec.write_text("".join(f'[[paths]]\npath = "{path}"\nowner = "root"\ngroup = "root"\nmode = "0755"\n\n'
+                            for path in ("/var/qmail", "/srv/qmail")))
+    with private_mounts():
+        for mount in ("var", "srv"):
+            (root / mount).mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8,mode=0755", "tmpfs", root / mount],
+                           check=True)
+            fillers = []
+            with contextlib.suppress(OSError):
+                while True:
+                    fillers.append(root / mount / f"filler{len(fillers)}")
+                    fillers[-1].touch()
+            fillers[-2].unlink()  # the last touch failed: one inode free
+            assert os.statvfs(root / mount).f_favail == 1
+        result = apply(root, "files", "--spec", spec)
+        assert (result.code, result.err) == (0, "")
+        assert (root / "var/qmail").is_dir() and (root / "srv/qmail").is_dir()
+
+
 FILL_SCRIPT = """\
 for free in $LEVELS; do
   out="$OUT/$free"; mkdir -p "$out"
