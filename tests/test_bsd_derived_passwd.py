@@ -101,3 +101,26 @@ def test_the_pw_backend_shows_pwd_mkdb_for_a_stale_passwd(tmp_path, no_pwd_mkdb)
     root = stale_tree(tmp_path)
     planned = json.loads(apply(root, "--dry-run", "--json", backend="pw").out)
     assert planned["changes"][0]["commands"] == [["pwd_mkdb", "-N", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
+
+
+def test_a_master_passwd_line_pwd_mkdb_would_refuse_leaves_passwd_alone(tmp_path, no_pwd_mkdb):
+    """A NIS line of more fields than master.passwd has: which passwd
+    pwd_mkdb -p would make of it is not for this run to guess, so passwd
+    is not called stale, and the run is in sync."""
+    root = installed_tree(tmp_path / "root", "freebsd")
+    assert apply(root).code == 0
+    with open(root / "etc/master.passwd", "a") as master:
+        master.write("+nis:::::::::::\n")
+    before = snapshot(root)
+    planned = apply(root, "--dry-run", "--detailed-exitcode")
+    assert (planned.code, planned.err) == (0, "")
+    assert snapshot(root) == before
+
+
+def test_a_tree_without_passwd_in_sync_is_left_so(tmp_path, no_pwd_mkdb):
+    """No passwd at all is no stale one: the next edit makes it."""
+    root = installed_tree(tmp_path / "root", "freebsd")
+    assert apply(root).code == 0
+    (root / "etc/passwd").unlink()
+    planned = apply(root, "--dry-run", "--detailed-exitcode")
+    assert (planned.code, planned.err) == (0, "")
