@@ -268,6 +268,31 @@ def test_a_read_only_root_fails_before_writing_anything(tmp_path, privileged, ba
     assert snapshot(root) == before
 
 
+def mount_tmpfs(place: Path, size: str, inodes: int) -> None:
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes},mode=0755", "tmpfs", place],
+                   check=True)
+
+
+def fill_bytes(directory: Path) -> None:
+    """One file in DIRECTORY grown until its file system has no byte left."""
+    filler = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(filler, bytes(4096))
+    os.close(filler)
+
+
+def fill_inodes(directory: Path, most: int = 1024) -> list[Path]:
+    """Empty files made in DIRECTORY until its file system (a tmpfs with
+    nr_inodes, at most MOST) has no inode left; the files made."""
+    made = []
+    with contextlib.suppress(OSError):
+        for number in range(most):
+            (directory / f"filler{number}").touch()
+            made.append(directory / f"filler{number}")
+    return made
+
+
 def test_a_mode_is_fixed_on_a_var_with_no_free_inode_nor_byte(tmp_path, privileged):
     """A chmod takes neither inode nor block: with /var out of both, a run
     that has only a directory's mode to fix is not refused (the room check
@@ -277,20 +302,12 @@ def test_a_mode_is_fixed_on_a_var_with_no_free_inode_nor_byte(tmp_path, privileg
     var.mkdir()
     alias = var / "qmail/alias"
     with private_mounts():
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=64,mode=0755", "tmpfs", var], check=True)
+        mount_tmpfs(var, "256k", 64)
         assert apply(root, "files").code == 0
         wanted = stat_of(alias)
         alias.chmod(0o700)
-        filler = os.open(var / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(filler, bytes(4096))
-        os.close(filler)
-        for number in range(64):
-            try:
-                (var / f"filler{number}").touch()
-            except OSError:
-                break
+        fill_bytes(var)
+        fill_inodes(var)
         space = os.statvfs(var)
         assert (space.f_favail, space.f_bavail) == (0, 0)
         result = apply(root, "files", "--detailed-exitcode")
@@ -307,19 +324,11 @@ def test_directories_without_the_room_to_make_them_are_found_before_the_first_wr
     var = root / "var"
     var.mkdir()
     with private_mounts():
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,nr_inodes=64,mode=0755", "tmpfs", var], check=True)
+        mount_tmpfs(var, "256k", 64)
         if out_of == "bytes":
-            filler = os.open(var / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-            with contextlib.suppress(OSError):
-                while True:
-                    os.write(filler, bytes(4096))
-            os.close(filler)
+            fill_bytes(var)
         else:
-            for number in range(64):
-                try:
-                    (var / f"filler{number}").touch()
-                except OSError:
-                    break
+            fill_inodes(var)
         before = snapshot(root)
         result = apply(root, "files")
         assert (result.code, one_line(result.err)) == (1, OUT_OF[out_of].format(var=var))
@@ -336,14 +345,8 @@ def test_directories_on_two_file_systems_are_counted_against_their_own(tmp_path,
     with private_mounts():
         for mount in ("var", "srv"):
             (root / mount).mkdir()
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=8,mode=0755", "tmpfs", root / mount],
-                           check=True)
-            fillers = []
-            with contextlib.suppress(OSError):
-                while True:
-                    fillers.append(root / mount / f"filler{len(fillers)}")
-                    fillers[-1].touch()
-            fillers[-2].unlink()  # the last touch failed: one inode free
+            mount_tmpfs(root / mount, "64k", 8)
+            fill_inodes(root / mount)[-1].unlink()
             assert os.statvfs(root / mount).f_favail == 1
         result = apply(root, "files", "--spec", spec)
         assert (result.code, result.err) == (0, "")

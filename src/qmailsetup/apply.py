@@ -116,16 +116,16 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
     if accounts:
         check_account_files(host)
     # the directories to make on each file system, parents included, each once
-    to_make: dict[int, tuple[Path, set[Path]]] = {}
+    to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
         target = under(host.root, change.name)
         place = nearest_existing(target)
-        check_space(place, os.statvfs(place), 0)
-        _, made = to_make.setdefault(os.stat(place).st_dev, (place, set()))
+        info = os.statvfs(place)
+        check_space(place, info, 0)
+        _, _, made = to_make.setdefault(os.stat(place).st_dev, (place, info, set()))
         missing = len(target.relative_to(place).parts)  # 0 when only its owner or mode changes
         made.update([target, *target.parents][:missing])
-    for place, made in to_make.values():
-        info = os.statvfs(place)
+    for place, info, made in to_make.values():
         check_space(place, info, len(made) * info.f_bsize, len(made), "to make the directories missing")
 
 
