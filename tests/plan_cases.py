@@ -93,7 +93,7 @@ def run_case(settings: dict, root: Path) -> str:
     host.paths = path_states(settings, spec)
     plan = make_plan(spec, host, settings.get("fix_drift", False))
     try:
-        backend = make_backend(settings.get("backend", "auto"), host)
+        backend = make_backend(settings.get("backend", profile.backend), host)
     except QmailsetupError as error:
         return f"error: {error}\n"
     header = f"qmailsetup dry run: {root} (platform {profile.name}, backend {backend.name})"

@@ -42,7 +42,7 @@ def plan_for(platform: str, root: Path, spec_file: Path | None, fix_drift: bool)
         # their tools have no root option: the tree stands for the host's /
         host.root = Path("/")
     plan = make_plan(spec, host, fix_drift)
-    return plan, make_backend("auto", host)
+    return plan, make_backend(profile.backend, host)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_openbsd_refuses_another_root_with_one_line(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "openbsd")
     calls = fake_tools(mocker)
     before = snapshot(root)
-    result = cli("apply", "--dry-run", "--platform", "openbsd", "--root", root)
+    result = cli("apply", "--dry-run", "--platform", "openbsd", "--backend", "useradd", "--root", root)
     assert result.code == 2
     assert result.err == (
         "qmailsetup: --root: useradd on openbsd has no option to work under another root; "
@@ -133,7 +133,7 @@ def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "freebsd")
     calls = fake_tools(mocker)
     before = snapshot(root)
-    result = cli("apply", "--dry-run", "--platform", "freebsd", "--root", root, "--json")
+    result = cli("apply", "--dry-run", "--platform", "freebsd", "--backend", "pw", "--root", root, "--json")
     assert result.code == 0, result.err
     data = json.loads(scrub(result.out, root))
     check_json("bsd/dry_run_freebsd.json", data)
@@ -148,9 +148,9 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "freebsd")
     spec = tmp_path / "accounts.toml"
     spec.write_text(spec_toml({**example_tables("freebsd-ports"), "paths": []}))
-    shown = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root, "--spec", spec).out)
+    shown = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--backend", "pw", "--root", root, "--spec", spec).out)
     calls = fake_tools(mocker)
-    result = cli("apply", "--json", "--platform", "freebsd", "--root", root, "--spec", spec)
+    result = cli("apply", "--json", "--platform", "freebsd", "--backend", "pw", "--root", root, "--spec", spec)
     assert result.code == 0, result.err
     assert calls == [argv for change in shown["changes"] for argv in change["commands"]]
     assert calls[0] == ["pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
@@ -205,7 +205,7 @@ def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, m
     cannot be owned by it, and the run says so and what was done."""
     root = bsd_tree(tmp_path / "root", "freebsd")
     fake_tools(mocker)
-    result = cli("apply", "--platform", "freebsd", "--root", root)
+    result = cli("apply", "--platform", "freebsd", "--backend", "pw", "--root", root)
     assert result.code == 1
     assert result.err.startswith(f"qmailsetup: {root}/etc/group: qmail is missing after the accounts step")
     assert "done before the failure: group qmail, group nofiles, user alias" in result.err
@@ -217,7 +217,7 @@ def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
     no option against either: a warning naming the users pw creates; the
     files backend does neither, so says nothing."""
     root = bsd_tree(tmp_path / "root", "freebsd")
-    with_pw = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--root", root).out)
+    with_pw = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--backend", "pw", "--root", root).out)
     assert with_pw["warnings"] == [
         "pw useradd also creates an empty /var/mail/NAME owned by each new user (alias, qmaild, qmaill, qmailp, "
         "qmailq, qmailr, qmails), and mails each the file pw.conf's newmail names, if it names one"
@@ -235,7 +235,7 @@ def test_on_the_host_itself_no_root_option_is_given(tmp_path):
         host = observe(spec, root, load_profile(platform))
         host.root = Path("/")
         plan = make_plan(spec, host, False)
-        backend = make_backend("auto", host)
+        backend = make_backend(host.profile.backend, host)
         (groupadd,) = backend.commands(plan.changes[0])
         assert groupadd == {"linux": ["groupadd", "-r", "qmail"], "freebsd": ["pw", "groupadd", "qmail", "-g", "159"]}[platform]
 
@@ -283,7 +283,7 @@ def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written
 
     root = bsd_tree(tmp_path / "root", "freebsd")
     before = snapshot(root)
-    result = cli("apply", "--platform", "freebsd", "--root", root)
+    result = cli("apply", "--platform", "freebsd", "--backend", "pw", "--root", root)
     assert (result.code, result.err) == (1, "qmailsetup: pw: command not found; use --backend files; "
                                             "done before the failure: nothing\n")
 
@@ -291,6 +291,6 @@ def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written
         raise PermissionError(errno.EACCES, "Permission denied", argv[0])
 
     fake_tools(mocker, answer=refused)
-    result = cli("apply", "--platform", "freebsd", "--root", root)
+    result = cli("apply", "--platform", "freebsd", "--backend", "pw", "--root", root)
     assert (result.code, result.err) == (1, "qmailsetup: pw: Permission denied; done before the failure: nothing\n")
     assert snapshot(root) == before

@@ -61,7 +61,7 @@ def test_text_output_matches_golden(tmp_path, scenario):
     root = tmp_path / "root"
     root.mkdir()
     args = build(scenario, root)
-    result = cli("apply", "--dry-run", "--platform", "linux", "--root", root, *args)
+    result = cli("apply", "--dry-run", "--platform", "linux", "--backend", "useradd", "--root", root, *args)
     check_text(f"text/{scenario}.txt", scrub(result.out + "stderr: " + result.err, root))
 
 

@@ -186,13 +186,13 @@ def test_a_shadow_platform_on_plain_files_writes_them_plainly(tmp_path):
 # -- cron's PATH, for real ------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["auto", "files"])
+@pytest.mark.parametrize("backend", ["useradd", "files"])
 def test_cron_path_on_a_debian_tree_writes_the_shadow_format(tmp_path, as_root, backend):
     root = debian_tree(tmp_path / "root")
     before = read(root)
     result = cron_run("apply", "--root", root, "--backend", backend)
     assert result.returncode == 0, result.stderr
-    shown = "useradd" if backend == "auto" else "files"
+    shown = backend
     assert result.stdout.startswith(f"qmailsetup apply: {root} (platform linux, backend {shown})\n")
     assert_useradd_lines(added(before, read(root)), "/usr/sbin/nologin")
     assert "0 to create, 0 to modify" in cron_run("apply", "--root", root, "--backend", backend).stdout

@@ -25,7 +25,7 @@ def test_dry_run_writes_nothing_and_exits_as_planned(tmp_path, scenario):
     root.mkdir()
     args = build(scenario, root)
     before = snapshot(tmp_path)
-    result = cli("apply", "--dry-run", "--json", "--platform", "linux", "--root", root, *args)
+    result = cli("apply", "--dry-run", "--json", "--platform", "linux", "--backend", "useradd", "--root", root, *args)
     plan = json.loads(scrub(result.out, root))
     assert result.code == (3 if plan["refused"] else 0), result.err
     assert snapshot(tmp_path) == before, "a dry run writes nothing: no file, lock, backup or directory"

@@ -193,7 +193,7 @@ def bsd_plan(tmp_path: Path, platform: str, fixture: str):
     if platform != "freebsd":  # their tools have no root option: the tree stands for /
         host.root = Path("/")
     plan = make_plan(spec, host, fix_drift=True)
-    backend = make_backend("auto", host)
+    backend = make_backend(host.profile.backend, host)
     return root, {change.name: backend.commands(change) for change in plan.changes}
 
 
@@ -348,7 +348,7 @@ def test_a_usermod_that_could_take_the_groups_is_never_given_them(tmp_path):
     host = observe(spec, root, profile)
     plan = make_plan(spec, host, fix_drift=True)
     (qmailr,) = [change for change in plan.changes if change.name == "qmailr"]
-    assert make_backend("auto", host).commands(qmailr) == [
+    assert make_backend("useradd", host).commands(qmailr) == [
         ["usermod", "--prefix", str(root), "-c", "remote", "qmailr"],
         ["usermod", "--prefix", str(root), "-a", "-G", "qcerts", "qmailr"],
     ]

@@ -21,6 +21,7 @@ from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, read_fd
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
+from qmailsetup.target import Target, ownership, writable_by_others
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
@@ -88,9 +89,12 @@ class HostState:
     stale_passwd: bool = False
     # what the account files are and how they are edited (profile.flavor)
     flavor: Flavor = field(init=False)
+    # the root as one object: live or not, how paths are shown and resolved
+    target: Target = field(init=False)
 
     def __post_init__(self) -> None:
         self.flavor = FLAVORS[self.profile.flavor]
+        self.target = Target(self.root)
 
     def uid_holder(self, uid: int) -> str | None:
         """Who holds UID: the first local entry, as getpwuid would answer,
@@ -194,17 +198,6 @@ def look_up_names(spec: Spec, files: dict[str, AccountFile]) -> None:
     groups += [name for user in spec.users for name in (user.group, *user.groups)]
     for kind, account_file in files.items():
         account_file.look_up(groups if kind in ("group", "gshadow") else users)
-
-
-def writable_by_others(info: os.stat_result) -> bool:
-    """Not only root may write here: another owner, or group or other write
-    permission (a group other than root's)."""
-    mode = info.st_mode
-    return info.st_uid != 0 or bool(mode & stat.S_IWOTH) or bool(mode & stat.S_IWGRP and info.st_gid != 0)
-
-
-def ownership(info: os.stat_result) -> str:
-    return f"owner {info.st_uid}, group {info.st_gid}, mode {stat.S_IMODE(info.st_mode):04o}"
 
 
 def observe_path(root: Path, path: str) -> PathState:

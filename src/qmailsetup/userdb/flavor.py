@@ -41,9 +41,17 @@ class Flavor(NamedTuple):
     made_after_edit: str | None = None
     # other flavors whose files this one also writes correctly
     also_fits: tuple[str, ...] = ()
+    # names in ROOT/etc that its tools open by path, besides its files and
+    # locks (and every name that starts with one: FILE-, FILE+, FILE.<pid>)
+    tools_also_open: tuple[str, ...] = ()
 
     def files(self) -> tuple[str, ...]:
         return self.required + self.optional
+
+    def opened_by_tools(self) -> tuple[str, ...]:
+        """The names in ROOT/etc its tools open by path (target.tool_hazards)."""
+        files = self.files() + ((self.made_after_edit,) if self.made_after_edit else ())
+        return files + tuple(name for _, name in self.locks) + self.tools_also_open
 
     def file_of(self, kind: str) -> str:
         """The file an account of KIND ("user" or "group") is kept in."""
@@ -84,6 +92,9 @@ FLAVORS = {
             ),
             lock_password="usermod -L {name}",
             also_fits=("plain",),
+            # shadow-utils' subordinate IDs; and etc/nologin, which no
+            # tree needs as a link (so for every flavor)
+            tools_also_open=("subuid", "subgid", "nologin"),
         ),
         # FreeBSD, OpenBSD, NetBSD: master.passwd, as pw useradd / useradd
         # leave it ('*', class, change and expire 0), and passwd made from it
@@ -102,6 +113,8 @@ FLAVORS = {
             lock_password="vipw, and put * in the password field of {name}",
             login_classes=True,
             made_after_edit="passwd",
+            # pwd_mkdb's databases (and their .tmp files)
+            tools_also_open=("pwd.db", "spwd.db", "nologin"),
         ),
         # passwd and group alone: INSTALL.ids' vipw recipe ('*' everywhere)
         Flavor(
@@ -116,6 +129,7 @@ FLAVORS = {
             },
             locks=(("fcntl", ".pwd.lock"), ("pidfile", "passwd"), ("pidfile", "group")),
             lock_password="vipw, and put * in the password field of {name}",
+            tools_also_open=("nologin",),
         ),
     )
 }
