@@ -137,7 +137,7 @@ def test_a_queue_in_memory_is_an_error_whose_remedy_is_a_disk(tmp_path, monkeypa
     assert scrub(sync.message, root).endswith(
         f": {memory} lives in memory, so the queue and every message in it are lost at each reboot"
     )
-    assert sync.remedy == "put /var/qmail (at least /var/qmail/queue) on a filesystem on a disk"
+    assert sync.remedy == f"put {root}/var/qmail (at least {root}/var/qmail/queue) on a filesystem on a disk"
 
 
 def test_an_overlay_on_a_disk_is_judged_as_a_disk(tmp_path, monkeypatch):

@@ -2,7 +2,9 @@
 /var/qmail"): setuid and exec must work for bin, and the queue wants
 synchronous metadata on a local disk, ideally on its own partition.
 
-Paths are looked at under --root; the mount table is the running host's.
+Paths are looked at under --root, their links resolved inside it
+(target.py), and a remedy names no path outside it; the mount table is
+the running host's.
 A path that does not exist yet is judged by the filesystem of its nearest
 existing parent, where it will be made.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.check.mounts import Mount, contains, holding, nearest_existing
-from qmailsetup.observe import under
+from qmailsetup.target import Target
 
 HOME, BIN, QUEUE = "/var/qmail", "/var/qmail/bin", "/var/qmail/queue"
 
@@ -51,25 +53,41 @@ FS_SYNC_FL, FS_DIRSYNC_FL = 0x00000008, 0x00010000
 
 @dataclass(frozen=True)
 class Where:
-    """A qmail path, where it stands, and the mount that holds it."""
+    """A qmail path as the target names it, where it really is (its links
+    resolved inside the root), the nearest part of that which exists, and
+    the mount that holds it."""
 
     shown: str
+    real: str
     existing: str
     mount: Mount
+    # the root under --root: a mount point outside it is not named in a remedy
+    root: str = "/"
+    # qmail's home and queue as the target names them, for the remedies
+    home: str = HOME
+    queue: str = QUEUE
 
     @property
     def exists(self) -> bool:
-        return self.existing == os.path.realpath(self.shown)
+        return self.existing == self.real
 
     def subject(self) -> str:
         if self.exists:
             return f"{self.shown} is on {self.mount.describe()}"
         return f"{self.shown} does not exist yet; its nearest existing parent {self.existing} is on {self.mount.describe()}"
 
+    def mount_point(self) -> str | None:
+        """The mount point to name in a remedy: None when it lies outside
+        the root (a tree under --root is judged, never the host around it)."""
+        point = self.mount.mount_point
+        return point if contains(self.root, point) else None
 
-def locate(table: list[Mount], path: Path) -> Where:
-    existing = nearest_existing(str(path))
-    return Where(str(path), existing, holding(table, existing))
+
+def locate(table: list[Mount], target: Target, path: str) -> Where:
+    real = str(target.real_path(path))
+    existing = nearest_existing(real)
+    return Where(target.shown(path), real, existing, holding(table, existing), str(target.path),
+                 target.shown(HOME), target.shown(QUEUE))
 
 
 def underlying(table: list[Mount], mount: Mount) -> Mount:
@@ -88,16 +106,26 @@ def remount(point: str, option: str) -> str:
     return f"mount -u -o {option} {point}"
 
 
+def elsewhere(where: Where, setting: str) -> str:
+    """How to mount the file system holding WHERE when its mount point is
+    outside the root: in words (under --root the host's mounts are not the
+    tree's to change)."""
+    return f"mount the file system that holds {where.shown} {setting} on the host that runs it"
+
+
 def check_mount_flag(where: Where, flag: str, finding_id: str, why: str) -> Finding:
     mount = where.mount
     if flag not in mount.options:
         return Finding(finding_id, "ok", where.shown, f"{where.subject()}, mounted without {flag}")
-    allowed = flag[2:]
+    point = where.mount_point()
+    how = (
+        f"remove {flag} from the options of {point} in /etc/fstab and remount it ({remount(point, flag[2:])})"
+        if point else elsewhere(where, f"without {flag}")
+    )
     return Finding(
         finding_id, "error", where.shown,
         f"{where.subject()}, mounted {flag}: {why}",
-        f"remove {flag} from the options of {mount.mount_point} in /etc/fstab and remount it "
-        f"({remount(mount.mount_point, allowed)}), or give /var/qmail a filesystem of its own without {flag}",
+        f"{how}, or give {where.home} a filesystem of its own without {flag}",
     )
 
 
@@ -111,7 +139,7 @@ def check_network(table: list[Mount], where: Where) -> Finding:
             "fs.network", "error", where.shown,
             f"{where.subject()}, a network filesystem: the queue must be on a local disk, "
             "never NFS or a filesystem shared among machines (conf-qmail)",
-            "put /var/qmail (at least /var/qmail/queue) on a local filesystem of this host",
+            f"put {where.home} (at least {where.queue}) on a local filesystem of this host",
         )
     return Finding("fs.network", "ok", where.shown, f"{where.subject()}, a local filesystem")
 
@@ -133,13 +161,34 @@ def inode_flags(path: str) -> int | None:
         os.close(fd)
 
 
+# the queue's directories are two deep at most (queue/mess/22): no deeper
+# one is qmail's, and a walk that went on could be led anywhere
+QUEUE_DEPTH = 2
+
+
+def queue_directories(top: str) -> list[str]:
+    """TOP and its directories down to QUEUE_DEPTH, by name, never walked
+    through a link."""
+    found, level = [top], [top]
+    for _ in range(QUEUE_DEPTH):
+        below = []
+        for directory in level:
+            try:
+                with os.scandir(directory) as entries:
+                    subdirectories = sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
+            except OSError:
+                continue
+            # a link to a directory is listed (no chattr +S of its own) but not walked
+            found += [e.path for e in subdirectories]
+            below += [e.path for e in subdirectories if not e.is_symlink()]
+        level = below
+    return found
+
+
 def without_sync_flag(where: Where) -> str | None:
     """The first queue directory that lacks chattr +S (or +D), None when
     all have it. A queue not made yet inherits the flag of its parent."""
-    directories = [where.existing]
-    if where.exists:
-        for top, subdirectories, _ in os.walk(where.existing):
-            directories.extend(os.path.join(top, name) for name in sorted(subdirectories))
+    directories = queue_directories(where.existing) if where.exists else [where.existing]
     for directory in directories:
         flags = inode_flags(directory)
         if flags is None or not flags & (FS_SYNC_FL | FS_DIRSYNC_FL):
@@ -165,22 +214,25 @@ def in_memory(table: list[Mount], mount: Mount) -> str | None:
 def chattr_remedy(where: Where) -> str:
     """chattr +S on every directory of the queue: `chattr -R` would also
     meet its FIFOs (lock/trigger) and fail on them."""
-    command = f"find {where.shown} -type d -exec chattr +S {{}} +"
+    command = f"find {where.real} -type d -exec chattr +S {{}} +"
     return command if where.exists else f"once the queue is made, {command}"
 
 
 def sync_remedy(where: Where, real: Mount) -> str:
-    point = where.mount.mount_point
+    point = where.mount_point()
     if real.fstype in FFS_TYPES:
+        device = real.source if point else "its device"
         return (
             "build qmail with Bruce Guenter's syncdir; or apply Frank Denis' qmail-link-sync patch; "
-            f"or turn soft updates off on {real.source} (FreeBSD: tunefs -n disable {real.source} while unmounted; "
-            f"OpenBSD: drop softdep from its /etc/fstab options); or mount {point} with sync"
+            f"or turn soft updates off on {device} (FreeBSD: tunefs -n disable {device} while unmounted; "
+            f"OpenBSD: drop softdep from its /etc/fstab options); or "
+            + (f"mount {point} with sync" if point else elsewhere(where, "with sync"))
         )
+    how = f"mount {point} with sync ({remount(point, 'sync')}, and sync in /etc/fstab)" if point else elsewhere(
+        where, "with sync")
     return (
         "in order of preference: build qmail with Bruce Guenter's syncdir; or apply Frank Denis' "
-        f"qmail-link-sync patch; or mount {point} with sync ({remount(point, 'sync')}, and sync in /etc/fstab); "
-        f"or, on ext2/3/4, {chattr_remedy(where)}"
+        f"qmail-link-sync patch; or {how}; or, on ext2/3/4, {chattr_remedy(where)}"
     )
 
 
@@ -193,7 +245,7 @@ def check_sync(table: list[Mount], where: Where) -> Finding:
         return Finding(
             "fs.sync-metadata", "error", where.shown,
             f"{subject}: {memory} lives in memory, so the queue and every message in it are lost at each reboot",
-            "put /var/qmail (at least /var/qmail/queue) on a filesystem on a disk",
+            f"put {where.home} (at least {where.queue}) on a filesystem on a disk",
         )
     for option in ("sync", "dirsync"):
         if option in options:
@@ -225,8 +277,8 @@ def check_sync(table: list[Mount], where: Where) -> Finding:
 
 def check_separate(table: list[Mount], home: Path, where: Where) -> Finding:
     mount = where.mount
-    real_home = os.path.realpath(home)
-    own_points = {real_home, os.path.realpath(where.shown)}
+    real_home = str(home)
+    own_points = {real_home, where.real}
     shared = mount.mount_id is not None and any(
         other.device == mount.device and not contains(real_home, other.mount_point) for other in table
     )
@@ -237,13 +289,13 @@ def check_separate(table: list[Mount], home: Path, where: Where) -> Finding:
     return Finding(
         "fs.separate-partition", "info", where.shown,
         f"{where.subject()}: {not_its_own(table, home, mount, local)}",
-        "a partition of its own for /var/qmail (or /var/qmail/queue) is recommended; mounting it noatime is safe",
+        f"a partition of its own for {where.home} (or {where.queue}) is recommended; mounting it noatime is safe",
     )
 
 
 def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> str:
     """Why the filesystem holding the queue is not /var/qmail's own."""
-    real_home = os.path.realpath(home)
+    real_home = str(home)
     if not contains(real_home, mount.mount_point):
         return f"it shares its filesystem with {mount.mount_point}"
     others = [
@@ -260,9 +312,10 @@ def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> st
 
 
 def filesystem_findings(root: Path, table: list[Mount]) -> list[Finding]:
-    home = under(root, HOME)
-    binaries = locate(table, under(root, BIN))
-    queue = locate(table, under(root, QUEUE))
+    target = Target(root)
+    home = target.real_path(HOME)
+    binaries = locate(table, target, BIN)
+    queue = locate(table, target, QUEUE)
     return [
         check_mount_flag(
             binaries, "nosuid", "fs.nosuid",

@@ -10,6 +10,7 @@ from pathlib import Path
 from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import NotRegular, read_regular
+from qmailsetup.target import Target
 
 # where djb's packages install besides PATH, and how they got there: Debian's
 # daemontools and ucspi-tcp packages put the programs in /usr/bin (their file
@@ -37,16 +38,29 @@ PACKAGES = (
 
 
 def search_dirs(root: Path, path_variable: str) -> list[Path]:
+    """Where programs are looked for under ROOT: PATH's directories, then
+    EXTRA_DIRS, each a path on this host, its links resolved inside ROOT."""
     dirs = [d for d in path_variable.split(os.pathsep) if d.startswith("/")]
     dirs += [d for d in EXTRA_DIRS if d not in dirs]
-    return [root / d.lstrip("/") for d in dirs]
-
-
-def find_program(name: str, dirs: list[Path]) -> Path | None:
+    target = Target(root)
+    found = []
     for directory in dirs:
-        candidate = directory / name
+        try:
+            found.append(target.real_path(directory))
+        except OSError:  # a loop of links: nothing to find there
+            continue
+    return found
+
+
+def find_program(name: str, dirs: list[Path], root: Path = Path("/")) -> Path | None:
+    target = Target(root)
+    for directory in dirs:
+        try:
+            candidate = target.real_path(f"/{directory.relative_to(root)}/{name}")
+        except OSError:
+            continue
         if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
+            return directory / name
     return None
 
 
@@ -66,6 +80,13 @@ def running_svscans(proc: Path) -> list[str]:
     return found
 
 
+def is_directory(target: Target, path: str) -> bool:
+    try:
+        return target.real_path(path).is_dir()
+    except OSError:
+        return False
+
+
 def supervision(root: Path, proc: Path) -> str:
     """Whether svscan runs (the live root only) and which service directories exist."""
     if root == Path("/"):
@@ -73,7 +94,7 @@ def supervision(root: Path, proc: Path) -> str:
         said = f"svscan is running on {', '.join(running)}" if running else "svscan is not running"
     else:
         said = "running processes not looked at under --root"
-    dirs = [d for d in SERVICE_DIRS if (root / d.lstrip("/")).is_dir()]
+    dirs = [d for d in SERVICE_DIRS if is_directory(Target(root), d)]
     said += f"; {' and '.join(dirs)} {'exists' if len(dirs) == 1 else 'exist'}" if dirs else "; no /service or /etc/service"
     return said
 
@@ -82,7 +103,7 @@ def check_package(
     finding_id: str, package: str, programs: tuple[str, ...], remedy: str, dirs: list[Path],
     root: Path = Path("/"), proc: Path = Path("/proc"),
 ) -> Finding:
-    found = {name: find_program(name, dirs) for name in programs}
+    found = {name: find_program(name, dirs, root) for name in programs}
     missing = [name for name, path in found.items() if path is None]
     if missing:
         return Finding(
@@ -118,9 +139,14 @@ def nameservers(resolv_conf: Path) -> list[str]:
 
 
 def check_resolver(root: Path, dirs: list[Path]) -> Finding:
-    resolv_conf = root / "etc/resolv.conf"
-    servers = nameservers(resolv_conf)
-    dnscache = find_program("dnscache", dirs)
+    target = Target(root)
+    try:
+        # a link is followed inside the root (systemd-resolved makes one)
+        servers = nameservers(target.real_path("/etc/resolv.conf"))
+    except OSError:
+        servers = []
+    resolv_conf = target.shown("/etc/resolv.conf")
+    dnscache = find_program("dnscache", dirs, root)
     named = f"{resolv_conf} names {', '.join(servers)}" if servers else f"{resolv_conf} names no nameserver"
     if dnscache:
         return Finding("prereq.dns-resolver", "ok", str(dnscache), f"a local dnscache ({dnscache}); {named}")
@@ -132,7 +158,7 @@ def check_resolver(root: Path, dirs: list[Path]) -> Finding:
     return Finding(
         "prereq.dns-resolver", "warning", str(resolv_conf),
         f"no local dnscache and {named}: qmail-remote cannot look up MX records",
-        "run djbdns' dnscache on 127.0.0.1 and name it in /etc/resolv.conf (nameserver 127.0.0.1), "
+        f"run djbdns' dnscache on 127.0.0.1 and name it in {resolv_conf} (nameserver 127.0.0.1), "
         "or name a resolver there",
     )
 

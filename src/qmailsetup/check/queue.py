@@ -131,20 +131,22 @@ class Walk:
         ]
         return "stop qmail (qmail-send and qmail-smtpd), then: " + "; ".join(commands)
 
-    def tree(self, directory: str, relative: str, top: str) -> None:
-        """Every entry below DIRECTORY: subdirectories (the split) and files."""
+    def tree(self, directory: str, relative: str, top: str, split: bool = True) -> None:
+        """Every entry below DIRECTORY: the split's subdirectories (SPLIT:
+        this level may hold them) and files; a directory below a split one
+        is no queue's, and is not walked (bounded depth, whatever the tree)."""
         role, dir_mode, file_mode = SUBDIRS[top]
         for entry in sorted_entries(directory):
             info = entry.stat(follow_symlinks=False)
             path = f"{relative}/{entry.name}"
-            if stat.S_ISDIR(info.st_mode):
+            if split and stat.S_ISDIR(info.st_mode):
                 self.expect(path, info, role, dir_mode, stat.S_IFDIR, top)
-                self.tree(entry.path, path, top)
+                self.tree(entry.path, path, top, split=False)
             else:
                 self.expect(path, info, role, file_mode, stat.S_IFREG, top)
 
     def queue(self, queue: str) -> None:
-        info = os.stat(queue)  # the queue itself may be a link to another disk
+        info = os.lstat(queue)  # its links already resolved inside the root
         self.expect(".", info, *QUEUE, stat.S_IFDIR, "")
         for entry in sorted_entries(queue):
             info = entry.stat(follow_symlinks=False)
@@ -178,6 +180,19 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         return []
     queue_path = f"{layout.home}/queue"
     where = shown(root, queue_path)
+    try:
+        # a queue on another disk through a link: walked, and named in the
+        # remedy, where it really is (inside the root)
+        resolved = host.target.resolve(queue_path)
+    except OSError as error:
+        return [Finding("queue.owner", "warning", where, f"cannot find the queue: {error.strerror}",
+                        f"make {where} a directory, or a link to one")]
+    if resolved == "/" or layout.home.startswith(resolved.rstrip("/") + "/"):
+        return [Finding(
+            "queue.owner", "error", where, f"{where} leads to {host.target.shown(resolved)}, which holds qmail's home: "
+            "not a queue", f"remove the link {where}; qmail's make setup check makes the queue",
+        )]
+    real = str(host.target.host_path(resolved))
     names = [layout.users[r].name for r in ("qmailq", "qmails", "qmailr")]
     missing = [n for n in names if n not in host.users] + [g for g in [layout.groups["qmail"]] if g not in host.groups]
     if missing:
@@ -185,9 +200,9 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
             "queue.owner", "info", where, f"not checked: {', '.join(missing)} missing (see account.exists)",
             "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)",
         )]
-    walk = Walk(layout, host, where)
+    walk = Walk(layout, host, real)
     try:
-        walk.queue(str(root / queue_path.lstrip("/")))
+        walk.queue(real)
     except FileNotFoundError:
         return [Finding(
             "queue.owner", "info", where, f"{where} does not exist yet",
