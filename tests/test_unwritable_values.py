@@ -117,3 +117,87 @@ def test_a_bell_kept_in_a_group_s_member_list_is_refused(tmp_path):
     assert result.err.startswith(f"qmailsetup: {root}/etc/group: the line of qcerts would hold '\\x07' (U+0007), "
                                  "a control character, in its members field;")
     assert snapshot(tmp_path) == before
+
+
+# --- IDs no file can be given --------------------------------------------
+
+NO_CHANGE = 2**32 - 1  # (uid_t)-1: chown's "leave it unchanged"
+LINUX = ("--platform", "linux")
+
+
+def debian_with_qmail_groups(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    append(root, "group", ["nofiles:x:990:", "qmail:x:991:"])
+    append(root, "gshadow", ["nofiles:!::", "qmail:!::"])
+    return root
+
+
+def with_alias(root, uid: int):
+    append(root, "passwd", [f"alias:x:{uid}:990::/var/qmail/alias:/usr/sbin/nologin"])
+    append(root, "shadow", ["alias:!:19000::::::"])
+    return root
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["apply", "dry-run"])
+@pytest.mark.parametrize("backend", ["files", "useradd"])
+@pytest.mark.parametrize("uid", [NO_CHANGE, NO_CHANGE + 1, 2**64])
+def test_a_qmail_account_with_an_id_chown_cannot_give_is_refused(tmp_path, uid, backend, dry_run):
+    """alias with UID 4294967295 made the run say it created
+    /var/qmail/alias while fchown left it root's, and never converge; 2**32
+    was a traceback after the account files were written. Now: exit 3,
+    one line naming the file, the account and the ID; nothing written."""
+    root = with_alias(debian_with_qmail_groups(tmp_path), uid)
+    before = snapshot(tmp_path)
+
+    result = cli("apply", *LINUX, "--backend", backend, "--root", root, *(["--dry-run"] if dry_run else []))
+
+    assert result.code == 3, result.err
+    why = "is (uid_t)-1, which chown reads as 'leave it unchanged'" if uid == NO_CHANGE \
+        else "is more than a uid_t holds (32 bits)"
+    assert result.err == (f"qmailsetup: refused, nothing written: user alias: uid {uid} in {root}/etc/passwd {why}: "
+                          "no file can be given that uid; renumber the account by hand\n")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_qmail_group_with_gid_minus_one_is_refused(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    append(root, "group", [f"nofiles:x:{NO_CHANGE}:", "qmail:x:991:"])
+    append(root, "gshadow", ["nofiles:!::", "qmail:!::"])
+    before = snapshot(tmp_path)
+
+    result = cli("apply", *LINUX, "--backend", "files", "--root", root)
+
+    assert result.code == 3
+    assert result.err.startswith(f"qmailsetup: refused, nothing written: group nofiles: gid {NO_CHANGE} in "
+                                 f"{root}/etc/group is (gid_t)-1, which chown reads as 'leave it unchanged': ")
+    assert snapshot(tmp_path) == before
+
+
+def test_an_owner_from_the_host_with_such_an_id_is_a_conflict_of_the_path(tmp_path):
+    """The owner of a directory of the spec, an account of the host only,
+    has no conflict of its own: the path has it."""
+    root = debian_with_qmail_groups(tmp_path)
+    append(root, "passwd", [f"mailer:x:{NO_CHANGE + 1}:990::/home/mailer:/usr/sbin/nologin"])
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[[paths]]\npath = "/var/spool/qm"\nowner = "mailer"\ngroup = "qmail"\nmode = "0750"\n')
+    before = snapshot(tmp_path)
+
+    result = cli("apply", *LINUX, "--backend", "files", "--root", root, "--spec", spec, "--json")
+
+    assert result.code == 3
+    assert result.err == (f"qmailsetup: refused, nothing written: path /var/spool/qm: its owner mailer: uid "
+                          f"{NO_CHANGE + 1} in {root}/etc/passwd is more than a uid_t holds (32 bits): no file can "
+                          "be given that uid; renumber the account by hand\n")
+    assert snapshot(tmp_path) == before
+
+
+def test_another_account_with_such_an_id_does_not_block_the_run(tmp_path):
+    """An entry outside the spec is never touched, and its ID reaches no
+    chown and no line written: the run goes on around it."""
+    root = debian_with_qmail_groups(tmp_path)
+    append(root, "passwd", [f"odd:x:{NO_CHANGE}:{NO_CHANGE + 1}::/home/odd:/bin/sh"])
+
+    result = cli("apply", *LINUX, "--backend", "files", "--root", root)
+
+    assert result.code == 0, result.err
+    assert cli("apply", *LINUX, "--backend", "files", "--root", root).out.count("0 to create, 0 to modify") == 1
