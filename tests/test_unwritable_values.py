@@ -201,3 +201,25 @@ def test_another_account_with_such_an_id_does_not_block_the_run(tmp_path):
 
     assert result.code == 0, result.err
     assert cli("apply", *LINUX, "--backend", "files", "--root", root).out.count("0 to create, 0 to modify") == 1
+
+
+@pytest.mark.parametrize(("spec_text", "refused"), [
+    ('[[users]]\nname = "alias"\ngroup = "mailers"\nhome = "/var/qmail/alias"\n', "user alias: its group mailers"),
+    ('[[paths]]\npath = "/var/spool/qm"\nowner = "root"\ngroup = "mailers"\nmode = "0750"\n',
+     "path /var/spool/qm: its group mailers"),
+], ids=["primary group", "directory's group"])
+def test_a_group_from_the_host_with_gid_minus_one_is_a_conflict_of_who_relies_on_it(tmp_path, spec_text, refused):
+    root = debian_tree(tmp_path / "root")
+    append(root, "group", [f"mailers:x:{NO_CHANGE}:"])
+    append(root, "gshadow", ["mailers:!::"])
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text)
+    before = snapshot(tmp_path)
+
+    result = cli("apply", *LINUX, "--backend", "files", "--root", root, "--spec", spec)
+
+    assert result.code == 3
+    assert result.err == (f"qmailsetup: refused, nothing written: {refused}: gid {NO_CHANGE} in {root}/etc/group is "
+                          "(gid_t)-1, which chown reads as 'leave it unchanged': no file can be given that gid; "
+                          "renumber the account by hand\n")
+    assert snapshot(tmp_path) == before
