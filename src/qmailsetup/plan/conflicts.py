@@ -47,9 +47,18 @@ def unresolved(p: Planning, kind: Kind, name: str, role: str, needed: str, in_sp
     p.conflict(kind, name, f"its {role} {needed} {why}")
 
 
+def made_meanwhile(p: Planning, kind: Kind, name: str) -> str:
+    """The conflict of an account that was not in the local file when this
+    run read it, and is there now: NSS found it there, not elsewhere."""
+    where = shown(p.host.root, f"/etc/{p.host.flavor.file_of(kind)}")
+    return f"made meanwhile by another run: in {where} now, not when this run read it; run again"
+
+
 def group_conflict(p: Planning, name: str, gid: int | None) -> str | None:
     """Why the group NAME (to be made, with GID when the spec fixes it) is refused."""
     host = p.host
+    if (Kind.GROUP, name) in host.made_meanwhile:
+        return made_meanwhile(p, Kind.GROUP, name)
     if name in host.nss_groups:
         return f"exists only in NSS (gid {host.nss_groups[name]}), not in the local group file"
     holder = None if gid is None else host.gid_holder(gid)  # pragma: no mutate (no entry holds None either)
@@ -59,6 +68,8 @@ def group_conflict(p: Planning, name: str, gid: int | None) -> str | None:
 def user_conflict(p: Planning, user: User, existing) -> str | None:
     """Why USER (EXISTING on the host, or None) is refused before its group is looked at."""
     host = p.host
+    if existing is None and (Kind.USER, user.name) in host.made_meanwhile:
+        return made_meanwhile(p, Kind.USER, user.name)
     if existing is None and user.name in host.nss_users:
         return f"exists only in NSS (uid {host.nss_users[user.name]}), not in the local files"
     unusable = unusable_id(p, Kind.USER, user.name)
