@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from conftest import skip_or_fail
@@ -46,7 +47,8 @@ def test_a_symlink_planted_on_the_way_is_never_followed(tmp_path, link):
     before = mode_owner(target)
     with pytest.raises(OperationFailed) as error:
         ensure_directory(tmp_path / "root", "/var/qmail/alias", 7790, 2107, 0o2755)
-    assert str(error.value) == "/var/qmail/alias: a symlink or not a directory on the way"
+    # named under the root, where it is (it was "/var/qmail/alias")
+    assert str(error.value) == f"{tmp_path}/root/var/qmail/alias: a symlink or not a directory on the way"
     assert mode_owner(target) == before
     assert list(target.iterdir()) == []
 
@@ -87,7 +89,7 @@ def test_a_failing_step_is_named_by_the_path_and_its_reason(tmp_path, monkeypatc
     monkeypatch.setattr(os, step, failing)
     with pytest.raises(OperationFailed) as error:
         ensure_directory(tmp_path, "/var/qmail", 0, 0, 0o755)
-    assert str(error.value) == "/var/qmail: Input/output error"
+    assert str(error.value) == f"{tmp_path}/var/qmail: Input/output error"
 
 
 def test_a_parent_is_never_writable_by_others_even_before_its_chmod(tmp_path, monkeypatch):
@@ -107,3 +109,14 @@ def test_a_parent_is_never_writable_by_others_even_before_its_chmod(tmp_path, mo
     finally:
         os.umask(old_umask)
     assert seen == [0o755, 0o700]  # /var before its fchmod, then /var/qmail before its own
+
+
+def test_on_the_live_root_a_path_is_named_as_it_is(monkeypatch):
+    """Under / the path is the spec's own: no root to put before it."""
+    def failing(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "open", failing)
+    with pytest.raises(OperationFailed) as error:
+        ensure_directory(Path("/"), "/var/qmail", 0, 0, 0o755)
+    assert str(error.value) == "/var/qmail: Input/output error"

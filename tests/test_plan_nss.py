@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from conftest import skip_or_fail
-from namespace import copy_etc, run_in_namespace
+from namespace import PRELUDE, copy_etc, in_namespace, run_in_namespace
 from trees import debian_tree
 
 from qmailsetup.observe import observe
@@ -118,3 +119,43 @@ def test_an_id_only_nss_knows_is_never_allocated_on_the_live_root(tmp_path, priv
     assert "ldapuser" not in (etc / "passwd").read_text() and "ldapgroup" not in (etc / "group").read_text()  # ...not the files
     assert uid not in second.values() and second["alias"] < uid
     assert gid not in [second[name] for name in ("qmail", "nofiles") if name in second]
+
+
+# run inside the namespace: another run applies between this one's reading
+# of the local files and its questions to NSS, a real race made certain
+RACE = """
+import subprocess, sys
+import qmailsetup.observe as observe
+from qmailsetup.cli import main
+
+asked = observe.ask_nss
+
+def another_run_first(spec, state):
+    other = subprocess.run([sys.executable, "-m", "qmailsetup", "apply", "--platform", "linux", "--backend", "files"],
+                           capture_output=True, text=True)
+    print(f"other={other.returncode}", file=sys.stderr)
+    asked(spec, state)
+
+observe.ask_nss = another_run_first
+main(["apply", "--platform", "linux", "--backend", "files"])
+"""
+
+
+def test_an_account_another_run_made_meanwhile_is_said_so_not_called_nss_only(tmp_path, privileged):
+    """Two applies on the live root: the other one makes the accounts after
+    this one read /etc/passwd and /etc/group, so NSS (the files) finds them
+    where this run's reading had none. Not "exists only in NSS", which would
+    send the administrator looking in LDAP: made meanwhile, run again. And
+    the run after is in sync."""
+    script = (f'code=0; {sys.executable} -c "$RACE" || code=$?; echo "exit=$code" >&2\n'
+              '$QMAILSETUP apply --dry-run --platform linux --backend files\n')
+    etc = copy_etc(tmp_path)
+    result = in_namespace(PRELUDE + script, ETC_COPY=str(etc), RACE=RACE)
+
+    other, refusal, code = result.stderr.splitlines()[:3]
+    assert other in ("other=0", "other=5"), result.stderr  # made them (5: check's errors about this machine)
+    assert code == "exit=3", result.stderr
+    assert refusal == ("qmailsetup: refused, nothing written: group qmail: made meanwhile by another run: in "
+                       "/etc/group now, not when this run read it; run again (and 10 more)")
+    assert "exists only in NSS" not in result.stdout
+    assert "0 to create, 0 to modify" in result.stdout.rsplit("qmailsetup dry run", 1)[1]

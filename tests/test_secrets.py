@@ -10,7 +10,10 @@ shape (goldens)."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,7 +200,42 @@ def test_redaction_only_replaces_the_password_field():
     assert FORMATS["master.passwd"].redact("bob:$2b$x:1:1::0:0::/h:/s\n") == "bob:<hidden>:1:1::0:0::/h:/s\n"
     assert FORMATS["group"].redact("old:aBcD3fGh1jKlM:1:\n") == "old:<hidden>:1:\n"
     assert FORMATS["gshadow"].redact("a:b") == "a:<hidden>"
-    assert FORMATS["gshadow"].redact("# no fields\n") == "# no fields\n"
+    assert FORMATS["gshadow"].redact("# no fields\n") == "# <hidden>\n"
+
+
+def ansible_apply_module():
+    """The collection's apply module, imported from the checkout as Ansible
+    imports it (tests/test_tools_ansible.py runs it for real)."""
+    collections = str(Path(__file__).resolve().parents[1] / "collections")
+    sys.path.insert(0, collections)
+    try:
+        return importlib.import_module("ansible_collections.qmailsetup.qmail.plugins.modules.apply")
+    finally:
+        sys.path.remove(collections)
+
+
+@pytest.mark.parametrize(("comment", "shown"), [
+    (f"# {HASHES['sha512']}", "# <hidden>"),
+    (f"#{HASHES['yescrypt']}", "#<hidden>"),
+    (f"  #  old password {HASHES['locked']}", "  #  <hidden>"),
+], ids=["spaced", "close", "words"])
+def test_a_hash_in_a_comment_without_fields_is_hidden_in_the_diff_the_json_and_ansible(tmp_path, comment, shown):
+    """A comment line of shadow with no ':' has no password column to
+    hide: it was shown whole, in the text diff, in --json's "diffs" and so
+    in the Ansible module's diff. Now only its leading '#'s and blanks are."""
+    root = debian_tree(tmp_path / "root")
+    append(root, "shadow", [comment])  # the last line: context of the lines appended after it
+    common = ("apply", "--dry-run", "--root", root, "--platform", "linux", "--backend", "files")
+
+    text = checked(*common, codes=(0,))
+    data = json.loads(checked(*common, "--json", codes=(0,)).out)
+    ansible_diff = ansible_apply_module().plan_diff(data)
+
+    assert f"\n {shown}\n+alias:" in text.out
+    (shadow_diff,) = [item["diff"] for item in data["diffs"] if item["path"].endswith("/etc/shadow")]
+    assert f"\n {shown}\n+alias:" in shadow_diff
+    assert {"prepared": shadow_diff} in ansible_diff
+    assert_no_secret(json.dumps(data), json.dumps(ansible_diff))
 
 
 @pytest.mark.parametrize("value", ["", "x", "*", "!", "!!", "!*", "*LOCKED*", "*LK*", "*NP*"])

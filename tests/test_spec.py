@@ -206,17 +206,17 @@ EXACT_LINES = [
      'group = "q"\nmode = "0700"\n', "paths: path '/v' appears more than once"),
     ('[[groups]]\nname = "a"\n[[groups]]\nname = "b"\n[[groups]]\nname = "a"\n[[groups]]\nname = "b"\n',
      "groups: name 'a' appears more than once"),
-    (f'[[users]]\n{USER}comment = "a\\rb"\n', "users[0].comment: 'a\\rb' contains '\\r', which the account files cannot hold"),
-    (f'[[users]]\n{USER}class = "x\\u0000"\n', "users[0].class: 'x\\x00' contains '\\x00', which the account files cannot hold"),
+    (f'[[users]]\n{USER}comment = "a\\rb"\n', "users[0].comment: 'a\\rb' contains '\\r' (U+000D), a control character, which no account line may hold"),
+    (f'[[users]]\n{USER}class = "x\\u0000"\n', "users[0].class: 'x\\x00' contains '\\x00' (U+0000), a control character, which no account line may hold"),
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/var/qmail/"\n',
      "users[0].home: '/var/qmail/' is not a normalised absolute path (no '.', '..', '//' or trailing '/')"),
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nshell = "/bin:sh"\n',
-     "users[0].shell: '/bin:sh' contains ':', which the account files cannot hold"),
+     "users[0].shell: '/bin:sh' contains ':', the field separator, which no account line may hold"),
     ('colour = "red"\n', "colour: unknown field"),
     ('Xgroups = 1\n', "Xgroups: unknown field; did you mean 'groups'?"),
     # the value is shown as written, even where it holds pydantic's own words
     (f'[[users]]\n{USER}comment = "a valid one:x"\n',
-     "users[0].comment: 'a valid one:x' contains ':', which the account files cannot hold"),
+     "users[0].comment: 'a valid one:x' contains ':', the field separator, which no account line may hold"),
     # TOML's true is no number of a mode (Python counts it an int)
     ('[[paths]]\npath = "/v"\nowner = "root"\ngroup = "q"\nmode = true\n', "paths[0].mode: must be a string, in quotes"),
     ('[[groups]]\nname = "a"\ngid = true\n', "groups[0].gid: must be a whole number"),
@@ -301,3 +301,28 @@ def test_several_problems_are_each_named_once_in_the_order_of_the_file():
         'several.toml: paths[0].mode: 2755 is a number; write the mode as a quoted octal string ("02755")',
         "several.toml: paths[0].colour: unknown field",
     )
+
+
+# every character no account line may hold but ':' and '\n' (above): C0
+# (TAB too), DEL, C1 (NEL), and the Unicode line and paragraph separators
+CONTROL_CHARACTERS = ["\f", "\v", "\a", "\t", "\x1b", "\x7f", "\x85", "\x9f", "\u2028", "\u2029"]
+CONTROL_FIELDS = {"comment": "qmail{}alias", "home": "/var/qmail/{}alias", "shell": "/sbin/{}nologin"}
+
+
+@pytest.mark.parametrize("field", list(CONTROL_FIELDS))
+@pytest.mark.parametrize("char", CONTROL_CHARACTERS, ids=[f"U+{ord(c):04X}" for c in CONTROL_CHARACTERS])
+def test_a_control_character_in_a_field_is_refused_naming_it(tmp_path, field, char):
+    """Exit 2, one line naming the file and the field, before the host is
+    looked at: nothing written, whichever backend would have run."""
+    value = CONTROL_FIELDS[field].format(char)
+    escaped = CONTROL_FIELDS[field].format(f"\\u{ord(char):04x}")  # TOML's escape: the file itself stays plain
+    fields = {"name": '"alias"', "group": '"nofiles"', "home": '"/var/qmail/alias"', field: f'"{escaped}"'}
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[[users]]\n" + "".join(f"{key} = {text}\n" for key, text in fields.items()))
+    (tmp_path / "root").mkdir()
+    result = cli("apply", "--spec", spec, "--root", tmp_path / "root")
+    assert result.code == 2
+    kind = "a Unicode line separator" if char in "\u2028\u2029" else "a control character"
+    assert result.err == (f"qmailsetup: {spec}: users[0].{field}: {value!r} contains {char!r} (U+{ord(char):04X}), "
+                          f"{kind}, which no account line may hold\n")
+    assert result.out == ""

@@ -22,7 +22,7 @@ from qmailsetup.hostio import NotRegular, read_fd
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
-from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile
+from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near_end
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
@@ -71,6 +71,9 @@ class HostState:
     nss_groups: dict[str, int] = field(default_factory=dict)
     nss_uids: dict[int, str] = field(default_factory=dict)
     nss_gids: dict[int, str] = field(default_factory=dict)
+    # of those names, the ones the local files have now though they lacked
+    # them when read: made meanwhile (another run's), as ("user"|"group", name)
+    made_meanwhile: set[tuple[str, str]] = field(default_factory=set)
     # does NSS hold this UID/GID? Asked per allocation candidate, as useradd
     # and adduser do, so that an LDAP or sssd ID that getpwent does not list
     # is never handed out again; None off the live root (no NSS of its own)
@@ -233,9 +236,18 @@ def observe_path(root: Path, path: str) -> PathState:
     return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
 
 
+def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
+    """Whether the local file of KIND ("user" or "group") has NAME's line
+    now: read again, for a name it lacked when first read."""
+    found = read_bytes(state.etc, state.flavor.file_of(kind))
+    return found is not None and id_near_end(found[0], state.flavor.file_of(kind), name) is not None
+
+
 def ask_nss(spec: Spec, state: HostState) -> None:
     """What NSS knows of the spec's names and fixed IDs that the local
-    files do not: an account in LDAP or NIS is not to be made again."""
+    files do not: an account in LDAP or NIS is not to be made again. A
+    name NSS finds in the local files themselves, read again (another run
+    made it since they were read), is told apart: not NSS's alone."""
     import grp
     import pwd
 
@@ -245,15 +257,17 @@ def ask_nss(spec: Spec, state: HostState) -> None:
         except KeyError:
             return None
 
-    for accounts, label, local, by_name, by_id, names, numbers in (
-        (spec.users, "uid", state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
-        (spec.groups, "gid", state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
+    for kind, accounts, label, local, by_name, by_id, names, numbers in (
+        ("user", spec.users, "uid", state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
+        ("group", spec.groups, "gid", state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
     ):
         for account in accounts:
             number = getattr(account, label)
             found = None if account.name in local else entry(by_name, account.name)
             if found is not None:
                 names[account.name] = found[2]
+                if now_in_local_file(state, kind, account.name):
+                    state.made_meanwhile.add((kind, account.name))
             found = None if number is None or local.holder(number) is not None else entry(by_id, number)
             if found is not None:
                 numbers[number] = found[0]

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
+from qmailsetup.observe import shown
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -77,4 +78,4 @@ def ensure_directory(root: Path, path: str, uid: int, gid: int, mode: int) -> No
             os.close(fd)
     except OSError as error:
         reason = "a symlink or not a directory on the way" if error.errno in (errno.ELOOP, errno.ENOTDIR) else error.strerror
-        raise OperationFailed(f"{path}: {reason}") from None
+        raise OperationFailed(f"{shown(root, path)}: {reason}") from None

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_regular
+from qmailsetup.userdb.fieldtext import unwritable
 
 # What useradd, pw and OpenBSD's user(8) all accept: lower case, digits,
 # '_' and '-', not starting with '-' or a digit, at most 32 characters.
@@ -28,7 +29,6 @@ MODE_PATTERN = re.compile(r"0?[0-7]{3,4}")
 # Linux's NAME_MAX and PATH_MAX (less its NUL), the smallest of the hosts served
 NAME_MAX = 255
 PATH_MAX = 4095
-FORBIDDEN_IN_FIELDS = (":", "\n", "\r", "\0")
 
 def check_name(value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
@@ -72,9 +72,10 @@ def check_directory(value: str) -> str:
 
 
 def check_field_text(value: str) -> str:
-    bad = [c for c in FORBIDDEN_IN_FIELDS if c in value]
+    """A value the tool may write into an account line (userdb/fieldtext.py)."""
+    bad = unwritable(value)
     if bad:
-        raise ValueError(f"{value!r} contains {bad[0]!r}, which the account files cannot hold")
+        raise ValueError(f"{value!r} contains {bad}, which no account line may hold")
     return value
 
 

@@ -29,6 +29,7 @@ from qmailsetup.template import Template
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.fieldtext import unwritable
 from qmailsetup.userdb.records import users_and_groups
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
@@ -223,7 +224,29 @@ class FilesBackend:
             companion = COMPANIONS.get(main)
             if companion in self.templates:
                 edits.put(companion, change.name, self.new_line(companion, change, files))
+        self.refuse_unwritable(edits)
         return edits
+
+    def refuse_unwritable(self, edits: FileEdits) -> None:
+        """Refuse a line to write that holds what no account line may
+        (userdb/fieldtext.py), whatever its source: the spec's values are
+        checked already, but a line rewritten for drift keeps the host's
+        other fields, and a form feed kept in a comment would end the line
+        for whatever splits lines at it."""
+        for kind in edits.kinds():
+            fmt = edits.files[kind].format
+            for name, fields in edits.new_fields(kind).items():
+                if len(fields) != fmt.fields:
+                    raise Refused(f"{self.shown(kind)}: the line of {name} would have {len(fields)} fields, "
+                                  f"a {kind} line has {fmt.fields}; nothing written")
+                for label, value in zip(fmt.labels, fields):
+                    bad = unwritable(value)
+                    if bad:
+                        raise Refused(
+                            f"{self.shown(kind)}: the line of {name} would hold {bad}, in its {label} field; "
+                            "no account line is written with one (give the field a value in the spec and rerun "
+                            "with --fix-drift, or mend the line by hand); nothing written"
+                        )
 
     def preview(self, changes: list[Change]) -> list[tuple[str, str]]:
         edits = self.edits(changes, self.host.files)
@@ -291,8 +314,8 @@ class FilesBackend:
             if not unchanged_since_read(etc, files):
                 files = read_files(etc, self.flavor.name)
                 present = self.recheck(changes, files)
+            edits = self.edits(changes, files, skip=present)  # may refuse: before anything is written
             remove_stale_temps(etc, set(files))
-            edits = self.edits(changes, files, skip=present)
             wanted = [c for c in changes if c.kind in ACCOUNT_KINDS]
             # BSD's passwd, stale: what the post-edit step (pwd_mkdb -p) makes
             repairs = [c for c in changes if c.kind == "file"]

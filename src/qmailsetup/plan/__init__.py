@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from qmailsetup.observe import HostState, PathState
 from qmailsetup.plan.allocation import allocate, in_range, new_id, nobody_else
-from qmailsetup.plan.conflicts import group_conflict, groups_unresolved, path_conflict, shell_refused, user_conflict
+from qmailsetup.plan.conflicts import (
+    group_conflict, groups_unresolved, path_conflict, shell_refused, unusable_id, user_conflict,
+)
 from qmailsetup.plan.drift import USER_FIELDS, desired_shell, desired_user, format_mode, membership, path_drift, user_drift
 from qmailsetup.plan.model import ACCOUNT_KINDS, BACKEND_KINDS, Action, Change, Conflict, FieldChange, Kind, Plan, Value
 from qmailsetup.plan.planning import Planning
@@ -33,7 +35,10 @@ __all__ = [
 def plan_group(p: Planning, name: str, gid: int | None) -> None:
     existing = p.host.groups.get(name)
     if existing:
-        if gid is not None and existing.gid != gid:
+        unusable = unusable_id(p, Kind.GROUP, name)
+        if unusable:
+            p.conflict(Kind.GROUP, name, unusable)
+        elif gid is not None and existing.gid != gid:
             p.conflict(Kind.GROUP, name, f"gid is {existing.gid} on the host, the spec says {gid}; "
                        "a GID is never changed (files are owned by number)")
         else:

@@ -48,11 +48,17 @@ class Format:
         """LINE as it may be shown: its password field as HIDDEN unless it
         is one of the values that hold no secret (README, "Safety rules": no
         output shows a hash). Any line with that column is redacted, comments
-        too: commenting an entry out is a common way to disable it."""
+        too: commenting an entry out is a common way to disable it. A line
+        without it (a comment such as "# $6$salt$hash", a line cut short)
+        could hold a hash anywhere: only its leading '#'s and blanks are
+        shown, unless it is blank or a lone NIS '+' or '-'."""
         column = self.labels.index("password")
         body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
         fields = body.split(":", column + 1)  # pragma: no mutate (the limit only spares splitting the rest, which join puts back)
-        if len(fields) <= column or holds_no_secret(fields[column]):
+        if len(fields) <= column:
+            text = body.lstrip("# \t")
+            return line if text in ("", "+", "-") else body[: len(body) - len(text)] + HIDDEN + newline
+        if holds_no_secret(fields[column]):
             return line
         fields[column] = HIDDEN
         return ":".join(fields) + newline

@@ -45,7 +45,12 @@ def v7_line(line: str) -> str:
 
 def v7_passwd(master_text: str) -> str:
     """/etc/passwd as `pwd_mkdb -p` writes it from MASTER_TEXT: no secrets."""
-    return "".join(v7_line(line) for line in master_text.splitlines(keepends=True))
+    # lines end at '\n' alone, as pwd_mkdb reads them (str.splitlines() would
+    # also end one at a form feed, a vertical tab, NEL, U+2028 ...)
+    lines = master_text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # what follows the last line end
+    return "".join(v7_line(body) for body in lines)
 
 
 def post_edit_argv(profile, root: Path) -> list[str]:
