@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qmailsetup.errors import BadInput
-from qmailsetup.hostio import read_regular
+from qmailsetup.hostio import read_consulted
 
 # What useradd, pw and OpenBSD's user(8) all accept: lower case, digits,
 # '_' and '-', not starting with '-' or a digit, at most 32 characters.
@@ -268,8 +268,9 @@ def load_spec(path: Path | None) -> Spec:
         text = Path(__file__).with_name("default.toml").read_text()
         return parse_spec(text, "built-in default spec")
     try:
-        # never blocks: a FIFO (also `--spec <(...)`) or a device is refused
-        text = read_regular(path).decode("utf-8")
+        # never blocks: a FIFO (also `--spec <(...)`) or a device is refused,
+        # and so is a file larger than any spec
+        text = read_consulted(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise BadInput(f"{path}: cannot read spec: {reason}") from None
