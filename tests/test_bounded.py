@@ -9,6 +9,7 @@ wait4: a bound, not a timing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,8 +20,10 @@ import pytest
 from conftest import skip_or_fail
 from process import env
 from test_bsd_shells import netbsd_tree
+from test_check_compiled import SHOWCTL, host_and_spec, stand_in, world_dir  # noqa: F401 (a fixture)
 from trees import debian_tree
 
+from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.hostio import CONSULTED_LIMIT, TooLarge, read_consulted, read_optional
 
 GIB = 1 << 30
@@ -129,3 +132,81 @@ def test_a_file_whose_size_says_nothing_is_cut_by_what_it_holds():
     with pytest.raises(TooLarge) as error:
         read_consulted("/proc/self/maps", limit=100)
     assert error.value.strerror.startswith("more than 100 bytes, larger than the 100 bytes")
+
+
+FLOOD_RUN = """
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from qmailsetup.check import compiled
+from test_check_compiled import host_and_spec, stand_in
+
+compiled.TIMEOUT = 5  # the old code read the flood until then
+stand_in(Path({home!r}), "", extra={extra!r})
+spec, host = host_and_spec(Path({tmp!r}), Path({home!r}))
+[finding] = compiled.compiled_findings(spec, Path("/"), host)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    children = "a child left"
+except ChildProcessError:
+    children = "none"
+print(json.dumps([finding.severity, finding.message, children]))
+"""
+
+
+def live_in_group(pgid: int) -> list[str]:
+    """The processes of the process group PGID that are not zombies."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            live.append(stat.parent.name)
+    return live
+
+
+def as_root() -> None:
+    if os.geteuid() != 0:
+        skip_or_fail("runs qmail-showctl as nobody: needs root")
+
+
+@pytest.mark.parametrize("flood", [
+    "exec yes",  # lines
+    "exec cat /dev/zero",  # no line ends at all
+    "yes qmail | cat",  # by a program it started: the whole group is killed
+    "exec yes >&2",  # stderr
+])
+def test_a_qmail_showctl_that_floods_is_cut_at_the_limit_and_reaped(tmp_path, world_dir, flood):
+    as_root()
+    pgid = world_dir / "pgid"  # the stand-in, as nobody, says its process group
+    pgid.touch()
+    pgid.chmod(0o666)
+    extra = f'echo $$ > "{pgid}"\n{flood}'
+    script = FLOOD_RUN.format(tests=str(Path(__file__).parent), home=str(world_dir), tmp=str(tmp_path), extra=extra)
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        out.seek(0)
+        printed = out.read().decode()
+    assert os.waitstatus_to_exitcode(status) == 0, printed
+    severity, message, children = json.loads(printed.splitlines()[-1])
+    assert severity == "warning"
+    assert f"(was stopped after {OUTPUT_LIMIT} bytes of output) printed no 'user ids:'" in message
+    assert children == "none"
+    assert usage.ru_maxrss < PEAK_BOUND_KB, f"peak {usage.ru_maxrss} KiB"
+    assert live_in_group(int(pgid.read_text())) == []
+
+
+def test_the_id_lines_before_a_flood_are_read(tmp_path, world_dir):
+    """qmail-showctl prints the IDs first, then every control file: a host
+    whose control files print more than the limit is still compared."""
+    as_root()
+    from qmailsetup.check.compiled import compiled_findings
+
+    ids = (SHOWCTL / "netqmail-1.06.out").read_text()
+    stand_in(world_dir, ids, extra=f"cat <<'OUTPUT'\n{ids}OUTPUT\nexec yes 'rcpthosts: example.org'")
+    spec, host = host_and_spec(tmp_path, world_dir)
+    [finding] = compiled_findings(spec, Path("/"), host)
+    assert (finding.severity, finding.message) == ("ok", "qmail was built with the IDs the accounts have")
