@@ -208,6 +208,9 @@ EXACT_LINES = [
      "groups: name 'a' appears more than once"),
     (f'[[users]]\n{USER}comment = "a\\rb"\n', "users[0].comment: 'a\\rb' contains '\\r', which the account files cannot hold"),
     (f'[[users]]\n{USER}class = "x\\u0000"\n', "users[0].class: 'x\\x00' contains '\\x00', which the account files cannot hold"),
+    # they would reach terminals raw through the exports
+    (f'[[users]]\n{USER}comment = "a\\u001b[8mb"\n', "users[0].comment: 'a\\x1b[8mb' contains '\\x1b', which is not printable"),
+    ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x\\u202e"\n', "users[0].home: '/x\\u202e' contains '\\u202e', which is not printable"),
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/var/qmail/"\n',
      "users[0].home: '/var/qmail/' is not a normalised absolute path (no '.', '..', '//' or trailing '/')"),
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nshell = "/bin:sh"\n',

@@ -75,6 +75,11 @@ def check_field_text(value: str) -> str:
     bad = [c for c in FORBIDDEN_IN_FIELDS if c in value]
     if bad:
         raise ValueError(f"{value!r} contains {bad[0]!r}, which the account files cannot hold")
+    # an escape sequence in a comment or a path would reach terminals raw
+    # through every export, or be shown escaped, not as written (streams.printable)
+    unprintable = [c for c in value if not c.isprintable()]
+    if unprintable:
+        raise ValueError(f"{value!r} contains {unprintable[0]!r}, which is not printable")
     return value
 
 
