@@ -116,7 +116,9 @@ def specs(draw) -> Spec:
     gids = draw(st.lists(some_id, min_size=len(groups), max_size=len(groups)))
     users = draw(st.lists(st.sampled_from(SPEC_USERS), unique=True, min_size=1, max_size=4))
     uids = draw(st.lists(some_id, min_size=len(users), max_size=len(users)))
-    spec_text = st.text(st.characters(blacklist_characters=":\n\r\0", blacklist_categories=("Cs",)), max_size=8)
+    # what a spec field may hold: no ':', nothing that is not printable (spec.check_field_text)
+    spec_text = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs",)).filter(str.isprintable),
+                        max_size=8)
     user_entries = []
     for name, uid in zip(users, uids):
         entry = {
