@@ -16,8 +16,10 @@ import typer
 from typer import _click as click
 
 from qmailsetup import __version__
+from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.cli import app
 from qmailsetup.errors import EXIT_TABLE
+from qmailsetup.hostio import CONSULTED_LIMIT
 
 DESCRIPTION = [
     "qmailsetup makes a UNIX host ready for qmail, netqmail or notqmail: the qmail and nofiles groups, "
@@ -33,6 +35,12 @@ DESCRIPTION = [
     "check tells whether the host is fit for qmail: the filesystem under /var/qmail (nosuid, noexec, a "
     "network or in-memory filesystem, synchronous metadata), daemontools, ucspi-tcp and a resolver, and the "
     "accounts. env prints the IDs for a bootstrap script; export writes the spec for other tools.",
+    "Whatever the host holds, a run stays bounded. A file qmailsetup only consults (login.defs, os-release, "
+    f"shells, resolv.conf, a platform profile, the spec) larger than {CONSULTED_LIMIT >> 20} MiB is refused "
+    "before it is read, exit status 2; the account files are read as they are, once. check reads at most "
+    f"{OUTPUT_LIMIT >> 20} MiB of qmail-showctl's output, then kills it. A control character from the host "
+    "(in another account's GECOS, a file name, another process's arguments, a path) is shown escaped, as "
+    "\\x1b or \\u202e, in the text, in --json and in error messages: it cannot drive the terminal.",
 ]
 
 ENVIRONMENT = [

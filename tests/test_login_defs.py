@@ -139,7 +139,7 @@ def test_login_defs_that_cannot_be_read_names_why(tmp_path, monkeypatch):
         def refuse(*args, number=number, **kwargs):
             raise OSError(number, os.strerror(number))
 
-        monkeypatch.setattr(hostio, "read_regular", refuse)
+        monkeypatch.setattr(hostio, "read_consulted", refuse)
         with pytest.raises(failure) as error:
             read_login_defs(root, LINUX)
         assert str(error.value) == f"{root}/etc/login.defs: cannot read: {text}"

@@ -119,8 +119,8 @@ def specs(draw) -> Spec:
     gids = draw(st.lists(some_id, min_size=len(groups), max_size=len(groups)))
     users = draw(st.lists(st.sampled_from(SPEC_USERS), unique=True, min_size=1, max_size=4))
     uids = draw(st.lists(some_id, min_size=len(users), max_size=len(users)))
-    # what a spec may hold: no ':', and no control character or line separator
-    spec_text = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
+    # what a spec field may hold: no ':', nothing that is not printable (spec.check_field_text)
+    spec_text = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs",)).filter(str.isprintable),
                         max_size=8)
     user_entries = []
     for name, uid in zip(users, uids):

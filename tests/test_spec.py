@@ -208,6 +208,9 @@ EXACT_LINES = [
      "groups: name 'a' appears more than once"),
     (f'[[users]]\n{USER}comment = "a\\rb"\n', "users[0].comment: 'a\\rb' contains '\\r' (U+000D), a control character, which no account line may hold"),
     (f'[[users]]\n{USER}class = "x\\u0000"\n', "users[0].class: 'x\\x00' contains '\\x00' (U+0000), a control character, which no account line may hold"),
+    # not printable: it would reach terminals raw through the exports
+    ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x\\u202e"\n', "users[0].home: '/x\\u202e' contains '\\u202e', which is not printable"),
+    (f'[[users]]\n{USER}comment = "a\\u001b[8mb"\n', "users[0].comment: 'a\\x1b[8mb' contains '\\x1b' (U+001B), a control character, which no account line may hold"),
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/var/qmail/"\n',
      "users[0].home: '/var/qmail/' is not a normalised absolute path (no '.', '..', '//' or trailing '/')"),
     ('[[users]]\nname = "a"\ngroup = "b"\nhome = "/x"\nshell = "/bin:sh"\n',

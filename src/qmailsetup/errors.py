@@ -1,5 +1,7 @@
 """Errors that end a run, each tied to the exit code README.md documents."""
 
+from qmailsetup.streams import printable
+
 # README.md's exit codes; the errors below carry theirs
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
 EXIT_CHECK_ERRORS = 5
@@ -60,6 +62,7 @@ def first_of(reasons: list[str]) -> str:
 
 
 def one_line(message: str) -> str:
-    """A message as one line: a newline in a file name or a spec value must
-    not split it (logs and scripts read errors a line at a time)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    """A message as one line, printable: a newline in a file name or a spec
+    value must not split it (logs and scripts read errors a line at a
+    time), nor an escape sequence drive the terminal (streams.printable)."""
+    return printable(message)

@@ -6,12 +6,19 @@ with O_NONBLOCK, so a FIFO, a device or a socket where a file is expected
 can never make a run wait, then checked with fstat to be a regular file.
 Anything else is NotRegular, an OSError the callers turn into their one-line
 error. O_NONBLOCK is cleared again once the file is known to be regular.
+
+A file the tool only consults (login.defs, os-release, shells,
+resolv.conf, a platform profile, the spec) is read whole only up to
+CONSULTED_LIMIT: a larger one is TooLarge, refused before it is read (a
+sparse file of a gigabyte costs no disk, but would cost a gigabyte of
+memory). The account files are read as they are, whatever their size.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import stat
 import struct
@@ -23,11 +30,18 @@ CHUNK = 1 << 20
 FS_IOC_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
 # chattr +i and +a (Linux inode flags)
 FS_IMMUTABLE_FL, FS_APPEND_FL = 0x00000010, 0x00000020
+# README.md, "Safety rules": each of those files is a few kilobytes
+CONSULTED_LIMIT = 1 << 20
 
 
 class NotRegular(OSError):
     """A path that is there but is not a regular file (a FIFO, a device, a
     socket, a directory); its strerror says which."""
+
+
+class TooLarge(OSError):
+    """A file the tool only consults that is larger than CONSULTED_LIMIT;
+    its strerror gives the size and the limit."""
 
 
 def kind_of(mode: int) -> str:
@@ -74,10 +88,15 @@ def open_regular(
 
 
 def read_fd(fd: int, limit: int | None = None) -> bytes:
-    """All of FD (or its first LIMIT bytes)."""
+    """All of FD (or its first LIMIT bytes). All of it is read into one
+    buffer, sized from fstat, so an account file of any size is in memory
+    once, never also as the pieces it was read in."""
+    if limit is None:
+        with io.FileIO(fd, closefd=False) as stream:
+            return stream.readall()
     chunks, size = [], 0
-    while limit is None or size < limit:
-        chunk = os.read(fd, CHUNK if limit is None else min(CHUNK, limit - size))
+    while size < limit:
+        chunk = os.read(fd, min(CHUNK, limit - size))
         if not chunk:
             break
         chunks.append(chunk)
@@ -94,11 +113,30 @@ def read_regular(path, *, dir_fd: int | None = None, follow: bool = True, limit:
         os.close(fd)
 
 
-def read_optional(path, *, dir_fd: int | None = None, follow: bool = True) -> bytes | None:
-    """Like read_regular, but None when PATH does not exist; a path that is
-    there but is not a regular file is still NotRegular, never ignored."""
+def read_consulted(
+    path, *, dir_fd: int | None = None, follow: bool = True, limit: int = CONSULTED_LIMIT,
+) -> bytes:
+    """The bytes of PATH, a regular file the tool only consults; TooLarge
+    when it holds more than LIMIT bytes, told from its size before anything
+    is read (or, for a file whose size says nothing, as /proc's, from the
+    first LIMIT + 1 bytes)."""
+    fd, info = open_regular(path, dir_fd=dir_fd, follow=follow)
     try:
-        return read_regular(path, dir_fd=dir_fd, follow=follow)
+        if info.st_size <= limit:
+            data = read_fd(fd, limit + 1)
+            if len(data) <= limit:
+                return data
+        size = f"{info.st_size} bytes" if info.st_size > limit else f"more than {limit} bytes"
+        raise TooLarge(errno.EFBIG, f"{size}, larger than the {limit} bytes qmailsetup reads of a file it only consults")
+    finally:
+        os.close(fd)
+
+
+def read_optional(path, *, dir_fd: int | None = None, follow: bool = True) -> bytes | None:
+    """Like read_consulted, but None when PATH does not exist; a path that
+    is there but is not a regular file is still NotRegular, never ignored."""
+    try:
+        return read_consulted(path, dir_fd=dir_fd, follow=follow)
     except FileNotFoundError:
         return None
 

@@ -2,7 +2,8 @@
 
 Kept to valid IDs (spec.MAX_ID, spec.RESERVED_IDS): a SYS_UID_MIN of -100 or
 a SYS_UID_MAX of 4294967295 would have an ID allocated that is none. Read
-through hostio, so a FIFO or a device there cannot make a run wait.
+through hostio, so a FIFO or a device there cannot make a run wait, nor
+a sparse file of a gigabyte fill its memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, OperationFailed
-from qmailsetup.hostio import NotRegular, read_optional
+from qmailsetup.hostio import NotRegular, TooLarge, read_optional
 from qmailsetup.observe import shown, under
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS
@@ -78,7 +79,7 @@ def read_login_defs(root: Path, profile: Profile) -> IdRange:
     name = shown(root, profile.login_defs)
     try:
         data = read_optional(under(root, profile.login_defs))
-    except NotRegular as error:
+    except (NotRegular, TooLarge) as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:
         # a failing disk is a failed run (1); a file it may not read, bad input (2)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.hostio import NotRegular, read_optional, read_regular
+from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
 from qmailsetup.template import Template
 from qmailsetup.tools import find_tool
 from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, detect as detect_flavor
@@ -276,11 +276,12 @@ def parse_os_release(text: str) -> dict[str, str]:
 def read_os_release(root: Path) -> dict[str, str]:
     """ID and ID_LIKE, from the first os-release there is (os-release(5));
     a symlink is followed (etc/os-release usually is one), but something
-    that is not a file is bad input: a FIFO there would hang even a dry run."""
+    that is not a file is bad input: a FIFO there would hang even a dry run;
+    so is one larger than hostio.CONSULTED_LIMIT."""
     for candidate in (root / "etc/os-release", root / "usr/lib/os-release"):
         try:
-            return parse_os_release(read_regular(candidate).decode(errors="replace"))
-        except NotRegular as error:
+            return parse_os_release(read_consulted(candidate).decode(errors="replace"))
+        except (NotRegular, TooLarge) as error:
             raise BadInput(f"{candidate}: {error.strerror}") from None
         except OSError:
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 
+from qmailsetup.errors import one_line
 from qmailsetup.plan import Change, Plan
 
 MARKS = {"create": "+", "modify": "~"}
@@ -46,13 +47,13 @@ def render_text(plan: Plan, header: str, backend, diffs: list[tuple[str, str]]) 
     for change in plan.changes:
         lines.extend(change_lines(change, backend.commands(change)))
     for conflict in plan.conflicts:
-        lines.append(f"! {conflict.kind} {conflict.name}: conflict: {conflict.reason}")
+        lines.append(f"! {conflict.kind} {conflict.name}: conflict: {one_line(conflict.reason)}")
     if plan.unchanged:
         lines.append("= in sync: " + ", ".join(f"{kind} {name}" for kind, name in plan.unchanged))
     for path, diff in diffs:
         lines.extend(["", f"--- diff of {path}", diff.rstrip("\n")])
     lines.append("")
-    lines.extend(f"warning: {warning}" for warning in plan.warnings)
+    lines.extend(f"warning: {one_line(warning)}" for warning in plan.warnings)
     lines.append(summary(plan))
     return "\n".join(lines) + "\n"
 
@@ -83,9 +84,3 @@ def plan_data(plan: Plan, backend, diffs: list[tuple[str, str]]) -> dict:
         "unchanged": [{"kind": kind, "name": name} for kind, name in plan.unchanged],
         "diffs": [{"path": path, "diff": diff} for path, diff in diffs],
     }
-
-
-def render_json(data: dict) -> str:
-    import json  # only for --json: every import counts in a dry run's start-up
-
-    return json.dumps(data, indent=2) + "\n"

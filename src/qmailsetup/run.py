@@ -13,8 +13,9 @@ from qmailsetup.errors import (
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import choose_profile, require_format
-from qmailsetup.render import plan_data, render_json, render_text
+from qmailsetup.render import plan_data, render_text
 from qmailsetup.spec import load_spec
+from qmailsetup.streams import json_text
 
 
 
@@ -39,7 +40,7 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=N
         failed = None
     if not as_json and (errors or failed):
         heading = "note: qmailsetup check finds, as things stand:" if dry_run else "qmailsetup check: errors that remain:"
-        print(f"qmailsetup check could not run: {failed}" if failed else heading)
+        print(f"qmailsetup check could not run: {one_line(failed)}" if failed else heading)
         for finding in errors:
             print("\n".join("  " + line for line in finding_lines(finding)))
     return errors, {"check": [f.data() for f in errors]}
@@ -74,7 +75,7 @@ def run_apply(
 
     def emit(extra: dict | None = None) -> None:
         if as_json:
-            sys.stdout.write(render_json({**data, **(extra or {})}))
+            sys.stdout.write(json_text({**data, **(extra or {})}))
 
     if not as_json:
         sys.stdout.write(render_text(plan, header, backend, diffs))

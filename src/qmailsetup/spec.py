@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qmailsetup.errors import BadInput
-from qmailsetup.hostio import read_regular
+from qmailsetup.hostio import read_consulted
 from qmailsetup.userdb.fieldtext import unwritable
 
 # What useradd, pw and OpenBSD's user(8) all accept: lower case, digits,
@@ -76,6 +76,11 @@ def check_field_text(value: str) -> str:
     bad = unwritable(value)
     if bad:
         raise ValueError(f"{value!r} contains {bad}, which no account line may hold")
+    # an escape sequence in a comment or a path would reach terminals raw
+    # through every export, or be shown escaped, not as written (streams.printable)
+    unprintable = [c for c in value if not c.isprintable()]
+    if unprintable:
+        raise ValueError(f"{value!r} contains {unprintable[0]!r}, which is not printable")
     return value
 
 
@@ -269,8 +274,9 @@ def load_spec(path: Path | None) -> Spec:
         text = Path(__file__).with_name("default.toml").read_text()
         return parse_spec(text, "built-in default spec")
     try:
-        # never blocks: a FIFO (also `--spec <(...)`) or a device is refused
-        text = read_regular(path).decode("utf-8")
+        # never blocks: a FIFO (also `--spec <(...)`) or a device is refused,
+        # and so is a file larger than any spec
+        text = read_consulted(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise BadInput(f"{path}: cannot read spec: {reason}") from None

@@ -1,17 +1,66 @@
 """Standard output that cannot end a run: closed (`>&-`), a broken pipe
 (`| head -1`), a full device (/dev/full) or a terminal encoding that cannot
-show a character.
+show a character; and that nothing read from the host reaches raw.
 
 The report is for the administrator; the host is what matters. A failure to
 write it is remembered, told once on stderr, and the run goes on, so the
 exit status still says what happened to the host (README.md, "Exit codes").
+
+What the report shows comes from the host: other accounts' GECOS in a
+diff's context lines, file names under the queue, another process's argv,
+paths. A control character there could drive the terminal (ESC[8m hides
+all that follows, a warning included; U+202E reverses what a line reads),
+so everything written to stdout, every error line (errors.one_line) and
+every string in --json (json_text) shows such characters escaped, the same
+way in each (README.md, "Safety rules").
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import sys
+
+# the two layout characters the report itself writes, kept where a text has lines
+LAYOUT = "\n\t"
+NOT_PLAIN_ASCII = re.compile(r"[^ -~]")
+
+
+def printable(text: str, keep: str = "") -> str:
+    """TEXT with each character that is not printable shown as Python
+    escapes it (\\x1b, \\x9b, \\u202e), but those in KEEP. Not printable, as
+    str.isprintable says: the C0 and C1 controls and DEL, the line and
+    paragraph separators, format characters (the bidirectional overrides
+    among them), spaces other than ' ', private-use and unassigned code
+    points, and the surrogates that stand for bytes that are not UTF-8. A
+    backslash stays as it is: the escapes are for reading, not for
+    decoding back."""
+
+    def shown(match: re.Match) -> str:
+        char = match.group()
+        return char if char in keep or char.isprintable() else repr(char)[1:-1]
+
+    return NOT_PLAIN_ASCII.sub(shown, text)
+
+
+def printable_data(value):
+    """VALUE (a JSON document's data) with every string in it printable,
+    newlines and tabs kept: the decoded --json says what the text says."""
+    if isinstance(value, str):
+        return printable(value, LAYOUT)
+    if isinstance(value, dict):
+        return {printable_data(key): printable_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable_data(item) for item in value]
+    return value
+
+
+def json_text(data) -> str:
+    """DATA as --json prints it."""
+    import json  # only for --json: every import counts in a dry run's start-up
+
+    return json.dumps(printable_data(data), indent=2) + "\n"
 
 
 def reopen_closed_descriptors() -> None:
@@ -32,9 +81,10 @@ def reopen_closed_descriptors() -> None:
 
 
 class GuardedOutput(io.TextIOBase):
-    """A text stream that passes everything to STREAM, flushed at once (so
-    a slow run shows its progress), until a write fails; then it keeps the
-    error and takes the rest without writing."""
+    """A text stream that passes everything to STREAM, printable (newlines
+    and tabs kept) and flushed at once (so a slow run shows its progress),
+    until a write fails; then it keeps the error and takes the rest
+    without writing."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
@@ -59,7 +109,7 @@ class GuardedOutput(io.TextIOBase):
     def write(self, text: str) -> int:
         if self.error is None:
             try:
-                self.stream.write(text)
+                self.stream.write(printable(text, LAYOUT))
                 self.stream.flush()
             except OSError as error:
                 self.failed(error)

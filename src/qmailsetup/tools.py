@@ -8,9 +8,9 @@ may have no pty to give), argv in UTF-8 as the files backend writes it
 whatever the locale, with no signal blocked in the child (the files
 backend holds SIGINT, SIGTERM and SIGHUP back while it holds its locks,
 userdb/lock.py, and the program it runs must stay interruptible),
-optionally bounded in time, in another environment or directory, or as
-an unprivileged user. sh is imported only when a program runs: a dry run
-runs none.
+optionally bounded in time and in output, in another environment or
+directory, or as an unprivileged user. sh is imported only when a program
+runs: a dry run runs none.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class ToolResult(NamedTuple):
     returncode: int  # negative: killed by that signal
     stdout: str  # surrogate escapes for bytes that are not UTF-8 (paths round-trip)
     stderr: str
+    cut: bool = False  # it printed more than the output limit: killed, the rest unread
 
     def failure(self) -> str:
         """'ARGV: exit N: its stderr', one line, for an error message."""
@@ -72,6 +73,47 @@ def child_setup(as_user: tuple[int, int] | None):
     return setup
 
 
+class BoundedOutput:
+    """What a program printed, its first LIMIT bytes of stdout and of
+    stderr: at the first byte past them its process group (the program and
+    whatever it started) is killed and no more is read, so a program that
+    floods its output costs LIMIT bytes of memory, no more."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.stdout, self.stderr = bytearray(), bytearray()
+        self.cut = False
+
+    def sink(self, kept: bytearray):
+        """An sh callback for one stream, keeping it in KEPT."""
+
+        def take(chunk, stdin, process) -> bool:
+            data = chunk.encode("utf-8", "surrogateescape") if isinstance(chunk, str) else chunk
+            room = self.limit - len(kept)
+            kept.extend(data[:room])
+            if len(data) <= room:
+                return False
+            if not self.cut:
+                self.cut = True
+                try:
+                    process.kill_group()
+                except ProcessLookupError:  # gone already
+                    pass
+            return True  # sh calls this no more, and keeps nothing itself
+
+        return take
+
+    def options(self) -> dict:
+        """sh's options for it: the program in a process group of its own
+        (so killing it kills what it started), read in chunks, not lines (a
+        line without an end would be buffered whole), its stdin at its end
+        at once (sh keeps it open for callbacks that answer, else)."""
+        return {
+            "_out": self.sink(self.stdout), "_err": self.sink(self.stderr), "_out_bufsize": 1 << 16,
+            "_err_bufsize": 1 << 16, "_decode_errors": "surrogateescape", "_new_group": True, "_in": "",
+        }
+
+
 def exec_error(error) -> OSError:
     """The OSError sh's child met in its exec (it reports only a traceback)."""
     found = re.findall(r"\[Errno (\d+)\] ([^\n]*)", str(error))
@@ -80,14 +122,16 @@ def exec_error(error) -> OSError:
 
 def run_tool(
     argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, str] | None = None,
-    cwd: str | None = None, as_user: tuple[int, int] | None = None,
+    cwd: str | None = None, as_user: tuple[int, int] | None = None, output_limit: int | None = None,
 ) -> ToolResult:
     """Run the program ARGV[0] (found by find_tool) with ARGV[1:] and wait
     for it: in ENV (this environment when None), in CWD, as AS_USER (uid,
     gid; root can drop to it). Its exit status is in the result, not
     raised. FileNotFoundError when there is no such program; TimeoutError
     when it ran TIMEOUT seconds (it is killed); another OSError when it
-    could not be started."""
+    could not be started. Given OUTPUT_LIMIT, at most that many bytes of
+    each of its stdout and stderr are kept; past them it is killed, and the
+    result says it was cut."""
     import sh
 
     try:
@@ -97,6 +141,9 @@ def run_tool(
     options = {"_tty_in": False, "_tty_out": False, "_encoding": "utf-8", "_preexec_fn": child_setup(as_user)}
     given = {"_timeout": timeout, "_env": None if env is None else dict(env), "_cwd": cwd}
     options.update({key: value for key, value in given.items() if value is not None})
+    bounded = None if output_limit is None else BoundedOutput(output_limit)
+    if bounded is not None:
+        options.update(bounded.options())
     try:
         done = command(*argv[1:], _return_cmd=True, **options)
         code, stdout, stderr = done.exit_code, done.stdout, done.stderr
@@ -106,4 +153,7 @@ def run_tool(
         raise TimeoutError(errno.ETIMEDOUT, f"did not finish in {timeout:g} s", argv[0]) from None
     except sh.ForkException as error:
         raise exec_error(error) from None
-    return ToolResult(tuple(argv), code, stdout.decode("utf-8", "surrogateescape"), stderr.decode("utf-8", "replace"))
+    if bounded is not None:
+        stdout, stderr = bounded.stdout, bounded.stderr
+    return ToolResult(tuple(argv), code, stdout.decode("utf-8", "surrogateescape"), stderr.decode("utf-8", "replace"),
+                      cut=bounded is not None and bounded.cut)

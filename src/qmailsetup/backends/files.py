@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from dataclasses import dataclass, field
 
-from qmailsetup.errors import OperationFailed, Refused, first_of
+from qmailsetup.errors import OperationFailed, Refused, first_of, one_line
 from qmailsetup.observe import read_bytes, read_files
 from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.plan.drift import current_values
@@ -399,5 +399,5 @@ class FilesBackend:
 
         run_post_edit(
             self.host.profile.name, argv, self.host.etc, run, write_passwd,
-            say=lambda note: print(f"qmailsetup: note: {note}", file=sys.stderr),
+            say=lambda note: print(f"qmailsetup: note: {one_line(note)}", file=sys.stderr),
         )

@@ -15,9 +15,10 @@ when it runs (uid.c's inituid); its qmail-showctl holds uid.c's message,
 which is how it is told apart without running anything.
 
 The installed qmail-showctl is run only on the live root, as nobody, with
-no stdin, in a bounded time, and only when it is root's alone (not
-setuid, not writable by others): never under --root, where its code is
-not this host's to run.
+no stdin, in a bounded time and output (its first OUTPUT_LIMIT bytes are
+read; past them it is killed: the ID lines come first), and only when it
+is root's alone (not setuid, not writable by others): never under --root,
+where its code is not this host's to run.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SHOWN_GROUPS = ("nofiles", "qmail")  # auto_gidn, auto_gidq
 # notqmail's uid.c, linked into its qmail-showctl: names are looked up at run time
 RUNTIME_LOOKUP = b"fatal: unable to find user "
 TIMEOUT = 10  # seconds; qmail-showctl reads a few control files
-OUTPUT_LIMIT = 1 << 20
+OUTPUT_LIMIT = 1 << 20  # README.md, "Safety rules"
 BY_HAND = (
     "run qmail-showctl by hand and compare its 'user ids:' (alias, qmaild, qmaill, root, qmailp, qmailq, "
     "qmailr, qmails) and 'group ids:' (nofiles, qmail) with id -u and getent group"
@@ -87,10 +88,11 @@ def nobody() -> tuple[int, int] | None:
 
 def run_showctl(program: Path):
     """PROGRAM run as nobody, no stdin, a bare environment, at most TIMEOUT
-    seconds (TimeoutError after)."""
+    seconds (TimeoutError after) and OUTPUT_LIMIT bytes of output (then killed)."""
     from qmailsetup.tools import run_tool
 
-    return run_tool([str(program)], timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin"}, cwd="/", as_user=nobody())
+    return run_tool([str(program)], timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin"}, cwd="/", as_user=nobody(),
+                    output_limit=OUTPUT_LIMIT)
 
 
 def compare(layout: Layout, host: HostState, uids: dict[str, int], gids: dict[str, int]) -> list[str]:
@@ -164,11 +166,14 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         )]
     except OSError as error:
         return [Finding("qmail.compiled-ids", "warning", where, f"cannot run {where}: {error.strerror}", BY_HAND)]
-    parsed = parse_showctl(result.stdout[:OUTPUT_LIMIT])
+    # a cut output's last line may be cut too: only whole lines count
+    text = result.stdout[: result.stdout.rfind("\n") + 1] if result.cut else result.stdout
+    parsed = parse_showctl(text)
     if parsed is None:
+        how = f"was stopped after {OUTPUT_LIMIT} bytes of output" if result.cut else f"exit {result.returncode}"
         return [Finding(
-            "qmail.compiled-ids", "warning", where,
-            f"{where} (exit {result.returncode}) printed no 'user ids:' and 'group ids:' lines", BY_HAND,
+            "qmail.compiled-ids", "warning", where, f"{where} ({how}) printed no 'user ids:' and 'group ids:' lines",
+            BY_HAND,
         )]
     wrong = compare(layout, host, *parsed)
     if wrong:

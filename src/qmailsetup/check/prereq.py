@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
-from qmailsetup.hostio import NotRegular, read_regular
+from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_regular
 from qmailsetup.target import Target
 
 # where djb's packages install besides PATH, and how they got there: Debian's
@@ -122,11 +122,12 @@ def check_package(
 
 def nameservers(resolv_conf: Path) -> list[str]:
     """The nameservers resolv.conf names; none when it cannot be read.
-    Something there that is not a file (a FIFO would hang the run) is bad
-    input; a symlink is followed (systemd-resolved makes one)."""
+    Something there that is not a file (a FIFO would hang the run), or one
+    larger than hostio.CONSULTED_LIMIT, is bad input; a symlink is followed
+    (systemd-resolved makes one)."""
     try:
-        text = read_regular(resolv_conf).decode(errors="replace")
-    except NotRegular as error:
+        text = read_consulted(resolv_conf).decode(errors="replace")
+    except (NotRegular, TooLarge) as error:
         raise BadInput(f"{resolv_conf}: {error.strerror}") from None
     except OSError:
         return []

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.check.accounts import account_findings
-from qmailsetup.errors import EXIT_OK, EXIT_REFUSED
+from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
+from qmailsetup.streams import json_text
 
 # what `apply` reports after setting up accounts and /var/qmail
 SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-shell", "account.password"})
@@ -53,9 +54,11 @@ def has_errors(findings: list[Finding]) -> bool:
 
 
 def finding_lines(finding: Finding) -> list[str]:
-    lines = [f"{finding.severity:<7} {finding.id}: {finding.message}"]
+    """A finding as text: its message and its remedy a line each, whatever
+    newline a file name in them holds (a queue file's, another process's argv)."""
+    lines = [f"{finding.severity:<7} {finding.id}: {one_line(finding.message)}"]
     if finding.remedy and finding.severity != "ok":
-        lines.append(f"        remedy: {finding.remedy}")
+        lines.append(f"        remedy: {one_line(finding.remedy)}")
     return lines
 
 
@@ -69,9 +72,7 @@ def render_text(findings: list[Finding], header: str) -> str:
 
 
 def render_json(findings: list[Finding]) -> str:
-    import json  # only for --json
-
-    return json.dumps({"findings": [f.data() for f in findings]}, indent=2) + "\n"
+    return json_text({"findings": [f.data() for f in findings]})
 
 
 def run_check(root: Path, as_json: bool, spec_file: Path | None = None, platform: str = "auto") -> int:
