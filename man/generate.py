@@ -30,6 +30,9 @@ DESCRIPTION = [
     "plans the difference, shows it field by field, and carries it out, telling each change as it completes. "
     "Nothing is ever deleted; an account that differs is drift, changed only with --fix-drift; a UID or GID "
     "is never changed. A conflict means nothing at all is written. A second run finds nothing to do. "
+    "An account useradd or groupadd left half-made (a passwd or group line without its shadow or gshadow "
+    "line) is a repair (action \"repair\" in --json output): the missing line is added, for that account "
+    "alone, by either backend; check reports it as account.incomplete. "
     "When --backend files edits the account files of the running host, each account made or changed is "
     "logged to syslog (auth facility) as useradd, groupadd and usermod log it.",
     "check tells whether the host is fit for qmail: the filesystem under /var/qmail (nosuid, noexec, a "

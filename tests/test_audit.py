@@ -94,3 +94,47 @@ def test_the_files_backend_logs_to_syslog_on_the_live_root_only(tmp_path, privil
         ["syslog", 6, "change user 'qmaild' shell from '/bin/sh' to '/usr/sbin/nologin'"],
     ]
     assert records == expected
+
+
+def test_a_repair_is_told_and_logged_by_the_line_it_added(tmp_path):
+    """No shadow-utils tool repairs one account, so no wording to borrow:
+    the progress line and the syslog line name the account and the file."""
+    from qmailsetup.audit import progress_line, syslog_lines
+
+    root = debian_tree(tmp_path / "root")
+    append(root, "group", ["qmail:x:999:"])
+    append(root, "passwd", ["qmailq:x:990:999::/var/qmail:/usr/sbin/nologin"])
+    spec = load_spec(None)
+    host = observe(spec, root, load_profile("linux"))
+    repairs = [c for c in make_plan(spec, host).changes if c.action == "repair"]
+    assert [progress_line(c, given_id(c, host, False)) for c in repairs] == [
+        "repaired group qmail (added its gshadow line)", "repaired user qmailq (added its shadow line)"]
+    assert [syslog_lines(c, host) for c in repairs] == [
+        ["add missing gshadow entry of group 'qmail'"], ["add missing shadow entry of user 'qmailq'"]]
+
+
+def test_on_the_live_root_a_command_backend_s_repairs_are_logged_not_its_tools_work(monkeypatch):
+    """useradd logs what it makes itself; a repair is the files backend's
+    writer's, which logs it as it would under --backend files."""
+    import syslog
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from qmailsetup.audit import Progress
+    from qmailsetup.plan import Action, Change, FieldChange, Kind
+
+    logged = []
+    monkeypatch.setattr(syslog, "openlog", lambda *args: logged.append(("openlog", *args)))
+    monkeypatch.setattr(syslog, "syslog", lambda *args: logged.append(args))
+    repair = Change(Kind.USER, "qmailr", Action.REPAIR, {"shadow": FieldChange("missing", "present")},
+                    {"name": "qmailr", "uid": 994, "gid": 999})
+    create = Change(Kind.GROUP, "qmail", Action.CREATE, {"gid": FieldChange(None, 999)}, {"name": "qmail", "gid": 999})
+    for root, expected in ((Path("/"), [("openlog", "qmailsetup", syslog.LOG_PID, syslog.LOG_AUTH),
+                                        (syslog.LOG_INFO, "add missing shadow entry of user 'qmailr'")]),
+                           (Path("/mnt/image"), [])):
+        logged.clear()
+        host = SimpleNamespace(root=root, profile=SimpleNamespace(pass_planned_ids=False))
+        progress = Progress(host, SimpleNamespace(name="useradd"), as_json=True)
+        progress(create)
+        progress(repair)
+        assert logged == expected

@@ -87,3 +87,23 @@ def test_drift_other_than_the_shell_is_a_warning(tmp_path):
     findings = account_findings(load_spec(None), root, load_profile("linux"))
     [drift] = [f for f in findings if f.id == "account.drift"]
     assert drift.severity == "warning" and "home /home/qmails (wants /var/qmail)" in drift.message
+
+
+def test_a_half_made_account_is_an_error_pointing_at_apply(tmp_path):
+    """A passwd line without its shadow line, a group line without its
+    gshadow line: what an interrupted useradd or groupadd leaves, and what
+    pwck and grpck fail on; not reported as anything else."""
+    root = tmp_path / "root"
+    provisioned(root)
+    for kind, line in (("shadow", "qmailr:!:19000::::::\n"), ("gshadow", "qmail:!::\n")):
+        write(root / "etc" / kind, (root / "etc" / kind).read_text().replace(line, ""))
+    findings = account_findings(load_spec(None), root, load_profile("linux"))
+    incomplete = [f for f in findings if f.id == "account.incomplete"]
+    assert [(f.severity, f.path, f.message) for f in incomplete] == [
+        ("error", str(root / "etc/gshadow"), "group qmail is half-made: in /etc/group, not in /etc/gshadow "
+         "(an interrupted groupadd?); grpck fails until the line is added"),
+        ("error", str(root / "etc/shadow"), "user qmailr is half-made: in /etc/passwd, not in /etc/shadow "
+         "(an interrupted useradd?); pwck fails until the line is added"),
+    ]
+    assert all(f.remedy.startswith("run qmailsetup apply") for f in incomplete)
+    assert ids(findings, "error") == ["account.incomplete"] * 2

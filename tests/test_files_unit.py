@@ -133,6 +133,51 @@ def test_a_shadow_line_left_by_a_crash_is_rewritten_in_place(tmp_path):
     assert "nofiles:!::" in (root / "etc/gshadow").read_text().splitlines()
 
 
+def half_made(tmp_path: Path, shell: str = "/usr/sbin/nologin") -> Path:
+    """A Debian tree whose alias has a passwd line with its password in it
+    and SHELL, and no shadow line; group nofiles no gshadow line."""
+    root = make_tree(tmp_path, "debian")
+    append(root, "group", "nofiles:x:998:")
+    append(root, "passwd", f"alias:*:990:998::/var/qmail/alias:{shell}")
+    return root
+
+
+def test_a_repair_and_a_drift_of_one_account_each_build_on_the_other(tmp_path):
+    """The password moved to shadow ('x' in its place) and the login shell
+    fixed: one passwd line with both, whichever change is made first."""
+    root = half_made(tmp_path, shell="/bin/sh")
+    host, plan, backend = planned(root, fix_drift=True)
+    alias = [(c.action, list(c.fields)) for c in plan.changes if c.name == "alias"]
+    assert alias == [("repair", ["shadow"]), ("modify", ["shell"])]
+    for changes in (plan.changes, plan.changes[::-1]):
+        edits = backend.edits(changes, host.files)
+        assert edits.pending("passwd", "alias") == ["alias", "x", "990", "998", "", "/var/qmail/alias", "/usr/sbin/nologin"]
+        assert edits.pending("shadow", "alias") == ["alias", "*", "19675", "", "", "", "", "", ""]
+        assert edits.pending("gshadow", "nofiles") == ["nofiles", "!", "", ""]
+    backend.apply(plan.changes, lambda change: None)
+    assert "alias:x:990:998::/var/qmail/alias:/usr/sbin/nologin\n" in (root / "etc/passwd").read_text()
+    # the closing check asks the host state the run left: whole now
+    assert host.users.half_made("alias") is None and host.groups.half_made("nofiles") is None
+    assert host.users["alias"].password == "*"
+
+
+def test_a_repair_made_meanwhile_counts_as_done_and_one_removed_is_refused(tmp_path):
+    root = half_made(tmp_path)
+    host, plan, backend = planned(root)
+    append(root, "shadow", "alias:*:19000::::::")  # another run (or pwconv) was first
+    done = []
+    backend.apply(plan.changes, done.append)
+    assert [(c.kind, c.name) for c in done if c.action == "repair"] == [("group", "nofiles"), ("user", "alias")]
+    assert (root / "etc/shadow").read_text().count("alias:") == 1
+    assert "alias:*:990:" in (root / "etc/passwd").read_text()  # its line left as the other run left it
+
+    root = half_made(tmp_path / "again")
+    host, plan, backend = planned(root)
+    (root / "etc/passwd").write_text((root / "etc/passwd").read_text().replace("alias:*:990:998::/var/qmail/alias:/usr/sbin/nologin\n", ""))
+    assert refusal(root, backend, plan) == (
+        "the account files changed since they were read: user alias was removed meanwhile; nothing written, run again")
+
+
 def test_the_dry_run_writes_nothing_at_all(tmp_path):
     root = make_tree(tmp_path, "debian")
     before = sorted((p.name, p.stat().st_mtime_ns) for p in (root / "etc").iterdir())

@@ -88,9 +88,12 @@ def test_allocate_in_small_and_odd_ranges(used, low, high, upward, expected):
 
 
 def host_with(tmp_path, passwd=(), group=(), shadow=()):
+    """A Debian tree with these lines added; each group with its gshadow
+    line, as groupadd leaves it (without one it would be half-made)."""
     root = debian_tree(tmp_path / "root")
     append(root, "passwd", list(passwd))
     append(root, "group", list(group))
+    append(root, "gshadow", [line.split(":")[0] + ":!::" for line in group])
     append(root, "shadow", list(shadow))
     return root
 
@@ -179,14 +182,44 @@ def test_a_file_where_a_directory_belongs_is_a_conflict(tmp_path):
     assert reasons(plan)[("path", "/var/qmail/alias")].startswith("/var/qmail is a symlink or not a directory")
 
 
-def test_a_passwd_entry_without_its_shadow_entry_is_warned_about(tmp_path):
+def test_a_passwd_entry_without_its_shadow_entry_is_repaired_not_drift(tmp_path):
+    """A half-made account is a repair: not in sync, not refused without
+    --fix-drift, the account as the host has it (the spec's other shell
+    is drift of its own, a change of its own)."""
+    spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
+    root = host_with(tmp_path, ["alias:x:999:2108:made:/var/qmail/alias:/usr/sbin/nologin"], ["nofiles:x:2108:"])
+    plan = plan_for(root, spec)
+    [repair] = plan.changes
+    assert (repair.kind, repair.name, repair.action, repair.drift) == ("user", "alias", "repair", False)
+    assert {key: (f.current, f.desired) for key, f in repair.fields.items()} == {"shadow": ("missing", "present")}
+    assert repair.settings() == {"name": "alias", "uid": 999, "gid": 2108, "comment": "made",
+                                 "home": "/var/qmail/alias", "shell": "/usr/sbin/nologin"}
+    assert not plan.in_sync and not plan.refused and plan.warnings == []
+    assert plan.unchanged == [("group", "nofiles")]
+    spec += 'shell = "/bin/false"\n'
+    assert [(c.action, list(c.fields)) for c in plan_for(root, spec).changes] == [("repair", ["shadow"]),
+                                                                               ("modify", ["shell"])]
+
+
+def test_a_group_entry_without_its_gshadow_entry_is_repaired(tmp_path):
+    spec = '[[groups]]\nname = "nofiles"\ngid = 2108\n'
+    root = host_with(tmp_path, group=["nofiles:x:2108:"])
+    (root / "etc/gshadow").write_text((root / "etc/gshadow").read_text().replace("nofiles:!::\n", ""))
+    [repair] = plan_for(root, spec).changes
+    assert (repair.kind, repair.name, repair.action, repair.desired) == ("group", "nofiles", "repair",
+                                                                         {"name": "nofiles", "gid": 2108})
+    assert list(repair.fields) == ["gshadow"]
+
+
+@pytest.mark.parametrize(("missing", "repaired"), [("shadow", ("group", "nofiles")), ("gshadow", ("user", "alias"))])
+def test_a_companion_file_the_host_does_not_keep_is_not_missed(tmp_path, missing, repaired):
+    """Without a shadow (gshadow) file no line of it can be missing; the
+    other file's missing line still is."""
     spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
     root = host_with(tmp_path, ["alias:x:999:2108::/var/qmail/alias:/usr/sbin/nologin"], ["nofiles:x:2108:"])
-    plan = plan_for(root, spec)
-    assert plan.in_sync
-    assert plan.warnings == [
-        "user alias is in passwd but not in shadow (an interrupted useradd?); pwconv adds the entry"
-    ]
+    (root / "etc/gshadow").write_text((root / "etc/gshadow").read_text().replace("nofiles:!::\n", ""))
+    (root / "etc" / missing).unlink()
+    assert [(c.kind, c.name, c.action) for c in plan_for(root, spec).changes] == [(*repaired, "repair")]
 
 
 def test_a_follow_on_conflict_points_at_the_first_never_contradicts_it(tmp_path):

@@ -61,3 +61,23 @@ def test_what_a_run_wrote_holds_its_id_after_what_the_file_holds():
     assert users.used_ids(100, 998) == {100, 998}
     assert users.used_ids(101, 997) == set() and users.used_ids(99, 100) == {100}
     assert "alias" in users and list(users) == ["root", "qmaild", "alias", "qmails"] and len(users) == 4
+
+
+def test_an_entry_without_its_companion_line_is_half_made_until_one_is_written():
+    made = files(shadow=b"root:!:19000::::::\n")
+    made["gshadow"] = AccountFile.parse(Path("gshadow"), "gshadow", b"root:*::\n")
+    users, groups = users_and_groups(made, "passwd")
+    assert (users.half_made("qmaild"), users.half_made("root"), users.half_made("alias")) == ("shadow", None, None)
+    assert (groups.half_made("nofiles"), groups.half_made("root")) == ("gshadow", None)
+    users.added(users["qmaild"])  # its shadow line written by this run
+    assert users.half_made("qmaild") is None
+
+
+def test_without_a_companion_file_nothing_is_half_made():
+    """No shadow or gshadow file (a plain host), or none for the kind (the
+    BSDs' master.passwd keeps its passwords itself)."""
+    for users_kind, users_text in (("passwd", PASSWD), ("master.passwd", MASTER)):
+        made = files(users_kind, users_text, shadow=None)
+        made["gshadow"] = AccountFile.missing("gshadow")
+        users, groups = users_and_groups(made, users_kind)
+        assert users.half_made("qmaild") is None and groups.half_made("nofiles") is None

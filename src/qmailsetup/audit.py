@@ -1,8 +1,9 @@
 """What a real run tells as it goes: a line per change as it completes
 (with the ID the account got, so a slow or failing run shows where it is),
-and, when the files backend edits the live root's account files, the
-syslog lines shadow-utils' useradd, groupadd and usermod would have logged
-(auth facility), so the host's audit trail does not depend on the backend.
+and, when the files backend edits the live root's account files (for a
+command backend too: its repairs), the syslog lines shadow-utils' useradd,
+groupadd and usermod would have logged (auth facility), so the host's
+audit trail does not depend on the backend.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def given_id(change: Change, host, told_tool: bool) -> int | None:
 
 def progress_line(change: Change, number: int | None) -> str:
     verb = "created" if change.action == "create" else "changed"
+    if change.action == "repair":
+        return f"repaired {change.kind} {change.name} (added its {', '.join(change.fields)} line)"
     if change.kind == "path":
         values = change.desired
         return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
@@ -65,6 +68,8 @@ def syslog_lines(change: Change, host) -> list[str]:
     log watcher that knows those knows these. Comments and login classes
     usermod does not log; they are logged here in its form all the same."""
     values = change.settings()
+    if change.action == "repair":  # no shadow-utils tool repairs one account: our own words
+        return [f"add missing {file} entry of {change.kind} '{change.name}'" for file in change.fields]
     if change.kind == "group":
         return [f"new group: name={change.name}, GID={values['gid']}"]
     if change.kind != "user":
@@ -92,7 +97,11 @@ class Progress:
         self.host = host
         self.as_json = as_json
         self.told_tool = backend.name == "files" or host.profile.pass_planned_ids
-        self.log = backend.name == "files" and host.root == Path("/")
+        # on the live root, what qmailsetup wrote itself: every change of the
+        # files backend; of a command backend, whose tools log their own, the
+        # repairs (the files backend's writer makes them)
+        self.live = host.root == Path("/")
+        self.writes_all = backend.name == "files"
         self.done: list[Change] = []
         self.ids: dict[int, int | None] = {}
         self.log_opened = False
@@ -103,8 +112,8 @@ class Progress:
         self.ids[id(change)] = number
         if not self.as_json:
             print(progress_line(change, number))
-        if self.log:
-            import syslog  # only a live run of the files backend logs
+        if self.live and (self.writes_all or change.action == "repair"):
+            import syslog  # only what a live run writes itself is logged
 
             if not self.log_opened:
                 syslog.openlog("qmailsetup", syslog.LOG_PID, syslog.LOG_AUTH)

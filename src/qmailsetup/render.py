@@ -13,7 +13,7 @@ import shlex
 from qmailsetup.errors import one_line
 from qmailsetup.plan import Change, Plan
 
-MARKS = {"create": "+", "modify": "~"}
+MARKS = {"create": "+", "modify": "~", "repair": "~"}
 
 
 def show_value(value) -> str:
@@ -35,8 +35,11 @@ def change_lines(change: Change, commands: list[list[str]]) -> list[str]:
 
 def summary(plan: Plan) -> str:
     creates = sum(1 for c in plan.changes if c.action == "create")
-    modifies = len(plan.changes) - creates
+    repairs = sum(1 for c in plan.changes if c.action == "repair")
+    modifies = len(plan.changes) - creates - repairs
     parts = [f"{creates} to create", f"{modifies} to modify", f"{len(plan.unchanged)} in sync"]
+    if repairs:
+        parts.insert(2, f"{repairs} to repair")
     if plan.conflicts:
         parts.append(f"{len(plan.conflicts)} conflict{'s' if len(plan.conflicts) != 1 else ''}")
     return ", ".join(parts) + "."

@@ -5,6 +5,12 @@ profile.
 The dialects differ in data only: each command is a template in the
 profile (template.py: a part is kept when every {field} it names has a
 value). One code path builds them all, and tools.run_tool runs them.
+
+No tool repairs a half-made account (a passwd or group line without its
+shadow or gshadow line) for one account alone: pwconv and grpconv rewrite
+every entry of the files, and drop the shadow lines they find no passwd
+line for. The files backend's writer (the locks shadow-utils honours, an
+atomic rewrite) adds the missing line, before the tools run.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, OperationFailed
-from qmailsetup.plan import Change
+from qmailsetup.errors import BadInput, OperationFailed, QmailsetupError
+from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.template import Template
 
 # which template carries out each kind of change
@@ -58,6 +64,7 @@ class CommandBackend:
         self.name = name
         self.host = host
         self.templates = profile.commands
+        self._writer = None
         if host.root != Path("/") and "root" not in self.templates["useradd"].fields:
             raise BadInput(
                 f"--root: {name} on {profile.name} has no option to work under another root; "
@@ -86,8 +93,23 @@ class CommandBackend:
             argvs.append(self.templates["addtogroup"].render(member))
         return argvs
 
+    @property
+    def writer(self):
+        """The files backend, for the repairs no tool makes."""
+        if self._writer is None:
+            from qmailsetup.backends.files import FilesBackend
+
+            self._writer = FilesBackend(self.host)
+        return self._writer
+
+    @property
+    def written(self) -> list[str]:
+        """The account files the writer replaced (a failure names them)."""
+        return [] if self._writer is None else self._writer.written
+
     def preview(self, changes: list[Change]) -> list:
-        return []
+        repairs = [c for c in changes if c.action == "repair"]
+        return self.writer.preview(repairs) if repairs else []
 
     def warnings(self, changes: list[Change]) -> list[str]:
         """What the tool does beyond the accounts (the profile's
@@ -97,12 +119,18 @@ class CommandBackend:
         return [also.render_line({"names": ", ".join(created)})] if also and created else []
 
     def apply(self, changes: list[Change], done) -> None:
-        """Run each change's commands in order, each tool by its absolute
-        path (found outside PATH too: cron's PATH has no /usr/sbin); stop
-        at the first failure."""
+        """Repair the half-made accounts (the writer, while the files are
+        still those planned from), then run each change's commands in
+        order, each tool by its absolute path (found outside PATH too:
+        cron's PATH has no /usr/sbin); stop at the first failure."""
         from qmailsetup import tools
 
+        repairs = [c for c in changes if c.action == "repair"]
+        if repairs:
+            self.writer.apply(repairs, done)
         for change in changes:
+            if change.action == "repair":
+                continue
             for argv in self.commands(change):
                 try:
                     result = tools.run_tool(argv)
@@ -111,5 +139,27 @@ class CommandBackend:
                 except OSError as error:
                     raise OperationFailed(f"{argv[0]}: {error.strerror}") from None
                 if result.returncode != 0:
-                    raise OperationFailed(result.failure())
+                    raise OperationFailed(result.failure(), *self.half_made(change))
             done(change)
+
+    def half_made(self, change: Change) -> list[str]:
+        """After CHANGE's tool failed: its account, when the tool wrote its
+        passwd (group) line but not its shadow (gshadow) line (useradd and
+        groupadd write them in that order), named as half-made."""
+        from qmailsetup.observe import read_files
+        from qmailsetup.userdb.records import users_and_groups
+
+        if change.action != "create" or change.kind not in ACCOUNT_KINDS:
+            return []
+        host, etc = self.host, self.host.etc
+        try:
+            files = read_files(etc, host.flavor.name)
+        except QmailsetupError:  # the failure to report is the tool's
+            return []
+        users, groups = users_and_groups(files, host.flavor.users)
+        companion = (users if change.kind == "user" else groups).half_made(change.name)
+        if companion is None:
+            return []
+        main = etc.shown(host.flavor.file_of(change.kind))
+        return [f"{change.kind} {change.name} is half-made: in {main}, not in {etc.shown(companion)}; "
+                "the next qmailsetup apply adds the missing line"]

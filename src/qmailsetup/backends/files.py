@@ -30,13 +30,12 @@ from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.fieldtext import unwritable
+from qmailsetup.userdb.flavor import COMPANIONS
 from qmailsetup.userdb.records import users_and_groups
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
 FILE_LABELS = {"gid": "gid", "comment": "gecos", "home": "home", "shell": "shell", "class": "class"}
-# shadow/gshadow hold a line for each passwd/group line
-COMPANIONS = {"group": "gshadow", "passwd": "shadow"}
 # the files that list a group's members, in the 4th field (gshadow's 3rd is
 # its administrators)
 MEMBER_LISTS = ("group", "gshadow")
@@ -44,9 +43,9 @@ MEMBER_LISTS = ("group", "gshadow")
 # goes before its main file: a crash between the two leaves a shadow line
 # with no passwd line, which grants nothing, and the next run (this backend
 # or useradd/groupadd alike) sees the account missing, creates it and
-# rewrites that leftover line in place. The other order would leave a
-# passwd line without shadow, which the next run sees as in sync and never
-# completes. pwck/grpck report either half-state; only this one heals.
+# rewrites that leftover line in place. The other order (useradd's) leaves
+# an account half-made, with a passwd line and no shadow line, which the
+# next run has to repair; this order never leaves one.
 WRITE_ORDER = ("gshadow", "group", "shadow", "passwd", "master.passwd")
 
 
@@ -94,6 +93,12 @@ class FileEdits:
         if name in self.replace.get(kind, {}):
             return self.replace[kind][name]
         return self.append.get(kind, {}).get(name)
+
+    def current(self, kind: str, name: str) -> list[str]:
+        """NAME's fields as this run leaves them so far, else as read: two
+        changes of one entry (a repair and a drift) each build on the other."""
+        fields = self.pending(kind, name)
+        return self.files[kind].get(name) if fields is None else fields
 
     def add_member(self, kind: str, group: str, user: str) -> None:
         """USER added to GROUP's member list as useradd -G and usermod -a -G
@@ -201,24 +206,47 @@ class FilesBackend:
         values["lastchg"] = last_change_day()
         return self.templates[kind].render_line(values).split(":")
 
-    def modified_line(self, change: Change, file: AccountFile) -> list[str]:
+    def modified_line(self, change: Change, kind: str, edits: FileEdits) -> list[str]:
         settings = change.settings()
         values = {label: str(settings[key]) for key, label in FILE_LABELS.items() if key in settings}
-        return file.with_values(change.name, values)
+        return edits.files[kind].with_values(edits.current(kind, change.name), values)
+
+    def complete(self, change: Change, edits: FileEdits) -> None:
+        """The missing shadow (gshadow) line of a half-made account, as
+        pwck and pwconv (grpck, grpconv) make it for one entry, and only
+        for it: a password in the passwd (group) line moves there, and 'x'
+        takes its place; else it is locked as a new one. A gshadow line
+        lists the group's members, as group does."""
+        main = self.flavor.file_of(change.kind)
+        companion = COMPANIONS[main]
+        main_format, companion_format = edits.files[main].format, edits.files[companion].format
+        fields = edits.current(main, change.name)
+        line = self.new_line(companion, change, edits.files)
+        password = main_format.value(fields, "password")
+        if password != "x":
+            line[companion_format.column("password")] = password
+            fields[main_format.column("password")] = "x"
+            edits.put(main, change.name, fields)
+        if "members" in companion_format.labels:
+            line[companion_format.column("members")] = main_format.value(fields, "members")
+        edits.put(companion, change.name, line)
 
     def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
         edits = FileEdits(files)
         for change in changes:
-            if change.kind not in ACCOUNT_KINDS or (change.kind, change.name) in skip:
+            if change.kind not in ACCOUNT_KINDS or (change.kind, change.name, change.action) in skip:
                 continue
             main = self.flavor.file_of(change.kind)
             if change.kind == "user":
                 for group in change.joining:
                     for kind in MEMBER_LISTS:
                         edits.add_member(kind, group, change.name)
+            if change.action == "repair":
+                self.complete(change, edits)
+                continue
             if change.action == "modify":
                 if set(change.fields) - {"groups"}:
-                    edits.put(main, change.name, self.modified_line(change, files[main]))
+                    edits.put(main, change.name, self.modified_line(change, main, edits))
                 continue
             edits.put(main, change.name, self.new_line(main, change, files))
             companion = COMPANIONS.get(main)
@@ -261,10 +289,11 @@ class FilesBackend:
 
     # -- is the plan still right? -------------------------------------------
 
-    def recheck(self, changes: list[Change], files: dict[str, AccountFile]) -> set[tuple[str, str]]:
+    def recheck(self, changes: list[Change], files: dict[str, AccountFile]) -> set[tuple[str, str, str]]:
         """Check CHANGES against the files as they are now, under the lock.
-        Returns the creations already present exactly as planned (another
-        run made them); refuses when anything else moved since observe."""
+        Returns (kind, name, action) of the creations already present
+        exactly as planned and of the repairs made (another run did them);
+        refuses when anything else moved since observe."""
         users, groups = users_and_groups(files, self.main_user_file)
         planned_groups = {c.name for c in changes if c.kind == "group"}
         present, problems = set(), []
@@ -273,10 +302,16 @@ class FilesBackend:
                 continue  # pragma: no mutate (break: a FILE change comes only in a plan of no account change)
             main = self.flavor.file_of(change.kind)
             existing = files[main].get(change.name)
+            if change.action == "repair":
+                if existing is None:
+                    problems.append(f"{change.kind} {change.name} was removed meanwhile")
+                elif (users if change.kind == "user" else groups).half_made(change.name) is None:
+                    present.add((change.kind, change.name, change.action))
+                continue
             if change.action == "create":
                 if existing is not None:
                     if existing == self.new_line(main, change, files):
-                        present.add((change.kind, change.name))
+                        present.add((change.kind, change.name, change.action))
                     else:
                         problems.append(f"{change.kind} {change.name} was created meanwhile, differently")
                     continue
@@ -345,19 +380,20 @@ class FilesBackend:
             flush_name_caches(written)
 
     def learn(self, edits: FileEdits) -> None:
-        """The entries written, as records in the host state: what a new
+        """The entries written (their own line, or their shadow or gshadow
+        line alone: a repair), as records in the host state: what a new
         reading would find, for the closing check."""
-        host = self.host
+        host, main = self.host, self.main_user_file
         shadow = edits.new_fields("shadow")
-        for name, fields in edits.new_fields(self.main_user_file).items():
+        for name in {**edits.new_fields(main), **shadow}:
+            fields = edits.current(main, name)
             record = host.users.make(name, fields)
             # shadowed: the password is the one just written to shadow
-            if name in shadow and edits.files[self.main_user_file].format.value(fields, "password") == "x":
+            if name in shadow and edits.files[main].format.value(fields, "password") == "x":
                 record = record._replace(password=edits.files["shadow"].format.value(shadow[name], "password"))
             host.users.added(record)
-        for name, fields in edits.new_fields("group").items():
-            record = host.groups.make(name, fields)
-            host.groups.added(record)
+        for name in {**edits.new_fields("group"), **edits.new_fields("gshadow")}:
+            host.groups.added(host.groups.make(name, edits.current("group", name)))
 
     def write(self, kind: str, data: bytes) -> None:
         try:

@@ -18,6 +18,8 @@ from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
+# the tool that leaves an account of each kind half-made, and the one that finds it
+HALF_MADE_BY = {"user": ("useradd", "pwck"), "group": ("groupadd", "grpck")}
 
 
 def account_file(host: HostState, password: bool = False) -> str:
@@ -79,6 +81,17 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
             )
         )
     for change in plan.changes:
+        if change.action == "repair":
+            main = host.flavor.file_of(change.kind)
+            for companion in change.fields:
+                tool, checker = HALF_MADE_BY[change.kind]
+                findings.append(Finding(
+                    "account.incomplete", "error", shown(host.root, f"/etc/{companion}"),
+                    f"{change.kind} {change.name} is half-made: in /etc/{main}, not in /etc/{companion} "
+                    f"(an interrupted {tool}?); {checker} fails until the line is added",
+                    APPLY,
+                ))
+            continue
         other = [key for key in change.fields if key != "shell"]  # a shell is account.login-shell's
         if change.kind == "user" and change.action == "modify" and other:
             # a missing membership is in the group file, not the users'

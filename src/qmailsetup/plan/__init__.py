@@ -41,7 +41,7 @@ def plan_group(p: Planning, name: str, gid: int | None) -> None:
         elif gid is not None and existing.gid != gid:
             p.conflict(Kind.GROUP, name, f"gid is {existing.gid} on the host, the spec says {gid}; "
                        "a GID is never changed (files are owned by number)")
-        else:
+        elif not complete_half_made(p, Kind.GROUP, name, {"name": name, "gid": existing.gid}):
             p.in_sync(Kind.GROUP, name)
         return
     reason = group_conflict(p, name, gid)
@@ -88,8 +88,12 @@ def modify_user(p: Planning, user: User, existing) -> None:
     desired = desired_user(p, user, existing.uid, p.gid_of(user.group), existing.shell)
     fields = user_drift(p, user, existing, desired)
     user_warnings(p, user, existing)
+    account = {"name": user.name, "uid": existing.uid, "gid": existing.gid, "comment": existing.comment,
+               "home": existing.home, "shell": existing.shell}
+    repaired = complete_half_made(p, Kind.USER, user.name, account)
     if not fields:
-        p.in_sync(Kind.USER, user.name)
+        if not repaired:
+            p.in_sync(Kind.USER, user.name)
         return
     if "shell" in fields and shell_refused(p, user.name, desired["shell"]):
         return
@@ -114,6 +118,19 @@ def plan_path(p: Planning, path) -> None:
         p.add(Change(Kind.PATH, path.path, Action.MODIFY, fields, desired))
     else:
         p.in_sync(Kind.PATH, path.path)
+
+
+def complete_half_made(p: Planning, kind: Kind, name: str, account: dict[str, Value]) -> bool:
+    """An account with its passwd or group line but without the shadow or
+    gshadow line the host keeps (useradd or groupadd stopped between the
+    two; userdb/flavor.py COMPANIONS) gets that line, made of ACCOUNT as the
+    host has it; True when it is half-made. Not drift: no --fix-drift."""
+    records = p.host.users if kind == Kind.USER else p.host.groups
+    companion = records.half_made(name)
+    if companion is None:
+        return False
+    p.add(Change(kind, name, Action.REPAIR, {companion: FieldChange("missing", "present")}, account))
+    return True
 
 
 def repair_passwd(p: Planning) -> None:

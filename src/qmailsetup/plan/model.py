@@ -16,6 +16,9 @@ class Kind(StrEnum):
 class Action(StrEnum):
     CREATE = "create"
     MODIFY = "modify"
+    # a half-made account (its passwd or group line without its shadow or
+    # gshadow line) completed: not drift, the account as it is, finished
+    REPAIR = "repair"
 
 
 # the kinds of change a backend carries out (apply does the paths itself)
@@ -53,10 +56,10 @@ class Change:
     joining: tuple[str, ...] = ()
 
     def settings(self) -> dict[str, Value]:
-        """What a backend sets: all of a new object; of one that exists its
-        name, the fields that differ (a new group with its GID) and the
-        groups to join."""
-        if self.action == Action.CREATE:
+        """What a backend sets: all of a new object or of one repaired (its
+        missing line is made of it); of one that exists its name, the
+        fields that differ (a new group with its GID) and the groups to join."""
+        if self.action in (Action.CREATE, Action.REPAIR):
             return {**self.desired, **({"groups": self.joining} if self.joining else {})}
         changed = {key: self.desired[key] for key in self.fields if key in self.desired and key != "groups"}
         if "group" in changed and "gid" in self.desired:

@@ -1,6 +1,6 @@
 """Warnings: what the plan does not refuse but an administrator should
-know (a usable password, a half-made account, places others may write to,
-hard-linked account files)."""
+know (a usable password, places others may write to, hard-linked account
+files)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ def is_locked(password: str) -> bool:
 
 
 def user_warnings(p: Planning, user: User, existing) -> None:
-    """A usable password; a passwd line without its shadow line."""
+    """A usable password."""
     if not is_locked(existing.password):
         p.warn(f"user {user.name} has a usable password; lock it ({p.host.flavor.how_to_lock(user.name)})")
-    shadow = p.host.files.get("shadow")
-    if existing.password == "x" and shadow is not None and shadow.exists and shadow.get(user.name) is None:
-        p.warn(f"user {user.name} is in passwd but not in shadow (an interrupted useradd?); pwconv adds the entry")
 
 
 def account_file_warnings(p: Planning) -> None:

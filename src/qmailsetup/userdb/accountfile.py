@@ -267,10 +267,10 @@ class AccountFile:
         ids = self.sorted_ids
         return set(ids[bisect_left(ids, low) : bisect_right(ids, high)])
 
-    def with_values(self, name: str, values: dict[str, str]) -> list[str]:
-        """NAME's fields with those named in VALUES (label -> value) replaced;
-        labels this format has not are left out."""
-        fields = self.get(name)
+    def with_values(self, fields: list[str], values: dict[str, str]) -> list[str]:
+        """FIELDS (an entry of this file, split at ':') with those named in
+        VALUES (label -> value) replaced; labels this format has not are
+        left out."""
         for label, value in values.items():
             if label in self.format.labels:
                 fields[self.format.column(label)] = value

@@ -133,6 +133,12 @@ FLAVORS = {
         ),
     )
 }
+# shadow-utils' files that keep a line for each line of another: an account
+# whose line is in the one but not in the other (the host keeping both) is
+# half-made, as useradd and groupadd leave it when they stop between the two
+# (they write passwd before shadow, group before gshadow); pwck and grpck
+# report it. The flavors without these files have nothing to pair.
+COMPANIONS = {"passwd": "shadow", "group": "gshadow"}
 # every file some flavor keeps (a profile's new_lines may name only these)
 ALL_FILES = frozenset(kind for flavor in FLAVORS.values() for kind in flavor.files())
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.flavor import COMPANIONS
 
 
 # NamedTuples: immutable, and made three times faster than frozen
@@ -64,9 +65,11 @@ class Records(Mapping):
     first time it is asked for: the planner looks at a few dozen names, and
     a large host has 100,000 (making them all took half the run)."""
 
-    def __init__(self, account_file: AccountFile, make) -> None:
+    def __init__(self, account_file: AccountFile, make, companion: AccountFile | None = None) -> None:
         self.file = account_file
         self.make = make  # (name, fields) -> record
+        # the file that keeps a line for each of these (shadow, gshadow), where the host has one
+        self.companion = companion if companion is not None and companion.exists else None
         self.made: dict = {}
         # names written since the file was read (added), in the order written
         self.new: dict[str, None] = {}
@@ -103,9 +106,18 @@ class Records(Mapping):
         written = {self.made[name].own_id for name in self.new}
         return self.file.used_ids(low, high) | {number for number in written if low <= number <= high}
 
+    def half_made(self, name: str) -> str | None:
+        """The companion file (shadow, gshadow) that has no line for NAME,
+        an entry here that none was written for since: the account is
+        half-made (flavor.COMPANIONS); None when it is whole, or not here."""
+        companion = self.companion
+        if companion is None or name in self.new or name not in self.file or name in companion:
+            return None
+        return companion.format.kind
+
     def added(self, record) -> None:
         """RECORD, written to the file since it was read (the run's own
-        creation or change): what a new reading would find."""
+        creation, change or repair): what a new reading would find."""
         self.made[record.name] = record
         self.new[record.name] = None  # pragma: no mutate (the values are never read)
 
@@ -134,8 +146,11 @@ def user_maker(users: AccountFile, shadow: AccountFile | None):
 
 
 def users_and_groups(files: dict[str, AccountFile], users_kind: str) -> tuple[Records, Records]:
-    """The users (of the file USERS_KIND) and the groups of FILES, as records."""
-    users = Records(files[users_kind], user_maker(files[users_kind], files.get("shadow")))
+    """The users (of the file USERS_KIND) and the groups of FILES, as records,
+    each with its companion file where FILES hold one."""
+    users = Records(files[users_kind], user_maker(files[users_kind], files.get("shadow")),
+                    files.get(COMPANIONS.get(users_kind, "")))
     gid, members = (files["group"].format.labels.index(label) for label in ("gid", "members"))
-    groups = Records(files["group"], lambda name, f: GroupRecord(name, int(f[gid]), member_list(f[members])))
+    groups = Records(files["group"], lambda name, f: GroupRecord(name, int(f[gid]), member_list(f[members])),
+                     files.get(COMPANIONS["group"]))
     return users, groups
