@@ -160,19 +160,23 @@ def test_the_wheel_ships_the_profiles_and_finds_them_installed(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("qmailsetup-*.whl")
     shipped = sorted(n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("qmailsetup/platforms/"))
     assert shipped == [f"qmailsetup/platforms/{p.name}" for p in sorted((CHECKOUT / "platforms").glob("*.toml"))]
+    tables = sorted(n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("qmailsetup/installations/"))
+    assert tables == [f"qmailsetup/installations/{p.name}" for p in sorted((CHECKOUT / "installations").glob("*.toml"))]
 
     # installed: unpacked into site-packages fashion, away from the checkout
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
         "import qmailsetup, qmailsetup.platforms as p; "
-        "print(qmailsetup.__file__); print(p.profiles_dir()); print(' '.join(x.name for x in p.all_profiles()))"
+        "print(qmailsetup.__file__); print(p.profiles_dir()); print(' '.join(x.name for x in p.all_profiles())); "
+        "import qmailsetup.installation as i; print(i.installations_dir()); print(i.load_installation('netqmail').description)"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env={"PYTHONPATH": str(site)}, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    module, directory, names = run.stdout.splitlines()
+    module, directory, names, installations, netqmail = run.stdout.splitlines()
     assert module.startswith(str(site)) and directory == str(site / "qmailsetup/platforms")
     assert names.split() == known_names()
+    assert (installations, netqmail) == (str(site / "qmailsetup/installations"), "qmail 1.03 and netqmail 1.06")
 
 
 def test_the_checkout_finds_its_top_level_platforms():

@@ -32,13 +32,14 @@ def example_tables(name: str) -> dict[str, list[dict]]:
     return tomllib.loads(example_spec(name))
 
 
-def spec_toml(tables: dict[str, list[dict]]) -> str:
+def spec_toml(tables: dict[str, list[dict] | dict]) -> str:
     """Spec TOML from tables such as example_tables() gives (string and
-    integer values: JSON's string quoting is TOML's)."""
+    integer values: JSON's string quoting is TOML's): a list is [[entries]],
+    a table such as [qmail] one [table]."""
     lines = []
     for table, entries in tables.items():
-        for entry in entries:
-            lines.append(f"[[{table}]]")
+        for entry in [entries] if isinstance(entries, dict) else entries:
+            lines.append(f"[{table}]" if isinstance(entries, dict) else f"[[{table}]]")
             lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
     return "".join(f"{line}\n" for line in lines)
 

@@ -159,10 +159,57 @@ class PathSpec(Strict):
         return int(self.mode, 8)
 
 
+# the built-in installation: the qmail layout of docs/qmail.md, as the
+# maintained qmail (notqmail 1.09) installs it (docs/installations.md)
+DEFAULT_INSTALLATION = "notqmail-1.09"
+DEFAULT_HOME = "/var/qmail"
+DEFAULT_SPLIT = 23
+# conf-split need only be at least 1 (fmtqfn.c: inode % split); the bound
+# keeps a typo from asking for millions of queue directories (4 per split)
+MAX_SPLIT = 1000
+
+
+def check_installation(value: str) -> str:
+    from qmailsetup.installation import known_names  # only for a spec that names one
+
+    known = known_names()
+    if value not in known:
+        raise ValueError(f"{value!r} is not a known installation ({', '.join(known)})")
+    return value
+
+
+def check_split(value: int) -> int:
+    if not 1 <= value <= MAX_SPLIT:
+        raise ValueError(f"{value} is out of range (1..{MAX_SPLIT}; qmail's default is {DEFAULT_SPLIT})")
+    return value
+
+
+class QmailTable(Strict):
+    """Which qmail is installed, and where: never derived from the users'
+    homes (Gentoo's are /dev/null)."""
+
+    installation: Annotated[str, AfterValidator(check_installation)] = DEFAULT_INSTALLATION
+    home: DirectoryPath = DEFAULT_HOME
+    # None: the home's queue/ (s/qmail's conf-queue and FHS layouts move it)
+    queue: DirectoryPath | None = None
+    split: Annotated[int, AfterValidator(check_split)] = DEFAULT_SPLIT
+
+    @model_validator(mode="after")
+    def _queue_apart(self) -> QmailTable:
+        if self.queue == self.home:
+            raise ValueError(f"queue: {self.queue!r} is the home itself; the queue is a directory of its own")
+        return self
+
+    @property
+    def queue_path(self) -> str:
+        return self.queue or f"{self.home}/queue"
+
+
 class Spec(Strict):
     groups: list[Group] = []
     users: list[User] = []
     paths: list[PathSpec] = []
+    qmail: QmailTable = QmailTable()
 
     @model_validator(mode="after")
     def _unique(self) -> Spec:
@@ -184,6 +231,7 @@ class Spec(Strict):
 
 
 SECTIONS = {"groups": Group, "users": User, "paths": PathSpec}
+TABLES = {"qmail": QmailTable}
 
 # pydantic's error types, in plain words (its own wording names Python types)
 PLAIN = {
@@ -200,7 +248,7 @@ PLAIN = {
 
 def field_names(loc: tuple) -> list[str]:
     """The fields the spec file may name where LOC's last part stands."""
-    model = SECTIONS.get(loc[0]) if len(loc) == 3 else Spec if len(loc) == 1 else None
+    model = {1: Spec, 2: TABLES.get(loc[0]), 3: SECTIONS.get(loc[0])}.get(len(loc))
     if model is None:
         return []
     return [info.alias or name for name, info in model.model_fields.items()]
