@@ -95,6 +95,7 @@ def host_and_spec(tmp_path: Path, home: Path, qmailq_uid: int = 7794):
     for user in tables["users"]:
         user["home"] = str(home) + user["home"].removeprefix("/var/qmail")
     tables["paths"] = []
+    tables["qmail"] = {**tables.get("qmail", {}), "home": str(home)}
     spec = parse_spec(spec_toml(tables), "test spec")
     return spec, observe(spec, root, choose_profile("linux", root))
 

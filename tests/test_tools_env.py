@@ -78,7 +78,7 @@ def test_names_and_values_are_made_safe_for_sh(tmp_path):
     append(root, "passwd", ["q-user:x:901:900::/srv/it's $(echo injected) q:/usr/sbin/nologin"])
     spec = tmp_path / "odd.toml"
     write(spec, '[[groups]]\nname = "q-mail"\n[[users]]\nname = "q-user"\ngroup = "q-mail"\n'
-                'home = "/srv/it\'s $(echo injected) q"\n')
+                'home = "/srv/it\'s $(echo injected) q"\n[qmail]\nhome = "/srv/it\'s $(echo injected) q"\n')
     values = eval_in_sh(root, "--spec", spec)
     assert values["QMAIL_HOME"] == "/srv/it's $(echo injected) q"
     assert values["QMAIL_UID_Q_USER"] == "901"

@@ -90,7 +90,7 @@ def test_qmail_conf_names_each_role(tmp_path, spec_text, users, groups):
     args = ["--spec", spec_file(tmp_path, spec_text)] if spec_text else []
     result = cli("export", "--format", "qmail-conf", "--platform", "linux", "--output", out, *args)
     assert result.code == 0, result.err
-    assert result.out.splitlines() == [f"wrote {out}/{name}" for name in ("conf-users", "conf-groups", "conf-qmail")]
+    assert result.out.splitlines() == [f"wrote {out}/{name}" for name in ("conf-users", "conf-groups", "conf-qmail", "conf-split")]
     conf_users = (out / "conf-users").read_text()
     # qmail's Makefile: head -1 conf-users, head -2 conf-users | tail -1, ...
     assert conf_users.split("\n\n")[0].split() == users.split()
@@ -103,7 +103,7 @@ def test_qmail_conf_golden(tmp_path):
     out = tmp_path / "src"
     out.mkdir()
     assert cli("export", "--format", "qmail-conf", "--output", out, "--spec", spec_file(tmp_path, FREEBSD_SPEC)).code == 0
-    for name in ("conf-users", "conf-groups", "conf-qmail"):
+    for name in ("conf-users", "conf-groups", "conf-qmail", "conf-split"):
         check_text(f"tools/qmail-conf-freebsd/{name}", scrubbed((out / name).read_text(), tmp_path))
 
 
@@ -129,7 +129,7 @@ def test_qmail_conf_refuses_a_spec_qmail_cannot_be_built_for(tmp_path, spec_text
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "qmail-conf"], "--format qmail-conf writes 3 files; give --output DIR"),
+        (["--format", "qmail-conf"], "--format qmail-conf writes 4 files; give --output DIR"),
         (["--format", "sysusers", "--output", "/nonexistent/dir"], "--output /nonexistent/dir: not a directory"),
         (["--format", "sh", "--platform", "generic"], "--platform generic: has no account commands"),
         (["--format", "yaml"], "Invalid value"),

@@ -18,7 +18,7 @@ from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_TABLE, 
 
 app = typer.Typer(
     name="qmailsetup",
-    help="Prepare a UNIX host for qmail: groups, system accounts and /var/qmail.",
+    help="Prepare a UNIX host for qmail: groups, system accounts and qmail's home.",
     no_args_is_help=True,
     # our own --install-completion SHELL: typer's guesses the shell from the
     # parent process and may install bash's when zsh was asked for
@@ -41,7 +41,7 @@ SpecOption = Annotated[
 ]
 # a str, not a Path: Path("") would quietly become the current directory
 RootOption = Annotated[
-    str, typer.Option("--root", metavar="DIR", help="Work on DIR/etc and DIR/var/qmail, as useradd --prefix does.")
+    str, typer.Option("--root", metavar="DIR", help="Work on the tree DIR (DIR/etc, qmail's home under DIR), as useradd --prefix does.")
 ]
 PlatformOption = Annotated[
     str,
@@ -171,7 +171,7 @@ def apply(
 def check(
     root: RootOption = "/", json: JsonOption = False, spec: SpecOption = None, platform: PlatformOption = "auto"
 ) -> None:
-    """Is this host fit for qmail? The filesystem under /var/qmail, the prerequisites, the accounts.
+    """Is this host fit for qmail? The filesystem under qmail's home, the prerequisites, the accounts.
 
     Exit 3 when any finding is an error, else 0.
     """

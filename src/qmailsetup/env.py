@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.layout import qmail_home, standard_names
+from qmailsetup.layout import standard_names
 from qmailsetup.observe import HostState, observe
 from qmailsetup.platforms import choose_profile
 from qmailsetup.spec import Spec, load_spec
@@ -62,7 +62,7 @@ def assignments(spec: Spec, host: HostState) -> list[tuple[str, str]]:
     """(variable, value) pairs: QMAIL_HOME, each user's UID, each group's
     GID (the spec's groups, then any other group a user is in), by role."""
     user_roles, group_roles = standard_names(spec)
-    pairs = [("QMAIL_HOME", qmail_home(spec))]
+    pairs = [("QMAIL_HOME", spec.qmail.home)]  # the [qmail] table: never the users' homes
     pairs += [(variable("UID", user_roles.get(u.name, u.name)), str(host.users[u.name].uid)) for u in spec.users]
     group_names = [g.name for g in spec.groups]
     group_names += [u.group for u in spec.users if u.group not in group_names]

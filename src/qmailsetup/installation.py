@@ -27,7 +27,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_optional
 from qmailsetup.layout import GROUP_ROLES, ROLE_TITLES, TLS_ROLE, USER_ROLES, Layout
-from qmailsetup.spec import Spec, Strict, check_mode, format_errors
+from qmailsetup.spec import PathSpec, Spec, Strict, check_mode, format_errors
 
 # conf-users' fourth line, the owner of binaries, is root: never created
 OWNER_ROLES = ("root", *USER_ROLES, TLS_ROLE)
@@ -212,3 +212,25 @@ def account_names(install: QmailInstall, layout: Layout, source: str) -> tuple[d
             "but no user of the spec plays that role"
         )
     return users, dict(layout.groups)
+
+
+# what `apply` makes of an installation (docs/qmail.md, "The directory"):
+# the home and alias's home, before qmail is built; the installer makes
+# the rest
+SETUP_DIRECTORIES = (".", "alias")
+
+
+def with_setup_directories(spec: Spec, source: str) -> Spec:
+    """SPEC with [[paths]] made from its installation: the home and
+    alias's home, with the owners and modes the installer gives them (the
+    built-in default spec names none of its own)."""
+    from qmailsetup.layout import qmail_layout
+
+    install = qmail_install(spec)
+    users, groups = account_names(install, qmail_layout(spec, source), source)
+    wanted = {install.home if path == "." else f"{install.home}/{path}" for path in SETUP_DIRECTORIES}
+    paths = [
+        PathSpec(path=place.path, owner=users[place.owner], group=groups[place.group], mode=f"0{place.mode:o}")
+        for place in install.places if place.path in wanted
+    ]
+    return spec.model_copy(update={"paths": paths})

@@ -18,7 +18,6 @@ the key "qmaild" is the daemon user, whatever the host calls it.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from qmailsetup.errors import BadInput
@@ -43,14 +42,6 @@ SPEC_USER_ROLES = {
 ROLE_TITLES = {standard: f"{word} user" for word, standard in SPEC_USER_ROLES.items()}
 # group names known to play a role: FreeBSD's ports say qnofiles, s/qmail sqmail
 GROUP_NAMES = {"qmail": "qmail", "sqmail": "qmail", "nofiles": "nofiles", "qnofiles": "nofiles"}
-
-
-def qmail_home(spec: Spec) -> str:
-    """The home most of the spec's users share (/var/qmail in qmail's own
-    layout, /var/lib/qmail in Debian's); the first such on a tie."""
-    if not spec.users:
-        raise BadInput("the spec has no users, so no qmail home directory")
-    return Counter(user.home for user in spec.users).most_common(1)[0][0]
 
 
 def plain_role(name: str) -> str:
@@ -142,7 +133,7 @@ def qmail_layout(spec: Spec, source: str) -> Layout:
                 f"{source}: group {group.name} has role {group.role}, but the users make {groups[group.role]} "
                 f"that group"
             )
-    return Layout(users=users, groups=groups, home=qmail_home(spec))
+    return Layout(users=users, groups=groups, home=spec.qmail.home)
 
 
 def standard_names(spec: Spec) -> tuple[dict[str, str], dict[str, str]]:

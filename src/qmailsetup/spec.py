@@ -153,6 +153,17 @@ class PathSpec(Strict):
     owner: Name
     group: Name
     mode: Annotated[str, AfterValidator(check_mode)]
+    # PATH is a link to this directory (a queue on another disk, an FHS
+    # layout): apply makes the link, and the directory with OWNER, GROUP
+    # and MODE
+    link: DirectoryPath | None = None
+
+    @model_validator(mode="after")
+    def _link_elsewhere(self) -> PathSpec:
+        if self.link is not None and (self.link == self.path or self.link.startswith(self.path + "/")
+                                      or self.path.startswith(self.link + "/")):
+            raise ValueError(f"link: {self.link!r} is {self.path!r} itself, in it, or above it; a link leads elsewhere")
+        return self
 
     @property
     def mode_bits(self) -> int:
@@ -218,7 +229,7 @@ class Spec(Strict):
             ("groups", "gid", [g.gid for g in self.groups if g.gid is not None]),
             ("users", "name", [u.name for u in self.users]),
             ("users", "uid", [u.uid for u in self.users if u.uid is not None]),
-            ("paths", "path", [p.path for p in self.paths]),
+            ("paths", "path", [p.path for p in self.paths] + [p.link for p in self.paths if p.link]),
         ]
         for section, field, values in checks:
             dups = _duplicates(values)
@@ -319,8 +330,10 @@ def load_spec(path: Path | None) -> Spec:
     """The spec in FILE, or the built-in qmail layout when there is none."""
     if path is None:
         # beside this file: importlib.resources would cost more to import than the read
+        from qmailsetup.installation import with_setup_directories  # it reads specs: imported when used
+
         text = Path(__file__).with_name("default.toml").read_text()
-        return parse_spec(text, "built-in default spec")
+        return with_setup_directories(parse_spec(text, "built-in default spec"), "built-in default spec")
     try:
         # never blocks: a FIFO (also `--spec <(...)`) or a device is refused,
         # and so is a file larger than any spec

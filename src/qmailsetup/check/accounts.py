@@ -103,7 +103,7 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
                     "qmailsetup apply --fix-drift",
                 )
             )
-    paths = [c for c in plan.changes if c.kind == "path"]
+    paths = [c for c in plan.changes if c.kind in ("path", "link")]
     for change in paths:
         state = "is missing" if change.action == "create" else "differs: " + differences(change, list(change.fields))
         findings.append(Finding("path.owner-mode", "error", shown(host.root, change.name), f"{change.name} {state}", APPLY))

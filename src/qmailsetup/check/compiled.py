@@ -31,10 +31,10 @@ from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import open_regular, read_fd
 from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
+from qmailsetup.installation import qmail_install
 from qmailsetup.observe import HostState, shown
 from qmailsetup.spec import Spec
 
-SHOWCTL = "bin/qmail-showctl"
 # qmail-showctl.c prints auto_uida, uidd, uidl, uido, uidp, uidq, uidr, uids
 SHOWN_USERS = ("alias", "qmaild", "qmaill", "root", "qmailp", "qmailq", "qmailr", "qmails")
 SHOWN_GROUPS = ("nofiles", "qmail")  # auto_gidn, auto_gidq
@@ -122,7 +122,7 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         layout = qmail_layout(spec, "the spec")
     except BadInput:
         return []  # not a spec qmail is built from: nothing to compare with
-    program = Path(layout.home) / SHOWCTL
+    program = Path(qmail_install(spec).bin) / "qmail-showctl"
     where = shown(root, str(program))
     if root != Path("/"):
         return [Finding(

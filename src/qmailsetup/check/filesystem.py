@@ -1,4 +1,4 @@
-"""The filesystem under /var/qmail (docs/qmail.md, "The filesystem under
+"""The filesystem under qmail's home (docs/qmail.md, "The filesystem under
 /var/qmail"): setuid and exec must work for bin, and the queue wants
 synchronous metadata on a local disk, ideally on its own partition.
 
@@ -18,9 +18,10 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.check.mounts import Mount, contains, holding, nearest_existing
+from qmailsetup.installation import QmailInstall, qmail_install
+from qmailsetup.spec import Spec
 from qmailsetup.target import Target
 
-HOME, BIN, QUEUE = "/var/qmail", "/var/qmail/bin", "/var/qmail/queue"
 
 # Filesystems reached over a network or shared among machines (conf-qmail:
 # never put the queue there).
@@ -64,8 +65,8 @@ class Where:
     # the root under --root: a mount point outside it is not named in a remedy
     root: str = "/"
     # qmail's home and queue as the target names them, for the remedies
-    home: str = HOME
-    queue: str = QUEUE
+    home: str = ""
+    queue: str = ""
 
     @property
     def exists(self) -> bool:
@@ -83,11 +84,11 @@ class Where:
         return point if contains(self.root, point) else None
 
 
-def locate(table: list[Mount], target: Target, path: str) -> Where:
+def locate(table: list[Mount], target: Target, install: QmailInstall, path: str) -> Where:
     real = str(target.real_path(path))
     existing = nearest_existing(real)
     return Where(target.shown(path), real, existing, holding(table, existing), str(target.path),
-                 target.shown(HOME), target.shown(QUEUE))
+                 target.shown(install.home), target.shown(install.queue))
 
 
 def underlying(table: list[Mount], mount: Mount) -> Mount:
@@ -311,11 +312,14 @@ def not_its_own(table: list[Mount], home: Path, mount: Mount, local: bool) -> st
     return "a network filesystem, not a local one of its own" if not local else "not a filesystem of its own"
 
 
-def filesystem_findings(root: Path, table: list[Mount]) -> list[Finding]:
+def filesystem_findings(root: Path, table: list[Mount], install: QmailInstall | None = None) -> list[Finding]:
+    """The findings about the file systems of INSTALL's bin and queue (by
+    default the built-in installation's) under ROOT."""
+    install = install or qmail_install(Spec())
     target = Target(root)
-    home = target.real_path(HOME)
-    binaries = locate(table, target, BIN)
-    queue = locate(table, target, QUEUE)
+    home = target.real_path(install.home)
+    binaries = locate(table, target, install, install.bin)
+    queue = locate(table, target, install, install.queue)
     return [
         check_mount_flag(
             binaries, "nosuid", "fs.nosuid",

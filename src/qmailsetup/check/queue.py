@@ -34,29 +34,37 @@ from pathlib import Path
 from qmailsetup.check import Finding
 from qmailsetup.hostio import kind_of
 from qmailsetup.errors import BadInput
+from qmailsetup.installation import QmailInstall, qmail_install
 from qmailsetup.layout import Layout, qmail_layout
 from qmailsetup.observe import HostState, shown
 from qmailsetup.spec import Spec
 
-# directory -> (owner's role, the directories' mode, the files' mode)
-SUBDIRS = {
-    "mess": ("qmailq", 0o750, 0o644),
-    "todo": ("qmailq", 0o750, 0o644),
-    "intd": ("qmailq", 0o700, 0o644),
-    "pid": ("qmailq", 0o700, 0o644),
-    "info": ("qmails", 0o700, 0o600),
-    "local": ("qmails", 0o700, 0o600),
-    "remote": ("qmails", 0o700, 0o600),
-    "bounce": ("qmails", 0o700, 0o600),
+# The files qmail makes at run time in each directory of the queue, and
+# their mode (qmail-queue's umask 033, qmail-send's 077): the installation
+# table holds what the installer makes, these are made by qmail as it runs,
+# each by the owner of its directory.
+FILE_MODES = {
+    "mess": 0o644, "todo": 0o644, "intd": 0o644, "pid": 0o644,
+    "info": 0o600, "local": 0o600, "remote": 0o600, "bounce": 0o600,
 }
-QUEUE = ("qmailq", 0o750)
-LOCK = ("qmailq", 0o750)
-# lock/NAME -> (owner's role, mode, file type)
-LOCK_FILES = {
-    "tcpto": ("qmailr", 0o644, stat.S_IFREG),
-    "sendmutex": ("qmails", 0o600, stat.S_IFREG),
-    "trigger": ("qmails", 0o622, stat.S_IFIFO),
-}
+KINDS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "fifo": stat.S_IFIFO}
+
+
+class Expected:
+    """What the installation table says of the queue: (owner's role, mode,
+    file type) of the queue itself, of each of its directories, and of the
+    files in lock/."""
+
+    def __init__(self, install: QmailInstall) -> None:
+        places = {p.path[len(install.queue) + 1:] if p.path != install.queue else ".": p
+                  for p in install.places if p.path == install.queue or p.path.startswith(install.queue + "/")}
+        self.places = {path: (p.owner, p.mode, KINDS[p.type]) for path, p in places.items()}
+        self.groups = {p.group for p in places.values()}
+
+    def of(self, path: str) -> tuple[str, int, int] | None:
+        return self.places.get(path)
+
+
 EXAMPLES = 5
 # the directories whose files qmail-queue writes: any group (see above)
 QUEUED_BY_INJECTOR = frozenset({"mess", "todo", "intd", "pid"})
@@ -67,12 +75,15 @@ class Walk:
     the first few kept as examples, and the commands that put them back
     (so a queue of 100,000 wrong messages costs no list of them)."""
 
-    def __init__(self, layout: Layout, host: HostState, shown_queue: str) -> None:
+    def __init__(self, layout: Layout, host: HostState, shown_queue: str, expected: Expected) -> None:
         self.host = host
         self.queue_path = shown_queue
-        self.names = {role: layout.users[role].name for role in ("qmailq", "qmails", "qmailr")}
+        self.expected = expected
+        roles = {role for role, _, _ in expected.places.values()}
+        self.names = {role: layout.users[role].name for role in roles}
         self.uids = {role: host.users[name].uid for role, name in self.names.items()}
-        self.group = layout.groups["qmail"]
+        [group_role] = expected.groups  # qmail's group owns the whole queue
+        self.group = layout.groups[group_role]
         self.gid = host.groups[self.group].gid
         self.seen = 0
         self.wrong = 0
@@ -110,7 +121,7 @@ class Walk:
                 found += f" ({kind_of(info.st_mode)})"
             group = "(any group)" if any_group else self.group
             self.examples.append(f"{path} is {found} (wants {self.names[role]}:{group} {mode:04o})")
-        whole = top in SUBDIRS  # one command for the whole subdirectory
+        whole = top in FILE_MODES  # one command for the whole subdirectory
         if not (owned and same_type):
             self.chowns[(top, role, True) if whole else (path, role, False)] = None
         if found_mode != mode:
@@ -135,7 +146,8 @@ class Walk:
         """Every entry below DIRECTORY: the split's subdirectories (SPLIT:
         this level may hold them) and files; a directory below a split one
         is no queue's, and is not walked (bounded depth, whatever the tree)."""
-        role, dir_mode, file_mode = SUBDIRS[top]
+        role, dir_mode, _ = self.expected.of(top)
+        file_mode = FILE_MODES[top]
         for entry in sorted_entries(directory):
             info = entry.stat(follow_symlinks=False)
             path = f"{relative}/{entry.name}"
@@ -147,23 +159,25 @@ class Walk:
 
     def queue(self, queue: str) -> None:
         info = os.lstat(queue)  # its links already resolved inside the root
-        self.expect(".", info, *QUEUE, stat.S_IFDIR, "")
+        self.expect(".", info, *self.expected.of("."), "")
         for entry in sorted_entries(queue):
+            expected = self.expected.of(entry.name)
+            if expected is None:
+                continue
             info = entry.stat(follow_symlinks=False)
-            if entry.name in SUBDIRS:
-                role, dir_mode, _ = SUBDIRS[entry.name]
-                self.expect(entry.name, info, role, dir_mode, stat.S_IFDIR, entry.name)
-                if stat.S_ISDIR(info.st_mode):
-                    self.tree(entry.path, entry.name, entry.name)
-            elif entry.name == "lock":
-                self.expect("lock", info, *LOCK, stat.S_IFDIR, "lock")
-                if stat.S_ISDIR(info.st_mode):
-                    self.lock(entry.path)
+            self.expect(entry.name, info, *expected, entry.name)
+            if stat.S_ISDIR(info.st_mode) and entry.name in FILE_MODES:
+                self.tree(entry.path, entry.name, entry.name)
+            elif stat.S_ISDIR(info.st_mode):
+                self.listed(entry.path, entry.name)
 
-    def lock(self, directory: str) -> None:
+    def listed(self, directory: str, relative: str) -> None:
+        """The entries of DIRECTORY (lock/) that the installer makes."""
         for entry in sorted_entries(directory):
-            if entry.name in LOCK_FILES:
-                self.expect(f"lock/{entry.name}", entry.stat(follow_symlinks=False), *LOCK_FILES[entry.name], "lock")
+            path = f"{relative}/{entry.name}"
+            expected = self.expected.of(path)
+            if expected is not None:
+                self.expect(path, entry.stat(follow_symlinks=False), *expected, relative)
 
 
 def sorted_entries(directory: str) -> list[os.DirEntry]:
@@ -178,7 +192,8 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         layout = qmail_layout(spec, "the spec")
     except BadInput:
         return []
-    queue_path = f"{layout.home}/queue"
+    install = qmail_install(spec)
+    queue_path = install.queue
     where = shown(root, queue_path)
     try:
         # a queue on another disk through a link: walked, and named in the
@@ -187,20 +202,22 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
     except OSError as error:
         return [Finding("queue.owner", "warning", where, f"cannot find the queue: {error.strerror}",
                         f"make {where} a directory, or a link to one")]
-    if resolved == "/" or layout.home.startswith(resolved.rstrip("/") + "/"):
+    if resolved == "/" or install.home.startswith(resolved.rstrip("/") + "/"):
         return [Finding(
             "queue.owner", "error", where, f"{where} leads to {host.target.shown(resolved)}, which holds qmail's home: "
             "not a queue", f"remove the link {where}; qmail's make setup check makes the queue",
         )]
     real = str(host.target.host_path(resolved))
-    names = [layout.users[r].name for r in ("qmailq", "qmails", "qmailr")]
-    missing = [n for n in names if n not in host.users] + [g for g in [layout.groups["qmail"]] if g not in host.groups]
+    expected = Expected(install)
+    names = sorted({layout.users[role].name for role, _, _ in expected.places.values()})
+    groups = [layout.groups[role] for role in sorted(expected.groups)]
+    missing = [n for n in names if n not in host.users] + [g for g in groups if g not in host.groups]
     if missing:
         return [Finding(
             "queue.owner", "info", where, f"not checked: {', '.join(missing)} missing (see account.exists)",
             "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)",
         )]
-    walk = Walk(layout, host, real)
+    walk = Walk(layout, host, real, expected)
     try:
         walk.queue(real)
     except FileNotFoundError:

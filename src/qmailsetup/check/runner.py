@@ -7,6 +7,7 @@ from pathlib import Path
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.check.accounts import account_findings
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
+from qmailsetup.installation import qmail_install
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 from qmailsetup.streams import json_text
@@ -26,7 +27,7 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
 
     host = observe(spec, root, profile)
     return (
-        filesystem_findings(root, read_mount_table()) + prereq_findings(root) + account_findings(spec, root, profile, host)
+        filesystem_findings(root, read_mount_table(), qmail_install(spec)) + prereq_findings(root) + account_findings(spec, root, profile, host)
         + compiled_findings(spec, root, host) + queue_findings(spec, root, host)
     )
 
@@ -43,7 +44,7 @@ def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False
         from qmailsetup.check.filesystem import filesystem_findings
         from qmailsetup.check.mounts import read_mount_table
 
-        findings = filesystem_findings(root, read_mount_table()) + findings
+        findings = filesystem_findings(root, read_mount_table(), qmail_install(spec)) + findings
     # a dry run's plan already shows the login shells it would change
     wanted = SETUP_IDS - {"account.login-shell"} if dry_run else SETUP_IDS
     return [f for f in findings if f.severity == "error" and f.id in wanted]

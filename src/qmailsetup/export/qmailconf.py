@@ -100,6 +100,11 @@ no files but can run processes (not nogroup or nobody).
 qmail's home directory, where it keeps the queue: a local filesystem with
 synchronous metadata, never one shared among machines.
 """),
+        conf_file("conf-split", [str(spec.qmail.split)], f"""
+{written}
+How many subdirectories each split directory of the queue has (a message
+lives in the one its inode number modulo this names).
+"""),
     ]
     if fork == "s/qmail":
         outputs.append(conf_ids(spec, layout, source, written))

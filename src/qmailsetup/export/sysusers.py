@@ -34,7 +34,7 @@ def sysusers(spec: Spec, profile: Profile, source: str) -> list[Output]:
     lines = [
         f"# qmail's groups and users for systemd-sysusers, from {source}.",
         f"# Written by qmailsetup {__version__} (export --format sysusers --platform {profile.name}).",
-        "# Directories (/var/qmail and below) are not accounts: qmailsetup apply makes them.",
+        f"# Directories ({spec.qmail.home} and below) are not accounts: qmailsetup apply makes them.",
         "",
         "#Type Name ID GECOS Home Shell",
     ]
