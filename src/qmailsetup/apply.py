@@ -13,8 +13,8 @@ from pathlib import Path
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, mount_id, unchangeable
 from qmailsetup.observe import HostState, under
-from qmailsetup.paths import ensure_directory
-from qmailsetup.plan import BACKEND_KINDS, Change, Plan
+from qmailsetup.paths import ensure_directory, make_link
+from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
 
 
 def describe(changes: list[Change]) -> str:
@@ -118,7 +118,7 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
-        target = under(host.root, change.name)
+        target = under(host.root, change.desired["path"])
         place = nearest_existing(target)
         info = os.statvfs(place)
         check_space(place, info, 0)
@@ -158,7 +158,7 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
         report(change)
 
     accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
-    directories = [c for c in plan.changes if c.kind == "path"]
+    directories = [c for c in plan.changes if c.kind in (Kind.PATH, Kind.LINK)]
     preflight(accounts, directories, host)
     try:
         if accounts:
@@ -168,6 +168,10 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
             wrote = backend.name == "files"
             for change in directories:
                 values = change.desired
+                if change.kind == Kind.LINK:
+                    make_link(host.root, values["path"], values["link"])
+                    finished(change)
+                    continue
                 uid = account_id("user", values["owner"], host, created, wrote)
                 gid = account_id("group", values["group"], host, created, wrote)
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))

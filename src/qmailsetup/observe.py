@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,6 +53,13 @@ class PathState:
     unsafe_parents: tuple[tuple[str, str], ...] = ()
     # the existing directories above it, the root first
     parents: tuple[Parent, ...] = ()
+    # where it really is, when links root alone could have made were
+    # followed on the way (target.py, the safe-path rule)
+    via: str | None = None
+    # a symlink: where it leads (inside the root), and why it may not be
+    # followed (None: it may)
+    leads_to: str | None = None
+    distrust: str | None = None
 
 
 @dataclass
@@ -204,6 +211,45 @@ def look_up_names(spec: Spec, files: dict[str, AccountFile]) -> None:
 
 
 def observe_path(root: Path, path: str) -> PathState:
+    """PATH under ROOT. Links on the way are followed (inside the root)
+    when root alone could have made them and the way they lead
+    (target.py: Target.distrust); any other link is seen, not followed."""
+    target = Target(root)
+    followed: list[str] = []
+    try:
+        real = target.resolve(path, followed)
+    except OSError as error:
+        return PathState(path, "symlink", leads_to=None, distrust=error.strerror)
+    if not followed:
+        return observe_walk(root, path)
+    distrust = target.distrust(followed, real)
+    if distrust:
+        link = followed[0]
+        state = observe_walk(root, path)
+        return replace(state, kind="symlink" if link == path else state.kind, leads_to=target.resolve(link),
+                       distrust=distrust, blocked_by=None if link == path else link)
+    return replace(observe_walk(root, real), path=path, via=real)
+
+
+def observe_link(root: Path, path: str) -> PathState:
+    """PATH, which the spec wants to be a link: what is there now, and
+    where it leads (inside the root) if it is one."""
+    target = Target(root)
+    try:
+        info = os.lstat(target.host_path(path))
+    except FileNotFoundError:
+        return PathState(path, "missing")
+    if not stat.S_ISLNK(info.st_mode):
+        return PathState(path, "directory" if stat.S_ISDIR(info.st_mode) else "other")
+    try:
+        leads_to = target.resolve(path)
+    except OSError as error:
+        return PathState(path, "symlink", distrust=error.strerror)
+    return PathState(path, "symlink", info.st_uid, info.st_gid, leads_to=leads_to)
+
+
+def observe_walk(root: Path, path: str) -> PathState:
+    """PATH as lstat sees it component by component, no link followed."""
     parts = Path(path).parts[1:]
     current = "/"
     unsafe: list[tuple[str, str]] = []
@@ -241,6 +287,19 @@ def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
     now: read again, for a name it lacked when first read."""
     found = read_bytes(state.etc, state.flavor.file_of(kind))
     return found is not None and id_near_end(found[0], state.flavor.file_of(kind), name) is not None
+
+
+def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
+    """Each spec path; a declared link (link = ...) as the link itself, and
+    the directory it leads to under that directory's own name."""
+    states = {}
+    for path in spec.paths:
+        if path.link:
+            states[path.path] = observe_link(root, path.path)
+            states[path.link] = observe_path(root, path.link)
+        else:
+            states[path.path] = observe_path(root, path.path)
+    return states
 
 
 def ask_nss(spec: Spec, state: HostState) -> None:
@@ -339,7 +398,7 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
         groups=groups,
         id_range=read_login_defs(root, profile),
         nologin=choose_nologin(root, profile),
-        paths={p.path: observe_path(root, p.path) for p in spec.paths},
+        paths=observe_paths(spec, root),
         etc=etc,
         unsafe_etc=unsafe_etc(etc),
         stale_passwd=flavor.made_after_edit is not None and stale_passwd(etc, files, flavor),

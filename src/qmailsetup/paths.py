@@ -79,3 +79,19 @@ def ensure_directory(root: Path, path: str, uid: int, gid: int, mode: int) -> No
     except OSError as error:
         reason = "a symlink or not a directory on the way" if error.errno in (errno.ELOOP, errno.ENOTDIR) else error.strerror
         raise OperationFailed(f"{shown(root, path)}: {reason}") from None
+
+
+def make_link(root: Path, path: str, leads_to: str) -> None:
+    """The link PATH (under ROOT) to LEADS_TO, written as given (an absolute
+    path in the target's terms); its parents walked and made as for a
+    directory, never through a link."""
+    try:
+        parent, name = open_parent(root, path)
+        try:
+            os.symlink(leads_to, name, dir_fd=parent)
+            os.fsync(parent)
+        finally:
+            os.close(parent)
+    except OSError as error:
+        reason = "a symlink or not a directory on the way" if error.errno in (errno.ELOOP, errno.ENOTDIR) else error.strerror
+        raise OperationFailed(f"{shown(root, path)}: {reason}") from None

@@ -56,6 +56,7 @@ def render_text(plan: Plan, header: str, backend, diffs: list[tuple[str, str]]) 
     for path, diff in diffs:
         lines.extend(["", f"--- diff of {path}", diff.rstrip("\n")])
     lines.append("")
+    lines.extend(f"note: {one_line(note)}" for note in plan.notes)
     lines.extend(f"warning: {one_line(warning)}" for warning in plan.warnings)
     lines.append(summary(plan))
     return "\n".join(lines) + "\n"
@@ -84,6 +85,7 @@ def plan_data(plan: Plan, backend, diffs: list[tuple[str, str]]) -> dict:
             {"kind": c.kind, "name": c.name, "reason": c.reason} for c in plan.conflicts
         ],
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
         "unchanged": [{"kind": kind, "name": name} for kind, name in plan.unchanged],
         "diffs": [{"path": path, "diff": diff} for path, diff in diffs],
     }

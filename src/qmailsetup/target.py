@@ -65,11 +65,12 @@ class Target:
         the live root, with DIR in front under --root."""
         return absolute if self.live else str(self.host_path(absolute))
 
-    def resolve(self, absolute: str) -> str:
+    def resolve(self, absolute: str, followed: list[str] | None = None) -> str:
         """ABSOLUTE, in the target's terms, with every link on it resolved
         inside the root; what does not exist is kept as written (`..`
         taken away lexically). OSError ELOOP when links nest deeper than
-        MAX_LINKS."""
+        MAX_LINKS. FOLLOWED, if given, gets each link met, in the target's
+        terms, in the order met."""
         pending = list(reversed(parts_of(absolute)))
         done: list[str] = []
         links = 0
@@ -94,6 +95,8 @@ class Target:
                 done.append(part)
                 continue
             links += 1
+            if followed is not None:
+                followed.append("/" + "/".join([*done, part]))
             if links > MAX_LINKS:
                 raise OSError(errno.ELOOP, f"more than {MAX_LINKS} symlinks on the way", self.shown(absolute))
             link = os.readlink(place)
@@ -107,13 +110,15 @@ class Target:
         root, lies on this host."""
         return self.host_path(self.resolve(absolute))
 
-    def untrusted_directory(self, absolute: str) -> tuple[str, str] | None:
+    def untrusted_directory(self, absolute: str, holding_roots: bool = False) -> tuple[str, str] | None:
         """The first directory, from this host's / down to the target's
         ABSOLUTE (a directory, its links resolved), that someone other than
         root could change, with how it is owned; None when root alone can.
         A sticky directory on the way is safe for the root-owned entry in
         it that the way goes through; the last directory must be root's
-        alone, as anyone who may write there may put a name in it."""
+        alone, as anyone who may write there may put a name in it (unless
+        HOLDING_ROOTS: it is asked about for an entry root owns in it, which
+        a sticky one keeps)."""
         place = Path("/")
         steps = [*self.path.parts[1:], *parts_of(self.resolve(absolute))]
         info = os.lstat(place)
@@ -125,8 +130,24 @@ class Target:
             if writable_by_others(info) and not (info.st_mode & stat.S_ISVTX and child.st_uid == 0):
                 return str(place), ownership(info)
             place, info = place / part, child
-        if writable_by_others(info):
+        if writable_by_others(info) and not (holding_roots and info.st_mode & stat.S_ISVTX and info.st_uid == 0):
             return str(place), ownership(info)
+        return None
+
+    def distrust(self, followed: list[str], real: str) -> str | None:
+        """Why the links FOLLOWED on the way to REAL may not be trusted: a
+        link not owned by root, or a directory holding one of them or on
+        the way to REAL that others than root may change (the safe-path
+        rule); None when root alone could have made the way."""
+        for link in followed:
+            owner = os.lstat(self.host_path(link)).st_uid
+            if owner != 0:
+                return f"the link {self.shown(link)} is owned by uid {owner}, not root"
+        ways = [(link.rpartition("/")[0] or "/", True) for link in followed] + [(real, False)]
+        for directory, holding_roots in ways:
+            untrusted = self.untrusted_directory(directory, holding_roots)
+            if untrusted:
+                return f"{untrusted[0]} may be changed by others than root ({untrusted[1]})"
         return None
 
     def tool_hazards(self, etc_fd: int, names: tuple[str, ...], account_files: tuple[str, ...]) -> list[str]:

@@ -104,20 +104,53 @@ def modify_user(p: Planning, user: User, existing) -> None:
 
 
 def plan_path(p: Planning, path) -> None:
-    state: PathState = p.host.paths[path.path]
-    if path_conflict(p, path, state):
+    """A spec path: a directory, or a link the spec declares and the
+    directory it leads to."""
+    if path.link:
+        plan_directory(p, path.link, path)
+        plan_link(p, path)
+    else:
+        plan_directory(p, path.path, path)
+
+
+def plan_directory(p: Planning, name: str, path) -> None:
+    """The directory NAME, owned and moded as PATH says; made where it
+    really is when links root alone could have made lead there."""
+    state: PathState = p.host.paths[name]
+    if path_conflict(p, path, state, name):
         return
-    parent_warnings(p, path.path, state)
-    desired = {"path": path.path, "owner": path.owner, "group": path.group, "mode": format_mode(path.mode_bits)}
+    parent_warnings(p, name, state)
+    if state.via:
+        p.note(f"path {name}: links on the way lead to {state.via}, and root alone could have made them: followed")
+    desired = {"path": state.via or name, "owner": path.owner, "group": path.group, "mode": format_mode(path.mode_bits)}
     if state.kind == "missing":
         fields = {key: FieldChange(None, desired[key]) for key in ("owner", "group", "mode")}
-        p.add(Change(Kind.PATH, path.path, Action.CREATE, fields, desired))
+        p.add(Change(Kind.PATH, name, Action.CREATE, fields, desired))
         return
     fields = path_drift(p, path, state)
     if fields:
-        p.add(Change(Kind.PATH, path.path, Action.MODIFY, fields, desired))
+        p.add(Change(Kind.PATH, name, Action.MODIFY, fields, desired))
     else:
-        p.in_sync(Kind.PATH, path.path)
+        p.in_sync(Kind.PATH, name)
+
+
+def plan_link(p: Planning, path) -> None:
+    """The link the spec declares at PATH.path, leading to PATH.link."""
+    state: PathState = p.host.paths[path.path]
+    wanted = p.host.paths[path.link].via or path.link
+    if state.kind == "missing":
+        desired = {"path": path.path, "link": path.link}
+        p.add(Change(Kind.LINK, path.path, Action.CREATE, {"link": FieldChange(None, path.link)}, desired))
+    elif state.kind == "symlink" and state.leads_to == wanted:
+        p.in_sync(Kind.LINK, path.path)
+    elif state.kind == "symlink":
+        p.conflict(Kind.LINK, path.path, f"is a link to {state.leads_to or '(a loop)'}; the spec wants one to "
+                   f"{path.link}: remove it and run again, or change the spec's link")
+    elif state.kind == "directory":
+        p.conflict(Kind.LINK, path.path, f"is a directory; the spec wants a link to {path.link}: move what it holds "
+                   f"there, remove it and run again, or take link out of the spec")
+    else:
+        p.conflict(Kind.LINK, path.path, "exists and is neither a link nor a directory")
 
 
 def complete_half_made(p: Planning, kind: Kind, name: str, account: dict[str, Value]) -> bool:

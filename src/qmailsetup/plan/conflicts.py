@@ -115,27 +115,41 @@ def shell_refused(p: Planning, name: str, shell: str) -> bool:
     return True
 
 
-def path_conflict(p: Planning, path, state: PathState) -> bool:
-    """A conflict when PATH cannot be had as a directory (its owner or group
-    missing, a symlink or a file in the way); True when there was one."""
+def link_advice(state: PathState, link: str) -> str:
+    """What to do about a link that may not be followed."""
+    where = f" to {state.leads_to}" if state.leads_to else ""
+    return (f"{link} is a symlink{where} that is not followed: {state.distrust}; make the link and every "
+            f"directory on its way root's alone (not writable by others), or declare it in the spec "
+            f"([[paths]] path = \"{link}\", link = \"{state.leads_to or '...'}\")")
+
+
+def path_conflict(p: Planning, path, state: PathState, name: str | None = None) -> bool:
+    """A conflict when the directory NAME (PATH's own by default) cannot be
+    had (its owner or group missing, a symlink that may not be followed or a
+    file in the way); True when there was one."""
+    name = name or path.path
     owner_in_spec = any(user.name == path.owner for user in p.spec.users)
     group_in_spec = p.spec.group(path.group) is not None
     owner_unusable = host_only_unusable(p, Kind.USER, path.owner, owner_in_spec)
     group_unusable = host_only_unusable(p, Kind.GROUP, path.group, group_in_spec)
     if p.uid_of(path.owner) is None:
-        unresolved(p, Kind.PATH, path.path, "owner", path.owner, owner_in_spec)
+        unresolved(p, Kind.PATH, name, "owner", path.owner, owner_in_spec)
     elif p.gid_of(path.group) is None:
-        unresolved(p, Kind.PATH, path.path, "group", path.group, group_in_spec)
+        unresolved(p, Kind.PATH, name, "group", path.group, group_in_spec)
     elif owner_unusable:
-        p.conflict(Kind.PATH, path.path, f"its owner {path.owner}: {owner_unusable}")
+        p.conflict(Kind.PATH, name, f"its owner {path.owner}: {owner_unusable}")
     elif group_unusable:
-        p.conflict(Kind.PATH, path.path, f"its group {path.group}: {group_unusable}")
+        p.conflict(Kind.PATH, name, f"its group {path.group}: {group_unusable}")
+    elif state.blocked_by and state.distrust:
+        p.conflict(Kind.PATH, name, link_advice(state, state.blocked_by))
     elif state.blocked_by:
-        p.conflict(Kind.PATH, path.path, f"{state.blocked_by} is a symlink or not a directory; refusing to follow it")
+        p.conflict(Kind.PATH, name, f"{state.blocked_by} is a symlink or not a directory; refusing to follow it")
+    elif state.kind == "symlink" and state.distrust:
+        p.conflict(Kind.PATH, name, link_advice(state, name))
     elif state.kind == "symlink":
-        p.conflict(Kind.PATH, path.path, "is a symlink; a directory must be here, and links are never followed")
+        p.conflict(Kind.PATH, name, "is a symlink; a directory must be here, and links are never followed")
     elif state.kind == "other":
-        p.conflict(Kind.PATH, path.path, "exists and is not a directory")
+        p.conflict(Kind.PATH, name, "exists and is not a directory")
     else:
         return False
     return True

@@ -10,6 +10,7 @@ class Kind(StrEnum):
     GROUP = "group"
     USER = "user"
     PATH = "path"
+    LINK = "link"  # a link the spec declares (paths' link = ...)
     FILE = "file"  # a file made from others: BSD's passwd
 
 
@@ -81,6 +82,9 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # what the plan does that is worth saying but needs nothing done: a
+    # link followed
+    notes: list[str] = field(default_factory=list)
     unchanged: list[tuple[str, str]] = field(default_factory=list)
     fix_drift: bool = False
 

@@ -48,6 +48,9 @@ class Planning:
     def warn(self, warning: str) -> None:
         self.plan.warnings.append(warning)
 
+    def note(self, note: str) -> None:
+        self.plan.notes.append(note)
+
     def add(self, change: Change) -> None:
         self.plan.changes.append(change)
 
