@@ -216,7 +216,7 @@ COMMAND_LINE_CASES = [
     Case("export-unknown-format", arguments("--format", "rpm"), 2, "Invalid value for '--format'",
          args=("export", "--platform", "linux"), rooted=False),
     Case("export-many-files-to-stdout", arguments("--format", "qmail-conf"), 2,
-         "--format qmail-conf writes 3 files; give --output DIR", args=("export", "--platform", "linux"), rooted=False),
+         "--format qmail-conf writes 4 files; give --output DIR", args=("export", "--platform", "linux"), rooted=False),
     Case("export-output-is-a-file", arguments("--format", "sysusers", "--output", "{root}/etc/passwd"), 2,
          "--output {root}/etc/passwd: not a directory", args=("export", "--platform", "linux"), rooted=False),
     Case("json-bad-spec", lambda host: (host.with_spec("users = 1\n") + ["--json"], {}),

@@ -105,7 +105,8 @@ def test_qmail_conf_export_golden(tmp_path, profile):
     assert result.code == 0, result.err
     names = sorted(p.name for p in out.iterdir())
     sqmail = profile != "debian-netqmail"
-    expected = ["conf-groups", "conf-home", "conf-ids", "conf-users"] if sqmail else ["conf-groups", "conf-qmail", "conf-users"]
+    expected = (["conf-groups", "conf-home", "conf-ids", "conf-split", "conf-users"] if sqmail
+                else ["conf-groups", "conf-qmail", "conf-split", "conf-users"])
     assert names == expected
     from qmailsetup import __version__
 

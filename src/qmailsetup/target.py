@@ -24,6 +24,13 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+# Where no link may lead qmail's directories, whoever made it: qmailsetup
+# would chown and chmod them (a link /var/qmail -> /etc, a typo or a trap)
+SYSTEM_DIRECTORIES = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
+    "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin",
+    "/usr/local/sbin", "/usr/sbin", "/usr/share", "/var", "/var/lib", "/var/spool", "/var/tmp",
+})
 # Linux's MAXSYMLINKS (40 since 4.2); the BSDs allow 32: the smaller is not
 # needed, a chain this long is a loop or an attack either way
 MAX_LINKS = 40
@@ -138,7 +145,12 @@ class Target:
         """Why the links FOLLOWED on the way to REAL may not be trusted: a
         link not owned by root, or a directory holding one of them or on
         the way to REAL that others than root may change (the safe-path
-        rule); None when root alone could have made the way."""
+        rule), or a link leading to a system directory (SYSTEM_DIRECTORIES);
+        None when root alone could have made the way."""
+        for link in followed:
+            leads_to = self.resolve(link)
+            if leads_to in SYSTEM_DIRECTORIES:
+                return f"it leads to {self.shown(leads_to)}, a system directory, never qmail's"
         for link in followed:
             owner = os.lstat(self.host_path(link)).st_uid
             if owner != 0:

@@ -11,6 +11,7 @@ from qmailsetup.observe import PathState, shown
 from qmailsetup.plan.model import Kind
 from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
+from qmailsetup.target import SYSTEM_DIRECTORIES
 
 
 # chown(2) reads (uid_t)-1 and (gid_t)-1 as "leave it as it is", and neither
@@ -118,6 +119,8 @@ def shell_refused(p: Planning, name: str, shell: str) -> bool:
 def link_advice(state: PathState, link: str) -> str:
     """What to do about a link that may not be followed."""
     where = f" to {state.leads_to}" if state.leads_to else ""
+    if state.leads_to in SYSTEM_DIRECTORIES:
+        return f"{link} is a symlink{where} that is not followed: {state.distrust}; remove the link"
     return (f"{link} is a symlink{where} that is not followed: {state.distrust}; make the link and every "
             f"directory on its way root's alone (not writable by others), or declare it in the spec "
             f"([[paths]] path = \"{link}\", link = \"{state.leads_to or '...'}\")")

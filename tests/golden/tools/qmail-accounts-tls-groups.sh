@@ -13,7 +13,7 @@
 # are set on '.' from inside: a symlink planted on the way stops the
 # script (exit 1) instead of redirecting it. What it cannot guarantee:
 # that a directory stays where it was checked. sh has no O_NOFOLLOW nor
-# descriptors to hold, so anyone who may write to a parent of /var/qmail
+# descriptors to hold, so anyone who may write to a parent of qmail's home
 # can rename a directory away after its check and put their own in its
 # place (qmailsetup apply warns of such parents; this script does not).
 #
