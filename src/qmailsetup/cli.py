@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from qmailsetup import __version__
-from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_TABLE, QmailsetupError, one_line
+from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
 
 
 app = typer.Typer(
@@ -52,16 +52,12 @@ PlatformOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def exit_status(codes: tuple[int, ...]) -> str:
-    """The lines of errors.py's exit-status table for CODES."""
-    return "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_TABLE if code in codes)
-
-
-def epilog(*lines: str, codes: tuple[int, ...] = tuple(code for code, _ in EXIT_TABLE)) -> str:
-    """Example commands, then the exit status, kept as written (click's \\b:
-    no rewrapping)."""
+def epilog(command: str, *lines: str) -> str:
+    """Example commands, then COMMAND's exit status (errors.py), kept as
+    written (click's \\b: no rewrapping)."""
     examples = "\n".join(f"  {line}" for line in lines)
-    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{exit_status(codes)}"
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in COMMAND_EXITS[command])
+    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{codes}"
 
 
 def version_callback(value: bool) -> None:
@@ -131,6 +127,7 @@ def check_root(value: str) -> Path:
 
 @app.command(
     epilog=epilog(
+        "apply",
         "qmailsetup apply --dry-run",
         "qmailsetup apply --spec examples/install-ids.toml --root /mnt/image",
         "qmailsetup apply --fix-drift --json --detailed-exitcode",
@@ -162,10 +159,10 @@ def apply(
 
 @app.command(
     epilog=epilog(
+        "check",
         "qmailsetup check",
         "qmailsetup check --root /mnt/image --json",
         "qmailsetup check --spec examples/freebsd-ports.toml",
-        codes=(0, 1, 2, 3),
     )
 )
 def check(
@@ -182,9 +179,9 @@ def check(
 
 @app.command(
     epilog=epilog(
+        "env",
         'vars=$(qmailsetup env) && eval "$vars" && echo "qmaild is $QMAIL_UID_QMAILD"',
         "qmailsetup env --root /mnt/image --spec examples/install-ids.toml",
-        codes=(0, 1, 2, 3),
     )
 )
 def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto") -> None:
@@ -206,12 +203,12 @@ class ExportFormat(str, Enum):
 
 @app.command(
     epilog=epilog(
+        "export",
         "qmailsetup export --format sysusers > /etc/sysusers.d/qmail.conf",
         "qmailsetup export --format qmail-conf --spec my.toml --output ~/src/netqmail-1.06",
         "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
         "sh qmail-accounts.sh --dry-run",
         "qmailsetup export --format json",
-        codes=(0, 1, 2),
     )
 )
 def export(
