@@ -151,7 +151,8 @@ def test_missing_membership_is_drift_refused_without_fix_drift(tmp_path):
     assert "    groups: qcerts (missing) -> qcerts\n" in result.stdout
     assert "    groups: qcerts (missing), ssl-cert (missing) -> qcerts, ssl-cert\n" in result.stdout
     assert result.stderr.splitlines()[-1] == (
-        "qmailsetup: refused, nothing written: user qmaild differs (groups); rerun with --fix-drift (and 1 more)"
+        "qmailsetup: refused, nothing written: user qmaild differs from the spec (groups) (and 1 more); "
+        "to change the accounts rerun with --fix-drift, or to keep them make the spec accept what the host has"
     )
     assert snapshot(root) == before
 

@@ -20,9 +20,13 @@ from qmailsetup.streams import json_text
 
 
 def refusal(plan) -> str:
+    """One line: the first reason, how many more, and for drift both ways
+    on (a dry run is refused too: it shows what the real run would do)."""
     reasons = [f"{c.kind} {c.name}: {c.reason}" for c in plan.conflicts]
-    reasons += [f"user {c.name} differs ({', '.join(c.fields)}); rerun with --fix-drift" for c in plan.blocked_drift]
-    return f"refused, nothing written: {first_of(reasons)}"
+    reasons += [f"user {c.name} differs from the spec ({', '.join(c.fields)})" for c in plan.blocked_drift]
+    ways = ("; to change the accounts rerun with --fix-drift, or to keep them make the spec accept "
+            "what the host has") if plan.blocked_drift else ""
+    return f"refused, nothing written: {first_of(reasons)}{ways}"
 
 
 def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> tuple[list, dict]:
