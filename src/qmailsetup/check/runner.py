@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from textwrap import wrap
 
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.check.accounts import account_findings
@@ -54,12 +55,46 @@ def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
+# the text report's lines are read in terminals and mails: at most this
+# wide, but for a word longer than that (a long path)
+TEXT_WIDTH = 100
+# where a remedy's line may end, best first: after a step ("chown ...;
+# chmod ..."), after a part of one, between words. A command stays whole
+# on its line, to be copied as it is, unless it alone is too long
+BREAKS = ("; ", ", ", " ")
+
+
+def pieces(text: str, width: int, level: int = 0) -> list[str]:
+    """TEXT cut at the BREAKS, each piece cut again at the next kind of
+    break only while it is wider than WIDTH."""
+    if len(text) <= width or level == len(BREAKS):
+        return [text]
+    mark = BREAKS[level]
+    parts = text.split(mark)
+    parts = [part + mark.rstrip() for part in parts[:-1]] + parts[-1:]
+    return [piece for part in parts for piece in pieces(part, width, level + 1)]
+
+
+def remedy_lines(remedy: str) -> list[str]:
+    indent = " " * 16
+    lines = ["        remedy:"]
+    for piece in pieces(remedy, TEXT_WIDTH - len(indent)):
+        if len(lines[-1]) + 1 + len(piece) > TEXT_WIDTH:
+            lines.append(indent + piece)
+        else:
+            lines[-1] += " " + piece
+    return lines
+
+
 def finding_lines(finding: Finding) -> list[str]:
-    """A finding as text: its message and its remedy a line each, whatever
-    newline a file name in them holds (a queue file's, another process's argv)."""
-    lines = [f"{finding.severity:<7} {finding.id}: {one_line(finding.message)}"]
+    """A finding as text, at most TEXT_WIDTH wide: its message wrapped
+    between words, its remedy between its steps (remedy_lines); each shows
+    a newline a file name in it holds (a queue file's, another process's
+    argv) escaped."""
+    lines = wrap(f"{finding.severity:<7} {finding.id}: {one_line(finding.message)}", TEXT_WIDTH,
+                 subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)
     if finding.remedy and finding.severity != "ok":
-        lines.append(f"        remedy: {one_line(finding.remedy)}")
+        lines += remedy_lines(one_line(finding.remedy))
     return lines
 
 
