@@ -72,7 +72,7 @@ FILES = [
 EXAMPLES = [
     ("See what would be done on this host; nothing is written:", "qmailsetup apply --dry-run"),
     ("Do it, with qmail's INSTALL.ids numbers, into an image:",
-     "qmailsetup apply --spec examples/install-ids.toml --root /mnt/image"),
+     "qmailsetup apply --spec install-ids --root /mnt/image"),
     ("In a bootstrap script: stop unless the host is ready, then use the IDs:",
      'qmailsetup apply && vars=$(qmailsetup env) && eval "$vars"'),
     ("Is the host fit for qmail?", "qmailsetup check"),

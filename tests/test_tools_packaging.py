@@ -43,6 +43,25 @@ def test_wheel_holds_the_platforms_and_the_default_spec(installed):
     assert "qmailsetup/default.toml" in names
 
 
+def test_the_wheel_ships_the_well_known_specs_and_spec_names_them(installed, tmp_path):
+    """--spec install-ids on an installed qmailsetup, in a directory
+    without a checkout: the spec shipped in the wheel, as the checkout
+    has it."""
+    wheel, qmailsetup = installed
+    shipped = sorted(p.name for p in (CHECKOUT / "src/qmailsetup/specs").glob("*.toml"))
+    assert len(shipped) == 6
+    assert {f"qmailsetup/specs/{name}" for name in shipped} <= set(zipfile.ZipFile(wheel).namelist())
+    root = debian_tree(tmp_path / "root")
+    plan = subprocess.run(
+        [str(qmailsetup), "apply", "--dry-run", "--platform", "linux", "--root", str(root), "--spec", "install-ids"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert plan.returncode == 0, plan.stderr
+    assert "    uid: 7790\n" in plan.stdout and "    gid: 2107\n" in plan.stdout
+    helped = subprocess.run([str(qmailsetup), "apply", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert "--spec install-ids" in helped.stdout and "examples/" not in helped.stdout
+
+
 def test_installed_tool_runs_from_anywhere(installed, tmp_path):
     _, qmailsetup = installed
     version = subprocess.run([str(qmailsetup), "--version"], capture_output=True, text=True, cwd=tmp_path)

@@ -14,6 +14,7 @@ import typer
 
 from qmailsetup import __version__
 from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
+from qmailsetup.specs import names as spec_names, spec_path
 
 
 app = typer.Typer(
@@ -35,9 +36,11 @@ class BackendChoice(str, Enum):
     files = "files"
 
 
+# a str, not a Path: Path("./gentoo") is Path("gentoo"), a shipped spec's name
 SpecOption = Annotated[
-    Optional[Path],
-    typer.Option("--spec", metavar="FILE", help="TOML spec file; default: the built-in qmail layout."),
+    Optional[str],
+    typer.Option("--spec", metavar="FILE", help="A TOML spec file, or the name of a spec shipped with qmailsetup: "
+                 f"{', '.join(spec_names())}; default: the built-in qmail layout."),
 ]
 # a str, not a Path: Path("") would quietly become the current directory
 RootOption = Annotated[
@@ -129,7 +132,7 @@ def check_root(value: str) -> Path:
     epilog=epilog(
         "apply",
         "qmailsetup apply --dry-run",
-        "qmailsetup apply --spec examples/install-ids.toml --root /mnt/image",
+        "qmailsetup apply --spec install-ids --root /mnt/image",
         "qmailsetup apply --fix-drift --json --detailed-exitcode",
     )
 )
@@ -151,7 +154,7 @@ def apply(
     from qmailsetup.run import run_apply
 
     code = run_apply(
-        spec_file=spec, root=check_root(root), backend_name=backend.value, platform=platform,
+        spec_file=spec_path(spec), root=check_root(root), backend_name=backend.value, platform=platform,
         dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode,
     )
     raise typer.Exit(code)
@@ -162,7 +165,7 @@ def apply(
         "check",
         "qmailsetup check",
         "qmailsetup check --root /mnt/image --json",
-        "qmailsetup check --spec examples/freebsd-ports.toml",
+        "qmailsetup check --spec freebsd-ports",
     )
 )
 def check(
@@ -174,14 +177,14 @@ def check(
     """
     from qmailsetup.check.runner import run_check
 
-    raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec, platform=platform))
+    raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec_path(spec), platform=platform))
 
 
 @app.command(
     epilog=epilog(
         "env",
         'vars=$(qmailsetup env) && eval "$vars" && echo "qmaild is $QMAIL_UID_QMAILD"',
-        "qmailsetup env --root /mnt/image --spec examples/install-ids.toml",
+        "qmailsetup env --root /mnt/image --spec install-ids",
     )
 )
 def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto") -> None:
@@ -191,7 +194,7 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     """
     from qmailsetup.env import run_env
 
-    sys.stdout.write(run_env(spec_file=spec, root=check_root(root), platform=platform))
+    sys.stdout.write(run_env(spec_file=spec_path(spec), root=check_root(root), platform=platform))
 
 
 class ExportFormat(str, Enum):
@@ -229,8 +232,8 @@ def export(
     from qmailsetup.platforms import choose_profile
     from qmailsetup.spec import load_spec
 
-    source = str(spec) if spec else "the built-in default spec"
-    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, Path("/")), source)
+    source = f"the shipped spec {spec}" if spec in spec_names() else spec or "the built-in default spec"
+    outputs = export_spec(format.value, load_spec(spec_path(spec)), choose_profile(platform, Path("/")), source)
     if output is None:
         if len(outputs) > 1:
             raise BadInput(f"--format {format.value} writes {len(outputs)} files; give --output DIR")
