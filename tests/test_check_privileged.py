@@ -85,7 +85,7 @@ NOSUID_LINE = (
 
 
 def test_apply_on_a_nosuid_var_exits_5_with_the_errors_on_stderr(tmp_path, privileged):
-    """README.md, "Exit codes": 5 after a real run and after an in-sync one,
+    """qmailsetup(8), EXIT STATUS: 5 after a real run and after an in-sync one,
     over --detailed-exitcode's 4; a dry run keeps its 0 or 4 and its note."""
     body = """\
 mount -o remount,nosuid /var

@@ -305,7 +305,7 @@ def test_check_reports_a_missing_membership_as_drift(tmp_path):
 
 
 def test_env_adds_nothing_but_a_spec_group_has_its_gid(tmp_path):
-    """README: env prints no supplementary groups (a build compiles only the
+    """qmailsetup(8): env prints no supplementary groups (a build compiles only the
     primary IDs); the certificate group of the spec has QMAIL_GID_<GROUP>."""
     root = existing_tree(tmp_path / "root", "qmaild,qmailr", "qmailr")
     result = cli("env", "--root", root, "--platform", "linux", "--spec", spec_file(tmp_path))

@@ -314,8 +314,8 @@ def test_check_sets_its_findings_as_facts(tmp_path, installed):
 
 def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
     """Exit 5: the accounts are as the spec says, but check finds errors. A
-    stand-in qmailsetup prints what the real one prints then (README.md,
-    "Exit codes" and "JSON"): the task fails with its lines, `changed`
+    stand-in qmailsetup prints what the real one prints then (qmailsetup(8),
+    EXIT STATUS and JSON OUTPUT): the task fails with its lines, `changed`
     still tells what was applied, and the errors are in `check`."""
     _, env = installed
     error = {"id": "fs.nosuid", "severity": "error", "path": "/var/qmail/bin",

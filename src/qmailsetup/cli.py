@@ -1,5 +1,5 @@
 """The command line: parse options, run the pipeline, map outcomes to the
-exit codes in README.md. Heavy modules are imported inside the commands, so
+exit codes of qmailsetup(8). Heavy modules are imported inside the commands, so
 --help and a dry run start fast."""
 
 from __future__ import annotations
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # No pydantic plugins (pydantic's documented switch): the first model
     # built would otherwise read the metadata of every installed package
-    # for them (README.md, "Performance"), and a tool that edits the account
+    # for them (bench/README.md), and a tool that edits the account
     # files as root runs no third-party code it was not asked to. Set to
     # an empty value, it loads them again.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -52,8 +52,8 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=N
 
 def outcome(errors: list, code: int) -> int:
     """After a real or an in-sync run: check's errors about what was set up
-    go to stderr, a line each, and make the exit status 5 (README.md, "Exit
-    codes"), whatever --detailed-exitcode would have said."""
+    go to stderr, a line each, and make the exit status 5 (qmailsetup(8),
+    EXIT STATUS), whatever --detailed-exitcode would have said."""
     for finding in errors:
         where = f"{finding.path}: " if finding.path else ""
         print(f"qmailsetup: {one_line(where + finding.id)}: {one_line(finding.message)}", file=sys.stderr)

@@ -13,7 +13,7 @@ paths. A control character there could drive the terminal (ESC[8m hides
 all that follows, a warning included; U+202E reverses what a line reads),
 so everything written to stdout, every error line (errors.one_line) and
 every string in --json (json_text) shows such characters escaped, the same
-way in each (README.md, "Safety rules").
+way in each (qmailsetup(8), SAFETY).
 """
 
 from __future__ import annotations
