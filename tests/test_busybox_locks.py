@@ -1,10 +1,11 @@
 """busybox's account tools (adduser, addgroup, passwd, chpasswd, deluser)
 lock a file FILE by creating FILE+ and take no other lock
 (libbb/update_passwd.c). On the alpine platform the files backend takes
-FILE+ too, and leaves the file it replaced as busybox, which opened it
-before it waited, will read it. The real busybox is Debian's
-busybox-static (tests/debs.py): its passwd applet, the same update_passwd
-as adduser's (Debian builds no adduser into it)."""
+FILE+ too, as a hard link of FILE, which it brings up to date and puts
+back over FILE as it lets go: busybox rewrites the file it opened before
+it waited. The real busybox is Debian's busybox-static (tests/debs.py):
+its passwd applet, the same update_passwd as adduser's (Debian builds no
+adduser into it)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def plus_files(root: Path) -> list[str]:
 # --- the real busybox beside qmailsetup ----------------------------------------
 
 BUSYBOX_ACCOUNTS = 2000
-SPECS = 10
+SPECS = 12
+AT_ONCE = 3  # applies at the same time, beside busybox
 LOCKING_LOOP = """\
 i=0
 while [ "$i" -lt "$COUNT" ] && [ ! -e "$STOP" ]; do
@@ -91,7 +93,7 @@ def spec_of(number: int) -> str:
 
 def test_busybox_passwd_and_applies_side_by_side_lose_nothing_of_either(privileged, tmp_path):
     """busybox passwd -l of one account after another, while applies of
-    specs of their own run one after another: every account of the specs
+    specs of their own run, three at a time: every account of the specs
     ends in passwd, shadow and group, and every lock busybox made stays.
     (Before qmailsetup took FILE+, several accounts of every such run were
     lost, and with FILE+ alone, without keeping the replaced file up to date,
@@ -100,19 +102,22 @@ def test_busybox_passwd_and_applies_side_by_side_lose_nothing_of_either(privileg
     stop, failed, locked = tmp_path / "stop", tmp_path / "failed", tmp_path / "locked"
     loop = in_tree(root, LOCKING_LOOP, COUNT=str(BUSYBOX_ACCOUNTS), STOP=str(stop), FAILED=str(failed),
                    LOCKED=str(locked))
-    runs = []
+    codes = []
     try:
-        for number in range(SPECS):
-            spec = tmp_path / f"spec{number}.toml"
-            spec.write_text(spec_of(number))
-            runs.append(subprocess.run(
-                [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "alpine",
-                 "--spec", str(spec)], capture_output=True, text=True, env=env(QMAILSETUP_LOCK_TIMEOUT="60"),
-                timeout=120))
+        for first in range(0, SPECS, AT_ONCE):
+            runs = []
+            for number in range(first, first + AT_ONCE):
+                spec = tmp_path / f"spec{number}.toml"
+                spec.write_text(spec_of(number))
+                runs.append(subprocess.Popen(
+                    [sys.executable, "-m", "qmailsetup", "apply", "--root", str(root), "--platform", "alpine",
+                     "--spec", str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                    env=env(QMAILSETUP_LOCK_TIMEOUT="60")))
+            codes += [(run.wait(timeout=120), run.stderr.read()) for run in runs]
     finally:
         stop.touch()
         assert loop.wait(timeout=300) == 0
-    assert [run.returncode for run in runs] == [0] * SPECS, [run.stderr for run in runs]
+    assert [code for code, _ in codes] == [0] * SPECS, codes
     assert not failed.exists(), f"busybox passwd failed for {failed.read_text().split()}"
     done = int(locked.read_text())
     assert done > 0, "busybox locked nothing while the applies ran"
@@ -185,12 +190,15 @@ def test_the_alpine_platform_takes_busybox_s_lock_of_each_file_there_is(alpine):
             ("BusyboxLock", f"{alpine}/etc/passwd+"), ("BusyboxLock", f"{alpine}/etc/shadow+"),
             ("BusyboxLock", f"{alpine}/etc/group+"),
         ]
+        before = account_files(alpine)
         with lock.held(locks, 1):
+            # each a second name of its file, made by link(2): as exclusive as O_EXCL
             assert plus_files(alpine) == ["group+", "passwd+", "shadow+"]
-            for name in plus_files(alpine):
-                info = os.lstat(alpine / "etc" / name)
-                assert (stat.S_ISREG(info.st_mode), stat.S_IMODE(info.st_mode), info.st_size) == (True, 0o600, 0)
+            for name in ("group", "passwd", "shadow"):
+                assert os.path.samefile(alpine / "etc" / name, alpine / "etc" / f"{name}+")
         assert plus_files(alpine) == []
+        assert account_files(alpine) == before
+        assert [os.stat(alpine / "etc" / name).st_nlink for name in ("group", "passwd", "shadow")] == [1, 1, 1]
 
 
 def test_a_held_plus_file_makes_apply_wait_then_fail_with_nothing_written(alpine, monkeypatch):
@@ -247,16 +255,44 @@ def test_a_link_at_the_plus_file_is_busy_and_never_followed(alpine, tmp_path):
     assert plus_files(alpine) == ["shadow+"]
 
 
-def test_the_file_a_waiting_busybox_opened_is_given_what_replaced_it(alpine):
+def test_the_file_a_waiting_busybox_opened_is_brought_up_to_date_and_put_back(alpine):
+    """What busybox opened before it waited is, once we let go, FILE again,
+    with what we wrote: the tool, and every later run, edit that one file."""
     with EtcDir.open(alpine) as etc:
         opened_before = os.open(alpine / "etc/passwd", os.O_RDWR)  # as busybox opens it, then waits
+        info = os.stat(alpine / "etc/passwd")
         try:
             with lock.locked(etc, "shadow", timeout=1, also=ALPINE_LOCKS):
                 replace_file(etc, "passwd", (alpine / "etc/passwd").read_bytes() + b"ours:x:7:7::/:/sbin/nologin\n")
-            assert os.fstat(opened_before).st_nlink == 0
+                assert not os.path.samefile(alpine / "etc/passwd", alpine / "etc/passwd+")
+            now = os.stat(alpine / "etc/passwd")
+            assert (now.st_ino, now.st_nlink, now.st_mode, now.st_uid, now.st_gid) == (
+                info.st_ino, 1, info.st_mode, info.st_uid, info.st_gid)
+            assert os.pread(opened_before, 1 << 20, 0).endswith(b"\nours:x:7:7::/:/sbin/nologin\n")
             assert os.pread(opened_before, 1 << 20, 0) == (alpine / "etc/passwd").read_bytes()
         finally:
             os.close(opened_before)
+    assert plus_files(alpine) == []
+    assert b"ours:" not in (alpine / "etc/passwd-").read_bytes()
+
+
+def test_a_file_that_could_not_be_put_back_leaves_its_plus_file(alpine, monkeypatch):
+    """Failing halfway, the file busybox opened may be half written: its
+    FILE+ stays, so that busybox gives up instead of reading it, and the
+    next run names it. FILE itself is what was written."""
+    def broken_read(fd, limit=None):
+        raise OSError(5, "Input/output error")
+
+    with EtcDir.open(alpine) as etc:
+        with lock.locked(etc, "shadow", timeout=1, also=ALPINE_LOCKS):
+            replace_file(etc, "group", (alpine / "etc/group").read_bytes() + b"ours:x:7:\n")
+            monkeypatch.setattr(lock, "read_fd", broken_read)
+        monkeypatch.undo()
+        assert plus_files(alpine) == ["group+"]
+        assert (alpine / "etc/group").read_bytes().endswith(b"\nours:x:7:\n")
+        with pytest.raises(OperationFailed, match=r"group\+ exists: busybox's adduser"):
+            with lock.locked(etc, "shadow", timeout=0.2, also=ALPINE_LOCKS):
+                pass
 
 
 def test_a_file_that_keeps_a_name_is_never_written_to(alpine):
@@ -299,21 +335,22 @@ def test_a_plus_file_someone_else_made_meanwhile_is_neither_removed_nor_written_
     assert (alpine / "etc/passwd+").read_bytes() == b"theirs\n"
 
 
-def test_an_account_file_that_cannot_be_opened_for_writing_is_locked_all_the_same(alpine, monkeypatch):
-    """An immutable or read-only file cannot be replaced: its FILE+ is
-    taken, and there is nothing to keep."""
-    real_open = EtcDir.open_regular
+def test_a_file_that_cannot_be_linked_gets_an_empty_plus_file(alpine, monkeypatch):
+    """An immutable file cannot be linked (nor replaced): its FILE+ is made
+    with O_EXCL as busybox makes its own, empty, 0600, and removed after."""
+    real_link = os.link
 
-    def refuse_writing(self, name, **options):
-        if options.get("flags", 0) & os.O_RDWR:
+    def immutable(source, *args, **kwargs):
+        if source == "shadow":
             raise PermissionError(1, "Operation not permitted")
-        return real_open(self, name, **options)
+        return real_link(source, *args, **kwargs)
 
-    monkeypatch.setattr(EtcDir, "open_regular", refuse_writing)
+    monkeypatch.setattr(os, "link", immutable)
     with EtcDir.open(alpine) as etc:
-        with lock.locked(etc, "shadow", timeout=1, also=ALPINE_LOCKS) as locks:
-            assert [held.locked_file for held in locks if isinstance(held, lock.BusyboxLock)] == [None] * 3
-            assert plus_files(alpine) == ["group+", "passwd+", "shadow+"]
+        with lock.locked(etc, "shadow", timeout=1, also=ALPINE_LOCKS):
+            info = os.lstat(alpine / "etc/shadow+")
+            assert (stat.S_ISREG(info.st_mode), stat.S_IMODE(info.st_mode), info.st_size) == (True, 0o600, 0)
+            assert os.path.samefile(alpine / "etc/passwd", alpine / "etc/passwd+")
     assert plus_files(alpine) == []
 
 

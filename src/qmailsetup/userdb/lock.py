@@ -264,60 +264,82 @@ class ExclusiveFileLock:
 
 
 class BusyboxLock(ExclusiveFileLock):
-    """busybox's lock of FILE (libbb/update_passwd.c): FILE+, created with
-    O_EXCL and then renamed over FILE with the new content; on EEXIST
-    busybox tries again every 0.1 s for 3 s, and never removes a FILE+ it
-    did not make.
+    """busybox's lock of FILE (libbb/update_passwd.c): FILE+, made with
+    O_EXCL, then renamed over FILE with the new content; on EEXIST busybox
+    tries again every 0.1 s for 3 s, and never removes a FILE+ it did not
+    make.
 
-    busybox opens FILE before it takes FILE+ and reads that open file once
-    it has FILE+: a busybox tool that waited for ours would read the file
-    we replaced and write our edit away. So FILE as it was when locked is
-    kept open and, on release, if it was replaced and has no name left,
-    given FILE's content of now: it is no file any more, only what the
-    tools that opened it before will read."""
+    busybox opens FILE before it takes FILE+ and rewrites what it opened:
+    a busybox tool that waited for our FILE+ would read the file we
+    replaced and write our edit away. So our FILE+ is a second name of
+    FILE as it was when locked (link(2) fails on EEXIST as O_EXCL does),
+    and on release, if FILE was replaced meanwhile, that file is given
+    FILE's content of now and renamed back over FILE: whoever opened FILE
+    before, and every later run, has the one file that is up to date. A
+    FILE that cannot be linked (gone, immutable) gets an empty FILE+."""
 
     makers = "busybox's adduser, addgroup, passwd, chpasswd or deluser"
 
     def __init__(self, etc: EtcDir, target: str) -> None:
         super().__init__(etc, f"{target}+")
         self.target = target
-        self.locked_file: int | None = None  # FILE as it was when locked
+        self.locked_file: int | None = None  # FILE as it was when locked, also FILE+
 
     def acquire(self) -> None:
-        super().acquire()
         try:
-            self.locked_file, _ = self.etc.open_regular(self.target, flags=os.O_RDWR)
+            os.link(self.target, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
+        except FileExistsError:
+            raise Busy(f"{self.path} exists: {self.makers} is running (remove it if none is)") from None
         except OSError as error:
-            if error.errno in (errno.ENOENT, errno.EPERM, errno.EACCES, errno.EROFS):
-                return  # gone, immutable, read-only: it will not be replaced
-            super().release()
+            if error.errno not in (errno.ENOENT, errno.EPERM):
+                raise
+            super().acquire()
+            return
+        try:
+            self.locked_file, info = self.etc.open_regular(self.name, flags=os.O_RDWR)
+        except OSError as error:
+            os.unlink(self.name, dir_fd=self.etc.fd)
             raise OSError(error.errno, f"{self.etc.shown(self.target)}: {error.strerror}") from None
+        self.identity = (info.st_dev, info.st_ino)
 
     def release(self) -> None:
-        try:
-            if self.locked_file is not None and self.ours():
-                self.bring_up_to_date(self.locked_file)
-        finally:
-            if self.locked_file is not None:
-                os.close(self.locked_file)
-                self.locked_file = None
+        if self.locked_file is None:
             super().release()
-
-    def bring_up_to_date(self, old: int) -> None:
-        if os.fstat(old).st_nlink != 0:
-            return  # still FILE, or another name's: never written to
-        try:
-            fd, _ = self.etc.open_regular(self.target)
-        except FileNotFoundError:
             return
+        locked_file, self.locked_file = self.locked_file, None
+        try:
+            if self.ours():
+                self.put_back(locked_file)
+        finally:
+            self.identity = None
+            os.close(locked_file)
+
+    def put_back(self, locked_file: int) -> None:
+        """FILE+ back over FILE, with FILE's content of now, where FILE was
+        replaced and FILE+ is that file's only name left; else FILE+ goes.
+        A failure leaves FILE+ as it is: busybox gives up on it (and the
+        next run names it) rather than rewrite a file half brought up to
+        date; FILE is whole all the same."""
+        old = os.fstat(locked_file)
+        try:
+            now = self.etc.lstat(self.target)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) == (old.st_dev, old.st_ino) or old.st_nlink != 1:
+            os.unlink(self.name, dir_fd=self.etc.fd)  # not replaced, or another name's content
+            return
+        fd, _ = self.etc.open_regular(self.target)
         try:
             data = read_fd(fd)
         finally:
             os.close(fd)
         written = 0
         while written < len(data):
-            written += os.pwrite(old, data[written:], written)
-        os.ftruncate(old, len(data))
+            written += os.pwrite(locked_file, data[written:], written)
+        os.ftruncate(locked_file, len(data))
+        os.fsync(locked_file)
+        os.rename(self.name, self.target, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd)
+        os.fsync(self.etc.fd)
 
 
 def flock_busy(etc: EtcDir, name: str) -> bool:
