@@ -10,6 +10,7 @@ adduser into it)."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from conftest import cli
 from debs import unpacked
-from files_support import assert_consistent, parse_all
+from files_support import assert_consistent, leftovers, parse_all
 from namespace import PATH, PRIVATE
 from process import env
 from qmailsetup.errors import OperationFailed
@@ -30,6 +31,7 @@ from qmailsetup.userdb import lock
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.write import replace_file
 from snapshot import account_files
+from test_files_locks import in_locking_loop
 from trees import append, make_tree
 
 ALPINE_LOCKS = (("busybox", "passwd"), ("busybox", "shadow"), ("busybox", "group"), ("busybox", "gshadow"))
@@ -235,6 +237,25 @@ def test_apply_goes_on_once_busybox_lets_go(alpine, monkeypatch):
     assert files_then == before, "nothing written while busybox held shadow+"
     assert os.stat(alpine / "etc/passwd").st_mtime_ns >= when
     assert plus_files(alpine) == []
+
+
+def test_a_signal_while_waiting_for_busybox_lets_go_of_every_lock(alpine):
+    (alpine / "etc/shadow+").write_bytes(b"")  # busybox's
+    before = account_files(alpine)
+    run = subprocess.Popen([sys.executable, "-m", "qmailsetup", "apply", "--root", str(alpine), "--platform", "alpine"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env(**{lock.TIMEOUT_VARIABLE: "120"}))
+    deadline = time.monotonic() + 60
+    while not in_locking_loop(run):
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.02)
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 1, (out, err)
+    assert "interrupted by SIGTERM" in err
+    assert account_files(alpine) == before
+    assert plus_files(alpine) == ["shadow+"] and leftovers(alpine) == []
+    assert [os.stat(alpine / "etc" / name).st_nlink for name in ("group", "passwd", "shadow")] == [1, 1, 1]
 
 
 def test_platforms_without_busybox_do_not_wait_for_its_lock(alpine, monkeypatch):
