@@ -20,7 +20,7 @@ from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
 from qmailsetup.template import Template
 from qmailsetup.tools import find_tool
-from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, detect as detect_flavor
+from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 
 # Shells that never give a login, whatever the platform; the profile's own
 # nologin shells count too.
@@ -90,6 +90,10 @@ class Profile:
     # what the tool does beyond the accounts when it creates a user, shown
     # in the plan as a warning (pw: a mailbox, pw.conf's extragroups)
     useradd_also: Template | None = None
+    # (kind, name in etc) of the locks the platform's other account tools
+    # take, which the files backend takes besides the flavor's (busybox's
+    # FILE+ on Alpine)
+    also_locks: tuple[tuple[str, str], ...] = ()
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
@@ -149,6 +153,7 @@ def profile_model():
         shell_must_be_valid: bool = False
         new_lines: dict[str, str] = {}
         useradd_also: str | None = None
+        also_locks: dict[str, list[str]] = {}
         _post_edit: Template = PrivateAttr(Template())
         _new_lines: dict[str, Template] = PrivateAttr(default_factory=dict)
         _useradd_also: Template | None = PrivateAttr(None)
@@ -171,6 +176,12 @@ def profile_model():
                 if kind not in NEW_LINE_KINDS:
                     raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
                 self._new_lines[kind] = Template.parse_line(line, NEW_LINE_FIELDS, f"new_lines.{kind}")
+            for kind, names in self.also_locks.items():
+                if kind not in LOCK_KIND_NAMES:
+                    raise ValueError(f"also_locks.{kind}: unknown kind of lock (known: {', '.join(LOCK_KIND_NAMES)})")
+                bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name in (".", "..")]
+                if bad:
+                    raise ValueError(f"also_locks.{kind}: {bad[0]!r} is not a file name in etc")
             if self.useradd_also is not None:
                 self._useradd_also = Template.parse_line(self.useradd_also, USERADD_ALSO_FIELDS, "useradd_also")
             return self
@@ -242,6 +253,7 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         shell_must_be_valid=accounts.shell_must_be_valid,
         new_lines=dict(accounts._new_lines),
         useradd_also=accounts._useradd_also,
+        also_locks=tuple((kind, name) for kind, names in accounts.also_locks.items() for name in names),
     )
 
 
