@@ -19,6 +19,7 @@ from typing import NamedTuple
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
 from qmailsetup.template import Template
+from qmailsetup.target import Target
 from qmailsetup.tools import find_tool
 from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 
@@ -290,9 +291,12 @@ def read_os_release(root: Path) -> dict[str, str]:
     a symlink is followed (etc/os-release usually is one), but something
     that is not a file is bad input: a FIFO there would hang even a dry run;
     so is one larger than hostio.CONSULTED_LIMIT."""
+    target = Target(root)
     for candidate in (root / "etc/os-release", root / "usr/lib/os-release"):
         try:
-            return parse_os_release(read_consulted(candidate).decode(errors="replace"))
+            # a link followed inside the root, never to the host's own
+            real = target.real_path("/" + str(candidate.relative_to(root)))
+            return parse_os_release(read_consulted(real).decode(errors="replace"))
         except (NotRegular, TooLarge) as error:
             raise BadInput(f"{candidate}: {error.strerror}") from None
         except OSError:
