@@ -100,12 +100,17 @@ class Profile:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
 
 
-def profiles_dir() -> Path:
-    """platforms/ inside the installed package, else the checkout's."""
-    shipped = Path(__file__).with_name("platforms")  # in the wheel
+def data_dir(name: str) -> Path:
+    """The data folder NAME (platforms, installations) inside the installed
+    package, else the checkout's top level."""
+    shipped = Path(__file__).with_name(name)  # in the wheel
     if shipped.is_dir():
         return shipped
-    return Path(__file__).resolve().parents[2] / "platforms"
+    return Path(__file__).resolve().parents[2] / name
+
+
+def profiles_dir() -> Path:
+    return data_dir("platforms")
 
 
 def known_names() -> list[str]:
