@@ -46,7 +46,7 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=N
         heading = "note: qmailsetup check finds, as things stand:" if dry_run else "qmailsetup check: errors that remain:"
         print(f"qmailsetup check could not run: {one_line(failed)}" if failed else heading)
         for finding in errors:
-            print("\n".join("  " + line for line in finding_lines(finding)))
+            print("\n".join(finding_lines(finding, "  ")))
     return errors, {"check": [f.data() for f in errors]}
 
 
