@@ -20,6 +20,14 @@ from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.cli import app
 from qmailsetup.errors import EXIT_TABLE
 from qmailsetup.hostio import CONSULTED_LIMIT
+from qmailsetup.platforms import NON_LOGIN_SHELLS
+
+
+def in_words(names) -> str:
+    """a, b and c, sorted."""
+    names = sorted(names)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
 
 DESCRIPTION = [
     "qmailsetup makes a UNIX host ready for qmail, netqmail or notqmail: the qmail and nofiles groups, "
@@ -38,6 +46,9 @@ DESCRIPTION = [
     "check tells whether the host is fit for qmail: the filesystem under /var/qmail (nosuid, noexec, a "
     "network or in-memory filesystem, synchronous metadata), daemontools, ucspi-tcp and a resolver, and the "
     "accounts. env prints the IDs for a bootstrap script; export writes the spec for other tools.",
+    f"A login shell is any shell but {in_words(NON_LOGIN_SHELLS)}, whatever the platform. check "
+    "reports one on a qmail account as account.login-shell, an error; a spec that names one is refused before "
+    "anything is read, exit status 2, naming the user, the field and the shell.",
     "Whatever the host holds, a run stays bounded. A file qmailsetup only consults (login.defs, os-release, "
     f"shells, resolv.conf, a platform profile, the spec) larger than {CONSULTED_LIMIT >> 20} MiB is refused "
     "before it is read, exit status 2; the account files are read as they are, once. check reads at most "

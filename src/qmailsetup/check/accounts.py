@@ -14,7 +14,7 @@ from pathlib import Path
 from qmailsetup.check import Finding
 from qmailsetup.observe import HostState, Parent, observe, shown
 from qmailsetup.plan import Plan, is_locked, make_plan
-from qmailsetup.platforms import Profile
+from qmailsetup.platforms import Profile, is_login_shell
 from qmailsetup.spec import Spec
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
@@ -33,7 +33,7 @@ def account_file(host: HostState, password: bool = False) -> str:
 def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
     where = account_file(host)
     users = [host.users[u.name] for u in spec.users if u.name in host.users]
-    bad = [u for u in users if not host.profile.is_non_login(u.shell)]
+    bad = [u for u in users if is_login_shell(u.shell)]
     findings = [
         Finding(
             "account.login-shell", "error", where,
