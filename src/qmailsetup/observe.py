@@ -282,6 +282,10 @@ def observe_walk(root: Path, path: str) -> PathState:
     return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
 
 
+def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
+    return {p.path: observe_path(root, p.path) for p in spec.paths}
+
+
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
     """Whether the local file of KIND ("user" or "group") has NAME's line
     now: read again, for a name it lacked when first read."""
