@@ -21,6 +21,7 @@ from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.cli import app
 from qmailsetup.errors import EXIT_TABLE
 from qmailsetup.hostio import CONSULTED_LIMIT
+from qmailsetup.plan.warnings import RUN_AS_ROOT
 from qmailsetup.platforms import NON_LOGIN_SHELLS
 
 
@@ -62,6 +63,10 @@ DESCRIPTION = [
     f"A login shell is any shell but {in_words(NON_LOGIN_SHELLS)}, whatever the platform. check "
     "reports one on a qmail account as account.login-shell, an error; a spec that names one is refused before "
     "anything is read, exit status 2, naming the user, the field and the shell.",
+    "As another user than root, env, check and apply --dry-run read what everyone may read, passwd and group. "
+    "What only shadow and gshadow hold (the passwords, an account half-made without its line there) is "
+    f"unknown: an info finding of check, a warning of the dry run, \"{RUN_AS_ROOT}\", and the diff of those "
+    "files is not shown. apply without --dry-run stops before anything, exit status 2.",
     "Whatever the host holds, a run stays bounded. A file qmailsetup only consults (login.defs, os-release, "
     f"shells, resolv.conf, a platform profile, the spec) larger than {CONSULTED_LIMIT >> 20} MiB is refused "
     "before it is read, exit status 2; the account files are read as they are, once. check reads at most "

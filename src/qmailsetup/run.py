@@ -64,6 +64,8 @@ def run_apply(
     profile = choose_profile(platform, root)
     require_format(profile, root)
     host = observe(spec, root, profile)
+    if not dry_run:
+        host.require_read()  # a run that may write rests on every account file
     plan = make_plan(spec, host, fix_drift)
     backend = make_backend(backend_name, host)
     plan.warnings += backend.warnings(plan.changes)
