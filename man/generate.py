@@ -26,17 +26,31 @@ from typer import _click as click
 
 from qmailsetup import __version__
 from qmailsetup import spec as spec_module
-from qmailsetup.check import FINDINGS
+from qmailsetup.check import FINDING_IDS
 from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.cli import app
 from qmailsetup.errors import COMMAND_EXITS
 from qmailsetup.hostio import CONSULTED_LIMIT
 from qmailsetup.installation import known_names
+from qmailsetup.plan.warnings import RUN_AS_ROOT
+from qmailsetup.platforms import NON_LOGIN_SHELLS
 from qmailsetup.specs import names as spec_names
 from qmailsetup.userdb.lock import DEFAULT_TIMEOUT
 
 HERE = Path(__file__).parent
 PAGES = ("qmailsetup.8", "qmailsetup.toml.5")
+
+
+def in_words(names) -> str:
+    """a, b and c, sorted."""
+    names = sorted(names)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def finding_ids(scope: str) -> str:
+    """The finding ids of SCOPE (check/__init__.py FINDING_IDS), in words."""
+    return in_words(name for name, each in FINDING_IDS.items() if each.scope == scope)
+
 
 SHIPPED_SPECS = {
     "install-ids": "qmail's INSTALL.ids (qmail 1.03, netqmail): users 7790-7796, groups qmail 2107 and nofiles 2108.",
@@ -77,9 +91,9 @@ FIELD_TEXT = {
                   "[[paths]] entry, or comes from [qmail].",
     "users.uid": "Its UID. Without it a new user gets one from the system range; an existing user with "
                  "another UID is a conflict, never renumbered (qmail compiles the IDs in).",
-    "users.shell": "Its shell. Without it a new user gets the platform's nologin, and an existing user with "
-                   "any non-login shell (nologin, /bin/false, /bin/true, /nonexistent) is in sync; a login "
-                   "shell is drift.",
+    "users.shell": "Its shell, never a login shell (any but " + in_words(NON_LOGIN_SHELLS) + "): a spec that "
+                   "names one is refused, exit status 2. Without it a new user gets the platform's nologin, and "
+                   "an existing user with any non-login shell is in sync; a login shell is drift.",
     "users.comment": "The GECOS field. Without it the host's is left as it is.",
     "users.class": "The BSD login class (OpenBSD useradd -L, pw -L).",
     "users.role": "The qmail role it plays (see ROLES), for a user not known by its standard name.",
@@ -112,6 +126,12 @@ VALUES = {
     "MAX_ID": str(spec_module.MAX_ID),
     "NAME_MAX": str(spec_module.NAME_MAX),
     "PATH_MAX": str(spec_module.PATH_MAX),
+    "FILESYSTEM_IDS": finding_ids("filesystem"),
+    "SETUP_IDS": finding_ids("setup"),
+    "PLAN_IDS": finding_ids("plan"),
+    "CHECK_IDS": finding_ids("check"),
+    "NON_LOGIN_SHELLS": in_words(NON_LOGIN_SHELLS),
+    "RUN_AS_ROOT": RUN_AS_ROOT,
 }
 
 
@@ -186,7 +206,7 @@ def exit_status() -> list[str]:
 
 
 def findings() -> list[str]:
-    return [line for finding, about in FINDINGS.items() for line in entry(f"\\fB{finding}\\fR", about)]
+    return [line for finding, each in FINDING_IDS.items() for line in entry(f"\\fB{finding}\\fR", each.about)]
 
 
 def shipped_specs() -> list[str]:

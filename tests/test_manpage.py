@@ -19,7 +19,7 @@ import typer
 from conftest import cli, require_tools
 from trees import debian_tree
 
-from qmailsetup.check import FINDINGS, Finding
+from qmailsetup.check import FINDING_IDS, Finding
 from qmailsetup.cli import app
 from qmailsetup.errors import COMMAND_EXITS
 from qmailsetup.spec import Group, PathSpec, QmailTable, User
@@ -80,7 +80,7 @@ def test_each_command_s_exit_codes_are_errors_py_s():
 
 def test_every_finding_id_is_listed_and_no_other_can_be_made():
     listed = re.findall(r"^\.TP\n\\fB([a-z.-]+)\\fR$", section(page("qmailsetup.8"), "FINDINGS"), re.MULTILINE)
-    assert listed == list(FINDINGS)
+    assert listed == list(FINDING_IDS)
     with pytest.raises(ValueError, match="unknown finding id 'fs.nosync'"):
         Finding("fs.nosync", "error", None, "a typo of a check")
 

@@ -17,8 +17,9 @@ EXIT_TABLE = (
     (EXIT_REFUSED, "refused: a conflict, drift that this run may not fix (dry run included), or a platform "
      "that writes another account format than the files found; nothing written"),
     (EXIT_CHANGES, "only with --detailed-exitcode: changes are pending (--dry-run) or were made"),
-    (EXIT_CHECK_ERRORS, "apply (not a dry run): the accounts and directories are as the spec says, "
-     "but qmail cannot work on this host until check's errors are fixed; wins over 4"),
+    (EXIT_CHECK_ERRORS, "apply (not a dry run): check finds an error about what apply set up (the filesystem "
+     "under qmail's home, the accounts, the directories): qmail cannot work on this host until it is fixed; "
+     "wins over 4"),
 )
 
 # The codes of each command and what they mean for it: its --help shows
