@@ -149,13 +149,19 @@ def apply(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 4 when changes are pending (--dry-run) or were made.")
     ] = False,
+    ids_from: Annotated[
+        Optional[str],
+        typer.Option("--ids-from", metavar="DIR", help="Take each qmail account's ID from the existing qmail home DIR "
+                     "(under --root, a path inside the root): its queue's and alias's owners, and the IDs compiled "
+                     "into its binaries; refused where they disagree."),
+    ] = None,
 ) -> None:
     """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
     from qmailsetup.run import run_apply
 
     code = run_apply(
         spec_file=spec, root=check_root(root), backend_name=backend.value, platform=platform,
-        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode,
+        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, ids_from=ids_from,
     )
     raise typer.Exit(code)
 
