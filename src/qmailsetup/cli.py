@@ -208,6 +208,7 @@ class ExportFormat(str, Enum):
     json = "json"
     qmail_conf = "qmail-conf"
     sh = "sh"
+    toml = "toml"
 
 
 @app.command(
@@ -217,13 +218,15 @@ class ExportFormat(str, Enum):
         "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
         "sh qmail-accounts.sh --dry-run",
         "qmailsetup export --format json",
-        codes=(0, 1, 2),
+        "qmailsetup export --format toml --root /mnt/old-host > pinned.toml",
+        codes=(0, 1, 2, 3),
     )
 )
 def export(
     format: Annotated[
         ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
-                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script).")
+                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script), "
+                                   "toml (the spec with every ID as the host has it, to apply elsewhere).")
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
@@ -231,15 +234,22 @@ def export(
         Optional[Path],
         typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
+    root: Annotated[
+        Optional[str], typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
+    ] = None,
 ) -> None:
-    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script."""
+    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script, or the spec
+    with the host's IDs pinned."""
     from qmailsetup.errors import BadInput
-    from qmailsetup.export import export as export_spec, write_outputs
+    from qmailsetup.export import READS_HOST, export as export_spec, write_outputs
     from qmailsetup.platforms import choose_profile
     from qmailsetup.spec import load_spec
 
+    if root is not None and format.value not in READS_HOST:
+        raise BadInput(f"--root: --format {format.value} is the spec alone and reads no host; only --format toml reads one")
+    where = check_root("/" if root is None else root)
     source = str(spec) if spec else "the built-in default spec"
-    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, Path("/")), source)
+    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, where), source, where)
     if output is None:
         if len(outputs) > 1:
             raise BadInput(f"--format {format.value} writes {len(outputs)} files; give --output DIR")
