@@ -41,7 +41,9 @@ COMMAND_EXITS = {
     "export": (
         (EXIT_OK, "written"),
         (EXIT_FAILED, "a file could not be written"),
-        (EXIT_BAD_INPUT, "bad input: usage, invalid spec"),
+        (EXIT_BAD_INPUT, "bad input: usage, invalid spec, unreadable or malformed account file (toml)"),
+        (EXIT_REFUSED, "toml: accounts of the spec are missing, or hold other IDs than the spec names: "
+         "nothing written"),
     ),
 }
 

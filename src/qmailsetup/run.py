@@ -62,15 +62,23 @@ def outcome(errors: list, code: int) -> int:
 
 def run_apply(
     *, spec_file: Path | None, root: Path, backend_name: str, platform: str,
-    dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool,
+    dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool, ids_from: str | None = None,
 ) -> int:
     spec = load_spec(spec_file)
+    taken = None
+    if ids_from is not None:  # the IDs an existing qmail home shows, fixed in the spec (ids.py)
+        from qmailsetup.ids import ids_from as take_ids
+
+        taken = take_ids(spec, root, ids_from, str(spec_file or "built-in default spec"))
+        spec = taken.spec
     profile = choose_profile(platform, root)
     require_format(profile, root)
     host = observe(spec, root, profile)
     if not dry_run:
         host.require_read()  # a run that may write rests on every account file
     plan = make_plan(spec, host, fix_drift)
+    if taken is not None:
+        taken.annotate(plan)
     backend = make_backend(backend_name, host)
     plan.warnings += backend.warnings(plan.changes)
     diffs = backend.preview(plan.changes)
