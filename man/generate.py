@@ -24,8 +24,7 @@ from pathlib import Path
 import typer
 from typer import _click as click
 
-from qmailsetup import __version__
-from qmailsetup import spec as spec_module
+from qmailsetup import __version__, spec as spec_module
 from qmailsetup.check import FINDING_IDS
 from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.cli import app

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from qmailsetup.errors import BadInput
 from qmailsetup.userdb.accountfile import FORMATS, AccountFile, entry_pattern, id_near_end, is_nis
 from trees import FIXTURES

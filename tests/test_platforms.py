@@ -10,16 +10,22 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import cli
-from trees import debian_tree
 
+from conftest import cli
 from qmailsetup import platforms
 from qmailsetup.errors import BadInput
+from qmailsetup.platforms import (
+    all_profiles,
+    choose_profile,
+    detect_profile,
+    known_names,
+    load_profile,
+    parse_os_release,
+    read_os_release,
+)
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.flavor import FLAVORS, LOCK_KIND_NAMES
-from qmailsetup.platforms import (
-    all_profiles, choose_profile, detect_profile, known_names, load_profile, parse_os_release, read_os_release,
-)
+from trees import debian_tree
 
 CHECKOUT = Path(__file__).parent.parent
 SHADOW_UTILS = {"useradd", "groupadd", "usermod"}

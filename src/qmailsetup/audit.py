@@ -13,8 +13,8 @@ from pathlib import Path
 
 from qmailsetup.hostio import read_regular
 from qmailsetup.observe import under
-from qmailsetup.userdb.accountfile import id_near_end
 from qmailsetup.plan import Change
+from qmailsetup.userdb.accountfile import id_near_end
 
 ID_FIELDS = {"group": "gid", "user": "uid"}
 

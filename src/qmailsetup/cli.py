@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from qmailsetup import __version__
 from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
 from qmailsetup.specs import names as spec_names, spec_path
-
 
 app = typer.Typer(
     name="qmailsetup",
@@ -29,7 +28,7 @@ app = typer.Typer(
 )
 
 
-class BackendChoice(str, Enum):
+class BackendChoice(StrEnum):
     auto = "auto"
     useradd = "useradd"
     pw = "pw"
@@ -38,7 +37,7 @@ class BackendChoice(str, Enum):
 
 # a str, not a Path: Path("./gentoo") is Path("gentoo"), a shipped spec's name
 SpecOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--spec", metavar="FILE", help="A TOML spec file, or the name of a spec shipped with qmailsetup: "
                  f"{', '.join(spec_names())}; default: the built-in qmail layout."),
 ]
@@ -69,7 +68,7 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -107,11 +106,11 @@ def common(
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
     ] = False,
     install_completion: Annotated[
-        Optional[Shell],
+        Shell | None,
         completion_option(True, "Install completion for SHELL (bash, zsh or fish) in your home directory."),
     ] = None,
     show_completion: Annotated[
-        Optional[Shell], completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
+        Shell | None, completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
     ] = None,
 ) -> None:
     """Prepare a UNIX host for qmail, idempotently and safely."""
@@ -150,7 +149,7 @@ def apply(
         bool, typer.Option("--detailed-exitcode", help="Exit 4 when changes are pending (--dry-run) or were made.")
     ] = False,
     ids_from: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--ids-from", metavar="DIR", help="Take each qmail account's ID from the existing qmail home DIR "
                      "(under --root, a path inside the root): its queue's and alias's owners, and the IDs compiled "
                      "into its binaries; refused where they disagree."),
@@ -203,7 +202,7 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     sys.stdout.write(run_env(spec_file=spec_path(spec), root=check_root(root), platform=platform))
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     sysusers = "sysusers"
     json = "json"
     qmail_conf = "qmail-conf"
@@ -231,11 +230,11 @@ def export(
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
     root: Annotated[
-        Optional[str], typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
+        str | None, typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
     ] = None,
 ) -> None:
     """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script, or the spec

@@ -27,6 +27,7 @@ from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 
+
 class Parent(NamedTuple):
     """A directory on the way to a spec path, as lstat saw it."""
 
@@ -304,10 +305,6 @@ def observe_walk(root: Path, path: str) -> PathState:
         parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
     # not reached: the loop returns at the last component, and a spec path is never "/" itself
     return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
-
-
-def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
-    return {p.path: observe_path(root, p.path) for p in spec.paths}
 
 
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:

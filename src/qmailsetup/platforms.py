@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
-from qmailsetup.template import Template
 from qmailsetup.target import Target
+from qmailsetup.template import Template
 from qmailsetup.tools import find_tool
 from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 

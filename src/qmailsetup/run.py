@@ -8,7 +8,14 @@ from pathlib import Path
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import (
-    EXIT_CHANGES, EXIT_CHECK_ERRORS, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of, one_line,
+    EXIT_CHANGES,
+    EXIT_CHECK_ERRORS,
+    EXIT_OK,
+    OperationFailed,
+    QmailsetupError,
+    Refused,
+    first_of,
+    one_line,
 )
 from qmailsetup.observe import observe, observe_paths
 from qmailsetup.plan import make_plan
@@ -16,7 +23,6 @@ from qmailsetup.platforms import choose_profile, require_format
 from qmailsetup.render import plan_data, render_text
 from qmailsetup.spec import load_spec
 from qmailsetup.streams import json_text
-
 
 
 def refusal(plan) -> str:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qmailsetup.errors import OperationFailed, Refused, first_of, one_line
 from qmailsetup.observe import read_bytes, read_files
@@ -267,7 +267,7 @@ class FilesBackend:
                 if len(fields) != fmt.fields:
                     raise Refused(f"{self.shown(kind)}: the line of {name} would have {len(fields)} fields, "
                                   f"a {kind} line has {fmt.fields}; nothing written")
-                for label, value in zip(fmt.labels, fields):
+                for label, value in zip(fmt.labels, fields, strict=True):
                     bad = unwritable(value)
                     if bad:
                         raise Refused(

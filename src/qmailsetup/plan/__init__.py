@@ -18,9 +18,22 @@ from __future__ import annotations
 from qmailsetup.observe import HostState, PathState
 from qmailsetup.plan.allocation import allocate, in_range, new_id, nobody_else
 from qmailsetup.plan.conflicts import (
-    group_conflict, groups_unresolved, path_conflict, shell_refused, unusable_id, user_conflict,
+    group_conflict,
+    groups_unresolved,
+    path_conflict,
+    shell_refused,
+    unusable_id,
+    user_conflict,
 )
-from qmailsetup.plan.drift import USER_FIELDS, desired_shell, desired_user, format_mode, membership, path_drift, user_drift
+from qmailsetup.plan.drift import (
+    USER_FIELDS,
+    desired_shell,
+    desired_user,
+    format_mode,
+    membership,
+    path_drift,
+    user_drift,
+)
 from qmailsetup.plan.model import ACCOUNT_KINDS, BACKEND_KINDS, Action, Change, Conflict, FieldChange, Kind, Plan, Value
 from qmailsetup.plan.planning import Planning
 from qmailsetup.plan.warnings import account_file_warnings, is_locked, parent_warnings, user_warnings

@@ -13,7 +13,6 @@ from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
 from qmailsetup.target import SYSTEM_DIRECTORIES
 
-
 # chown(2) reads (uid_t)-1 and (gid_t)-1 as "leave it as it is", and neither
 # type holds more than 32 bits: from here up, an ID is no owner or group any
 # file can be given (the spec's own IDs stop at 2**31 - 1, spec.MAX_ID)

@@ -9,7 +9,6 @@ from qmailsetup.plan.model import ACCOUNT_KINDS
 from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
 
-
 # what a run as another user than root says of what only root may read
 RUN_AS_ROOT = "run as root to check passwords"
 

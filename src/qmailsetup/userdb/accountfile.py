@@ -370,7 +370,7 @@ def checked_ids(fmt: Format, kind: str, text: str, where: str) -> tuple[list[int
             raise BadInput(f"{where}:{position + 1}: empty name")
         for column in fmt.numeric:
             value = fields[column]
-            # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
+            # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads  # noqa: RUF003 (that digit is the point)
             if not (value.isdigit() and value.isascii()):
                 label = fmt.labels[column]
                 raise BadInput(f"{where}:{position + 1}: {label} {shown_value(value)} of {name!r} is not a number")

@@ -36,6 +36,7 @@ import struct
 import sys
 import time
 from contextlib import contextmanager, suppress
+
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import read_fd
 from qmailsetup.userdb.etcdir import EtcDir
