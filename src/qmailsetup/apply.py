@@ -118,7 +118,7 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
-        target = under(host.root, change.desired["path"])
+        target = under(host.root, change.text("path"))
         place = nearest_existing(target)
         info = os.statvfs(place)
         check_space(place, info, 0)
@@ -140,7 +140,7 @@ def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool
 
     change = created.get((kind, name))
     if change is not None:
-        number = change.desired[ID_FIELDS[kind]] if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
+        number = change.number(ID_FIELDS[kind]) if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
     else:
         record = (host.users if kind == "user" else host.groups).get(name)
         number = None if record is None else record.uid if kind == "user" else record.gid
@@ -167,14 +167,13 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
             created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
             wrote = backend.name == "files"
             for change in directories:
-                values = change.desired
                 if change.kind == Kind.LINK:
-                    make_link(host.root, values["path"], values["link"])
+                    make_link(host.root, change.text("path"), change.text("link"))
                     finished(change)
                     continue
-                uid = account_id("user", values["owner"], host, created, wrote)
-                gid = account_id("group", values["group"], host, created, wrote)
-                ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
+                uid = account_id("user", change.text("owner"), host, created, wrote)
+                gid = account_id("group", change.text("group"), host, created, wrote)
+                ensure_directory(host.root, change.text("path"), uid, gid, int(change.text("mode"), 8))
                 finished(change)
     except OperationFailed as error:
         written = getattr(backend, "written", [])

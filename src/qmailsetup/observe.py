@@ -73,6 +73,9 @@ class HostState:
     groups: Records
     id_range: IdRange
     nologin: str
+    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
+    # account files goes through it
+    etc: EtcDir
     paths: dict[str, PathState] = field(default_factory=dict)
     # accounts that NSS knows but the local files do not (root / only)
     nss_users: dict[str, int] = field(default_factory=dict)
@@ -90,9 +93,6 @@ class HostState:
     # the shells the platform's useradd accepts (profile shell_must_be_valid);
     # None: any
     accepted_shells: frozenset[str] | None = None
-    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
-    # account files goes through it
-    etc: EtcDir | None = None
     # the root and its etc when others than root may write to them: (path
     # under the root, how it is owned), as PathState.unsafe_parents
     unsafe_etc: tuple[tuple[str, str], ...] = ()
