@@ -74,11 +74,12 @@ def check_account_files(host: HostState) -> None:
     immutable or append-only (chattr +i/+a), the directory not either."""
     etc = host.etc
     needed, inodes = room_to_rewrite(host)
-    check_space(etc.path, os.fstatvfs(etc.fd), needed, inodes)
-    why = unchangeable(etc.fd)
+    etc_fd = etc.descriptor()
+    check_space(etc.path, os.fstatvfs(etc_fd), needed, inodes)
+    why = unchangeable(etc_fd)
     if why:
         raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
-    etc_mount = mount_id(etc.fd)
+    etc_mount = mount_id(etc_fd)
     for name in files_to_write(host):
         try:
             fd, _ = etc.open_regular(name)

@@ -383,35 +383,35 @@ def checked_ids(fmt: Format, kind: str, text: str, where: str) -> tuple[list[int
     return ids, entry_lines
 
 
-class Lines(Sequence):
+class Lines(Sequence[str]):
     """The lines of a text, with their newlines, found when asked for: a
     diff looks at a few lines of a file that may have 100,000."""
 
     def __init__(self, content: str) -> None:
         self.content = content
-        self.count = content.count("\n")
+        self.total = content.count("\n")
 
     def __len__(self) -> int:
-        return self.count
+        return self.total
 
     def start(self, number: int) -> int:
         """Where line NUMBER starts (the end, for the line after the last)."""
         content = self.content
-        if number >= self.count:  # pragma: no mutate (the walk back below gives the end too)
+        if number >= self.total:  # pragma: no mutate (the walk back below gives the end too)
             return len(content)
-        if number <= self.count // 2:  # pragma: no mutate (both walks find the line: this only picks the shorter)
+        if number <= self.total // 2:  # pragma: no mutate (both walks find the line: this only picks the shorter)
             position = 0
             for _ in range(number):
                 position = content.index("\n", position) + 1
             return position
         position = len(content)
-        for _ in range(self.count - number):
+        for _ in range(self.total - number):
             position = content.rfind("\n", 0, position - 1) + 1
         return position
 
     def __getitem__(self, item):
         if isinstance(item, slice):
-            first, last, step = item.indices(self.count)
+            first, last, step = item.indices(self.total)
             if step != 1:
                 raise ValueError("only contiguous slices")
             if last <= first:  # pragma: no mutate (an empty slice: the walk below gives [] too)
@@ -421,8 +421,8 @@ class Lines(Sequence):
             for _ in range(last - first):
                 end = self.content.index("\n", end) + 1
             return [body + "\n" for body in self.content[start:end].split("\n")[:-1]]
-        number = item + self.count if item < 0 else item
-        if not 0 <= number < self.count:
+        number = item + self.total if item < 0 else item
+        if not 0 <= number < self.total:
             raise IndexError(item)
         return self[number : number + 1][0]
 
