@@ -42,12 +42,11 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=N
     files backend wrote), saves reading the account files again."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
+    failed: str | None = None
     try:
         errors = setup_errors(spec, root, profile, dry_run, host)
     except (QmailsetupError, OSError) as error:
         errors, failed = [], str(error)
-    else:
-        failed = None
     if not as_json and (errors or failed):
         heading = "note: qmailsetup check finds, as things stand:" if dry_run else "qmailsetup check: errors that remain:"
         print(f"qmailsetup check could not run: {one_line(failed)}" if failed else heading)

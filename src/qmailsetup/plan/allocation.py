@@ -56,7 +56,7 @@ def new_id(p: Planning, kind: Kind, name: str, fixed: int | None) -> tuple[int, 
     allocated from the system range as the platform's tool would, and
     whether it was allocated; None (a conflict) when the range is full."""
     label = ID_LABELS[kind]
-    number, allocated = fixed, frozenset()
+    number, allocated = fixed, frozenset[str]()
     if number is None:
         ids, host = p.host.id_range, p.host
         low, high = (ids.gid_min, ids.gid_max) if kind == Kind.GROUP else (ids.uid_min, ids.uid_max)
