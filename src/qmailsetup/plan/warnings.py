@@ -8,11 +8,7 @@ from qmailsetup.observe import PathState, shown
 from qmailsetup.plan.model import ACCOUNT_KINDS
 from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
-
-
-def is_locked(password: str) -> bool:
-    """No password can match: '*', '!'-locked, *LOCKED*, or a bare 'x'."""
-    return password == "x" or password.startswith(("*", "!"))
+from qmailsetup.userdb.filekinds import is_locked
 
 
 def user_warnings(p: Planning, user: User, existing) -> None:

@@ -5,7 +5,8 @@ users, the lines a new account gets, the locks its tools honour, whether
 it keeps login classes, how a password is locked, and whether a step after
 the edit makes passwd (pwd_mkdb -p on the BSDs). Every other module asks
 the Flavor; a new flavor is a new row here (and a platform profile naming
-it, platforms/*.toml `flavor`).
+it, platforms/*.toml `flavor`). What a line of each file holds, and how the
+files of one account go together, is filekinds.py's (FILE_KINDS).
 """
 
 from __future__ import annotations
@@ -133,12 +134,6 @@ FLAVORS = {
         ),
     )
 }
-# shadow-utils' files that keep a line for each line of another: an account
-# whose line is in the one but not in the other (the host keeping both) is
-# half-made, as useradd and groupadd leave it when they stop between the two
-# (they write passwd before shadow, group before gshadow); pwck and grpck
-# report it. The flavors without these files have nothing to pair.
-COMPANIONS = {"passwd": "shadow", "group": "gshadow"}
 # every file some flavor keeps (a profile's new_lines may name only these)
 ALL_FILES = frozenset(kind for flavor in FLAVORS.values() for kind in flavor.files())
 
