@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from qmailsetup import __version__
+from qmailsetup.choices import BACKENDS, EXPORT_FORMATS
 from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_TABLE, QmailsetupError, one_line
 
 
@@ -28,11 +29,12 @@ app = typer.Typer(
 )
 
 
-class BackendChoice(str, Enum):
-    auto = "auto"
-    useradd = "useradd"
-    pw = "pw"
-    files = "files"
+def choice(name: str, values) -> type[Enum]:
+    """The option values VALUES as the Enum typer takes."""
+    return Enum(name, [(value, value) for value in values], type=str)
+
+
+BackendChoice = choice("BackendChoice", ("auto", *BACKENDS))
 
 
 SpecOption = Annotated[
@@ -197,11 +199,7 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     sys.stdout.write(run_env(spec_file=spec, root=check_root(root), platform=platform))
 
 
-class ExportFormat(str, Enum):
-    sysusers = "sysusers"
-    json = "json"
-    qmail_conf = "qmail-conf"
-    sh = "sh"
+ExportFormat = choice("ExportFormat", EXPORT_FORMATS)
 
 
 @app.command(
@@ -216,8 +214,8 @@ class ExportFormat(str, Enum):
 )
 def export(
     format: Annotated[
-        ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
-                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script).")
+        ExportFormat,
+        typer.Option("--format", help=", ".join(f"{name} ({what})" for name, what in EXPORT_FORMATS.items()) + "."),
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+from qmailsetup.choices import BACKENDS, COMMAND_BACKENDS
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
 from qmailsetup.template import Template
@@ -31,8 +32,6 @@ NON_LOGIN_SHELLS = frozenset(
         "/nonexistent", "/dev/null",
     }
 )
-BACKENDS = ("useradd", "pw", "files")
-COMMAND_BACKENDS = ("useradd", "pw")
 # the commands a command backend needs, the fields each must be able to
 # pass on (else a planned change would be silently lost), and all it may name
 TEMPLATES = {

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from qmailsetup import tools
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.platforms import BACKENDS
+from qmailsetup.choices import BACKENDS
 
 
 def tool_opens_etc(chosen: str, host) -> str | None:

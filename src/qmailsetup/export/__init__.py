@@ -54,10 +54,8 @@ def exporters():
     from qmailsetup.export.script import shell_script
     from qmailsetup.export.sysusers import sysusers
 
+    # one for each of choices.EXPORT_FORMATS
     return {"sysusers": sysusers, "json": spec_json, "qmail-conf": qmail_conf, "sh": shell_script}
-
-
-FORMATS = ("sysusers", "json", "qmail-conf", "sh")
 
 
 def export(fmt: str, spec: Spec, profile: Profile, source: str) -> list[Output]:
