@@ -34,8 +34,9 @@ class Flavor(NamedTuple):
     # a per-file lock is taken only for a file that exists. A platform whose
     # other tools take other locks names them in its profile (also_locks).
     locks: tuple[tuple[str, str], ...]
-    # the command (or the hand edit) that locks NAME's password
-    lock_password: str
+    # the command (or the hand edit, where no tool of the flavor's locks
+    # one) that locks NAME's password
+    lock_password: str = "vipw, and put * in the password field of {name}"
     # the users file keeps a login class per user
     login_classes: bool = False
     # a step after the edit (the profile's post_edit) makes this file from
@@ -112,7 +113,6 @@ FLAVORS = {
                 "master.passwd": "{name}:*:{uid}:{gid}:{class}:0:0:{comment}:{home}:{shell}",
             },
             locks=(("flock", "master.passwd"), ("flock", "group"), ("exclusive", "ptmp")),
-            lock_password="vipw, and put * in the password field of {name}",
             login_classes=True,
             made_after_edit="passwd",
             # pwd_mkdb's databases (and their .tmp files)
@@ -130,7 +130,6 @@ FLAVORS = {
                 "passwd": "{name}:*:{uid}:{gid}:{comment}:{home}:{shell}",
             },
             locks=(("fcntl", ".pwd.lock"), ("pidfile", "passwd"), ("pidfile", "group")),
-            lock_password="vipw, and put * in the password field of {name}",
             tools_also_open=("nologin",),
         ),
     )
