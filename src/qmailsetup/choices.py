@@ -17,4 +17,5 @@ EXPORT_FORMATS = {
     "json": "the spec, defaults filled in",
     "qmail-conf": "conf-users, conf-groups, conf-qmail",
     "sh": "a standalone script",
+    "toml": "the spec with every ID as the host has it, to apply elsewhere",
 }
