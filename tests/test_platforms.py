@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from qmailsetup import platforms
+from qmailsetup import choices, platforms
 from qmailsetup.errors import BadInput
 from qmailsetup.platforms import (
     all_profiles,
@@ -84,7 +84,7 @@ def test_profiles_agree_with_the_code():
         assert set(flavor.new_lines) <= set(flavor.files())
     profiles = {p.name: p for p in all_profiles()}
     assert {p.flavor for p in profiles.values()} == set(FLAVORS)
-    assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
+    assert {p.backend for p in profiles.values()} == set(choices.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
     assert profiles["freebsd"].post_edit.parts == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
     assert set(LOCK_KIND_NAMES) == set(lock.LOCK_KINDS)

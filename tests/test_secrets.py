@@ -22,8 +22,8 @@ from conftest import Result, cli, require_tools, skip_or_fail
 from golden import check_text, scrub
 from process import EPOCH, qmailsetup
 from qmailsetup.errors import EXIT_BAD_INPUT
-from qmailsetup.userdb.accountfile import FORMATS, HIDDEN, holds_no_secret
 from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.filekinds import FILE_KINDS, HIDDEN, holds_no_secret
 from trees import append, bsd_tree, debian_tree, master_line, write
 
 # one of each kind a host may hold; every one unique, so a match is a leak
@@ -190,17 +190,17 @@ def test_redaction_only_replaces_the_password_field():
     old = [f"{n}:{HASHES[h]}:19000:0:99999:7:::\n" for n, h in zip(PEOPLE, PEOPLE_HASHES, strict=True)]
     old += ["#mallory:$6$commented$out:19000::::::\n", "locked:!:19000::::::\n", "+::::::::\n"]
     redacted = unified_diff(old, [Edit(len(old), len(old), ("qmaild:!:19675::::::\n",))], "a", "b",
-                            redact=FORMATS["shadow"].redact)
+                            redact=FILE_KINDS["shadow"].redact)
     plain = unified_diff(old, [Edit(len(old), len(old), ("qmaild:!:19675::::::\n",))], "a", "b")
     assert [line[:2] for line in redacted.splitlines()] == [line[:2] for line in plain.splitlines()]
     assert redacted.splitlines()[2] == plain.splitlines()[2] == "@@ -6,3 +6,4 @@"
     assert redacted.splitlines()[3:] == [
         " #mallory:<hidden>:19000::::::", " locked:!:19000::::::", " +::::::::", "+qmaild:!:19675::::::",
     ]
-    assert FORMATS["master.passwd"].redact("bob:$2b$x:1:1::0:0::/h:/s\n") == "bob:<hidden>:1:1::0:0::/h:/s\n"
-    assert FORMATS["group"].redact("old:aBcD3fGh1jKlM:1:\n") == "old:<hidden>:1:\n"
-    assert FORMATS["gshadow"].redact("a:b") == "a:<hidden>"
-    assert FORMATS["gshadow"].redact("# no fields\n") == "# <hidden>\n"
+    assert FILE_KINDS["master.passwd"].redact("bob:$2b$x:1:1::0:0::/h:/s\n") == "bob:<hidden>:1:1::0:0::/h:/s\n"
+    assert FILE_KINDS["group"].redact("old:aBcD3fGh1jKlM:1:\n") == "old:<hidden>:1:\n"
+    assert FILE_KINDS["gshadow"].redact("a:b") == "a:<hidden>"
+    assert FILE_KINDS["gshadow"].redact("# no fields\n") == "# <hidden>\n"
 
 
 def ansible_apply_module():

@@ -15,6 +15,7 @@ from qmailsetup.hostio import NotRegular, mount_id, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
 from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
 def describe(changes: list[Change]) -> str:
@@ -137,14 +138,14 @@ def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool
     (read back from the end, where the tool appended it: it may have
     chosen another ID, or failed to make it while saying it did), else the
     one observe read."""
-    from qmailsetup.audit import ID_FIELDS, id_in_file
+    from qmailsetup.audit import id_in_file
 
     change = created.get((kind, name))
     if change is not None:
-        number = change.number(ID_FIELDS[kind]) if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
+        number = change.number(ID_COLUMNS[kind]) if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
     else:
         record = (host.users if kind == "user" else host.groups).get(name)
-        number = None if record is None else record.uid if kind == "user" else record.gid
+        number = None if record is None else record.own_id
     if number is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
     return number

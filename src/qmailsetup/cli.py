@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from qmailsetup import __version__
+from qmailsetup.choices import BACKENDS, EXPORT_FORMATS
 from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
 from qmailsetup.specs import names as spec_names, spec_path
 
@@ -28,11 +29,12 @@ app = typer.Typer(
 )
 
 
-class BackendChoice(StrEnum):
-    auto = "auto"
-    useradd = "useradd"
-    pw = "pw"
-    files = "files"
+def choice(name: str, values) -> type[Enum]:
+    """The option values VALUES as the Enum typer takes."""
+    return Enum(name, [(value, value) for value in values], type=str)
+
+
+BackendChoice = choice("BackendChoice", ("auto", *BACKENDS))
 
 
 # a str, not a Path: Path("./gentoo") is Path("gentoo"), a shipped spec's name
@@ -202,12 +204,7 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     sys.stdout.write(run_env(spec_file=spec_path(spec), root=check_root(root), platform=platform))
 
 
-class ExportFormat(StrEnum):
-    sysusers = "sysusers"
-    json = "json"
-    qmail_conf = "qmail-conf"
-    sh = "sh"
-    toml = "toml"
+ExportFormat = choice("ExportFormat", EXPORT_FORMATS)
 
 
 @app.command(
@@ -223,9 +220,8 @@ class ExportFormat(StrEnum):
 )
 def export(
     format: Annotated[
-        ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
-                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script), "
-                                   "toml (the spec with every ID as the host has it, to apply elsewhere).")
+        ExportFormat,
+        typer.Option("--format", help=", ".join(f"{name} ({what})" for name, what in EXPORT_FORMATS.items()) + "."),
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",

@@ -24,6 +24,7 @@ from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near_end
 from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 
@@ -231,8 +232,8 @@ def look_up_names(spec: Spec, files: dict[str, AccountFile]) -> None:
     users = [user.name for user in spec.users] + [path.owner for path in spec.paths]
     groups = [group.name for group in spec.groups] + [path.group for path in spec.paths]
     groups += [name for user in spec.users for name in (user.group, *user.groups)]
-    for kind, account_file in files.items():
-        account_file.look_up(groups if kind in ("group", "gshadow") else users)
+    for account_file in files.values():
+        account_file.look_up(groups if account_file.file_kind.account == "group" else users)
 
 
 def observe_path(root: Path, path: str) -> PathState:
@@ -341,12 +342,12 @@ def ask_nss(spec: Spec, state: HostState) -> None:
         except KeyError:
             return None
 
-    for kind, accounts, label, local, by_name, by_id, names, numbers in (
-        ("user", spec.users, "uid", state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
-        ("group", spec.groups, "gid", state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
+    for kind, accounts, local, by_name, by_id, names, numbers in (
+        ("user", spec.users, state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
+        ("group", spec.groups, state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
     ):
         for account in accounts:
-            number = getattr(account, label)
+            number = getattr(account, ID_COLUMNS[kind])
             found = None if account.name in local else entry(by_name, account.name)
             if found is not None:
                 names[account.name] = found[2]

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qmailsetup import tools
+from qmailsetup.choices import BACKENDS
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.platforms import BACKENDS
 
 if TYPE_CHECKING:
     from qmailsetup.backends.commands import CommandBackend
