@@ -243,6 +243,25 @@ def export(
         print(f"wrote {path}")
 
 
+class SchemaKind(str, Enum):
+    spec = "spec"
+    json = "json"
+
+
+@app.command(
+    epilog=epilog(
+        "qmailsetup schema spec > qmail.schema.json",
+        "qmailsetup schema json",
+        codes=(0, 2),
+    )
+)
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
+    """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
+    from qmailsetup.schema import schema_text
+
+    sys.stdout.write(schema_text(kind.value))
+
+
 def fail(message: str) -> None:
     print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
 
