@@ -71,7 +71,8 @@ def test_the_collection_installs_its_modules_role_and_playbook(installed):
     manifest = json.loads((collection / "MANIFEST.json").read_text())["collection_info"]
     assert (manifest["namespace"], manifest["name"]) == ("qmailsetup", "qmail")
     assert manifest["version"] == __version__  # released together
-    for part in ("plugins/modules/apply.py", "plugins/modules/check.py", "plugins/module_utils/qmailsetup.py",
+    for part in ("plugins/modules/apply.py", "plugins/modules/check.py", "plugins/modules/ids.py",
+                 "plugins/module_utils/qmailsetup.py",
                  "plugins/doc_fragments/common.py", "roles/qmailsetup/tasks/main.yml", "playbooks/fleet.yml"):
         assert (collection / part).read_bytes() == (SOURCE / part).read_bytes(), part
     readme = (CHECKOUT / "README.md").read_text()  # the commands it tells, on the folder this test builds
@@ -79,7 +80,7 @@ def test_the_collection_installs_its_modules_role_and_playbook(installed):
     assert f"    ansible-galaxy collection install dist/qmailsetup-qmail-{manifest['version']}.tar.gz\n" in readme
 
 
-@pytest.mark.parametrize("name", ["qmailsetup.qmail.apply", "qmailsetup.qmail.check"])
+@pytest.mark.parametrize("name", ["qmailsetup.qmail.apply", "qmailsetup.qmail.check", "qmailsetup.qmail.ids"])
 def test_ansible_doc_renders_options_examples_and_return_values(installed, name):
     _, env = installed
     shown = ansible("ansible-doc", name, env=env)
@@ -108,7 +109,7 @@ def source_module(name: str):
         sys.path.remove(str(CHECKOUT / "collections"))
 
 
-@pytest.mark.parametrize("name", ["apply", "check"])
+@pytest.mark.parametrize("name", ["apply", "check", "ids"])
 def test_documentation_matches_argument_spec(installed, name):
     """Every option ansible-doc shows (the shared fragment included) is one
     the module takes, with the same type, default and choices."""
@@ -264,6 +265,65 @@ def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheel
     assert results(output, APPLY_TASK) == {**{host: "ok" for host in FLEET}, CONFLICT: "failed"}, output
     assert all(recap(output)[host]["changed"] == 0 for host in FLEET), output  # nor the installation
     assert {host: snapshot(root) for host, root in roots.items()} == after
+
+
+IDS_TASK = "qmailsetup.qmail.qmailsetup : The same qmail IDs on every host"
+
+
+def test_hosts_whose_ids_differ_are_reported_and_a_fleet_pinned_to_one_exported_spec_is_not(tmp_path, installed):
+    """Two hosts where plain allocation gives other numbers (one has a
+    system account at 999): the role fails the play, listing each host's
+    roles and numbers. Then the IDs of one, exported (export --format
+    toml), applied to it and two fresh hosts: the same IDs everywhere.
+    The role finds this checkout's qmailsetup installed (the test's own
+    environment as qmailsetup_venv, a wheelhouse naming its version) and
+    installs nothing: the fleet test above covers the installation."""
+    if os.geteuid() != 0:
+        skip_or_fail("the account files of the hosts' trees are root's")
+    _, env = installed
+    hosts = ("mx-a", "mx-b", "mx-c", "mx-d")
+    roots = {host: debian_tree(tmp_path / host / "root") for host in hosts}
+    append(roots["mx-b"], "passwd", ["sysa:x:999:999::/nonexistent:/usr/sbin/nologin"])
+    append(roots["mx-b"], "group", ["sysa:x:999:"])
+    wheelhouse = tmp_path / "wheelhouse"
+    write(wheelhouse / f"qmailsetup-{__version__}-py3-none-any.whl", "")
+
+    def play(names: tuple[str, ...], *variables: str) -> subprocess.CompletedProcess:
+        lines = ["[qmail_hosts]", *(f"{host} qmailsetup_root={roots[host]}" for host in names), "",
+                 "[qmail_hosts:vars]", "ansible_connection=local", f"ansible_python_interpreter={sys.executable}",
+                 f"qmailsetup_wheelhouse={wheelhouse}", f"qmailsetup_venv={BIN.parent}", "qmailsetup_platform=linux",
+                 "qmailsetup_backend=files", *variables]
+        write(tmp_path / "inventory.ini", "\n".join(lines) + "\n")
+        return ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", env=env)
+
+    run = play(("mx-a", "mx-b"))
+    output = run.stdout + run.stderr
+    assert run.returncode == 2, output
+    assert results(output, APPLY_TASK) == {"mx-a": "changed", "mx-b": "changed"}, output
+    a, b = user_ids(roots["mx-a"]), user_ids(roots["mx-b"])
+    assert a != b
+    groups = {host: {fields[0]: fields[2] for fields in (line.split(":") for line in (roots[host] / "etc/group").read_text().splitlines())}
+              for host in ("mx-a", "mx-b")}
+    listed = "; ".join(
+        f"{host}: " + ", ".join(f"{user} {ids[user]}" for user in QMAIL_USERS)
+        + f", group qmail {groups[host]['qmail']}, group nofiles {groups[host]['nofiles']}"
+        for host, ids in (("mx-a", a), ("mx-b", b)))
+    # run once, for the play: the first host fails with every host's IDs
+    assert failure_message(output, "mx-a") == (
+        "qmail's IDs differ between hosts (pin them: qmailsetup export --format toml on one host, that spec as "
+        f"qmailsetup_spec_file for all): {listed}")
+    assert results(output, IDS_TASK) == {"mx-a": "failed"}, output
+
+    exported = subprocess.run([str(BIN / "qmailsetup"), "export", "--format", "toml", "--root", str(roots["mx-b"]),
+                               "--platform", "linux"], capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    write(tmp_path / "pinned.toml", exported.stdout)
+    run = play(("mx-b", "mx-c", "mx-d"), f"qmailsetup_spec_file={tmp_path / 'pinned.toml'}")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert results(output, APPLY_TASK) == {"mx-b": "ok", "mx-c": "changed", "mx-d": "changed"}, output
+    assert results(output, IDS_TASK) == {"mx-b": "ok"}, output  # run once, for all
+    assert user_ids(roots["mx-c"]) == user_ids(roots["mx-d"]) == b
 
 
 # --- the modules alone (ad hoc, on localhost) ----------------------------------

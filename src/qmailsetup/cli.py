@@ -149,6 +149,12 @@ def apply(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 4 when changes are pending (--dry-run) or were made.")
     ] = False,
+    ids_from: Annotated[
+        Optional[str],
+        typer.Option("--ids-from", metavar="DIR", help="Take each qmail account's ID from the existing qmail home DIR "
+                     "(under --root, a path inside the root): its queue's and alias's owners, and the IDs compiled "
+                     "into its binaries; refused where they disagree."),
+    ] = None,
     plan_out: Annotated[
         Optional[Path], typer.Option("--plan-out", metavar="FILE", help="With --dry-run: save the plan in FILE.")
     ] = None,
@@ -161,7 +167,7 @@ def apply(
 
     if plan is not None:
         code = apply_saved(plan, root, backend.value, platform, json, detailed_exitcode,
-                           dry_run=dry_run, spec=spec, fix_drift=fix_drift, plan_out=plan_out)
+                           dry_run=dry_run, spec=spec, fix_drift=fix_drift, plan_out=plan_out, ids_from=ids_from)
         raise typer.Exit(code)
     if plan_out is not None and not dry_run:
         from qmailsetup.errors import BadInput
@@ -169,7 +175,8 @@ def apply(
         raise BadInput("--plan-out: only with --dry-run (the plan is saved, not applied)")
     code = run_apply(
         spec_file=spec, root=check_root(root), backend_name=backend.value, platform=platform,
-        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, plan_out=plan_out,
+        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, ids_from=ids_from,
+        plan_out=plan_out,
     )
     raise typer.Exit(code)
 
@@ -229,6 +236,7 @@ class ExportFormat(str, Enum):
     json = "json"
     qmail_conf = "qmail-conf"
     sh = "sh"
+    toml = "toml"
 
 
 @app.command(
@@ -238,13 +246,15 @@ class ExportFormat(str, Enum):
         "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
         "sh qmail-accounts.sh --dry-run",
         "qmailsetup export --format json",
-        codes=(0, 1, 2),
+        "qmailsetup export --format toml --root /mnt/old-host > pinned.toml",
+        codes=(0, 1, 2, 3),
     )
 )
 def export(
     format: Annotated[
         ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
-                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script).")
+                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script), "
+                                   "toml (the spec with every ID as the host has it, to apply elsewhere).")
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
@@ -252,15 +262,22 @@ def export(
         Optional[Path],
         typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
+    root: Annotated[
+        Optional[str], typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
+    ] = None,
 ) -> None:
-    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script."""
+    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script, or the spec
+    with the host's IDs pinned."""
     from qmailsetup.errors import BadInput
-    from qmailsetup.export import export as export_spec, write_outputs
+    from qmailsetup.export import READS_HOST, export as export_spec, write_outputs
     from qmailsetup.platforms import choose_profile
     from qmailsetup.spec import load_spec
 
+    if root is not None and format.value not in READS_HOST:
+        raise BadInput(f"--root: --format {format.value} is the spec alone and reads no host; only --format toml reads one")
+    where = check_root("/" if root is None else root)
     source = str(spec) if spec else "the built-in default spec"
-    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, Path("/")), source)
+    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, where), source, where)
     if output is None:
         if len(outputs) > 1:
             raise BadInput(f"--format {format.value} writes {len(outputs)} files; give --output DIR")

@@ -58,15 +58,24 @@ def outcome(errors: list, code: int) -> int:
 
 def run_apply(
     *, spec_file: Path | None, root: Path, backend_name: str, platform: str,
-    dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool, plan_out: Path | None = None,
+    dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool, ids_from: str | None = None,
+    plan_out: Path | None = None,
 ) -> int:
     spec = load_spec(spec_file)
+    taken = None
+    if ids_from is not None:  # the IDs an existing qmail home shows, fixed in the spec (ids.py)
+        from qmailsetup.ids import ids_from as take_ids
+
+        taken = take_ids(spec, root, ids_from, str(spec_file or "built-in default spec"))
+        spec = taken.spec
     profile = choose_profile(platform, root)
     require_format(profile, root)
     host = observe(spec, root, profile)
     if not dry_run or plan_out is not None:
         host.require_read()  # a run that may write rests on every account file, and so does a saved plan
     plan = make_plan(spec, host, fix_drift)
+    if taken is not None:
+        taken.annotate(plan)
     backend = make_backend(backend_name, host)
     return carry_out(spec, root, host, plan, backend, dry_run=dry_run, as_json=as_json, detailed=detailed,
                      plan_out=plan_out)

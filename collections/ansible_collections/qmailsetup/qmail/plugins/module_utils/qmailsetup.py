@@ -32,11 +32,11 @@ def spec_path(module) -> str | None:
     return path
 
 
-def command(module, name: str) -> list[str]:
-    """qmailsetup NAME --json with the common options."""
+def command(module, name: str, as_json: bool = True) -> list[str]:
+    """qmailsetup NAME --json (unless not AS_JSON) with the common options."""
     params = module.params
     executable = params["executable"] or module.get_bin_path("qmailsetup", required=True)
-    argv = [executable, name, "--json", "--root", params["root"], "--platform", params["platform"]]
+    argv = [executable, name, *(["--json"] if as_json else []), "--root", params["root"], "--platform", params["platform"]]
     spec = spec_path(module)
     if spec:
         argv += ["--spec", spec]
