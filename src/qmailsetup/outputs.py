@@ -52,6 +52,8 @@ class ChangeOut(Exact):
     fields: dict[str, FieldValues]
     # the IDs the planner allocated from the system range
     allocated: list[str]
+    # what the plan says of a field beside its value (--ids-from: the evidence)
+    field_notes: dict[str, str]
     # the exact commands a command backend runs (none for the files backend)
     commands: list[list[str]]
 

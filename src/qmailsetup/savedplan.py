@@ -81,6 +81,7 @@ class SavedChange(Exact):
     fields: dict[str, SavedField]
     desired: SavedDesired
     allocated: list[str]
+    field_notes: dict[str, str]
     joining: list[Name]
     # as the dry run showed them; the backend builds them again from desired
     commands: list[list[str]]
@@ -131,7 +132,8 @@ def change_data(change: Change, commands: list[list[str]]) -> dict:
     return {
         "kind": change.kind.value, "name": change.name, "action": change.action.value, "drift": change.drift,
         "fields": {key: {"current": f.current, "desired": f.desired} for key, f in change.fields.items()},
-        "desired": desired, "allocated": sorted(change.allocated), "joining": list(change.joining),
+        "desired": desired, "allocated": sorted(change.allocated), "field_notes": dict(change.field_notes),
+        "joining": list(change.joining),
         "commands": commands,
     }
 
@@ -224,7 +226,7 @@ def saved_changes(saved: SavedPlan) -> list[Change]:
             desired["groups"] = tuple(desired["groups"])
         fields = {key: FieldChange(f.current, f.desired) for key, f in entry.fields.items()}
         changes.append(Change(entry.kind, entry.name, entry.action, fields, desired,
-                              frozenset(entry.allocated), entry.drift, tuple(entry.joining)))
+                              frozenset(entry.allocated), entry.drift, tuple(entry.joining), dict(entry.field_notes)))
     return changes
 
 
