@@ -374,8 +374,8 @@ def test_check_sets_its_findings_as_facts(tmp_path, installed):
 
 def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
     """Exit 5: the accounts are as the spec says, but check finds errors. A
-    stand-in qmailsetup prints what the real one prints then (README.md,
-    "Exit codes" and "JSON"): the task fails with its lines, `changed`
+    stand-in qmailsetup prints what the real one prints then (qmailsetup(8),
+    EXIT STATUS and JSON OUTPUT): the task fails with its lines, `changed`
     still tells what was applied, and the errors are in `check`."""
     _, env = installed
     error = {"id": "fs.nosuid", "severity": "error", "path": "/var/qmail/bin",
@@ -391,3 +391,48 @@ def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
     assert status == "FAILED"
     assert (result["rc"], result["msg"], result["check"], result["applied"]) == (5, stderr, [error], ["group qmail"])
     assert result["changed"] is True
+
+
+# --- a target that cannot run what the role needs -------------------------------
+
+
+def test_a_target_whose_python_cannot_run_modules_fails_with_its_own_error(tmp_path, installed):
+    """An unusable Python on the target: the role's first command on it
+    fails with what that Python said, not with an error about the result
+    it could not make ("object of type 'dict' has no attribute 'stdout'")."""
+    _, env = installed
+    python = tmp_path / "python3"
+    write(python, "#!/bin/sh\necho 'python3: too old to run this module' >&2\nexit 1\n")
+    python.chmod(0o755)
+    wheelhouse = tmp_path / "wheelhouse"
+    write(wheelhouse / f"qmailsetup-{__version__}-py3-none-any.whl", "")  # never installed: the run stops before
+    write(tmp_path / "inventory.ini", f"[qmail_hosts]\nmx qmailsetup_venv={tmp_path / 'venv'} qmailsetup_root={tmp_path}\n"
+          f"[qmail_hosts:vars]\nansible_connection=local\nansible_python_interpreter={python}\n"
+          f"qmailsetup_wheelhouse={wheelhouse}\n")
+    run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", env=env)
+    output = run.stdout + run.stderr
+    assert run.returncode == 2, output
+    assert "has no attribute" not in output
+    failed = json.loads(next(line for line in output.splitlines() if line.startswith("fatal: [mx]: ")).split(" => ", 1)[1])
+    assert failed["module_stderr"] == "python3: too old to run this module\n", output
+    assert results(output, "qmailsetup.qmail.qmailsetup : The qmailsetup installed on the target") == {"mx": "failed"}
+    assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.parametrize("how", ["interpreter-gone", "traceback"])
+def test_a_qmailsetup_that_cannot_start_fails_the_task_saying_why(tmp_path, installed, how):
+    """qmailsetup in a virtual environment whose Python was removed, or
+    one too old for it: the task fails with one line that says so."""
+    _, env = installed
+    fake = tmp_path / "qmailsetup"
+    if how == "interpreter-gone":
+        write(fake, f"#!{tmp_path}/gone/bin/python3\n")
+        expected = f"cannot run {fake}: its interpreter {tmp_path}/gone/bin/python3 is missing (make its virtual environment again)"
+    else:
+        write(fake, "#!/bin/sh\nprintf 'Traceback (most recent call last):\\n  File \"x\", line 1\\n"
+                    "SyntaxError: invalid syntax\\n' >&2\nexit 1\n")
+        expected = "SyntaxError: invalid syntax"
+    fake.chmod(0o755)
+    for module in ("qmailsetup.qmail.apply", "qmailsetup.qmail.check"):
+        status, result = adhoc(env, module, {"executable": str(fake), "root": str(tmp_path)})
+        assert (status, result["msg"]) == ("FAILED", expected), result

@@ -1,4 +1,4 @@
-"""Rendering a plan: text for people, JSON for programs (README.md's JSON shape).
+"""Rendering a plan: text for people, JSON for programs (qmailsetup(8), JSON OUTPUT).
 
 A plan is shown per object: what is created or changed, field by field
 (current -> desired), the exact commands a command backend runs, and for the

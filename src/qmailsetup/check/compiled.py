@@ -41,7 +41,7 @@ SHOWN_GROUPS = ("nofiles", "qmail")  # auto_gidn, auto_gidq
 # notqmail's uid.c, linked into its qmail-showctl: names are looked up at run time
 RUNTIME_LOOKUP = b"fatal: unable to find user "
 TIMEOUT = 10  # seconds; qmail-showctl reads a few control files
-OUTPUT_LIMIT = 1 << 20  # README.md, "Safety rules"
+OUTPUT_LIMIT = 1 << 20  # qmailsetup(8), SAFETY
 BY_HAND = (
     "run qmail-showctl by hand and compare its 'user ids:' (alias, qmaild, qmaill, root, qmailp, qmailq, "
     "qmailr, qmails) and 'group ids:' (nofiles, qmail) with id -u and getent group"
