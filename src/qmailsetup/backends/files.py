@@ -178,6 +178,9 @@ class FilesBackend:
         # the names in etc replaced so far (backups included): a failure
         # says exactly what was written before it
         self.written: list[str] = []
+        # a saved plan (savedplan.py): written only over the very bytes it
+        # was checked against, never over a reading taken again
+        self.exact = False
 
     def commands(self, change: Change) -> list[list[str]]:
         return []
@@ -343,6 +346,9 @@ class FilesBackend:
             # changed them before is seen here, and only then are they
             # read (and the plan checked) again
             if not unchanged_since_read(etc, files):
+                if self.exact:
+                    raise Refused("the account files changed since the saved plan's fingerprint was checked; "
+                                  "nothing written, make the plan again")
                 files = read_files(etc, self.flavor.name)
                 present = self.recheck(changes, files)
             edits = self.edits(changes, files, skip=present)  # may refuse: before anything is written
