@@ -33,6 +33,7 @@ from qmailsetup.errors import BadInput, OperationFailed, Refused
 from qmailsetup.observe import shown
 from qmailsetup.plan import Action, Change, FieldChange, Kind, Plan
 from qmailsetup.spec import AbsolutePath, DirectoryPath, FieldText, Id, Name, Spec, check_mode
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 VERSION = 1
 # a plan of the whole qmail layout is a few kilobytes; diffs are not kept
@@ -269,7 +270,7 @@ def taken_ids(saved: SavedPlan, host, name: str) -> str:
     for change in saved.changes:
         if change.action != Action.CREATE or change.kind not in (Kind.USER, Kind.GROUP):
             continue
-        label = "uid" if change.kind == Kind.USER else "gid"
+        label = ID_COLUMNS[change.kind]
         if host.etc.shown(host.flavor.file_of(change.kind)) != name:
             continue
         number = getattr(change.desired, label)
@@ -290,7 +291,7 @@ def already_applied(saved: SavedPlan, spec: Spec, host) -> bool:
         if change.action == Action.CREATE and change.kind in (Kind.USER, Kind.GROUP):
             records = host.users if change.kind == Kind.USER else host.groups
             record = records.get(change.name)
-            label = "uid" if change.kind == Kind.USER else "gid"
+            label = ID_COLUMNS[change.kind]
             if record is None or getattr(record, label) != getattr(change.desired, label):
                 return False
     return True
