@@ -10,11 +10,11 @@ import errno
 import os
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, OperationFailed
-from qmailsetup.hostio import NotRegular, mount_id, unchangeable
+from qmailsetup.errors import BadInput, OperationFailed, first_of
+from qmailsetup.hostio import NotRegular, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
-from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
+from qmailsetup.plan import ACCOUNT_KINDS, BACKEND_KINDS, Change, Kind, Plan
 
 
 def describe(changes: list[Change]) -> str:
@@ -24,14 +24,15 @@ def describe(changes: list[Change]) -> str:
 PAGE = 4096
 
 
-def room_to_rewrite(host: HostState) -> tuple[int, int]:
+def room_to_rewrite(host: HostState, locked: bool) -> tuple[int, int]:
     """Bytes and inodes a safe rewrite of the account files may take at its
     peak: a backup of each (<file>-, kept), a temporary copy of the largest
-    beside it, and a lock file each (and lckpwdf's); bytes counted in pages,
-    as file systems allot them."""
+    beside it, and, unless the run holds them already (LOCKED), a lock file
+    each (and lckpwdf's); bytes counted in pages, as file systems allot them."""
     pages = [-(-len(f.data()) // PAGE) or 1 for f in host.files.values() if f.exists]
     files = len(pages)
-    return (sum(pages) + max(pages, default=0) + files + 1) * PAGE, 2 * files + 2
+    locks = 0 if locked else files + 1
+    return (sum(pages) + max(pages, default=0) + locks) * PAGE, files + 1 + locks
 
 
 def nearest_existing(path: Path) -> Path:
@@ -68,53 +69,57 @@ def files_to_write(host: HostState) -> list[str]:
     return [name for kind in names for name in (kind, f"{kind}-")]
 
 
-def check_account_files(host: HostState) -> None:
+def check_account_files(host: HostState, locked: bool) -> None:
     """Each account file, its backup and the directory must be replaceable:
     not on a read-only mount (a bind mount over one file included), not
-    immutable or append-only (chattr +i/+a), the directory not either."""
+    immutable or append-only (chattr +i/+a), the directory not either. An
+    account file observe read was looked at then, while it was open
+    (AccountFile.unreplaceable): it is not opened again."""
     etc = host.etc
-    needed, inodes = room_to_rewrite(host)
+    needed, inodes = room_to_rewrite(host, locked)
     check_space(etc.path, os.fstatvfs(etc.fd), needed, inodes)
     why = unchangeable(etc.fd)
     if why:
         raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
-    etc_mount = mount_id(etc.fd)
     for name in files_to_write(host):
-        try:
-            fd, _ = etc.open_regular(name)
-        except FileNotFoundError:
-            continue
-        except NotRegular as error:
-            if name.endswith("-"):
-                raise OperationFailed(f"{etc.shown(name)}: {error.strerror}; cannot keep the backup there; "
-                                      "nothing written") from None
-            raise BadInput(f"{etc.shown(name)}: {error.strerror}") from None
-        except OSError as error:
-            if error.errno == errno.ELOOP:  # a symlink: replaced, never followed
-                continue
-            raise OperationFailed(f"{etc.shown(name)}: cannot check: {error.strerror}; nothing written") from None
-        try:
-            if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
-                raise OperationFailed(f"{etc.shown(name)}: on a read-only mount (a bind mount over the file?); "
-                                      "nothing written")
-            why = unchangeable(fd)
-            if why:
-                raise OperationFailed(f"{etc.shown(name)}: {why} (chattr -i/-a to edit); nothing written")
-            if etc_mount is not None and mount_id(fd) not in (None, etc_mount):
-                raise OperationFailed(f"{etc.shown(name)}: a mount point (a bind mount over the file), which a "
-                                      "rename cannot replace; nothing written")
-        finally:
-            os.close(fd)
+        read = host.files.get(name)
+        why = read.unreplaceable if read is not None else unreplaceable_now(etc, name)
+        if why:
+            raise OperationFailed(f"{etc.shown(name)}: {why}; nothing written")
 
 
-def preflight(accounts: list[Change], directories: list[Change], host: HostState) -> None:
+def unreplaceable_now(etc, name: str) -> str | None:
+    """EtcDir.unreplaceable of NAME in ETC, opened for it (a backup, BSD's
+    passwd); None for a name that is missing or a link (replaced, never
+    followed)."""
+    try:
+        fd, _ = etc.open_regular(name)
+    except FileNotFoundError:
+        return None
+    except NotRegular as error:
+        if name.endswith("-"):
+            raise OperationFailed(f"{etc.shown(name)}: {error.strerror}; cannot keep the backup there; "
+                                  "nothing written") from None
+        raise BadInput(f"{etc.shown(name)}: {error.strerror}") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return None
+        raise OperationFailed(f"{etc.shown(name)}: cannot check: {error.strerror}; nothing written") from None
+    try:
+        return etc.unreplaceable(fd)
+    finally:
+        os.close(fd)
+
+
+def preflight(accounts: list[Change], directories: list[Change], host: HostState, locked: bool) -> None:
     """Before the first write: each file system to be written must be
     writable, the account files' one must have room (bytes and inodes)
-    for a safe rewrite, each account file must be replaceable, and each
-    directory to make (with the parents it lacks) must have an inode and a
-    block, so that nothing is left half done for want of any of these."""
+    for a safe rewrite (LOCKED: its locks are held already), each account
+    file must be replaceable, and each directory to make (with the parents
+    it lacks) must have an inode and a block, so that nothing is left half
+    done for want of any of these."""
     if accounts:
-        check_account_files(host)
+        check_account_files(host, locked)
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
@@ -129,24 +134,41 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
         check_space(place, info, len(made) * info.f_bsize, len(made), "to make the directories missing")
 
 
-def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool) -> int:
-    """The UID (or GID) of the account KIND NAME after the accounts step,
-    with no new parse of the account files: the plan's when this run
-    WROTE it (the files backend), as the file says when a tool created it
-    (read back from the end, where the tool appended it: it may have
-    chosen another ID, or failed to make it while saying it did), else the
-    one observe read."""
-    from qmailsetup.audit import ID_FIELDS, id_in_file
+def account_id(kind: str, name: str, host: HostState, created: dict) -> int:
+    """The UID (or GID) of the account KIND NAME after the accounts step:
+    the plan's when this run created it (the files backend wrote it, a
+    tool was told it), else the one observe read."""
+    from qmailsetup.audit import ID_FIELDS
 
     change = created.get((kind, name))
     if change is not None:
-        number = change.desired[ID_FIELDS[kind]] if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
-    else:
-        record = (host.users if kind == "user" else host.groups).get(name)
-        number = None if record is None else record.uid if kind == "user" else record.gid
-    if number is None:
+        return change.desired[ID_FIELDS[kind]]
+    record = (host.users if kind == "user" else host.groups).get(name)
+    if record is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
-    return number
+    return record.uid if kind == "user" else record.gid
+
+
+def check_made(plan: Plan, host: HostState) -> None:
+    """HOST, read after the run: each account PLAN created must be there
+    with the ID it was given. A tool that exited 0 without making one, or
+    made it with another ID, is a failure (exit 1), named."""
+    from qmailsetup.audit import ID_FIELDS
+
+    wrong = []
+    for change in plan.changes:
+        if change.action != "create" or change.kind not in ACCOUNT_KINDS:
+            continue
+        label = ID_FIELDS[change.kind]
+        record = (host.users if change.kind == "user" else host.groups).get(change.name)
+        where = host.etc.shown(host.flavor.file_of(change.kind))
+        if record is None:
+            wrong.append(f"{where}: {change.kind} {change.name} is missing")
+        elif getattr(record, label) != change.desired[label]:
+            wrong.append(f"{where}: {change.kind} {change.name} has {label} {getattr(record, label)}, "
+                         f"not the {change.desired[label]} it was given")
+    if wrong:
+        raise OperationFailed(f"{first_of(wrong)} after the run, though its tool said it was made")
 
 
 def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
@@ -159,21 +181,20 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
 
     accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
     directories = [c for c in plan.changes if c.kind in (Kind.PATH, Kind.LINK)]
-    preflight(accounts, directories, host)
+    preflight(accounts, directories, host, backend.locks is not None)
     try:
         if accounts:
             backend.apply(accounts, finished)
         if directories:
             created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
-            wrote = backend.name == "files"
             for change in directories:
                 values = change.desired
                 if change.kind == Kind.LINK:
                     make_link(host.root, values["path"], values["link"])
                     finished(change)
                     continue
-                uid = account_id("user", values["owner"], host, created, wrote)
-                gid = account_id("group", values["group"], host, created, wrote)
+                uid = account_id("user", values["owner"], host, created)
+                gid = account_id("group", values["group"], host, created)
                 ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
                 finished(change)
     except OperationFailed as error:

@@ -1,12 +1,15 @@
-"""The apply pipeline, step by step: spec -> observe -> plan -> render -> apply."""
+"""The apply pipeline, step by step: spec -> observe -> plan -> render ->
+apply -> the closing check (one reading of the host after the writes, and
+the run's plan)."""
 
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
-from qmailsetup.apply import apply_plan
-from qmailsetup.backends import make_backend
+from qmailsetup.apply import apply_plan, check_made
+from qmailsetup.backends import choose_backend, make_backend
 from qmailsetup.errors import (
     EXIT_CHANGES, EXIT_CHECK_ERRORS, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of, one_line,
 )
@@ -16,6 +19,7 @@ from qmailsetup.platforms import choose_profile, require_format
 from qmailsetup.render import plan_data, render_text
 from qmailsetup.spec import load_spec
 from qmailsetup.streams import json_text
+from qmailsetup.userdb.etcdir import EtcDir
 
 
 
@@ -25,15 +29,15 @@ def refusal(plan) -> str:
     return f"refused, nothing written: {first_of(reasons)}"
 
 
-def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=None) -> tuple[list, dict]:
+def check_errors(spec, host, plan, as_json: bool, dry_run: bool) -> tuple[list, dict]:
     """The errors of `qmailsetup check` about what apply sets up (a nosuid
     /var, a login shell it may not fix), shown after the plan, and their
-    JSON. HOST, the host state as the run knows it (observed, and what the
-    files backend wrote), saves reading the account files again."""
+    JSON: asked of HOST, the host as it stands (after a real apply, a
+    reading taken after it), and PLAN, the run's."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
     try:
-        errors = setup_errors(spec, root, profile, dry_run, host)
+        errors = setup_errors(spec, host, plan, dry_run)
     except (QmailsetupError, OSError) as error:
         errors, failed = [], str(error)
     else:
@@ -56,6 +60,17 @@ def outcome(errors: list, code: int) -> int:
     return EXIT_CHECK_ERRORS if errors else code
 
 
+def account_locks(chosen: str, dry_run: bool, etc: EtcDir, flavor: str):
+    """What a run holds while it reads, plans and writes: the files
+    backend's locks on a real run (backends/files.py transaction), else
+    nothing."""
+    if chosen != "files" or dry_run:
+        return nullcontext()
+    from qmailsetup.backends.files import transaction
+
+    return transaction(etc, flavor)
+
+
 def run_apply(
     *, spec_file: Path | None, root: Path, backend_name: str, platform: str,
     dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool,
@@ -63,51 +78,65 @@ def run_apply(
     spec = load_spec(spec_file)
     profile = choose_profile(platform, root)
     require_format(profile, root)
-    host = observe(spec, root, profile)
-    plan = make_plan(spec, host, fix_drift)
-    backend = make_backend(backend_name, host)
-    plan.warnings += backend.warnings(plan.changes)
-    diffs = backend.preview(plan.changes)
-    data = plan_data(plan, backend, diffs)
-    data.update(root=str(root), platform=profile.name, backend=backend.name, dry_run=dry_run)
-    mode = "dry run" if dry_run else "apply"
-    header = f"qmailsetup {mode}: {root} (platform {profile.name}, backend {backend.name})"
+    chosen = choose_backend(backend_name, profile, root)
+    etc = EtcDir.open(root)
+    # the files backend takes its locks before it reads the files, and
+    # holds them to its last write, as systemd-sysusers and shadow-utils
+    # do: the one reading it plans from is the one it writes over. A dry
+    # run takes none; the command backends' tools take their own
+    with account_locks(chosen, dry_run, etc, profile.flavor) as locks:
+        host = observe(spec, root, profile, etc)
+        plan = make_plan(spec, host, fix_drift)
+        backend = make_backend(chosen, host, locks)
+        plan.warnings += backend.warnings(plan.changes)
+        diffs = backend.preview(plan.changes)
+        data = plan_data(plan, backend, diffs)
+        data.update(root=str(root), platform=profile.name, backend=backend.name, dry_run=dry_run)
+        mode = "dry run" if dry_run else "apply"
+        header = f"qmailsetup {mode}: {root} (platform {profile.name}, backend {backend.name})"
 
-    def emit(extra: dict | None = None) -> None:
-        if as_json:
-            sys.stdout.write(json_text({**data, **(extra or {})}))
+        def emit(extra: dict | None = None) -> None:
+            if as_json:
+                sys.stdout.write(json_text({**data, **(extra or {})}))
 
-    if not as_json:
-        sys.stdout.write(render_text(plan, header, backend, diffs))
-    if plan.refused:
-        emit()
-        raise Refused(refusal(plan))
+        if not as_json:
+            sys.stdout.write(render_text(plan, header, backend, diffs))
+        if plan.refused:
+            emit()
+            raise Refused(refusal(plan))
+        if not (dry_run or plan.in_sync):
+            from qmailsetup.audit import Progress
+
+            progress = Progress(host, backend, as_json)
+            try:
+                apply_plan(plan, host, backend, progress)
+            except OperationFailed as error:
+                emit({"applied": progress.applied(), "error": str(error)})
+                raise
     if dry_run or plan.in_sync:
         if dry_run and not as_json and not plan.in_sync:
             print("Dry run: nothing was written.")
-        errors, found = check_errors(spec, root, profile, as_json, dry_run, host)
+        errors, found = check_errors(spec, host, plan, as_json, dry_run)
         emit(found)
         code = EXIT_CHANGES if detailed and plan.changes else EXIT_OK
         # a dry run only notes them: its code is about the plan
         return code if dry_run else outcome(errors, code)
-    from qmailsetup.audit import Progress
-
-    progress = Progress(host, backend, as_json)
-    try:
-        apply_plan(plan, host, backend, progress)
-    except OperationFailed as error:
-        emit({"applied": progress.applied(), "error": str(error)})
-        raise
     if not as_json:
         count = len(progress.done)
         print(f"Applied {count} change{'s' if count != 1 else ''}.")
     applied = progress.applied()
-    # the files backend put what it wrote into HOST: the check asks that.
-    # The tools of the command backends wrote on their own, so the check
-    # reads the files anew; the old reading goes first (on a large host it
-    # is a hundred megabytes)
-    known = host if backend.name == "files" else None
+    # the closing check's one reading of the host after the writes: the
+    # files as the files backend wrote them (under its locks: what a read
+    # would find), else read anew, the tools having written them. The old
+    # reading goes first (on a large host it is a hundred megabytes)
+    written = backend.files_after
     del host, backend, progress
-    errors, found = check_errors(spec, root, profile, as_json, dry_run, known)
+    after = observe(spec, root, profile, etc, written)
+    try:
+        check_made(plan, after)
+    except OperationFailed as error:
+        emit({"applied": applied, "error": str(error)})
+        raise
+    errors, found = check_errors(spec, after, plan, as_json, dry_run)
     emit({"applied": applied, **found})
     return outcome(errors, EXIT_CHANGES if detailed else EXIT_OK)

@@ -9,12 +9,10 @@ as shipped on Linux gives all seven /bin/sh.
 from __future__ import annotations
 
 import stat
-from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.observe import HostState, Parent, observe, shown
-from qmailsetup.plan import Plan, is_locked, make_plan
-from qmailsetup.platforms import Profile
+from qmailsetup.observe import HostState, Parent, shown
+from qmailsetup.plan import Plan, is_locked
 from qmailsetup.spec import Spec
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
@@ -30,10 +28,11 @@ def account_file(host: HostState, password: bool = False) -> str:
     return shown(host.root, f"/etc/{kind}")
 
 
-def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
+def shell_findings(spec: Spec, host: HostState, fixed: frozenset[str] = frozenset()) -> list[Finding]:
+    """FIXED: users whose login shell a plan shown beside changes."""
     where = account_file(host)
     users = [host.users[u.name] for u in spec.users if u.name in host.users]
-    bad = [u for u in users if not host.profile.is_non_login(u.shell)]
+    bad = [u for u in users if not host.profile.is_non_login(u.shell) and u.name not in fixed]
     findings = [
         Finding(
             "account.login-shell", "error", where,
@@ -163,11 +162,9 @@ def differences(change, keys: list[str]) -> str:
     return ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in keys)
 
 
-def account_findings(spec: Spec, root: Path, profile: Profile, host: HostState | None = None) -> list[Finding]:
-    """HOST: the host state as apply knows it (observed, and what the files
-    backend wrote since), instead of a new reading."""
-    host = host or observe(spec, root, profile)
-    plan = make_plan(spec, host)
+def account_findings(spec: Spec, host: HostState, plan: Plan) -> list[Finding]:
+    """The accounts and directories of SPEC on HOST, and PLAN, what apply
+    would do there."""
     return (
         shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)
         + traverse_findings(spec, host)

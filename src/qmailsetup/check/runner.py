@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from qmailsetup.check import SEVERITIES, Finding
-from qmailsetup.check.accounts import account_findings
+from qmailsetup.check.accounts import account_findings, password_findings, shell_findings
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.installation import qmail_install
+from qmailsetup.observe import HostState
+from qmailsetup.plan import Plan
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 from qmailsetup.streams import json_text
@@ -24,30 +26,33 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
     from qmailsetup.check.prereq import prereq_findings
     from qmailsetup.check.queue import queue_findings
     from qmailsetup.observe import observe
+    from qmailsetup.plan import make_plan
 
     host = observe(spec, root, profile)
     return (
-        filesystem_findings(root, read_mount_table(), qmail_install(spec)) + prereq_findings(root) + account_findings(spec, root, profile, host)
-        + compiled_findings(spec, root, host) + queue_findings(spec, root, host)
+        filesystem_findings(root, read_mount_table(), qmail_install(spec)) + prereq_findings(root)
+        + account_findings(spec, host, make_plan(spec, host)) + compiled_findings(spec, root, host)
+        + queue_findings(spec, root, host)
     )
 
 
-def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False, host=None) -> list[Finding]:
-    """The errors of check about what apply sets up: the accounts and, on
-    the live root only, the filesystem under /var/qmail (a tree under
-    --root may be an image that will be mounted elsewhere; `qmailsetup
-    check --root DIR` looks at it on request). HOST: the host state as
-    apply knows it (check/accounts.py account_findings)."""
-    findings = account_findings(spec, root, profile, host)
-    if root == Path("/"):
+def setup_errors(spec: Spec, host: HostState, plan: Plan, dry_run: bool = False) -> list[Finding]:
+    """The errors of check about what apply sets up, asked of HOST (after
+    a real apply, the reading taken after it) and PLAN, the run's (never
+    made again): the accounts and, on the live root only, the filesystem
+    under /var/qmail (a tree under --root may be an image that will be
+    mounted elsewhere; `qmailsetup check --root DIR` looks at it on
+    request)."""
+    # a dry run's plan shows the login shells it changes: not said twice
+    fixed = frozenset(c.name for c in plan.changes if c.kind == "user" and "shell" in c.fields) if dry_run else frozenset()
+    findings = shell_findings(spec, host, fixed) + password_findings(spec, host)
+    if host.root == Path("/"):
         # imported here: a run under --root (an image, a test tree) needs neither
         from qmailsetup.check.filesystem import filesystem_findings
         from qmailsetup.check.mounts import read_mount_table
 
-        findings = filesystem_findings(root, read_mount_table(), qmail_install(spec)) + findings
-    # a dry run's plan already shows the login shells it would change
-    wanted = SETUP_IDS - {"account.login-shell"} if dry_run else SETUP_IDS
-    return [f for f in findings if f.severity == "error" and f.id in wanted]
+        findings = filesystem_findings(host.root, read_mount_table(), qmail_install(spec)) + findings
+    return [f for f in findings if f.severity == "error" and f.id in SETUP_IDS]
 
 
 def has_errors(findings: list[Finding]) -> bool:

@@ -53,6 +53,14 @@ class Busy(Exception):
     """The lock is held by someone else; the message says by whom."""
 
 
+class CannotLock(OperationFailed):
+    """A lock file that could not be made or opened; ERRNO says why."""
+
+    def __init__(self, message: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
 def lock_timeout() -> float:
     raw = os.environ.get(TIMEOUT_VARIABLE)
     if raw is None:
@@ -338,7 +346,7 @@ def acquire_all(locks: list) -> str | None:
     except OSError as error:
         release_all(taken)
         where = getattr(lock, "path", None) or getattr(lock, "lock", "")
-        raise OperationFailed(f"{where}: cannot lock: {error.strerror or error}") from None
+        raise CannotLock(f"{where}: cannot lock: {error.strerror or error}", error.errno) from None
     except BaseException:
         release_all(taken)
         raise
