@@ -145,15 +145,16 @@ def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
 
 def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     """The whole pipeline, pw mocked; a spec without paths. A mocked pw
-    makes no accounts: the reading after the run says so (exit 1)."""
+    makes no accounts: the reading after the run says so (exit 5)."""
     root = bsd_tree(tmp_path / "root", "freebsd")
     spec = tmp_path / "accounts.toml"
     spec.write_text(spec_toml({**example_tables("freebsd-ports"), "paths": []}))
     shown = json.loads(cli("apply", "--dry-run", "--json", "--platform", "freebsd", "--backend", "pw", "--root", root, "--spec", spec).out)
     calls = fake_tools(mocker)
     result = cli("apply", "--json", "--platform", "freebsd", "--backend", "pw", "--root", root, "--spec", spec)
-    assert result.code == 1, result.err
-    assert result.err.startswith(f"qmailsetup: {root}/etc/group: group qnofiles is missing (and 8 more) after the run")
+    # a mocked pw makes nothing: check finds the accounts missing after the run
+    assert result.code == 5, result.err
+    assert [f["id"] for f in json.loads(result.out)["check"]] == ["account.exists"]
     assert calls == [argv for change in shown["changes"] for argv in change["commands"]]
     assert calls[0] == ["pw", "-R", str(root), "groupadd", "qnofiles", "-g", "81"]
     assert calls[2] == [
@@ -204,14 +205,15 @@ def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(t
 
 def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, mocker):
     """pw "succeeds" (mocked) but the files have none of the accounts: the
-    reading after the run finds them missing, and the run fails naming the
-    first (the directories were given the IDs pw was told)."""
+    directories are given the IDs pw was told, and the reading after the
+    run finds the accounts missing: exit 5, one line naming them."""
     root = bsd_tree(tmp_path / "root", "freebsd")
     fake_tools(mocker)
     result = cli("apply", "--platform", "freebsd", "--backend", "pw", "--root", root)
-    assert result.code == 1
-    assert result.err == (f"qmailsetup: {root}/etc/group: group qmail is missing (and 8 more) after the run, "
-                          "though its tool said it was made\n")
+    assert result.code == 5
+    assert result.err == (f"qmailsetup: {root}/etc/master.passwd: account.exists: not as this run made them: "
+                          "group qmail, group nofiles, user alias, user qmaild, user qmaill, user qmailp, user qmailq, "
+                          "user qmailr, user qmails\n")
     assert "created user alias (uid 159)" in result.out
 
 

@@ -113,9 +113,9 @@ def test_a_real_run_reads_the_files_under_the_locks_and_a_dry_run_takes_none(tmp
     real_read = observe_module.read_files
     held = []
 
-    def read_files(etc, flavor):
+    def read_files(etc, flavor, **options):
         held.append(sorted(name for name in os.listdir(etc.path) if name.endswith(".lock")))
-        return real_read(etc, flavor)
+        return real_read(etc, flavor, **options)
 
     monkeypatch.setattr(observe_module, "read_files", read_files)
     root = make_tree(tmp_path, "debian")

@@ -10,11 +10,11 @@ import errno
 import os
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, OperationFailed, first_of
+from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
-from qmailsetup.plan import ACCOUNT_KINDS, BACKEND_KINDS, Change, Kind, Plan
+from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
 
 
 def describe(changes: list[Change]) -> str:
@@ -147,28 +147,6 @@ def account_id(kind: str, name: str, host: HostState, created: dict) -> int:
     if record is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
     return record.uid if kind == "user" else record.gid
-
-
-def check_made(plan: Plan, host: HostState) -> None:
-    """HOST, read after the run: each account PLAN created must be there
-    with the ID it was given. A tool that exited 0 without making one, or
-    made it with another ID, is a failure (exit 1), named."""
-    from qmailsetup.audit import ID_FIELDS
-
-    wrong = []
-    for change in plan.changes:
-        if change.action != "create" or change.kind not in ACCOUNT_KINDS:
-            continue
-        label = ID_FIELDS[change.kind]
-        record = (host.users if change.kind == "user" else host.groups).get(change.name)
-        where = host.etc.shown(host.flavor.file_of(change.kind))
-        if record is None:
-            wrong.append(f"{where}: {change.kind} {change.name} is missing")
-        elif getattr(record, label) != change.desired[label]:
-            wrong.append(f"{where}: {change.kind} {change.name} has {label} {getattr(record, label)}, "
-                         f"not the {change.desired[label]} it was given")
-    if wrong:
-        raise OperationFailed(f"{first_of(wrong)} after the run, though its tool said it was made")
 
 
 def apply_plan(plan: Plan, host: HostState, backend, report) -> None:

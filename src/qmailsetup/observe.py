@@ -116,6 +116,16 @@ class HostState:
         """Who holds GID, as uid_holder."""
         return self.groups.holder(gid) or self.nss_gids.get(gid)
 
+    def unread(self) -> list[str]:
+        """The account files there that this user may not read, as shown."""
+        return [shown(self.root, f"/etc/{kind}") for kind, f in self.files.items() if not f.readable]
+
+    def require_read(self) -> None:
+        """Nothing is written on a reading that left a file unknown."""
+        unread = self.unread()
+        if unread:
+            raise Unreadable(unread[0])
+
 
 def under(root: Path, absolute: str) -> Path:
     return root / absolute.lstrip("/")
@@ -126,12 +136,18 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
 
 
-def cannot_read(name: str, error: OSError) -> str:
-    """Why an account file could not be read; shadow and gshadow are for
-    root alone, so a run as another user is told what to do."""
+class Unreadable(BadInput):
+    """An account file this user may not read (shadow and gshadow are
+    root's alone): the run is told what to do."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name}: permission denied; run as root")
+
+
+def cannot_read(name: str, error: OSError) -> BadInput:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"{name}: permission denied; run as root"
-    return f"{name}: cannot read: {error.strerror}"
+        return Unreadable(name)
+    return BadInput(f"{name}: cannot read: {error.strerror}")
 
 
 @contextmanager
@@ -153,7 +169,7 @@ def opened(etc: EtcDir, kind: str):
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
-        raise BadInput(cannot_read(name, error)) from None
+        raise cannot_read(name, error) from None
     try:
         yield fd, info
     finally:
@@ -168,24 +184,31 @@ def read_bytes(etc: EtcDir, kind: str) -> bytes | None:
         try:
             return read_fd(found[0])
         except OSError as error:
-            raise BadInput(cannot_read(etc.shown(kind), error)) from None
+            raise cannot_read(etc.shown(kind), error) from None
 
 
-def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = False) -> AccountFile:
     """ETC's file KIND, read once; while it is open, what stops a rename
-    replacing it is noted too (apply's preflight asks, and opens it no more)."""
+    replacing it is noted too (apply's preflight asks, and opens it no
+    more). UNREAD_OK: an optional one this user may not read (shadow,
+    gshadow) is there but unknown, for a run that only reads."""
     name = etc.shown(kind)
-    with opened(etc, kind) as found:
-        if found is None:
-            if required:
-                raise BadInput(f"{name}: missing; a {kind} file is needed here")
-            return AccountFile.missing(kind)
-        fd, info = found
-        try:
-            data = read_fd(fd)
-        except OSError as error:
-            raise BadInput(cannot_read(name, error)) from None
-        unreplaceable = etc.unreplaceable(fd)
+    try:
+        with opened(etc, kind) as found:
+            if found is None:
+                if required:
+                    raise BadInput(f"{name}: missing; a {kind} file is needed here")
+                return AccountFile.missing(kind)
+            fd, info = found
+            try:
+                data = read_fd(fd)
+            except OSError as error:
+                raise cannot_read(name, error) from None
+            unreplaceable = etc.unreplaceable(fd)
+    except Unreadable:
+        if required or not unread_ok:
+            raise
+        return AccountFile.unread(kind)
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
     account_file = AccountFile.parse(etc.path / kind, kind, data,
@@ -220,12 +243,13 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     return found != expected.encode(ENCODING, ERRORS)
 
 
-def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
-    """The account files of the flavor named FLAVOR in ETC, each read once."""
+def read_files(etc: EtcDir, flavor: str, unread_ok: bool = False) -> dict[str, AccountFile]:
+    """The account files of the flavor named FLAVOR in ETC, each read once
+    (UNREAD_OK: read_account_file)."""
     kinds = FLAVORS[flavor]
     with collector_paused():
         files = {kind: read_account_file(etc, kind, True) for kind in kinds.required}
-        files.update({kind: read_account_file(etc, kind, False) for kind in kinds.optional})
+        files.update({kind: read_account_file(etc, kind, False, unread_ok) for kind in kinds.optional})
     return files
 
 
@@ -311,6 +335,10 @@ def observe_walk(root: Path, path: str) -> PathState:
     return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
 
 
+def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
+    return {p.path: observe_path(root, p.path) for p in spec.paths}
+
+
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
     """Whether the local file of KIND ("user" or "group") has NAME's line
     now: read again, for a name it lacked when first read."""
@@ -381,9 +409,9 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     checks nothing)."""
     from qmailsetup.hostio import read_optional
 
-    path = under(root, "/etc/shells")
+    target = Target(root)
     try:
-        data = read_optional(path)
+        data = read_optional(target.real_path("/etc/shells"))  # a link followed inside the root
     except OSError as error:
         raise BadInput(f"{shown(root, '/etc/shells')}: cannot read: {error.strerror}") from None
     if data is None:
@@ -391,12 +419,22 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     # getusershell(): the first word of each line that starts with '/'
     listed = {line.split()[0] for line in data.decode(errors="replace").splitlines() if line.startswith("/")}
     candidates = {user.shell for user in spec.users if user.shell} | {nologin}
-    executable = {shell for shell in candidates if os.access(under(root, shell), os.X_OK)}
+    executable = {shell for shell in candidates if usable(target, shell, os.X_OK)}
     return frozenset(listed | executable | {profile.nologin[0]})
 
 
+def usable(target: Target, path: str, mode: int = os.F_OK) -> bool:
+    """PATH is there under the target (its links resolved inside the root)
+    and can be used as MODE says (os.access)."""
+    try:
+        return os.access(target.real_path(path), mode)
+    except OSError:  # a loop of links
+        return False
+
+
 def choose_nologin(root: Path, profile: Profile) -> str:
-    return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
+    target = Target(root)
+    return next((shell for shell in profile.nologin if usable(target, shell)), profile.nologin[0])
 
 
 def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:
@@ -420,7 +458,10 @@ def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
 
     etc = etc or EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
-    files = files or read_files(etc, flavor.name)
+    # shadow and gshadow are root's: as another user, what they hold is
+    # unknown, which the dry run, check and env can do without (a run that
+    # may write cannot: HostState.require_read)
+    files = files or read_files(etc, flavor.name, unread_ok=True)
     look_up_names(spec, files)
     users, groups = users_and_groups(files, flavor.users)
     state = HostState(

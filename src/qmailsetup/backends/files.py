@@ -156,9 +156,10 @@ UNWRITABLE = frozenset({errno.EROFS, errno.EPERM, errno.ENOSPC, errno.EDQUOT, er
 
 
 @contextmanager
-def transaction(etc, flavor: str):
-    """The locks of FLAVOR's files in ETC, held for a real run from before
-    observe reads the files to after the last write (run.py), as a list.
+def transaction(etc, profile):
+    """The locks of PROFILE's files in ETC (its flavor's and its also_locks),
+    held for a real run from before observe reads the files to after the
+    last write (run.py), as a list.
     None, and nothing taken, where a file the flavor needs is missing
     (observe names it, exit 2) or ETC cannot be written at all (read-only,
     immutable or append-only, full): then no tool can change the files
@@ -166,10 +167,10 @@ def transaction(etc, flavor: str):
     written, if the plan would write."""
     with ExitStack() as stack:
         locks = None
-        required = FLAVORS[flavor].required
+        required = FLAVORS[profile.flavor].required
         if etc.fd is not None and all(map(etc.exists, required)) and etc.unreplaceable(etc.fd) is None:
             try:
-                locks = stack.enter_context(lock.locked(etc, flavor))
+                locks = stack.enter_context(lock.locked(etc, profile.flavor, also=profile.also_locks))
             except lock.CannotLock as error:
                 if error.errno not in UNWRITABLE:
                     raise OperationFailed(f"{error}; nothing written") from None
@@ -336,6 +337,9 @@ class FilesBackend:
         for kind in edits.kinds():
             path = self.shown(kind)
             file = edits.files[kind]
+            if not file.readable:  # a dry run as another user: its lines are not known
+                diffs.append((path, f"(not shown: {path} is not readable by this user; run as root to see its diff)\n"))
+                continue
             text = unified_diff(file.lines, edits.diff_edits(kind), path, path, redact=file.format.redact)
             # bytes that are not UTF-8 are shown, not printed raw
             diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
@@ -346,9 +350,12 @@ class FilesBackend:
     def apply(self, changes: list[Change], done) -> None:
         etc = self.host.etc
         if self.locks is not None:
-            written = self.write_all(changes, done, self.locks)
+            try:
+                written = self.write_all(changes, done, self.locks)
+            finally:  # the run's, let go once the files are written: the directories need none
+                lock.release_all(self.locks)
         else:
-            with lock.locked(etc, self.flavor.name) as locks:
+            with lock.locked(etc, self.flavor.name, also=self.host.profile.also_locks) as locks:
                 # read without the locks: whatever changed the files since
                 # may have changed what the plan was made from
                 if not unchanged_since_read(etc, self.host.files):
@@ -374,7 +381,9 @@ class FilesBackend:
             lock.check_interrupted()
             if kind in edits.kinds():
                 text = edits.text(kind)
-                self.write(kind, text.encode("utf-8", "surrogateescape"), files[kind].data())
+                data = text.encode("utf-8", "surrogateescape")
+                self.write(kind, data, files[kind].data())
+                lock.written(locks, kind, data)
                 written.append(kind)
                 after[kind] = AccountFile.written(kind, text)
             if kind in self.done_after and kind in files:

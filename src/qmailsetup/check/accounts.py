@@ -13,6 +13,8 @@ import stat
 from qmailsetup.check import Finding
 from qmailsetup.observe import HostState, Parent, shown
 from qmailsetup.plan import Plan, is_locked
+from qmailsetup.plan.warnings import RUN_AS_ROOT
+from qmailsetup.platforms import is_login_shell
 from qmailsetup.spec import Spec
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
@@ -28,11 +30,10 @@ def account_file(host: HostState, password: bool = False) -> str:
     return shown(host.root, f"/etc/{kind}")
 
 
-def shell_findings(spec: Spec, host: HostState, fixed: frozenset[str] = frozenset()) -> list[Finding]:
-    """FIXED: users whose login shell a plan shown beside changes."""
+def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
     where = account_file(host)
     users = [host.users[u.name] for u in spec.users if u.name in host.users]
-    bad = [u for u in users if not host.profile.is_non_login(u.shell) and u.name not in fixed]
+    bad = [u for u in users if is_login_shell(u.shell)]
     findings = [
         Finding(
             "account.login-shell", "error", where,
@@ -49,6 +50,13 @@ def shell_findings(spec: Spec, host: HostState, fixed: frozenset[str] = frozense
 def password_findings(spec: Spec, host: HostState) -> list[Finding]:
     where = account_file(host, password=True)
     users = [host.users[u.name] for u in spec.users if u.name in host.users]
+    if users and where in host.unread():
+        return [Finding(
+            "account.password", "info", where,
+            f"unknown: {where} is not readable by this user, so the passwords of {', '.join(u.name for u in users)} "
+            "(and whether one lacks its line there) are not known",
+            RUN_AS_ROOT,
+        )]
     bad = [u for u in users if not is_locked(u.password)]
     findings = [
         Finding(
@@ -79,6 +87,13 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
                 "resolve the conflict by hand; qmailsetup apply explains it and writes nothing until then",
             )
         )
+    groups_kept = shown(host.root, "/etc/gshadow")
+    if groups_kept in host.unread():
+        findings.append(Finding(
+            "account.incomplete", "info", groups_kept,
+            f"unknown: {groups_kept} is not readable by this user, so whether a group lacks its line there is not known",
+            "run as root to check it",
+        ))
     for change in plan.changes:
         if change.action == "repair":
             main = host.flavor.file_of(change.kind)
@@ -169,3 +184,24 @@ def account_findings(spec: Spec, host: HostState, plan: Plan) -> list[Finding]:
         shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)
         + traverse_findings(spec, host)
     )
+
+
+def made_findings(plan: Plan, host: HostState) -> list[Finding]:
+    """After a real run, each account PLAN created, as HOST (read after the
+    run) has it: one missing, or made with another ID than the plan gave
+    it (a tool that said it made it and did not), is an error."""
+    wrong = []
+    for change in plan.changes:
+        if change.action != "create" or change.kind not in ("user", "group"):
+            continue
+        label = "uid" if change.kind == "user" else "gid"
+        record = (host.users if change.kind == "user" else host.groups).get(change.name)
+        if record is None:
+            wrong.append(f"{change.kind} {change.name}")
+        elif getattr(record, label) != change.desired[label]:
+            wrong.append(f"{change.kind} {change.name} ({label} {getattr(record, label)}, "
+                         f"the plan gave it {change.desired[label]})")
+    if not wrong:
+        return []
+    return [Finding("account.exists", "error", account_file(host), "not as this run made them: " + ", ".join(wrong),
+                    "see what the tool said; " + APPLY)]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qmailsetup.check import SEVERITIES, Finding
-from qmailsetup.check.accounts import account_findings, password_findings, shell_findings
+from qmailsetup.check import SEVERITIES, Finding, counted_by_apply
+from qmailsetup.check.accounts import (
+    account_findings, made_findings, password_findings, shell_findings, traverse_findings,
+)
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.installation import qmail_install
 from qmailsetup.observe import HostState
@@ -13,9 +15,6 @@ from qmailsetup.plan import Plan
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 from qmailsetup.streams import json_text
-
-# what `apply` reports after setting up accounts and /var/qmail
-SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-shell", "account.password"})
 
 
 def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
@@ -37,22 +36,25 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
 
 
 def setup_errors(spec: Spec, host: HostState, plan: Plan, dry_run: bool = False) -> list[Finding]:
-    """The errors of check about what apply sets up, asked of HOST (after
-    a real apply, the reading taken after it) and PLAN, the run's (never
-    made again): the accounts and, on the live root only, the filesystem
-    under /var/qmail (a tree under --root may be an image that will be
-    mounted elsewhere; `qmailsetup check --root DIR` looks at it on
-    request)."""
-    # a dry run's plan shows the login shells it changes: not said twice
-    fixed = frozenset(c.name for c in plan.changes if c.kind == "user" and "shell" in c.fields) if dry_run else frozenset()
-    findings = shell_findings(spec, host, fixed) + password_findings(spec, host)
+    """The errors of check about what apply sets up, as FINDING_IDS
+    (check/__init__.py) counts them, asked of HOST (after a real run, the
+    one reading taken after it) and PLAN, the run's, never made again: the
+    run carried out each of its changes (else it failed), what it created
+    is looked for in HOST (made_findings), and what it did not touch was
+    as the spec says when it planned (else it was refused). On the live
+    root only, the filesystem under /var/qmail too (a tree under --root
+    may be an image that will be mounted elsewhere; `qmailsetup check
+    --root DIR` looks at it on request)."""
+    findings = shell_findings(spec, host) + password_findings(spec, host) + traverse_findings(spec, host)
+    if not dry_run:
+        findings += made_findings(plan, host)
     if host.root == Path("/"):
         # imported here: a run under --root (an image, a test tree) needs neither
         from qmailsetup.check.filesystem import filesystem_findings
         from qmailsetup.check.mounts import read_mount_table
 
         findings = filesystem_findings(host.root, read_mount_table(), qmail_install(spec)) + findings
-    return [f for f in findings if f.severity == "error" and f.id in SETUP_IDS]
+    return [f for f in findings if f.severity == "error" and counted_by_apply(f.id, dry_run)]
 
 
 def has_errors(findings: list[Finding]) -> bool:
