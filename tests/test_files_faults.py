@@ -85,7 +85,7 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
             break
         fired.append(injector.fired)
         now = account_files(root)
-        # 2: a file unreadable when read again under the lock, before any write; or an input that cannot be read
+        # 2: a file unreadable when read under the lock, before any write; or an input that cannot be read
         # (the platform profile, opened through hostio's os.open)
         assert code in (0, 1) or (code == 2 and now == original), (step, injector.fired)
         for kind, data in now.items():

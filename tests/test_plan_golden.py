@@ -1,5 +1,5 @@
 """The dry run through the command line, on real trees: it writes nothing,
-exits as its plan says, and its JSON keeps README's shape. What each plan
+exits as its plan says, and its JSON keeps qmailsetup(8)'s shape. What each plan
 holds is tested without root, case by case, in test_plan_cases.py."""
 
 from __future__ import annotations
