@@ -18,12 +18,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, effective_uid, skip_or_fail
 from files_support import assert_consistent, leftovers
 from process import EPOCH
 from qmail_layout import QMAIL_NAMES
-from qmailsetup import apply as apply_module
-from qmailsetup import observe as observe_module
+from qmailsetup import apply as apply_module, observe as observe_module
 from qmailsetup.backends import files as files_backend
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.userdb.accountfile import AccountFile

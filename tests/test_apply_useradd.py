@@ -9,6 +9,7 @@ import stat
 import time
 
 import pytest
+
 from conftest import cli, require_tools, skip_or_fail
 from golden import check_text
 from qmail_layout import QMAIL_USERS

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from snapshot import snapshot, without_pwd_lock
 from trees import debian_tree

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from golden import check_text, scrub
 from scenarios import build

@@ -11,8 +11,7 @@ import traceback
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conftest import fake_tools
 from files_support import applied
@@ -22,13 +21,13 @@ from qmailsetup.backends.files import last_change_day, unchanged_since_read
 from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
-from qmailsetup.run import run_apply
 from qmailsetup.platforms import POST_EDIT_FIELDS, IdRange, Profile, load_profile
+from qmailsetup.run import run_apply
 from qmailsetup.spec import load_spec
 from qmailsetup.template import Template
 from qmailsetup.tools import ToolResult
-from qmailsetup.userdb.lock import lock_timeout
 from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.lock import lock_timeout
 from snapshot import account_files
 from trees import make_tree
 
@@ -97,7 +96,7 @@ def test_without_the_run_s_locks_any_change_since_the_reading_is_refused(tmp_pat
     root = make_tree(tmp_path, "debian")
     append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
     append(root, "shadow", "alias:*:19000:0:99999:7:::")
-    host, plan, backend = planned(root, fix_drift=True)
+    _host, plan, backend = planned(root, fix_drift=True)
     meanwhile(root)
     assert refusal(root, backend, plan) == (
         "the account files changed since they were read; nothing written, run again")
@@ -206,7 +205,7 @@ def bsd_etc(root: Path) -> Path:
 def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     etc = bsd_etc(tmp_path)
     profile = bsd_profile(["pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"])
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     locked = []
 
     def answer(argv):
@@ -221,12 +220,12 @@ def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     assert {c.kind for c in plan.changes} == {"group", "user"} and done == plan.changes
     assert "qmails:*:" in (etc / "master.passwd").read_text()
     fake_tools(mocker, answer=lambda argv: ToolResult(tuple(argv), 1, "", "broken db"))
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     assert plan.in_sync
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     done = []
-    with pytest.raises(OperationFailed, match="pwd_mkdb -p -d .*: exit 1: broken db; master.passwd written but the databases not rebuilt"):
+    with pytest.raises(OperationFailed, match=r"pwd_mkdb -p -d .*: exit 1: broken db; master\.passwd written but the databases not rebuilt"):
         backend.apply(plan.changes, done.append)
     assert done == []  # nothing is usable before pwd_mkdb ran
     assert not (etc / "ptmp").exists()
@@ -285,7 +284,7 @@ def test_the_files_count_as_unchanged_only_while_every_byte_is_the_same(tmp_path
     observe: a missing file still missing is unchanged; one byte more, a
     file made or a file gone is a change."""
     root = make_tree(tmp_path, "alpine")  # no gshadow
-    host, plan, backend = planned(root)
+    host, _plan, _backend = planned(root)
     assert not host.files["gshadow"].exists and host.files["group"].exists
     assert unchanged_since_read(host.etc, host.files)
     (root / "etc/gshadow").write_text("")
@@ -333,7 +332,7 @@ def test_a_missing_post_edit_command_is_named_with_its_profile(tmp_path):
     done, master.passwd is written."""
     etc = bsd_etc(tmp_path)
     profile = bsd_profile(["qmailsetup-no-such-mkdb", "{etcdir}"])
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     done = []
     with pytest.raises(OperationFailed) as failed:
         backend.apply(plan.changes, done.append)
@@ -349,7 +348,7 @@ def test_nscd_is_told_after_a_run_on_the_real_root_only(tmp_path, mocker, privil
     mocker.patch("qmailsetup.tools.find_tool", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
     mocker.patch("qmailsetup.tools.run_tool", lambda argv, **options: calls.append(argv))
     spec, profile = load_spec(None).model_copy(update={"paths": []}), load_profile("linux")
-    host, plan, backend = planned(make_tree(tmp_path / "image", "debian"), profile, spec=spec)
+    _host, plan, backend = planned(make_tree(tmp_path / "image", "debian"), profile, spec=spec)
     backend.apply(plan.changes, lambda change: None)
     assert calls == []
     root = make_tree(tmp_path / "host", "debian")
@@ -363,7 +362,7 @@ def test_nscd_is_told_after_a_run_on_the_real_root_only(tmp_path, mocker, privil
             os.close(read)
             os.chroot(root)
             os.chdir("/")
-            host, plan, backend = planned(Path("/"), profile, spec=spec)
+            _host, plan, backend = planned(Path("/"), profile, spec=spec)
             backend.apply(plan.changes, lambda change: None)
             os.write(write, json.dumps(calls).encode())
         except BaseException:  # the failure, for the assertion below

@@ -13,14 +13,12 @@ import os
 import pwd
 from pathlib import Path
 
-from trees import installed_tree
 from conftest import cli
-from snapshot import snapshot, without_pwd_lock
-from trees import debian_tree, write
-
 from qmailsetup.observe import Parent, PathState, observe, observe_path
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from snapshot import snapshot, without_pwd_lock
+from trees import debian_tree, installed_tree, write
 
 LINUX = load_profile("linux")
 FREEBSD = load_profile("freebsd")

@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from golden import check_json, scrub
 from scenarios import SCENARIOS, build

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, require_tools, skip_or_fail
 from process import EPOCH
 from trees import append, debian_tree, make_tree

@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import checked_accounts, cli, require_tools
 from process import apply_files, qmailsetup
-from snapshot import account_files, snapshot, without_pwd_lock
-from trees import bsd_tree, make_tree
-
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from snapshot import account_files, snapshot, without_pwd_lock
+from trees import bsd_tree, make_tree
 
 # notqmail's qmail-remote reads its TLS client certificate through qcerts;
 # qmaild (qmail-smtpd's STARTTLS) too, as indimail-style setups have it
@@ -288,7 +288,7 @@ def test_exports_carry_the_groups(tmp_path, fmt, golden):
 
 
 def test_check_reports_a_missing_membership_as_drift(tmp_path):
-    
+
     root = existing_tree(tmp_path / "root", "www-data", "qmailr")
     findings = checked_accounts(parse_spec(TLS_SPEC, "spec"), root)
     drift = [(f.severity, f.path, f.message, f.remedy) for f in findings if f.id == "account.drift"]

@@ -15,6 +15,7 @@ from qmailsetup.hostio import NotRegular, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
 from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
 def describe(changes: list[Change]) -> str:
@@ -77,8 +78,9 @@ def check_account_files(host: HostState, locked: bool) -> None:
     (AccountFile.unreplaceable): it is not opened again."""
     etc = host.etc
     needed, inodes = room_to_rewrite(host, locked)
-    check_space(etc.path, os.fstatvfs(etc.fd), needed, inodes)
-    why = unchangeable(etc.fd)
+    etc_fd = etc.descriptor()
+    check_space(etc.path, os.fstatvfs(etc_fd), needed, inodes)
+    why = unchangeable(etc_fd)
     if why:
         raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
     for name in files_to_write(host):
@@ -123,7 +125,7 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
-        target = under(host.root, change.desired["path"])
+        target = under(host.root, change.text("path"))
         place = nearest_existing(target)
         info = os.statvfs(place)
         check_space(place, info, 0)
@@ -138,15 +140,13 @@ def account_id(kind: str, name: str, host: HostState, created: dict) -> int:
     """The UID (or GID) of the account KIND NAME after the accounts step:
     the plan's when this run created it (the files backend wrote it, a
     tool was told it), else the one observe read."""
-    from qmailsetup.audit import ID_FIELDS
-
     change = created.get((kind, name))
     if change is not None:
-        return change.desired[ID_FIELDS[kind]]
+        return change.number(ID_COLUMNS[kind])
     record = (host.users if kind == "user" else host.groups).get(name)
     if record is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
-    return record.uid if kind == "user" else record.gid
+    return record.own_id
 
 
 def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
@@ -166,14 +166,13 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
         if directories:
             created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
             for change in directories:
-                values = change.desired
                 if change.kind == Kind.LINK:
-                    make_link(host.root, values["path"], values["link"])
+                    make_link(host.root, change.text("path"), change.text("link"))
                     finished(change)
                     continue
-                uid = account_id("user", values["owner"], host, created)
-                gid = account_id("group", values["group"], host, created)
-                ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
+                uid = account_id("user", change.text("owner"), host, created)
+                gid = account_id("group", change.text("group"), host, created)
+                ensure_directory(host.root, change.text("path"), uid, gid, int(change.text("mode"), 8))
                 finished(change)
     except OperationFailed as error:
         written = getattr(backend, "written", [])

@@ -12,14 +12,13 @@ import os
 from pathlib import Path
 
 from qmailsetup.plan import Change
-
-ID_FIELDS = {"group": "gid", "user": "uid"}
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
 def given_id(change: Change) -> int | None:
     """The ID a created account got: the plan's, which every backend
     writes or tells its tool."""
-    field = ID_FIELDS.get(change.kind)
+    field = ID_COLUMNS.get(change.kind)
     if field is None or change.action != "create":
         return None
     return change.desired[field]
@@ -33,7 +32,7 @@ def progress_line(change: Change, number: int | None) -> str:
         values = change.desired
         return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
     if number is not None:
-        return f"{verb} {change.kind} {change.name} ({ID_FIELDS[change.kind]} {number})"
+        return f"{verb} {change.kind} {change.name} ({ID_COLUMNS[change.kind]} {number})"
     if change.action == "modify":
         return f"{verb} {change.kind} {change.name} ({', '.join(change.fields)})"
     return f"{verb} {change.kind} {change.name}"
@@ -111,6 +110,6 @@ class Progress:
             entry = {"kind": change.kind, "name": change.name, "action": change.action}
             number = self.ids.get(id(change))
             if number is not None:
-                entry[ID_FIELDS[change.kind]] = number
+                entry[ID_COLUMNS[change.kind]] = number
             entries.append(entry)
         return entries

@@ -5,22 +5,29 @@ the run's plan)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import choose_backend, make_backend
 from qmailsetup.errors import (
-    EXIT_CHANGES, EXIT_CHECK_ERRORS, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of, one_line,
+    EXIT_CHANGES,
+    EXIT_CHECK_ERRORS,
+    EXIT_OK,
+    OperationFailed,
+    QmailsetupError,
+    Refused,
+    first_of,
+    one_line,
 )
-from qmailsetup.observe import observe
-from qmailsetup.plan import make_plan
+from qmailsetup.observe import HostState, observe
+from qmailsetup.plan import Plan, make_plan
 from qmailsetup.platforms import choose_profile, require_format
 from qmailsetup.render import plan_data, render_text
 from qmailsetup.spec import load_spec
 from qmailsetup.streams import json_text
 from qmailsetup.userdb.etcdir import EtcDir
-
 
 
 def refusal(plan) -> str:
@@ -40,12 +47,11 @@ def check_errors(spec, host, plan, as_json: bool, dry_run: bool) -> tuple[list, 
     reading taken after it), and PLAN, the run's."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
+    failed: str | None = None
     try:
         errors = setup_errors(spec, host, plan, dry_run)
     except (QmailsetupError, OSError) as error:
         errors, failed = [], str(error)
-    else:
-        failed = None
     if not as_json and (errors or failed):
         heading = "note: qmailsetup check finds, as things stand:" if dry_run else "qmailsetup check: errors that remain:"
         print(f"qmailsetup check could not run: {one_line(failed)}" if failed else heading)
@@ -78,6 +84,7 @@ def account_locks(chosen: str, dry_run: bool, etc: EtcDir, profile):
 def run_apply(
     *, spec_file: Path | None, root: Path, backend_name: str, platform: str,
     dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool, ids_from: str | None = None,
+    plan_out: Path | None = None,
 ) -> int:
     spec = load_spec(spec_file)
     taken = None
@@ -88,19 +95,34 @@ def run_apply(
         spec = taken.spec
     profile = choose_profile(platform, root)
     require_format(profile, root)
+
+    def plan_now(host) -> Plan:
+        if not dry_run or plan_out is not None:
+            host.require_read()  # a run that may write rests on every account file, and so does a saved plan
+        plan = make_plan(spec, host, fix_drift)
+        if taken is not None:
+            taken.annotate(plan)
+        return plan
+
+    return carry_out(spec, root, profile, backend_name, plan_now, dry_run=dry_run, as_json=as_json,
+                     detailed=detailed, plan_out=plan_out)
+
+
+def carry_out(spec, root: Path, profile, backend_name: str, planned: Callable[[HostState], Plan], *,
+              dry_run: bool, as_json: bool, detailed: bool, plan_out: Path | None = None) -> int:
+    """Read the host, take PLANNED's plan for it (one made now, or a saved
+    one checked against it: savedplan.py), show it and, unless a dry run,
+    apply it; PLAN_OUT: a dry run saves it there."""
     chosen = choose_backend(backend_name, profile, root)
     etc = EtcDir.open(root)
     # the files backend takes its locks before it reads the files, and
     # holds them to its last write, as systemd-sysusers and shadow-utils
-    # do: the one reading it plans from is the one it writes over. A dry
-    # run takes none; the command backends' tools take their own
+    # do: the one reading it plans from (or checks a saved plan against)
+    # is the one it writes over. A dry run takes none; the command
+    # backends' tools take their own
     with account_locks(chosen, dry_run, etc, profile) as locks:
         host = observe(spec, root, profile, etc)
-        if not dry_run:
-            host.require_read()  # a run that may write rests on every account file
-        plan = make_plan(spec, host, fix_drift)
-        if taken is not None:
-            taken.annotate(plan)
+        plan = planned(host)
         backend = make_backend(chosen, host, locks)
         plan.warnings += backend.warnings(plan.changes)
         diffs = backend.preview(plan.changes)
@@ -118,6 +140,14 @@ def run_apply(
         if plan.refused:
             emit()
             raise Refused(refusal(plan))
+        if plan_out is not None:
+            from qmailsetup.savedplan import plan_document, write_plan
+
+            write_plan(plan_out, plan_document(plan, spec, host, backend, root))
+            data["plan_out"] = str(plan_out)
+            if not as_json:
+                print(f"Plan saved in {plan_out}; apply exactly it with: qmailsetup apply --plan {plan_out}"
+                      + ("" if str(root) == "/" else f" --root {root}"))
         if not (dry_run or plan.in_sync):
             from qmailsetup.audit import Progress
 

@@ -17,10 +17,16 @@ or a hard link (target.py), else the run is refused.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qmailsetup import tools
+from qmailsetup.choices import BACKENDS
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.platforms import BACKENDS
 from qmailsetup.target import Target
+
+if TYPE_CHECKING:
+    from qmailsetup.backends.commands import CommandBackend
+    from qmailsetup.backends.files import FilesBackend
 
 
 def tool_opens_etc(chosen: str, host) -> str | None:
@@ -73,6 +79,7 @@ def make_backend(name: str, host, locks: list | None = None):
     """The backend NAME (choose_backend) for HOST; LOCKS, the files
     backend's, when the run took them before HOST was read."""
     chosen = choose_backend(name, host.profile, host.root)
+    backend: FilesBackend | CommandBackend
     if chosen == "files":
         from qmailsetup.backends.files import FilesBackend
 

@@ -12,10 +12,11 @@ import stat
 
 from qmailsetup.check import Finding
 from qmailsetup.observe import HostState, Parent, shown
-from qmailsetup.plan import Plan, is_locked
+from qmailsetup.plan import Plan
 from qmailsetup.plan.warnings import RUN_AS_ROOT
 from qmailsetup.platforms import is_login_shell
 from qmailsetup.spec import Spec
+from qmailsetup.userdb.filekinds import FILE_KINDS, ID_COLUMNS, is_locked
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
 # the tool that leaves an account of each kind half-made, and the one that finds it
@@ -23,10 +24,12 @@ HALF_MADE_BY = {"user": ("useradd", "pwck"), "group": ("groupadd", "grpck")}
 
 
 def account_file(host: HostState, password: bool = False) -> str:
-    """Where the users' entries (or their passwords) are kept."""
+    """Where the users' entries (or their passwords: in its companion,
+    shadow, where the host keeps one) are kept."""
     kind = host.flavor.users
-    if password and kind == "passwd" and "shadow" in host.files and host.files["shadow"].exists:
-        kind = "shadow"
+    companion = FILE_KINDS[kind].companion
+    if password and companion in host.files and host.files[companion].exists:
+        kind = companion
     return shown(host.root, f"/etc/{kind}")
 
 
@@ -87,7 +90,7 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
                 "resolve the conflict by hand; qmailsetup apply explains it and writes nothing until then",
             )
         )
-    groups_kept = shown(host.root, "/etc/gshadow")
+    groups_kept = shown(host.root, f"/etc/{FILE_KINDS['group'].companion}")
     if groups_kept in host.unread():
         findings.append(Finding(
             "account.incomplete", "info", groups_kept,
@@ -194,13 +197,13 @@ def made_findings(plan: Plan, host: HostState) -> list[Finding]:
     for change in plan.changes:
         if change.action != "create" or change.kind not in ("user", "group"):
             continue
-        label = "uid" if change.kind == "user" else "gid"
+        label = ID_COLUMNS[change.kind]
         record = (host.users if change.kind == "user" else host.groups).get(change.name)
         if record is None:
             wrong.append(f"{change.kind} {change.name}")
-        elif getattr(record, label) != change.desired[label]:
-            wrong.append(f"{change.kind} {change.name} ({label} {getattr(record, label)}, "
-                         f"the plan gave it {change.desired[label]})")
+        elif record.own_id != change.number(label):
+            wrong.append(f"{change.kind} {change.name} ({label} {record.own_id}, "
+                         f"the plan gave it {change.number(label)})")
     if not wrong:
         return []
     return [Finding("account.exists", "error", account_file(host), "not as this run made them: " + ", ".join(wrong),

@@ -8,7 +8,11 @@ from textwrap import wrap
 
 from qmailsetup.check import SEVERITIES, Finding, counted_by_apply
 from qmailsetup.check.accounts import (
-    account_findings, made_findings, password_findings, shell_findings, traverse_findings,
+    account_findings,
+    made_findings,
+    password_findings,
+    shell_findings,
+    traverse_findings,
 )
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.installation import qmail_install
