@@ -21,7 +21,7 @@ def given_id(change: Change) -> int | None:
     field = ID_COLUMNS.get(change.kind)
     if field is None or change.action != "create":
         return None
-    return change.desired[field]
+    return change.number(field)
 
 
 def progress_line(change: Change, number: int | None) -> str:
