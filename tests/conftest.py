@@ -125,3 +125,15 @@ def fake_tools(mocker, names=None, answer=None) -> list[list[str]]:
 
     mocker.patch("qmailsetup.tools.run_tool", side_effect=run)
     return calls
+
+
+def checked_accounts(spec, root: Path, platform: str = "linux") -> list:
+    """check's account findings for SPEC on the tree ROOT: observed and
+    planned as `qmailsetup check` does."""
+    from qmailsetup.check.accounts import account_findings
+    from qmailsetup.observe import observe
+    from qmailsetup.plan import make_plan
+    from qmailsetup.platforms import load_profile
+
+    host = observe(spec, root, load_profile(platform))
+    return account_findings(spec, host, make_plan(spec, host))

@@ -11,10 +11,10 @@ answered. A digest of the whole tells a damaged or edited file (it is no
 signature: whoever may write the file may write a new digest, so a plan
 others may write is refused).
 
-Applying re-observes the host; the files backend looks again under its
-locks (the account files still the bytes fingerprinted, else nothing is
-written). Anything moved: refused, exit 3, naming it. Nothing is planned
-again: the changes applied are the file's.
+Applying re-observes the host; the files backend reads it under its
+locks, held to its last write, so the account files checked against the
+fingerprint are the ones it writes over. Anything moved: refused, exit 3,
+naming it. Nothing is planned again: the changes applied are the file's.
 """
 
 from __future__ import annotations
@@ -324,8 +324,6 @@ def check_origin(saved: SavedPlan, root: Path, platform: str, backend: str, wher
 
 def run_saved_plan(*, plan_file: Path, root: Path, backend_name: str, platform: str, as_json: bool,
                    detailed: bool) -> int:
-    from qmailsetup.backends import make_backend
-    from qmailsetup.observe import observe
     from qmailsetup.platforms import choose_profile, require_format
     from qmailsetup.run import carry_out
 
@@ -335,16 +333,18 @@ def run_saved_plan(*, plan_file: Path, root: Path, backend_name: str, platform: 
     spec = saved_spec(saved, where)
     profile = choose_profile(saved.platform, root)
     require_format(profile, root)
-    host = observe(spec, root, profile)
-    host.require_read()
-    backend = make_backend(saved.backend, host)
-    # the drift the plan fixes was allowed when it was made (--fix-drift)
-    plan = Plan(fix_drift=True)
-    if check_still_holds(saved, spec, host, where):
-        plan.changes = saved_changes(saved)
-        # the files backend looks again under its locks: the account files
-        # must still be the bytes fingerprinted
-        backend.exact = True
-    else:
-        plan.notes.append(f"{plan_file}: applied already; the host is as the plan leaves it")
-    return carry_out(spec, root, host, plan, backend, dry_run=False, as_json=as_json, detailed=detailed)
+
+    def plan_saved(host) -> Plan:
+        # the files backend's locks are held already: the files checked
+        # here are the ones it writes over
+        host.require_read()
+        # the drift the plan fixes was allowed when it was made (--fix-drift)
+        plan = Plan(fix_drift=True)
+        if check_still_holds(saved, spec, host, where):
+            plan.changes = saved_changes(saved)
+        else:
+            plan.notes.append(f"{plan_file}: applied already; the host is as the plan leaves it")
+        return plan
+
+    return carry_out(spec, root, profile, saved.backend, plan_saved, dry_run=False, as_json=as_json,
+                     detailed=detailed)
