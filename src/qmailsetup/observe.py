@@ -16,7 +16,6 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, read_fd
@@ -30,7 +29,8 @@ from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 
 
-class Parent(NamedTuple):
+@dataclass(frozen=True)
+class Parent:
     """A directory on the way to a spec path, as lstat saw it."""
 
     path: str

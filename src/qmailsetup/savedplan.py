@@ -114,7 +114,7 @@ def fingerprint(host) -> dict:
             shown: hashlib.sha256(f.data()).hexdigest() if f.exists else None
             for shown, f in ((host.etc.shown(kind), f) for kind, f in sorted(host.files.items()))
         },
-        "id_range": host.id_range._asdict(),
+        "id_range": asdict(host.id_range),
         "nologin": host.nologin,
         "accepted_shells": None if host.accepted_shells is None else sorted(host.accepted_shells),
         "stale_passwd": host.stale_passwd,
