@@ -10,7 +10,9 @@ gives the planner a way to ask it about each ID it would allocate.
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import stat
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.hostio import NotRegular, read_fd
+from qmailsetup.hostio import NotRegular, read_fd, read_optional
+from qmailsetup.logindefs import read_login_defs
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
@@ -26,6 +29,7 @@ from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 
 
@@ -233,8 +237,6 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
-    from qmailsetup.userdb.pwdmkdb import v7_passwd  # the BSDs only: a dry run elsewhere takes no lock module
-
     found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
@@ -362,8 +364,6 @@ def ask_nss(spec: Spec, state: HostState) -> None:
     files do not: an account in LDAP or NIS is not to be made again. A
     name NSS finds in the local files themselves, read again (another run
     made it since they were read), is told apart: not NSS's alone."""
-    import grp
-    import pwd
 
     def entry(lookup, key):
         try:
@@ -405,8 +405,6 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     nologin, those listed in etc/shells, and, of the shells this run could
     pass, the executable ones. None when there is no etc/shells (then it
     checks nothing)."""
-    from qmailsetup.hostio import read_optional
-
     target = Target(root)
     try:
         data = read_optional(target.real_path("/etc/shells"))  # a link followed inside the root
@@ -452,8 +450,6 @@ def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
     """The host under ROOT as SPEC and PROFILE ask: through ETC when the
     caller opened it (and holds its locks), from FILES when the caller
     holds the account files' content already (what it wrote), else read."""
-    from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
-
     etc = etc or EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
     # shadow and gshadow are root's: as another user, what they hold is
@@ -478,9 +474,6 @@ def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)
     if root.resolve() == Path("/"):
-        import grp
-        import pwd
-
         ask_nss(spec, state)
         state.nss_holds_uid = nss_holds(pwd.getpwuid)
         state.nss_holds_gid = nss_holds(grp.getgrgid)

@@ -27,7 +27,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, OperationFailed, Refused, one_line
+from qmailsetup import output, tools
+from qmailsetup.errors import BadInput, OperationFailed, Refused
 from qmailsetup.hostio import kind_of
 from qmailsetup.observe import identity, read_bytes
 from qmailsetup.plan import ACCOUNT_KINDS, Change
@@ -39,6 +40,7 @@ from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.fieldtext import unwritable
 from qmailsetup.userdb.filekinds import FILE_KINDS, WRITE_ORDER
 from qmailsetup.userdb.flavor import FLAVORS
+from qmailsetup.userdb.pwdmkdb import post_edit_argv, run_post_edit, run_waiting
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
@@ -201,8 +203,6 @@ def flush_name_caches(written: list[str]) -> None:
     """Tell a running nscd that passwd/group changed, as shadow-utils does,
     so that a name just created is not answered 'unknown' from its cache
     (qmail's own build looks the accounts up). Best effort."""
-    from qmailsetup import tools
-
     if tools.find_tool("nscd") is None:
         return
     tables = {FILE_KINDS[kind].nscd_table for kind in written}
@@ -412,10 +412,6 @@ class FilesBackend:
         root (none on /), and a busy flock is waited for, boundedly."""
         if not self.host.profile.post_edit:
             return
-        import sys
-
-        from qmailsetup.userdb.pwdmkdb import post_edit_argv, run_post_edit, run_waiting
-
         root = self.host.root
         argv = post_edit_argv(self.host.profile, root)
         lock.let_go_of(locks, self.host.etc, self.main_user_file)
@@ -438,5 +434,5 @@ class FilesBackend:
 
         run_post_edit(
             self.host.profile.name, argv, self.host.etc, run, write_passwd,
-            say=lambda note: print(f"qmailsetup: note: {one_line(note)}", file=sys.stderr),
+            say=output.note,
         )

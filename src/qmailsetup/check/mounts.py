@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from qmailsetup import tools
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, read_regular
 
@@ -146,10 +147,8 @@ def merge_bsd(from_p: list[Mount], plain: list[Mount]) -> list[Mount]:
 def run_mount(*args: str) -> str | None:
     """What `mount ARGS` prints in the C locale (the BSDs only; Linux reads
     /proc), or None when it cannot run or fails."""
-    from qmailsetup.tools import run_tool
-
     try:
-        done = run_tool(["mount", *args], env={**os.environ, "LC_ALL": "C"})
+        done = tools.run_tool(["mount", *args], env={**os.environ, "LC_ALL": "C"})
     except OSError:
         return None
     return done.stdout if done.returncode == 0 else None
