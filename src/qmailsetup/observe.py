@@ -139,7 +139,7 @@ def under(root: Path, absolute: str) -> Path:
 
 def shown(root: Path, absolute: str) -> str:
     """How a path under the root is named in messages."""
-    return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
+    return str(under(root, absolute)) if root != Path("/") else absolute
 
 
 class Unreadable(BadInput):
@@ -217,8 +217,7 @@ def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = 
         return AccountFile.unread(kind)
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    account_file = AccountFile.parse(etc.path / kind, kind, data,
-                                     shown=name)  # pragma: no mutate (parse names it by its path: the same words)
+    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
     account_file.links = info.st_nlink
     account_file.unreplaceable = unreplaceable
     account_file.read_as = identity(info)
@@ -336,7 +335,7 @@ def observe_walk(root: Path, path: str) -> PathState:
             unsafe.append((current, ownership(info)))
         parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
     # not reached: the loop returns at the last component, and a spec path is never "/" itself
-    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
 
 
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:

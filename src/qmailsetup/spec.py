@@ -363,7 +363,7 @@ def plain_reason(error: dict) -> str:
         # our own validators' words, the value shown as written
         return message.removeprefix("Value error, ")
     # pydantic's words for a kind PLAIN lacks, less its Python talk
-    return message.removeprefix("Input should be ").replace("valid ", "")  # pragma: no mutate (no spec field raises such a kind today)
+    return message.removeprefix("Input should be ").replace("valid ", "")
 
 
 def format_errors(source: str, error: ValidationError) -> list[str]:

@@ -430,7 +430,7 @@ class FilesBackend:
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
             self.write("passwd", data, None)  # passwd, made from master.passwd, was not read
-            written.append("passwd")  # pragma: no mutate (only flush_name_caches reads it now: any name but a group file is the passwd table)
+            written.append("passwd")
 
         run_post_edit(
             self.host.profile.name, argv, self.host.etc, run, write_passwd,

@@ -79,7 +79,7 @@ def parse_mountinfo(data: bytes) -> list[Mount]:
             continue
         fields = line.split(b" ")
         try:
-            separator = fields.index(b"-", 6)  # pragma: no mutate (fields 0-5, numbers and absolute paths, are never "-")
+            separator = fields.index(b"-", 6)
             mount_id, parent_id, device, root, point, per_mount = fields[:6]
             fstype, source, per_super = fields[separator + 1 : separator + 4]
         except ValueError:
