@@ -3,7 +3,7 @@ is trusted or none exists (--backend files; the generic platform).
 
 One transaction, as systemd-sysusers and shadow-utils' commonio make it:
 the run takes the locks the host's tools honour before it reads the
-files (transaction(), run.py), reads them once, plans, replaces each file
+files (transaction(), commands/apply.py), reads them once, plans, replaces each file
 atomically (userdb.write) in an order that keeps the database consistent
 at every instant, its FILE- backup made from the bytes read, and lets the
 locks go. Nothing that honours the locks can change a file between the
@@ -154,7 +154,7 @@ UNWRITABLE = frozenset({errno.EROFS, errno.EPERM, errno.ENOSPC, errno.EDQUOT, er
 def transaction(etc, profile):
     """The locks of PROFILE's files in ETC (its flavor's and its also_locks),
     held for a real run from before observe reads the files to after the
-    last write (run.py), as a list.
+    last write (commands/apply.py), as a list.
     None, and nothing taken, where a file the flavor needs is missing
     (observe names it, exit 2) or ETC cannot be written at all (read-only,
     immutable or append-only, full): then no tool can change the files
@@ -222,7 +222,7 @@ class FilesBackend:
         # (transaction()); None: apply takes them itself
         self.locks = locks
         # the account files as this run leaves them (as read, until it
-        # writes): the closing check's reading (run.py)
+        # writes): the closing check's reading (commands/apply.py)
         self.files_after: dict[str, AccountFile] = host.files
         self.flavor = host.flavor
         # the flavor's lines, parsed as the profile's own are when it loads
