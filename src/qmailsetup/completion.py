@@ -59,23 +59,24 @@ complete --command qmailsetup --no-files --arguments '(__qmailsetup_completion)'
 """,
 }
 
-# where each shell finds the script, and the line its start-up file needs for it (fish needs none)
-PLACES = {
-    "bash": (".bash_completions/qmailsetup.sh", ".bashrc", "source ~/.bash_completions/qmailsetup.sh"),
-    "zsh": (".zfunc/_qmailsetup", ".zshrc", "fpath+=~/.zfunc; autoload -Uz compinit; compinit"),
-    "fish": (".config/fish/completions/qmailsetup.fish", None, None),
+# where each shell finds the script, and its start-up file with the line it needs for it (fish needs none)
+PLACES: dict[str, tuple[str, tuple[str, str] | None]] = {
+    "bash": (".bash_completions/qmailsetup.sh", (".bashrc", "source ~/.bash_completions/qmailsetup.sh")),
+    "zsh": (".zfunc/_qmailsetup", (".zshrc", "fpath+=~/.zfunc; autoload -Uz compinit; compinit")),
+    "fish": (".config/fish/completions/qmailsetup.fish", None),
 }
 
 
 def install(shell: str, home: Path) -> Path:
     """SHELL's script into HOME, and the line that loads it into the
     shell's start-up file unless it is there already; where it went."""
-    script, startup, needed = PLACES[shell]
+    script, startup = PLACES[shell]
     path = home / script
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(SCRIPTS[shell])
     if startup is not None:
-        rc = home / startup
+        rc_file, needed = startup
+        rc = home / rc_file
         text = rc.read_text() if rc.exists() else ""
         if needed not in text.splitlines():
             with rc.open("a") as appended:  # the rest of the file as it is
