@@ -153,6 +153,9 @@ def test_bash_completion_script_and_completions():
 
     assert complete("qmailsetup ex", 1) == ["export"]
     assert complete("qmailsetup export --format ", 3) == ["sysusers", "json", "qmail-conf", "sh", "toml"]
+    assert complete("qmailsetup schema ", 2) == ["spec", "json"]
+    assert complete("qmailsetup apply --fix", 2) == ["--fix-drift"]
+    assert complete("qmailsetup apply --spec ", 3) == []  # a file: the shell completes it
 
 
 def test_the_bash_script_completes_through_qmailsetup(tmp_path):

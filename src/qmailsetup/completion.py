@@ -99,15 +99,20 @@ def words_typed(environ) -> tuple[list[str], str]:
 def candidates(group, words: list[str], incomplete: str) -> list[str]:
     """What may come after WORDS where INCOMPLETE is typed, in GROUP (the
     command line as click sees it): a command, an option, or an option's
-    value among its choices."""
-    command, expecting = group, None
+    or an argument's value among its choices."""
+    command, expecting, given = group, None, 0
     for word in words:
         if expecting is not None:
             expecting = None  # WORD was its value
         elif word in getattr(command, "commands", {}):
-            command = command.commands[word]
-        else:
+            command, given = command.commands[word], 0
+        elif word.startswith("-"):
             expecting = next((p for p in command.params if word in p.opts and not p.is_flag), None)
+        else:
+            given += 1  # an argument's value
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
+    if expecting is None and not incomplete.startswith("-") and given < len(arguments):
+        expecting = arguments[given]
     context = typer.Context(command)
     found = (expecting or command).shell_complete(context, incomplete)
     return [item.value for item in found]
