@@ -76,9 +76,8 @@ def assignments(spec: Spec, host: HostState) -> list[tuple[str, str]]:
 
 
 def require_accounts(spec: Spec, host: HostState) -> None:
-    """Refused unless the host has every account of the spec, with the
-    spec's fixed IDs: a build, or a spec pinned from this host
-    (export/toml.py), must not go on with half the numbers."""
+    """Refuse (exit 3) unless every account of SPEC is on HOST with the IDs
+    the spec fixes: what is read from the host must be all of it."""
     missing = missing_accounts(spec, host)
     if missing:
         raise Refused(f"not on the host yet: {', '.join(missing)}; run qmailsetup apply first")
