@@ -16,8 +16,8 @@ description:
   - Runs C(qmailsetup apply --json) on the target. Creates the groups, accounts and directories the
     spec names that are missing; never deletes or renumbers an account; refuses (fails, writing
     nothing) on a conflict.
-  - Check mode runs C(qmailsetup apply --dry-run), which writes nothing at all (but the plan file of
-    O(plan_out)).
+  - Check mode runs C(qmailsetup apply --dry-run), which writes nothing at all (except, with
+    O(plan_out), the plan file).
   - To review a change before it is made, save each host's plan in check mode (O(plan_out)), fetch
     the plans to the controller (M(ansible.builtin.fetch)), review them, copy the approved ones back
     (M(ansible.builtin.copy)) if they left the hosts, and apply exactly them (O(plan)). A plan
