@@ -400,7 +400,8 @@ def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
 def test_a_target_whose_python_cannot_run_modules_fails_with_its_own_error(tmp_path, installed):
     """An unusable Python on the target: the role's first command on it
     fails with what that Python said, not with an error about the result
-    it could not make ("object of type 'dict' has no attribute 'stdout'")."""
+    it could not make ("object of type 'dict' has no attribute 'stdout'"),
+    and the role then says which Python and what to set."""
     _, env = installed
     python = tmp_path / "python3"
     write(python, "#!/bin/sh\necho 'python3: too old to run this module' >&2\nexit 1\n")
@@ -417,7 +418,52 @@ def test_a_target_whose_python_cannot_run_modules_fails_with_its_own_error(tmp_p
     failed = json.loads(next(line for line in output.splitlines() if line.startswith("fatal: [mx]: ")).split(" => ", 1)[1])
     assert failed["module_stderr"] == "python3: too old to run this module\n", output
     assert results(output, "qmailsetup.qmail.qmailsetup : The qmailsetup installed on the target") == {"mx": "failed"}
+    said = failure_message(output.split("TASK [qmailsetup.qmail.qmailsetup : The target's Python cannot run", 1)[1], "mx")
+    assert said.startswith(f"Ansible cannot run its modules on mx with the Python {python}: "), said
+    assert said.endswith(": python3: too old to run this module; set ansible_python_interpreter to a Python 3 there "
+                         "that Ansible supports"), said
     assert not (tmp_path / "venv").exists()
+
+
+def test_a_python_without_ensurepip_is_named_and_the_next_run_makes_the_environment_again(tmp_path, installed,
+                                                                                            wheelhouse):
+    """Debian's python3 without python3-venv makes the environment's
+    bin/python, then fails for want of ensurepip. The task says so; the next
+    run, with a Python that has it, makes the environment again rather than
+    taking the half-made one ("No module named pip")."""
+    _, env = installed
+    no_ensurepip = tmp_path / "python3"
+    write(no_ensurepip, f"""#!/bin/sh
+if [ "$1 $2" = "-m venv" ]; then
+    {sys.executable} -m venv --without-pip "$3" || exit
+    echo "The virtual environment was not created successfully because ensurepip is not available."
+    echo "On Debian/Ubuntu systems, you need to install the python3-venv package"
+    exit 1
+fi
+exec {sys.executable} "$@"
+""")
+    no_ensurepip.chmod(0o755)
+    root = debian_tree(tmp_path / "root")
+    venv_task = "qmailsetup.qmail.qmailsetup : A virtual environment for qmailsetup"
+
+    def play(python: Path) -> str:
+        write(tmp_path / "inventory.ini", f"[qmail_hosts]\nmx qmailsetup_venv={tmp_path / 'venv'} qmailsetup_root={root} "
+              f"qmailsetup_python={python}\n[qmail_hosts:vars]\nansible_connection=local\n"
+              f"ansible_python_interpreter={sys.executable}\nqmailsetup_wheelhouse={wheelhouse}\n"
+              "qmailsetup_platform=linux\nqmailsetup_backend=files\nqmailsetup_run_check=false\nqmailsetup_same_ids=false\n")
+        run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", "--check",
+                      env=env)
+        return run.stdout + run.stderr
+
+    output = play(no_ensurepip)
+    assert results(output, venv_task) == {"mx": "failed"}, output
+    assert "you need to install the python3-venv package" in output
+    assert (tmp_path / "venv/bin/python").exists() and not (tmp_path / "venv/bin/pip").exists()
+
+    output = play(Path(sys.executable))
+    assert results(output, venv_task) == {"mx": "changed"}, output
+    assert results(output, APPLY_TASK) == {"mx": "changed"}, output  # the dry run, with the qmailsetup installed
+    assert recap(output)["mx"]["failed"] == 0, output
 
 
 @pytest.mark.parametrize("how", ["interpreter-gone", "traceback"])
