@@ -9,7 +9,7 @@ import stat
 import time
 
 import pytest
-from conftest import cli, require_tools, skip_or_fail
+from conftest import cli, require_tools
 from golden import check_text
 from qmail_layout import QMAIL_USERS
 from scenarios import build
@@ -19,10 +19,11 @@ ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 TODAY = str(int(time.time() // 86400))
 
 
+pytestmark = pytest.mark.root("useradd --prefix")
+
+
 @pytest.fixture(autouse=True)
 def real_tools():
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
     require_tools("useradd", "groupadd", "usermod")
 
 

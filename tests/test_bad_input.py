@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import cli, skip_or_fail
+from conftest import cli
 from snapshot import snapshot
 from trees import debian_tree
 
@@ -268,10 +268,9 @@ def as_nobody():
         os.setegid(0)
 
 
+@pytest.mark.root("switches to nobody")
 @pytest.mark.parametrize("kind", ["group", "passwd", "shadow"])
 def test_an_unreadable_account_file_exits_2(kind):
-    if os.geteuid() != 0:
-        skip_or_fail("needs root to switch to nobody")
     # outside pytest's private (0700) temporary directory, so nobody can walk in
     with tempfile.TemporaryDirectory() as top:
         os.chmod(top, 0o755)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import cli, skip_or_fail
+from conftest import cli
 from golden import check_text, scrub
 from scenarios import build
 from trees import debian_tree
@@ -54,10 +54,9 @@ def test_malformed_account_file_exits_2_naming_file_and_line(tmp_path):
     assert result.err == f"qmailsetup: {root}/etc/passwd:19: 3 fields, a passwd line has 7\n"
 
 
+@pytest.mark.root("scenarios chown directories")
 @pytest.mark.parametrize("scenario", ["fresh_debian", "install_ids_as_shipped", "fixed_ids_conflicting"])
 def test_text_output_matches_golden(tmp_path, scenario):
-    if os.geteuid() != 0:
-        skip_or_fail("scenarios chown directories: needs root")
     root = tmp_path / "root"
     root.mkdir()
     args = build(scenario, root)

@@ -121,6 +121,7 @@ def test_pwck_and_grpck_say_nothing_about_new_entries(privileged, tmp_path, tree
     assert len(complaints(root, ["qmailx"])) >= 2
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_second_run_is_in_sync_and_writes_nothing(tmp_path):
     root = make_tree(tmp_path, "debian")
     apply_files(root)

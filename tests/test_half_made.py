@@ -11,12 +11,11 @@ half-made."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from conftest import cli, require_tools, skip_or_fail
+from conftest import cli, require_tools
 from process import EPOCH
 from qmail_layout import QMAIL_NAMES
 from snapshot import snapshot
@@ -25,10 +24,11 @@ from trees import make_tree
 BACKENDS = ["files", "useradd"]
 
 
+pytestmark = pytest.mark.root("useradd --prefix and pwck -R")
+
+
 @pytest.fixture(autouse=True)
 def real_tools(monkeypatch):
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix and pwck -R need root")
     require_tools("useradd", "groupadd", "pwck", "grpck")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)  # the day both backends write: 19675
 

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import cli, dead_pid, require_tools, skip_or_fail
+from conftest import cli, dead_pid, require_tools
 from namespace import copy_etc, in_namespace, private_mounts, run_in_namespace
 from qmail_layout import QMAIL_NAMES, QMAIL_USERS
 from qmailsetup.userdb.accountfile import AccountFile
@@ -28,10 +28,11 @@ STRANGER = 1234  # owns directories that are not ours
 BACKENDS = ["useradd", "files"]
 
 
+pytestmark = pytest.mark.root("hostile hosts: chown, useradd --prefix")
+
+
 @pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("hostile hosts need root (chown, useradd --prefix)")
+def real_tools():
     require_tools("useradd", "groupadd", "usermod")
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import process
 import pytest
-from conftest import skip_or_fail
 from namespace import run_in_namespace
 from snapshot import snapshot
 from trees import debian_tree, write
@@ -53,10 +52,7 @@ def assert_refused(result: subprocess.CompletedProcess, path, kind: str) -> None
     )
 
 
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("device nodes and a real apply under --root need root")
+pytestmark = pytest.mark.root("device nodes and a real apply under --root")
 
 
 KINDS = ["fifo", "directory", "socket", "device"]

@@ -13,6 +13,7 @@ import os
 import pwd
 from pathlib import Path
 
+import pytest
 from trees import installed_tree
 from conftest import cli
 from snapshot import snapshot
@@ -75,6 +76,7 @@ def stand_in(mocker, target: str, entries, key: int, make):
     return mocker.patch(target, side_effect=lookup)
 
 
+@pytest.mark.root("reads this host's own shadow")
 def test_on_the_live_root_nss_is_asked_what_the_local_files_do_not_know(mocker):
     """A name is asked for when the local files lack it, a fixed ID when no
     local entry holds it; what NSS answers is kept by name (its ID) and by

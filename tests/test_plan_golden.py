@@ -5,10 +5,9 @@ holds is tested without root, case by case, in test_plan_cases.py."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-from conftest import cli, skip_or_fail
+from conftest import cli
 from golden import check_json, scrub
 from scenarios import SCENARIOS, build
 from snapshot import snapshot
@@ -17,10 +16,9 @@ from snapshot import snapshot
 JSON_GOLDENS = ("partial", "fixed_ids_conflicting")
 
 
+@pytest.mark.root("scenarios chown directories")
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_dry_run_writes_nothing_and_exits_as_planned(tmp_path, scenario):
-    if os.geteuid() != 0:
-        skip_or_fail("scenarios chown directories: needs root")
     root = tmp_path / "root"
     root.mkdir()
     args = build(scenario, root)

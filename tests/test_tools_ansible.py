@@ -207,12 +207,11 @@ def user_ids(root: Path) -> dict[str, str]:
     return {fields[0]: fields[2] for fields in entries if fields[0] in QMAIL_USERS}
 
 
+@pytest.mark.root("useradd --prefix")
 def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheelhouse):
     """Nine hosts, 8 forks: the eight are changed, changed, then unchanged;
     the ninth's spec conflicts, so it fails every time with qmailsetup's one
     line and nothing written, and the eight do not notice."""
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
     require_tools("useradd", "groupadd")
     _, env = installed
     roots = {host: debian_tree(tmp_path / host / "root") for host in [*FLEET, CONFLICT]}

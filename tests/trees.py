@@ -109,12 +109,14 @@ def host_tree(root: Path) -> Path:
 
 def make_tree(root: Path, name: str) -> Path:
     """ROOT/etc as the golden input tree NAME (debian, alpine), with the
-    modes and owners an installed system gives (shadow 0640 root:shadow)."""
+    modes an installed system gives (shadow 0640) and, made by root, its
+    owners (root:shadow); another user's tree is that user's own."""
     shutil.copytree(TREES / name / "etc", root / "etc", dirs_exist_ok=True)
     for kind in ("shadow", "gshadow"):
         path = root / "etc" / kind
         if path.exists():
-            os.chown(path, 0, SHADOW_GID)
+            if os.geteuid() == 0:
+                os.chown(path, 0, SHADOW_GID)
             path.chmod(0o640)
     return root
 
