@@ -97,6 +97,7 @@ def test_new_accounts_are_locked_and_have_no_home_made(tmp_path):
     assert sorted(p.name for p in (root / "var/qmail").iterdir()) == ["alias"], "no skeleton files"
 
 
+@pytest.mark.slow
 def test_a_failing_command_stops_the_run_and_says_what_was_done(tmp_path):
     root = tmp_path / "root"
     root.mkdir()

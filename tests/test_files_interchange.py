@@ -66,6 +66,7 @@ def both(tmp_path: Path, tree: str, *spec_args: str, env: dict | None = None) ->
     return files_root, tool_root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tree", TREES)
 def test_byte_identical_with_useradd(privileged, tmp_path, tree):
     require_tools("useradd", "groupadd")

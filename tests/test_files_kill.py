@@ -82,7 +82,7 @@ def run_until(root: Path, where: str, number: int) -> subprocess.Popen:
     return process
 
 
-pytestmark = pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
+pytestmark = [pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -95,6 +95,7 @@ def in_locking_loop(run: subprocess.Popen) -> bool:
     return run.poll() is None and bool(blocked_signals(run.pid) & (1 << (signal.SIGTERM - 1)))
 
 
+@pytest.mark.slow
 @pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_apply_waits_for_a_lock_to_be_released(tmp_path):
     """While another process holds lckpwdf's lock the apply is seen waiting

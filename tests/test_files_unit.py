@@ -106,6 +106,7 @@ def test_drift_changed_since_observe_is_refused(tmp_path):
         "nothing written, run again")
 
 
+@pytest.mark.slow
 @pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
     root = make_tree(tmp_path, "debian")
@@ -121,6 +122,7 @@ def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
     assert not (root / "etc/passwd-").exists()  # nothing was rewritten
 
 
+@pytest.mark.slow
 @pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_shadow_line_left_by_a_crash_is_rewritten_in_place(tmp_path):
     """A crash between shadow and passwd leaves shadow lines alone; the

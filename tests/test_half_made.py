@@ -62,6 +62,7 @@ def incomplete(root) -> list[str]:
     return [f["message"].split(" is half-made")[0] for f in findings if f["id"] == "account.incomplete"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_half_made_user_and_group_are_repaired_then_in_sync(tmp_path, backend):
     root = make_tree(tmp_path / "root", "debian")
@@ -114,6 +115,7 @@ def test_a_password_left_in_passwd_and_group_moves_to_the_companion_line(tmp_pat
     assert incomplete(root) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("companion", "account", "done"), [
     ("gshadow", "group qmail", "nothing"),
     ("shadow", "user alias", "group qmail, group nofiles"),

@@ -184,6 +184,7 @@ def test_a_shadow_platform_on_plain_files_writes_them_plainly(tmp_path):
 # -- cron's PATH, for real ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["useradd", "files"])
 @pytest.mark.root("useradd --prefix and chown")
 def test_cron_path_on_a_debian_tree_writes_the_shadow_format(tmp_path, real_tools, backend):
@@ -197,6 +198,7 @@ def test_cron_path_on_a_debian_tree_writes_the_shadow_format(tmp_path, real_tool
     assert "0 to create, 0 to modify" in cron_run("apply", "--root", root, "--backend", backend).stdout
 
 
+@pytest.mark.slow
 def test_cron_path_on_the_live_root_writes_the_shadow_format(tmp_path, privileged):
     """The live root in a mount namespace (a copy of /etc over /etc, a tmpfs
     over /var), with `env -i PATH=/usr/bin:/bin`: platform linux, the real

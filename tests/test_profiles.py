@@ -183,6 +183,7 @@ echo "=== env $QMAIL_UID_QMAILD $QMAIL_UID_QMAILQ $QMAIL_GID_QMAIL"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", PROFILES)
 def test_applies_in_a_namespace_with_the_hosts_own_tools(tmp_path, privileged, profile):
     _, users, _ = PROFILES[profile]

@@ -98,6 +98,7 @@ def test_new_users_join_their_groups_byte_identical_with_useradd(privileged, tmp
 LISTS = ["", "www-data", "www-data,,nobody,", ",", "a, b"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("members", LISTS)
 def test_fix_drift_adds_the_membership_byte_identical_with_usermod(privileged, tmp_path, members):
     """usermod --prefix -a -G, one group at a time, against the files backend."""
