@@ -62,6 +62,10 @@ FILES = [
     ("/etc/passwd, /etc/shadow, /etc/group, /etc/gshadow",
      "The account files on Linux; under --root DIR, DIR/etc/...; the files backend "
      "keeps the previous version of each as FILE-."),
+    ("/etc/.pwd.lock, /etc/FILE.lock, /etc/FILE+, /etc/ptmp",
+     "The locks the files backend takes, as the platform's account tools do: lckpwdf's and "
+     "shadow-utils' on Linux, busybox's FILE+ too on Alpine, ptmp on the BSDs. FILE+ and ptmp hold no "
+     "PID: one that is there is waited for, never removed."),
     ("/etc/master.passwd", "The account file on the BSDs, rebuilt into passwd and the databases with pwd_mkdb."),
     ("/etc/login.defs", "SYS_UID_MIN, SYS_UID_MAX, SYS_GID_MIN and SYS_GID_MAX: the range system IDs are taken from."),
     ("/etc/os-release", "Which platform profile --platform auto picks."),

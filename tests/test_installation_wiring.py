@@ -97,6 +97,6 @@ def test_the_split_and_queue_of_the_table_are_checked(tmp_path):
 def test_the_default_specs_directories_come_from_the_installation():
     exported = json.loads(cli("export", "--format", "json").out)
     assert exported["paths"] == [
-        {"path": "/var/qmail", "owner": "root", "group": "qmail", "mode": "0755"},
-        {"path": "/var/qmail/alias", "owner": "alias", "group": "qmail", "mode": "02755"},
+        {"path": "/var/qmail", "owner": "root", "group": "qmail", "mode": "0755", "link": None},
+        {"path": "/var/qmail/alias", "owner": "alias", "group": "qmail", "mode": "02755", "link": None},
     ]

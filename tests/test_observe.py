@@ -191,9 +191,14 @@ def test_each_spec_path_as_lstat_sees_it_with_the_parents_others_may_write_to(tm
         qmail + "/alias/x", "missing", unsafe_parents=(*unsafe, (qmail, "owner 7, group 8, mode 2755")),
         parents=(*parents, Parent(qmail, 7, 8, 0o2755)))
     assert observe_path(root, "/srv/file") == PathState("/srv/file", "other", 0, 0, 0o644, None, (), parents[:2])
-    assert observe_path(root, "/srv/link") == PathState("/srv/link", "symlink", parents=parents[:2])
-    for blocked, by in (("/srv/file/x", "/srv/file"), ("/srv/link/b/c", "/srv/link")):
-        assert observe_path(root, blocked) == PathState(blocked, "missing", blocked_by=by, parents=parents[:2])
+    # a link that leads where others may write is seen, not followed, and says why
+    distrust = "/srv/a may be changed by others than root (owner 0, group 50, mode 0775)".replace("/srv", f"{root}/srv")
+    assert observe_path(root, "/srv/link") == PathState(
+        "/srv/link", "symlink", parents=parents[:2], leads_to="/srv/a", distrust=distrust)
+    assert observe_path(root, "/srv/file/x") == PathState("/srv/file/x", "missing", blocked_by="/srv/file",
+                                                          parents=parents[:2])
+    assert observe_path(root, "/srv/link/b/c") == PathState(
+        "/srv/link/b/c", "missing", blocked_by="/srv/link", parents=parents[:2], leads_to="/srv/a", distrust=distrust)
     directory(root, "/opt", 0o755, gid=50)  # another group, but without its write permission: safe
     directory(root, "/XX", 0o700)
     assert observe_path(root, "/opt/qmail").unsafe_parents == ()
@@ -204,14 +209,18 @@ def test_each_spec_path_as_lstat_sees_it_with_the_parents_others_may_write_to(tm
 
 def test_a_directory_on_the_way_made_a_file_meanwhile_is_what_blocks_the_path(tmp_path, mocker):
     """/srv/a seen as a directory, then replaced by a file before /srv/a/b
-    is looked at: /srv/a is named as what is in the way, not /srv/a/b."""
+    is looked at: /srv/a is named as what is in the way, not /srv/a/b. (The
+    swap comes at the walk's look at /srv/a: the second, after the one that
+    resolved the path's links.)"""
     root = tmp_path / "root"
     (root / "srv/a").mkdir(parents=True)
     real = os.lstat
+    looks = []
 
     def lstat(path, *args, **kwargs):
         info = real(path, *args, **kwargs)
-        if Path(path) == root / "srv/a":
+        looks.append(Path(path))
+        if Path(path) == root / "srv/a" and looks.count(root / "srv/a") == 2:
             (root / "srv/a").rmdir()
             (root / "srv/a").write_text("")
         return info

@@ -15,7 +15,8 @@ from trees import debian_tree
 
 from qmailsetup import platforms
 from qmailsetup.errors import BadInput
-from qmailsetup.userdb.flavor import FLAVORS
+from qmailsetup.userdb import lock
+from qmailsetup.userdb.flavor import FLAVORS, LOCK_KIND_NAMES
 from qmailsetup.platforms import (
     all_profiles, choose_profile, detect_profile, known_names, load_profile, parse_os_release, read_os_release,
 )
@@ -80,6 +81,7 @@ def test_profiles_agree_with_the_code():
     assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
     assert profiles["freebsd"].post_edit.parts == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
+    assert set(LOCK_KIND_NAMES) == set(lock.LOCK_KINDS)
     for profile in profiles.values():
         ids = profile.system_ids
         assert 0 < ids.uid_min <= ids.uid_max < 1000, profile.name  # below every people range
@@ -114,6 +116,10 @@ BROKEN = {
                                       "commands.useradd: '{name' has a brace that is not part of a {field}"),
     "useradd_also placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nuseradd_also = "mail for {users}"'),
                                       "accounts: useradd_also: unknown placeholder {users} (known: names)"),
+    "unknown kind of lock": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nalso_locks = { lockf = ["passwd"] }'),
+                             "accounts: also_locks.lockf: unknown kind of lock (known: fcntl, pidfile, flock, exclusive, busybox)"),
+    "a lock that is no file name": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nalso_locks = { busybox = ["../passwd"] }'),
+                                    "accounts: also_locks.busybox: '../passwd' is not a file name in etc"),
     "a command missing": (VALID[: VALID.index("usermod = [")], "backend useradd needs commands.usermod"),
     "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-G", "{groups}"], ["-p", "*"]', '["-G", "{groups}"], ["-p", "*"]', 1),
                                       "commands.useradd: no {class}; that field could not be set"),

@@ -352,9 +352,9 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     checks nothing)."""
     from qmailsetup.hostio import read_optional
 
-    path = under(root, "/etc/shells")
+    target = Target(root)
     try:
-        data = read_optional(path)
+        data = read_optional(target.real_path("/etc/shells"))  # a link followed inside the root
     except OSError as error:
         raise BadInput(f"{shown(root, '/etc/shells')}: cannot read: {error.strerror}") from None
     if data is None:
@@ -362,12 +362,22 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     # getusershell(): the first word of each line that starts with '/'
     listed = {line.split()[0] for line in data.decode(errors="replace").splitlines() if line.startswith("/")}
     candidates = {user.shell for user in spec.users if user.shell} | {nologin}
-    executable = {shell for shell in candidates if os.access(under(root, shell), os.X_OK)}
+    executable = {shell for shell in candidates if usable(target, shell, os.X_OK)}
     return frozenset(listed | executable | {profile.nologin[0]})
 
 
+def usable(target: Target, path: str, mode: int = os.F_OK) -> bool:
+    """PATH is there under the target (its links resolved inside the root)
+    and can be used as MODE says (os.access)."""
+    try:
+        return os.access(target.real_path(path), mode)
+    except OSError:  # a loop of links
+        return False
+
+
 def choose_nologin(root: Path, profile: Profile) -> str:
-    return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
+    target = Target(root)
+    return next((shell for shell in profile.nologin if usable(target, shell)), profile.nologin[0])
 
 
 def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:

@@ -19,8 +19,9 @@ from typing import NamedTuple
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
 from qmailsetup.template import Template
+from qmailsetup.target import Target
 from qmailsetup.tools import find_tool
-from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, detect as detect_flavor
+from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 
 # Shells that never give a login, whatever the platform; the profile's own
 # nologin shells count too.
@@ -90,17 +91,26 @@ class Profile:
     # what the tool does beyond the accounts when it creates a user, shown
     # in the plan as a warning (pw: a mailbox, pw.conf's extragroups)
     useradd_also: Template | None = None
+    # (kind, name in etc) of the locks the platform's other account tools
+    # take, which the files backend takes besides the flavor's (busybox's
+    # FILE+ on Alpine)
+    also_locks: tuple[tuple[str, str], ...] = ()
 
     def is_non_login(self, shell: str) -> bool:
         return shell in NON_LOGIN_SHELLS or shell in self.nologin
 
 
-def profiles_dir() -> Path:
-    """platforms/ inside the installed package, else the checkout's."""
-    shipped = Path(__file__).with_name("platforms")  # in the wheel
+def data_dir(name: str) -> Path:
+    """The data folder NAME (platforms, installations) inside the installed
+    package, else the checkout's top level."""
+    shipped = Path(__file__).with_name(name)  # in the wheel
     if shipped.is_dir():
         return shipped
-    return Path(__file__).resolve().parents[2] / "platforms"
+    return Path(__file__).resolve().parents[2] / name
+
+
+def profiles_dir() -> Path:
+    return data_dir("platforms")
 
 
 def known_names() -> list[str]:
@@ -149,6 +159,7 @@ def profile_model():
         shell_must_be_valid: bool = False
         new_lines: dict[str, str] = {}
         useradd_also: str | None = None
+        also_locks: dict[str, list[str]] = {}
         _post_edit: Template = PrivateAttr(Template())
         _new_lines: dict[str, Template] = PrivateAttr(default_factory=dict)
         _useradd_also: Template | None = PrivateAttr(None)
@@ -171,6 +182,12 @@ def profile_model():
                 if kind not in NEW_LINE_KINDS:
                     raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
                 self._new_lines[kind] = Template.parse_line(line, NEW_LINE_FIELDS, f"new_lines.{kind}")
+            for kind, names in self.also_locks.items():
+                if kind not in LOCK_KIND_NAMES:
+                    raise ValueError(f"also_locks.{kind}: unknown kind of lock (known: {', '.join(LOCK_KIND_NAMES)})")
+                bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name in (".", "..")]
+                if bad:
+                    raise ValueError(f"also_locks.{kind}: {bad[0]!r} is not a file name in etc")
             if self.useradd_also is not None:
                 self._useradd_also = Template.parse_line(self.useradd_also, USERADD_ALSO_FIELDS, "useradd_also")
             return self
@@ -242,6 +259,7 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         shell_must_be_valid=accounts.shell_must_be_valid,
         new_lines=dict(accounts._new_lines),
         useradd_also=accounts._useradd_also,
+        also_locks=tuple((kind, name) for kind, names in accounts.also_locks.items() for name in names),
     )
 
 
@@ -278,9 +296,12 @@ def read_os_release(root: Path) -> dict[str, str]:
     a symlink is followed (etc/os-release usually is one), but something
     that is not a file is bad input: a FIFO there would hang even a dry run;
     so is one larger than hostio.CONSULTED_LIMIT."""
+    target = Target(root)
     for candidate in (root / "etc/os-release", root / "usr/lib/os-release"):
         try:
-            return parse_os_release(read_consulted(candidate).decode(errors="replace"))
+            # a link followed inside the root, never to the host's own
+            real = target.real_path("/" + str(candidate.relative_to(root)))
+            return parse_os_release(read_consulted(real).decode(errors="replace"))
         except (NotRegular, TooLarge) as error:
             raise BadInput(f"{candidate}: {error.strerror}") from None
         except OSError:

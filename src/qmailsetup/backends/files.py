@@ -341,7 +341,7 @@ class FilesBackend:
 
     def apply(self, changes: list[Change], done) -> None:
         etc = self.host.etc
-        with lock.locked(etc, self.flavor.name) as locks:
+        with lock.locked(etc, self.flavor.name, also=self.host.profile.also_locks) as locks:
             files, present = self.host.files, set()
             # nothing that honours the locks can change the files now; what
             # changed them before is seen here, and only then are they

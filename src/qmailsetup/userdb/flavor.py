@@ -30,7 +30,8 @@ class Flavor(NamedTuple):
     # {class} {hidden} ('x', or '!' when there is no shadow file) {lastchg}
     new_lines: dict[str, str]
     # (kind, name in ROOT/etc) of the locks its tools honour (userdb/lock.py);
-    # a per-file lock is taken only for a file that exists
+    # a per-file lock is taken only for a file that exists. A platform whose
+    # other tools take other locks names them in its profile (also_locks).
     locks: tuple[tuple[str, str], ...]
     # the command (or the hand edit) that locks NAME's password
     lock_password: str
@@ -141,6 +142,9 @@ FLAVORS = {
 COMPANIONS = {"passwd": "shadow", "group": "gshadow"}
 # every file some flavor keeps (a profile's new_lines may name only these)
 ALL_FILES = frozenset(kind for flavor in FLAVORS.values() for kind in flavor.files())
+# the kinds of lock userdb/lock.py takes (its LOCK_KINDS), for a profile's
+# also_locks to be checked without loading the lock module (a dry run takes none)
+LOCK_KIND_NAMES = ("fcntl", "pidfile", "flock", "exclusive", "busybox")
 
 
 def detect(present) -> tuple[str | None, list[str]]:

@@ -11,8 +11,12 @@ The kinds of lock, each matching one tool family:
 - "flock": FreeBSD's pw_lock(), flock(2) on master.passwd (and group).
 - "exclusive": OpenBSD's /etc/ptmp, created with O_EXCL; it holds no PID,
   so a leftover one is reported, never removed.
+- "busybox": busybox's `<file>+`, created with O_EXCL like ptmp, per file
+  (BusyboxLock says what else it takes to make busybox safe beside us).
 
-Which locks a flavor takes is data (userdb/flavor.py, Flavor.locks). All are taken or none:
+Which locks a flavor takes is data (userdb/flavor.py, Flavor.locks), and
+so are those a platform's other tools take (the profile's also_locks:
+busybox's on Alpine), taken after the flavor's. All are taken or none:
 when one is busy the others are let go, so a waiting qmailsetup never holds
 passwd.lock while a useradd waits for it. Every lock file is opened
 relative to the one ROOT/etc descriptor (userdb/etcdir.py), never through a
@@ -223,6 +227,9 @@ class ExclusiveFileLock:
     """A file whose existence is the lock (/etc/ptmp); removed on release
     only while it is still the one this process created."""
 
+    # who else makes it, as a busy lock names them
+    makers = "another vipw, pw or useradd"
+
     def __init__(self, etc: EtcDir, name: str) -> None:
         self.etc, self.name = etc, name
         self.path = etc.shown(name)
@@ -234,21 +241,105 @@ class ExclusiveFileLock:
             fd = os.open(self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600,
                          dir_fd=self.etc.fd)
         except FileExistsError:
-            raise Busy(f"{self.path} exists: another vipw, pw or useradd is running (remove it if none is)") from None
+            raise Busy(f"{self.path} exists: {self.makers} is running (remove it if none is)") from None
         info = os.fstat(fd)
         os.close(fd)
         self.identity = (info.st_dev, info.st_ino)
 
-    def release(self) -> None:
+    def ours(self) -> bool:
+        """Whether the lock file there is still the one this lock made."""
         if self.identity is None:
-            return
-        identity, self.identity = self.identity, None
+            return False
         try:
             info = self.etc.lstat(self.name)
-            if (info.st_dev, info.st_ino) == identity:
-                os.unlink(self.name, dir_fd=self.etc.fd)
         except FileNotFoundError:
-            pass  # consumed, e.g. renamed into place by pwd_mkdb
+            return False  # consumed, e.g. renamed into place by pwd_mkdb
+        return (info.st_dev, info.st_ino) == self.identity
+
+    def release(self) -> None:
+        ours, self.identity = self.ours(), None
+        if ours:
+            with suppress(FileNotFoundError):  # consumed meanwhile
+                os.unlink(self.name, dir_fd=self.etc.fd)
+
+
+class BusyboxLock(ExclusiveFileLock):
+    """busybox's lock of FILE (libbb/update_passwd.c): FILE+, made with
+    O_EXCL, then renamed over FILE with the new content; on EEXIST busybox
+    tries again every 0.1 s for 3 s, and never removes a FILE+ it did not
+    make.
+
+    busybox opens FILE before it takes FILE+ and rewrites what it opened:
+    a busybox tool that waited for our FILE+ would read the file we
+    replaced and write our edit away. So our FILE+ is a second name of
+    FILE as it was when locked (link(2) fails on EEXIST as O_EXCL does),
+    and on release, if FILE was replaced meanwhile, that file is given
+    FILE's content of now and renamed back over FILE: whoever opened FILE
+    before, and every later run, has the one file that is up to date. A
+    FILE that cannot be linked (gone, immutable) gets an empty FILE+."""
+
+    makers = "busybox's adduser, addgroup, passwd, chpasswd or deluser"
+
+    def __init__(self, etc: EtcDir, target: str) -> None:
+        super().__init__(etc, f"{target}+")
+        self.target = target
+        self.locked_file: int | None = None  # FILE as it was when locked, also FILE+
+
+    def acquire(self) -> None:
+        try:
+            os.link(self.target, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
+        except FileExistsError:
+            raise Busy(f"{self.path} exists: {self.makers} is running (remove it if none is)") from None
+        except OSError as error:
+            if error.errno not in (errno.ENOENT, errno.EPERM):
+                raise
+            super().acquire()
+            return
+        try:
+            self.locked_file, info = self.etc.open_regular(self.name, flags=os.O_RDWR)
+        except OSError as error:
+            os.unlink(self.name, dir_fd=self.etc.fd)
+            raise OSError(error.errno, f"{self.etc.shown(self.target)}: {error.strerror}") from None
+        self.identity = (info.st_dev, info.st_ino)
+
+    def release(self) -> None:
+        if self.locked_file is None:
+            super().release()
+            return
+        locked_file, self.locked_file = self.locked_file, None
+        try:
+            if self.ours():
+                self.put_back(locked_file)
+        finally:
+            self.identity = None
+            os.close(locked_file)
+
+    def put_back(self, locked_file: int) -> None:
+        """FILE+ back over FILE, with FILE's content of now, where FILE was
+        replaced and FILE+ is that file's only name left; else FILE+ goes.
+        A failure leaves FILE+ as it is: busybox gives up on it (and the
+        next run names it) rather than rewrite a file half brought up to
+        date; FILE is whole all the same."""
+        old = os.fstat(locked_file)
+        try:
+            now = self.etc.lstat(self.target)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) == (old.st_dev, old.st_ino) or old.st_nlink != 1:
+            os.unlink(self.name, dir_fd=self.etc.fd)  # not replaced, or another name's content
+            return
+        fd, _ = self.etc.open_regular(self.target)
+        try:
+            data = read_fd(fd)
+        finally:
+            os.close(fd)
+        written = 0
+        while written < len(data):
+            written += os.pwrite(locked_file, data[written:], written)
+        os.ftruncate(locked_file, len(data))
+        os.fsync(locked_file)
+        os.rename(self.name, self.target, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd)
+        os.fsync(self.etc.fd)
 
 
 def flock_busy(etc: EtcDir, name: str) -> bool:
@@ -285,15 +376,19 @@ def let_go_of(locks: list, etc: EtcDir, name: str) -> None:
                 held_lock.release()
 
 
-LOCK_KINDS = {"fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "exclusive": ExclusiveFileLock}
+LOCK_KINDS = {
+    "fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "exclusive": ExclusiveFileLock,
+    "busybox": BusyboxLock,
+}
 
 
-def flavor_locks(etc: EtcDir, flavor: str) -> list:
-    """The locks of the flavor named FLAVOR, a per-file one only for a file
-    that exists, as shadow-utils locks shadow only when there is one."""
+def flavor_locks(etc: EtcDir, flavor: str, also: tuple[tuple[str, str], ...] = ()) -> list:
+    """The locks of the flavor named FLAVOR, then ALSO (the platform's
+    other tools', platforms.Profile.also_locks); a per-file one only for a
+    file that exists, as shadow-utils locks shadow only when there is one."""
     locks = []
-    for kind, name in FLAVORS[flavor].locks:
-        if kind in ("pidfile", "flock") and not etc.exists(name):
+    for kind, name in FLAVORS[flavor].locks + also:
+        if kind in ("pidfile", "flock", "busybox") and not etc.exists(name):
             continue
         locks.append(LOCK_KINDS[kind](etc, name))
     return locks
@@ -366,7 +461,7 @@ def held(locks: list, timeout: float):
             release_all(locks)
 
 
-def locked(etc: EtcDir, flavor: str, timeout: float | None = None):
-    """The locks of FLAVOR's files in ETC, held (a context manager giving
-    the list of them)."""
-    return held(flavor_locks(etc, flavor), lock_timeout() if timeout is None else timeout)
+def locked(etc: EtcDir, flavor: str, timeout: float | None = None, also: tuple[tuple[str, str], ...] = ()):
+    """The locks of FLAVOR's files in ETC and ALSO, held (a context manager
+    giving the list of them)."""
+    return held(flavor_locks(etc, flavor, also), lock_timeout() if timeout is None else timeout)
