@@ -15,7 +15,7 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples"
-TREES = Path(__file__).parent / "golden" / "files" / "trees"  # rebuilt by golden/files/make_trees.sh
+TREES = FIXTURES / "pwconv"  # what pwconv makes of the fixtures: rebuilt by its make_trees.sh
 KINDS = ("passwd", "group", "shadow", "gshadow", "master.passwd")  # the account files under etc/
 LAST_CHANGE = "19000"  # a fixed day for shadow entries the tests create
 SHADOW_GID = 42  # the shadow group of Debian's base-passwd
