@@ -16,10 +16,25 @@ import typer
 from typer import _click as click
 
 from qmailsetup import __version__
+from qmailsetup.check import FINDING_IDS
 from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.cli import app
 from qmailsetup.errors import EXIT_TABLE
 from qmailsetup.hostio import CONSULTED_LIMIT
+from qmailsetup.plan.warnings import RUN_AS_ROOT
+from qmailsetup.platforms import NON_LOGIN_SHELLS
+
+
+def in_words(names) -> str:
+    """a, b and c, sorted."""
+    names = sorted(names)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def finding_ids(scope: str) -> str:
+    """The finding ids of SCOPE (check/__init__.py FINDING_IDS), in words."""
+    return in_words(name for name, each in FINDING_IDS.items() if each == scope)
+
 
 DESCRIPTION = [
     "qmailsetup makes a UNIX host ready for qmail, netqmail or notqmail: the qmail and nofiles groups, "
@@ -38,6 +53,20 @@ DESCRIPTION = [
     "check tells whether the host is fit for qmail: the filesystem under /var/qmail (nosuid, noexec, a "
     "network or in-memory filesystem, synchronous metadata), daemontools, ucspi-tcp and a resolver, and the "
     "accounts. env prints the IDs for a bootstrap script; export writes the spec for other tools.",
+    "After a real run, apply's exit status is 5 exactly when check reports an error about what apply set up, "
+    f"one table deciding which: the filesystem under /var/qmail ({finding_ids('filesystem')}; on the live root "
+    f"only, as a tree under --root may be mounted elsewhere later), {finding_ids('setup')}, and what the plan "
+    f"itself shows and makes ({finding_ids('plan')}), which a dry run does not note again. The other findings "
+    f"({finding_ids('check')}) are about what apply does not set up: check alone reports them. A queue in "
+    "memory (tmpfs, ramfs, an overlay whose upper layer is one) is a warning of fs.sync-metadata, never an "
+    "error: qmail works there, and loses the queue at each reboot.",
+    f"A login shell is any shell but {in_words(NON_LOGIN_SHELLS)}, whatever the platform. check "
+    "reports one on a qmail account as account.login-shell, an error; a spec that names one is refused before "
+    "anything is read, exit status 2, naming the user, the field and the shell.",
+    "As another user than root, env, check and apply --dry-run read what everyone may read, passwd and group. "
+    "What only shadow and gshadow hold (the passwords, an account half-made without its line there) is "
+    f"unknown: an info finding of check, a warning of the dry run, \"{RUN_AS_ROOT}\", and the diff of those "
+    "files is not shown. apply without --dry-run stops before anything, exit status 2.",
     "Whatever the host holds, a run stays bounded. A file qmailsetup only consults (login.defs, os-release, "
     f"shells, resolv.conf, a platform profile, the spec) larger than {CONSULTED_LIMIT >> 20} MiB is refused "
     "before it is read, exit status 2; the account files are read as they are, once. check reads at most "

@@ -268,8 +268,9 @@ def as_nobody():
         os.setegid(0)
 
 
+# shadow, root's alone, is unknown to a dry run as another user: tests/test_not_root.py
 @pytest.mark.root("switches to nobody")
-@pytest.mark.parametrize("kind", ["group", "passwd", "shadow"])
+@pytest.mark.parametrize("kind", ["group", "passwd"])
 def test_an_unreadable_account_file_exits_2(kind):
     # outside pytest's private (0700) temporary directory, so nobody can walk in
     with tempfile.TemporaryDirectory() as top:

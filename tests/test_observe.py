@@ -135,7 +135,7 @@ def netbsd_root(tmp_path: Path, shells: bytes | None) -> Path:
     return root
 
 
-ONE_USER = '[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\nhome = "/var/qmail"\nshell = "/bin/ksh"\n'
+ONE_USER = '[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\nhome = "/var/qmail"\nshell = "/bin/false"\n'
 
 
 def test_etc_shells_not_in_utf8_still_lists_its_shells(tmp_path):

@@ -97,8 +97,9 @@ def alpine_tree(root: Path) -> Path:
 
 def host_tree(root: Path) -> Path:
     """ROOT/etc with copies of this machine's own account files, with their
-    modes and owners."""
+    modes and owners; / 0755, as make_tree."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
     for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
         if Path("/etc", name).exists():
             shutil.copy2(Path("/etc", name), root / "etc" / name)
@@ -109,9 +110,11 @@ def host_tree(root: Path) -> Path:
 
 def make_tree(root: Path, name: str) -> Path:
     """ROOT/etc as the golden input tree NAME (debian, alpine), with the
-    modes an installed system gives (shadow 0640) and, made by root, its
-    owners (root:shadow); another user's tree is that user's own."""
+    modes an installed system gives (shadow 0640, / 0755: qmail's users pass
+    through it, which check asks) and, made by root, its owners (root:shadow);
+    another user's tree is that user's own."""
     shutil.copytree(TREES / name / "etc", root / "etc", dirs_exist_ok=True)
+    root.chmod(0o755)
     for kind in ("shadow", "gshadow"):
         path = root / "etc" / kind
         if path.exists():

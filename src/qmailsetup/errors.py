@@ -16,8 +16,9 @@ EXIT_TABLE = (
      "account format than the files found; nothing written "
      "(check: a finding is an error; env: accounts are missing)"),
     (EXIT_CHANGES, "only with --detailed-exitcode: changes are pending (--dry-run) or were made"),
-    (EXIT_CHECK_ERRORS, "apply (not a dry run): the accounts and directories are as the spec says, "
-     "but qmail cannot work on this host until check's errors are fixed; wins over 4"),
+    (EXIT_CHECK_ERRORS, "apply (not a dry run): check finds an error about what apply set up (the filesystem "
+     "under qmail's home, the accounts, the directories): qmail cannot work on this host until it is fixed; "
+     "wins over 4"),
 )
 
 

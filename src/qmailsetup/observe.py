@@ -115,6 +115,16 @@ class HostState:
         """Who holds GID, as uid_holder."""
         return self.groups.holder(gid) or self.nss_gids.get(gid)
 
+    def unread(self) -> list[str]:
+        """The account files there that this user may not read, as shown."""
+        return [shown(self.root, f"/etc/{kind}") for kind, f in self.files.items() if not f.readable]
+
+    def require_read(self) -> None:
+        """Nothing is written on a reading that left a file unknown."""
+        unread = self.unread()
+        if unread:
+            raise Unreadable(unread[0])
+
 
 def under(root: Path, absolute: str) -> Path:
     return root / absolute.lstrip("/")
@@ -125,12 +135,18 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
 
 
-def cannot_read(name: str, error: OSError) -> str:
-    """Why an account file could not be read; shadow and gshadow are for
-    root alone, so a run as another user is told what to do."""
+class Unreadable(BadInput):
+    """An account file this user may not read (shadow and gshadow are
+    root's alone): the run is told what to do."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name}: permission denied; run as root")
+
+
+def cannot_read(name: str, error: OSError) -> BadInput:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"{name}: permission denied; run as root"
-    return f"{name}: cannot read: {error.strerror}"
+        return Unreadable(name)
+    return BadInput(f"{name}: cannot read: {error.strerror}")
 
 
 def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
@@ -154,12 +170,19 @@ def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
-        raise BadInput(cannot_read(name, error)) from None
+        raise cannot_read(name, error) from None
 
 
-def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = False) -> AccountFile:
+    """ETC's file KIND; UNREAD_OK: an optional one this user may not read
+    (shadow, gshadow) is there but unknown, for a run that only reads."""
     name = etc.shown(kind)
-    found = read_bytes(etc, kind)
+    try:
+        found = read_bytes(etc, kind)
+    except Unreadable:
+        if required or not unread_ok:
+            raise
+        return AccountFile.unread(kind)
     if found is None:
         if required:
             raise BadInput(f"{name}: missing; a {kind} file is needed here")
@@ -191,12 +214,13 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     return found[0] != expected.encode(ENCODING, ERRORS)
 
 
-def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
-    """The account files of the flavor named FLAVOR in ETC, each read once."""
+def read_files(etc: EtcDir, flavor: str, unread_ok: bool = False) -> dict[str, AccountFile]:
+    """The account files of the flavor named FLAVOR in ETC, each read once
+    (UNREAD_OK: read_account_file)."""
     kinds = FLAVORS[flavor]
     with collector_paused():
         files = {kind: read_account_file(etc, kind, True) for kind in kinds.required}
-        files.update({kind: read_account_file(etc, kind, False) for kind in kinds.optional})
+        files.update({kind: read_account_file(etc, kind, False, unread_ok) for kind in kinds.optional})
     return files
 
 
@@ -280,6 +304,10 @@ def observe_walk(root: Path, path: str) -> PathState:
         parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
     # not reached: the loop returns at the last component, and a spec path is never "/" itself
     return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
+
+
+def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
+    return {p.path: observe_path(root, p.path) for p in spec.paths}
 
 
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
@@ -397,7 +425,10 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
 
     etc = EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
-    files = read_files(etc, flavor.name)
+    # shadow and gshadow are root's: as another user, what they hold is
+    # unknown, which the dry run, check and env can do without (a run that
+    # may write cannot: HostState.require_read)
+    files = read_files(etc, flavor.name, unread_ok=True)
     look_up_names(spec, files)
     users, groups = users_and_groups(files, flavor.users)
     state = HostState(

@@ -23,8 +23,10 @@ from qmailsetup.target import Target
 from qmailsetup.tools import find_tool
 from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 
-# Shells that never give a login, whatever the platform; the profile's own
-# nologin shells count too.
+# Shells that never give a login, whatever the platform. This list alone
+# says what a login shell is, so it is known without a host: a spec is
+# refused one before the platform is known (spec.py), check calls one an
+# error (check/accounts.py), and a profile's nologin shells must be here.
 NON_LOGIN_SHELLS = frozenset(
     {
         "/usr/sbin/nologin", "/sbin/nologin", "/usr/bin/nologin",
@@ -32,6 +34,12 @@ NON_LOGIN_SHELLS = frozenset(
         "/nonexistent", "/dev/null",
     }
 )
+
+
+def is_login_shell(shell: str) -> bool:
+    """Whether an account whose shell field is SHELL may log in (an empty
+    field is /bin/sh): every shell but those that never give a login."""
+    return shell not in NON_LOGIN_SHELLS
 BACKENDS = ("useradd", "pw", "files")
 COMMAND_BACKENDS = ("useradd", "pw")
 # the commands a command backend needs, the fields each must be able to
@@ -95,9 +103,6 @@ class Profile:
     # take, which the files backend takes besides the flavor's (busybox's
     # FILE+ on Alpine)
     also_locks: tuple[tuple[str, str], ...] = ()
-
-    def is_non_login(self, shell: str) -> bool:
-        return shell in NON_LOGIN_SHELLS or shell in self.nologin
 
 
 def data_dir(name: str) -> Path:
@@ -173,6 +178,10 @@ def profile_model():
             bad = [shell for shell in self.nologin if not shell.startswith("/")]
             if bad:
                 raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
+            login = [shell for shell in self.nologin if is_login_shell(shell)]
+            if login:
+                raise ValueError(f"nologin shell {login[0]!r} is not one of the shells that never give a login "
+                                 f"({', '.join(sorted(NON_LOGIN_SHELLS))})")
             if not all(self.post_edit):
                 raise ValueError("post_edit has an empty part")
             self._post_edit = Template.parse(self.post_edit, POST_EDIT_FIELDS, "post_edit")

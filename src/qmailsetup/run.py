@@ -10,7 +10,7 @@ from qmailsetup.backends import make_backend
 from qmailsetup.errors import (
     EXIT_CHANGES, EXIT_CHECK_ERRORS, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of, one_line,
 )
-from qmailsetup.observe import observe
+from qmailsetup.observe import observe, observe_paths
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import choose_profile, require_format
 from qmailsetup.render import plan_data, render_text
@@ -64,6 +64,8 @@ def run_apply(
     profile = choose_profile(platform, root)
     require_format(profile, root)
     host = observe(spec, root, profile)
+    if not dry_run:
+        host.require_read()  # a run that may write rests on every account file
     plan = make_plan(spec, host, fix_drift)
     backend = make_backend(backend_name, host)
     plan.warnings += backend.warnings(plan.changes)
@@ -107,6 +109,8 @@ def run_apply(
     # reads the files anew; the old reading goes first (on a large host it
     # is a hundred megabytes)
     known = host if backend.name == "files" else None
+    if known is not None:
+        known.paths = observe_paths(spec, root)  # the directories apply_plan made since
     del host, backend, progress
     errors, found = check_errors(spec, root, profile, as_json, dry_run, known)
     emit({"applied": applied, **found})

@@ -282,6 +282,9 @@ class FilesBackend:
         for kind in edits.kinds():
             path = self.shown(kind)
             file = edits.files[kind]
+            if not file.readable:  # a dry run as another user: its lines are not known
+                diffs.append((path, f"(not shown: {path} is not readable by this user; run as root to see its diff)\n"))
+                continue
             text = unified_diff(file.lines, edits.diff_edits(kind), path, path, redact=file.format.redact)
             # bytes that are not UTF-8 are shown, not printed raw
             diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qmailsetup.check import SEVERITIES, Finding
+from qmailsetup.check import SEVERITIES, Finding, counted_by_apply
 from qmailsetup.check.accounts import account_findings
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.installation import qmail_install
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 from qmailsetup.streams import json_text
-
-# what `apply` reports after setting up accounts and /var/qmail
-SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-shell", "account.password"})
 
 
 def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
@@ -33,8 +30,9 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
 
 
 def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False, host=None) -> list[Finding]:
-    """The errors of check about what apply sets up: the accounts and, on
-    the live root only, the filesystem under /var/qmail (a tree under
+    """The errors of check about what apply sets up, as FINDING_IDS
+    (check/__init__.py) counts them: the accounts and directories, and on
+    the live root only the filesystem under /var/qmail (a tree under
     --root may be an image that will be mounted elsewhere; `qmailsetup
     check --root DIR` looks at it on request). HOST: the host state as
     apply knows it (check/accounts.py account_findings)."""
@@ -45,9 +43,7 @@ def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False
         from qmailsetup.check.mounts import read_mount_table
 
         findings = filesystem_findings(root, read_mount_table(), qmail_install(spec)) + findings
-    # a dry run's plan already shows the login shells it would change
-    wanted = SETUP_IDS - {"account.login-shell"} if dry_run else SETUP_IDS
-    return [f for f in findings if f.severity == "error" and f.id in wanted]
+    return [f for f in findings if f.severity == "error" and counted_by_apply(f.id, dry_run)]
 
 
 def has_errors(findings: list[Finding]) -> bool:

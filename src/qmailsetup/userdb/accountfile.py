@@ -162,7 +162,7 @@ class AccountFile:
     100,000, and an object per entry took most of a run's time and memory."""
 
     def __init__(self, format: Format, content: str = "", ids: Sequence[int] = (),
-                 exists: bool = True, entry_lines: Sequence[int] | None = None) -> None:
+                 exists: bool = True, entry_lines: Sequence[int] | None = None, readable: bool = True) -> None:
         self.format = format
         self.content = content
         # every entry's own ID (UID or GID), in file order; none for shadow and gshadow
@@ -170,6 +170,9 @@ class AccountFile:
         # the line of each entry, counted from 0; None when every line is one
         self.entry_lines = entry_lines
         self.exists = exists
+        # False: there, but this user may not read it (shadow, gshadow): what
+        # it holds is unknown, not absent
+        self.readable = readable
         # names the file has (st_nlink): a rewrite by rename leaves the others behind
         self.links = 1  # pragma: no mutate (observe sets st_nlink on every file that exists; only those are asked)
         self.nis_offset: int | None = None
@@ -201,6 +204,11 @@ class AccountFile:
     @classmethod
     def missing(cls, kind: str) -> AccountFile:
         return cls(FORMATS[kind], exists=False)
+
+    @classmethod
+    def unread(cls, kind: str) -> AccountFile:
+        """A file that is there, but that this user may not read."""
+        return cls(FORMATS[kind], readable=False)
 
     # -- finding an entry -----------------------------------------------------
 

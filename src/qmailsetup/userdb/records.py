@@ -69,7 +69,8 @@ class Records(Mapping):
         self.file = account_file
         self.make = make  # (name, fields) -> record
         # the file that keeps a line for each of these (shadow, gshadow), where the host has one
-        self.companion = companion if companion is not None and companion.exists else None
+        # (one this user may not read says nothing: nothing is half-made by it)
+        self.companion = companion if companion is not None and companion.exists and companion.readable else None
         self.made: dict = {}
         # names written since the file was read (added), in the order written
         self.new: dict[str, None] = {}
@@ -130,7 +131,8 @@ def user_maker(users: AccountFile, shadow: AccountFile | None):
         column(label) for label in ("uid", "gid", "gecos", "home", "shell", "password")
     )
     login_class = column("class") if "class" in users.format.labels else None
-    hidden = shadow if shadow is not None and shadow.exists else None
+    # an unreadable shadow leaves the password 'x': unknown (check says so)
+    hidden = shadow if shadow is not None and shadow.exists and shadow.readable else None
 
     def make(name: str, f: list[str]) -> UserRecord:
         secret = f[password]
