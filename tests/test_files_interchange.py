@@ -78,6 +78,7 @@ def test_byte_identical_with_useradd(privileged, tmp_path, tree):
     assert b"qmails:" in made["passwd"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tree", ["debian", "alpine"])
 def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
     require_tools("useradd", "groupadd")
@@ -90,6 +91,7 @@ def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
     assert b"alias:x:7790:" + nofiles + b":qmail alias:/var/qmail/alias:/bin/true\n" in account_files(files_root)["passwd"]
 
 
+@pytest.mark.slow
 def test_equal_up_to_the_clock_without_source_date_epoch(privileged, tmp_path):
     require_tools("useradd", "groupadd")
     files_root, tool_root = both(tmp_path, "debian", env={"SOURCE_DATE_EPOCH": ""})
