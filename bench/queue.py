@@ -107,9 +107,9 @@ def main() -> None:
         start = time.perf_counter()
         entries = queue(root, options.messages)
         print(f"{options.messages} messages, {entries} entries, laid out in {time.perf_counter() - start:.1f} s")
-        spec = load_spec(REPO / "examples/install-ids.toml")
+        spec = load_spec(REPO / "src/qmailsetup/specs/install-ids.toml")
         check = [sys.executable, "-m", "qmailsetup", "check", "--json", "--root", str(root),
-                 "--spec", str(REPO / "examples/install-ids.toml"), "--platform", "linux"]
+                 "--spec", str(REPO / "src/qmailsetup/specs/install-ids.toml"), "--platform", "linux"]
         find = ["find", str(root / "var/qmail/queue"), "-printf", "%U %G %m\n"]
         env = os.environ | {"PYTHONPATH": str(REPO / "src")}
         rows = []

@@ -73,6 +73,12 @@ def test_drift_without_fix_drift_is_refused_and_nothing_is_written(tmp_path):
     assert result.code == 3
     assert "rerun with --fix-drift" in result.err
     assert snapshot(root) == before
+    # a dry run is refused as well, and says both ways on
+    result = apply(root, "--dry-run")
+    assert result.code == 3
+    assert result.err.endswith("; to change the accounts rerun with --fix-drift, "
+                               "or to keep them make the spec accept what the host has\n")
+    assert snapshot(root) == before
 
 
 def test_each_change_is_told_as_it_completes_with_the_id_useradd_gave(tmp_path):

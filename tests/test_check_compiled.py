@@ -196,7 +196,7 @@ def test_real_run_in_a_namespace_after_apply_and_a_renumber(tmp_path, privileged
         f"cat <<'OUTPUT'\n{(SHOWCTL / 'netqmail-1.06.out').read_text()}OUTPUT\n"
     )
     tmp_path.chmod(0o755)
-    script = f'SPEC="{Path(__file__).parent.parent / "examples/install-ids.toml"}"\nSTAND_IN="{program}"\n'
+    script = f'SPEC="{Path(__file__).parent.parent / "src/qmailsetup/specs/install-ids.toml"}"\nSTAND_IN="{program}"\n'
     result = run_in_namespace(tmp_path, script + NAMESPACE_CHECK)
     assert result.returncode == 0, result.stdout + result.stderr
     _, built, renumbered = result.stdout.split("=== ")[0:3]

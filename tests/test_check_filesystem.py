@@ -398,3 +398,19 @@ def test_a_subdirectory_of_a_disk_mounted_nowhere_else_is_a_bind_mount(tmp_path,
     assert separate.message.endswith(
         f"ext4 /dev/sdb1 at {root}/var/qmail, bind of /mail/qmail: a bind mount of /mail/qmail, a directory of another filesystem"
     )
+
+
+@pytest.mark.parametrize("linux", [True, False])
+def test_the_root_filesystem_is_never_to_be_mounted_sync(monkeypatch, linux):
+    """A stock host keeps the queue on /: mounting / with sync would make
+    every write of the whole system wait for the disk. The remedy offers a
+    filesystem of the queue's own instead (read only: / of this machine)."""
+    from pathlib import Path
+
+    monkeypatch.setattr(filesystem, "LINUX", linux)
+    table = build_table(ROOT_FS if linux else (None, "/dev/ada0p2 on / (ufs, local, soft-updates)\n"), "/")
+    [sync] = [f for f in filesystem_findings(Path("/"), table) if f.id == "fs.sync-metadata"]
+    if sync.severity == "ok":
+        skip_or_fail("this machine's /var has chattr +S")
+    assert "with sync" in sync.remedy and "mount / " not in sync.remedy and "remount" not in sync.remedy
+    assert "give /var/qmail/queue a filesystem of its own, mounted with sync" in sync.remedy

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import require_tools
+from conftest import require_tools, squeezed
 from namespace import run_in_namespace
 
 # Each `check` prints its JSON after a marker line and its exit code after.
@@ -86,7 +86,7 @@ NOSUID_LINE = (
 
 
 def test_apply_on_a_nosuid_var_exits_5_with_the_errors_on_stderr(tmp_path, privileged):
-    """README.md, "Exit codes": 5 after a real run and after an in-sync one,
+    """qmailsetup(8), EXIT STATUS: 5 after a real run and after an in-sync one,
     over --detailed-exitcode's 4; a dry run keeps its 0 or 4 and its note."""
     body = """\
 mount -o remount,nosuid /var
@@ -110,8 +110,11 @@ cat /tmp/apply.txt
     assert f"=== in sync\n{NOSUID_LINE}\n=== exit 5\n" in out
     assert "json check ['fs.nosuid']" in out
     after = out.split("Applied 11 changes.", 1)[1]
-    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet; its nearest existing parent /var/qmail is on")
-    assert "is on tmpfs tmpfs at /var, mounted nosuid" in after
+    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet;")
+    assert squeezed("its nearest existing parent /var/qmail is on tmpfs tmpfs at /var, mounted nosuid") in squeezed(after)
+    # wrapped at 100 columns, the remedy's command whole on its line
+    assert max(len(line) for line in after.splitlines()) <= 100
+    assert "\n                  (mount -o remount,suid /var),\n" in after
 
 
 def test_ext4_loop_at_var_sync_mount_and_chattr(tmp_path, privileged):

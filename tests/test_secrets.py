@@ -1,4 +1,4 @@
-"""No output shows a password hash (README, "Safety rules").
+"""No output shows a password hash (qmailsetup(8), SAFETY).
 
 Trees whose accounts around the insertion point, and a qmail account
 itself, carry real-looking hashes of every common kind, in shadow, gshadow,

@@ -152,7 +152,8 @@ def test_missing_membership_is_drift_refused_without_fix_drift(tmp_path):
     assert "    groups: qcerts (missing) -> qcerts\n" in result.stdout
     assert "    groups: qcerts (missing), ssl-cert (missing) -> qcerts, ssl-cert\n" in result.stdout
     assert result.stderr.splitlines()[-1] == (
-        "qmailsetup: refused, nothing written: user qmaild differs (groups); rerun with --fix-drift (and 1 more)"
+        "qmailsetup: refused, nothing written: user qmaild differs from the spec (groups) (and 1 more); "
+        "to change the accounts rerun with --fix-drift, or to keep them make the spec accept what the host has"
     )
     assert snapshot(root) == before
 
@@ -306,7 +307,7 @@ def test_check_reports_a_missing_membership_as_drift(tmp_path):
 
 
 def test_env_adds_nothing_but_a_spec_group_has_its_gid(tmp_path):
-    """README: env prints no supplementary groups (a build compiles only the
+    """qmailsetup(8): env prints no supplementary groups (a build compiles only the
     primary IDs); the certificate group of the spec has QMAIL_GID_<GROUP>."""
     root = existing_tree(tmp_path / "root", "qmaild,qmailr", "qmailr")
     result = cli("env", "--root", root, "--platform", "linux", "--spec", spec_file(tmp_path))

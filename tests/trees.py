@@ -1,6 +1,7 @@
 """Host trees and specs for tests: a root directory with etc/ files made the
 way an installed system has them (from tests/fixtures, the golden input
-trees, or this machine's own files), and spec text from examples/.
+trees, or this machine's own files), and the text of the specs shipped in
+src/qmailsetup/specs/.
 
 The base trees, built here only; scenarios.py and bsd_hosts.py put them in
 the states the tests need, and what a tree holds is snapshot.py's."""
@@ -14,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parent.parent / "src/qmailsetup/specs"  # the shipped specs
 TREES = FIXTURES / "pwconv"  # what pwconv makes of the fixtures: rebuilt by its make_trees.sh
 KINDS = ("passwd", "group", "shadow", "gshadow", "master.passwd")  # the account files under etc/
 LAST_CHANGE = "19000"  # a fixed day for shadow entries the tests create
@@ -22,13 +23,13 @@ SHADOW_GID = 42  # the shadow group of Debian's base-passwd
 
 
 def example_spec(name: str) -> str:
-    """The text of examples/NAME.toml: the well-known fixed-ID specs
+    """The text of the shipped spec NAME: the well-known fixed-ID specs
     (install-ids, freebsd-ports) are written there and nowhere else."""
     return (EXAMPLES / f"{name}.toml").read_text()
 
 
 def example_tables(name: str) -> dict[str, list[dict]]:
-    """examples/NAME.toml as tables, for a test that needs a variant of it."""
+    """The shipped spec NAME as tables, for a test that needs a variant of it."""
     return tomllib.loads(example_spec(name))
 
 

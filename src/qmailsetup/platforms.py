@@ -62,7 +62,7 @@ USERADD_ALSO_FIELDS = frozenset({"names"})
 ID_ALLOCATIONS = ("down", "up")
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class IdRange(NamedTuple):
     uid_min: int
     uid_max: int

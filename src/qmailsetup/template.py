@@ -26,7 +26,7 @@ def rendered(value) -> str:
     return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class Template(NamedTuple):
     parts: tuple[tuple[str, ...], ...] = ()
     # the fields each part names, in the order of parts

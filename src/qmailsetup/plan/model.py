@@ -55,6 +55,9 @@ class Change:
     drift: bool = False
     # the supplementary groups a user is to be added to (not yet a member)
     joining: tuple[str, ...] = ()
+    # what the plan says of a field beside its value: where an ID came from
+    # (apply --ids-from: the evidence for it)
+    field_notes: dict[str, str] = field(default_factory=dict)
 
     def settings(self) -> dict[str, Value]:
         """What a backend sets: all of a new object or of one repaired (its

@@ -46,7 +46,7 @@ class Format:
 
     def redact(self, line: str) -> str:
         """LINE as it may be shown: its password field as HIDDEN unless it
-        is one of the values that hold no secret (README, "Safety rules": no
+        is one of the values that hold no secret (qmailsetup(8), SAFETY: no
         output shows a hash). Any line with that column is redacted, comments
         too: commenting an entry out is a common way to disable it. A line
         without it (a comment such as "# $6$salt$hash", a line cut short)

@@ -7,7 +7,7 @@ directory through it, and apply's preflight looks at it: all relative to one des
 (openat and friends, dir_fd=), opened without following a link when the
 root is not /. Whatever happens to the name ROOT/etc after that (renamed,
 swapped for a symlink to the host's own /etc), every step still works on
-the directory that was checked (README, "Safety rules").
+the directory that was checked (qmailsetup(8), SAFETY).
 """
 
 from __future__ import annotations

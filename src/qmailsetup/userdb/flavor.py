@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class Flavor(NamedTuple):
     name: str
     # the files it keeps; the optional ones are used when present

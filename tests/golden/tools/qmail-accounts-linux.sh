@@ -63,6 +63,9 @@ done
 
 conflicts=0
 commands=0
+nl='
+'
+dry_made=$nl
 refuse() {
 	echo "! $*" >&2
 	conflicts=$((conflicts + 1))
@@ -231,7 +234,8 @@ in_place() {
 # entered last, and after each cd pwd -P must be the path walked so far: a
 # symlink planted on the way, even after it was checked, stops the run
 # instead of redirecting it. A dry run shows the mkdirs and enters nothing
-# that is missing.
+# that is missing; it remembers what it showed (dry_made), since the real
+# run finds those made.
 enter() {
 	e_at=
 	e_rest=${1#/}
@@ -246,8 +250,11 @@ enter() {
 		e_at=$e_at/$e_name
 		[ "$e_missing" = no ] && [ -L "./$e_name" ] && fail "$e_at is a symlink; refusing to follow it"
 		if [ "$e_missing" = yes ] || [ ! -e "./$e_name" ]; then
-			shown_run "mkdir -m $e_mode $e_at" mkdir -m "$e_mode" "./$e_name"
-			[ "$dry_run" = yes ] && { e_missing=yes; continue; }
+			case $dry_made in
+			*"$nl$e_at$nl"*) ;;
+			*) shown_run "mkdir -m $e_mode $e_at" mkdir -m "$e_mode" "./$e_name" ;;
+			esac
+			[ "$dry_run" = yes ] && { e_missing=yes dry_made=$dry_made$e_at$nl; continue; }
 		fi
 		cd "./$e_name" 2>/dev/null && [ "$(pwd -P)" = "$e_at" ] ||
 			fail "$e_at is not the directory it was checked to be (a symlink or a file put there since?)"
