@@ -148,26 +148,23 @@ def make_paths(case: dict, root: Path) -> None:
 
 def describe(case: dict, monkeypatch) -> None:
     """The host as the case says it stands, not as the temporary tree is:
-    the spec paths' states given, the tree root's own (it is the running
-    user's, whom the tool rightly distrusts)."""
+    each spec path's state given (at observe_path, which every reading of
+    the paths goes through), the tree root's own (it is the running user's,
+    whom the tool rightly distrusts)."""
     from qmailsetup import observe, target
 
-    monkeypatch.setattr(observe, "observe_paths", lambda spec, root: given_paths(case, spec))
+    monkeypatch.setattr(observe, "observe_path", lambda root, path: given_path(case, path))
     monkeypatch.setattr(observe, "unsafe_etc", lambda etc: ())
     monkeypatch.setattr(target.Target, "untrusted_directory", lambda self, absolute, holding_roots=False: None)
 
 
-def given_paths(case: dict, spec) -> dict:
+def given_path(case: dict, path: str):
     from qmailsetup.observe import PathState
 
-    given = case.get("paths", {})
-    states = {}
-    for path in spec.paths:
-        state = given.get(path.path, {"kind": "missing"})
-        mode = state.get("mode")
-        states[path.path] = PathState(path.path, state["kind"], state.get("owner"), state.get("group"),
-                                      None if mode is None else int(mode, 8), state.get("blocked_by"))
-    return states
+    state = case.get("paths", {}).get(path, {"kind": "missing"})
+    mode = state.get("mode")
+    return PathState(path, state["kind"], state.get("owner"), state.get("group"),
+                     None if mode is None else int(mode, 8), state.get("blocked_by"))
 
 
 def shown(result: Result, root: Path) -> str:
