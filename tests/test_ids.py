@@ -61,6 +61,7 @@ def planned_ids(root: Path, *args) -> dict[str, int]:
 # --- export --format toml -------------------------------------------------------
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_two_roots_whose_accounts_differ_end_with_the_same_ids_after_export_and_apply(tmp_path):
     first, second = debian_tree(tmp_path / "first"), other_system_accounts(tmp_path / "second")
     assert apply(first).code == 0
@@ -85,6 +86,7 @@ def write_spec(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_pinned_number_another_account_holds_is_refused_and_nothing_written(tmp_path):
     first = debian_tree(tmp_path / "first")
     assert apply(first).code == 0
@@ -98,6 +100,7 @@ def test_a_pinned_number_another_account_holds_is_refused_and_nothing_written(tm
     assert snapshot(other) == before
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_the_exported_spec_is_the_spec_as_given_with_every_id_as_the_host_has_it(tmp_path):
     """Every field survives (quotes, a backslash, non-ASCII, class, role,
     supplementary groups, [qmail]), and it parses back as that spec."""
@@ -174,7 +177,8 @@ split = 7
 
 @pytest.mark.parametrize(("args", "code", "message"), [
     ([], 3, "not on the host yet: group qmail, group nofiles, user alias"),
-    (["--spec", "SPEC"], 3, "the host does not have the spec's IDs: group qmail has gid 999, the spec says 2107"),
+    pytest.param(["--spec", "SPEC"], 3, "the host does not have the spec's IDs: group qmail has gid 999, the spec says 2107",
+                 marks=pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")),
 ])
 def test_export_toml_refuses_what_it_cannot_pin(tmp_path, args, code, message):
     root = debian_tree(tmp_path / "root")
