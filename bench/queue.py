@@ -119,7 +119,7 @@ def main() -> None:
                 passwd.write_text(passwd.read_text().replace("qmails:x:7796:", "qmails:x:7896:"))
             host = observe(spec, root, choose_profile("linux", root))
             [finding] = queue_findings(spec, root, host)
-            walk = median_time(lambda: queue_findings(spec, root, host), options.runs)
+            walk = median_time(lambda host=host: queue_findings(spec, root, host), options.runs)
             whole = median_time(lambda: subprocess.run(check, env=env, stdout=subprocess.DEVNULL, check=False), options.runs)
             rss = child_rss_mib()
             baseline = median_time(lambda: subprocess.run(find, stdout=subprocess.DEVNULL, check=True), options.runs)

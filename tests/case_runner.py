@@ -183,7 +183,7 @@ def dry_runs(name: str, args: list[str], root: Path) -> None:
     """The dry run, and its --json document where the case keeps one, are
     as stored."""
     compare(name, "plan", shown(cli("apply", "--dry-run", "--root", root, *args), root))
-    if (CASES / f"{name}.json").exists() or UPDATE and name in JSON_CASES:
+    if (CASES / f"{name}.json").exists() or (UPDATE and name in JSON_CASES):
         data = document(cli("apply", "--dry-run", "--json", "--root", root, *args), root)
         compare(name, "json", json.dumps(data, indent=2, sort_keys=True) + "\n")
 

@@ -101,7 +101,21 @@ def cli(*args) -> Result:
             main([str(a) for a in args])
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    if "--json" in map(str, args) and out.getvalue():
+        held_to_json_schema(out.getvalue())
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def held_to_json_schema(printed: str) -> None:
+    """What --json printed is valid by `qmailsetup schema json`: every
+    test's run checks the schema against what the tool really prints."""
+    import json
+
+    import jsonschema
+
+    from qmailsetup.schema import json_schema
+
+    jsonschema.validate(json.loads(printed), json_schema())
 
 
 def squeezed(text: str) -> str:

@@ -17,8 +17,9 @@ import subprocess
 from pathlib import Path
 from unittest import mock
 
-import namespace
 import pytest
+
+import namespace
 from conftest import Result, cli, dead_pid, require_tools
 from process import EPOCH
 from snapshot import account_files, snapshot, without_pwd_lock

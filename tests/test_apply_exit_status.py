@@ -63,5 +63,5 @@ def test_every_finding_id_has_its_rule():
     from qmailsetup.check import Finding
 
     assert {each.scope for each in FINDING_IDS.values()} == {"filesystem", "setup", "plan", "check"}
-    with pytest.raises(ValueError, match="unknown finding id 'fs.tmpfs'"):
+    with pytest.raises(ValueError, match=r"unknown finding id 'fs\.tmpfs'"):
         Finding("fs.tmpfs", "error", None, "")

@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+
 from conftest import cli, require_tools
 from qmail_layout import QMAIL_USERS
 from scenarios import build
@@ -107,7 +108,6 @@ def test_each_change_is_told_as_it_completes_with_the_id_useradd_gave(tmp_path):
 
 
 def test_json_applied_lists_each_change_with_the_id_it_got(tmp_path):
-    import json
 
     root = tmp_path / "root"
     root.mkdir()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from snapshot import snapshot
 from trees import debian_tree

@@ -15,17 +15,17 @@ import json
 from pathlib import Path
 
 import pytest
+
 from bsd_hosts import STATES, build
 from conftest import cli, fake_tools
 from golden import check_json, scrub
-from snapshot import snapshot
-from trees import bsd_tree, debian_tree, example_tables, spec_toml
-
 from qmailsetup.backends import make_backend
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
+from snapshot import snapshot
+from trees import bsd_tree, debian_tree, example_tables, spec_toml
 
 # NetBSD's master.passwd has OpenBSD's format; no NetBSD tree is kept
 FIXTURE = {"freebsd": "freebsd", "openbsd": "openbsd", "netbsd": "openbsd"}

@@ -17,17 +17,17 @@ import os
 from pathlib import Path
 
 import pytest
+
 from bsd_tools import calls, netbsd_user_tools
 from conftest import cli
-from snapshot import snapshot
-from trees import bsd_tree, example_tables, spec_toml, write
-
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import OperationFailed
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec, parse_spec
+from snapshot import snapshot
+from trees import bsd_tree, example_tables, spec_toml, write
 
 NETBSD = load_profile("netbsd")
 SHELLS = "# /etc/shells\n/bin/sh\n/bin/csh\n/bin/ksh\n"

@@ -6,9 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from case_runner import (
-    applied_files, build, case_names, compare, describable, describe, dry_runs, make_paths, makes_directories,
-    settings, why_apply_needs_root,
+    applied_files,
+    build,
+    case_names,
+    compare,
+    describable,
+    describe,
+    dry_runs,
+    make_paths,
+    makes_directories,
+    settings,
+    why_apply_needs_root,
 )
 from conftest import cli
 from files_support import assert_consistent, parse_all

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import cli
 from qmailsetup.check import SEVERITIES
 from scenarios import build

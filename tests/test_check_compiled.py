@@ -14,15 +14,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from namespace import run_in_namespace
-from scenarios import add_qmail_accounts
-from trees import FIXTURES, debian_tree, example_tables, spec_toml
 
+from namespace import run_in_namespace
 from qmailsetup.check import compiled
 from qmailsetup.check.compiled import RUNTIME_LOOKUP, compiled_findings, parse_showctl
 from qmailsetup.observe import observe
 from qmailsetup.platforms import choose_profile
 from qmailsetup.spec import parse_spec
+from scenarios import add_qmail_accounts
+from trees import FIXTURES, debian_tree, example_tables, spec_toml
 
 SHOWCTL = FIXTURES / "qmail-showctl"
 INSTALL_IDS_USERS = {"alias": 7790, "qmaild": 7791, "qmaill": 7792, "root": 0, "qmailp": 7793,

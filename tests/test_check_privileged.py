@@ -191,7 +191,7 @@ check after
     out = result.stdout
     assert "=== chattr -R: failed" in out, "the old remedy fails on a FIFO"
     assert "=== remedy: find /var/qmail/queue -type d -exec chattr +S {} +\n=== remedy: exit 0\n" in out
-    seen = runs("\n".join(l for l in out.splitlines() if not l.startswith(("=== chattr", "=== remedy"))))
+    seen = runs("\n".join(line for line in out.splitlines() if not line.startswith(("=== chattr", "=== remedy"))))
     assert seen["before"][1]["fs.sync-metadata"]["severity"] == "warning"
     after = seen["after"][1]["fs.sync-metadata"]
     assert after["severity"] == "ok" and "has the synchronous attribute" in after["message"]

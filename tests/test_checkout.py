@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 from conftest import skip_or_fail
-
 from qmailsetup.specs import names as spec_names
 
 CHECKOUT = Path(__file__).resolve().parents[1]

@@ -3,9 +3,8 @@ by host: tests/cases/, test_cases.py)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
 from conftest import cli
 from trees import debian_tree
 

@@ -8,13 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from qmail_layout import QMAIL_USERS
+from qmailsetup.spec import load_spec
 from snapshot import snapshot
 from trees import EXAMPLES, append, bsd_tree, debian_tree, master_line
-
-from qmailsetup.spec import load_spec
-
 
 # example -> (groups with GIDs, first UID, shell, the platform and tree to try it on)
 EXPECTED = {
@@ -59,7 +58,7 @@ def host_with_alias_renumbered(root: Path, platform: str, uid: int) -> None:
 
 @pytest.mark.parametrize("example", EXPECTED)
 def test_an_account_with_another_id_is_a_conflict_naming_both_numbers(tmp_path, mocker, example):
-    groups, first_uid, _, platform = EXPECTED[example]
+    _groups, first_uid, _, platform = EXPECTED[example]
     root = tmp_path / "root"
     host_with_alias_renumbered(root, platform, 4321)
     run = mocker.patch("qmailsetup.tools.run_tool")

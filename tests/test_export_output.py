@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 
 # the name write_outputs wrote through before, fixed and so plantable

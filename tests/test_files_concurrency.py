@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import require_tools
 from files_support import assert_consistent, leftovers, parse_all
 from process import apply_files, env

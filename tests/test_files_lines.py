@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from case_runner import build, case_names, settings
 from conftest import cli
 from process import EPOCH

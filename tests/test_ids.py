@@ -11,13 +11,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
-from namespace import copy_etc, in_namespace, PRELUDE
+from namespace import PRELUDE, copy_etc, in_namespace
 from qmail_tree import INSTALL_IDS_GIDS, INSTALL_IDS_UIDS, lay_out, showctl_output, stand_in_showctl
+from qmailsetup.spec import load_spec, parse_spec
 from snapshot import snapshot
 from trees import append, debian_tree, write
-
-from qmailsetup.spec import load_spec, parse_spec
 
 QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
 
@@ -164,8 +164,8 @@ split = 7
     given = load_spec(text)
     exported = parse_spec(result.out, "exported")
     host = ids(root)
-    host |= {"_alias": int(next(l for l in (root / "etc/passwd").read_text().splitlines() if l.startswith("_alias:")).split(":")[2]),
-             "group qcerts": int(next(l for l in (root / "etc/group").read_text().splitlines() if l.startswith("qcerts:")).split(":")[2])}
+    host |= {"_alias": int(next(line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("_alias:")).split(":")[2]),
+             "group qcerts": int(next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("qcerts:")).split(":")[2])}
     assert exported == given.model_copy(update={
         "groups": [g.model_copy(update={"gid": host[f"group {g.name}"]}) for g in given.groups],
         "users": [u.model_copy(update={"uid": host[u.name]}) for u in given.users],

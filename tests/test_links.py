@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from trees import debian_tree, write
 

@@ -17,13 +17,12 @@ import pytest
 import typer
 
 from conftest import cli, require_tools
-from trees import debian_tree
-
 from qmailsetup.check import FINDING_IDS, Finding
 from qmailsetup.cli import app
 from qmailsetup.errors import COMMAND_EXITS
 from qmailsetup.spec import Group, PathSpec, QmailTable, User
 from qmailsetup.specs import names as spec_names
+from trees import debian_tree
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 MAN = CHECKOUT / "man"
@@ -73,7 +72,7 @@ def test_each_command_s_exit_codes_are_errors_py_s():
     text = page("qmailsetup.8")
     status = section(text, "EXIT STATUS").split(".SS ")[1:]
     assert [part.split("\n", 1)[0] for part in status] == list(command_line())[1:] == list(COMMAND_EXITS)
-    for part, table in zip(status, COMMAND_EXITS.values()):
+    for part, table in zip(status, COMMAND_EXITS.values(), strict=True):
         codes = re.findall(r"^\.TP\n\\fB(\d)\\fR\n(.*)$", part, re.MULTILINE)
         assert [(int(code), meaning) for code, meaning in codes] == [(code, m.replace("\\-", "-")) for code, m in table]
 
@@ -81,7 +80,7 @@ def test_each_command_s_exit_codes_are_errors_py_s():
 def test_every_finding_id_is_listed_and_no_other_can_be_made():
     listed = re.findall(r"^\.TP\n\\fB([a-z.-]+)\\fR$", section(page("qmailsetup.8"), "FINDINGS"), re.MULTILINE)
     assert listed == list(FINDING_IDS)
-    with pytest.raises(ValueError, match="unknown finding id 'fs.nosync'"):
+    with pytest.raises(ValueError, match=r"unknown finding id 'fs\.nosync'"):
         Finding("fs.nosync", "error", None, "a typo of a check")
 
 
@@ -91,7 +90,7 @@ def test_every_spec_field_is_in_qmailsetup_toml_5_as_the_model_has_it(title, mod
     fields = re.findall(r"^\.TP\n\\fB([a-z]+)\\fR \(([^;]+); ([^)]+)\)$", section(page("qmailsetup.toml.5"), title),
                         re.MULTILINE)
     assert [name for name, _, _ in fields] == [info.alias or name for name, info in model.model_fields.items()]
-    for (name, kind, need), info in zip(fields, model.model_fields.values()):
+    for (name, kind, need), info in zip(fields, model.model_fields.values(), strict=True):
         if info.is_required():
             assert need == "required", name
         else:
@@ -105,7 +104,7 @@ def test_generate_refuses_a_field_without_its_text_and_a_spec_not_described(monk
     says what it is."""
     namespace = generator()
     del namespace["FIELD_TEXT"]["users.comment"]
-    with pytest.raises(SystemExit, match="users.comment"):
+    with pytest.raises(SystemExit, match=r"users\.comment"):
         namespace["fields"]("users")
     del namespace["SHIPPED_SPECS"]["gentoo"]
     with pytest.raises(SystemExit, match="gentoo"):
@@ -145,7 +144,7 @@ def test_the_pages_have_the_sections_of_a_man_page():
     sections = {name: re.findall(r"^\.SH (.+)$", (MAN / name).read_text(), re.MULTILINE)
                 for name in ("qmailsetup.8", "qmailsetup.toml.5")}
     assert sections["qmailsetup.8"] == ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "THE SPEC",
-                                        "DRIFT", "THE SAME IDS EVERYWHERE", "PLATFORMS", "FINDINGS", "SAFETY",
+                                        "DRIFT", "THE SAME IDS EVERYWHERE", "PLATFORMS", "FINDINGS", "SAVED PLANS", "SCHEMAS", "SAFETY",
                                         "JSON OUTPUT", "EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES", "SEE ALSO"]
     assert sections["qmailsetup.toml.5"] == ["NAME", "SYNOPSIS", "DESCRIPTION", "GROUPS", "USERS", "PATHS",
                                              "QMAIL", "ROLES", "VALUES", "FILES", "EXAMPLES", "SEE ALSO"]

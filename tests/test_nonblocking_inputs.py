@@ -11,14 +11,14 @@ import socket
 import subprocess
 from pathlib import Path
 
-import process
 import pytest
-from namespace import run_in_namespace
-from snapshot import snapshot
-from trees import debian_tree, write
 
+import process
+from namespace import run_in_namespace
 from qmailsetup.errors import EXIT_BAD_INPUT
 from qmailsetup.platforms import profiles_dir
+from snapshot import snapshot
+from trees import debian_tree, write
 
 TIMEOUT = 60  # seconds; a run takes well under one, a blocked one forever
 

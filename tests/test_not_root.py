@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, require_tools
 from snapshot import snapshot
 from trees import make_tree

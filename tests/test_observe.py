@@ -14,14 +14,13 @@ import pwd
 from pathlib import Path
 
 import pytest
-from trees import installed_tree
-from conftest import cli
-from snapshot import snapshot
-from trees import debian_tree, write
 
+from conftest import cli
 from qmailsetup.observe import Parent, PathState, observe, observe_path
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from snapshot import snapshot
+from trees import debian_tree, installed_tree, write
 
 LINUX = load_profile("linux")
 FREEBSD = load_profile("freebsd")

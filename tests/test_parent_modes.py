@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import cli, squeezed
 from qmailsetup.check.accounts import account_findings
 from qmailsetup.platforms import load_profile
@@ -74,12 +75,12 @@ def test_a_parent_without_search_permission_is_an_error_with_the_chmod(tmp_path)
 def test_the_group_and_owner_bits_count_for_those_they_name(tmp_path):
     root = tmp_path / "root"
     provisioned(root)
-    qmail_gid = int(next(l for l in (root / "etc/group").read_text().splitlines() if l.startswith("qmail:")).split(":")[2])
+    qmail_gid = int(next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("qmail:")).split(":")[2])
     os.chown(root / "var", 0, qmail_gid)
     os.chmod(root / "var", 0o710)  # the qmail group may pass, nofiles' users may not
     [finding] = traverse(root)
     assert finding.message == f"/var (owner 0, group {qmail_gid}, mode 0710) does not let {NOFILES_USERS} through to /var/qmail"
-    alias_uid = int(next(l for l in (root / "etc/passwd").read_text().splitlines() if l.startswith("alias:")).split(":")[2])
+    alias_uid = int(next(line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("alias:")).split(":")[2])
     os.chown(root / "var", alias_uid, qmail_gid)
     os.chmod(root / "var", 0o070)  # the owner's bits alone count for the owner, even in the group
     [finding] = traverse(root)

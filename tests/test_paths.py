@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from qmailsetup.errors import OperationFailed
 from qmailsetup.paths import ensure_directory
 from snapshot import mode_owner
-
 
 pytestmark = pytest.mark.root("chown")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import os
 
 import pytest
+
 from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile

@@ -6,16 +6,15 @@ and the qmail-conf export (goldens). Renamed accounts are known by role."""
 
 from __future__ import annotations
 
-
 import pytest
+
 from conftest import cli, require_tools
 from golden import check_text
 from namespace import run_in_namespace
-from trees import EXAMPLES, debian_tree
-
 from qmailsetup.errors import BadInput
 from qmailsetup.layout import qmail_layout, standard_names
 from qmailsetup.spec import load_spec, parse_spec
+from trees import EXAMPLES, debian_tree
 
 # profile -> ({group: gid}, {user: uid}, the source its header names)
 PROFILES = {

@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import cli
-from scenarios import build
 
+from conftest import cli
 from qmailsetup.platforms import read_os_release
 from qmailsetup.target import MAX_LINKS, Target
+from scenarios import build
 
 
 def findings(root: Path) -> list[dict]:

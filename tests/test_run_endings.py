@@ -137,7 +137,7 @@ def test_a_real_run_under_an_ascii_terminal_writes_the_comment_in_utf8(tree, tmp
     result = run([*real_run(tree), "--spec", str(spec)], subprocess.PIPE, env={"PYTHONIOENCODING": "ascii"})
     assert (result.returncode, result.stderr) == (4, "")
     assert "Applied 2 changes." in result.stdout
-    line = next(l for l in (tree / "etc/passwd").read_bytes().splitlines() if l.startswith(b"alias:"))
+    line = next(entry for entry in (tree / "etc/passwd").read_bytes().splitlines() if entry.startswith(b"alias:"))
     assert line.split(b":")[4] == "qmail café ✉".encode()
 
 

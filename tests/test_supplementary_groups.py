@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, require_tools
 from process import apply_files, qmailsetup
-from snapshot import account_files, snapshot, without_pwd_lock
-from trees import bsd_tree, make_tree
-
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from snapshot import account_files, snapshot, without_pwd_lock
+from trees import bsd_tree, make_tree
 
 # notqmail's qmail-remote reads its TLS client certificate through qcerts;
 # qmaild (qmail-smtpd's STARTTLS) too, as indimail-style setups have it

@@ -13,15 +13,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import cli, squeezed
-from test_check_queue import SPEC, lay_out
-from scenarios import add_qmail_accounts
-from trees import append, debian_tree
 
+from conftest import cli, squeezed
 from qmailsetup.streams import GuardedOutput, json_text, printable
+from scenarios import add_qmail_accounts
+from test_check_queue import SPEC, lay_out
+from trees import append, debian_tree
 
 HIDE = "\x1b[8m"  # SGR 8: what follows is invisible
 RAW = ("\x1b", "\u202e", "\x9b", "\x07")
@@ -71,7 +70,7 @@ def test_another_accounts_gecos_in_a_diff_context_line(tmp_path):
     text = cli(*args)
     assert text.code == 0, text.err
     assert_no_raw(text.out)
-    assert f" mallory:x:1000:1000:\\x1b[8mMallory,,,:/home/mallory:/bin/bash\n+alias:" in text.out
+    assert " mallory:x:1000:1000:\\x1b[8mMallory,,,:/home/mallory:/bin/bash\n+alias:" in text.out
     as_json = cli(*args, "--json")
     assert as_json.code == 0, as_json.err
     assert_no_raw(as_json.out)

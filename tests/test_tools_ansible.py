@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import require_tools, skip_or_fail
+from qmailsetup import __version__
 from snapshot import snapshot
 from trees import append, debian_tree, write
-
-from qmailsetup import __version__
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 SOURCE = CHECKOUT / "collections/ansible_collections/qmailsetup/qmail"

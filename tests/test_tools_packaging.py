@@ -10,10 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import require_tools
-from trees import debian_tree
 
+from conftest import require_tools
 from qmailsetup import __version__
+from trees import debian_tree
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_the_wheel_installs_the_man_pages_where_man_finds_them(installed):
     wheel, qmailsetup = installed
     names = zipfile.ZipFile(wheel).namelist()
     venv = qmailsetup.parent.parent
-    for name, place in PAGES.items():
+    for place in PAGES.values():
         assert f"qmailsetup-{__version__}.data/data/share/man/{place}" in names
         page = venv / "share/man" / place
         assert page.read_text() == (CHECKOUT / "man" / Path(place).name).read_text()
@@ -115,5 +115,5 @@ def test_the_wheel_installs_the_man_pages_where_man_finds_them(installed):
 def test_the_readme_install_line_names_the_wheel_that_is_built(installed):
     wheel, _ = installed
     readme = (CHECKOUT / "README.md").read_text()
-    line = next(l for l in readme.splitlines() if "uv tool install" in l and "pip wheel" in l)
+    line = next(shown for shown in readme.splitlines() if "uv tool install" in shown and "pip wheel" in shown)
     assert line.strip() == f"python3 -m pip wheel --no-deps -w dist . && uv tool install dist/{wheel.name}"

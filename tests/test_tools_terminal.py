@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import cli
 
 COMMANDS = ("apply", "check", "env", "export")

@@ -59,7 +59,7 @@ def shadowed(passwd_lines: list[str]) -> tuple[str, str]:
         passwd.append(":".join(fields))
         locked = password if password not in ("", "x") else "*"
         shadow.append(f"{fields[0]}:{locked}:{LAST_CHANGE}:0:99999:7:::")
-    return "".join(f"{l}\n" for l in passwd), "".join(f"{l}\n" for l in shadow)
+    return "".join(f"{line}\n" for line in passwd), "".join(f"{line}\n" for line in shadow)
 
 
 def gshadowed(group_lines: list[str]) -> tuple[str, str]:
@@ -69,7 +69,7 @@ def gshadowed(group_lines: list[str]) -> tuple[str, str]:
         fields[1] = "x"
         group.append(":".join(fields))
         gshadow.append(f"{fields[0]}:*::{fields[3]}")
-    return "".join(f"{l}\n" for l in group), "".join(f"{l}\n" for l in gshadow)
+    return "".join(f"{line}\n" for line in group), "".join(f"{line}\n" for line in gshadow)
 
 
 def shadow_tree(root: Path, passwd_text: str, group_text: str, login_defs: bool = True) -> Path:

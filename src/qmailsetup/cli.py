@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from qmailsetup import __version__
+from qmailsetup.choices import BACKENDS, EXPORT_FORMATS
 from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
 from qmailsetup.specs import names as spec_names, spec_path
-
 
 app = typer.Typer(
     name="qmailsetup",
@@ -29,16 +29,17 @@ app = typer.Typer(
 )
 
 
-class BackendChoice(str, Enum):
-    auto = "auto"
-    useradd = "useradd"
-    pw = "pw"
-    files = "files"
+def choice(name: str, values) -> type[Enum]:
+    """The option values VALUES as the Enum typer takes."""
+    return Enum(name, [(value, value) for value in values], type=str)
+
+
+BackendChoice = choice("BackendChoice", ("auto", *BACKENDS))
 
 
 # a str, not a Path: Path("./gentoo") is Path("gentoo"), a shipped spec's name
 SpecOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--spec", metavar="FILE", help="A TOML spec file, or the name of a spec shipped with qmailsetup: "
                  f"{', '.join(spec_names())}; default: the built-in qmail layout."),
 ]
@@ -69,7 +70,7 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -107,11 +108,11 @@ def common(
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
     ] = False,
     install_completion: Annotated[
-        Optional[Shell],
+        Shell | None,
         completion_option(True, "Install completion for SHELL (bash, zsh or fish) in your home directory."),
     ] = None,
     show_completion: Annotated[
-        Optional[Shell], completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
+        Shell | None, completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
     ] = None,
 ) -> None:
     """Prepare a UNIX host for qmail, idempotently and safely."""
@@ -150,20 +151,48 @@ def apply(
         bool, typer.Option("--detailed-exitcode", help="Exit 4 when changes are pending (--dry-run) or were made.")
     ] = False,
     ids_from: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--ids-from", metavar="DIR", help="Take each qmail account's ID from the existing qmail home DIR "
                      "(under --root, a path inside the root): its queue's and alias's owners, and the IDs compiled "
                      "into its binaries; refused where they disagree."),
+    ] = None,
+    plan_out: Annotated[
+        Path | None, typer.Option("--plan-out", metavar="FILE", help="With --dry-run: save the plan in FILE.")
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="Apply exactly the plan saved in FILE, or refuse.")
     ] = None,
 ) -> None:
     """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
     from qmailsetup.run import run_apply
 
+    if plan is not None:
+        code = apply_saved(plan, root, backend.value, platform, json, detailed_exitcode,
+                           dry_run=dry_run, spec=spec, fix_drift=fix_drift, plan_out=plan_out, ids_from=ids_from)
+        raise typer.Exit(code)
+    if plan_out is not None and not dry_run:
+        from qmailsetup.errors import BadInput
+
+        raise BadInput("--plan-out: only with --dry-run (the plan is saved, not applied)")
     code = run_apply(
         spec_file=spec_path(spec), root=check_root(root), backend_name=backend.value, platform=platform,
         dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, ids_from=ids_from,
+        plan_out=plan_out,
     )
     raise typer.Exit(code)
+
+
+def apply_saved(plan: Path, root: str, backend: str, platform: str, as_json: bool, detailed: bool, **others) -> int:
+    """apply --plan FILE: the plan holds the spec and what to do; the
+    options that would change them are refused."""
+    from qmailsetup.errors import BadInput
+    from qmailsetup.savedplan import run_saved_plan
+
+    given = [name for name, value in others.items() if value not in (None, False)]
+    if given:
+        raise BadInput(f"--plan: not with --{given[0].replace('_', '-')} (the plan holds its spec and its changes)")
+    return run_saved_plan(plan_file=plan, root=check_root(root), backend_name=backend, platform=platform,
+                          as_json=as_json, detailed=detailed)
 
 
 @app.command(
@@ -203,12 +232,7 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     sys.stdout.write(run_env(spec_file=spec_path(spec), root=check_root(root), platform=platform))
 
 
-class ExportFormat(str, Enum):
-    sysusers = "sysusers"
-    json = "json"
-    qmail_conf = "qmail-conf"
-    sh = "sh"
-    toml = "toml"
+ExportFormat = choice("ExportFormat", EXPORT_FORMATS)
 
 
 @app.command(
@@ -224,18 +248,17 @@ class ExportFormat(str, Enum):
 )
 def export(
     format: Annotated[
-        ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
-                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script), "
-                                   "toml (the spec with every ID as the host has it, to apply elsewhere).")
+        ExportFormat,
+        typer.Option("--format", help=", ".join(f"{name} ({what})" for name, what in EXPORT_FORMATS.items()) + "."),
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
     root: Annotated[
-        Optional[str], typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
+        str | None, typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
     ] = None,
 ) -> None:
     """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script, or the spec
@@ -257,6 +280,25 @@ def export(
         return
     for path in write_outputs(outputs, output):
         print(f"wrote {path}")
+
+
+class SchemaKind(StrEnum):
+    spec = "spec"
+    json = "json"
+
+
+@app.command(
+    epilog=epilog(
+        "schema",
+        "qmailsetup schema spec > qmail.schema.json",
+        "qmailsetup schema json",
+    )
+)
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
+    """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
+    from qmailsetup.schema import schema_text
+
+    sys.stdout.write(schema_text(kind.value))
 
 
 def fail(message: str) -> None:

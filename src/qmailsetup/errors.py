@@ -45,6 +45,10 @@ COMMAND_EXITS = {
         (EXIT_REFUSED, "toml: accounts of the spec are missing, or hold other IDs than the spec names: "
          "nothing written"),
     ),
+    "schema": (
+        (EXIT_OK, "printed"),
+        (EXIT_BAD_INPUT, "usage: neither spec nor json"),
+    ),
 }
 
 

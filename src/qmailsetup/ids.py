@@ -41,9 +41,9 @@ from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
 from qmailsetup.plan.model import Kind, Plan
 from qmailsetup.spec import Spec, check_id, format_errors
 from qmailsetup.target import Target
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 KINDS = {"dir": stat.S_IFDIR, "file": stat.S_IFREG, "fifo": stat.S_IFIFO}
-FIELDS = {Kind.USER: "uid", Kind.GROUP: "gid"}
 # qmail-showctl's lines: the IDs compiled into qmail
 COMPILED = {Kind.USER: "user ids", Kind.GROUP: "group ids"}
 SHOWN_PATHS = 3  # a note names this many paths, then counts the rest
@@ -103,14 +103,14 @@ class IdsFrom:
         refused when that differs)."""
         created = set()
         for change in plan.changes:
-            note = self.note(change.kind, change.name) if change.kind in FIELDS else None
-            if note and FIELDS[change.kind] in change.fields:
-                change.field_notes[FIELDS[change.kind]] = note
+            note = self.note(change.kind, change.name) if change.kind in ID_COLUMNS else None
+            if note and ID_COLUMNS[change.kind] in change.fields:
+                change.field_notes[ID_COLUMNS[change.kind]] = note
                 created.add((change.kind, change.name))
         for kind, name in [*self.taken, *self.unknown]:
             if (kind, name) not in created:
                 taken = self.taken.get((kind, name))
-                said = f"{FIELDS[kind]} {taken.number}, {taken.evidence}" if taken else self.note(kind, name)
+                said = f"{ID_COLUMNS[kind]} {taken.number}, {taken.evidence}" if taken else self.note(kind, name)
                 plan.notes.append(f"{kind} {name}: {said}")
         if self.showctl:
             plan.notes.append(f"the IDs compiled into qmail are not known: {self.showctl}")
@@ -201,7 +201,7 @@ def contradictions(names: dict[tuple[Kind, str], str], seen: dict[tuple[Kind, st
         if (kind, role) not in names:
             continue
         who = title(kind, role, names[(kind, role)])
-        id_name = FIELDS[kind]
+        id_name = ID_COLUMNS[kind]
         if len(what.owners) > 1:
             each = "; ".join(f"{n} ({what.where(n, kind, directory)})" for n in sorted(what.owners))
             found.append(f"{who}: {id_name}s {each}")
@@ -239,7 +239,7 @@ def shared_numbers(taken: dict[tuple[Kind, str], Taken], names: dict[tuple[Kind,
     holders: dict[tuple[Kind, int], list[str]] = {}
     for (kind, role), each in taken.items():
         holders.setdefault((kind, each.number), []).append(title(kind, role, names[(kind, role)]))
-    return [f"{FIELDS[kind]} {number} for both {' and '.join(who)}"
+    return [f"{ID_COLUMNS[kind]} {number} for both {' and '.join(who)}"
             for (kind, number), who in holders.items() if len(who) > 1]
 
 
@@ -262,7 +262,7 @@ def spec_disagrees(spec: Spec, taken: dict[tuple[Kind, str], Taken], names: dict
                            f"so that its gid can be taken from {shown}")
         fixed = fixed_by_spec(spec, kind, name)
         if fixed is not None and fixed != each.number:
-            found.append(f"{title(kind, role, name)}: the spec fixes {FIELDS[kind]} {fixed}, {shown} shows "
+            found.append(f"{title(kind, role, name)}: the spec fixes {ID_COLUMNS[kind]} {fixed}, {shown} shows "
                          f"{each.number} ({each.evidence})")
     return found
 
@@ -274,7 +274,7 @@ def with_ids(spec: Spec, taken: dict[tuple[Kind, str], Taken], source: str) -> S
     for section, kind in (("users", Kind.USER), ("groups", Kind.GROUP)):
         for entry in data[section]:
             if (kind, entry["name"]) in taken:
-                entry[FIELDS[kind]] = taken[(kind, entry["name"])].number
+                entry[ID_COLUMNS[kind]] = taken[(kind, entry["name"])].number
     try:
         return Spec.model_validate(data)
     except ValidationError as error:

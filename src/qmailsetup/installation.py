@@ -26,8 +26,8 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_optional
-from qmailsetup.platforms import data_dir
 from qmailsetup.layout import GROUP_ROLES, ROLE_TITLES, TLS_ROLE, USER_ROLES, Layout
+from qmailsetup.platforms import data_dir
 from qmailsetup.spec import PathSpec, Spec, Strict, check_mode, format_errors
 
 # conf-users' fourth line, the owner of binaries, is root: never created

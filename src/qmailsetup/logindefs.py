@@ -19,7 +19,6 @@ from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS
 from qmailsetup.target import Target
 
-
 # a number as shadow-utils reads one (strtol, base 0): 0x1f hex, 017 octal
 C_NUMBER = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 

@@ -24,8 +24,10 @@ from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near_end
 from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
+
 
 class Parent(NamedTuple):
     """A directory on the way to a spec path, as lstat saw it."""
@@ -72,6 +74,9 @@ class HostState:
     groups: Records
     id_range: IdRange
     nologin: str
+    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
+    # account files goes through it
+    etc: EtcDir
     paths: dict[str, PathState] = field(default_factory=dict)
     # accounts that NSS knows but the local files do not (root / only)
     nss_users: dict[str, int] = field(default_factory=dict)
@@ -89,9 +94,6 @@ class HostState:
     # the shells the platform's useradd accepts (profile shell_must_be_valid);
     # None: any
     accepted_shells: frozenset[str] | None = None
-    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
-    # account files goes through it
-    etc: EtcDir | None = None
     # the root and its etc when others than root may write to them: (path
     # under the root, how it is owned), as PathState.unsafe_parents
     unsafe_etc: tuple[tuple[str, str], ...] = ()
@@ -230,8 +232,8 @@ def look_up_names(spec: Spec, files: dict[str, AccountFile]) -> None:
     users = [user.name for user in spec.users] + [path.owner for path in spec.paths]
     groups = [group.name for group in spec.groups] + [path.group for path in spec.paths]
     groups += [name for user in spec.users for name in (user.group, *user.groups)]
-    for kind, account_file in files.items():
-        account_file.look_up(groups if kind in ("group", "gshadow") else users)
+    for account_file in files.values():
+        account_file.look_up(groups if account_file.file_kind.account == "group" else users)
 
 
 def observe_path(root: Path, path: str) -> PathState:
@@ -306,10 +308,6 @@ def observe_walk(root: Path, path: str) -> PathState:
     return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
 
 
-def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
-    return {p.path: observe_path(root, p.path) for p in spec.paths}
-
-
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
     """Whether the local file of KIND ("user" or "group") has NAME's line
     now: read again, for a name it lacked when first read."""
@@ -344,12 +342,12 @@ def ask_nss(spec: Spec, state: HostState) -> None:
         except KeyError:
             return None
 
-    for kind, accounts, label, local, by_name, by_id, names, numbers in (
-        ("user", spec.users, "uid", state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
-        ("group", spec.groups, "gid", state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
+    for kind, accounts, local, by_name, by_id, names, numbers in (
+        ("user", spec.users, state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
+        ("group", spec.groups, state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
     ):
         for account in accounts:
-            number = getattr(account, label)
+            number = getattr(account, ID_COLUMNS[kind])
             found = None if account.name in local else entry(by_name, account.name)
             if found is not None:
                 names[account.name] = found[2]

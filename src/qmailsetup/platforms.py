@@ -16,10 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+from qmailsetup.choices import BACKENDS, COMMAND_BACKENDS
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
-from qmailsetup.template import Template
 from qmailsetup.target import Target
+from qmailsetup.template import Template
 from qmailsetup.tools import find_tool
 from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 
@@ -40,8 +41,8 @@ def is_login_shell(shell: str) -> bool:
     """Whether an account whose shell field is SHELL may log in (an empty
     field is /bin/sh): every shell but those that never give a login."""
     return shell not in NON_LOGIN_SHELLS
-BACKENDS = ("useradd", "pw", "files")
-COMMAND_BACKENDS = ("useradd", "pw")
+
+
 # the commands a command backend needs, the fields each must be able to
 # pass on (else a planned change would be silently lost), and all it may name
 TEMPLATES = {

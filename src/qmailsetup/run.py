@@ -8,7 +8,14 @@ from pathlib import Path
 from qmailsetup.apply import apply_plan
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import (
-    EXIT_CHANGES, EXIT_CHECK_ERRORS, EXIT_OK, OperationFailed, QmailsetupError, Refused, first_of, one_line,
+    EXIT_CHANGES,
+    EXIT_CHECK_ERRORS,
+    EXIT_OK,
+    OperationFailed,
+    QmailsetupError,
+    Refused,
+    first_of,
+    one_line,
 )
 from qmailsetup.observe import observe, observe_paths
 from qmailsetup.plan import make_plan
@@ -16,7 +23,6 @@ from qmailsetup.platforms import choose_profile, require_format
 from qmailsetup.render import plan_data, render_text
 from qmailsetup.spec import load_spec
 from qmailsetup.streams import json_text
-
 
 
 def refusal(plan) -> str:
@@ -36,12 +42,11 @@ def check_errors(spec, root: Path, profile, as_json: bool, dry_run: bool, host=N
     files backend wrote), saves reading the account files again."""
     from qmailsetup.check.runner import finding_lines, setup_errors
 
+    failed: str | None = None
     try:
         errors = setup_errors(spec, root, profile, dry_run, host)
     except (QmailsetupError, OSError) as error:
         errors, failed = [], str(error)
-    else:
-        failed = None
     if not as_json and (errors or failed):
         heading = "note: qmailsetup check finds, as things stand:" if dry_run else "qmailsetup check: errors that remain:"
         print(f"qmailsetup check could not run: {one_line(failed)}" if failed else heading)
@@ -63,6 +68,7 @@ def outcome(errors: list, code: int) -> int:
 def run_apply(
     *, spec_file: Path | None, root: Path, backend_name: str, platform: str,
     dry_run: bool, fix_drift: bool, as_json: bool, detailed: bool, ids_from: str | None = None,
+    plan_out: Path | None = None,
 ) -> int:
     spec = load_spec(spec_file)
     taken = None
@@ -74,12 +80,21 @@ def run_apply(
     profile = choose_profile(platform, root)
     require_format(profile, root)
     host = observe(spec, root, profile)
-    if not dry_run:
-        host.require_read()  # a run that may write rests on every account file
+    if not dry_run or plan_out is not None:
+        host.require_read()  # a run that may write rests on every account file, and so does a saved plan
     plan = make_plan(spec, host, fix_drift)
     if taken is not None:
         taken.annotate(plan)
     backend = make_backend(backend_name, host)
+    return carry_out(spec, root, host, plan, backend, dry_run=dry_run, as_json=as_json, detailed=detailed,
+                     plan_out=plan_out)
+
+
+def carry_out(spec, root: Path, host, plan, backend, *, dry_run: bool, as_json: bool, detailed: bool,
+              plan_out: Path | None = None) -> int:
+    """Show PLAN and, unless a dry run, apply it (a plan made now, or a
+    saved one: savedplan.py); PLAN_OUT: a dry run saves it there."""
+    profile = host.profile
     plan.warnings += backend.warnings(plan.changes)
     diffs = backend.preview(plan.changes)
     data = plan_data(plan, backend, diffs)
@@ -96,6 +111,14 @@ def run_apply(
     if plan.refused:
         emit()
         raise Refused(refusal(plan))
+    if plan_out is not None:
+        from qmailsetup.savedplan import plan_document, write_plan
+
+        write_plan(plan_out, plan_document(plan, spec, host, backend, root))
+        data["plan_out"] = str(plan_out)
+        if not as_json:
+            print(f"Plan saved in {plan_out}; apply exactly it with: qmailsetup apply --plan {plan_out}"
+                  + ("" if str(root) == "/" else f" --root {root}"))
     if dry_run or plan.in_sync:
         if dry_run and not as_json and not plan.in_sync:
             print("Dry run: nothing was written.")

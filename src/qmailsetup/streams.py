@@ -78,7 +78,7 @@ def reopen_closed_descriptors() -> None:
                 os.dup2(new, fd)
                 os.close(new)
     if sys.stderr is None:  # else print(..., file=sys.stderr) would write to stdout
-        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115 (open for the whole run)
 
 
 class GuardedOutput(io.TextIOBase):
@@ -141,7 +141,7 @@ def guard_stdout() -> GuardedOutput:
     terminal's encoding lacks are written as escapes (\\xe9), never an error."""
     stream = sys.stdout
     if stream is None:  # started with descriptor 1 closed: see reopen_closed_descriptors
-        stream = open(1, "w", encoding="utf-8", closefd=False)
+        stream = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 (open for the whole run)
     if hasattr(stream, "reconfigure"):
         stream.reconfigure(errors="backslashreplace")
     guarded = GuardedOutput(stream)

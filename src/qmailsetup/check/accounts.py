@@ -13,10 +13,11 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.observe import HostState, Parent, observe, shown
-from qmailsetup.plan import Plan, is_locked, make_plan
+from qmailsetup.plan import Plan, make_plan
 from qmailsetup.plan.warnings import RUN_AS_ROOT
 from qmailsetup.platforms import Profile, is_login_shell
 from qmailsetup.spec import Spec
+from qmailsetup.userdb.filekinds import FILE_KINDS, is_locked
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
 # the tool that leaves an account of each kind half-made, and the one that finds it
@@ -24,10 +25,12 @@ HALF_MADE_BY = {"user": ("useradd", "pwck"), "group": ("groupadd", "grpck")}
 
 
 def account_file(host: HostState, password: bool = False) -> str:
-    """Where the users' entries (or their passwords) are kept."""
+    """Where the users' entries (or their passwords: in its companion,
+    shadow, where the host keeps one) are kept."""
     kind = host.flavor.users
-    if password and kind == "passwd" and "shadow" in host.files and host.files["shadow"].exists:
-        kind = "shadow"
+    companion = FILE_KINDS[kind].companion
+    if password and companion in host.files and host.files[companion].exists:
+        kind = companion
     return shown(host.root, f"/etc/{kind}")
 
 
@@ -88,7 +91,7 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
                 "resolve the conflict by hand; qmailsetup apply explains it and writes nothing until then",
             )
         )
-    groups_kept = shown(host.root, "/etc/gshadow")
+    groups_kept = shown(host.root, f"/etc/{FILE_KINDS['group'].companion}")
     if groups_kept in host.unread():
         findings.append(Finding(
             "account.incomplete", "info", groups_kept,

@@ -30,8 +30,8 @@ from pathlib import Path
 from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import open_regular, read_fd
-from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
 from qmailsetup.installation import qmail_install
+from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
 from qmailsetup.observe import HostState, shown
 from qmailsetup.spec import Spec
 
@@ -69,7 +69,7 @@ def parse_showctl(text: str) -> tuple[dict[str, int], dict[str, int]] | None:
     gids = parse_ids(text, "group ids", len(SHOWN_GROUPS))
     if uids is None or gids is None:
         return None
-    return dict(zip(SHOWN_USERS, uids)), dict(zip(SHOWN_GROUPS, gids))
+    return dict(zip(SHOWN_USERS, uids, strict=True)), dict(zip(SHOWN_GROUPS, gids, strict=True))
 
 
 def nobody() -> tuple[int, int] | None:

@@ -22,7 +22,6 @@ from qmailsetup.installation import QmailInstall, qmail_install
 from qmailsetup.spec import Spec
 from qmailsetup.target import Target
 
-
 # Filesystems reached over a network or shared among machines (conf-qmail:
 # never put the queue there).
 NETWORK_TYPES = frozenset(

@@ -32,8 +32,8 @@ import stat
 from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.hostio import kind_of
 from qmailsetup.errors import BadInput
+from qmailsetup.hostio import kind_of
 from qmailsetup.installation import QmailInstall, qmail_install
 from qmailsetup.layout import Layout, qmail_layout
 from qmailsetup.observe import HostState, shown

@@ -54,10 +54,10 @@ def exporters():
     from qmailsetup.export.script import shell_script
     from qmailsetup.export.sysusers import sysusers
 
+    # one for each of choices.EXPORT_FORMATS but those READS_HOST names (export() gives them the root)
     return {"sysusers": sysusers, "json": spec_json, "qmail-conf": qmail_conf, "sh": shell_script}
 
 
-FORMATS = ("sysusers", "json", "qmail-conf", "sh", "toml")
 # the formats that read the host's accounts (under ROOT): the others are the spec alone
 READS_HOST = ("toml",)
 

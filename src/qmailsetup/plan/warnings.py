@@ -8,15 +8,10 @@ from qmailsetup.observe import PathState, shown
 from qmailsetup.plan.model import ACCOUNT_KINDS
 from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
-
+from qmailsetup.userdb.filekinds import is_locked
 
 # what a run as another user than root says of what only root may read
 RUN_AS_ROOT = "run as root to check passwords"
-
-
-def is_locked(password: str) -> bool:
-    """No password can match: '*', '!'-locked, *LOCKED*, or a bare 'x'."""
-    return password == "x" or password.startswith(("*", "!"))
 
 
 def user_warnings(p: Planning, user: User, existing) -> None:

@@ -95,14 +95,19 @@ class EtcDir:
             return False
         return True
 
-    def open_regular(self, name: str, **kwargs) -> tuple[int, os.stat_result]:
-        """hostio.open_regular of NAME in this directory, never through a link."""
+    def descriptor(self, name: str = "") -> int:
+        """The directory's descriptor; FileNotFoundError (of NAME in it)
+        when there is no such directory."""
         if self.fd is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.shown(name))
-        return open_regular(name, dir_fd=self.fd, follow=False, **kwargs)
+        return self.fd
+
+    def open_regular(self, name: str, **kwargs) -> tuple[int, os.stat_result]:
+        """hostio.open_regular of NAME in this directory, never through a link."""
+        return open_regular(name, dir_fd=self.descriptor(name), follow=False, **kwargs)
 
     def info(self) -> os.stat_result:
-        return os.fstat(self.fd)
+        return os.fstat(self.descriptor())
 
     def key(self) -> tuple[int, int]:
         """Which directory this is, whatever it is called now."""
