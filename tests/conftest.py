@@ -120,7 +120,7 @@ def held_to_json_schema(printed: str) -> None:
 
 def squeezed(text: str) -> str:
     """TEXT with every run of blanks and line ends one space: check's
-    report wraps its findings at 100 columns (check/runner.py), so a test
+    report wraps its findings at 100 columns (output.py), so a test
     looks for what a finding says in this form."""
     return " ".join(text.split())
 
@@ -143,3 +143,15 @@ def fake_tools(mocker, names=None, answer=None) -> list[list[str]]:
 
     mocker.patch("qmailsetup.tools.run_tool", side_effect=run)
     return calls
+
+
+def checked_accounts(spec, root: Path, platform: str = "linux") -> list:
+    """check's account findings for SPEC on the tree ROOT: observed and
+    planned as `qmailsetup check` does."""
+    from qmailsetup.check.accounts import account_findings
+    from qmailsetup.observe import observe
+    from qmailsetup.plan import make_plan
+    from qmailsetup.platforms import load_profile
+
+    host = observe(spec, root, load_profile(platform))
+    return account_findings(spec, host, make_plan(spec, host))

@@ -13,9 +13,9 @@ import pytest
 
 from files_support import assert_consistent, leftovers
 from process import EPOCH
-from qmailsetup import run
+from qmailsetup.commands import apply as apply_command
 from qmailsetup.errors import QmailsetupError
-from qmailsetup.run import run_apply
+from qmailsetup.output import ApplyReport
 from snapshot import account_files
 from trees import make_tree
 
@@ -23,21 +23,21 @@ STEPS = ("open", "write", "fsync", "rename", "link", "unlink", "fchown", "fchmod
 
 
 class Injector:
-    """Counts the calls from the start of apply_plan on (observe's reading
-    fails with exit 2 and writes nothing: that is bad input, not a fault
-    in the middle of a write)."""
+    """Counts the calls from the moment the run takes its locks on (before
+    it reads the files: a read that fails is exit 2 and writes nothing,
+    bad input, not a fault in the middle of a write)."""
 
     def __init__(self, monkeypatch, fail_at: int | None) -> None:
         self.fail_at, self.calls, self.fired, self.armed = fail_at, 0, None, False
         for name in STEPS:
             monkeypatch.setattr(os, name, self.wrap(name, getattr(os, name)))
-        real_apply = run.apply_plan
+        real_transaction = apply_command.transaction
 
-        def armed_apply(*args, **kwargs):
+        def armed_transaction(*args, **kwargs):
             self.armed = True
-            return real_apply(*args, **kwargs)
+            return real_transaction(*args, **kwargs)
 
-        monkeypatch.setattr(run, "apply_plan", armed_apply)
+        monkeypatch.setattr(apply_command, "transaction", armed_transaction)
 
     def wrap(self, name, real):
         def call(*args, **kwargs):
@@ -52,14 +52,17 @@ class Injector:
         return call
 
 
+def run_apply(root, fix_drift=False) -> apply_command.Outcome:
+    return apply_command.run(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=False,
+                             fix_drift=fix_drift, detailed=False, report=ApplyReport(as_json=False))
+
+
 def apply(root, fix_drift=False) -> int:
     try:
-        return run_apply(
-            spec_file=None, root=root, backend_name="files", platform="linux", dry_run=False,
-            fix_drift=fix_drift, as_json=False, detailed=False,
-        )
+        outcome = run_apply(root, fix_drift)
     except QmailsetupError as error:
         return error.exit_code
+    return outcome.status if outcome.error is None else outcome.error.exit_code
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +90,7 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
             break
         fired.append(injector.fired)
         now = account_files(root)
-        # 2: a file unreadable when read again under the lock, before any write; or an input that cannot be read
+        # 2: a file unreadable when read under the lock, before any write; or an input that cannot be read
         # (the platform profile, opened through hostio's os.open)
         assert code in (0, 1) or (code == 2 and now == original), (step, injector.fired)
         for kind, data in now.items():
@@ -116,11 +119,9 @@ def test_failure_messages_name_the_file_and_step(tmp_path, monkeypatch, capsys):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "rename", broken_rename)
-    with pytest.raises(QmailsetupError) as failure:
-        run_apply(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=False,
-                  fix_drift=False, as_json=False, detailed=False)
-    message = str(failure.value)
-    assert failure.value.exit_code == 1
+    failure = run_apply(root).error
+    message = str(failure)
+    assert failure.exit_code == 1
     assert f"{root}/etc/gshadow: renaming gshadow-.qmailsetup-" in message
     assert "No space left on device" in message
     assert message.endswith("done before the failure: nothing")

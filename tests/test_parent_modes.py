@@ -11,9 +11,7 @@ import sys
 
 import pytest
 
-from conftest import cli, squeezed
-from qmailsetup.check.accounts import account_findings
-from qmailsetup.platforms import load_profile
+from conftest import checked_accounts, cli, squeezed
 from qmailsetup.spec import load_spec
 from scenarios import provisioned
 from snapshot import mode_owner
@@ -52,7 +50,7 @@ def test_apply_under_umask_077_makes_each_parent_0755(tmp_path):
 
 
 def traverse(root):
-    return [f for f in account_findings(load_spec(None), root, load_profile("linux")) if f.id == "path.traverse"]
+    return [f for f in checked_accounts(load_spec(None), root) if f.id == "path.traverse"]
 
 
 @pytest.mark.root("the host is made with qmail's owners (chown)")

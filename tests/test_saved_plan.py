@@ -109,23 +109,29 @@ def test_a_host_that_moved_is_refused_and_nothing_written(planned, move):
     assert without_pwd_lock(snapshot(root)) == before
 
 
-def test_account_files_changed_after_the_check_are_refused_under_the_locks(planned, mocker):
-    """Between the fingerprint's check and the locks: the files backend,
-    holding them, finds the bytes not those checked, and writes nothing."""
+def test_the_fingerprint_is_checked_under_the_locks_and_a_lockless_edit_after_it_refused(planned, mocker):
+    """The files backend holds its locks from before it reads the host to
+    its last write, so the fingerprint is checked against the very files it
+    writes over; a program that takes no lock and edits passwd after the
+    check is seen before anything is written."""
     root, plan, _ = planned
     check = savedplan.check_still_holds
+    held = []
 
     def then_moved(*args):
+        held.append((root / "etc/passwd.lock").exists())
         holds = check(*args)
         append(root, "passwd", ["late:x:1501:1501::/home/late:/bin/sh"])
         return holds
 
-    mocker.patch("qmailsetup.savedplan.check_still_holds", side_effect=then_moved)
+    mocker.patch("qmailsetup.commands.apply.check_still_holds", side_effect=then_moved)
     result = apply_saved(root, plan)
+    assert held == [True]
     assert result.code == 3, result.err
-    assert "changed since the saved plan's fingerprint was checked" in result.err
+    assert "passwd: changed since it was read, by a program that takes no lock" in result.err
     assert "qmail" not in (root / "etc/group").read_text()
     assert not (root / "var/qmail").exists()
+    assert not (root / "etc/passwd.lock").exists()
 
 
 def rewrite(plan: Path, edit) -> None:

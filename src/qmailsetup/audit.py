@@ -1,57 +1,28 @@
-"""What a real run tells as it goes: a line per change as it completes
-(with the ID the account got, so a slow or failing run shows where it is),
-and, when the files backend edits the live root's account files (for a
-command backend too: its repairs), the syslog lines shadow-utils' useradd,
-groupadd and usermod would have logged (auth facility), so the host's
-audit trail does not depend on the backend.
+"""What a real run tells as it goes: each change as it completes, with
+the ID the account got (output.progress_line says it, so a slow or failing
+run shows where it is), and, when the files backend edits the live root's
+account files (for a command backend too: its repairs), the syslog lines
+shadow-utils' useradd, groupadd and usermod would have logged (auth
+facility), so the host's audit trail does not depend on the backend.
 """
 
 from __future__ import annotations
 
 import os
+import syslog
 from pathlib import Path
 
-from qmailsetup.hostio import read_regular
-from qmailsetup.observe import under
 from qmailsetup.plan import Change
-from qmailsetup.userdb.accountfile import id_near_end
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
-def id_in_file(root: Path, file: str, name: str) -> int | None:
-    """NAME's ID as FILE says now, read back from its end, where useradd
-    and groupadd append what they make."""
-    try:
-        data = read_regular(under(root, f"/etc/{file}"))
-    except OSError:
-        return None
-    return id_near_end(data, file, name)
-
-
-def given_id(change: Change, host, told_tool: bool) -> int | None:
-    """The ID a created account got: the plan's, unless a tool chose it
-    (useradd -r allocates by itself), then read back from the file."""
+def given_id(change: Change) -> int | None:
+    """The ID a created account got: the plan's, which every backend
+    writes or tells its tool."""
     field = ID_COLUMNS.get(change.kind)
     if field is None or change.action != "create":
         return None
-    if field in change.allocated and not told_tool:
-        file = host.flavor.file_of(change.kind)
-        return id_in_file(host.root, file, change.name)
-    return change.desired[field]
-
-
-def progress_line(change: Change, number: int | None) -> str:
-    verb = "created" if change.action == "create" else "changed"
-    if change.action == "repair":
-        return f"repaired {change.kind} {change.name} (added its {', '.join(change.fields)} line)"
-    if change.kind == "path":
-        values = change.desired
-        return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
-    if number is not None:
-        return f"{verb} {change.kind} {change.name} ({ID_COLUMNS[change.kind]} {number})"
-    if change.action == "modify":
-        return f"{verb} {change.kind} {change.name} ({', '.join(change.fields)})"
-    return f"{verb} {change.kind} {change.name}"
+    return change.number(field)
 
 
 def terminal() -> str:
@@ -89,13 +60,13 @@ def syslog_lines(change: Change, host) -> list[str]:
 
 
 class Progress:
-    """The done hook of a real run: keeps what was done, says it (text
-    mode), and logs it where shadow-utils would have (see the module)."""
+    """The done hook of a real run: keeps what was done, tells TELL of it
+    (the change, the ID a created account got), and logs it where
+    shadow-utils would have (see the module)."""
 
-    def __init__(self, host, backend, as_json: bool) -> None:
+    def __init__(self, host, backend, tell) -> None:
         self.host = host
-        self.as_json = as_json
-        self.told_tool = backend.name == "files" or host.profile.pass_planned_ids
+        self.tell = tell
         # on the live root, what qmailsetup wrote itself: every change of the
         # files backend; of a command backend, whose tools log their own, the
         # repairs (the files backend's writer makes them)
@@ -107,13 +78,10 @@ class Progress:
 
     def __call__(self, change: Change) -> None:
         self.done.append(change)
-        number = given_id(change, self.host, self.told_tool)
+        number = given_id(change)
         self.ids[id(change)] = number
-        if not self.as_json:
-            print(progress_line(change, number))
+        self.tell(change, number)
         if self.live and (self.writes_all or change.action == "repair"):
-            import syslog  # only what a live run writes itself is logged
-
             if not self.log_opened:
                 syslog.openlog("qmailsetup", syslog.LOG_PID, syslog.LOG_AUTH)
                 self.log_opened = True

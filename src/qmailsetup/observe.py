@@ -10,15 +10,18 @@ gives the planner a way to ask it about each ID it would allocate.
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import stat
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.hostio import NotRegular, read_fd
+from qmailsetup.hostio import NotRegular, read_fd, read_optional
+from qmailsetup.logindefs import read_login_defs
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
@@ -26,10 +29,12 @@ from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 
 
-class Parent(NamedTuple):
+@dataclass(frozen=True)
+class Parent:
     """A directory on the way to a spec path, as lstat saw it."""
 
     path: str
@@ -134,7 +139,7 @@ def under(root: Path, absolute: str) -> Path:
 
 def shown(root: Path, absolute: str) -> str:
     """How a path under the root is named in messages."""
-    return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
+    return str(under(root, absolute)) if root != Path("/") else absolute
 
 
 class Unreadable(BadInput):
@@ -151,51 +156,78 @@ def cannot_read(name: str, error: OSError) -> BadInput:
     return BadInput(f"{name}: cannot read: {error.strerror}")
 
 
-def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
-    """ETC's file KIND, read through the directory's descriptor: never
-    through a symlink (refused, exit 3, a dangling one too), never blocking
-    on a FIFO, device or socket (not a regular file: exit 2); None when
-    there is none."""
+@contextmanager
+def opened(etc: EtcDir, kind: str):
+    """ETC's file KIND, open for reading (fd, status), through the
+    directory's descriptor: never through a symlink (refused, exit 3, a
+    dangling one too), never blocking on a FIFO, device or socket (not a
+    regular file: exit 2); None when there is none."""
     name = etc.shown(kind)
     try:
         if stat.S_ISLNK(etc.lstat(kind).st_mode):
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
         fd, info = etc.open_regular(kind)
-        try:
-            return read_fd(fd), info
-        finally:
-            os.close(fd)
     except FileNotFoundError:
-        return None
+        yield None
+        return
     except NotRegular as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
         raise cannot_read(name, error) from None
+    try:
+        yield fd, info
+    finally:
+        os.close(fd)
+
+
+def read_bytes(etc: EtcDir, kind: str) -> bytes | None:
+    """ETC's file KIND, as opened() opens it, read whole; None when there is none."""
+    with opened(etc, kind) as found:
+        if found is None:
+            return None
+        try:
+            return read_fd(found[0])
+        except OSError as error:
+            raise cannot_read(etc.shown(kind), error) from None
 
 
 def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = False) -> AccountFile:
-    """ETC's file KIND; UNREAD_OK: an optional one this user may not read
-    (shadow, gshadow) is there but unknown, for a run that only reads."""
+    """ETC's file KIND, read once; while it is open, what stops a rename
+    replacing it is noted too (apply's preflight asks, and opens it no
+    more). UNREAD_OK: an optional one this user may not read (shadow,
+    gshadow) is there but unknown, for a run that only reads."""
     name = etc.shown(kind)
     try:
-        found = read_bytes(etc, kind)
+        with opened(etc, kind) as found:
+            if found is None:
+                if required:
+                    raise BadInput(f"{name}: missing; a {kind} file is needed here")
+                return AccountFile.missing(kind)
+            fd, info = found
+            try:
+                data = read_fd(fd)
+            except OSError as error:
+                raise cannot_read(name, error) from None
+            unreplaceable = etc.unreplaceable(fd)
     except Unreadable:
         if required or not unread_ok:
             raise
         return AccountFile.unread(kind)
-    if found is None:
-        if required:
-            raise BadInput(f"{name}: missing; a {kind} file is needed here")
-        return AccountFile.missing(kind)
-    data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    account_file = AccountFile.parse(etc.path / kind, kind, data,
-                                     shown=name)  # pragma: no mutate (parse names it by its path: the same words)
+    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
     account_file.links = info.st_nlink
+    account_file.unreplaceable = unreplaceable
+    account_file.read_as = identity(info)
     return account_file
+
+
+def identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """Which file, of what size and last change: a file replaced or edited
+    in place since (by a program that takes no lock) is told apart."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> bool:
@@ -204,8 +236,6 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
-    from qmailsetup.userdb.pwdmkdb import v7_passwd  # the BSDs only: a dry run elsewhere takes no lock module
-
     found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
@@ -213,7 +243,7 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
         expected = v7_passwd(files[flavor.users].text())
     except ValueError:
         return False  # a line pwd_mkdb would refuse: not for this run to guess at
-    return found[0] != expected.encode(ENCODING, ERRORS)
+    return found != expected.encode(ENCODING, ERRORS)
 
 
 def read_files(etc: EtcDir, flavor: str, unread_ok: bool = False) -> dict[str, AccountFile]:
@@ -305,14 +335,14 @@ def observe_walk(root: Path, path: str) -> PathState:
             unsafe.append((current, ownership(info)))
         parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
     # not reached: the loop returns at the last component, and a spec path is never "/" itself
-    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
 
 
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
     """Whether the local file of KIND ("user" or "group") has NAME's line
     now: read again, for a name it lacked when first read."""
     found = read_bytes(state.etc, state.flavor.file_of(kind))
-    return found is not None and id_near_end(found[0], state.flavor.file_of(kind), name) is not None
+    return found is not None and id_near_end(found, state.flavor.file_of(kind), name) is not None
 
 
 def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
@@ -333,8 +363,6 @@ def ask_nss(spec: Spec, state: HostState) -> None:
     files do not: an account in LDAP or NIS is not to be made again. A
     name NSS finds in the local files themselves, read again (another run
     made it since they were read), is told apart: not NSS's alone."""
-    import grp
-    import pwd
 
     def entry(lookup, key):
         try:
@@ -376,8 +404,6 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     nologin, those listed in etc/shells, and, of the shells this run could
     pass, the executable ones. None when there is no etc/shells (then it
     checks nothing)."""
-    from qmailsetup.hostio import read_optional
-
     target = Target(root)
     try:
         data = read_optional(target.real_path("/etc/shells"))  # a link followed inside the root
@@ -418,15 +444,17 @@ def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:
     return tuple(unsafe)
 
 
-def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
-    from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
-
-    etc = EtcDir.open(root)
+def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
+            files: dict[str, AccountFile] | None = None) -> HostState:
+    """The host under ROOT as SPEC and PROFILE ask: through ETC when the
+    caller opened it (and holds its locks), from FILES when the caller
+    holds the account files' content already (what it wrote), else read."""
+    etc = etc or EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
     # shadow and gshadow are root's: as another user, what they hold is
     # unknown, which the dry run, check and env can do without (a run that
     # may write cannot: HostState.require_read)
-    files = read_files(etc, flavor.name, unread_ok=True)
+    files = files or read_files(etc, flavor.name, unread_ok=True)
     look_up_names(spec, files)
     users, groups = users_and_groups(files, flavor.users)
     state = HostState(
@@ -445,9 +473,6 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)
     if root.resolve() == Path("/"):
-        import grp
-        import pwd
-
         ask_nss(spec, state)
         state.nss_holds_uid = nss_holds(pwd.getpwuid)
         state.nss_holds_gid = nss_holds(grp.getgrgid)

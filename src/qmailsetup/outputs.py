@@ -1,5 +1,5 @@
 """What --json prints, as models: the source of `qmailsetup schema json`
-(schema.py). The commands build their JSON as plain dicts (render.py
+(schema.py). The commands build their JSON as plain dicts (commands/apply.py
 plan_data, check's Finding.data); tests hold every JSON they print to
 these models' schema, so a key added there must be added here."""
 

@@ -17,33 +17,34 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from qmailsetup import tools
+from qmailsetup.backends.files import FilesBackend
 from qmailsetup.errors import BadInput, OperationFailed, QmailsetupError
+from qmailsetup.observe import read_files
 from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.template import Template
-
-if TYPE_CHECKING:
-    from qmailsetup.backends.files import FilesBackend
+from qmailsetup.userdb.pwdmkdb import post_edit_argv
+from qmailsetup.userdb.records import users_and_groups
 
 # which template carries out each kind of change
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
 
 
-def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
-    """What a command is told. An ID the planner allocated is left to the
-    tool when the tool allocates the same way (shadow-utils -r); a tool that
-    would pick from another range (pw, OpenBSD useradd) is told the ID."""
+def command_values(change: Change, root: Path) -> dict:
+    """What a command is told: every value of the plan, the IDs it
+    allocated too. A tool that allocates as the planner does (shadow-utils'
+    useradd -r) gives the same ID; one that would pick from another range
+    (pw, OpenBSD useradd) would not. Either way the plan shown is the one
+    carried out, and nothing reads an ID back from the files."""
     values = change.settings()
-    if not pass_planned_ids:
-        values = {key: value for key, value in values.items() if key not in change.allocated}
     values["root"] = None if root == Path("/") else str(root)
     return values
 
 
 def unexpressed(template: Template, change: Change) -> list[str]:
     """The changed fields a template has no place for (they would be lost)."""
-    return [key for key in change.fields if key not in template.fields and key not in change.allocated]
+    return [key for key in change.fields if key not in template.fields]
 
 
 def without_memberships(change: Change) -> tuple[Change, tuple[str, ...]]:
@@ -77,8 +78,6 @@ class CommandBackend:
 
     def commands(self, change: Change) -> list[list[str]]:
         if change.kind == "file":  # BSD's stale passwd: made again by the post-edit step (pwd_mkdb -p)
-            from qmailsetup.userdb.pwdmkdb import post_edit_argv
-
             return [post_edit_argv(self.host.profile, self.host.root)]
         name = TEMPLATES.get((change.kind, change.action))
         if name is None:
@@ -90,7 +89,7 @@ class CommandBackend:
             raise BadInput(
                 f"{change.kind} {change.name}: {self.name} on {self.host.profile.name} cannot set {', '.join(lost)}"
             )
-        values = command_values(change, self.host.root, self.host.profile.pass_planned_ids)
+        values = command_values(change, self.host.root)
         argvs = [template.render(values)] if change.action == "create" or change.fields else []
         for group in joining:
             member = {"root": values["root"], "name": change.name, "group": group}
@@ -101,8 +100,6 @@ class CommandBackend:
     def writer(self):
         """The files backend, for the repairs no tool makes."""
         if self._writer is None:
-            from qmailsetup.backends.files import FilesBackend
-
             self._writer = FilesBackend(self.host)
         return self._writer
 
@@ -122,13 +119,14 @@ class CommandBackend:
         also = self.host.profile.useradd_also
         return [also.render_line({"names": ", ".join(created)})] if also and created else []
 
+    locks = None  # its tools take their own
+    files_after = None  # its tools wrote them: read anew
+
     def apply(self, changes: list[Change], done) -> None:
         """Repair the half-made accounts (the writer, while the files are
         still those planned from), then run each change's commands in
         order, each tool by its absolute path (found outside PATH too:
         cron's PATH has no /usr/sbin); stop at the first failure."""
-        from qmailsetup import tools
-
         repairs = [c for c in changes if c.action == "repair"]
         if repairs:
             self.writer.apply(repairs, done)
@@ -150,9 +148,6 @@ class CommandBackend:
         """After CHANGE's tool failed: its account, when the tool wrote its
         passwd (group) line but not its shadow (gshadow) line (useradd and
         groupadd write them in that order), named as half-made."""
-        from qmailsetup.observe import read_files
-        from qmailsetup.userdb.records import users_and_groups
-
         if change.action != "create" or change.kind not in ACCOUNT_KINDS:
             return []
         host, etc = self.host, self.host.etc

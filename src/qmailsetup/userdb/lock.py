@@ -58,6 +58,14 @@ class Busy(Exception):
     """The lock is held by someone else; the message says by whom."""
 
 
+class CannotLock(OperationFailed):
+    """A lock file that could not be made or opened; ERRNO says why."""
+
+    def __init__(self, message: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
 def lock_timeout() -> float:
     raw = os.environ.get(TIMEOUT_VARIABLE)
     if raw is None:
@@ -65,7 +73,7 @@ def lock_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0  # pragma: no mutate (any value out of range is refused alike)
+        value = -1.0
     if not 0 <= value <= 3600:
         raise BadInput(f"{TIMEOUT_VARIABLE}={raw!r}: not a number of seconds between 0 and 3600")
     return value
@@ -115,12 +123,12 @@ def fcntl_holder(fd: int) -> str:
     """'PID n' of the process holding a write lock on FD, where the layout
     of struct flock is known (Linux); else 'another process'."""
     if sys.platform != "linux":
-        return "another process"  # pragma: no mutate (reached only off Linux, where these tests do not run)
+        return "another process"
     try:
-        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # pragma: no mutate (lckpwdf locks the whole file: unsigned codes, a start of 1 or a PID in the probe get the same answer)
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
         answer = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
     except OSError:
-        return "another process"  # pragma: no mutate (F_GETLK fails only where lockf failed for a reason other than a holder, and then no holder is named)
+        return "another process"
     return f"PID {answer[4]}" if answer[0] != fcntl.F_UNLCK and answer[4] > 0 else "another process"
 
 
@@ -131,10 +139,10 @@ class PidFileLock:
         self.etc = etc
         self.name, self.temp = f"{target}.lock", f"{target}.{os.getpid()}"
         self.lock = etc.shown(self.name)  # as messages name it
-        self.held = False  # pragma: no mutate (None is as false; release() is called only after acquire())
+        self.held = False
 
     def link(self) -> None:
-        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)  # pragma: no mutate (self.temp was just made a regular file: following it changes nothing)
+        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
 
     def acquire(self) -> None:
         self.key = (self.etc.key(), self.name)
@@ -201,7 +209,7 @@ class PidFileLock:
     def release(self) -> None:
         if not self.held:
             return
-        self.held = False  # pragma: no mutate (None is as false)
+        self.held = False
         HELD_PIDFILES.discard(self.key)
         try:
             if self.holder() == os.getpid():
@@ -234,7 +242,7 @@ class ExclusiveFileLock:
     def __init__(self, etc: EtcDir, name: str) -> None:
         self.etc, self.name = etc, name
         self.path = etc.shown(name)
-        self.identity: tuple[int, int] | None = None  # pragma: no mutate ('' matches no file either)
+        self.identity: tuple[int, int] | None = None
 
     def acquire(self) -> None:
         try:
@@ -285,6 +293,9 @@ class BusyboxLock(ExclusiveFileLock):
         super().__init__(etc, f"{target}+")
         self.target = target
         self.locked_file: int | None = None  # FILE as it was when locked, also FILE+
+        # what FILE holds now, where the holder wrote it under this lock
+        # (written()): put_back need not read it again
+        self.content: bytes | None = None
 
     def acquire(self) -> None:
         try:
@@ -329,11 +340,13 @@ class BusyboxLock(ExclusiveFileLock):
         if now is None or (now.st_dev, now.st_ino) == (old.st_dev, old.st_ino) or old.st_nlink != 1:
             os.unlink(self.name, dir_fd=self.etc.fd)  # not replaced, or another name's content
             return
-        fd, _ = self.etc.open_regular(self.target)
-        try:
-            data = read_fd(fd)
-        finally:
-            os.close(fd)
+        data = self.content
+        if data is None:
+            fd, _ = self.etc.open_regular(self.target)
+            try:
+                data = read_fd(fd)
+            finally:
+                os.close(fd)
         written = 0
         while written < len(data):
             written += os.pwrite(locked_file, data[written:], written)
@@ -378,6 +391,14 @@ def let_go_of(locks: list, etc: EtcDir, name: str) -> None:
                 held_lock.release()
 
 
+def written(locks: list, name: str, data: bytes) -> None:
+    """NAME in etc now holds DATA, written under LOCKS: busybox's FILE+ of
+    it is brought up to date from DATA on release, not from a new reading."""
+    for held_lock in locks:
+        if isinstance(held_lock, BusyboxLock) and held_lock.target == name:
+            held_lock.content = data
+
+
 LOCK_KINDS = {
     "fcntl": FcntlLock, "pidfile": PidFileLock, "flock": FlockLock, "exclusive": ExclusiveFileLock,
     "busybox": BusyboxLock,
@@ -400,8 +421,8 @@ def check_interrupted() -> None:
     """Act on a SIGINT/SIGTERM/SIGHUP held back since the locks were taken."""
     pending = signal.sigpending() & DEFERRED_SIGNALS
     if pending:
-        info = signal.sigtimedwait(pending, 0)  # pragma: no mutate (the signal is pending already: a longer timeout never waits)
-        name = signal.Signals(info.si_signo).name if info else "a signal"  # pragma: no mutate (None only if another thread took it; there is one)
+        info = signal.sigtimedwait(pending, 0)
+        name = signal.Signals(info.si_signo).name if info else "a signal"
         raise OperationFailed(f"interrupted by {name}; stopped at a safe point, locks released")
 
 
@@ -435,7 +456,7 @@ def acquire_all(locks: list) -> str | None:
     except OSError as error:
         release_all(taken)
         where = getattr(lock, "path", None) or getattr(lock, "lock", "")
-        raise OperationFailed(f"{where}: cannot lock: {error.strerror or error}") from None
+        raise CannotLock(f"{where}: cannot lock: {error.strerror or error}", error.errno) from None
     except BaseException:
         release_all(taken)
         raise

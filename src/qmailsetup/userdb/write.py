@@ -1,7 +1,8 @@
 """Replacing an account file atomically, the careful way.
 
 For FILE in DIR (the root's etc, as one descriptor: userdb/etcdir.py): the
-current content is copied to a new temporary file in DIR (created with
+current content (the bytes the caller read under the locks, not read
+again) is copied to a new temporary file in DIR (created with
 O_EXCL, never following a link, with FILE's owner, group, mode, times and
 extended attributes), fsynced and renamed over FILE- (the backup shadow-utils
 and vipw keep); then the new content goes the same way over FILE, and DIR
@@ -76,7 +77,7 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, xattrs: d
         fd = os.open(
             temp,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL  # a name already there, a planted link too, fails
-            | os.O_NOFOLLOW | os.O_CLOEXEC,  # pragma: no mutate (implied by O_EXCL and by Python's os.open)
+            | os.O_NOFOLLOW | os.O_CLOEXEC,
             0o600, dir_fd=dir_fd)
         try:
             step = f"setting the owner of {temp}"
@@ -109,34 +110,40 @@ def created_with(mode: int) -> os.stat_result:
     and the owner and group it is created with (-1: fchown keeps them)."""
     return os.stat_result((
         stat.S_IFREG | mode,
-        0, 0, 1,  # pragma: no mutate (inode, device, links: install() never reads them)
+        0, 0, 1,  # inode, device, links
         -1, -1,
-        0, 0, 0, 0,  # pragma: no mutate (size and times: install() never reads them)
+        0, 0, 0, 0,  # size and times
     ))
 
 
-def read_current(etc: EtcDir, name: str) -> tuple[bytes, os.stat_result, dict[str, bytes]]:
+def read_current(etc: EtcDir, name: str, content: bytes | None = None) -> tuple[bytes, os.stat_result, dict[str, bytes]]:
     """NAME's content, status and extended attributes, from one descriptor
-    opened without following a link and without blocking."""
+    opened without following a link and without blocking; CONTENT, when
+    the caller holds it already (read under the locks it still holds), is
+    not read again."""
     try:
         fd, info = etc.open_regular(name)
     except OSError as error:
         raise WriteError(f"reading {name}", error) from None
     try:
-        try:
-            data = read_fd(fd)
-        except OSError as error:
-            raise WriteError(f"reading {name}", error) from None
-        return data, info, read_xattrs(fd, name)
+        if content is None:
+            try:
+                content = read_fd(fd)
+            except OSError as error:
+                raise WriteError(f"reading {name}", error) from None
+        return content, info, read_xattrs(fd, name)
     finally:
         os.close(fd)
 
 
-def replace_file(etc: EtcDir, name: str, data: bytes, wrote=lambda name: None) -> None:
+def replace_file(etc: EtcDir, name: str, data: bytes, previous: bytes | None = None,
+                 wrote=lambda name: None) -> None:
     """Replace NAME in ETC by DATA atomically, keeping its current content
-    as NAME-; WROTE is told each name once it is in place (NAME-, then
-    NAME). Raises WriteError naming the step that failed."""
-    previous, info, xattrs = read_current(etc, name)
+    as NAME-: PREVIOUS, the bytes the caller read under the locks it still
+    holds (the backup is made from them, as shadow-utils' commonio makes
+    it), else read now. WROTE is told each name once it is in place
+    (NAME-, then NAME). Raises WriteError naming the step that failed."""
+    previous, info, xattrs = read_current(etc, name, previous)
     etc_fd = etc.descriptor(name)
     install(etc_fd, f"{name}-", previous, info, xattrs, keep_times=True)
     wrote(f"{name}-")
@@ -178,6 +185,6 @@ def holds_pid(etc: EtcDir, name: str, pid: int) -> bool:
     except OSError:
         return False
     try:
-        return read_fd(fd, 32) == f"{pid}\0".encode()  # pragma: no mutate (the limit only bounds the read: "<pid>NUL" is shorter)
+        return read_fd(fd, 32) == f"{pid}\0".encode()
     finally:
         os.close(fd)
