@@ -539,6 +539,7 @@ def test_the_command_that_saves_or_applies_a_plan(check_mode, options, tail):
         "/opt/q/bin/qmailsetup", "apply", "--json", "--root", "/", "--platform", "auto", "--backend", "auto", *tail]
 
 
+@pytest.mark.slow
 def test_a_plan_in_check_mode_is_skipped_and_plan_out_in_a_normal_run_fails_running_nothing(tmp_path, installed):
     """qmailsetup has no dry run of a saved plan, and a plan is saved only
     by a dry run: neither runs qmailsetup at all. What a plan excludes is
@@ -564,6 +565,8 @@ def test_a_plan_in_check_mode_is_skipped_and_plan_out_in_a_normal_run_fails_runn
         "FAILED", 2, "qmailsetup: --plan: not with --fix-drift (the plan holds its spec and its changes)")
 
 
+@pytest.mark.slow
+@pytest.mark.root("a real apply chowns qmail's directories")
 def test_the_examples_save_a_plan_in_check_mode_fetch_it_copy_it_back_and_apply_exactly_it(tmp_path, installed):
     """The module's EXAMPLES, from saving the plan on: with --check the plan
     is saved on the host and fetched, nothing else written; the approved
@@ -615,6 +618,8 @@ def test_the_examples_save_a_plan_in_check_mode_fetch_it_copy_it_back_and_apply_
     assert [results(output, task) for task in (copy, apply)] == [{"localhost": "ok"}, {"localhost": "ok"}], output
 
 
+@pytest.mark.slow
+@pytest.mark.root("useradd --prefix")
 def test_the_role_saves_each_host_s_plan_in_check_mode_and_applies_it_or_fails_where_the_host_moved(tmp_path, installed):
     """Two hosts (useradd, the files backend): --check with
     qmailsetup_plan_out saves each one's plan and writes nothing else. Then
@@ -624,8 +629,6 @@ def test_the_role_saves_each_host_s_plan_in_check_mode_and_applies_it_or_fails_w
     the same for both runs, with a spec file and qmailsetup_fix_drift: with
     a plan the apply task takes neither (the plan holds them). As in the
     test of differing IDs, the role finds qmailsetup installed."""
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
     require_tools("useradd", "groupadd")
     _, env = installed
     roots = {host: debian_tree(tmp_path / host / "root") for host in ("mx-a", "mx-b")}
