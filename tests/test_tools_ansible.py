@@ -336,10 +336,10 @@ def test_hosts_whose_ids_differ_are_reported_and_a_fleet_pinned_to_one_exported_
 # --- the modules alone (ad hoc, on localhost) ----------------------------------
 
 
-def adhoc(env: dict, module: str, args: dict, *extra: str) -> tuple[str, dict]:
+def adhoc(env: dict, module: str, args: dict) -> tuple[str, dict]:
     """`ansible localhost -m MODULE -a ARGS`: (SUCCESS | CHANGED | FAILED, the result)."""
     run = ansible("ansible", "all", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
-                  "-m", module, "-a", json.dumps(args), *extra, env=env, timeout=120)
+                  "-m", module, "-a", json.dumps(args), env=env, timeout=120)
     status, _, result = run.stdout.partition(" => ")
     assert result, run.stdout + run.stderr
     return status.split(" | ")[1].removesuffix("!"), json.loads(result)
