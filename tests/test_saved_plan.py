@@ -69,6 +69,20 @@ def test_a_plan_applied_already_is_in_sync(planned):
     assert without_pwd_lock(snapshot(root)) == before
 
 
+def test_a_dry_run_of_a_plan_shows_it_still_holds_and_writes_nothing(planned):
+    """apply --dry-run --plan: the plan checked against the host as apply
+    --plan checks it, shown, exit 4 with --detailed-exitcode (changes
+    pending), nothing written and no lock taken."""
+    root, plan, document = planned
+    before = snapshot(root)
+    result = apply_saved(root, plan, "--dry-run", "--detailed-exitcode", "--json")
+    assert result.code == 4, result.err
+    shown = json.loads(result.out)
+    assert shown["dry_run"] is True
+    assert [(c["kind"], c["name"]) for c in shown["changes"]] == [(c["kind"], c["name"]) for c in document["changes"]]
+    assert snapshot(root) == before
+
+
 def group_with_a_planned_gid(root: Path, document: dict) -> str:
     gid = next(c["desired"]["gid"] for c in document["changes"] if c["kind"] == "group")
     append(root, "group", [f"meanwhile:x:{gid}:"])
@@ -97,11 +111,12 @@ def another_user(root: Path, document: dict) -> str:
     group_with_a_planned_gid, narrower_login_defs,
     pytest.param(directory_made, marks=pytest.mark.root("the directory made meanwhile is root's (0:0)")), another_user,
 ])
-def test_a_host_that_moved_is_refused_and_nothing_written(planned, move):
+@pytest.mark.parametrize("dry_run", [(), ("--dry-run",)], ids=["apply", "dry-run"])
+def test_a_host_that_moved_is_refused_and_nothing_written(planned, move, dry_run):
     root, plan, document = planned
     expected = move(root, document)
     before = without_pwd_lock(snapshot(root))
-    result = apply_saved(root, plan)
+    result = apply_saved(root, plan, *dry_run)
     assert result.code == 3, (result.out, result.err)
     assert "the host moved since the plan was made" in result.err
     assert expected in result.err
@@ -200,7 +215,7 @@ def test_a_plan_for_another_root_is_bad_input(planned, tmp_path):
     assert result.code == 2 and "a plan for the root" in result.err, result.err
 
 
-@pytest.mark.parametrize("more", [("--spec", "x.toml"), ("--fix-drift",), ("--dry-run",), ("--backend", "useradd")])
+@pytest.mark.parametrize("more", [("--spec", "x.toml"), ("--fix-drift",), ("--plan-out", "p2"), ("--backend", "useradd")])
 def test_options_that_would_change_a_saved_plan_are_refused(planned, more):
     root, plan, _ = planned
     result = apply_saved(root, plan, *more)

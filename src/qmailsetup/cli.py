@@ -166,19 +166,19 @@ def apply(
         Path | None, typer.Option("--plan-out", metavar="FILE", help="With --dry-run: save the plan in FILE.")
     ] = None,
     plan: Annotated[
-        Path | None, typer.Option("--plan", metavar="FILE", help="Apply exactly the plan saved in FILE, or refuse.")
+        Path | None, typer.Option("--plan", metavar="FILE", help="Apply exactly the plan saved in FILE, or refuse; with --dry-run, check that it still holds.")
     ] = None,
 ) -> None:
     """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
     report = output.ApplyReport(json)
     if plan is not None:
         # the plan holds the spec and what to do: the options that would change them are refused
-        others = {"dry_run": dry_run, "spec": spec, "fix_drift": fix_drift, "plan_out": plan_out, "ids_from": ids_from}
+        others = {"spec": spec, "fix_drift": fix_drift, "plan_out": plan_out, "ids_from": ids_from}
         given = [name for name, value in others.items() if value not in (None, False)]
         if given:
             raise BadInput(f"--plan: not with --{given[0].replace('_', '-')} (the plan holds its spec and its changes)")
         outcome = apply_command.saved(plan_file=plan, root=check_root(root), backend_name=backend.value,
-                                      platform=platform, detailed=detailed_exitcode, report=report)
+                                      platform=platform, dry_run=dry_run, detailed=detailed_exitcode, report=report)
     else:
         if plan_out is not None and not dry_run:
             raise BadInput("--plan-out: only with --dry-run (the plan is saved, not applied)")

@@ -151,9 +151,10 @@ def run(
                      report=report, plan_out=plan_out)
 
 
-def saved(*, plan_file: Path, root: Path, backend_name: str, platform: str, detailed: bool, report) -> Outcome:
+def saved(*, plan_file: Path, root: Path, backend_name: str, platform: str, dry_run: bool, detailed: bool,
+          report) -> Outcome:
     """apply --plan FILE: exactly the changes saved there, or refused
-    (savedplan.py)."""
+    (savedplan.py); with DRY_RUN, whether they still hold, writing nothing."""
     where = f"--plan {plan_file}"
     plan_read = read_plan(plan_file)
     check_origin(plan_read, root, platform, backend_name, where)
@@ -173,7 +174,7 @@ def saved(*, plan_file: Path, root: Path, backend_name: str, platform: str, deta
             plan.notes.append(f"{plan_file}: applied already; the host is as the plan leaves it")
         return plan
 
-    return carry_out(spec, root, profile, plan_read.backend, plan_saved, dry_run=False, detailed=detailed,
+    return carry_out(spec, root, profile, plan_read.backend, plan_saved, dry_run=dry_run, detailed=detailed,
                      report=report)
 
 

@@ -61,14 +61,15 @@ options:
         writable by others than its owner, or for another O(root), O(platform) or O(backend) (exit 2).
       - A plan whose changes are all made already is in sync (not changed).
       - The plan holds its spec and its changes; not with O(spec), O(spec_content), O(plan_out), nor O(fix_drift).
-      - In check mode the task is skipped, since qmailsetup has no dry run of a saved plan.
+      - In check mode, checks that the plan still holds (C(qmailsetup apply --dry-run --plan)), writing nothing;
+        the task fails as a normal run would, and reports the changes the plan would make.
     type: path
 attributes:
   check_mode:
-    support: partial
+    support: full
     description:
       - Runs C(qmailsetup apply --dry-run), which with O(plan_out) saves the plan.
-      - Skipped with O(plan) (qmailsetup has no dry run of a saved plan).
+      - With O(plan), checks that the saved plan still holds and shows it (C(apply --dry-run --plan)).
   diff_mode:
     support: full
     description: The plan field by field, and the files backend's file diffs.
@@ -241,10 +242,10 @@ def apply_command(module: AnsibleModule) -> list[str]:
     argv = command(module, "apply") + ["--backend", params["backend"]]
     if params["fix_drift"]:
         argv.append("--fix-drift")
+    if module.check_mode:
+        argv.append("--dry-run")
     if params["plan"]:
         argv += ["--plan", params["plan"]]
-    elif module.check_mode:
-        argv.append("--dry-run")
     if params["plan_out"]:
         argv += ["--plan-out", params["plan_out"]]
     return argv
@@ -253,10 +254,6 @@ def apply_command(module: AnsibleModule) -> list[str]:
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE + PLAN_EXCLUSIVE,
                            supports_check_mode=True)
-    if module.params["plan"] and module.check_mode:
-        module.exit_json(changed=False, skipped=True,
-                         msg="skipped in check mode: qmailsetup has no dry run of a saved plan; "
-                             "a normal run checks it against the host and applies it")
     if module.params["plan_out"] and not module.check_mode:
         module.fail_json(msg="plan_out: only in check mode (ansible-playbook --check); "
                              "a normal run applies a saved plan with plan", changed=False)
