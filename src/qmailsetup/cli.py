@@ -243,6 +243,63 @@ def export(
         print(f"wrote {path}")
 
 
+queue_app = typer.Typer(
+    name="queue",
+    help="qmail's queue: create it as qmail's installer does, check it, repair it after a restore.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(queue_app)
+
+
+def queue_epilog(action: str, *lines: str) -> str:
+    from qmailsetup.queue import EXITS
+
+    examples = "\n".join(f"  {line}" for line in lines)
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXITS[action])
+    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{codes}"
+
+
+QueueDryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; write nothing.")]
+
+
+def run_queue(action: str, root: str, spec: Path | None, platform: str, json: bool, dry_run: bool = False) -> None:
+    from qmailsetup.queue.command import run_queue as run
+
+    raise typer.Exit(run(action, root=check_root(root), spec_file=spec, platform=platform, as_json=json,
+                         dry_run=dry_run))
+
+
+@queue_app.command("create", epilog=queue_epilog(
+    "create", "qmailsetup queue create", "qmailsetup queue create --root \"$DESTDIR\" --spec my.toml"))
+def queue_create(dry_run: QueueDryRun = False, spec: SpecOption = None, root: RootOption = "/",
+                 platform: PlatformOption = "auto", json: JsonOption = False) -> None:
+    """Make the queue as the installation's installer does (its directories split by conf-split, lock/tcpto,
+    lock/sendmutex, the FIFO lock/trigger), or put back what is missing, owners and modes; idempotent."""
+    run_queue("create", root, spec, platform, json, dry_run)
+
+
+@queue_app.command("check", epilog=queue_epilog("check", "qmailsetup queue check", "qmailsetup queue check --json"))
+def queue_check(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto",
+                json: JsonOption = False) -> None:
+    """Check the queue: its structure, owners and modes, every message named after its inode in its split
+    directory, entries no message explains, what qmail-queue left. Read only.
+
+    Exit 3 when a finding is an error.
+    """
+    run_queue("check", root, spec, platform, json)
+
+
+@queue_app.command("repair", epilog=queue_epilog(
+    "repair", "svc -d /service/qmail-send && qmailsetup queue repair --dry-run", "qmailsetup queue repair"))
+def queue_repair(dry_run: QueueDryRun = False, spec: SpecOption = None, root: RootOption = "/",
+                 platform: PlatformOption = "auto", json: JsonOption = False) -> None:
+    """Repair the queue after a restore: owners and modes, every message renamed after its inode with all its
+    entries in their split directories, lock files remade; what no message explains goes into a quarantine
+    beside the queue, never deleted. Refused (exit 6) while qmail-send runs; qmail-send cannot start meanwhile."""
+    run_queue("repair", root, spec, platform, json, dry_run)
+
+
 def fail(message: str) -> None:
     print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
 

@@ -1,0 +1,53 @@
+"""qmail's queue: made as qmail's installer makes it, checked, and repaired
+after a restore (`qmailsetup queue create | check | repair`).
+
+How qmail names a message (qmail-queue.c, fmtqfn.c, docs/queue.md): by the
+inode number I of its file mess/(I mod conf-split)/I; its envelope and
+delivery state carry the same number: todo/I and intd/I (qmail-queue),
+info/S/I, local/S/I, remote/S/I and bounce/I (qmail-send), split
+directories where the installation table says so. A queue copied to
+another file system keeps its old names under new inodes: a new message
+whose inode is an old name cannot be queued ("qq trouble making link").
+
+The modules, one job each:
+
+- model.py: what the queue must be (the installation table's paths with
+  the host's numbers for their owners, the split), where it is;
+- walk.py: reading it, one open directory at a time, never through a link;
+  the compact index of the message files;
+- survey.py: the walk that judges every entry and, for repair, acts on
+  it; the same code counts for check and for a dry run;
+- structure.py: the directories and lock files the installer makes;
+- quarantine.py, lock.py: where what cannot be explained goes; the lock
+  qmail-send holds while it runs;
+- check.py, create.py, repair.py: the three commands, each returning data
+  and an exit status; report.py prints them.
+"""
+
+# A repair refused because qmail-send (or another repair) holds the lock
+EXIT_SEND_RUNNING = 6
+
+# Each command's exit statuses, for its --help and the man page
+EXITS = {
+    "create": (
+        (0, "the queue is as the installer makes it: made, or there already"),
+        (1, "failed: an I/O error; a rerun finishes the job"),
+        (2, "bad input: usage, the spec, an account file"),
+        (3, "refused, nothing written: qmail's accounts are missing, a path is of another type, a link on the "
+            "way may be changed by others than root, or a repair was interrupted"),
+    ),
+    "check": (
+        (0, "no finding is an error"),
+        (1, "failed: an I/O error"),
+        (2, "bad input: usage, the spec, an account file"),
+        (3, "a finding is an error"),
+    ),
+    "repair": (
+        (0, "repaired, or nothing to do; with --dry-run: the plan shown, nothing written"),
+        (1, "failed or interrupted: qmail-send cannot start until a rerun finishes the job"),
+        (2, "bad input: usage, the spec, an account file"),
+        (3, "refused, nothing written: qmail's accounts are missing, there is no queue, a link on the way may "
+            "be changed by others than root"),
+        (EXIT_SEND_RUNNING, "qmail-send (or another repair) holds lock/sendmutex: nothing written"),
+    ),
+}
