@@ -9,7 +9,7 @@ import os
 from array import array
 
 from qmailsetup.queue.model import ENVELOPES, MESSAGE, STAGED, Kind
-from qmailsetup.queue.walk import names, rename_new, staged_number
+from qmailsetup.queue.walk import names, rename_new, staged_number, unlink_if_same
 
 # walk.Messages.found: the envelopes that tell qmail-send of a message
 TODO, INFO = 1, 2
@@ -64,7 +64,14 @@ class Moves:
         name, inode, split_dir = messages.names[position], messages.inodes[position], messages.dirs[position]
         path = f"{MESSAGE}/{split_dir}/{name}"
         fd = self.fds.get(f"{MESSAGE}/{split_dir}")
-        if messages.shared[position]:
+        twin = messages.twin(position, self.split) if self.moving(position) else None
+        if twin is not None and not self.moving(twin):
+            # the file has its new name already: this one is the old, left
+            # by a repair killed between link and unlink
+            self.tally.add("finish", path)
+            if self.act and unlink_if_same(str(name), fd, messages.name_in_mess(twin, STAGED), self.fds[MESSAGE]):
+                self.touched.add(fd)
+        elif messages.shared[position]:
             self.keep(fd, str(name), path, f"two message files are named {name}")
         elif not self.moving(position):
             if not messages.found[position]:

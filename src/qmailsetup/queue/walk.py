@@ -135,6 +135,18 @@ class Messages:
                 return self.inode_positions[at]
         return None
 
+    def twin(self, position: int, split: int) -> int | None:
+        """Another position of the file at POSITION (its inode): a second
+        name a repair killed between link(2) and unlink(2) left."""
+        inode, keys = self.inodes[position], self.inode_keys
+        for _, _, _, low, high in self._order(inode % split):
+            at = bisect_left(keys, inode, low, high)
+            while at < high and keys[at] == inode:
+                if self.inode_positions[at] != position:
+                    return self.inode_positions[at]
+                at += 1
+        return None
+
     def mark_shared(self, split: int, plain: set[int]) -> None:
         """Mark every name that two unstaged files hold: in one directory
         (neighbours in its run), or in two, and then at least one of them is
@@ -156,9 +168,10 @@ class Messages:
                     if other != directory and twin < high and names[twin] == name:
                         self.shared[at] = self.shared[twin] = 1
 
-    def path(self, position: int, staged_suffix: str) -> str:
+    def name_in_mess(self, position: int, staged_suffix: str) -> str:
+        """The path of the file at POSITION in mess/."""
         suffix = staged_suffix if self.staged[position] else ""
-        return f"mess/{self.dirs[position]}/{self.names[position]}{suffix}"
+        return f"{self.dirs[position]}/{self.names[position]}{suffix}"
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
