@@ -67,7 +67,7 @@ def test_a_restored_queue_is_named_after_other_inodes_and_owned_by_dead_numbers(
     copy = restored(root, tmp_path / "copy")
     found = findings(copy, spec, 3)
     assert found["queue.messages"]["message"].startswith("6 messages named after an inode that is not theirs: mess/")
-    assert "qq trouble making link" in found["queue.messages"]["message"]
+    assert "qq trouble creating files in queue" in found["queue.messages"]["message"]
     assert "belong to no account" in found["queue.owner"]["message"]
     assert found["queue.owner"]["remedy"].startswith(f"stop qmail-send, then run qmailsetup queue repair --root {copy} ")
 

@@ -7,7 +7,9 @@ delivery state carry the same number: todo/I and intd/I (qmail-queue),
 info/S/I, local/S/I, remote/S/I and bounce/I (qmail-send), split
 directories where the installation table says so. A queue copied to
 another file system keeps its old names under new inodes: a new message
-whose inode is an old name cannot be queued ("qq trouble making link").
+whose inode is an old name cannot be queued (qmail-queue's "trouble
+making link", exit 64, which qmail-inject and qmail-smtpd tell as "qq
+trouble creating files in queue").
 
 The modules, one job each:
 

@@ -67,8 +67,9 @@ def survey_findings(survey: Survey, model: QueueModel, host: HostState, where: s
     if entries:
         wrong.append(f"{entries} entries of todo, info, intd, local, remote or bounce not where qmail looks for them")
     if wrong:
-        finding("queue.messages", "error", "; ".join(wrong) + " (a queue copied from another file system: new "
-                "messages will fail with \"qq trouble making link\")")
+        finding("queue.messages", "error", "; ".join(wrong) + " (a queue copied from another file system: a new "
+                "message whose inode is an old name fails, \"qq trouble creating files in queue\", qmail-queue's "
+                "trouble making link)")
     else:
         finding("queue.messages", "ok", f"{len(survey.messages)} messages, each named after its inode in its split "
                 "directory, with its entries", None)
