@@ -9,11 +9,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
+import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import skip_or_fail
+from namespace import private_mounts
 from queues import (IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored,
                     some_messages)
 from snapshot import snapshot
@@ -156,11 +161,24 @@ def test_unfinished_messages_left_where_qmail_put_them_kept_where_they_came_from
 def test_two_message_files_of_one_name_are_kept_together(made):
     root, spec, queue = made
     number = queue_message(queue, b"twice")
-    os.link(queue / f"mess/{number % 23}/{number}", queue / f"mess/{(number + 2) % 23}/{number}")
+    shutil.copy2(queue / f"mess/{number % 23}/{number}", queue / f"mess/{(number + 2) % 23}/{number}")
     outcome = repair(root, spec)
     kept = Path(outcome["quarantine"])
     assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == sorted(
         [f"todo/{number}", f"intd/{number}", f"mess/{number % 23}/{number}", f"mess/{(number + 2) % 23}/{number}"])
+    checks_clean(root, spec)
+
+
+def test_a_second_name_of_a_message_file_is_let_go(made):
+    """What a repair killed between link and unlink leaves of a message
+    outside its split directory: one file, two names."""
+    root, spec, queue = made
+    held = contents(queue)
+    number = next(iter(int(p.name) for p in (queue / "mess").glob("*/*")))
+    os.link(queue / f"mess/{number % 23}/{number}", queue / f"mess/{(number + 2) % 23}/{number}")
+    outcome = repair(root, spec)
+    assert counts(outcome)["finish"] == 1 and outcome["quarantine"] is None
+    assert contents(queue) == held
     checks_clean(root, spec)
 
 
@@ -233,3 +251,62 @@ def test_the_text_report_counts_each_change_with_examples(made, tmp_path):
     assert lines[0] == f"qmailsetup queue repair: {copy}/var/qmail/queue (netqmail, conf-split 23); dry run, nothing written"
     assert lines[1].startswith("  chown      ") and lines[2].startswith("  rename     21 entries, each to its message's inode: ")
     assert lines[-1].endswith("changes to make; qmailsetup queue repair makes them")
+
+
+def test_the_lock_directory_made_again_with_its_files(made):
+    root, spec, queue = made
+    held = contents(queue)
+    shutil.rmtree(queue / "lock")
+    outcome = repair(root, spec)
+    assert counts(outcome)["mkdir"] == 1 and counts(outcome)["mkfile"] == 2 and counts(outcome)["mkfifo"] == 1
+    assert sorted(p.name for p in (queue / "lock").iterdir()) == ["sendmutex", "tcpto", "trigger"]
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_a_thousand_split_directories(tmp_path):
+    root, spec, queue = made_queue(tmp_path, split=1000)
+    some_messages(queue, count=8, split=1000)
+    held = contents(queue, split=1000)
+    copy = restored(root, tmp_path / "copy")
+    assert counts(repair(copy, spec))["misnamed"] == 8
+    assert contents(copy / "var/qmail/queue", split=1000) == held
+
+
+def test_the_quarantine_is_inside_a_queue_that_is_a_file_system_of_its_own(made, privileged):
+    root, spec, queue = made
+    held = contents(queue)
+    saved = root / "var/qmail/saved"
+    os.rename(queue, saved)
+    queue.mkdir()
+    with private_mounts():
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0750", "tmpfs", str(queue)], check=True)
+        subprocess.run(f"tar -C '{saved}' -cf - . | tar -C '{queue}' -xpf -", shell=True, check=True)
+        place(queue, "info/3/49", b"F\0", "qmails", 0o600)
+        outcome = repair(root, spec)
+        kept = Path(outcome["quarantine"])
+        assert kept.parent == queue / "quarantine" and (kept / "info/3/49").read_bytes() == b"F\0"
+        found = {f["id"]: f for f in json.loads(queue_cli("check", root, spec, "--json").out)["findings"]}
+        assert found["queue.quarantine"]["severity"] == "warning" and "queue.unknown" not in found
+        assert found["queue.messages"]["severity"] == "ok"
+
+
+def limited(soft: int, hard: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_the_limit_of_open_files_is_raised_or_named_before_anything_is_written(tmp_path):
+    root, spec, queue = made_queue(tmp_path, split=100)
+    some_messages(queue, count=4, split=100)
+    copy = restored(root, tmp_path / "copy")
+    argv = [sys.executable, "-m", "qmailsetup", "queue", "repair", "--root", str(copy), "--spec", str(spec),
+            "--platform", "linux"]
+    before = snapshot(copy)
+    refused = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 200))
+    assert refused.returncode == 1
+    assert refused.stderr == ("qmailsetup: the queue's 424 directories need 488 open files, and the limit is 200 "
+                              "(ulimit -Hn): raise it\n")
+    assert snapshot(copy) == before
+    raised = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 4096))
+    assert raised.returncode == 0, raised.stderr
+    assert contents(copy / "var/qmail/queue", split=100)

@@ -108,14 +108,18 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
     if fd is None:
         return [Finding("queue.owner", "info", where, f"{where} does not exist yet",
                         "qmail's make setup check makes it, after qmailsetup apply (or qmailsetup queue create)")]
-    survey = Survey(model, host, fd, act=False)
+    survey = None
     try:
+        survey = Survey(model, host, fd, act=False)
         survey.run()
     except OSError as error:
         return [Finding("queue.owner", "warning", where, f"cannot read the queue: {error.filename}: {error.strerror}",
                         "run qmailsetup check as root")]
+    except QmailsetupError as error:
+        return [Finding("queue.owner", "warning", where, f"cannot read the queue: {error}", None)]
     finally:
-        survey.close()
+        if survey is not None:
+            survey.close()
         os.close(fd)
     return survey_findings(survey, model, host, where)
 

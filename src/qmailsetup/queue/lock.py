@@ -59,6 +59,8 @@ class SendLock:
         self.repairing: int | None = None
         # lock/sendmutex (or an interrupted repair's) was there to lock
         self.found = False
+        # an interrupted repair's was
+        self.interrupted = False
         # the interrupted repair, or this one, has moved what no message
         # explains into the quarantine: kept as lock/sendmutex.qmailsetup's
         # size, one byte (survey.py, "orphans_gone")
@@ -85,6 +87,7 @@ class SendLock:
                     "Stop qmail-send first (svc -d /service/qmail-send, or the init system's way)"
                 ) from None
         self.found = bool(found)
+        self.interrupted = REPAIRING in found
         self.orphans_gone = REPAIRING in found and os.fstat(found[REPAIRING]).st_size > 0
         if not self.act:
             return

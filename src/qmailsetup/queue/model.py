@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qmailsetup.errors import BadInput, QmailsetupError, Refused
 from qmailsetup.installation import Place, QmailInstall, qmail_install
-from qmailsetup.layout import Layout, qmail_layout
+from qmailsetup.layout import qmail_layout
 from qmailsetup.observe import HostState
 from qmailsetup.spec import Spec
 
@@ -108,20 +108,16 @@ class QueueModel:
     split: int
     kinds: dict[str, Kind]
     fixed: tuple[Fixed, ...]
-    # the roles' names, for the commands shown in remedies
-    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def queue(self) -> Fixed:
         return self.fixed[0]
 
-    def directories(self) -> list[str]:
-        """Every directory the installer makes in the queue, in its order."""
-        made = []
-        for place in self.places():
-            if place.type == "dir":
-                made.append(self.relative(place.path))
-        return made
+    def directories(self) -> int:
+        """How many directories a survey holds open: each message
+        directory, split or not, with a few to spare (the split
+        directories of a larger conf-split)."""
+        return sum(self.split + 1 if kind.split else 1 for kind in self.kinds.values()) + 16
 
     def places(self) -> list[Place]:
         queue = self.install.queue
@@ -193,11 +189,7 @@ def queue_model(spec: Spec, host: HostState) -> QueueModel:
                                    expect(place, stat.S_IFREG, FILE_MODES[relative], relative in QUEUED_BY_INJECTOR))
         elif "/" not in relative or relative.startswith(LOCK + "/"):
             fixed.append(Fixed(relative, place.type, expect(place, TYPES[place.type], place.mode), place.size))
-    return QueueModel(install, location, install.split, kinds, tuple(fixed), users | groups)
-
-
-def layout_names(layout: Layout) -> dict[str, str]:
-    return {role: user.name for role, user in layout.users.items()} | dict(layout.groups)
+    return QueueModel(install, location, install.split, kinds, tuple(fixed))
 
 
 def open_queue(model: QueueModel, host: HostState, writing: bool) -> int | None:

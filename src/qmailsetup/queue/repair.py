@@ -22,7 +22,7 @@ from qmailsetup.queue.create import Outcome
 from qmailsetup.queue.lock import SendLock
 from qmailsetup.queue.model import LOCK, SENDMUTEX, QueueModel, open_queue
 from qmailsetup.queue.survey import Survey
-from qmailsetup.queue.walk import open_directory
+from qmailsetup.queue.walk import open_directory, room_for_directories
 
 HIDDEN = "qmail-send cannot start until qmailsetup queue repair finishes (lock/sendmutex is hidden meanwhile)"
 
@@ -42,6 +42,7 @@ def open_lock(queue_fd: int) -> int | None:
 
 def repair_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
     shown = model.location.shown
+    room_for_directories(model.directories())  # before the lock: a limit is no reason to hide it
     queue_fd = open_queue(model, host, writing=True)
     if queue_fd is None:
         raise Refused(f"{shown} does not exist: qmailsetup queue create makes it; nothing written")
@@ -66,6 +67,8 @@ def repair_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
         survey.walk_messages(orphans_gone=None if lock is None else lock.mark_orphans_gone)
         if lock is None or not lock.found:
             survey.tally.add("mkfile", f"{LOCK}/{SENDMUTEX}")
+        elif lock.interrupted:
+            survey.tally.add("finish", f"{LOCK}/{SENDMUTEX}")
         if lock is not None:
             expect = next(f.expect for f in model.fixed if f.path == f"{LOCK}/{SENDMUTEX}")
             if lock.repairing is not None:  # hidden from the survey meanwhile

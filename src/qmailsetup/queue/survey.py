@@ -43,7 +43,7 @@ from qmailsetup.queue.owners import Owners, fix_entry, fix_fd
 from qmailsetup.queue.quarantine import INSIDE, Quarantine, earlier_runs
 from qmailsetup.queue.structure import Structure
 from qmailsetup.queue.tally import Tally
-from qmailsetup.queue.walk import Messages, number, staged_number
+from qmailsetup.queue.walk import Messages, number, room_for_directories, staged_number
 
 NO_RUN = (0, 0, 0, 0, 0)  # walk.Messages.runs of a directory without messages
 # what explain() makes of an entry
@@ -74,6 +74,7 @@ class Survey(Structure, Moves):
         self.inside_quarantine = None
         # what earlier repairs kept, as this one starts
         self.quarantine_runs: list[str] = []
+        room_for_directories(model.directories())
         if queue_fd is not None:
             self._quarantine = Quarantine(queue_fd, model.location.real, model.location.shown, act, self.tally)
             self.inside_quarantine = INSIDE if self._quarantine.name == INSIDE else None

@@ -16,9 +16,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import resource
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
+
+from qmailsetup.errors import OperationFailed
 
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 # qmail's names are unsigned longs (fmt_ulong): 64 bits where it runs
@@ -151,22 +154,24 @@ class Messages:
         """Mark every name that two unstaged files hold: in one directory
         (neighbours in its run), or in two, and then at least one of them is
         outside its own split directory, so only those are looked for
-        elsewhere. PLAIN: directories whose files are all named after
-        their inodes where they belong (none can share a name)."""
-        names = self.names
+        elsewhere. Two names of one file (its inode) are no two files.
+        PLAIN: directories whose files are all named after their inodes
+        where they belong (none can share a name)."""
+        names, inodes, shared = self.names, self.inodes, self.shared
         for directory, (start, numeric, _, _, _) in self.runs.items():
             if directory in plain:
                 continue
             for at in range(start, numeric):
                 name = names[at]
-                if at + 1 < numeric and names[at + 1] == name:
-                    self.shared[at] = self.shared[at + 1] = 1
-                if name % split == directory:
-                    continue
-                for other, (low, high, _, _, _) in self.runs.items():
-                    twin = bisect_left(names, name, low, high)
-                    if other != directory and twin < high and names[twin] == name:
-                        self.shared[at] = self.shared[twin] = 1
+                twins = [at + 1] if at + 1 < numeric and names[at + 1] == name else []
+                if name % split != directory:
+                    for other, (low, high, _, _, _) in self.runs.items():
+                        twin = bisect_left(names, name, low, high)
+                        if other != directory and twin < high and names[twin] == name:
+                            twins.append(twin)
+                for twin in twins:
+                    if inodes[twin] != inodes[at]:
+                        shared[at] = shared[twin] = 1
 
     def name_in_mess(self, position: int, staged_suffix: str) -> str:
         """The path of the file at POSITION in mess/."""
@@ -215,3 +220,18 @@ def unlink_if_same(name: str, from_fd: int, new_name: str, to_fd: int) -> bool:
         return False
     os.unlink(name, dir_fd=from_fd)
     return True
+
+
+def room_for_directories(count: int) -> None:
+    """Let this process hold COUNT more open directories (a survey keeps
+    each of the queue's open: 4 x conf-split and more): the soft limit of
+    open files raised up to the hard one; OSError EMFILE naming both
+    where even that is not enough (OperationFailed)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count + 64  # and the few files a run has open besides
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        raise OperationFailed(f"the queue's {count} directories need {wanted} open files, and the limit is {hard} "
+                              "(ulimit -Hn): raise it")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
