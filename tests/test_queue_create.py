@@ -88,12 +88,16 @@ def test_owners_and_modes_put_back_as_the_installer_does_messages_never_touched(
     (queue / "mess/4").chmod(0o777)
     os.chown(queue / "lock/tcpto", 0, 0)
     (queue / "lock/trigger").unlink()
+    (queue / "mess/5/notes").write_text("not qmail's")
+    (queue / "remote/23").mkdir()
     result = queue_cli("create", root, spec)
     assert result.code == 0, result.err
     assert stat.S_IMODE((queue / "mess/4").stat().st_mode) == 0o750
     assert (queue / "lock/tcpto").stat().st_uid == IDS["qmailr"]
     assert stat.S_ISFIFO((queue / "lock/trigger").lstat().st_mode)
     assert stat.S_IMODE(message.stat().st_mode) == 0o600, "create touched a message"
+    assert (queue / "mess/5/notes").exists() and (queue / "remote/23").is_dir(), "create is no repair"
+    assert not (root / "var/qmail/queue.quarantine").exists()
 
 
 def test_a_path_of_another_type_is_refused_with_nothing_written(tmp_path):

@@ -50,7 +50,7 @@ def create_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
                 refuse_interrupted(queue_fd, location.shown)
             looked = Survey(model, host, queue_fd, act=False)
             try:
-                looked.structure()
+                looked.structure(strangers=False)
             finally:
                 looked.close()
             wrong = looked.tally["wrong-type"]
@@ -64,7 +64,7 @@ def create_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
                 queue_fd = make_queue(model, parent_fd, tally)
             made = Survey(model, host, queue_fd, act=True, tally=tally)
             try:
-                made.structure()
+                made.structure(strangers=False)
                 for fd in made.touched:
                     os.fsync(fd)
             finally:

@@ -37,10 +37,10 @@ def make(kind: str, name: str, dir_fd: int, size: int | None) -> None:
 class Structure:
     """The part of a survey (survey.py) about what the installer makes."""
 
-    def structure(self) -> None:
+    def structure(self, strangers: bool = True) -> None:
         """Judge, and make or put back, each path of the installation
-        table under the queue, in the installer's order; then find the
-        split directories and entries it does not make."""
+        table under the queue, in the installer's order; then (STRANGERS)
+        find the split directories and entries it does not make."""
         model = self.model
         for place in model.places():
             relative = model.relative(place.path)
@@ -69,7 +69,8 @@ class Structure:
                 self.fix(parent_fd, name, relative, info, expect)
             if place.type == "dir" and info is not None:
                 self.fds[relative] = open_directory(name, parent_fd)
-        self.strangers()
+        if strangers:
+            self.strangers()
 
     def queue_itself(self, place) -> None:
         if self.queue_fd is None:

@@ -169,13 +169,19 @@ class Survey(Structure, Moves):
                 for entry in entries:
                     name = entry.name
                     info = entry.stat(follow_symlinks=False)
-                    if (info.st_mode == mode and info.st_uid == uid and name.isdigit() and name.isascii()
-                            and name[0] != "0" and int(name) == info.st_ino and info.st_ino % split == split_dir):
-                        seen += 1  # the common case, a message where qmail-queue put it, first and fast
+                    if info.st_mode == mode and info.st_uid == uid:
+                        seen += 1
+                        fine = True
+                    else:
+                        fine = owners.judge(f"{relative}/{name}", info, kind.file, MESSAGE)
+                    if (fine or stat.S_ISREG(info.st_mode)) and name.isdigit() and name.isascii() and (
+                            name[0] != "0" and int(name) == info.st_ino and info.st_ino % split == split_dir):
+                        # the common case, a message where qmail-queue put it, first and fast
                         run.append((False, info.st_ino, info.st_ino))
+                        if not fine:
+                            self.fix(fd, name, f"{relative}/{name}", info, kind.file)
                         continue
                     plain = False
-                    fine = owners.judge(f"{relative}/{name}", info, kind.file, MESSAGE)
                     name_number = number(name) if stat.S_ISREG(info.st_mode) else None
                     if name_number is not None:
                         run.append((False, name_number, info.st_ino))
@@ -227,9 +233,13 @@ class Survey(Structure, Moves):
                             self.sort_out(kind, split_dir, fd, relative, entry)
                             continue
                         info = entry.stat(follow_symlinks=False)
+                        if info.st_mode == mode and info.st_uid == uid and (gid is None or info.st_gid == gid):
+                            seen += 1
+                            fine = True
+                        else:
+                            fine = self.owners.judge(f"{relative}/{name}", info, kind.file, kind_name)
                         # the common case, a message's entry where qmail put it, first and fast
-                        if (info.st_mode == mode and info.st_uid == uid and (gid is None or info.st_gid == gid)
-                                and name.isdigit() and name.isascii() and name[0] != "0"):
+                        if (fine or stat.S_ISREG(info.st_mode)) and name.isdigit() and name.isascii() and name[0] != "0":
                             name_number = int(name)
                             if split_dir is None:
                                 low, high, _, _, _ = runs.get(name_number % split, NO_RUN)
@@ -237,9 +247,10 @@ class Survey(Structure, Moves):
                             if (at < high and names[at] == name_number and inodes[at] == name_number
                                     and not shared[at] and (split_dir is None or split_dir == name_number % split)):
                                 found[at] |= bit
-                                seen += 1
+                                if not fine:
+                                    self.fix(fd, name, f"{relative}/{name}", info, kind.file)
                                 continue
-                        self.envelope(kind, split_dir, fd, relative, name, info, pending)
+                        self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
             if moving:
                 self.stage(kind, pending)
         self.owners.seen += seen
@@ -279,10 +290,11 @@ class Survey(Structure, Moves):
             return ORPHAN, None, f"message {name_number} has neither todo nor info"
         return MOVE, position, None
 
-    def envelope(self, kind: Kind, split_dir, fd: int, relative: str, name: str, info, pending: array) -> None:
-        """Step 3 (or a check's one pass) for an entry off the fast path."""
+    def envelope(self, kind: Kind, split_dir, fd: int, relative: str, name: str, info, pending: array,
+                 fine: bool) -> None:
+        """Step 3 (or a check's one pass) for an entry off the fast path,
+        judged already (FINE)."""
         path = f"{relative}/{name}"
-        fine = self.owners.judge(path, info, kind.file, kind.name)
         if not stat.S_ISREG(info.st_mode):
             self.keep(fd, name, path, f"{kind_of(info.st_mode)}, not a file")
             return
