@@ -150,11 +150,11 @@ def check_table(root: Path, options, env: dict) -> None:
     from qmailsetup.platforms import choose_profile
     from qmailsetup.spec import load_spec
 
-    spec = load_spec(REPO / "examples/install-ids.toml")
+    spec = load_spec(REPO / "src/qmailsetup/specs/install-ids.toml")
     check = [sys.executable, "-m", "qmailsetup", "check", "--json", "--root", str(root),
-             "--spec", str(REPO / "examples/install-ids.toml"), "--platform", "linux"]
+             "--spec", str(REPO / "src/qmailsetup/specs/install-ids.toml"), "--platform", "linux"]
     queue_check = [sys.executable, "-m", "qmailsetup", "queue", "check", "--json", "--root", str(root),
-                   "--spec", str(REPO / "examples/install-ids.toml"), "--platform", "linux"]
+                   "--spec", str(REPO / "src/qmailsetup/specs/install-ids.toml"), "--platform", "linux"]
     find = ["find", str(root / "var/qmail/queue"), "-printf", "%U %G %m\n"]
     find_paths = ["find", str(root / "var/qmail/queue"), "-printf", "%U %G %m %p\n"]
     rows, queue_rows = [], []
@@ -164,7 +164,7 @@ def check_table(root: Path, options, env: dict) -> None:
             passwd.write_text(passwd.read_text().replace("qmails:x:7796:", "qmails:x:7896:"))
         host = observe(spec, root, choose_profile("linux", root))
         finding = next(f for f in queue_findings(spec, root, host) if f.id == "queue.owner")
-        walk = median_time(lambda: queue_findings(spec, root, host), options.runs)
+        walk = median_time(lambda host=host: queue_findings(spec, root, host), options.runs)
         whole = median_time(lambda: subprocess.run(check, env=env, stdout=subprocess.DEVNULL, check=False), options.runs)
         rss = child_rss_mib()
         baseline = median_time(lambda: subprocess.run(find, stdout=subprocess.DEVNULL, check=True), options.runs)
@@ -196,7 +196,7 @@ def repair_table(root: Path, options, env: dict) -> None:
         copy_shifted(root, copy)
         (copy / "etc/passwd").write_text((root / "etc/passwd").read_text())
         argv = [sys.executable, "-m", "qmailsetup", "queue", "repair", "--json", "--root", str(copy),
-                "--spec", str(REPO / "examples/install-ids.toml"), "--platform", "linux"]
+                "--spec", str(REPO / "src/qmailsetup/specs/install-ids.toml"), "--platform", "linux"]
         repair.append(timed(argv, env))
         check = subprocess.run([*argv[:4], "check", *argv[5:]], env=env, capture_output=True, text=True)
         if check.returncode != 0:

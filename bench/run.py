@@ -109,7 +109,7 @@ def measure(commands: list, template: Path, runs: int, work: Path, env: dict) ->
     run after run, so a change in the machine's load touches them alike."""
     samples = [([], []) for _ in commands]
     for _ in range(runs):
-        for command, (times, peaks) in zip(commands, samples):
+        for command, (times, peaks) in zip(commands, samples, strict=True):
             elapsed, peak = run_once(command(fresh_root(template, work)), env, work)
             times.append(elapsed)
             peaks.append(peak)
@@ -190,7 +190,7 @@ def main() -> None:
         results = {}
         for label, tree, runs in trees:
             figures = measure([command for _, command in methods], tree, runs, work, env)
-            results.update({(label, name): figure for (name, _), figure in zip(methods, figures)})
+            results.update({(label, name): figure for (name, _), figure in zip(methods, figures, strict=True)})
 
         print_table(methods, trees, results)
         if not has_files:
@@ -236,7 +236,7 @@ def print_growth(options, stock: Path, top: Path, work: Path, env: dict, methods
         tree = big_tree(top / f"growth-{size}", stock, size)
         cells = [
             f"{seconds * 1000:25.0f} ms {(seconds - start) * 1000 / (size / 10000):5.0f} ms"
-            for (seconds, _), start in zip(measure(commands, tree, 3, work, env), base)
+            for (seconds, _), start in zip(measure(commands, tree, 3, work, env), base, strict=True)
         ]
         print(f"{size:8,} | " + " | ".join(cells))
         shutil.rmtree(tree)

@@ -3,13 +3,14 @@
 # the numeric IDs that qmail (1.03, netqmail) compiles in.
 #
 #   sh bootstrap.sh                 # the built-in qmail layout on /
-#   QMAILSETUP_SPEC=examples/install-ids.toml sh bootstrap.sh
+#   QMAILSETUP_SPEC=install-ids sh bootstrap.sh  # a shipped spec, or a file
 #   QMAIL_SRC=$HOME/src/netqmail-1.06 sh bootstrap.sh   # also write conf-*
 #
 # Settings (environment):
 #   QMAILSETUP           the command (default: qmailsetup)
 #   QMAILSETUP_ROOT      work on this root instead of / (an image, a chroot)
-#   QMAILSETUP_SPEC      a spec file (default: the built-in qmail layout)
+#   QMAILSETUP_SPEC      a spec file or a shipped spec's name (default: the
+#                        built-in qmail layout)
 #   QMAILSETUP_PLATFORM  a platform profile (default: auto)
 #   QMAIL_SRC            a qmail source tree: write conf-users, conf-groups,
 #                        conf-qmail there, to match the accounts

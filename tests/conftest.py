@@ -86,6 +86,13 @@ def cli(*args) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
+def squeezed(text: str) -> str:
+    """TEXT with every run of blanks and line ends one space: check's
+    report wraps its findings at 100 columns (check/runner.py), so a test
+    looks for what a finding says in this form."""
+    return " ".join(text.split())
+
+
 def fake_tools(mocker, names=None, answer=None) -> list[list[str]]:
     """Stand in for the tools NAMES (all when None), which cannot run here,
     at the one runner (tools.run_tool): each call's argv is recorded as

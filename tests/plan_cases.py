@@ -10,7 +10,7 @@ diffs, warnings, the summary, and the refusal, if any):
     backend = "auto"            # or "files", ...
     fix_drift = false
     base = "debian"             # account files: debian, alpine, freebsd, openbsd (tests/fixtures)
-    spec = "install-ids"        # optional: examples/NAME.toml; else the built-in default
+    spec = "install-ids"        # optional: a shipped spec (src/qmailsetup/specs/); else the built-in default
     spec_text = '''...'''       # optional: the spec itself, for a case of its own
     [append]                    # lines added to the base's files
     group = ["qmail:x:999:"]

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, effective_uid, skip_or_fail
 from files_support import assert_consistent, leftovers
 from process import EPOCH

@@ -2,7 +2,7 @@
 socket, a directory) and files that cannot be replaced (a read-only bind
 mount over one file, chattr +i/+a on a file or on etc, too few inodes):
 never a hang, one line with the documented exit code, and the whole tree
-as it was (README, "Safety rules"). Each run is in this process, under a
+as it was (qmailsetup(8), SAFETY). Each run is in this process, under a
 deadline, so a hang fails its test instead of the suite; those that need
 mounts in a mount namespace this thread enters for the run."""
 
@@ -17,8 +17,9 @@ import subprocess
 from pathlib import Path
 from unittest import mock
 
-import namespace
 import pytest
+
+import namespace
 from conftest import Result, cli, dead_pid, require_tools, skip_or_fail
 from process import EPOCH
 from snapshot import account_files, snapshot, without_pwd_lock

@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+
 from qmailsetup.errors import BadInput
-from qmailsetup.userdb.accountfile import FORMATS, AccountFile, entry_pattern, id_near_end, is_nis
+from qmailsetup.userdb.accountfile import AccountFile, entry_pattern, id_near_end, is_nis
+from qmailsetup.userdb.filekinds import FILE_KINDS
 from trees import FIXTURES
 
 KINDS = {"passwd": "passwd", "passwd.master": "passwd", "group": "group", "group.master": "group",
@@ -84,26 +86,26 @@ def test_malformed_files_are_named_with_their_line(data, message):
 def test_a_missing_file_gets_its_first_line_at_the_top():
     """A missing gshadow, say: never parsed, its new lines start it."""
     missing = AccountFile.missing("gshadow")
-    assert (missing.format, missing.exists, missing.content, list(missing.names())) == (
-        FORMATS["gshadow"], False, "", [])
+    assert (missing.file_kind, missing.exists, missing.content, list(missing.names())) == (
+        FILE_KINDS["gshadow"], False, "", [])
     assert missing.insert_position() == 0
     assert missing.edited({}, [["qmail", "!", "", ""], ["nofiles", "!", "", ""]]) == "qmail:!::\nnofiles:!::\n"
 
 
 def test_lines_never_parsed_still_get_new_lines_before_the_first_nis_line():
-    built = AccountFile(FORMATS["group"], "root:x:0:\n+:::\n-bad:::\n")
+    built = AccountFile(FILE_KINDS["group"], "root:x:0:\n+:::\n-bad:::\n")
     assert built.insert_position() == 1
     assert built.edited({}, [["qmail", "x", "2107", ""]]) == "root:x:0:\nqmail:x:2107:\n+:::\n-bad:::\n"
-    assert AccountFile(FORMATS["group"], "root:x:0:\n").insert_position() == 1
-    assert AccountFile(FORMATS["group"], "root:x:0:\n-bad:::\n").insert_position() == 1
+    assert AccountFile(FILE_KINDS["group"], "root:x:0:\n").insert_position() == 1
+    assert AccountFile(FILE_KINDS["group"], "root:x:0:\n-bad:::\n").insert_position() == 1
 
 
 def test_a_hash_in_the_last_column_shown_keeps_the_line_end():
     """A commented-out entry cut short: its hash is hidden and the line
     still ends where it did."""
-    assert FORMATS["shadow"].redact("#qmaild:$6$salt$hash\n") == "#qmaild:<hidden>\n"
-    assert FORMATS["shadow"].redact("#qmaild:$6$salt$hash") == "#qmaild:<hidden>"
-    assert FORMATS["passwd"].redact("qmaild:$1$x:7791:2108::/var/qmail:/sbin/nologin\n") == (
+    assert FILE_KINDS["shadow"].redact("#qmaild:$6$salt$hash\n") == "#qmaild:<hidden>\n"
+    assert FILE_KINDS["shadow"].redact("#qmaild:$6$salt$hash") == "#qmaild:<hidden>"
+    assert FILE_KINDS["passwd"].redact("qmaild:$1$x:7791:2108::/var/qmail:/sbin/nologin\n") == (
         "qmaild:<hidden>:7791:2108::/var/qmail:/sbin/nologin\n")
 
 
@@ -116,8 +118,8 @@ def test_ids_answer_as_getpwuid_would_the_first_holder():
 
 
 def test_only_bangs_and_stars_hold_no_secret():
-    assert FORMATS["shadow"].redact("a:X:1::::::\n") == "a:<hidden>:1::::::\n"
-    assert FORMATS["shadow"].redact("a:!*!:1::::::\n") == "a:!*!:1::::::\n"
+    assert FILE_KINDS["shadow"].redact("a:X:1::::::\n") == "a:<hidden>:1::::::\n"
+    assert FILE_KINDS["shadow"].redact("a:!*!:1::::::\n") == "a:!*!:1::::::\n"
 
 
 def test_an_id_held_in_a_file_with_comments_and_nis_lines_names_its_first_holder():
@@ -256,15 +258,15 @@ ENTRIES = {  # per format: well-formed entries, and what the pattern captures of
 }
 
 
-@pytest.mark.parametrize("kind", sorted(FORMATS))
+@pytest.mark.parametrize("kind", sorted(FILE_KINDS))
 def test_the_pattern_of_a_format_takes_only_whole_well_formed_entries_and_their_own_id(kind):
     """Every line of the text is tried (each a line of its own), and only
     an entry with the right fields and numbers is taken; the ID captured
     is the entry's own (the UID of a user, not its GID)."""
     lines, captured = ENTRIES[kind]
     text = "".join(f"{line}\n" for line in [NOT_ENTRIES[kind][0], *lines, *NOT_ENTRIES[kind][1:]])
-    assert entry_pattern(FORMATS[kind]).findall(text) == captured
-    assert entry_pattern(FORMATS[kind]).findall("\n".join(NOT_ENTRIES[kind])) == []
+    assert entry_pattern(FILE_KINDS[kind]).findall(text) == captured
+    assert entry_pattern(FILE_KINDS[kind]).findall("\n".join(NOT_ENTRIES[kind])) == []
 
 
 def test_a_user_s_number_is_its_uid_and_a_group_s_its_gid():

@@ -9,6 +9,7 @@ import stat
 import time
 
 import pytest
+
 from conftest import cli, require_tools, skip_or_fail
 from golden import check_text
 from qmail_layout import QMAIL_USERS
@@ -127,6 +128,12 @@ def test_drift_without_fix_drift_is_refused_and_nothing_is_written(tmp_path):
     result = apply(root)
     assert result.code == 3
     assert "rerun with --fix-drift" in result.err
+    assert snapshot(root) == before
+    # a dry run is refused as well, and says both ways on
+    result = apply(root, "--dry-run")
+    assert result.code == 3
+    assert result.err.endswith("; to change the accounts rerun with --fix-drift, "
+                               "or to keep them make the spec accept what the host has\n")
     assert snapshot(root) == before
 
 

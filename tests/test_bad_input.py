@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from snapshot import snapshot
 from trees import debian_tree
@@ -268,7 +269,8 @@ def as_nobody():
         os.setegid(0)
 
 
-@pytest.mark.parametrize("kind", ["group", "passwd", "shadow"])
+# shadow, root's alone, is unknown to a dry run as another user: tests/test_not_root.py
+@pytest.mark.parametrize("kind", ["group", "passwd"])
 def test_an_unreadable_account_file_exits_2(kind):
     if os.geteuid() != 0:
         skip_or_fail("needs root to switch to nobody")

@@ -17,14 +17,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import skip_or_fail
 from process import env
+from qmailsetup.check.compiled import OUTPUT_LIMIT
+from qmailsetup.hostio import CONSULTED_LIMIT, TooLarge, read_consulted, read_optional
 from test_bsd_shells import netbsd_tree
 from test_check_compiled import SHOWCTL, host_and_spec, stand_in, world_dir  # noqa: F401 (a fixture)
 from trees import debian_tree
-
-from qmailsetup.check.compiled import OUTPUT_LIMIT
-from qmailsetup.hostio import CONSULTED_LIMIT, TooLarge, read_consulted, read_optional
 
 GIB = 1 << 30
 # a run of qmailsetup needs some 40 MB; reading a sparse gigabyte took 2 GB
@@ -178,7 +178,7 @@ def as_root() -> None:
     "yes qmail | cat",  # by a program it started: the whole group is killed
     "exec yes >&2",  # stderr
 ])
-def test_a_qmail_showctl_that_floods_is_cut_at_the_limit_and_reaped(tmp_path, world_dir, flood):
+def test_a_qmail_showctl_that_floods_is_cut_at_the_limit_and_reaped(tmp_path, world_dir, flood):  # noqa: F811 (the fixture imported)
     as_root()
     pgid = world_dir / "pgid"  # the stand-in, as nobody, says its process group
     pgid.touch()
@@ -199,7 +199,7 @@ def test_a_qmail_showctl_that_floods_is_cut_at_the_limit_and_reaped(tmp_path, wo
     assert live_in_group(int(pgid.read_text())) == []
 
 
-def test_the_id_lines_before_a_flood_are_read(tmp_path, world_dir):
+def test_the_id_lines_before_a_flood_are_read(tmp_path, world_dir):  # noqa: F811 (the fixture imported)
     """qmail-showctl prints the IDs first, then every control file: a host
     whose control files print more than the limit is still compared."""
     as_root()

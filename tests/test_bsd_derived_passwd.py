@@ -9,11 +9,11 @@ import json
 import os
 
 import pytest
+
 from conftest import cli, fake_tools
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 from snapshot import snapshot
 from trees import installed_tree
-
-from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 
 def apply(root, *extra, backend="files"):

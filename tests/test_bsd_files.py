@@ -13,13 +13,13 @@ import os
 import stat
 
 import pytest
+
 from conftest import cli, fake_tools
 from golden import check_text
 from qmail_layout import QMAIL_USERS
-from trees import bsd_tree, installed_tree
-
 from qmailsetup.tools import ToolResult
 from qmailsetup.userdb.pwdmkdb import v7_passwd
+from trees import bsd_tree, installed_tree
 
 FIXTURES = ["freebsd", "openbsd"]
 # pwd_mkdb's argv under a root (tests/test_bsd_pwd_mkdb.py has every platform, on / too)

@@ -4,11 +4,11 @@ FreeBSD and OpenBSD files in, the V7 passwd out, with no secret in it."""
 from __future__ import annotations
 
 import pytest
-from golden import check_text
-from trees import FIXTURES, bsd_tree
 
+from golden import check_text
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.pwdmkdb import v7_passwd
+from trees import FIXTURES, bsd_tree
 
 BSD_FIXTURES = ["freebsd", "freebsd-current", "openbsd", "openbsd-current"]
 
@@ -28,7 +28,7 @@ def test_regenerated_passwd_is_master_passwd_minus_the_secret_fields(fixture):
     for name, m in master.entries():
         assert passwd.get(name) == [m[0], "*", m[2], m[3], m[7], m[8], m[9]]
     # comments and blank lines where they were; every line accounted for
-    assert [l for l in passwd.lines if l.startswith("#")] == [l for l in master.lines if l.startswith("#")]
+    assert [line for line in passwd.lines if line.startswith("#")] == [line for line in master.lines if line.startswith("#")]
     assert len(passwd.lines) == len(master.lines)
 
 

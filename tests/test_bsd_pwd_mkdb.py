@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
 from bsd_tools import calls, pwd_mkdb
 from conftest import cli, fake_tools
-from trees import bsd_tree
-
-from qmailsetup.userdb.pwdmkdb import post_edit_argv
 from qmailsetup.platforms import load_profile
+from qmailsetup.userdb.pwdmkdb import post_edit_argv
+from trees import bsd_tree
 
 # the fixture tree each platform is tried on (NetBSD's master.passwd has
 # OpenBSD's format; no NetBSD fixture is kept)

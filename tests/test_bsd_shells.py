@@ -17,17 +17,17 @@ import os
 from pathlib import Path
 
 import pytest
+
 from bsd_tools import calls, netbsd_user_tools
 from conftest import cli
-from snapshot import snapshot
-from trees import bsd_tree, example_tables, spec_toml, write
-
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import OperationFailed
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec, parse_spec
+from snapshot import snapshot
+from trees import bsd_tree, example_tables, spec_toml, write
 
 NETBSD = load_profile("netbsd")
 SHELLS = "# /etc/shells\n/bin/sh\n/bin/csh\n/bin/ksh\n"
@@ -66,12 +66,13 @@ def test_a_shell_netbsd_refuses_is_a_conflict_naming_it_and_what_is_accepted(tmp
     assert plan.refused and [c.name for c in plan.changes] == ["qmail"]
 
 
-@pytest.mark.parametrize("shell", ["/sbin/nologin", "/bin/ksh", "/usr/local/bin/true"])
+@pytest.mark.parametrize("shell", ["/sbin/nologin", "/bin/false", "/usr/bin/true"])
 def test_nologin_a_listed_shell_or_an_executable_file_is_accepted(tmp_path, shell):
-    root = netbsd_tree(tmp_path / "root")
-    (root / "usr/local/bin").mkdir(parents=True)
-    (root / "usr/local/bin/true").write_text("#!/bin/sh\n")
-    (root / "usr/local/bin/true").chmod(0o755)
+    """A spec names no login shell (spec.py): a listed one here is /bin/false."""
+    root = netbsd_tree(tmp_path / "root", SHELLS + "/bin/false\n")
+    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+    (root / "usr/bin/true").write_text("#!/bin/sh\n")
+    (root / "usr/bin/true").chmod(0o755)
     plan, _ = plan_on(root, one_user(shell))
     assert not plan.conflicts
 

@@ -94,3 +94,23 @@ def test_check_reads_the_accounts_of_the_spec_it_is_given(tmp_path):
     conflicts = [f["message"] for f in given if f["id"] == "account.conflict"]
     assert any("uid is 7000 on the host, the spec says 7790" in message for message in conflicts), conflicts
     assert not any("7790" in f["message"] for f in default)
+
+
+def test_text_lines_are_at_most_100_columns_and_commands_stay_whole():
+    """Read in a terminal or a mail: each finding wrapped at 100 columns
+    (under a short root, so no path alone is longer), a remedy's commands
+    each whole on a line."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="q", dir="/tmp") as short:
+        root = Path(short)
+        build("fresh_debian", root)
+        (root / "var").mkdir(exist_ok=True)
+        result = cli("check", "--root", root, "--platform", "linux")
+        as_json = json.loads(cli("check", "--root", root, "--platform", "linux", "--json").out)["findings"]
+    assert result.code == 3
+    assert max(len(line) for line in result.out.splitlines()) <= 100, result.out
+    [sync] = [f for f in as_json if f["id"] == "fs.sync-metadata"]
+    command = sync["remedy"].rsplit(", ", 1)[1]
+    assert command.startswith("find ") and f"                {command}\n" in result.out

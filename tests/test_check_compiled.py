@@ -14,16 +14,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from conftest import skip_or_fail
 from namespace import run_in_namespace
-from scenarios import add_qmail_accounts
-from trees import FIXTURES, debian_tree, example_tables, spec_toml
-
 from qmailsetup.check import compiled
 from qmailsetup.check.compiled import RUNTIME_LOOKUP, compiled_findings, parse_showctl
 from qmailsetup.observe import observe
 from qmailsetup.platforms import choose_profile
 from qmailsetup.spec import parse_spec
+from scenarios import add_qmail_accounts
+from trees import FIXTURES, debian_tree, example_tables, spec_toml
 
 SHOWCTL = FIXTURES / "qmail-showctl"
 INSTALL_IDS_USERS = {"alias": 7790, "qmaild": 7791, "qmaill": 7792, "root": 0, "qmailp": 7793,
@@ -201,7 +201,7 @@ def test_real_run_in_a_namespace_after_apply_and_a_renumber(tmp_path, privileged
         f"cat <<'OUTPUT'\n{(SHOWCTL / 'netqmail-1.06.out').read_text()}OUTPUT\n"
     )
     tmp_path.chmod(0o755)
-    script = f'SPEC="{Path(__file__).parent.parent / "examples/install-ids.toml"}"\nSTAND_IN="{program}"\n'
+    script = f'SPEC="{Path(__file__).parent.parent / "src/qmailsetup/specs/install-ids.toml"}"\nSTAND_IN="{program}"\n'
     result = run_in_namespace(tmp_path, script + NAMESPACE_CHECK)
     assert result.returncode == 0, result.stdout + result.stderr
     _, built, renumbered = result.stdout.split("=== ")[0:3]

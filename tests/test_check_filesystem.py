@@ -127,13 +127,13 @@ def test_ext2_warning_names_ext2_and_the_remedies_in_order_of_preference(tmp_pat
      "54 1 0:36 / <root>/var rw - overlay overlay rw,lowerdir=/usr,upperdir=<root>/upper/u,workdir=<root>/upper/w\n",
      "overlay whose upper layer <root>/upper/u is on tmpfs"),
 ])
-def test_a_queue_in_memory_is_an_error_whose_remedy_is_a_disk(tmp_path, monkeypatch, table, memory):
+def test_a_queue_in_memory_is_a_warning_whose_remedy_is_a_disk(tmp_path, monkeypatch, table, memory):
     root = tmp_path / "root"
     for directory in ("var/qmail", "upper/u"):
         (root / directory).mkdir(parents=True)
     monkeypatch.setattr(filesystem, "LINUX", True)
     [sync] = [f for f in filesystem_findings(root, build_table(table, root)) if f.id == "fs.sync-metadata"]
-    assert (sync.severity, sync.path) == ("error", f"{root}/var/qmail/queue")
+    assert (sync.severity, sync.path) == ("warning", f"{root}/var/qmail/queue")
     assert scrub(sync.message, root).endswith(
         f": {memory} lives in memory, so the queue and every message in it are lost at each reboot"
     )
@@ -245,7 +245,7 @@ def test_a_nullfs_queue_is_judged_by_the_filesystem_it_shows(tmp_path, monkeypat
     )
     # nullfs of a directory on a memory filesystem: lost at each reboot
     _, memory = jail_findings(tmp_path / "m", monkeypatch, "tmpfs\t<root>/data\ttmpfs\trw\t0 0", "tmpfs on <root>/data (tmpfs, local)")
-    assert memory["fs.sync-metadata"].severity == "error"
+    assert memory["fs.sync-metadata"].severity == "warning"
     assert memory["fs.sync-metadata"].message.endswith(": tmpfs lives in memory, so the queue and every message in it are lost at each reboot")
 
 
@@ -308,7 +308,7 @@ def test_an_overlay_is_in_memory_only_through_its_upper_layer(tmp_path, monkeypa
     monkeypatch.setattr(filesystem, "LINUX", True)
     [sync] = [f for f in filesystem_findings(root, build_table(table, root)) if f.id == "fs.sync-metadata"]
     if memory:
-        assert sync.severity == "error"
+        assert sync.severity == "warning"
         assert scrub(sync.message, root).endswith(f": {memory} lives in memory, so the queue and every message in it are lost at each reboot")
     else:
         assert sync.severity == "warning"
@@ -399,3 +399,19 @@ def test_a_subdirectory_of_a_disk_mounted_nowhere_else_is_a_bind_mount(tmp_path,
     assert separate.message.endswith(
         f"ext4 /dev/sdb1 at {root}/var/qmail, bind of /mail/qmail: a bind mount of /mail/qmail, a directory of another filesystem"
     )
+
+
+@pytest.mark.parametrize("linux", [True, False])
+def test_the_root_filesystem_is_never_to_be_mounted_sync(monkeypatch, linux):
+    """A stock host keeps the queue on /: mounting / with sync would make
+    every write of the whole system wait for the disk. The remedy offers a
+    filesystem of the queue's own instead (read only: / of this machine)."""
+    from pathlib import Path
+
+    monkeypatch.setattr(filesystem, "LINUX", linux)
+    table = build_table(ROOT_FS if linux else (None, "/dev/ada0p2 on / (ufs, local, soft-updates)\n"), "/")
+    [sync] = [f for f in filesystem_findings(Path("/"), table) if f.id == "fs.sync-metadata"]
+    if sync.severity == "ok":
+        skip_or_fail("this machine's /var has chattr +S")
+    assert "with sync" in sync.remedy and "mount / " not in sync.remedy and "remount" not in sync.remedy
+    assert "give /var/qmail/queue a filesystem of its own, mounted with sync" in sync.remedy

@@ -11,7 +11,12 @@ import pytest
 
 from golden import GOLDEN
 from qmailsetup.check.mounts import (
-    holding, merge_bsd, nearest_existing, parse_bsd_mount, parse_mount_p, parse_mountinfo,
+    holding,
+    merge_bsd,
+    nearest_existing,
+    parse_bsd_mount,
+    parse_mount_p,
+    parse_mountinfo,
 )
 from qmailsetup.errors import OperationFailed
 

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_tools, skip_or_fail
-from trees import FIXTURES
 
+from conftest import require_tools, skip_or_fail
 from qmailsetup.check.prereq import prereq_findings, running_svscans
+from trees import FIXTURES
 
 LISTS = FIXTURES / "debian-packages"
 DEBIAN = "a distribution's package, as Debian's daemontools and ucspi-tcp install them"

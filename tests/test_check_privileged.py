@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import require_tools
+from conftest import require_tools, squeezed
 from namespace import run_in_namespace
 
 # Each `check` prints its JSON after a marker line and its exit code after.
@@ -67,8 +67,9 @@ check nosuid
     seen = runs(result.stdout)
     code, findings = seen["suid"]
     assert findings["fs.nosuid"]["severity"] == "ok", findings["fs.nosuid"]
-    # a tmpfs loses the queue at reboot: that is check's only error here
-    assert code == 3 and [f for f in findings if findings[f]["severity"] == "error"] == ["fs.sync-metadata"]
+    # a tmpfs loses the queue at reboot, but qmail works there: a warning
+    assert code == 0 and [f for f in findings if findings[f]["severity"] == "error"] == []
+    assert findings["fs.sync-metadata"]["severity"] == "warning"
     code, findings = seen["nosuid"]
     assert code == 3
     assert findings["fs.nosuid"]["severity"] == "error"
@@ -85,7 +86,7 @@ NOSUID_LINE = (
 
 
 def test_apply_on_a_nosuid_var_exits_5_with_the_errors_on_stderr(tmp_path, privileged):
-    """README.md, "Exit codes": 5 after a real run and after an in-sync one,
+    """qmailsetup(8), EXIT STATUS: 5 after a real run and after an in-sync one,
     over --detailed-exitcode's 4; a dry run keeps its 0 or 4 and its note."""
     body = """\
 mount -o remount,nosuid /var
@@ -109,8 +110,11 @@ cat /tmp/apply.txt
     assert f"=== in sync\n{NOSUID_LINE}\n=== exit 5\n" in out
     assert "json check ['fs.nosuid']" in out
     after = out.split("Applied 11 changes.", 1)[1]
-    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet; its nearest existing parent /var/qmail is on")
-    assert "is on tmpfs tmpfs at /var, mounted nosuid" in after
+    assert after.startswith("\nqmailsetup check: errors that remain:\n  error   fs.nosuid: /var/qmail/bin does not exist yet;")
+    assert squeezed("its nearest existing parent /var/qmail is on tmpfs tmpfs at /var, mounted nosuid") in squeezed(after)
+    # wrapped at 100 columns, the remedy's command whole on its line
+    assert max(len(line) for line in after.splitlines()) <= 100
+    assert "\n                  (mount -o remount,suid /var),\n" in after
 
 
 def test_ext4_loop_at_var_sync_mount_and_chattr(tmp_path, privileged):
@@ -187,13 +191,13 @@ check after
     out = result.stdout
     assert "=== chattr -R: failed" in out, "the old remedy fails on a FIFO"
     assert "=== remedy: find /var/qmail/queue -type d -exec chattr +S {} +\n=== remedy: exit 0\n" in out
-    seen = runs("\n".join(l for l in out.splitlines() if not l.startswith(("=== chattr", "=== remedy"))))
+    seen = runs("\n".join(line for line in out.splitlines() if not line.startswith(("=== chattr", "=== remedy"))))
     assert seen["before"][1]["fs.sync-metadata"]["severity"] == "warning"
     after = seen["after"][1]["fs.sync-metadata"]
     assert after["severity"] == "ok" and "has the synchronous attribute" in after["message"]
 
 
-def test_a_queue_in_memory_is_an_error_tmpfs_and_overlay_on_tmpfs(tmp_path, privileged):
+def test_a_queue_in_memory_is_a_warning_tmpfs_and_overlay_on_tmpfs(tmp_path, privileged):
     body = """\
 check tmpfs
 mkdir -p /var/upper/u /var/upper/w /var/lower /var/qmail
@@ -202,14 +206,14 @@ check overlay
 """
     seen = run(tmp_path, body)
     tmpfs = seen["tmpfs"][1]["fs.sync-metadata"]
-    assert seen["tmpfs"][0] == 3 and tmpfs["severity"] == "error"
+    assert tmpfs["severity"] == "warning"
     assert tmpfs["message"] == (
         "/var/qmail/queue does not exist yet; its nearest existing parent /var is on tmpfs tmpfs at /var: "
         "tmpfs lives in memory, so the queue and every message in it are lost at each reboot"
     )
     assert tmpfs["remedy"] == "put /var/qmail (at least /var/qmail/queue) on a filesystem on a disk"
     overlay = seen["overlay"][1]["fs.sync-metadata"]
-    assert seen["overlay"][0] == 3 and overlay["severity"] == "error"
+    assert overlay["severity"] == "warning"
     assert "overlay whose upper layer /var/upper/u is on tmpfs lives in memory" in overlay["message"]
     separate = seen["tmpfs"][1]["fs.separate-partition"]
     assert separate["message"].endswith("at /var: it shares its filesystem with /var")

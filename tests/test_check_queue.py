@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from namespace import run_in_namespace
 from scenarios import add_qmail_accounts

@@ -3,7 +3,6 @@ apply` with no --root, then getent and stat see what qmail needs."""
 
 from __future__ import annotations
 
-
 from namespace import copy_etc, parse_report, run_in_namespace
 from qmail_layout import QMAIL_USERS
 from snapshot import snapshot
@@ -33,7 +32,7 @@ def test_apply_on_the_live_paths_is_seen_by_getent(tmp_path, privileged):
     names_by_gid = {gid: name for name, gid in gids.items()}
     assert set(seen["passwd"]) == set(QMAIL_USERS)
     for name, (group, home) in QMAIL_USERS.items():
-        _, password, uid, gid, _, user_home, shell = seen["passwd"][name]
+        _, _password, uid, gid, _, user_home, shell = seen["passwd"][name]
         assert names_by_gid[gid] == group
         assert user_home == home
         assert shell in ("/usr/sbin/nologin", "/sbin/nologin")

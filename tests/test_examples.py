@@ -1,19 +1,19 @@
-"""examples/: the well-known fixed-ID specs validate, carry the IDs of their
-sources, and meet an account with another ID as a conflict naming both
+"""The shipped specs (src/qmailsetup/specs/): the well-known fixed-ID specs
+validate, carry the IDs of their sources, and meet an account with another ID as a conflict naming both
 numbers: exit 3, nothing written, nothing run, never a renumbering."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from qmail_layout import QMAIL_USERS
+from qmailsetup.spec import load_spec
 from snapshot import snapshot
 from trees import EXAMPLES, append, bsd_tree, debian_tree, master_line
-
-from qmailsetup.spec import load_spec
-
 
 # example -> (groups with GIDs, first UID, shell, the platform and tree to try it on)
 EXPECTED = {
@@ -58,7 +58,7 @@ def host_with_alias_renumbered(root: Path, platform: str, uid: int) -> None:
 
 @pytest.mark.parametrize("example", EXPECTED)
 def test_an_account_with_another_id_is_a_conflict_naming_both_numbers(tmp_path, mocker, example):
-    groups, first_uid, _, platform = EXPECTED[example]
+    _groups, first_uid, _, platform = EXPECTED[example]
     root = tmp_path / "root"
     host_with_alias_renumbered(root, platform, 4321)
     run = mocker.patch("qmailsetup.tools.run_tool")
@@ -83,3 +83,33 @@ def test_a_group_with_another_gid_is_a_conflict_naming_both_numbers(tmp_path, mo
     assert "group qmail: gid is 1002 on the host, the spec says 82" in result.err
     assert snapshot(root) == before
     run.assert_not_called()
+
+
+def test_spec_names_a_shipped_spec_and_a_path_still_works(tmp_path):
+    """--spec install-ids is the shipped spec, whatever the current
+    directory holds; a value with a '/' or ending in .toml is a file."""
+    root = debian_tree(tmp_path / "root")
+    args = ("apply", "--dry-run", "--platform", "linux", "--backend", "files", "--root", root)
+    by_name = cli(*args, "--spec", "install-ids")
+    by_path = cli(*args, "--spec", EXAMPLES / "install-ids.toml")
+    assert by_name.code == 0, by_name.err
+    assert by_name.out == by_path.out and "    uid: 7790\n" in by_name.out
+    own = tmp_path / "install-ids"
+    own.write_text('[[groups]]\nname = "mine"\n')
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert cli(*args, "--spec", "install-ids").out == by_name.out
+        assert "+ group mine: create" in cli(*args, "--spec", "./install-ids").out
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize("command", [["apply", "--dry-run"], ["check"], ["env"], ["export", "--format", "json"]])
+def test_a_spec_name_that_is_not_shipped_is_one_line_naming_those_that_are(tmp_path, command):
+    result = cli(*command, "--spec", "install-id")
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "qmailsetup: --spec install-id: no such shipped spec (debian-netqmail, freebsd-ports, gentoo, install-ids, "
+        "s-qmail, void-sqmail); a file is named with a '/' or '.toml' (./install-id)\n"
+    )

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 
 # the name write_outputs wrote through before, fixed and so plantable
@@ -87,7 +88,7 @@ def test_an_output_directory_named_through_a_link_is_followed_once(tmp_path):
 def test_a_write_that_fails_is_one_line_exit_1_and_leaves_no_temporary_file(tmp_path):
     out = tmp_path / "out"
     (out / "conf-groups" / "x").mkdir(parents=True)  # a non-empty directory where the second file goes
-    spec = Path(__file__).parent.parent / "examples/freebsd-ports.toml"
+    spec = Path(__file__).parent.parent / "src/qmailsetup/specs/freebsd-ports.toml"
     result = cli("export", "--format", "qmail-conf", "--spec", spec, "--output", out)
     assert result.code == 1
     assert result.err.startswith(f"qmailsetup: --output {out}: renaming conf-groups.qmailsetup-")

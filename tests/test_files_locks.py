@@ -217,7 +217,7 @@ def test_all_or_nothing_while_waiting(tmp_path):
     only those is never held up by a waiting qmailsetup."""
     root = make_tree(tmp_path, "debian")
     with killed_after(live_pid_lock(root, "gshadow")):
-        with pytest.raises(OperationFailed, match="gshadow.lock is held by PID"):
+        with pytest.raises(OperationFailed, match=r"gshadow\.lock is held by PID"):
             with lock.locked(EtcDir.open(root), "shadow", timeout=0.3):
                 pass
         assert sorted(leftovers(root)) == ["gshadow.lock"]
@@ -229,7 +229,7 @@ def test_bsd_variants(tmp_path):
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
     (etc / "group").write_text("wheel:*:0:root\n")
     locks = lock.flavor_locks(EtcDir.open(tmp_path), "bsd")
-    assert [type(l).__name__ for l in locks] == ["FlockLock", "FlockLock", "ExclusiveFileLock"]
+    assert [type(lock).__name__ for lock in locks] == ["FlockLock", "FlockLock", "ExclusiveFileLock"]
     with lock.held(locks, 1):
         assert (etc / "ptmp").exists()
         # another process cannot flock master.passwd meanwhile

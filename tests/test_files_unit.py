@@ -11,8 +11,7 @@ import traceback
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conftest import fake_tools
 from files_support import applied
@@ -26,8 +25,8 @@ from qmailsetup.platforms import POST_EDIT_FIELDS, IdRange, Profile, load_profil
 from qmailsetup.spec import load_spec
 from qmailsetup.template import Template
 from qmailsetup.tools import ToolResult
-from qmailsetup.userdb.lock import lock_timeout
 from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.lock import lock_timeout
 from snapshot import account_files
 from trees import make_tree
 
@@ -82,7 +81,7 @@ def append(root: Path, kind: str, line: str) -> None:
 ])
 def test_a_change_since_observe_is_refused_and_nothing_written(tmp_path, meanwhile, reason):
     root = make_tree(tmp_path, "debian")
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     meanwhile(root)
     before = account_files(root)
     with pytest.raises(Refused, match=reason):
@@ -95,7 +94,7 @@ def test_drift_changed_since_observe_is_refused(tmp_path):
     root = make_tree(tmp_path, "debian")
     append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
     append(root, "shadow", "alias:*:19000:0:99999:7:::")
-    host, plan, backend = planned(root, fix_drift=True)
+    _host, plan, backend = planned(root, fix_drift=True)
     text = (root / "etc/passwd").read_text().replace("/home/alias:/bin/sh", "/home/alias:/bin/bash")
     (root / "etc/passwd").write_text(text)
     with pytest.raises(Refused, match=r"user alias changed meanwhile \(shell\)"):
@@ -108,7 +107,7 @@ def test_drift_changed_since_observe_is_refused(tmp_path):
 
 def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
     root = make_tree(tmp_path, "debian")
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     other = make_tree(tmp_path / "other", "debian")
     apply_files(other)  # another run, same plan: the same lines
     for kind in ("passwd", "shadow", "group", "gshadow"):
@@ -163,7 +162,7 @@ def test_a_repair_and_a_drift_of_one_account_each_build_on_the_other(tmp_path):
 
 def test_a_repair_made_meanwhile_counts_as_done_and_one_removed_is_refused(tmp_path):
     root = half_made(tmp_path)
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     append(root, "shadow", "alias:*:19000::::::")  # another run (or pwconv) was first
     done = []
     backend.apply(plan.changes, done.append)
@@ -172,7 +171,7 @@ def test_a_repair_made_meanwhile_counts_as_done_and_one_removed_is_refused(tmp_p
     assert "alias:*:990:" in (root / "etc/passwd").read_text()  # its line left as the other run left it
 
     root = half_made(tmp_path / "again")
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     (root / "etc/passwd").write_text((root / "etc/passwd").read_text().replace("alias:*:990:998::/var/qmail/alias:/usr/sbin/nologin\n", ""))
     assert refusal(root, backend, plan) == (
         "the account files changed since they were read: user alias was removed meanwhile; nothing written, run again")
@@ -216,7 +215,7 @@ def bsd_etc(root: Path) -> Path:
 def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     etc = bsd_etc(tmp_path)
     profile = bsd_profile(["pwd_mkdb", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"])
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     locked = []
 
     def answer(argv):
@@ -231,12 +230,12 @@ def test_bsd_post_edit_runs_under_the_lock_with_the_root(tmp_path, mocker):
     assert {c.kind for c in plan.changes} == {"group", "user"} and done == plan.changes
     assert "qmails:*:" in (etc / "master.passwd").read_text()
     fake_tools(mocker, answer=lambda argv: ToolResult(tuple(argv), 1, "", "broken db"))
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     assert plan.in_sync
     (etc / "master.passwd").write_text("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n")
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     done = []
-    with pytest.raises(OperationFailed, match="pwd_mkdb -p -d .*: exit 1: broken db; master.passwd written but the databases not rebuilt"):
+    with pytest.raises(OperationFailed, match=r"pwd_mkdb -p -d .*: exit 1: broken db; master\.passwd written but the databases not rebuilt"):
         backend.apply(plan.changes, done.append)
     assert done == []  # nothing is usable before pwd_mkdb ran
     assert not (etc / "ptmp").exists()
@@ -284,7 +283,7 @@ def refusal(root: Path, backend, plan) -> str:
 
 def test_every_change_since_observe_is_counted_and_the_first_named(tmp_path):
     root = make_tree(tmp_path, "debian")
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     append(root, "group", "other:x:999:")
     append(root, "passwd", "someone:x:993:100::/:/bin/sh")
     assert refusal(root, backend, plan) == (
@@ -297,7 +296,7 @@ def test_a_group_removed_since_observe_is_refused(tmp_path):
     root = make_tree(tmp_path, "debian")
     append(root, "group", "qmail:x:2107:")
     append(root, "gshadow", "qmail:!::")
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     assert "qmail" not in {c.name for c in plan.changes if c.kind == "group"}
     for kind in ("group", "gshadow"):
         text = (root / "etc" / kind).read_text()
@@ -313,7 +312,7 @@ def test_a_user_removed_since_observe_is_refused(tmp_path):
     append(root, "shadow", "alias:*:19000:0:99999:7:::")
     append(root, "passwd", "qmaild:x:991:100::/home/qmaild:/bin/sh")
     append(root, "shadow", "qmaild:*:19000:0:99999:7:::")
-    host, plan, backend = planned(root, fix_drift=True)
+    _host, plan, backend = planned(root, fix_drift=True)
     text = (root / "etc/passwd").read_text()
     (root / "etc/passwd").write_text(text.replace("alias:x:990:100::/home/alias:/bin/sh\n", ""))
     assert refusal(root, backend, plan) == (
@@ -340,7 +339,7 @@ def test_the_files_count_as_unchanged_only_while_every_byte_is_the_same(tmp_path
     observe: a missing file still missing is unchanged; one byte more, a
     file made or a file gone is a change."""
     root = make_tree(tmp_path, "alpine")  # no gshadow
-    host, plan, backend = planned(root)
+    host, _plan, _backend = planned(root)
     assert not host.files["gshadow"].exists and host.files["group"].exists
     assert unchanged_since_read(host.etc, host.files)
     (root / "etc/gshadow").write_text("")
@@ -362,7 +361,7 @@ def test_a_group_made_meanwhile_as_planned_is_left_and_the_rest_written(tmp_path
     _, other_plan, other_backend = planned(other)
     other_backend.apply(other_plan.changes, lambda change: None)
     root = make_tree(tmp_path / "root", "debian")
-    host, plan, backend = planned(root)
+    _host, plan, backend = planned(root)
     first = plan.changes[0]
     assert (first.kind, first.name) == ("group", "qmail")
     for kind in ("group", "gshadow"):
@@ -400,7 +399,7 @@ def test_a_missing_post_edit_command_is_named_with_its_profile(tmp_path):
     done, master.passwd is written."""
     etc = bsd_etc(tmp_path)
     profile = bsd_profile(["qmailsetup-no-such-mkdb", "{etcdir}"])
-    host, plan, backend = planned(tmp_path, profile)
+    _host, plan, backend = planned(tmp_path, profile)
     done = []
     with pytest.raises(OperationFailed) as failed:
         backend.apply(plan.changes, done.append)
@@ -416,7 +415,7 @@ def test_nscd_is_told_after_a_run_on_the_real_root_only(tmp_path, mocker, privil
     mocker.patch("qmailsetup.tools.find_tool", lambda name: "/usr/sbin/nscd" if name == "nscd" else None)
     mocker.patch("qmailsetup.tools.run_tool", lambda argv, **options: calls.append(argv))
     spec, profile = load_spec(None).model_copy(update={"paths": []}), load_profile("linux")
-    host, plan, backend = planned(make_tree(tmp_path / "image", "debian"), profile, spec=spec)
+    _host, plan, backend = planned(make_tree(tmp_path / "image", "debian"), profile, spec=spec)
     backend.apply(plan.changes, lambda change: None)
     assert calls == []
     root = make_tree(tmp_path / "host", "debian")
@@ -430,7 +429,7 @@ def test_nscd_is_told_after_a_run_on_the_real_root_only(tmp_path, mocker, privil
             os.close(read)
             os.chroot(root)
             os.chdir("/")
-            host, plan, backend = planned(Path("/"), profile, spec=spec)
+            _host, plan, backend = planned(Path("/"), profile, spec=spec)
             backend.apply(plan.changes, lambda change: None)
             os.write(write, json.dumps(calls).encode())
         except BaseException:  # the failure, for the assertion below

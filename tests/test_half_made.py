@@ -130,7 +130,7 @@ def test_a_tool_that_fails_between_the_two_files_is_reported_half_made(tmp_path,
     (root / "etc" / f"{companion}+").mkdir()
     result = apply(root, "useradd")
     assert result.code == 1
-    kind, name = account.split()
+    kind, _name = account.split()
     main = "group" if kind == "group" else "passwd"
     assert result.err.count("\n") == 1
     assert result.err.endswith(

@@ -16,16 +16,16 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, require_tools, skip_or_fail
 from namespace import copy_etc, run_in_namespace
 from process import EPOCH
 from qmail_layout import QMAIL_USERS
-from snapshot import snapshot
-from trees import bsd_tree, debian_tree, write
-
 from qmailsetup import platforms
 from qmailsetup.errors import EXIT_REFUSED
 from qmailsetup.platforms import account_format, find_tool
+from snapshot import snapshot
+from trees import bsd_tree, debian_tree, write
 
 CRON_PATH = "/usr/bin:/bin"
 DAY = "19675"  # EPOCH's
@@ -54,7 +54,7 @@ def assert_useradd_lines(new: dict[str, list[str]], nologin: str) -> None:
     assert new["gshadow"] == [f"{name}:!::" for name in gids]
     uids = [line.split(":")[2] for line in new["passwd"]]
     assert new["passwd"] == [
-        f"{name}:x:{uid}:{gids[group]}::{home}:{nologin}" for uid, (name, (group, home)) in zip(uids, QMAIL_USERS.items())
+        f"{name}:x:{uid}:{gids[group]}::{home}:{nologin}" for uid, (name, (group, home)) in zip(uids, QMAIL_USERS.items(), strict=True)
     ]
     assert all(uid.isdigit() for uid in uids)
     assert new["shadow"] == [f"{name}:!:{DAY}::::::" for name in QMAIL_USERS]

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, dead_pid, require_tools, skip_or_fail
 from namespace import copy_etc, in_namespace, private_mounts, run_in_namespace
 from qmail_layout import QMAIL_NAMES, QMAIL_USERS
@@ -363,22 +364,22 @@ def test_directories_on_two_file_systems_are_counted_against_their_own(tmp_path,
         assert (root / "var/qmail").is_dir() and (root / "srv/qmail").is_dir()
 
 
-FILL_SCRIPT = """\
+FILL_SCRIPT = f"""\
 for free in $LEVELS; do
   out="$OUT/$free"; mkdir -p "$out"
   mount -t tmpfs -o size=96k,mode=0755 tmpfs "$ROOT/etc"
   cp -a "$TEMPLATE/etc/." "$ROOT/etc/"
   # fill the file system, then give back FREE KiB
   dd if=/dev/zero of="$ROOT/etc/filler" bs=1k 2>/dev/null
-  truncate -s "-${free}k" "$ROOT/etc/filler" 2>/dev/null || rm -f "$ROOT/etc/filler"
-  %(apply)s >/dev/null 2>"$out/stderr"; echo $? >"$out/exit"
+  truncate -s "-${{free}}k" "$ROOT/etc/filler" 2>/dev/null || rm -f "$ROOT/etc/filler"
+  {APPLY} >/dev/null 2>"$out/stderr"; echo $? >"$out/exit"
   rm -f "$ROOT/etc/filler"
   mkdir -p "$out/after/etc"; cp -a "$ROOT/etc/." "$out/after/etc/"
-  %(apply)s >/dev/null 2>"$out/stderr2"; echo $? >"$out/exit2"
+  {APPLY} >/dev/null 2>"$out/stderr2"; echo $? >"$out/exit2"
   mkdir -p "$out/rerun/etc"; cp -a "$ROOT/etc/." "$out/rerun/etc/"
   umount "$ROOT/etc"
 done
-""" % {"apply": APPLY}
+"""
 
 
 def test_a_full_file_system_under_etc_leaves_the_account_files_intact(tmp_path, privileged, backend):

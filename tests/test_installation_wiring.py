@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from scenarios import add_qmail_accounts
 from trees import debian_tree, example_spec, write

@@ -7,15 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trees import EXAMPLES, FIXTURES
 
 from qmailsetup import installation
 from qmailsetup.errors import BadInput
 from qmailsetup.installation import (
-    QmailInstall, account_names, known_names, load_installation, qmail_install,
+    QmailInstall,
+    account_names,
+    known_names,
+    load_installation,
+    qmail_install,
 )
 from qmailsetup.layout import qmail_layout
 from qmailsetup.spec import load_spec, parse_spec
+from trees import EXAMPLES, FIXTURES
 
 DOCS = Path(__file__).parent.parent / "docs" / "installations.md"
 # the recorded install -> the installation table that must describe it

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from trees import debian_tree, write
 
@@ -72,8 +73,20 @@ def test_a_link_root_alone_made_is_followed_and_said(linked):
     alias = os.lstat(linked / "srv/qmail/alias")
     assert oct(alias.st_mode & 0o7777) == "0o2755"
     assert os.path.islink(linked / "var/qmail")
-    assert "0 to create, 0 to modify" in apply(linked).out
+    again = plan(linked)
+    assert (again["code"], again["conflicts"], again["in_sync"]) == (0, [], True)
     assert not Path("/srv/qmail/alias").exists()
+
+
+def test_what_apply_made_under_a_followed_link_is_in_sync_for_check(linked):
+    # alias's home, alias's own under the link, is what is managed, not a
+    # directory on the way: a second look finds it in sync, no conflict
+    assert apply(linked).code == 0
+    assert os.lstat(linked / "srv/qmail/alias").st_uid != 0
+    check = json.loads(cli("check", "--platform", "linux", "--root", linked, "--json").out)
+    assert not [f["message"] for f in check["findings"] if f["id"] == "account.conflict"]
+    paths = next(f for f in check["findings"] if f["id"] == "path.owner-mode")
+    assert paths["severity"] == "ok"
 
 
 @pytest.mark.parametrize("how", ["sticky", "sticky-others-link"])
@@ -89,11 +102,15 @@ def test_a_sticky_directory_on_the_way_is_safe_for_what_root_owns(linked, how):
     assert (shown["code"], bool(shown["conflicts"])) == ((0, False) if how == "sticky" else (3, True))
 
 
-@pytest.mark.parametrize("how", ["owned-by-another", "writable-directory", "link-not-roots"])
+@pytest.mark.parametrize("how", ["owned-by-another", "leads-to-anothers", "writable-directory", "link-not-roots"])
 def test_a_link_others_could_change_is_a_conflict_that_says_what_to_do(linked, how):
     if how == "owned-by-another":
         os.chown(linked / "srv", 1000, 1000)
         why = f"{linked}/srv may be changed by others than root (owner 1000"
+    elif how == "leads-to-anothers":
+        os.chown(linked / "srv/qmail", 1000, 1000)
+        why = f"path /var/qmail: /var/qmail is a symlink to /srv/qmail that is not followed: {linked}/srv/qmail " \
+            "may be changed by others than root (owner 1000"
     elif how == "writable-directory":
         (linked / "srv").chmod(0o777)
         why = f"{linked}/srv may be changed by others than root (owner 0, group 0, mode 0777)"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import cli
 from qmailsetup.logindefs import read_login_defs
 from qmailsetup.plan import allocate

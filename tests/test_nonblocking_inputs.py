@@ -11,15 +11,15 @@ import socket
 import subprocess
 from pathlib import Path
 
-import process
 import pytest
+
+import process
 from conftest import skip_or_fail
 from namespace import run_in_namespace
-from snapshot import snapshot
-from trees import debian_tree, write
-
 from qmailsetup.errors import EXIT_BAD_INPUT
 from qmailsetup.platforms import profiles_dir
+from snapshot import snapshot
+from trees import debian_tree, write
 
 TIMEOUT = 60  # seconds; a run takes well under one, a blocked one forever
 

@@ -13,14 +13,12 @@ import os
 import pwd
 from pathlib import Path
 
-from trees import installed_tree
 from conftest import cli
-from snapshot import snapshot
-from trees import debian_tree, write
-
 from qmailsetup.observe import Parent, PathState, observe, observe_path
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from snapshot import snapshot
+from trees import debian_tree, installed_tree, write
 
 LINUX = load_profile("linux")
 FREEBSD = load_profile("freebsd")
@@ -133,7 +131,7 @@ def netbsd_root(tmp_path: Path, shells: bytes | None) -> Path:
     return root
 
 
-ONE_USER = '[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\nhome = "/var/qmail"\nshell = "/bin/ksh"\n'
+ONE_USER = '[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\nhome = "/var/qmail"\nshell = "/bin/false"\n'
 
 
 def test_etc_shells_not_in_utf8_still_lists_its_shells(tmp_path):

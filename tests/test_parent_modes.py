@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from conftest import cli, skip_or_fail
+from conftest import cli, skip_or_fail, squeezed
 from qmailsetup.check.accounts import account_findings
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
@@ -72,12 +72,12 @@ def test_a_parent_without_search_permission_is_an_error_with_the_chmod(tmp_path)
 def test_the_group_and_owner_bits_count_for_those_they_name(tmp_path):
     root = tmp_path / "root"
     provisioned(root)
-    qmail_gid = int(next(l for l in (root / "etc/group").read_text().splitlines() if l.startswith("qmail:")).split(":")[2])
+    qmail_gid = int(next(line for line in (root / "etc/group").read_text().splitlines() if line.startswith("qmail:")).split(":")[2])
     os.chown(root / "var", 0, qmail_gid)
     os.chmod(root / "var", 0o710)  # the qmail group may pass, nofiles' users may not
     [finding] = traverse(root)
     assert finding.message == f"/var (owner 0, group {qmail_gid}, mode 0710) does not let {NOFILES_USERS} through to /var/qmail"
-    alias_uid = int(next(l for l in (root / "etc/passwd").read_text().splitlines() if l.startswith("alias:")).split(":")[2])
+    alias_uid = int(next(line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("alias:")).split(":")[2])
     os.chown(root / "var", alias_uid, qmail_gid)
     os.chmod(root / "var", 0o070)  # the owner's bits alone count for the owner, even in the group
     [finding] = traverse(root)
@@ -99,5 +99,5 @@ def test_check_exits_3_and_shows_the_remedy(tmp_path):
     os.chmod(root / "var", 0o700)
     result = cli("check", "--root", root, "--platform", "linux")
     assert result.code == 3
-    assert (f"error   path.traverse: /var (owner 0, group 0, mode 0700) does not let {ALL_USERS} through to /var/qmail\n"
-            f"        remedy: chmod o+x {root}/var\n") in result.out
+    assert squeezed(f"error   path.traverse: /var (owner 0, group 0, mode 0700) does not let {ALL_USERS} through "
+                    f"to /var/qmail\n        remedy: chmod o+x {root}/var\n") in squeezed(result.out)

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from conftest import skip_or_fail
 from qmailsetup.errors import OperationFailed
 from qmailsetup.paths import ensure_directory

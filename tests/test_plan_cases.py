@@ -4,6 +4,7 @@ holds a host, a run, and the plan qmailsetup must print (plan_cases.py)."""
 from __future__ import annotations
 
 import pytest
+
 from plan_cases import case_names, check_case
 from process import EPOCH
 

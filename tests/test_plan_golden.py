@@ -1,5 +1,5 @@
 """The dry run through the command line, on real trees: it writes nothing,
-exits as its plan says, and its JSON keeps README's shape. What each plan
+exits as its plan says, and its JSON keeps qmailsetup(8)'s shape. What each plan
 holds is tested without root, case by case, in test_plan_cases.py."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import json
 import os
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from golden import check_json, scrub
 from scenarios import SCENARIOS, build

@@ -21,12 +21,11 @@ from pathlib import Path
 
 from conftest import skip_or_fail
 from namespace import PRELUDE, copy_etc, in_namespace, run_in_namespace
-from trees import debian_tree
-
 from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
+from trees import debian_tree
 
 LINUX = load_profile("linux")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import os
 
 import pytest
+
 from qmailsetup.observe import observe
 from qmailsetup.plan import allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile
@@ -323,10 +323,10 @@ def test_a_drifted_shell_netbsd_would_refuse_is_a_conflict_naming_it(tmp_path):
     append(root, "master.passwd", ["qmaild:*:7791:2107::0:0::/var/qmail:/bin/sh"])
     append(root, "passwd", ["qmaild:*:7791:2107::/var/qmail:/bin/sh"])
     spec = parse_spec('[[groups]]\nname = "qmail"\n[[users]]\nname = "qmaild"\ngroup = "qmail"\n'
-                      'home = "/var/qmail"\nshell = "/bin/ksh"\n', "t.toml")
+                      'home = "/var/qmail"\nshell = "/bin/false"\n', "t.toml")
     plan = make_plan(spec, observe(spec, root, load_profile("netbsd")), fix_drift=True)
     assert reasons(plan) == {("user", "qmaild"): (
-        f"shell /bin/ksh: netbsd's useradd and usermod accept only /sbin/nologin, a shell listed in "
+        f"shell /bin/false: netbsd's useradd and usermod accept only /sbin/nologin, a shell listed in "
         f"{root}/etc/shells or an executable file; name one of those in the spec (shell = ...)")}
     assert plan.changes == []
 

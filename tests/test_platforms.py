@@ -10,16 +10,22 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import cli
-from trees import debian_tree
 
-from qmailsetup import platforms
+from conftest import cli
+from qmailsetup import choices, platforms
 from qmailsetup.errors import BadInput
+from qmailsetup.platforms import (
+    all_profiles,
+    choose_profile,
+    detect_profile,
+    known_names,
+    load_profile,
+    parse_os_release,
+    read_os_release,
+)
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.flavor import FLAVORS, LOCK_KIND_NAMES
-from qmailsetup.platforms import (
-    all_profiles, choose_profile, detect_profile, known_names, load_profile, parse_os_release, read_os_release,
-)
+from trees import debian_tree
 
 CHECKOUT = Path(__file__).parent.parent
 SHADOW_UTILS = {"useradd", "groupadd", "usermod"}
@@ -78,7 +84,7 @@ def test_profiles_agree_with_the_code():
         assert set(flavor.new_lines) <= set(flavor.files())
     profiles = {p.name: p for p in all_profiles()}
     assert {p.flavor for p in profiles.values()} == set(FLAVORS)
-    assert {p.backend for p in profiles.values()} == set(platforms.BACKENDS)
+    assert {p.backend for p in profiles.values()} == set(choices.BACKENDS)
     assert {"linux", "alpine", "generic", "freebsd", "openbsd", "netbsd"} <= set(profiles)
     assert profiles["freebsd"].post_edit.parts == (("pwd_mkdb", "-N", "-p", "-d", "{etcdir}", "{etcdir}/master.passwd"),)
     assert set(LOCK_KIND_NAMES) == set(lock.LOCK_KINDS)

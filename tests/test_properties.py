@@ -14,8 +14,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, example, given, settings, strategies as st
+
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import Refused
 from qmailsetup.observe import observe, read_files
@@ -123,7 +123,7 @@ def specs(draw) -> Spec:
     spec_text = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs",)).filter(str.isprintable),
                         max_size=8)
     user_entries = []
-    for name, uid in zip(users, uids):
+    for name, uid in zip(users, uids, strict=True):
         entry = {
             "name": name,
             "group": draw(st.sampled_from(groups + ["root", "daemon"])),
@@ -133,7 +133,7 @@ def specs(draw) -> Spec:
             "comment": draw(st.one_of(st.none(), spec_text)),
         }
         user_entries.append({key: value for key, value in entry.items() if value is not None})
-    group_entries = [{"name": name, **({"gid": gid} if gid else {})} for name, gid in zip(groups, gids)]
+    group_entries = [{"name": name, **({"gid": gid} if gid else {})} for name, gid in zip(groups, gids, strict=True)]
     return Spec.model_validate(
         {"groups": unique_ids(group_entries, "gid"), "users": unique_ids(user_entries, "uid")}
     )
@@ -187,7 +187,7 @@ def test_apply_touches_only_its_own_lines_never_duplicates_and_converges(files, 
     with tempfile.TemporaryDirectory() as top:
         root = Path(top)
         write_host(root, files)
-        before, plan, refused = apply_with_files_backend(spec, root)
+        before, _plan, refused = apply_with_files_backend(spec, root)
         after = read_files(EtcDir.open(root), "shadow")
         owned = {"passwd": {u.name for u in spec.users}, "group": {g.name for g in spec.groups}}
         owned["shadow"], owned["gshadow"] = owned["passwd"], owned["group"]

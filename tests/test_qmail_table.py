@@ -5,12 +5,12 @@ refused with one line naming the field."""
 from __future__ import annotations
 
 import pytest
-from conftest import cli
-from snapshot import snapshot
-from trees import EXAMPLES
 
+from conftest import cli
 from qmailsetup.errors import BadInput
 from qmailsetup.spec import load_spec, parse_spec
+from snapshot import snapshot
+from trees import EXAMPLES
 
 USERS_AT_VAR_LIB = "".join(
     f'[[users]]\nname = "{name}"\ngroup = "g"\nhome = "/var/lib/qmail"\n' for name in ("qmaild", "qmaill", "qmailp")

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from queues import made_queue, place, queue_cli, queue_message, restored, some_messages
 from snapshot import snapshot

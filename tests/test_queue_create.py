@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from conftest import skip_or_fail
 from queues import IDS, made_queue, queue_cli, queue_message, queue_root
 from snapshot import snapshot
@@ -43,7 +44,7 @@ def recorded() -> list[tuple[str, ...]]:
 
 
 def test_the_queue_is_the_one_netqmails_installer_makes(tmp_path):
-    root, spec, queue = made_queue(tmp_path)
+    root, _, queue = made_queue(tmp_path)
     assert listing(root / "var/qmail") == recorded()
     assert (queue / "lock/tcpto").read_bytes() == bytes(1024)
     assert (queue / "lock/sendmutex").read_bytes() == b""

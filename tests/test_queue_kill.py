@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import skip_or_fail
-from queues import contents, made_queue, place, queue_cli, queue_message, restored, some_messages
 
+from conftest import skip_or_fail
 from qmailsetup.queue import walk
+from queues import contents, made_queue, place, queue_cli, queue_message, restored, some_messages
 
 # the calls by which a repair changes the file system
 WRITES = ("rename", "link", "unlink", "mkdir", "mkfifo", "rmdir", "write", "ftruncate", "fchown", "fchmod")
@@ -147,7 +147,7 @@ def test_sigkill_at_random_moments(tmp_path):
     marker = copy / "var/qmail/queue/lock/sendmutex.qmailsetup"
     chance = random.Random(1997)
     interrupted = 0
-    for attempt in range(8):
+    for _ in range(8):
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while not marker.exists() and process.poll() is None:  # the repair has begun
             time.sleep(0.002)

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import skip_or_fail
 from namespace import private_mounts
-from queues import (IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored,
-                    some_messages)
+from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
 from snapshot import snapshot
 
 
@@ -69,7 +69,7 @@ def test_a_restored_queue_with_other_owners_is_made_right(made, tmp_path):
 
 
 def test_the_dry_run_writes_nothing_and_plans_what_the_repair_does(made, tmp_path):
-    root, spec, queue = made
+    root, spec, _ = made
     copy = restored(root, tmp_path / "copy", shift=0)
     place(copy / "var/qmail/queue", "info/3/49", b"F\0", "qmails", 0o600)
     before = snapshot(copy)
@@ -79,7 +79,7 @@ def test_the_dry_run_writes_nothing_and_plans_what_the_repair_does(made, tmp_pat
     done = repair(copy, spec)
     assert counts(planned) == counts(done)
     assert counts(done)["rename"] == 6 + 15  # the message files, and their 15 entries
-    [example] = [c for c in done["changes"] if c["action"] == "quarantine"][0]["examples"]
+    [example] = next(c for c in done["changes"] if c["action"] == "quarantine")["examples"]
     assert example == "info/3/49 (no message 49)"
 
 
@@ -147,7 +147,7 @@ def test_unfinished_messages_left_where_qmail_put_them_kept_where_they_came_from
     copy = restored(root, tmp_path / "copy", shift=0)
     copied = copy / "var/qmail/queue"
     kept = repair(copy, spec)
-    examples = [c for c in kept["changes"] if c["action"] == "quarantine"][0]["examples"]
+    examples = next(c for c in kept["changes"] if c["action"] == "quarantine")["examples"]
     assert examples == [f"intd/{left} (message {left} has neither todo nor info)",
                         f"mess/{left % 23}/{left} (message {left} has neither todo nor info, and came from another "
                         "file system)"]
@@ -220,7 +220,7 @@ def test_links_are_moved_never_followed(made, tmp_path):
 
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_nothing_written_while_qmail_send_holds_its_lock(made, tmp_path, dry_run):
-    root, spec, queue = made
+    root, spec, _ = made
     copy = restored(root, tmp_path / "copy")
     before = snapshot(copy)
     # qmail-send's lock_exnb: flock, on its own open file
@@ -275,7 +275,6 @@ def test_a_thousand_split_directories(tmp_path):
 
 def test_the_quarantine_is_inside_a_queue_that_is_a_file_system_of_its_own(made, privileged):
     root, spec, queue = made
-    held = contents(queue)
     saved = root / "var/qmail/saved"
     os.rename(queue, saved)
     queue.mkdir()

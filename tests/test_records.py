@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.records import GroupRecord, UserRecord, users_and_groups
 

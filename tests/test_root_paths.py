@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import cli
-from scenarios import build
 
+from conftest import cli
+from qmailsetup.platforms import read_os_release
 from qmailsetup.target import MAX_LINKS, Target
+from scenarios import build
 
 
 def findings(root: Path) -> list[dict]:
@@ -129,3 +130,28 @@ def test_a_queue_deeper_than_the_recursion_limit(image):
     queue_finding = next(f for f in found if f["id"] == "queue.owner")
     assert queue_finding["severity"] == "error"
     assert "mess/0/d is" in queue_finding["message"] and "(a directory)" in queue_finding["message"]
+
+
+def test_login_defs_through_an_absolute_link_is_the_trees_own(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    build("fresh_debian", root)
+    (root / "srv").mkdir()
+    (root / "srv/defs").write_text("SYS_UID_MIN 600\nSYS_UID_MAX 699\nSYS_GID_MIN 600\nSYS_GID_MAX 699\n")
+    (root / "etc/login.defs").unlink()
+    (root / "etc/login.defs").symlink_to("/srv/defs")  # on this host: no /srv/defs, or another one
+    result = cli("apply", "--dry-run", "--json", "--platform", "linux", "--root", root)
+    assert result.code == 0, result.err
+    uids = [c["fields"]["uid"]["desired"] for c in json.loads(result.out)["changes"] if c["kind"] == "user"]
+    assert uids and all(600 <= uid <= 699 for uid in uids)
+
+
+def test_os_release_through_an_absolute_link_is_the_trees_own(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    build("fresh_alpine", root)
+    (root / "usr/lib").mkdir(parents=True)
+    (root / "usr/lib/os-release.alpine").write_text("ID=alpine\n")
+    (root / "etc/os-release").unlink(missing_ok=True)
+    (root / "etc/os-release").symlink_to("/usr/lib/os-release.alpine")
+    assert read_os_release(root)["ID"] == "alpine"

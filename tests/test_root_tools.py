@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, fake_tools, require_tools, skip_or_fail
 from trees import bsd_tree, debian_tree
 

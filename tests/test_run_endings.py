@@ -1,7 +1,8 @@
-"""Every way a run can end is a clear one (README.md, "Exit codes"): stdout
-closed, a broken pipe, a full device, a terminal encoding without the
-spec's characters, a host without pseudo-terminals. Through the real command
-line: no traceback, one line on stderr, and the exit status still says what
+"""Every way a run can end is a clear one (qmailsetup(8), "EXIT STATUS"):
+stdout closed, a broken pipe, a full device, a terminal encoding without
+the spec's characters, a host without pseudo-terminals. Through the real
+command line: no traceback, one line on stderr (none for a pipe whose
+reader stopped: `| head` is no error), and the exit status still says what
 happened to the host."""
 
 from __future__ import annotations
@@ -72,12 +73,12 @@ def test_a_dry_run_whose_report_cannot_be_written_says_so_and_keeps_its_code(tre
         pipe = broken_pipe()
         result = run(dry_run(tree), pipe)
         os.close(pipe)
-        reason = "Broken pipe"
+        reason = None
     else:
         with open("/dev/full", "w") as full:
             result = run(dry_run(tree), full)
         reason = "No space left on device"
-    assert (result.returncode, result.stderr) == (4, REPORT_LOST.format(reason))
+    assert (result.returncode, result.stderr) == (4, REPORT_LOST.format(reason) if reason else "")
     assert snapshot(tree) == before
 
 
@@ -91,13 +92,13 @@ def test_a_real_run_whose_report_cannot_be_written_still_changes_the_host_and_sa
         pipe = broken_pipe()
         result = run(real_run(tree), pipe)
         os.close(pipe)
-        reason = "Broken pipe"
+        reason = None
     else:
         with open("/dev/full", "w") as full:
             result = run(real_run(tree), full)
         reason = "No space left on device"
     # 4: changes were made (--detailed-exitcode), and the stderr line
-    assert (result.returncode, result.stderr) == (4, REPORT_LOST.format(reason))
+    assert (result.returncode, result.stderr) == (4, REPORT_LOST.format(reason) if reason else "")
     assert "qmaild:x:" in passwd.read_text()
     assert (tree / "var/qmail/alias").is_dir()
     again = run(real_run(tree), subprocess.PIPE)
@@ -135,7 +136,7 @@ def test_a_real_run_under_an_ascii_terminal_writes_the_comment_in_utf8(tree, tmp
     result = run([*real_run(tree), "--spec", str(spec)], subprocess.PIPE, env={"PYTHONIOENCODING": "ascii"})
     assert (result.returncode, result.stderr) == (4, "")
     assert "Applied 2 changes." in result.stdout
-    line = next(l for l in (tree / "etc/passwd").read_bytes().splitlines() if l.startswith(b"alias:"))
+    line = next(entry for entry in (tree / "etc/passwd").read_bytes().splitlines() if entry.startswith(b"alias:"))
     assert line.split(b":")[4] == "qmail café ✉".encode()
 
 

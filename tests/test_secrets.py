@@ -1,4 +1,4 @@
-"""No output shows a password hash (README, "Safety rules").
+"""No output shows a password hash (qmailsetup(8), SAFETY).
 
 Trees whose accounts around the insertion point, and a qmail account
 itself, carry real-looking hashes of every common kind, in shadow, gshadow,
@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import Result, cli, require_tools, skip_or_fail
 from golden import check_text, scrub
 from process import EPOCH, qmailsetup
-from trees import append, bsd_tree, debian_tree, master_line, write
-
 from qmailsetup.errors import EXIT_BAD_INPUT
-from qmailsetup.userdb.accountfile import FORMATS, HIDDEN, holds_no_secret
 from qmailsetup.userdb.diff import Edit, unified_diff
+from qmailsetup.userdb.filekinds import FILE_KINDS, HIDDEN, holds_no_secret
+from trees import append, bsd_tree, debian_tree, master_line, write
 
 # one of each kind a host may hold; every one unique, so a match is a leak
 HASHES = {
@@ -62,14 +62,14 @@ def hashes_tree(root: Path) -> Path:
     debian_tree(root)
     append(root, "group", [f"{n}:x:{1000 + i}:" for i, n in enumerate(PEOPLE)] + ["qmail:x:990:",
                            f"oldgrp:{HASHES['des-group']}:1010:"])
-    append(root, "gshadow", [f"{n}:{HASHES[h]}::" for n, h in zip(PEOPLE, PEOPLE_HASHES)]
+    append(root, "gshadow", [f"{n}:{HASHES[h]}::" for n, h in zip(PEOPLE, PEOPLE_HASHES, strict=True)]
            + [f"qmail:{HASHES['pw-locked']}::"])
     append(root, "passwd", [f"{n}:x:{1000 + i}:{1000 + i}::/home/{n}:/bin/bash" for i, n in enumerate(PEOPLE[:3])]
            + ["qmaild:x:990:990::/var/qmail:/bin/sh", f"oldie:{HASHES['md5']}:1009:1010::/home/oldie:/bin/sh"]
            + [f"{n}:x:{1003 + i}:{1003 + i}::/home/{n}:/bin/bash" for i, n in enumerate(PEOPLE[3:])])
-    append(root, "shadow", [f"{n}:{HASHES[h]}:19000:0:99999:7:::" for n, h in zip(PEOPLE[:3], PEOPLE_HASHES)]
+    append(root, "shadow", [f"{n}:{HASHES[h]}:19000:0:99999:7:::" for n, h in zip(PEOPLE[:3], PEOPLE_HASHES[:3], strict=True)]
            + [f"qmaild:{HASHES['sha512']}:19000:0:99999:7:::"]
-           + [f"{n}:{HASHES[h]}:19000:0:99999:7:::" for n, h in zip(PEOPLE[3:], PEOPLE_HASHES[3:])])
+           + [f"{n}:{HASHES[h]}:19000:0:99999:7:::" for n, h in zip(PEOPLE[3:], PEOPLE_HASHES[3:], strict=True)])
     return root
 
 
@@ -89,7 +89,7 @@ def plain_tree(root: Path) -> Path:
     """An old host without shadow files: the hashes are in passwd and group."""
     hashes = [HASHES[h] for h in PEOPLE_HASHES]
     write(root / "etc/passwd", "root:*:0:0:root:/root:/bin/sh\n" + "".join(
-        f"{n}:{h}:{1000 + i}:100::/home/{n}:/bin/sh\n" for i, (n, h) in enumerate(zip(PEOPLE, hashes))
+        f"{n}:{h}:{1000 + i}:100::/home/{n}:/bin/sh\n" for i, (n, h) in enumerate(zip(PEOPLE, hashes, strict=True))
     ) + f"qmaild:{HASHES['md5']}:990:990::/var/qmail:/bin/sh\n")
     write(root / "etc/group", "root:*:0:\nusers:*:100:\nqmail:*:990:\n"
           f"oldgrp:{HASHES['des-group']}:1010:\n")
@@ -100,7 +100,7 @@ def master_tree(root: Path, fixture: str) -> Path:
     bsd_tree(root, fixture)
     lines = [master_line(n, 1000 + i, 0, f"/home/{n}", "/bin/sh") for i, n in enumerate(PEOPLE)]
     kinds = ["sha512", "yescrypt", "pw-locked", "des", "locked"]
-    lines = [line.replace(":*:", f":{HASHES[h]}:", 1) for line, h in zip(lines, kinds)]
+    lines = [line.replace(":*:", f":{HASHES[h]}:", 1) for line, h in zip(lines, kinds, strict=True)]
     qmaild = master_line("qmaild", 990, 990, "/var/qmail", "/bin/sh").replace(":*:", f":{HASHES['bcrypt']}:", 1)
     append(root, "master.passwd", lines[:3] + [qmaild] + lines[3:])
     append(root, "group", ["qmail:*:990:", f"oldgrp:{HASHES['des-group']}:1010:"])
@@ -187,20 +187,20 @@ def test_the_redacted_diff_keeps_its_shape(tmp_path, host):
 
 
 def test_redaction_only_replaces_the_password_field():
-    old = [f"{n}:{HASHES[h]}:19000:0:99999:7:::\n" for n, h in zip(PEOPLE, PEOPLE_HASHES)]
+    old = [f"{n}:{HASHES[h]}:19000:0:99999:7:::\n" for n, h in zip(PEOPLE, PEOPLE_HASHES, strict=True)]
     old += ["#mallory:$6$commented$out:19000::::::\n", "locked:!:19000::::::\n", "+::::::::\n"]
     redacted = unified_diff(old, [Edit(len(old), len(old), ("qmaild:!:19675::::::\n",))], "a", "b",
-                            redact=FORMATS["shadow"].redact)
+                            redact=FILE_KINDS["shadow"].redact)
     plain = unified_diff(old, [Edit(len(old), len(old), ("qmaild:!:19675::::::\n",))], "a", "b")
     assert [line[:2] for line in redacted.splitlines()] == [line[:2] for line in plain.splitlines()]
     assert redacted.splitlines()[2] == plain.splitlines()[2] == "@@ -6,3 +6,4 @@"
     assert redacted.splitlines()[3:] == [
         " #mallory:<hidden>:19000::::::", " locked:!:19000::::::", " +::::::::", "+qmaild:!:19675::::::",
     ]
-    assert FORMATS["master.passwd"].redact("bob:$2b$x:1:1::0:0::/h:/s\n") == "bob:<hidden>:1:1::0:0::/h:/s\n"
-    assert FORMATS["group"].redact("old:aBcD3fGh1jKlM:1:\n") == "old:<hidden>:1:\n"
-    assert FORMATS["gshadow"].redact("a:b") == "a:<hidden>"
-    assert FORMATS["gshadow"].redact("# no fields\n") == "# <hidden>\n"
+    assert FILE_KINDS["master.passwd"].redact("bob:$2b$x:1:1::0:0::/h:/s\n") == "bob:<hidden>:1:1::0:0::/h:/s\n"
+    assert FILE_KINDS["group"].redact("old:aBcD3fGh1jKlM:1:\n") == "old:<hidden>:1:\n"
+    assert FILE_KINDS["gshadow"].redact("a:b") == "a:<hidden>"
+    assert FILE_KINDS["gshadow"].redact("# no fields\n") == "# <hidden>\n"
 
 
 def ansible_apply_module():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import cli
 from qmailsetup.errors import BadInput
 from qmailsetup.spec import load_spec, parse_spec

@@ -1,5 +1,5 @@
-"""Whether a dry run has pydantic look for plugins (README.md,
-"Performance"): a fresh interpreter runs one and tells. No timings here:
+"""Whether a dry run has pydantic look for plugins (bench/README.md):
+a fresh interpreter runs one and tells. No timings here:
 bench/run.py measures."""
 
 from __future__ import annotations

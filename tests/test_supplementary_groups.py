@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import cli, require_tools
 from process import apply_files, qmailsetup
-from snapshot import account_files, snapshot, without_pwd_lock
-from trees import bsd_tree, make_tree
-
 from qmailsetup.backends import make_backend
 from qmailsetup.errors import Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import parse_spec
+from snapshot import account_files, snapshot, without_pwd_lock
+from trees import bsd_tree, make_tree
 
 # notqmail's qmail-remote reads its TLS client certificate through qcerts;
 # qmaild (qmail-smtpd's STARTTLS) too, as indimail-style setups have it
@@ -151,7 +151,8 @@ def test_missing_membership_is_drift_refused_without_fix_drift(tmp_path):
     assert "    groups: qcerts (missing) -> qcerts\n" in result.stdout
     assert "    groups: qcerts (missing), ssl-cert (missing) -> qcerts, ssl-cert\n" in result.stdout
     assert result.stderr.splitlines()[-1] == (
-        "qmailsetup: refused, nothing written: user qmaild differs (groups); rerun with --fix-drift (and 1 more)"
+        "qmailsetup: refused, nothing written: user qmaild differs from the spec (groups) (and 1 more); "
+        "to change the accounts rerun with --fix-drift, or to keep them make the spec accept what the host has"
     )
     assert snapshot(root) == before
 
@@ -304,7 +305,7 @@ def test_check_reports_a_missing_membership_as_drift(tmp_path):
 
 
 def test_env_adds_nothing_but_a_spec_group_has_its_gid(tmp_path):
-    """README: env prints no supplementary groups (a build compiles only the
+    """qmailsetup(8): env prints no supplementary groups (a build compiles only the
     primary IDs); the certificate group of the spec has QMAIL_GID_<GROUP>."""
     root = existing_tree(tmp_path / "root", "qmaild,qmailr", "qmailr")
     result = cli("env", "--root", root, "--platform", "linux", "--spec", spec_file(tmp_path))

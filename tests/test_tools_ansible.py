@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import require_tools, skip_or_fail
+from qmailsetup import __version__
 from snapshot import snapshot
 from trees import append, debian_tree, write
-
-from qmailsetup import __version__
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 SOURCE = CHECKOUT / "collections/ansible_collections/qmailsetup/qmail"
@@ -71,7 +71,8 @@ def test_the_collection_installs_its_modules_role_and_playbook(installed):
     manifest = json.loads((collection / "MANIFEST.json").read_text())["collection_info"]
     assert (manifest["namespace"], manifest["name"]) == ("qmailsetup", "qmail")
     assert manifest["version"] == __version__  # released together
-    for part in ("plugins/modules/apply.py", "plugins/modules/check.py", "plugins/module_utils/qmailsetup.py",
+    for part in ("plugins/modules/apply.py", "plugins/modules/check.py", "plugins/modules/ids.py",
+                 "plugins/module_utils/qmailsetup.py",
                  "plugins/doc_fragments/common.py", "roles/qmailsetup/tasks/main.yml", "playbooks/fleet.yml"):
         assert (collection / part).read_bytes() == (SOURCE / part).read_bytes(), part
     readme = (CHECKOUT / "README.md").read_text()  # the commands it tells, on the folder this test builds
@@ -79,7 +80,7 @@ def test_the_collection_installs_its_modules_role_and_playbook(installed):
     assert f"    ansible-galaxy collection install dist/qmailsetup-qmail-{manifest['version']}.tar.gz\n" in readme
 
 
-@pytest.mark.parametrize("name", ["qmailsetup.qmail.apply", "qmailsetup.qmail.check"])
+@pytest.mark.parametrize("name", ["qmailsetup.qmail.apply", "qmailsetup.qmail.check", "qmailsetup.qmail.ids"])
 def test_ansible_doc_renders_options_examples_and_return_values(installed, name):
     _, env = installed
     shown = ansible("ansible-doc", name, env=env)
@@ -108,7 +109,7 @@ def source_module(name: str):
         sys.path.remove(str(CHECKOUT / "collections"))
 
 
-@pytest.mark.parametrize("name", ["apply", "check"])
+@pytest.mark.parametrize("name", ["apply", "check", "ids"])
 def test_documentation_matches_argument_spec(installed, name):
     """Every option ansible-doc shows (the shared fragment included) is one
     the module takes, with the same type, default and choices."""
@@ -266,6 +267,65 @@ def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheel
     assert {host: snapshot(root) for host, root in roots.items()} == after
 
 
+IDS_TASK = "qmailsetup.qmail.qmailsetup : The same qmail IDs on every host"
+
+
+def test_hosts_whose_ids_differ_are_reported_and_a_fleet_pinned_to_one_exported_spec_is_not(tmp_path, installed):
+    """Two hosts where plain allocation gives other numbers (one has a
+    system account at 999): the role fails the play, listing each host's
+    roles and numbers. Then the IDs of one, exported (export --format
+    toml), applied to it and two fresh hosts: the same IDs everywhere.
+    The role finds this checkout's qmailsetup installed (the test's own
+    environment as qmailsetup_venv, a wheelhouse naming its version) and
+    installs nothing: the fleet test above covers the installation."""
+    if os.geteuid() != 0:
+        skip_or_fail("the account files of the hosts' trees are root's")
+    _, env = installed
+    hosts = ("mx-a", "mx-b", "mx-c", "mx-d")
+    roots = {host: debian_tree(tmp_path / host / "root") for host in hosts}
+    append(roots["mx-b"], "passwd", ["sysa:x:999:999::/nonexistent:/usr/sbin/nologin"])
+    append(roots["mx-b"], "group", ["sysa:x:999:"])
+    wheelhouse = tmp_path / "wheelhouse"
+    write(wheelhouse / f"qmailsetup-{__version__}-py3-none-any.whl", "")
+
+    def play(names: tuple[str, ...], *variables: str) -> subprocess.CompletedProcess:
+        lines = ["[qmail_hosts]", *(f"{host} qmailsetup_root={roots[host]}" for host in names), "",
+                 "[qmail_hosts:vars]", "ansible_connection=local", f"ansible_python_interpreter={sys.executable}",
+                 f"qmailsetup_wheelhouse={wheelhouse}", f"qmailsetup_venv={BIN.parent}", "qmailsetup_platform=linux",
+                 "qmailsetup_backend=files", *variables]
+        write(tmp_path / "inventory.ini", "\n".join(lines) + "\n")
+        return ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", env=env)
+
+    run = play(("mx-a", "mx-b"))
+    output = run.stdout + run.stderr
+    assert run.returncode == 2, output
+    assert results(output, APPLY_TASK) == {"mx-a": "changed", "mx-b": "changed"}, output
+    a, b = user_ids(roots["mx-a"]), user_ids(roots["mx-b"])
+    assert a != b
+    groups = {host: {fields[0]: fields[2] for fields in (line.split(":") for line in (roots[host] / "etc/group").read_text().splitlines())}
+              for host in ("mx-a", "mx-b")}
+    listed = "; ".join(
+        f"{host}: " + ", ".join(f"{user} {ids[user]}" for user in QMAIL_USERS)
+        + f", group qmail {groups[host]['qmail']}, group nofiles {groups[host]['nofiles']}"
+        for host, ids in (("mx-a", a), ("mx-b", b)))
+    # run once, for the play: the first host fails with every host's IDs
+    assert failure_message(output, "mx-a") == (
+        "qmail's IDs differ between hosts (pin them: qmailsetup export --format toml on one host, that spec as "
+        f"qmailsetup_spec_file for all): {listed}")
+    assert results(output, IDS_TASK) == {"mx-a": "failed"}, output
+
+    exported = subprocess.run([str(BIN / "qmailsetup"), "export", "--format", "toml", "--root", str(roots["mx-b"]),
+                               "--platform", "linux"], capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    write(tmp_path / "pinned.toml", exported.stdout)
+    run = play(("mx-b", "mx-c", "mx-d"), f"qmailsetup_spec_file={tmp_path / 'pinned.toml'}")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert results(output, APPLY_TASK) == {"mx-b": "ok", "mx-c": "changed", "mx-d": "changed"}, output
+    assert results(output, IDS_TASK) == {"mx-b": "ok"}, output  # run once, for all
+    assert user_ids(roots["mx-c"]) == user_ids(roots["mx-d"]) == b
+
+
 # --- the modules alone (ad hoc, on localhost) ----------------------------------
 
 
@@ -314,8 +374,8 @@ def test_check_sets_its_findings_as_facts(tmp_path, installed):
 
 def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
     """Exit 5: the accounts are as the spec says, but check finds errors. A
-    stand-in qmailsetup prints what the real one prints then (README.md,
-    "Exit codes" and "JSON"): the task fails with its lines, `changed`
+    stand-in qmailsetup prints what the real one prints then (qmailsetup(8),
+    EXIT STATUS and JSON OUTPUT): the task fails with its lines, `changed`
     still tells what was applied, and the errors are in `check`."""
     _, env = installed
     error = {"id": "fs.nosuid", "severity": "error", "path": "/var/qmail/bin",
@@ -331,3 +391,48 @@ def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
     assert status == "FAILED"
     assert (result["rc"], result["msg"], result["check"], result["applied"]) == (5, stderr, [error], ["group qmail"])
     assert result["changed"] is True
+
+
+# --- a target that cannot run what the role needs -------------------------------
+
+
+def test_a_target_whose_python_cannot_run_modules_fails_with_its_own_error(tmp_path, installed):
+    """An unusable Python on the target: the role's first command on it
+    fails with what that Python said, not with an error about the result
+    it could not make ("object of type 'dict' has no attribute 'stdout'")."""
+    _, env = installed
+    python = tmp_path / "python3"
+    write(python, "#!/bin/sh\necho 'python3: too old to run this module' >&2\nexit 1\n")
+    python.chmod(0o755)
+    wheelhouse = tmp_path / "wheelhouse"
+    write(wheelhouse / f"qmailsetup-{__version__}-py3-none-any.whl", "")  # never installed: the run stops before
+    write(tmp_path / "inventory.ini", f"[qmail_hosts]\nmx qmailsetup_venv={tmp_path / 'venv'} qmailsetup_root={tmp_path}\n"
+          f"[qmail_hosts:vars]\nansible_connection=local\nansible_python_interpreter={python}\n"
+          f"qmailsetup_wheelhouse={wheelhouse}\n")
+    run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", env=env)
+    output = run.stdout + run.stderr
+    assert run.returncode == 2, output
+    assert "has no attribute" not in output
+    failed = json.loads(next(line for line in output.splitlines() if line.startswith("fatal: [mx]: ")).split(" => ", 1)[1])
+    assert failed["module_stderr"] == "python3: too old to run this module\n", output
+    assert results(output, "qmailsetup.qmail.qmailsetup : The qmailsetup installed on the target") == {"mx": "failed"}
+    assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.parametrize("how", ["interpreter-gone", "traceback"])
+def test_a_qmailsetup_that_cannot_start_fails_the_task_saying_why(tmp_path, installed, how):
+    """qmailsetup in a virtual environment whose Python was removed, or
+    one too old for it: the task fails with one line that says so."""
+    _, env = installed
+    fake = tmp_path / "qmailsetup"
+    if how == "interpreter-gone":
+        write(fake, f"#!{tmp_path}/gone/bin/python3\n")
+        expected = f"cannot run {fake}: its interpreter {tmp_path}/gone/bin/python3 is missing (make its virtual environment again)"
+    else:
+        write(fake, "#!/bin/sh\nprintf 'Traceback (most recent call last):\\n  File \"x\", line 1\\n"
+                    "SyntaxError: invalid syntax\\n' >&2\nexit 1\n")
+        expected = "SyntaxError: invalid syntax"
+    fake.chmod(0o755)
+    for module in ("qmailsetup.qmail.apply", "qmailsetup.qmail.check"):
+        status, result = adhoc(env, module, {"executable": str(fake), "root": str(tmp_path)})
+        assert (status, result["msg"]) == ("FAILED", expected), result

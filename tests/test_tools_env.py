@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import cli, skip_or_fail
 from qmail_layout import QMAIL_USERS
 from scenarios import INSTALL_IDS_SPEC, build
@@ -60,13 +61,13 @@ def test_fixed_ids_as_the_spec_says(tmp_path):
     append(root, "group", ["qmail:x:2107:", "nofiles:x:2108:"])
     append(root, "passwd", [
         f"{name}:x:{uid}:{2108 if uid < 7794 else 2107}::/var/qmail:/bin/true"
-        for name, uid in zip(QMAIL_USERS, range(7790, 7797))
+        for name, uid in zip(QMAIL_USERS, range(7790, 7797), strict=True)
     ])
     result = cli("env", "--platform", "linux", "--root", root, "--spec", spec)
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
         "QMAIL_HOME='/var/qmail'",
-        *[f"QMAIL_UID_{n.upper()}='{uid}'" for n, uid in zip(QMAIL_USERS, range(7790, 7797))],
+        *[f"QMAIL_UID_{n.upper()}='{uid}'" for n, uid in zip(QMAIL_USERS, range(7790, 7797), strict=True)],
         "QMAIL_GID_QMAIL='2107'",
         "QMAIL_GID_NOFILES='2108'",
     ]

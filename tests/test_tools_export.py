@@ -7,13 +7,13 @@ import json
 import subprocess
 
 import pytest
+
 from conftest import cli, require_tools
 from golden import check_text, scrub, scrub_version
 from qmail_layout import QMAIL_USERS
+from qmailsetup.spec import Spec, load_spec
 from scenarios import INSTALL_IDS_SPEC
 from trees import example_spec, example_tables, spec_toml, write
-
-from qmailsetup.spec import Spec, load_spec
 
 FREEBSD_SPEC = example_spec("freebsd-ports")
 

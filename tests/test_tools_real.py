@@ -8,12 +8,12 @@ import json
 import subprocess
 
 import pytest
+
 from conftest import cli, require_tools
 from namespace import copy_etc, parse_report as parse, run_in_namespace
+from qmailsetup.spec import load_spec
 from scenarios import INSTALL_IDS_SPEC
 from trees import append, debian_tree, write
-
-from qmailsetup.spec import load_spec
 
 ACCOUNT_FILES = ("passwd", "group", "shadow", "gshadow")
 

@@ -12,11 +12,11 @@ for (conftest.fake_tools), as in tests/test_bsd_files.py."""
 from __future__ import annotations
 
 import pytest
+
 from conftest import cli, fake_tools
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 from snapshot import snapshot
 from trees import append, debian_tree, installed_tree, master_line
-
-from qmailsetup.userdb.pwdmkdb import v7_passwd
 
 FREEBSD = ("--platform", "freebsd", "--backend", "files")
 

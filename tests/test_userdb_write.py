@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import re
 import stat
+import subprocess
 
 import pytest
 
@@ -17,7 +17,14 @@ from conftest import dead_pid
 from qmailsetup.userdb import write
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.write import (
-    TEMP_MARK, WriteError, created_with, holds_pid, install, read_current, read_xattrs, remove_stale_temps,
+    TEMP_MARK,
+    WriteError,
+    created_with,
+    holds_pid,
+    install,
+    read_current,
+    read_xattrs,
+    remove_stale_temps,
     replace_file,
 )
 

@@ -1,6 +1,7 @@
 """Host trees and specs for tests: a root directory with etc/ files made the
 way an installed system has them (from tests/fixtures, the golden input
-trees, or this machine's own files), and spec text from examples/.
+trees, or this machine's own files), and the text of the specs shipped in
+src/qmailsetup/specs/.
 
 The base trees, built here only; scenarios.py and bsd_hosts.py put them in
 the states the tests need, and what a tree holds is snapshot.py's."""
@@ -14,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parent.parent / "src/qmailsetup/specs"  # the shipped specs
 TREES = Path(__file__).parent / "golden" / "files" / "trees"  # rebuilt by golden/files/make_trees.sh
 KINDS = ("passwd", "group", "shadow", "gshadow", "master.passwd")  # the account files under etc/
 LAST_CHANGE = "19000"  # a fixed day for shadow entries the tests create
@@ -22,13 +23,13 @@ SHADOW_GID = 42  # the shadow group of Debian's base-passwd
 
 
 def example_spec(name: str) -> str:
-    """The text of examples/NAME.toml: the well-known fixed-ID specs
+    """The text of the shipped spec NAME: the well-known fixed-ID specs
     (install-ids, freebsd-ports) are written there and nowhere else."""
     return (EXAMPLES / f"{name}.toml").read_text()
 
 
 def example_tables(name: str) -> dict[str, list[dict]]:
-    """examples/NAME.toml as tables, for a test that needs a variant of it."""
+    """The shipped spec NAME as tables, for a test that needs a variant of it."""
     return tomllib.loads(example_spec(name))
 
 
@@ -58,7 +59,7 @@ def shadowed(passwd_lines: list[str]) -> tuple[str, str]:
         passwd.append(":".join(fields))
         locked = password if password not in ("", "x") else "*"
         shadow.append(f"{fields[0]}:{locked}:{LAST_CHANGE}:0:99999:7:::")
-    return "".join(f"{l}\n" for l in passwd), "".join(f"{l}\n" for l in shadow)
+    return "".join(f"{line}\n" for line in passwd), "".join(f"{line}\n" for line in shadow)
 
 
 def gshadowed(group_lines: list[str]) -> tuple[str, str]:
@@ -68,7 +69,7 @@ def gshadowed(group_lines: list[str]) -> tuple[str, str]:
         fields[1] = "x"
         group.append(":".join(fields))
         gshadow.append(f"{fields[0]}:*::{fields[3]}")
-    return "".join(f"{l}\n" for l in group), "".join(f"{l}\n" for l in gshadow)
+    return "".join(f"{line}\n" for line in group), "".join(f"{line}\n" for line in gshadow)
 
 
 def shadow_tree(root: Path, passwd_text: str, group_text: str, login_defs: bool = True) -> Path:
@@ -97,8 +98,9 @@ def alpine_tree(root: Path) -> Path:
 
 def host_tree(root: Path) -> Path:
     """ROOT/etc with copies of this machine's own account files, with their
-    modes and owners."""
+    modes and owners; / 0755, as make_tree."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
     for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
         if Path("/etc", name).exists():
             shutil.copy2(Path("/etc", name), root / "etc" / name)
@@ -109,8 +111,10 @@ def host_tree(root: Path) -> Path:
 
 def make_tree(root: Path, name: str) -> Path:
     """ROOT/etc as the golden input tree NAME (debian, alpine), with the
-    modes and owners an installed system gives (shadow 0640 root:shadow)."""
+    modes and owners an installed system gives (shadow 0640 root:shadow,
+    / 0755: qmail's users pass through it, which check asks)."""
     shutil.copytree(TREES / name / "etc", root / "etc", dirs_exist_ok=True)
+    root.chmod(0o755)
     for kind in ("shadow", "gshadow"):
         path = root / "etc" / kind
         if path.exists():

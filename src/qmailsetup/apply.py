@@ -15,6 +15,7 @@ from qmailsetup.hostio import NotRegular, mount_id, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
 from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
 def describe(changes: list[Change]) -> str:
@@ -74,11 +75,12 @@ def check_account_files(host: HostState) -> None:
     immutable or append-only (chattr +i/+a), the directory not either."""
     etc = host.etc
     needed, inodes = room_to_rewrite(host)
-    check_space(etc.path, os.fstatvfs(etc.fd), needed, inodes)
-    why = unchangeable(etc.fd)
+    etc_fd = etc.descriptor()
+    check_space(etc.path, os.fstatvfs(etc_fd), needed, inodes)
+    why = unchangeable(etc_fd)
     if why:
         raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
-    etc_mount = mount_id(etc.fd)
+    etc_mount = mount_id(etc_fd)
     for name in files_to_write(host):
         try:
             fd, _ = etc.open_regular(name)
@@ -118,7 +120,7 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
-        target = under(host.root, change.desired["path"])
+        target = under(host.root, change.text("path"))
         place = nearest_existing(target)
         info = os.statvfs(place)
         check_space(place, info, 0)
@@ -136,14 +138,14 @@ def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool
     (read back from the end, where the tool appended it: it may have
     chosen another ID, or failed to make it while saying it did), else the
     one observe read."""
-    from qmailsetup.audit import ID_FIELDS, id_in_file
+    from qmailsetup.audit import id_in_file
 
     change = created.get((kind, name))
     if change is not None:
-        number = change.desired[ID_FIELDS[kind]] if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
+        number = change.number(ID_COLUMNS[kind]) if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
     else:
         record = (host.users if kind == "user" else host.groups).get(name)
-        number = None if record is None else record.uid if kind == "user" else record.gid
+        number = None if record is None else record.own_id
     if number is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
     return number
@@ -167,14 +169,13 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
             created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
             wrote = backend.name == "files"
             for change in directories:
-                values = change.desired
                 if change.kind == Kind.LINK:
-                    make_link(host.root, values["path"], values["link"])
+                    make_link(host.root, change.text("path"), change.text("link"))
                     finished(change)
                     continue
-                uid = account_id("user", values["owner"], host, created, wrote)
-                gid = account_id("group", values["group"], host, created, wrote)
-                ensure_directory(host.root, values["path"], uid, gid, int(values["mode"], 8))
+                uid = account_id("user", change.text("owner"), host, created, wrote)
+                gid = account_id("group", change.text("group"), host, created, wrote)
+                ensure_directory(host.root, change.text("path"), uid, gid, int(change.text("mode"), 8))
                 finished(change)
     except OperationFailed as error:
         written = getattr(backend, "written", [])

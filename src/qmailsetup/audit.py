@@ -13,10 +13,9 @@ from pathlib import Path
 
 from qmailsetup.hostio import read_regular
 from qmailsetup.observe import under
-from qmailsetup.userdb.accountfile import id_near_end
 from qmailsetup.plan import Change
-
-ID_FIELDS = {"group": "gid", "user": "uid"}
+from qmailsetup.userdb.accountfile import id_near_end
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
 def id_in_file(root: Path, file: str, name: str) -> int | None:
@@ -32,7 +31,7 @@ def id_in_file(root: Path, file: str, name: str) -> int | None:
 def given_id(change: Change, host, told_tool: bool) -> int | None:
     """The ID a created account got: the plan's, unless a tool chose it
     (useradd -r allocates by itself), then read back from the file."""
-    field = ID_FIELDS.get(change.kind)
+    field = ID_COLUMNS.get(change.kind)
     if field is None or change.action != "create":
         return None
     if field in change.allocated and not told_tool:
@@ -49,7 +48,7 @@ def progress_line(change: Change, number: int | None) -> str:
         values = change.desired
         return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
     if number is not None:
-        return f"{verb} {change.kind} {change.name} ({ID_FIELDS[change.kind]} {number})"
+        return f"{verb} {change.kind} {change.name} ({ID_COLUMNS[change.kind]} {number})"
     if change.action == "modify":
         return f"{verb} {change.kind} {change.name} ({', '.join(change.fields)})"
     return f"{verb} {change.kind} {change.name}"
@@ -128,6 +127,6 @@ class Progress:
             entry = {"kind": change.kind, "name": change.name, "action": change.action}
             number = self.ids.get(id(change))
             if number is not None:
-                entry[ID_FIELDS[change.kind]] = number
+                entry[ID_COLUMNS[change.kind]] = number
             entries.append(entry)
         return entries

@@ -1,20 +1,21 @@
 """The command line: parse options, run the pipeline, map outcomes to the
-exit codes in README.md. Heavy modules are imported inside the commands, so
+exit codes of qmailsetup(8). Heavy modules are imported inside the commands, so
 --help and a dry run start fast."""
 
 from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from qmailsetup import __version__
-from qmailsetup.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_TABLE, QmailsetupError, one_line
-
+from qmailsetup.choices import BACKENDS, EXPORT_FORMATS
+from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
+from qmailsetup.specs import names as spec_names, spec_path
 
 app = typer.Typer(
     name="qmailsetup",
@@ -28,16 +29,19 @@ app = typer.Typer(
 )
 
 
-class BackendChoice(str, Enum):
-    auto = "auto"
-    useradd = "useradd"
-    pw = "pw"
-    files = "files"
+def choice(name: str, values) -> type[Enum]:
+    """The option values VALUES as the Enum typer takes."""
+    return Enum(name, [(value, value) for value in values], type=str)
 
 
+BackendChoice = choice("BackendChoice", ("auto", *BACKENDS))
+
+
+# a str, not a Path: Path("./gentoo") is Path("gentoo"), a shipped spec's name
 SpecOption = Annotated[
-    Optional[Path],
-    typer.Option("--spec", metavar="FILE", help="TOML spec file; default: the built-in qmail layout."),
+    str | None,
+    typer.Option("--spec", metavar="FILE", help="A TOML spec file, or the name of a spec shipped with qmailsetup: "
+                 f"{', '.join(spec_names())}; default: the built-in qmail layout."),
 ]
 # a str, not a Path: Path("") would quietly become the current directory
 RootOption = Annotated[
@@ -52,16 +56,12 @@ PlatformOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-def exit_status(codes: tuple[int, ...]) -> str:
-    """The lines of errors.py's exit-status table for CODES."""
-    return "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_TABLE if code in codes)
-
-
-def epilog(*lines: str, codes: tuple[int, ...] = tuple(code for code, _ in EXIT_TABLE)) -> str:
-    """Example commands, then the exit status, kept as written (click's \\b:
-    no rewrapping)."""
+def epilog(command: str, *lines: str) -> str:
+    """Example commands, then COMMAND's exit status (errors.py), kept as
+    written (click's \\b: no rewrapping)."""
     examples = "\n".join(f"  {line}" for line in lines)
-    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{exit_status(codes)}"
+    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in COMMAND_EXITS[command])
+    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{codes}"
 
 
 def version_callback(value: bool) -> None:
@@ -70,7 +70,7 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -108,11 +108,11 @@ def common(
         bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
     ] = False,
     install_completion: Annotated[
-        Optional[Shell],
+        Shell | None,
         completion_option(True, "Install completion for SHELL (bash, zsh or fish) in your home directory."),
     ] = None,
     show_completion: Annotated[
-        Optional[Shell], completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
+        Shell | None, completion_option(False, "Print the completion script for SHELL (bash, zsh or fish).")
     ] = None,
 ) -> None:
     """Prepare a UNIX host for qmail, idempotently and safely."""
@@ -131,8 +131,9 @@ def check_root(value: str) -> Path:
 
 @app.command(
     epilog=epilog(
+        "apply",
         "qmailsetup apply --dry-run",
-        "qmailsetup apply --spec examples/install-ids.toml --root /mnt/image",
+        "qmailsetup apply --spec install-ids --root /mnt/image",
         "qmailsetup apply --fix-drift --json --detailed-exitcode",
     )
 )
@@ -149,23 +150,29 @@ def apply(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 4 when changes are pending (--dry-run) or were made.")
     ] = False,
+    ids_from: Annotated[
+        str | None,
+        typer.Option("--ids-from", metavar="DIR", help="Take each qmail account's ID from the existing qmail home DIR "
+                     "(under --root, a path inside the root): its queue's and alias's owners, and the IDs compiled "
+                     "into its binaries; refused where they disagree."),
+    ] = None,
 ) -> None:
     """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
     from qmailsetup.run import run_apply
 
     code = run_apply(
-        spec_file=spec, root=check_root(root), backend_name=backend.value, platform=platform,
-        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode,
+        spec_file=spec_path(spec), root=check_root(root), backend_name=backend.value, platform=platform,
+        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, ids_from=ids_from,
     )
     raise typer.Exit(code)
 
 
 @app.command(
     epilog=epilog(
+        "check",
         "qmailsetup check",
         "qmailsetup check --root /mnt/image --json",
-        "qmailsetup check --spec examples/freebsd-ports.toml",
-        codes=(0, 1, 2, 3),
+        "qmailsetup check --spec freebsd-ports",
     )
 )
 def check(
@@ -177,14 +184,14 @@ def check(
     """
     from qmailsetup.check.runner import run_check
 
-    raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec, platform=platform))
+    raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec_path(spec), platform=platform))
 
 
 @app.command(
     epilog=epilog(
+        "env",
         'vars=$(qmailsetup env) && eval "$vars" && echo "qmaild is $QMAIL_UID_QMAILD"',
-        "qmailsetup env --root /mnt/image --spec examples/install-ids.toml",
-        codes=(0, 1, 2, 3),
+        "qmailsetup env --root /mnt/image --spec install-ids",
     )
 )
 def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto") -> None:
@@ -194,46 +201,50 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     """
     from qmailsetup.env import run_env
 
-    sys.stdout.write(run_env(spec_file=spec, root=check_root(root), platform=platform))
+    sys.stdout.write(run_env(spec_file=spec_path(spec), root=check_root(root), platform=platform))
 
 
-class ExportFormat(str, Enum):
-    sysusers = "sysusers"
-    json = "json"
-    qmail_conf = "qmail-conf"
-    sh = "sh"
+ExportFormat = choice("ExportFormat", EXPORT_FORMATS)
 
 
 @app.command(
     epilog=epilog(
+        "export",
         "qmailsetup export --format sysusers > /etc/sysusers.d/qmail.conf",
         "qmailsetup export --format qmail-conf --spec my.toml --output ~/src/netqmail-1.06",
         "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
         "sh qmail-accounts.sh --dry-run",
         "qmailsetup export --format json",
-        codes=(0, 1, 2),
+        "qmailsetup export --format toml --root /mnt/old-host > pinned.toml",
     )
 )
 def export(
     format: Annotated[
-        ExportFormat, typer.Option("--format", help="sysusers (sysusers.d), json (the spec, defaults filled in), "
-                                   "qmail-conf (conf-users, conf-groups, conf-qmail), sh (a standalone script).")
+        ExportFormat,
+        typer.Option("--format", help=", ".join(f"{name} ({what})" for name, what in EXPORT_FORMATS.items()) + "."),
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", metavar="DIR", help="--format toml: the IDs the tree DIR has (DIR/etc).")
+    ] = None,
 ) -> None:
-    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script."""
+    """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script, or the spec
+    with the host's IDs pinned."""
     from qmailsetup.errors import BadInput
-    from qmailsetup.export import export as export_spec, write_outputs
+    from qmailsetup.export import READS_HOST, export as export_spec, write_outputs
     from qmailsetup.platforms import choose_profile
     from qmailsetup.spec import load_spec
 
-    source = str(spec) if spec else "the built-in default spec"
-    outputs = export_spec(format.value, load_spec(spec), choose_profile(platform, Path("/")), source)
+    if root is not None and format.value not in READS_HOST:
+        raise BadInput(f"--root: --format {format.value} is the spec alone and reads no host; only --format toml reads one")
+    where = check_root("/" if root is None else root)
+    source = f"the shipped spec {spec}" if spec in spec_names() else spec or "the built-in default spec"
+    outputs = export_spec(format.value, load_spec(spec_path(spec)), choose_profile(platform, where), source, where)
     if output is None:
         if len(outputs) > 1:
             raise BadInput(f"--format {format.value} writes {len(outputs)} files; give --output DIR")
@@ -252,26 +263,18 @@ queue_app = typer.Typer(
 app.add_typer(queue_app)
 
 
-def queue_epilog(action: str, *lines: str) -> str:
-    from qmailsetup.queue import EXITS
-
-    examples = "\n".join(f"  {line}" for line in lines)
-    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXITS[action])
-    return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{codes}"
-
-
 QueueDryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; write nothing.")]
 
 
-def run_queue(action: str, root: str, spec: Path | None, platform: str, json: bool, dry_run: bool = False) -> None:
+def run_queue(action: str, root: str, spec: str | None, platform: str, json: bool, dry_run: bool = False) -> None:
     from qmailsetup.queue.command import run_queue as run
 
-    raise typer.Exit(run(action, root=check_root(root), spec_file=spec, platform=platform, as_json=json,
+    raise typer.Exit(run(action, root=check_root(root), spec_file=spec_path(spec), platform=platform, as_json=json,
                          dry_run=dry_run))
 
 
-@queue_app.command("create", epilog=queue_epilog(
-    "create", "qmailsetup queue create", "qmailsetup queue create --root \"$DESTDIR\" --spec my.toml"))
+@queue_app.command("create", epilog=epilog(
+    "queue", "qmailsetup queue create", "qmailsetup queue create --root \"$DESTDIR\" --spec my.toml"))
 def queue_create(dry_run: QueueDryRun = False, spec: SpecOption = None, root: RootOption = "/",
                  platform: PlatformOption = "auto", json: JsonOption = False) -> None:
     """Make the queue as the installation's installer does (its directories split by conf-split, lock/tcpto,
@@ -279,7 +282,7 @@ def queue_create(dry_run: QueueDryRun = False, spec: SpecOption = None, root: Ro
     run_queue("create", root, spec, platform, json, dry_run)
 
 
-@queue_app.command("check", epilog=queue_epilog("check", "qmailsetup queue check", "qmailsetup queue check --json"))
+@queue_app.command("check", epilog=epilog("queue", "qmailsetup queue check", "qmailsetup queue check --json"))
 def queue_check(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto",
                 json: JsonOption = False) -> None:
     """Check the queue: its structure, owners and modes, every message named after its inode in its split
@@ -290,8 +293,8 @@ def queue_check(spec: SpecOption = None, root: RootOption = "/", platform: Platf
     run_queue("check", root, spec, platform, json)
 
 
-@queue_app.command("repair", epilog=queue_epilog(
-    "repair", "svc -d /service/qmail-send && qmailsetup queue repair --dry-run", "qmailsetup queue repair"))
+@queue_app.command("repair", epilog=epilog(
+    "queue", "svc -d /service/qmail-send && qmailsetup queue repair --dry-run", "qmailsetup queue repair"))
 def queue_repair(dry_run: QueueDryRun = False, spec: SpecOption = None, root: RootOption = "/",
                  platform: PlatformOption = "auto", json: JsonOption = False) -> None:
     """Repair the queue after a restore: owners and modes, every message renamed after its inode with all its
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # No pydantic plugins (pydantic's documented switch): the first model
     # built would otherwise read the metadata of every installed package
-    # for them (README.md, "Performance"), and a tool that edits the account
+    # for them (bench/README.md), and a tool that edits the account
     # files as root runs no third-party code it was not asked to. Set to
     # an empty value, it loads them again.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -30,7 +30,7 @@ CHUNK = 1 << 20
 FS_IOC_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
 # chattr +i and +a (Linux inode flags)
 FS_IMMUTABLE_FL, FS_APPEND_FL = 0x00000010, 0x00000020
-# README.md, "Safety rules": each of those files is a few kilobytes
+# qmailsetup(8), SAFETY: each of those files is a few kilobytes
 CONSULTED_LIMIT = 1 << 20
 
 

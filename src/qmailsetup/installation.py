@@ -27,6 +27,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_optional
 from qmailsetup.layout import GROUP_ROLES, ROLE_TITLES, TLS_ROLE, USER_ROLES, Layout
+from qmailsetup.platforms import data_dir
 from qmailsetup.spec import PathSpec, Spec, Strict, check_mode, format_errors
 
 # conf-users' fourth line, the owner of binaries, is root: never created
@@ -102,10 +103,7 @@ class Installation(Strict):
 
 
 def installations_dir() -> Path:
-    shipped = Path(__file__).with_name("installations")  # in the wheel
-    if shipped.is_dir():
-        return shipped
-    return Path(__file__).resolve().parents[2] / "installations"
+    return data_dir("installations")
 
 
 def known_names() -> list[str]:

@@ -100,14 +100,14 @@ def users_by_position(spec: Spec, source: str) -> dict[str, User]:
             f"{source}: qmail needs {len(USER_ROLES)} users, in conf-users' order "
             f"({', '.join(USER_ROLES)}); the spec has {len(spec.users)}"
         )
-    for index, (role, user) in enumerate(zip(USER_ROLES, spec.users)):
+    for index, (role, user) in enumerate(zip(USER_ROLES, spec.users, strict=True)):
         named = plain_role(user.name)
         if named in USER_ROLES and named != role:
             raise BadInput(
                 f"{source}: users[{index}] is {user.name}, but conf-users' order puts the {role} user there; "
                 "list the users in the order of the built-in default, or give each its role"
             )
-    return dict(zip(USER_ROLES, spec.users))
+    return dict(zip(USER_ROLES, spec.users, strict=True))
 
 
 def qmail_layout(spec: Spec, source: str) -> Layout:

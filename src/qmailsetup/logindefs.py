@@ -14,10 +14,10 @@ from pathlib import Path
 
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, TooLarge, read_optional
-from qmailsetup.observe import shown, under
+from qmailsetup.observe import shown
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS
-
+from qmailsetup.target import Target
 
 # a number as shadow-utils reads one (strtol, base 0): 0x1f hex, 017 octal
 C_NUMBER = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
@@ -78,7 +78,7 @@ def read_login_defs(root: Path, profile: Profile) -> IdRange:
         return defaults
     name = shown(root, profile.login_defs)
     try:
-        data = read_optional(under(root, profile.login_defs))
+        data = read_optional(Target(root).real_path(profile.login_defs))  # a link followed inside the root
     except (NotRegular, TooLarge) as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:

@@ -24,8 +24,10 @@ from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near_end
 from qmailsetup.userdb.etcdir import EtcDir
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
+
 
 class Parent(NamedTuple):
     """A directory on the way to a spec path, as lstat saw it."""
@@ -72,6 +74,9 @@ class HostState:
     groups: Records
     id_range: IdRange
     nologin: str
+    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
+    # account files goes through it
+    etc: EtcDir
     paths: dict[str, PathState] = field(default_factory=dict)
     # accounts that NSS knows but the local files do not (root / only)
     nss_users: dict[str, int] = field(default_factory=dict)
@@ -89,9 +94,6 @@ class HostState:
     # the shells the platform's useradd accepts (profile shell_must_be_valid);
     # None: any
     accepted_shells: frozenset[str] | None = None
-    # ROOT/etc as opened once (userdb/etcdir.py): every later step on the
-    # account files goes through it
-    etc: EtcDir | None = None
     # the root and its etc when others than root may write to them: (path
     # under the root, how it is owned), as PathState.unsafe_parents
     unsafe_etc: tuple[tuple[str, str], ...] = ()
@@ -115,6 +117,16 @@ class HostState:
         """Who holds GID, as uid_holder."""
         return self.groups.holder(gid) or self.nss_gids.get(gid)
 
+    def unread(self) -> list[str]:
+        """The account files there that this user may not read, as shown."""
+        return [shown(self.root, f"/etc/{kind}") for kind, f in self.files.items() if not f.readable]
+
+    def require_read(self) -> None:
+        """Nothing is written on a reading that left a file unknown."""
+        unread = self.unread()
+        if unread:
+            raise Unreadable(unread[0])
+
 
 def under(root: Path, absolute: str) -> Path:
     return root / absolute.lstrip("/")
@@ -125,12 +137,18 @@ def shown(root: Path, absolute: str) -> str:
     return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
 
 
-def cannot_read(name: str, error: OSError) -> str:
-    """Why an account file could not be read; shadow and gshadow are for
-    root alone, so a run as another user is told what to do."""
+class Unreadable(BadInput):
+    """An account file this user may not read (shadow and gshadow are
+    root's alone): the run is told what to do."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name}: permission denied; run as root")
+
+
+def cannot_read(name: str, error: OSError) -> BadInput:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"{name}: permission denied; run as root"
-    return f"{name}: cannot read: {error.strerror}"
+        return Unreadable(name)
+    return BadInput(f"{name}: cannot read: {error.strerror}")
 
 
 def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
@@ -154,12 +172,19 @@ def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
-        raise BadInput(cannot_read(name, error)) from None
+        raise cannot_read(name, error) from None
 
 
-def read_account_file(etc: EtcDir, kind: str, required: bool) -> AccountFile:
+def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = False) -> AccountFile:
+    """ETC's file KIND; UNREAD_OK: an optional one this user may not read
+    (shadow, gshadow) is there but unknown, for a run that only reads."""
     name = etc.shown(kind)
-    found = read_bytes(etc, kind)
+    try:
+        found = read_bytes(etc, kind)
+    except Unreadable:
+        if required or not unread_ok:
+            raise
+        return AccountFile.unread(kind)
     if found is None:
         if required:
             raise BadInput(f"{name}: missing; a {kind} file is needed here")
@@ -191,12 +216,13 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     return found[0] != expected.encode(ENCODING, ERRORS)
 
 
-def read_files(etc: EtcDir, flavor: str) -> dict[str, AccountFile]:
-    """The account files of the flavor named FLAVOR in ETC, each read once."""
+def read_files(etc: EtcDir, flavor: str, unread_ok: bool = False) -> dict[str, AccountFile]:
+    """The account files of the flavor named FLAVOR in ETC, each read once
+    (UNREAD_OK: read_account_file)."""
     kinds = FLAVORS[flavor]
     with collector_paused():
         files = {kind: read_account_file(etc, kind, True) for kind in kinds.required}
-        files.update({kind: read_account_file(etc, kind, False) for kind in kinds.optional})
+        files.update({kind: read_account_file(etc, kind, False, unread_ok) for kind in kinds.optional})
     return files
 
 
@@ -206,8 +232,8 @@ def look_up_names(spec: Spec, files: dict[str, AccountFile]) -> None:
     users = [user.name for user in spec.users] + [path.owner for path in spec.paths]
     groups = [group.name for group in spec.groups] + [path.group for path in spec.paths]
     groups += [name for user in spec.users for name in (user.group, *user.groups)]
-    for kind, account_file in files.items():
-        account_file.look_up(groups if kind in ("group", "gshadow") else users)
+    for account_file in files.values():
+        account_file.look_up(groups if account_file.file_kind.account == "group" else users)
 
 
 def observe_path(root: Path, path: str) -> PathState:
@@ -316,12 +342,12 @@ def ask_nss(spec: Spec, state: HostState) -> None:
         except KeyError:
             return None
 
-    for kind, accounts, label, local, by_name, by_id, names, numbers in (
-        ("user", spec.users, "uid", state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
-        ("group", spec.groups, "gid", state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
+    for kind, accounts, local, by_name, by_id, names, numbers in (
+        ("user", spec.users, state.users, pwd.getpwnam, pwd.getpwuid, state.nss_users, state.nss_uids),
+        ("group", spec.groups, state.groups, grp.getgrnam, grp.getgrgid, state.nss_groups, state.nss_gids),
     ):
         for account in accounts:
-            number = getattr(account, label)
+            number = getattr(account, ID_COLUMNS[kind])
             found = None if account.name in local else entry(by_name, account.name)
             if found is not None:
                 names[account.name] = found[2]
@@ -352,9 +378,9 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     checks nothing)."""
     from qmailsetup.hostio import read_optional
 
-    path = under(root, "/etc/shells")
+    target = Target(root)
     try:
-        data = read_optional(path)
+        data = read_optional(target.real_path("/etc/shells"))  # a link followed inside the root
     except OSError as error:
         raise BadInput(f"{shown(root, '/etc/shells')}: cannot read: {error.strerror}") from None
     if data is None:
@@ -362,12 +388,22 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     # getusershell(): the first word of each line that starts with '/'
     listed = {line.split()[0] for line in data.decode(errors="replace").splitlines() if line.startswith("/")}
     candidates = {user.shell for user in spec.users if user.shell} | {nologin}
-    executable = {shell for shell in candidates if os.access(under(root, shell), os.X_OK)}
+    executable = {shell for shell in candidates if usable(target, shell, os.X_OK)}
     return frozenset(listed | executable | {profile.nologin[0]})
 
 
+def usable(target: Target, path: str, mode: int = os.F_OK) -> bool:
+    """PATH is there under the target (its links resolved inside the root)
+    and can be used as MODE says (os.access)."""
+    try:
+        return os.access(target.real_path(path), mode)
+    except OSError:  # a loop of links
+        return False
+
+
 def choose_nologin(root: Path, profile: Profile) -> str:
-    return next((shell for shell in profile.nologin if under(root, shell).exists()), profile.nologin[0])
+    target = Target(root)
+    return next((shell for shell in profile.nologin if usable(target, shell)), profile.nologin[0])
 
 
 def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:
@@ -387,7 +423,10 @@ def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
 
     etc = EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
-    files = read_files(etc, flavor.name)
+    # shadow and gshadow are root's: as another user, what they hold is
+    # unknown, which the dry run, check and env can do without (a run that
+    # may write cannot: HostState.require_read)
+    files = read_files(etc, flavor.name, unread_ok=True)
     look_up_names(spec, files)
     users, groups = users_and_groups(files, flavor.users)
     state = HostState(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
@@ -55,8 +56,19 @@ def open_parent(root: Path, path: str) -> tuple[int, str]:
     return fd, parts[-1]
 
 
-def ensure_directory(root: Path, path: str, uid: int, gid: int, mode: int) -> None:
+@contextmanager
+def step_on(root: Path, path: str):
+    """A step on PATH under ROOT: an OSError in it is one line naming the
+    path as shown (under the root) and why."""
     try:
+        yield
+    except OSError as error:
+        reason = "a symlink or not a directory on the way" if error.errno in (errno.ELOOP, errno.ENOTDIR) else error.strerror
+        raise OperationFailed(f"{shown(root, path)}: {reason}") from None
+
+
+def ensure_directory(root: Path, path: str, uid: int, gid: int, mode: int) -> None:
+    with step_on(root, path):
         parent, name = open_parent(root, path)
         try:
             try:
@@ -76,22 +88,16 @@ def ensure_directory(root: Path, path: str, uid: int, gid: int, mode: int) -> No
             os.fsync(fd)
         finally:
             os.close(fd)
-    except OSError as error:
-        reason = "a symlink or not a directory on the way" if error.errno in (errno.ELOOP, errno.ENOTDIR) else error.strerror
-        raise OperationFailed(f"{shown(root, path)}: {reason}") from None
 
 
 def make_link(root: Path, path: str, leads_to: str) -> None:
     """The link PATH (under ROOT) to LEADS_TO, written as given (an absolute
     path in the target's terms); its parents walked and made as for a
     directory, never through a link."""
-    try:
+    with step_on(root, path):
         parent, name = open_parent(root, path)
         try:
             os.symlink(leads_to, name, dir_fd=parent)
             os.fsync(parent)
         finally:
             os.close(parent)
-    except OSError as error:
-        reason = "a symlink or not a directory on the way" if error.errno in (errno.ELOOP, errno.ENOTDIR) else error.strerror
-        raise OperationFailed(f"{shown(root, path)}: {reason}") from None

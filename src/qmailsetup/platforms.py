@@ -16,14 +16,18 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+from qmailsetup.choices import BACKENDS, COMMAND_BACKENDS
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.hostio import NotRegular, TooLarge, read_consulted, read_optional
+from qmailsetup.target import Target
 from qmailsetup.template import Template
 from qmailsetup.tools import find_tool
 from qmailsetup.userdb.flavor import ALL_FILES, FLAVORS, LOCK_KIND_NAMES, detect as detect_flavor
 
-# Shells that never give a login, whatever the platform; the profile's own
-# nologin shells count too.
+# Shells that never give a login, whatever the platform. This list alone
+# says what a login shell is, so it is known without a host: a spec is
+# refused one before the platform is known (spec.py), check calls one an
+# error (check/accounts.py), and a profile's nologin shells must be here.
 NON_LOGIN_SHELLS = frozenset(
     {
         "/usr/sbin/nologin", "/sbin/nologin", "/usr/bin/nologin",
@@ -31,8 +35,14 @@ NON_LOGIN_SHELLS = frozenset(
         "/nonexistent", "/dev/null",
     }
 )
-BACKENDS = ("useradd", "pw", "files")
-COMMAND_BACKENDS = ("useradd", "pw")
+
+
+def is_login_shell(shell: str) -> bool:
+    """Whether an account whose shell field is SHELL may log in (an empty
+    field is /bin/sh): every shell but those that never give a login."""
+    return shell not in NON_LOGIN_SHELLS
+
+
 # the commands a command backend needs, the fields each must be able to
 # pass on (else a planned change would be silently lost), and all it may name
 TEMPLATES = {
@@ -53,7 +63,7 @@ USERADD_ALSO_FIELDS = frozenset({"names"})
 ID_ALLOCATIONS = ("down", "up")
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class IdRange(NamedTuple):
     uid_min: int
     uid_max: int
@@ -95,16 +105,18 @@ class Profile:
     # FILE+ on Alpine)
     also_locks: tuple[tuple[str, str], ...] = ()
 
-    def is_non_login(self, shell: str) -> bool:
-        return shell in NON_LOGIN_SHELLS or shell in self.nologin
+
+def data_dir(name: str) -> Path:
+    """The data folder NAME (platforms, installations) inside the installed
+    package, else the checkout's top level."""
+    shipped = Path(__file__).with_name(name)  # in the wheel
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parents[2] / name
 
 
 def profiles_dir() -> Path:
-    """platforms/ inside the installed package, else the checkout's."""
-    shipped = Path(__file__).with_name("platforms")  # in the wheel
-    if shipped.is_dir():
-        return shipped
-    return Path(__file__).resolve().parents[2] / "platforms"
+    return data_dir("platforms")
 
 
 def known_names() -> list[str]:
@@ -167,6 +179,10 @@ def profile_model():
             bad = [shell for shell in self.nologin if not shell.startswith("/")]
             if bad:
                 raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
+            login = [shell for shell in self.nologin if is_login_shell(shell)]
+            if login:
+                raise ValueError(f"nologin shell {login[0]!r} is not one of the shells that never give a login "
+                                 f"({', '.join(sorted(NON_LOGIN_SHELLS))})")
             if not all(self.post_edit):
                 raise ValueError("post_edit has an empty part")
             self._post_edit = Template.parse(self.post_edit, POST_EDIT_FIELDS, "post_edit")
@@ -290,9 +306,12 @@ def read_os_release(root: Path) -> dict[str, str]:
     a symlink is followed (etc/os-release usually is one), but something
     that is not a file is bad input: a FIFO there would hang even a dry run;
     so is one larger than hostio.CONSULTED_LIMIT."""
+    target = Target(root)
     for candidate in (root / "etc/os-release", root / "usr/lib/os-release"):
         try:
-            return parse_os_release(read_consulted(candidate).decode(errors="replace"))
+            # a link followed inside the root, never to the host's own
+            real = target.real_path("/" + str(candidate.relative_to(root)))
+            return parse_os_release(read_consulted(real).decode(errors="replace"))
         except (NotRegular, TooLarge) as error:
             raise BadInput(f"{candidate}: {error.strerror}") from None
         except OSError:

@@ -1,4 +1,4 @@
-"""Rendering a plan: text for people, JSON for programs (README.md's JSON shape).
+"""Rendering a plan: text for people, JSON for programs (qmailsetup(8), JSON OUTPUT).
 
 A plan is shown per object: what is created or changed, field by field
 (current -> desired), the exact commands a command backend runs, and for the
@@ -24,11 +24,13 @@ def change_lines(change: Change, commands: list[list[str]]) -> list[str]:
     how = change.action + (" (drift)" if change.drift else "")
     lines = [f"{MARKS[change.action]} {change.kind} {change.name}: {how}"]
     for key, field in change.fields.items():
-        note = " (allocated from the system range)" if key in change.allocated else ""
+        said = ["allocated from the system range"] if key in change.allocated else []
+        said += [change.field_notes[key]] if key in change.field_notes else []
+        note = f" ({one_line('; '.join(said))})" if said else ""
         if change.action == "create":
             lines.append(f"    {key}: {show_value(field.desired)}{note}")
         else:
-            lines.append(f"    {key}: {show_value(field.current)} -> {show_value(field.desired)}")
+            lines.append(f"    {key}: {show_value(field.current)} -> {show_value(field.desired)}{note}")
     lines.extend(f"    $ {shlex.join(argv)}" for argv in commands)
     return lines
 
@@ -77,6 +79,7 @@ def plan_data(plan: Plan, backend, diffs: list[tuple[str, str]]) -> dict:
                     for key, field in change.fields.items()
                 },
                 "allocated": sorted(change.allocated),
+                "field_notes": dict(change.field_notes),
                 "commands": backend.commands(change),
             }
             for change in plan.changes

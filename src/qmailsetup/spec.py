@@ -13,10 +13,20 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_consulted
+from qmailsetup.platforms import NON_LOGIN_SHELLS, is_login_shell
 from qmailsetup.userdb.fieldtext import unwritable
 
 # What useradd, pw and OpenBSD's user(8) all accept: lower case, digits,
@@ -146,6 +156,20 @@ class User(Strict):
         if self.group in self.groups:
             raise ValueError(f"groups: {self.group!r} is the user's primary group already (group = ...)")
         return self
+
+    @field_validator("shell")
+    @classmethod
+    def _no_login(cls, shell: str | None, info: ValidationInfo) -> str | None:
+        # the rule check applies (account.login-shell), known without a
+        # host: a spec that asked for a login would be applied, then fail
+        # check after every run, --fix-drift included
+        if shell is not None and is_login_shell(shell):
+            user = f" (user {info.data['name']})" if "name" in info.data else ""
+            raise ValueError(
+                f"{shell!r}{user} gives a login, which no qmail account may have; name a shell that "
+                f"never does ({', '.join(sorted(NON_LOGIN_SHELLS))}), or none for the platform's nologin"
+            )
+        return shell
 
 
 class PathSpec(Strict):

@@ -3,8 +3,9 @@
 show a character; and that nothing read from the host reaches raw.
 
 The report is for the administrator; the host is what matters. A failure to
-write it is remembered, told once on stderr, and the run goes on, so the
-exit status still says what happened to the host (README.md, "Exit codes").
+write it is remembered, told once on stderr (but for a pipe whose reader
+stopped, which is no failure), and the run goes on, so the exit status
+still says what happened to the host (qmailsetup(8), "EXIT STATUS").
 
 What the report shows comes from the host: other accounts' GECOS in a
 diff's context lines, file names under the queue, another process's argv,
@@ -12,7 +13,7 @@ paths. A control character there could drive the terminal (ESC[8m hides
 all that follows, a warning included; U+202E reverses what a line reads),
 so everything written to stdout, every error line (errors.one_line) and
 every string in --json (json_text) shows such characters escaped, the same
-way in each (README.md, "Safety rules").
+way in each (qmailsetup(8), SAFETY).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def reopen_closed_descriptors() -> None:
                 os.dup2(new, fd)
                 os.close(new)
     if sys.stderr is None:  # else print(..., file=sys.stderr) would write to stdout
-        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115 (open for the whole run)
 
 
 class GuardedOutput(io.TextIOBase):
@@ -140,7 +141,7 @@ def guard_stdout() -> GuardedOutput:
     terminal's encoding lacks are written as escapes (\\xe9), never an error."""
     stream = sys.stdout
     if stream is None:  # started with descriptor 1 closed: see reopen_closed_descriptors
-        stream = open(1, "w", encoding="utf-8", closefd=False)
+        stream = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 (open for the whole run)
     if hasattr(stream, "reconfigure"):
         stream.reconfigure(errors="backslashreplace")
     guarded = GuardedOutput(stream)
@@ -149,9 +150,11 @@ def guard_stdout() -> GuardedOutput:
 
 
 def report_error(guarded: GuardedOutput) -> str | None:
-    """The one line that says the report could not be written, if so."""
+    """The one line that says the report could not be written, if so. A
+    pipe whose reader stopped (`| head`) is no error: the reader has what
+    it wanted."""
     guarded.flush()
     error = guarded.error
-    if error is None:
+    if error is None or isinstance(error, BrokenPipeError):
         return None
     return f"stdout: cannot write the report: {error.strerror or error}; the run went on, its exit status says what was done"

@@ -143,19 +143,27 @@ class Target:
 
     def distrust(self, followed: list[str], real: str) -> str | None:
         """Why the links FOLLOWED on the way to REAL may not be trusted: a
-        link not owned by root, or a directory holding one of them or on
-        the way to REAL that others than root may change (the safe-path
-        rule), or a link leading to a system directory (SYSTEM_DIRECTORIES);
-        None when root alone could have made the way."""
-        for link in followed:
-            leads_to = self.resolve(link)
-            if leads_to in SYSTEM_DIRECTORIES:
-                return f"it leads to {self.shown(leads_to)}, a system directory, never qmail's"
+        link not owned by root, or a directory holding one of them, where
+        one leads, or on the way to REAL that others than root may change
+        (the safe-path rule), or a link leading to a system directory
+        (SYSTEM_DIRECTORIES); None when root alone could have made the way.
+        REAL itself, beneath where the links lead, is what the spec
+        manages (alias's home is alias's): only what holds it counts."""
+        leads_to = [self.resolve(link) for link in followed]
+        for place in leads_to:
+            if place in SYSTEM_DIRECTORIES:
+                return f"it leads to {self.shown(place)}, a system directory, never qmail's"
         for link in followed:
             owner = os.lstat(self.host_path(link)).st_uid
             if owner != 0:
                 return f"the link {self.shown(link)} is owned by uid {owner}, not root"
-        ways = [(link.rpartition("/")[0] or "/", True) for link in followed] + [(real, False)]
+        try:
+            real_is_roots = os.lstat(self.host_path(real)).st_uid == 0
+        except (FileNotFoundError, NotADirectoryError):
+            real_is_roots = False
+        ways = [(link.rpartition("/")[0] or "/", True) for link in followed]
+        ways += [(place, False) for place in leads_to]
+        ways.append((real.rpartition("/")[0] or "/", real_is_roots))
         for directory, holding_roots in ways:
             untrusted = self.untrusted_directory(directory, holding_roots)
             if untrusted:

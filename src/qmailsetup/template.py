@@ -26,7 +26,7 @@ def rendered(value) -> str:
     return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class Template(NamedTuple):
     parts: tuple[tuple[str, ...], ...] = ()
     # the fields each part names, in the order of parts
@@ -63,7 +63,7 @@ class Template(NamedTuple):
         """The words of the parts whose every field has a value (not None)
         in VALUES, each placeholder replaced by its value."""
         words: list[str] = []
-        for part, fields in zip(self.parts, self.part_fields):
+        for part, fields in zip(self.parts, self.part_fields, strict=True):
             if all(values.get(name) is not None for name in fields):
                 words.extend(PLACEHOLDER.sub(lambda m: rendered(values[m.group(1)]), word) for word in part)
         return words

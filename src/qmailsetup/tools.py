@@ -45,7 +45,7 @@ def stderr_line(stderr: str) -> str:
     return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class ToolResult(NamedTuple):
     argv: tuple[str, ...]  # as asked for, argv[0] not yet a path
     returncode: int  # negative: killed by that signal

@@ -15,9 +15,15 @@ or a hard link (target.py), else the run is refused.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qmailsetup import tools
+from qmailsetup.choices import BACKENDS
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.platforms import BACKENDS
+
+if TYPE_CHECKING:
+    from qmailsetup.backends.commands import CommandBackend
+    from qmailsetup.backends.files import FilesBackend
 
 
 def tool_opens_etc(chosen: str, host) -> str | None:
@@ -62,6 +68,7 @@ def make_backend(name: str, host):
         chosen = name
     if chosen not in BACKENDS:
         raise BadInput(f"--backend {name}: unknown (choose auto, {', '.join(BACKENDS)})")
+    backend: FilesBackend | CommandBackend
     if chosen == "files":
         from qmailsetup.backends.files import FilesBackend
 

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qmailsetup.errors import BadInput, OperationFailed, QmailsetupError
 from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.template import Template
+
+if TYPE_CHECKING:
+    from qmailsetup.backends.files import FilesBackend
 
 # which template carries out each kind of change
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
@@ -64,7 +68,7 @@ class CommandBackend:
         self.name = name
         self.host = host
         self.templates = profile.commands
-        self._writer = None
+        self._writer: FilesBackend | None = None
         if host.root != Path("/") and "root" not in self.templates["useradd"].fields:
             raise BadInput(
                 f"--root: {name} on {profile.name} has no option to work under another root; "

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qmailsetup.errors import OperationFailed, Refused, first_of, one_line
 from qmailsetup.observe import read_bytes, read_files
@@ -30,23 +30,14 @@ from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.fieldtext import unwritable
-from qmailsetup.userdb.flavor import COMPANIONS
+from qmailsetup.userdb.filekinds import FILE_KINDS, ID_COLUMNS, WRITE_ORDER
 from qmailsetup.userdb.records import users_and_groups
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
 FILE_LABELS = {"gid": "gid", "comment": "gecos", "home": "home", "shell": "shell", "class": "class"}
-# the files that list a group's members, in the 4th field (gshadow's 3rd is
-# its administrators)
-MEMBER_LISTS = ("group", "gshadow")
-# The write order. Groups go before the users that need them. A companion
-# goes before its main file: a crash between the two leaves a shadow line
-# with no passwd line, which grants nothing, and the next run (this backend
-# or useradd/groupadd alike) sees the account missing, creates it and
-# rewrites that leftover line in place. The other order (useradd's) leaves
-# an account half-made, with a passwd line and no shadow line, which the
-# next run has to repair; this order never leaves one.
-WRITE_ORDER = ("gshadow", "group", "shadow", "passwd", "master.passwd")
+# the files that list a group's members
+MEMBER_LISTS = tuple(name for name, kind in FILE_KINDS.items() if kind.members)
 
 
 def last_change_day() -> str:
@@ -107,15 +98,16 @@ class FileEdits:
         gshadow line too)."""
         if not self.has(kind):
             return
+        file_kind = self.files[kind].file_kind
+        column = file_kind.column(file_kind.members)
         fields = self.pending(kind, group)
         if fields is None:
             fields = self.files[kind].get(group)
-            if fields is None or len(fields) < 4:
+            if fields is None or len(fields) <= column:
                 return
             self.replace.setdefault(kind, {})[group] = fields
         # shadow-utils splits the field at each ',' and drops only a last
         # empty name (a trailing ','): "a,,b," becomes "a,,b,USER"
-        column = self.files[kind].format.labels.index("members")
         members = fields[column].split(",")
         if members[-1] == "":
             members.pop()
@@ -163,7 +155,7 @@ def flush_name_caches(written: list[str]) -> None:
 
     if tools.find_tool("nscd") is None:
         return
-    tables = {"group" if kind in ("group", "gshadow") else "passwd" for kind in written}
+    tables = {FILE_KINDS[kind].nscd_table for kind in written}
     for table in sorted(tables):
         try:  # the lock timeout bounds every wait, a hung nscd's too
             tools.run_tool(["nscd", "-i", table], timeout=lock.lock_timeout())
@@ -201,8 +193,9 @@ class FilesBackend:
     def new_line(self, kind: str, change: Change, files: dict[str, AccountFile]) -> list[str]:
         values = {key: "" for key in ("comment", "class")}
         values.update({key: str(value) for key, value in change.settings().items()})
-        shadow = files.get("shadow")
-        values["hidden"] = "x" if shadow is not None and shadow.exists else "!"
+        # shadowed where the host keeps the users file's companion (shadow)
+        companion = files.get(FILE_KINDS[self.main_user_file].companion)
+        values["hidden"] = "x" if companion is not None and companion.exists else "!"
         values["lastchg"] = last_change_day()
         return self.templates[kind].render_line(values).split(":")
 
@@ -218,18 +211,18 @@ class FilesBackend:
         takes its place; else it is locked as a new one. A gshadow line
         lists the group's members, as group does."""
         main = self.flavor.file_of(change.kind)
-        companion = COMPANIONS[main]
-        main_format, companion_format = edits.files[main].format, edits.files[companion].format
+        main_kind = FILE_KINDS[main]
+        companion_kind = FILE_KINDS[main_kind.companion]
         fields = edits.current(main, change.name)
-        line = self.new_line(companion, change, edits.files)
-        password = main_format.value(fields, "password")
+        line = self.new_line(companion_kind.name, change, edits.files)
+        password = main_kind.value(fields, main_kind.password)
         if password != "x":
-            line[companion_format.column("password")] = password
-            fields[main_format.column("password")] = "x"
+            line[companion_kind.column(companion_kind.password)] = password
+            fields[main_kind.column(main_kind.password)] = "x"
             edits.put(main, change.name, fields)
-        if "members" in companion_format.labels:
-            line[companion_format.column("members")] = main_format.value(fields, "members")
-        edits.put(companion, change.name, line)
+        if companion_kind.members:
+            line[companion_kind.column(companion_kind.members)] = main_kind.value(fields, main_kind.members)
+        edits.put(companion_kind.name, change.name, line)
 
     def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
         edits = FileEdits(files)
@@ -249,7 +242,7 @@ class FilesBackend:
                     edits.put(main, change.name, self.modified_line(change, main, edits))
                 continue
             edits.put(main, change.name, self.new_line(main, change, files))
-            companion = COMPANIONS.get(main)
+            companion = FILE_KINDS[main].companion
             if companion in self.templates:
                 edits.put(companion, change.name, self.new_line(companion, change, files))
         self.refuse_unwritable(edits)
@@ -262,12 +255,12 @@ class FilesBackend:
         other fields, and a form feed kept in a comment would end the line
         for whatever splits lines at it."""
         for kind in edits.kinds():
-            fmt = edits.files[kind].format
+            file_kind = edits.files[kind].file_kind
             for name, fields in edits.new_fields(kind).items():
-                if len(fields) != fmt.fields:
+                if len(fields) != file_kind.fields:
                     raise Refused(f"{self.shown(kind)}: the line of {name} would have {len(fields)} fields, "
-                                  f"a {kind} line has {fmt.fields}; nothing written")
-                for label, value in zip(fmt.labels, fields):
+                                  f"a {kind} line has {file_kind.fields}; nothing written")
+                for label, value in zip(file_kind.columns, fields, strict=True):
                     bad = unwritable(value)
                     if bad:
                         raise Refused(
@@ -282,7 +275,10 @@ class FilesBackend:
         for kind in edits.kinds():
             path = self.shown(kind)
             file = edits.files[kind]
-            text = unified_diff(file.lines, edits.diff_edits(kind), path, path, redact=file.format.redact)
+            if not file.readable:  # a dry run as another user: its lines are not known
+                diffs.append((path, f"(not shown: {path} is not readable by this user; run as root to see its diff)\n"))
+                continue
+            text = unified_diff(file.lines, edits.diff_edits(kind), path, path, redact=file.file_kind.redact)
             # bytes that are not UTF-8 are shown, not printed raw
             diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
         return diffs
@@ -315,7 +311,7 @@ class FilesBackend:
                     else:
                         problems.append(f"{change.kind} {change.name} was created meanwhile, differently")
                     continue
-                label = "gid" if change.kind == "group" else "uid"
+                label = ID_COLUMNS[change.kind]
                 taken_by = (groups if change.kind == "group" else users).holder(change.desired[label])
                 if taken_by is not None:
                     problems.append(f"{label} {change.desired[label]} was taken meanwhile by {change.kind} {taken_by}")
@@ -383,17 +379,19 @@ class FilesBackend:
         """The entries written (their own line, or their shadow or gshadow
         line alone: a repair), as records in the host state: what a new
         reading would find, for the closing check."""
-        host, main = self.host, self.main_user_file
-        shadow = edits.new_fields("shadow")
-        for name in {**edits.new_fields(main), **shadow}:
-            fields = edits.current(main, name)
+        host, main = self.host, FILE_KINDS[self.main_user_file]
+        companion = FILE_KINDS.get(main.companion)
+        hidden = edits.new_fields(companion.name) if companion else {}
+        for name in {**edits.new_fields(main.name), **hidden}:
+            fields = edits.current(main.name, name)
             record = host.users.make(name, fields)
             # shadowed: the password is the one just written to shadow
-            if name in shadow and edits.files[main].format.value(fields, "password") == "x":
-                record = record._replace(password=edits.files["shadow"].format.value(shadow[name], "password"))
+            if name in hidden and main.value(fields, main.password) == "x":
+                record = record._replace(password=companion.value(hidden[name], companion.password))
             host.users.added(record)
-        for name in {**edits.new_fields("group"), **edits.new_fields("gshadow")}:
-            host.groups.added(host.groups.make(name, edits.current("group", name)))
+        group = FILE_KINDS["group"]
+        for name in {**edits.new_fields(group.name), **edits.new_fields(group.companion)}:
+            host.groups.added(host.groups.make(name, edits.current(group.name, name)))
 
     def write(self, kind: str, data: bytes) -> None:
         try:

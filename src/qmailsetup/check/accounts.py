@@ -13,9 +13,11 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.observe import HostState, Parent, observe, shown
-from qmailsetup.plan import Plan, is_locked, make_plan
-from qmailsetup.platforms import Profile
+from qmailsetup.plan import Plan, make_plan
+from qmailsetup.plan.warnings import RUN_AS_ROOT
+from qmailsetup.platforms import Profile, is_login_shell
 from qmailsetup.spec import Spec
+from qmailsetup.userdb.filekinds import FILE_KINDS, is_locked
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
 # the tool that leaves an account of each kind half-made, and the one that finds it
@@ -23,17 +25,19 @@ HALF_MADE_BY = {"user": ("useradd", "pwck"), "group": ("groupadd", "grpck")}
 
 
 def account_file(host: HostState, password: bool = False) -> str:
-    """Where the users' entries (or their passwords) are kept."""
+    """Where the users' entries (or their passwords: in its companion,
+    shadow, where the host keeps one) are kept."""
     kind = host.flavor.users
-    if password and kind == "passwd" and "shadow" in host.files and host.files["shadow"].exists:
-        kind = "shadow"
+    companion = FILE_KINDS[kind].companion
+    if password and companion in host.files and host.files[companion].exists:
+        kind = companion
     return shown(host.root, f"/etc/{kind}")
 
 
 def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
     where = account_file(host)
     users = [host.users[u.name] for u in spec.users if u.name in host.users]
-    bad = [u for u in users if not host.profile.is_non_login(u.shell)]
+    bad = [u for u in users if is_login_shell(u.shell)]
     findings = [
         Finding(
             "account.login-shell", "error", where,
@@ -50,6 +54,13 @@ def shell_findings(spec: Spec, host: HostState) -> list[Finding]:
 def password_findings(spec: Spec, host: HostState) -> list[Finding]:
     where = account_file(host, password=True)
     users = [host.users[u.name] for u in spec.users if u.name in host.users]
+    if users and where in host.unread():
+        return [Finding(
+            "account.password", "info", where,
+            f"unknown: {where} is not readable by this user, so the passwords of {', '.join(u.name for u in users)} "
+            "(and whether one lacks its line there) are not known",
+            RUN_AS_ROOT,
+        )]
     bad = [u for u in users if not is_locked(u.password)]
     findings = [
         Finding(
@@ -80,6 +91,13 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
                 "resolve the conflict by hand; qmailsetup apply explains it and writes nothing until then",
             )
         )
+    groups_kept = shown(host.root, f"/etc/{FILE_KINDS['group'].companion}")
+    if groups_kept in host.unread():
+        findings.append(Finding(
+            "account.incomplete", "info", groups_kept,
+            f"unknown: {groups_kept} is not readable by this user, so whether a group lacks its line there is not known",
+            "run as root to check it",
+        ))
     for change in plan.changes:
         if change.action == "repair":
             main = host.flavor.file_of(change.kind)

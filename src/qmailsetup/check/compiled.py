@@ -30,8 +30,8 @@ from pathlib import Path
 from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import open_regular, read_fd
-from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
 from qmailsetup.installation import qmail_install
+from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
 from qmailsetup.observe import HostState, shown
 from qmailsetup.spec import Spec
 
@@ -41,7 +41,7 @@ SHOWN_GROUPS = ("nofiles", "qmail")  # auto_gidn, auto_gidq
 # notqmail's uid.c, linked into its qmail-showctl: names are looked up at run time
 RUNTIME_LOOKUP = b"fatal: unable to find user "
 TIMEOUT = 10  # seconds; qmail-showctl reads a few control files
-OUTPUT_LIMIT = 1 << 20  # README.md, "Safety rules"
+OUTPUT_LIMIT = 1 << 20  # qmailsetup(8), SAFETY
 BY_HAND = (
     "run qmail-showctl by hand and compare its 'user ids:' (alias, qmaild, qmaill, root, qmailp, qmailq, "
     "qmailr, qmails) and 'group ids:' (nofiles, qmail) with id -u and getent group"
@@ -69,7 +69,7 @@ def parse_showctl(text: str) -> tuple[dict[str, int], dict[str, int]] | None:
     gids = parse_ids(text, "group ids", len(SHOWN_GROUPS))
     if uids is None or gids is None:
         return None
-    return dict(zip(SHOWN_USERS, uids)), dict(zip(SHOWN_GROUPS, gids))
+    return dict(zip(SHOWN_USERS, uids, strict=True)), dict(zip(SHOWN_GROUPS, gids, strict=True))
 
 
 def nobody() -> tuple[int, int] | None:
@@ -130,6 +130,19 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
             f"not run under --root {root}: the IDs qmail was built with are checked on the live root only",
             "run qmailsetup check on the host that runs this qmail",
         )]
+    built = built_ids(program, where)
+    if isinstance(built, Finding):
+        return [built]
+    wrong = compare(layout, host, *built)
+    if wrong:
+        return [Finding("qmail.compiled-ids", "error", where, "qmail was built with other IDs than the accounts have: " + "; ".join(wrong), REBUILD)]
+    return [Finding("qmail.compiled-ids", "ok", where, "qmail was built with the IDs the accounts have")]
+
+
+def built_ids(program: Path, where: str) -> tuple[dict[str, int], dict[str, int]] | Finding:
+    """What PROGRAM, the installed qmail-showctl (named WHERE in messages),
+    says qmail was built with, run as the module's docstring says; else a
+    finding that says why it was not asked or did not tell."""
     try:
         fd, info = open_regular(program)
         try:
@@ -137,45 +150,42 @@ def compiled_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
         finally:
             os.close(fd)
     except FileNotFoundError:
-        return [Finding(
+        return Finding(
             "qmail.compiled-ids", "info", where, "qmail is not installed yet: no qmail-showctl to ask which IDs it was built with",
             "build and install qmail (make setup check) after qmailsetup apply, so the build finds the accounts",
-        )]
+        )
     except OSError as error:
-        return [Finding("qmail.compiled-ids", "warning", where, f"cannot read {where}: {error.strerror}", BY_HAND)]
+        return Finding("qmail.compiled-ids", "warning", where, f"cannot read {where}: {error.strerror}", BY_HAND)
     if info.st_uid != 0 or info.st_mode & (stat.S_ISUID | stat.S_ISGID | 0o022):
-        return [Finding(
+        return Finding(
             "qmail.compiled-ids", "warning", where,
             f"not run: {where} is uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o}, not root's alone "
             "(hier.c installs it root, 0755)",
             f"chown root {where} && chmod 0755 {where}, if that is what it should be; then {BY_HAND}",
-        )]
+        )
     if RUNTIME_LOOKUP in binary:
-        return [Finding(
+        return Finding(
             "qmail.compiled-ids", "info", where,
             "this qmail (notqmail 1.07 or later) looks the accounts up by name when it runs: no IDs are compiled in",
             "nothing to rebuild after a renumber; the accounts must stay (a missing one stops qmail: "
             "'fatal: unable to find user'), and the queue must be chowned to match (queue.owner)",
-        )]
+        )
     try:
         result = run_showctl(program)
     except TimeoutError:
-        return [Finding(
+        return Finding(
             "qmail.compiled-ids", "warning", where, f"{where} did not finish in {TIMEOUT} s; the IDs qmail was built with are unknown",
             BY_HAND,
-        )]
+        )
     except OSError as error:
-        return [Finding("qmail.compiled-ids", "warning", where, f"cannot run {where}: {error.strerror}", BY_HAND)]
+        return Finding("qmail.compiled-ids", "warning", where, f"cannot run {where}: {error.strerror}", BY_HAND)
     # a cut output's last line may be cut too: only whole lines count
     text = result.stdout[: result.stdout.rfind("\n") + 1] if result.cut else result.stdout
     parsed = parse_showctl(text)
     if parsed is None:
         how = f"was stopped after {OUTPUT_LIMIT} bytes of output" if result.cut else f"exit {result.returncode}"
-        return [Finding(
+        return Finding(
             "qmail.compiled-ids", "warning", where, f"{where} ({how}) printed no 'user ids:' and 'group ids:' lines",
             BY_HAND,
-        )]
-    wrong = compare(layout, host, *parsed)
-    if wrong:
-        return [Finding("qmail.compiled-ids", "error", where, "qmail was built with other IDs than the accounts have: " + "; ".join(wrong), REBUILD)]
-    return [Finding("qmail.compiled-ids", "ok", where, "qmail was built with the IDs the accounts have")]
+        )
+    return parsed

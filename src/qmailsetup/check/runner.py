@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from textwrap import wrap
 
-from qmailsetup.check import SEVERITIES, Finding
+from qmailsetup.check import SEVERITIES, Finding, counted_by_apply
 from qmailsetup.check.accounts import account_findings
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.installation import qmail_install
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 from qmailsetup.streams import json_text
-
-# what `apply` reports after setting up accounts and /var/qmail
-SETUP_IDS = frozenset({"fs.nosuid", "fs.noexec", "fs.network", "account.login-shell", "account.password"})
 
 
 def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
@@ -33,8 +32,9 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
 
 
 def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False, host=None) -> list[Finding]:
-    """The errors of check about what apply sets up: the accounts and, on
-    the live root only, the filesystem under /var/qmail (a tree under
+    """The errors of check about what apply sets up, as FINDING_IDS
+    (check/__init__.py) counts them: the accounts and directories, and on
+    the live root only the filesystem under /var/qmail (a tree under
     --root may be an image that will be mounted elsewhere; `qmailsetup
     check --root DIR` looks at it on request). HOST: the host state as
     apply knows it (check/accounts.py account_findings)."""
@@ -45,21 +45,52 @@ def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False
         from qmailsetup.check.mounts import read_mount_table
 
         findings = filesystem_findings(root, read_mount_table(), qmail_install(spec)) + findings
-    # a dry run's plan already shows the login shells it would change
-    wanted = SETUP_IDS - {"account.login-shell"} if dry_run else SETUP_IDS
-    return [f for f in findings if f.severity == "error" and f.id in wanted]
+    return [f for f in findings if f.severity == "error" and counted_by_apply(f.id, dry_run)]
 
 
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
-def finding_lines(finding: Finding) -> list[str]:
-    """A finding as text: its message and its remedy a line each, whatever
-    newline a file name in them holds (a queue file's, another process's argv)."""
-    lines = [f"{finding.severity:<7} {finding.id}: {one_line(finding.message)}"]
+# the text report's lines are read in terminals and mails: at most this
+# wide, but for a word longer than that (a long path)
+TEXT_WIDTH = 100
+# where a remedy's line may end, best first: after a step ("chown ...;
+# chmod ..."), after a part of one, before a parenthesis (a command given
+# in one), between words. A command stays whole on its line, to be copied
+# as it is, unless it alone is too long
+BREAKS = (re.compile(r"(?<=;) "), re.compile(r"(?<=,) "), re.compile(r" (?=\()"), re.compile(" "))
+
+
+def pieces(text: str, width: int, level: int = 0) -> list[str]:
+    """TEXT cut at the BREAKS, each piece cut again at the next kind of
+    break only while it is wider than WIDTH."""
+    if len(text) <= width or level == len(BREAKS):
+        return [text]
+    return [piece for part in BREAKS[level].split(text) for piece in pieces(part, width, level + 1)]
+
+
+def remedy_lines(remedy: str, margin: str) -> list[str]:
+    indent = margin + " " * 16
+    lines = [margin + "        remedy:"]
+    for piece in pieces(remedy, TEXT_WIDTH - len(indent)):
+        if len(lines[-1]) + 1 + len(piece) > TEXT_WIDTH:
+            lines.append(indent + piece)
+        else:
+            lines[-1] += " " + piece
+    return lines
+
+
+def finding_lines(finding: Finding, margin: str = "") -> list[str]:
+    """A finding as text, each line MARGIN and at most TEXT_WIDTH wide in
+    all: its message wrapped between words, its remedy between its steps
+    (remedy_lines); each shows a newline a file name in it holds (a queue
+    file's, another process's argv) escaped."""
+    lines = wrap(f"{finding.severity:<7} {finding.id}: {one_line(finding.message)}", TEXT_WIDTH,
+                 initial_indent=margin, subsequent_indent=margin + " " * 8, break_long_words=False,
+                 break_on_hyphens=False)
     if finding.remedy and finding.severity != "ok":
-        lines.append(f"        remedy: {one_line(finding.remedy)}")
+        lines += remedy_lines(one_line(finding.remedy), margin)
     return lines
 
 

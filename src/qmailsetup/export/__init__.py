@@ -54,15 +54,21 @@ def exporters():
     from qmailsetup.export.script import shell_script
     from qmailsetup.export.sysusers import sysusers
 
+    # one for each of choices.EXPORT_FORMATS but those READS_HOST names (export() gives them the root)
     return {"sysusers": sysusers, "json": spec_json, "qmail-conf": qmail_conf, "sh": shell_script}
 
 
-FORMATS = ("sysusers", "json", "qmail-conf", "sh")
+# the formats that read the host's accounts (under ROOT): the others are the spec alone
+READS_HOST = ("toml",)
 
 
-def export(fmt: str, spec: Spec, profile: Profile, source: str) -> list[Output]:
+def export(fmt: str, spec: Spec, profile: Profile, source: str, root: Path = Path("/")) -> list[Output]:
     # SOURCE (the spec's path) goes into comments: one line, whatever it holds
     source = " ".join(source.splitlines())
+    if fmt == "toml":  # the spec with the IDs the host has (export/toml.py)
+        from qmailsetup.export.toml import pinned_spec
+
+        return pinned_spec(spec, profile, source, root)
     return exporters()[fmt](spec, profile, source)
 
 

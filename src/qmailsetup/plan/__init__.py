@@ -18,17 +18,30 @@ from __future__ import annotations
 from qmailsetup.observe import HostState, PathState
 from qmailsetup.plan.allocation import allocate, in_range, new_id, nobody_else
 from qmailsetup.plan.conflicts import (
-    group_conflict, groups_unresolved, path_conflict, shell_refused, unusable_id, user_conflict,
+    group_conflict,
+    groups_unresolved,
+    path_conflict,
+    shell_refused,
+    unusable_id,
+    user_conflict,
 )
-from qmailsetup.plan.drift import USER_FIELDS, desired_shell, desired_user, format_mode, membership, path_drift, user_drift
+from qmailsetup.plan.drift import (
+    USER_FIELDS,
+    desired_shell,
+    desired_user,
+    format_mode,
+    membership,
+    path_drift,
+    user_drift,
+)
 from qmailsetup.plan.model import ACCOUNT_KINDS, BACKEND_KINDS, Action, Change, Conflict, FieldChange, Kind, Plan, Value
 from qmailsetup.plan.planning import Planning
-from qmailsetup.plan.warnings import account_file_warnings, is_locked, parent_warnings, user_warnings
+from qmailsetup.plan.warnings import account_file_warnings, parent_warnings, user_warnings
 from qmailsetup.spec import Spec, User
 
 __all__ = [
     "ACCOUNT_KINDS", "BACKEND_KINDS", "Action", "Change", "Conflict", "FieldChange", "Kind", "Plan", "Value",
-    "allocate", "format_mode", "in_range", "is_locked", "make_plan", "membership", "nobody_else",
+    "allocate", "format_mode", "in_range", "make_plan", "membership", "nobody_else",
 ]
 
 
@@ -156,8 +169,9 @@ def plan_link(p: Planning, path) -> None:
 def complete_half_made(p: Planning, kind: Kind, name: str, account: dict[str, Value]) -> bool:
     """An account with its passwd or group line but without the shadow or
     gshadow line the host keeps (useradd or groupadd stopped between the
-    two; userdb/flavor.py COMPANIONS) gets that line, made of ACCOUNT as the
-    host has it; True when it is half-made. Not drift: no --fix-drift."""
+    two; userdb/filekinds.py, FileKind.companion) gets that line, made of
+    ACCOUNT as the host has it; True when it is half-made. Not drift: no
+    --fix-drift."""
     records = p.host.users if kind == Kind.USER else p.host.groups
     companion = records.half_made(name)
     if companion is None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from qmailsetup.plan.model import Kind
 from qmailsetup.spec import RESERVED_IDS
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 if TYPE_CHECKING:
     from qmailsetup.plan.planning import Planning
@@ -48,15 +49,12 @@ def in_range(sources, low: int, high: int) -> set[int]:
     return {i for source in sources for i in source if i is not None and low <= i <= high}
 
 
-ID_LABELS = {Kind.GROUP: "gid", Kind.USER: "uid"}
-
-
 def new_id(p: Planning, kind: Kind, name: str, fixed: int | None) -> tuple[int, frozenset[str]] | None:
     """The ID of the account KIND NAME to create: FIXED by the spec, or
     allocated from the system range as the platform's tool would, and
     whether it was allocated; None (a conflict) when the range is full."""
-    label = ID_LABELS[kind]
-    number, allocated = fixed, frozenset()
+    label = ID_COLUMNS[kind]
+    number, allocated = fixed, frozenset[str]()
     if number is None:
         ids, host = p.host.id_range, p.host
         low, high = (ids.gid_min, ids.gid_max) if kind == Kind.GROUP else (ids.uid_min, ids.uid_max)

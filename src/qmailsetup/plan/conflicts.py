@@ -12,7 +12,7 @@ from qmailsetup.plan.model import Kind
 from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
 from qmailsetup.target import SYSTEM_DIRECTORIES
-
+from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 # chown(2) reads (uid_t)-1 and (gid_t)-1 as "leave it as it is", and neither
 # type holds more than 32 bits: from here up, an ID is no owner or group any
@@ -26,7 +26,7 @@ def unusable_id(p: Planning, kind: Kind, name: str) -> str | None:
     record = (p.host.users if kind == Kind.USER else p.host.groups).get(name)
     if record is None or record.own_id < NO_CHANGE_ID:
         return None
-    label = "uid" if kind == Kind.USER else "gid"
+    label = ID_COLUMNS[kind]
     where = shown(p.host.root, f"/etc/{p.host.flavor.file_of(kind)}")
     if record.own_id == NO_CHANGE_ID:
         why = f"is ({label}_t)-1, which chown reads as 'leave it unchanged'"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from qmailsetup.observe import PathState
 from qmailsetup.plan.model import FieldChange, Value
 from qmailsetup.plan.planning import Planning
+from qmailsetup.platforms import is_login_shell
 from qmailsetup.spec import User
 
 
@@ -29,7 +30,7 @@ def desired_shell(p: Planning, user: User, current: str | None) -> str:
     if user.shell is not None:
         return user.shell
     # any shell that gives no login will do; only a login shell is drift
-    if current is not None and p.host.profile.is_non_login(current):
+    if current is not None and not is_login_shell(current):
         return current
     return p.host.nologin
 

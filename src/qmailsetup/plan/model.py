@@ -55,6 +55,32 @@ class Change:
     drift: bool = False
     # the supplementary groups a user is to be added to (not yet a member)
     joining: tuple[str, ...] = ()
+    # what the plan says of a field beside its value: where an ID came from
+    # (apply --ids-from: the evidence for it)
+    field_notes: dict[str, str] = field(default_factory=dict)
+
+    def text(self, key: str) -> str:
+        """The desired field KEY that is text: name, path, link, home,
+        shell, group, owner, mode (octal digits)."""
+        value = self.desired[key]
+        if not isinstance(value, str):
+            raise TypeError(f"{self.kind} {self.name}: {key} is {value!r}, not text")
+        return value
+
+    def number(self, key: str) -> int:
+        """The desired field KEY that is a number: uid, gid."""
+        value = self.desired[key]
+        if not isinstance(value, int):
+            raise TypeError(f"{self.kind} {self.name}: {key} is {value!r}, not a number")
+        return value
+
+    def names(self, key: str) -> tuple[str, ...]:
+        """The desired field KEY that is a list of names (groups); none
+        when the change has no such field."""
+        value = self.desired.get(key, ())
+        if not isinstance(value, tuple):
+            raise TypeError(f"{self.kind} {self.name}: {key} is {value!r}, not a list of names")
+        return value
 
     def settings(self) -> dict[str, Value]:
         """What a backend sets: all of a new object or of one repaired (its

@@ -1,6 +1,6 @@
 """Warnings: what the plan does not refuse but an administrator should
 know (a usable password, places others may write to, hard-linked account
-files)."""
+files, account files this user may not read)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from qmailsetup.observe import PathState, shown
 from qmailsetup.plan.model import ACCOUNT_KINDS
 from qmailsetup.plan.planning import Planning
 from qmailsetup.spec import User
+from qmailsetup.userdb.filekinds import is_locked
 
-
-def is_locked(password: str) -> bool:
-    """No password can match: '*', '!'-locked, *LOCKED*, or a bare 'x'."""
-    return password == "x" or password.startswith(("*", "!"))
+# what a run as another user than root says of what only root may read
+RUN_AS_ROOT = "run as root to check passwords"
 
 
 def user_warnings(p: Planning, user: User, existing) -> None:
@@ -27,6 +26,9 @@ def account_file_warnings(p: Planning) -> None:
     change, a file with more than one name: the rewrite replaces it by a
     new file, and its other names keep the old content."""
     host = p.host
+    for name in host.unread():
+        p.warn(f"{name} is not readable by this user: the passwords in it, and any account half-made without "
+               f"its line there, are unknown; {RUN_AS_ROOT}")
     for place, owned in host.unsafe_etc:
         p.warned_parents.add(place)
         p.warn(f"{shown(host.root, place)} ({owned}) is writable by others than root: whoever can write there "

@@ -26,30 +26,3 @@ The modules, one job each:
   and an exit status; report.py prints them.
 """
 
-# A repair refused because qmail-send (or another repair) holds the lock
-EXIT_SEND_RUNNING = 6
-
-# Each command's exit statuses, for its --help and the man page
-EXITS = {
-    "create": (
-        (0, "the queue is as the installer makes it: made, or there already"),
-        (1, "failed: an I/O error; a rerun finishes the job"),
-        (2, "bad input: usage, the spec, an account file"),
-        (3, "refused, nothing written: qmail's accounts are missing, a path is of another type, a link on the "
-            "way may be changed by others than root, or a repair was interrupted"),
-    ),
-    "check": (
-        (0, "no finding is an error"),
-        (1, "failed: an I/O error"),
-        (2, "bad input: usage, the spec, an account file"),
-        (3, "a finding is an error"),
-    ),
-    "repair": (
-        (0, "repaired, or nothing to do; with --dry-run: the plan shown, nothing written"),
-        (1, "failed or interrupted: qmail-send cannot start until a rerun finishes the job"),
-        (2, "bad input: usage, the spec, an account file"),
-        (3, "refused, nothing written: qmail's accounts are missing, there is no queue, a link on the way may "
-            "be changed by others than root"),
-        (EXIT_SEND_RUNNING, "qmail-send (or another repair) holds lock/sendmutex: nothing written"),
-    ),
-}

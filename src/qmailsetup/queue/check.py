@@ -21,7 +21,6 @@ from qmailsetup.check import Finding
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, QmailsetupError
 from qmailsetup.observe import HostState
 from qmailsetup.queue.model import NotReady, QueueModel, open_queue, queue_model
-from qmailsetup.queue.quarantine import earlier_runs
 from qmailsetup.queue.survey import Survey
 from qmailsetup.queue.tally import LABELS, Count
 from qmailsetup.spec import Spec

@@ -20,8 +20,7 @@ import fcntl
 import os
 import stat
 
-from qmailsetup.errors import QmailsetupError, Refused
-from qmailsetup.queue import EXIT_SEND_RUNNING
+from qmailsetup.errors import EXIT_SEND_RUNNING, QmailsetupError, Refused
 from qmailsetup.queue.model import REPAIRING, SENDMUTEX, Expect
 
 OPEN_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC

@@ -9,6 +9,7 @@ import os
 from array import array
 
 from qmailsetup.queue.model import ENVELOPES, MESSAGE, STAGED, Kind
+from qmailsetup.queue.surveyor import Surveyor
 from qmailsetup.queue.walk import names, rename_new, staged_number, unlink_if_same
 
 # walk.Messages.found: the envelopes that tell qmail-send of a message
@@ -17,7 +18,7 @@ BITS = {"todo": TODO, "info": INFO}
 NO_SPLIT = 0  # a pending move's directory, +1, where the kind is not split
 
 
-class Moves:
+class Moves(Surveyor):
     """The part of a survey (survey.py) that renames."""
 
     def directory_of(self, kind: str, split_dir: int | None) -> int:
@@ -63,7 +64,7 @@ class Moves:
             return
         name, inode, split_dir = messages.names[position], messages.inodes[position], messages.dirs[position]
         path = f"{MESSAGE}/{split_dir}/{name}"
-        fd = self.fds.get(f"{MESSAGE}/{split_dir}")
+        fd = self.fds[f"{MESSAGE}/{split_dir}"]
         twin = messages.twin(position, self.split) if self.moving(position) else None
         if twin is not None and not self.moving(twin):
             # the file has its new name already: this one is the old, left

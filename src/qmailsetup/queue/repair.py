@@ -60,8 +60,10 @@ def repair_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
         survey = Survey(model, host, queue_fd, act, holds_lock=True,
                         orphans_gone=lock is not None and lock.orphans_gone)
         survey.structure()
-        if lock is None and act:
+        if lock is None and act:  # lock/ made by the survey: no qmail-send could run without it
             lock_fd = open_lock(queue_fd)
+            if lock_fd is None:
+                raise OperationFailed(f"{shown}/{LOCK}: not made")
             lock = SendLock(lock_fd, f"{shown}/{LOCK}", act)
             lock.take()
         survey.walk_messages(orphans_gone=None if lock is None else lock.mark_orphans_gone)

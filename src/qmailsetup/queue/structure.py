@@ -12,6 +12,7 @@ import stat
 
 from qmailsetup.hostio import kind_of
 from qmailsetup.queue.model import LOCK, REPAIRING, SENDMUTEX, TYPES
+from qmailsetup.queue.surveyor import Surveyor
 from qmailsetup.queue.walk import listing, number, open_directory
 
 MAKE = {"dir": "mkdir", "file": "mkfile", "fifo": "mkfifo"}
@@ -34,7 +35,7 @@ def make(kind: str, name: str, dir_fd: int, size: int | None) -> None:
             os.close(fd)
 
 
-class Structure:
+class Structure(Surveyor):
     """The part of a survey (survey.py) about what the installer makes."""
 
     def structure(self, strangers: bool = True) -> None:
@@ -50,7 +51,10 @@ class Structure:
                 self.queue_itself(place)
                 continue
             parent_fd = self.fds.get(parent)
-            info = None if parent_fd is None else self.lstat(name, parent_fd)
+            if parent_fd is None:  # its directory is missing too: a dry run, or create's
+                self.tally.add(MAKE[place.type], relative)
+                continue
+            info = self.lstat(name, parent_fd)
             expect = self.expect(relative)
             if relative == f"{LOCK}/{SENDMUTEX}" and info is None and self.mutex_hidden(parent_fd):
                 continue
@@ -81,10 +85,10 @@ class Structure:
         if not self.owners.judge(".", info, expect, ""):
             self.fix_fd(self.queue_fd, ".", info, expect)
 
-    def mutex_hidden(self, lock_fd: int | None) -> bool:
+    def mutex_hidden(self, lock_fd: int) -> bool:
         """Whether a missing lock/sendmutex is a repair's doing: this one
         (which puts it back as it ends) or one that was interrupted."""
-        if lock_fd is not None and self.lstat(REPAIRING, lock_fd) is not None:
+        if self.lstat(REPAIRING, lock_fd) is not None:
             self.interrupted = True
             return True
         return self.holds_lock
@@ -135,9 +139,3 @@ class Structure:
                     self.orphans_gone = info.st_size > 0
                 if f"{LOCK}/{name}" not in ours:
                     self.tally.add("unknown", f"{LOCK}/{name}")
-
-    def lstat(self, name: str, dir_fd: int) -> os.stat_result | None:
-        try:
-            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None

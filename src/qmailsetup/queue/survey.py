@@ -35,15 +35,12 @@ import stat
 from array import array
 from bisect import bisect_left
 
+from qmailsetup.errors import OperationFailed
 from qmailsetup.hostio import kind_of
-from qmailsetup.observe import HostState
-from qmailsetup.queue.model import ENVELOPES, MESSAGE, PIDS, STAGED, Expect, Kind, QueueModel
+from qmailsetup.queue.model import ENVELOPES, MESSAGE, PIDS, STAGED, Kind
 from qmailsetup.queue.moves import BITS, NO_SPLIT, Moves
-from qmailsetup.queue.owners import Owners, fix_entry, fix_fd
-from qmailsetup.queue.quarantine import INSIDE, Quarantine, earlier_runs
 from qmailsetup.queue.structure import Structure
-from qmailsetup.queue.tally import Tally
-from qmailsetup.queue.walk import Messages, number, room_for_directories, staged_number
+from qmailsetup.queue.walk import number, staged_number
 
 NO_RUN = (0, 0, 0, 0, 0)  # walk.Messages.runs of a directory without messages
 # what explain() makes of an entry
@@ -51,84 +48,6 @@ HOME, MOVE, STAGED_NAME, ORPHAN, NEW = "home", "move", "staged", "orphan", "new"
 
 
 class Survey(Structure, Moves):
-    def __init__(self, model: QueueModel, host: HostState, queue_fd: int | None, act: bool, *,
-                 holds_lock: bool = False, tally: Tally | None = None, orphans_gone: bool = False) -> None:
-        self.model = model
-        self.split = model.split
-        self.queue_fd = queue_fd
-        self.act = act
-        # a repair, which takes lock/sendmutex away while it runs
-        self.holds_lock = holds_lock
-        # no entry is left that no message explains (lock.py)
-        self.orphans_gone = orphans_gone
-        self.tally = Tally() if tally is None else tally
-        self.owners = Owners(host, model.location.shown)
-        self.messages = Messages()
-        self.fds: dict[str, int] = {} if queue_fd is None else {".": queue_fd}
-        self.leaves: dict[str, list[tuple[int | None, int, str]]] = {}
-        self.touched: set[int] = set()
-        # mess/ directories whose files are all named after their inodes, where they belong
-        self.plain: set[int] = set()
-        self.interrupted = False
-        self._quarantine: Quarantine | None = None
-        self.inside_quarantine = None
-        # what earlier repairs kept, as this one starts
-        self.quarantine_runs: list[str] = []
-        room_for_directories(model.directories())
-        if queue_fd is not None:
-            self._quarantine = Quarantine(queue_fd, model.location.real, model.location.shown, act, self.tally)
-            self.inside_quarantine = INSIDE if self._quarantine.name == INSIDE else None
-            self.quarantine_runs = earlier_runs(self._quarantine)
-
-    @property
-    def quarantine_path(self) -> str | None:
-        return None if self._quarantine is None else self._quarantine.shown
-
-    @property
-    def quarantine_base(self) -> str | None:
-        return None if self._quarantine is None else self._quarantine.shown_base
-
-    def close(self) -> None:
-        for relative, fd in self.fds.items():
-            if relative != ".":
-                os.close(fd)
-        if self._quarantine is not None:
-            self._quarantine.close()
-
-    def expect(self, relative: str) -> Expect:
-        top = relative.split("/")[0]
-        if top in self.model.kinds:
-            return self.model.kinds[top].directory
-        return next(f.expect for f in self.model.fixed if f.path == relative)
-
-    # -- changes, counted; made only with ACT
-
-    def fix(self, dir_fd: int, name: str, relative: str, info, expect: Expect, count: bool = True) -> None:
-        if count:
-            self.count_fix(relative, info, expect)
-        if self.act:
-            fix_entry(dir_fd, name, info, expect)
-
-    def fix_fd(self, fd: int, relative: str, info, expect: Expect) -> None:
-        self.count_fix(relative, info, expect)
-        if self.act:
-            fix_fd(fd, info, expect)
-
-    def count_fix(self, relative: str, info, expect: Expect) -> None:
-        if info.st_uid != expect.uid or (expect.gid is not None and info.st_gid != expect.gid):
-            group = f":{expect.group}" if expect.gid is not None else ""
-            self.tally.add("chown", f"{relative} -> {expect.owner}{group}" if self.tally.wants("chown") else None)
-        if stat.S_IMODE(info.st_mode) != expect.permissions:
-            self.tally.add("chmod", f"{relative} -> {expect.permissions:04o}" if self.tally.wants("chmod") else None)
-
-    def keep(self, dir_fd: int | None, name: str, relative: str, reason: str) -> None:
-        """What cannot be explained: into the quarantine, never deleted."""
-        if self._quarantine is None or dir_fd is None:
-            self.tally.add("quarantine", f"{relative} ({reason})")
-            return
-        self._quarantine.keep(dir_fd, name, relative, reason)
-        self.touched.add(dir_fd)
-
     # -- the walk
 
     def run(self) -> None:
@@ -163,6 +82,8 @@ class Survey(Structure, Moves):
         mode, uid = kind.file.mode, kind.file.uid  # any group: qmail-queue's files
         owners, split, seen = self.owners, self.split, 0
         for split_dir, fd, relative in self.leaves.get(MESSAGE, []):
+            if split_dir is None:  # every installation splits mess/ (model.py)
+                raise OperationFailed(f"{self.model.install.name}: mess is not split")
             run: list[tuple[bool, int, int]] = []  # (staged, name, inode)
             plain = True
             with os.scandir(fd) as entries:
@@ -225,7 +146,7 @@ class Survey(Structure, Moves):
             bit = BITS.get(kind_name, 0)
             pending = array("Q")
             for split_dir, fd, relative in self.leaves.get(kind_name, []):
-                low, high, _, _, _ = runs.get(split_dir, NO_RUN)
+                low, high, _, _, _ = NO_RUN if split_dir is None else runs.get(split_dir, NO_RUN)
                 with os.scandir(fd) as entries:
                     for entry in entries:
                         name = entry.name
@@ -263,32 +184,33 @@ class Survey(Structure, Moves):
         if verdict == ORPHAN:
             self.keep(fd, entry.name, f"{relative}/{entry.name}", reason)
 
-    def explain(self, kind: Kind, split_dir, name: str) -> tuple[str, int | None, str | None]:
+    def explain(self, kind: Kind, split_dir, name: str) -> tuple[str, int, str]:
         """What the entry NAME of KIND (in SPLIT_DIR) is: (HOME, MOVE,
-        STAGED_NAME, ORPHAN or NEW, its message's position, why an orphan)."""
+        STAGED_NAME, ORPHAN or NEW, its message's position (-1 for none),
+        why an orphan)."""
         messages, split = self.messages, self.split
         name_number = number(name)
         if name_number is None:
             staged = staged_number(name, STAGED)
             position = None if staged is None else messages.with_inode(staged, staged % split)
             if position is None:
-                return ORPHAN, None, "not a message's name" if staged is None else f"no message {staged}"
+                return ORPHAN, -1, "not a message's name" if staged is None else f"no message {staged}"
             messages.found[position] |= BITS.get(kind.name, 0)
-            return STAGED_NAME, position, None
+            return STAGED_NAME, position, ""
         position = messages.named(name_number, split_dir if kind.split else name_number % split)
         if position is None:
             position = messages.with_inode(name_number, name_number % split)
             if position is None or not (self.orphans_gone or messages.staged[position]):
-                return (NEW, None, None) if self.queued_since(name_number) else (ORPHAN, None, f"no message {name_number}")
+                return (NEW, -1, "") if self.queued_since(name_number) else (ORPHAN, -1, f"no message {name_number}")
         elif messages.shared[position]:
-            return ORPHAN, None, f"two message files are named {name_number}"
+            return ORPHAN, -1, f"two message files are named {name_number}"
         messages.found[position] |= BITS.get(kind.name, 0)
         inode = messages.inodes[position]
         if name_number == inode and (not kind.split or split_dir == inode % split):
-            return HOME, position, None
+            return HOME, position, ""
         if kind.name not in BITS and self.moving(position) and not messages.found[position]:
-            return ORPHAN, None, f"message {name_number} has neither todo nor info"
-        return MOVE, position, None
+            return ORPHAN, -1, f"message {name_number} has neither todo nor info"
+        return MOVE, position, ""
 
     def envelope(self, kind: Kind, split_dir, fd: int, relative: str, name: str, info, pending: array,
                  fine: bool) -> None:
@@ -313,13 +235,6 @@ class Survey(Structure, Moves):
             pending.extend((NO_SPLIT if split_dir is None else split_dir + 1, int(name), position))
         if not fine:
             self.fix(fd, name, path, info, kind.file)
-
-    def moving(self, position: int) -> bool:
-        """Whether the message file at POSITION is to be renamed."""
-        messages = self.messages
-        inode = messages.inodes[position]
-        return not messages.staged[position] and (
-            messages.names[position] != inode or messages.dirs[position] != inode % self.split)
 
     def queued_since(self, name: int) -> bool:
         """Whether mess/ holds NAME now, at its place: a message

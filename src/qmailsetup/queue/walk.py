@@ -91,7 +91,7 @@ class Messages:
         """FILES of mess/DIRECTORY, each (staged, name, inode)."""
         start = len(self.names)
         files.sort()
-        staged, names, inodes = zip(*files)
+        staged, names, inodes = zip(*files, strict=True)
         numeric = start + staged.count(False)
         self.names.extend(names)
         self.inodes.extend(inodes)
@@ -104,13 +104,13 @@ class Messages:
             self.inode_keys.extend(names)
             self.inode_positions.extend(range(start, start + len(files)))
         else:
-            keys, positions = zip(*sorted(zip(inodes, range(start, start + len(files)))))
+            keys, positions = zip(*sorted(zip(inodes, range(start, start + len(files)), strict=True)), strict=True)
             self.inode_keys.extend(keys)
             self.inode_positions.extend(positions)
         self.runs[directory] = (start, numeric, len(self.names), inode_start, len(self.inode_keys))
 
     def _order(self, first: int | None):
-        run = self.runs.get(first)
+        run = None if first is None else self.runs.get(first)
         if run is not None:
             yield run
         for directory, other in self.runs.items():

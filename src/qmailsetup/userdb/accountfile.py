@@ -13,67 +13,14 @@ import re
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
 from qmailsetup.errors import BadInput
+from qmailsetup.userdb.filekinds import FILE_KINDS, FileKind
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
-
-
-@dataclass(frozen=True)
-class Format:
-    """How many ':'-separated fields a line has, and which are numbers."""
-
-    kind: str
-    fields: int
-    numeric: tuple[int, ...]
-    labels: tuple[str, ...]
-
-    def column(self, label: str) -> int:
-        return self.labels.index(label)
-
-    def value(self, fields: list[str], label: str) -> str:
-        """The field LABEL of FIELDS, a line of this format split at ':'."""
-        return fields[self.column(label)]
-
-    @property
-    def id_column(self) -> int:
-        """Where the entry's own ID is: the UID of a user, the GID of a group."""
-        return self.column("uid" if "uid" in self.labels else "gid")
-
-    def redact(self, line: str) -> str:
-        """LINE as it may be shown: its password field as HIDDEN unless it
-        is one of the values that hold no secret (README, "Safety rules": no
-        output shows a hash). Any line with that column is redacted, comments
-        too: commenting an entry out is a common way to disable it. A line
-        without it (a comment such as "# $6$salt$hash", a line cut short)
-        could hold a hash anywhere: only its leading '#'s and blanks are
-        shown, unless it is blank or a lone NIS '+' or '-'."""
-        column = self.labels.index("password")
-        body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
-        fields = body.split(":", column + 1)  # pragma: no mutate (the limit only spares splitting the rest, which join puts back)
-        if len(fields) <= column:
-            text = body.lstrip("# \t")
-            return line if text in ("", "+", "-") else body[: len(body) - len(text)] + HIDDEN + newline
-        if holds_no_secret(fields[column]):
-            return line
-        fields[column] = HIDDEN
-        return ":".join(fields) + newline
-
-
-HIDDEN = "<hidden>"
-# password fields that hold no secret, shown as they stand: shadowed ('x'),
-# FreeBSD pw's and Solaris' lock words, and (holds_no_secret) any run of
-# '!' and '*' ('*', '!', '!!', '!*') or nothing. '!' or '*LOCKED*' before
-# a hash locks the account but still carries the hash: that is hidden.
-NO_SECRET = frozenset({"x", "*LOCKED*", "*LK*", "*NP*", "NP"})
-
-
-def holds_no_secret(password: str) -> bool:
-    return password in NO_SECRET or not password.strip("!*")
 
 
 def shown_value(value: str) -> str:
@@ -83,20 +30,6 @@ def shown_value(value: str) -> str:
     if len(value) <= 12 and "$" not in value:
         return repr(value)
     return f"({len(value)} characters, not shown)"
-
-
-FORMATS = {
-    "passwd": Format("passwd", 7, (2, 3), ("name", "password", "uid", "gid", "gecos", "home", "shell")),
-    "group": Format("group", 4, (2,), ("name", "password", "gid", "members")),
-    "shadow": Format("shadow", 9, (), ("name", "password", "lastchg", "min", "max", "warn", "inactive", "expire", "flag")),
-    "gshadow": Format("gshadow", 4, (), ("name", "password", "admins", "members")),
-    "master.passwd": Format(
-        "master.passwd",
-        10,
-        (2, 3),
-        ("name", "password", "uid", "gid", "class", "change", "expire", "gecos", "home", "shell"),
-    ),
-}
 
 
 def is_nis(line: str) -> bool:
@@ -109,27 +42,27 @@ def is_inert(line: str) -> bool:
     return not stripped or stripped.startswith("#")
 
 
-def entry_pattern(fmt: Format) -> re.Pattern:
-    """A line of FMT that is plainly a well-formed entry (nearly every line
-    of nearly every file), capturing its name and, where the format has
+def entry_pattern(file_kind: FileKind) -> re.Pattern:
+    """A line of FILE_KIND that is plainly a well-formed entry (nearly every line
+    of nearly every file), capturing its name and, where the kind has
     one, its own ID: a first character no NIS, comment or blank line starts
     with, the right number of fields, ASCII digits where a number belongs.
     Possessive (*+, ++): a field never gives back what it took, so nothing
     is kept to backtrack to (13 % faster over 14 MiB of account files)."""
     fields = [r"([^:\n+\-#\s][^:\n]*+)"]
-    for column in range(1, fmt.fields):
-        if column in fmt.numeric:
-            fields.append("([0-9]++)" if column == fmt.id_column else "[0-9]++")
+    for column in range(1, file_kind.fields):
+        if column in file_kind.numeric:
+            fields.append("([0-9]++)" if column == file_kind.id_column else "[0-9]++")
         else:
             fields.append(r"[^:\n]*+")
     return re.compile("^" + ":".join(fields) + "$", re.MULTILINE)
 
 
-ENTRY_PATTERNS = {kind: entry_pattern(fmt) for kind, fmt in FORMATS.items()}
+ENTRY_PATTERNS = {name: entry_pattern(file_kind) for name, file_kind in FILE_KINDS.items()}
 
 
 def plain_ids(kind: str, text: str) -> Sequence[int] | None:
-    """The own IDs of TEXT's entries in file order (none for a format
+    """The own IDs of TEXT's entries in file order (none for a kind
     without), when every line is a plainly well-formed entry and no name
     comes twice: one pass of a compiled pattern, and nothing kept per entry
     but its ID. None for anything else; then checked_ids() goes line by
@@ -139,7 +72,7 @@ def plain_ids(kind: str, text: str) -> Sequence[int] | None:
     # as many matches as lines means every line is one
     if len(found) != text.count("\n"):
         return None
-    with_ids = bool(FORMATS[kind].numeric)
+    with_ids = FILE_KINDS[kind].id_column is not None
     if len(set(map(itemgetter(0), found) if with_ids else found)) != len(found):
         return None
     return as_numbers(map(itemgetter(1), found)) if with_ids else ()
@@ -161,15 +94,18 @@ class AccountFile:
     of the text: the planner asks for a few dozen of a large host's
     100,000, and an object per entry took most of a run's time and memory."""
 
-    def __init__(self, format: Format, content: str = "", ids: Sequence[int] = (),
-                 exists: bool = True, entry_lines: Sequence[int] | None = None) -> None:
-        self.format = format
+    def __init__(self, file_kind: FileKind, content: str = "", ids: Sequence[int] = (),
+                 exists: bool = True, entry_lines: Sequence[int] | None = None, readable: bool = True) -> None:
+        self.file_kind = file_kind
         self.content = content
         # every entry's own ID (UID or GID), in file order; none for shadow and gshadow
         self.ids = ids
         # the line of each entry, counted from 0; None when every line is one
         self.entry_lines = entry_lines
         self.exists = exists
+        # False: there, but this user may not read it (shadow, gshadow): what
+        # it holds is unknown, not absent
+        self.readable = readable
         # names the file has (st_nlink): a rewrite by rename leaves the others behind
         self.links = 1  # pragma: no mutate (observe sets st_nlink on every file that exists; only those are asked)
         self.nis_offset: int | None = None
@@ -181,7 +117,7 @@ class AccountFile:
     @classmethod
     def parse(cls, path: Path, kind: str, data: bytes, shown: str | None = None) -> AccountFile:
         """Parse DATA read from PATH; SHOWN is how the path is named in errors."""
-        fmt = FORMATS[kind]
+        file_kind = FILE_KINDS[kind]
         where = shown or str(path)
         if b"\0" in data:
             line_number = data[: data.index(b"\0")].count(b"\n") + 1
@@ -194,13 +130,18 @@ class AccountFile:
             raise BadInput(f"{where}:{line_number}: carriage return in line (DOS line ends?)")
         ids = plain_ids(kind, text)
         if ids is not None:
-            return cls(fmt, text, ids)
-        ids, entry_lines = checked_ids(fmt, kind, text, where)
-        return cls(fmt, text, ids, entry_lines=entry_lines)
+            return cls(file_kind, text, ids)
+        ids, entry_lines = checked_ids(file_kind, text, where)
+        return cls(file_kind, text, ids, entry_lines=entry_lines)
 
     @classmethod
     def missing(cls, kind: str) -> AccountFile:
-        return cls(FORMATS[kind], exists=False)
+        return cls(FILE_KINDS[kind], exists=False)
+
+    @classmethod
+    def unread(cls, kind: str) -> AccountFile:
+        """A file that is there, but that this user may not read."""
+        return cls(FILE_KINDS[kind], readable=False)
 
     # -- finding an entry -----------------------------------------------------
 
@@ -241,13 +182,13 @@ class AccountFile:
         return self.content[start : self.content.index("\n", start)].split(":")
 
     def field(self, name: str, label: str) -> str | None:
-        """NAME's field LABEL (a Format label), or None when NAME is not here."""
+        """NAME's field LABEL (a FileKind column), or None when NAME is not here."""
         fields = self.get(name)
-        return None if fields is None else self.format.value(fields, label)
+        return None if fields is None else self.file_kind.value(fields, label)
 
     def number(self, name: str) -> int | None:
         """NAME's own ID (UID or GID), or None when NAME is not here."""
-        value = self.field(name, "uid" if "uid" in self.format.labels else "gid")
+        value = self.field(name, self.file_kind.id_label)
         return None if value is None else int(value)
 
     def holder(self, number: int) -> str | None:
@@ -269,11 +210,11 @@ class AccountFile:
 
     def with_values(self, fields: list[str], values: dict[str, str]) -> list[str]:
         """FIELDS (an entry of this file, split at ':') with those named in
-        VALUES (label -> value) replaced; labels this format has not are
+        VALUES (label -> value) replaced; labels this kind has not are
         left out."""
         for label, value in values.items():
-            if label in self.format.labels:
-                fields[self.format.column(label)] = value
+            if label in self.file_kind.columns:
+                fields[self.file_kind.column(label)] = value
         return fields
 
     def names(self):
@@ -343,67 +284,67 @@ def entry_line(body: str) -> bool:
     return not (first in ("+", "-", "#", "") or (first.isspace() and is_inert(body)))
 
 
-def checked_ids(fmt: Format, kind: str, text: str, where: str) -> tuple[list[int], list[int]]:
+def checked_ids(file_kind: FileKind, text: str, where: str) -> tuple[list[int], list[int]]:
     """The own IDs of TEXT's entries and the line of each, line by line:
     the first line that is not well formed, or a name that appears again,
     is bad input naming it."""
     ids: list[int] = []
     entry_lines: list[int] = []
     first_lines: dict[str, int] = {}
-    with_id = bool(fmt.numeric)
+    with_id = file_kind.id_column is not None
     for position, body in enumerate(text.split("\n")[:-1]):
         if not entry_line(body):
             continue
         fields = body.split(":")
-        if len(fields) != fmt.fields:
-            raise BadInput(f"{where}:{position + 1}: {len(fields)} fields, a {kind} line has {fmt.fields}")
+        if len(fields) != file_kind.fields:
+            raise BadInput(f"{where}:{position + 1}: {len(fields)} fields, a {file_kind.name} line has {file_kind.fields}")
         name = fields[0]
         if not name:
             raise BadInput(f"{where}:{position + 1}: empty name")
-        for column in fmt.numeric:
+        for column in file_kind.numeric:
             value = fields[column]
-            # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads
+            # isascii: str.isdigit() also accepts '²' and '١', which int() refuses or misreads  # noqa: RUF003 (that digit is the point)
             if not (value.isdigit() and value.isascii()):
-                label = fmt.labels[column]
+                label = file_kind.columns[column]
                 raise BadInput(f"{where}:{position + 1}: {label} {shown_value(value)} of {name!r} is not a number")
         if name in first_lines:
             raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {first_lines[name] + 1})")
         first_lines[name] = position
         entry_lines.append(position)
         if with_id:
-            ids.append(int(fields[fmt.id_column]))
+            ids.append(int(fields[file_kind.id_column]))
     return ids, entry_lines
 
 
-class Lines(Sequence):
+class Lines(Sequence[str]):
     """The lines of a text, with their newlines, found when asked for: a
     diff looks at a few lines of a file that may have 100,000."""
 
     def __init__(self, content: str) -> None:
         self.content = content
-        self.count = content.count("\n")
+        self.total = content.count("\n")
 
     def __len__(self) -> int:
-        return self.count
+        return self.total
 
     def start(self, number: int) -> int:
         """Where line NUMBER starts (the end, for the line after the last)."""
         content = self.content
-        if number >= self.count:  # pragma: no mutate (the walk back below gives the end too)
+        if number >= self.total:  # pragma: no mutate (the walk back below gives the end too)
             return len(content)
-        if number <= self.count // 2:  # pragma: no mutate (both walks find the line: this only picks the shorter)
+        if number <= self.total // 2:  # pragma: no mutate (both walks find the line: this only picks the shorter)
             position = 0
             for _ in range(number):
                 position = content.index("\n", position) + 1
             return position
         position = len(content)
-        for _ in range(self.count - number):
+        for _ in range(self.total - number):
             position = content.rfind("\n", 0, position - 1) + 1
         return position
 
     def __getitem__(self, item):
         if isinstance(item, slice):
-            first, last, step = item.indices(self.count)
+            first, last, step = item.indices(self.total)
             if step != 1:
                 raise ValueError("only contiguous slices")
             if last <= first:  # pragma: no mutate (an empty slice: the walk below gives [] too)
@@ -413,8 +354,8 @@ class Lines(Sequence):
             for _ in range(last - first):
                 end = self.content.index("\n", end) + 1
             return [body + "\n" for body in self.content[start:end].split("\n")[:-1]]
-        number = item + self.count if item < 0 else item
-        if not 0 <= number < self.count:
+        number = item + self.total if item < 0 else item
+        if not 0 <= number < self.total:
             raise IndexError(item)
         return self[number : number + 1][0]
 
@@ -436,5 +377,5 @@ def id_near_end(data: bytes, kind: str, name: str) -> int | None:
         start = found + 1  # pragma: no mutate (a first byte less of the name leaves the fields as they are)
     end = data.find(b"\n", start)  # no copy of the rest: a large file has 100,000 lines after a name on its first
     fields = data[start : end if end >= 0 else len(data)].split(b":")
-    column = FORMATS[kind].id_column
+    column = FILE_KINDS[kind].id_column
     return int(fields[column]) if len(fields) > column and fields[column].isdigit() else None

@@ -9,7 +9,7 @@ ever printed), with the same lines and hunk headers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 CONTEXT = 3
@@ -61,7 +61,7 @@ def unchanged(line: str) -> str:
 
 
 def unified_diff(
-    old: list[str], edits: list[Edit], from_name: str, to_name: str, context: int = CONTEXT,
+    old: Sequence[str], edits: list[Edit], from_name: str, to_name: str, context: int = CONTEXT,
     redact: Callable[[str], str] = unchanged,
 ) -> str:
     """The unified diff of OLD (lines with their newlines) and OLD with
@@ -76,7 +76,8 @@ def unified_diff(
     for group in group_edits(edits, context):
         first = max(0, group[0].start - context)
         last = min(len(old), group[-1].end + context)
-        body, position, added = [], first, 0
+        body: list[str] = []
+        position, added = first, 0
         for edit in group:
             body.extend(" " + redact(line) for line in old[position:edit.start])
             body.extend("-" + redact(line) for line in old[edit.start:edit.end])

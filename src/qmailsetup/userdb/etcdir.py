@@ -7,7 +7,7 @@ directory through it, and apply's preflight looks at it: all relative to one des
 (openat and friends, dir_fd=), opened without following a link when the
 root is not /. Whatever happens to the name ROOT/etc after that (renamed,
 swapped for a symlink to the host's own /etc), every step still works on
-the directory that was checked (README, "Safety rules").
+the directory that was checked (qmailsetup(8), SAFETY).
 """
 
 from __future__ import annotations
@@ -95,14 +95,19 @@ class EtcDir:
             return False
         return True
 
-    def open_regular(self, name: str, **kwargs) -> tuple[int, os.stat_result]:
-        """hostio.open_regular of NAME in this directory, never through a link."""
+    def descriptor(self, name: str = "") -> int:
+        """The directory's descriptor; FileNotFoundError (of NAME in it)
+        when there is no such directory."""
         if self.fd is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.shown(name))
-        return open_regular(name, dir_fd=self.fd, follow=False, **kwargs)
+        return self.fd
+
+    def open_regular(self, name: str, **kwargs) -> tuple[int, os.stat_result]:
+        """hostio.open_regular of NAME in this directory, never through a link."""
+        return open_regular(name, dir_fd=self.descriptor(name), follow=False, **kwargs)
 
     def info(self) -> os.stat_result:
-        return os.fstat(self.fd)
+        return os.fstat(self.descriptor())
 
     def key(self) -> tuple[int, int]:
         """Which directory this is, whatever it is called now."""

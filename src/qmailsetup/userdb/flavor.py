@@ -5,7 +5,8 @@ users, the lines a new account gets, the locks its tools honour, whether
 it keeps login classes, how a password is locked, and whether a step after
 the edit makes passwd (pwd_mkdb -p on the BSDs). Every other module asks
 the Flavor; a new flavor is a new row here (and a platform profile naming
-it, platforms/*.toml `flavor`).
+it, platforms/*.toml `flavor`). What a line of each file holds, and how the
+files of one account go together, is filekinds.py's (FILE_KINDS).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (README.md, "Performance")
+# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
 class Flavor(NamedTuple):
     name: str
     # the files it keeps; the optional ones are used when present
@@ -33,8 +34,9 @@ class Flavor(NamedTuple):
     # a per-file lock is taken only for a file that exists. A platform whose
     # other tools take other locks names them in its profile (also_locks).
     locks: tuple[tuple[str, str], ...]
-    # the command (or the hand edit) that locks NAME's password
-    lock_password: str
+    # the command (or the hand edit, where no tool of the flavor's locks
+    # one) that locks NAME's password
+    lock_password: str = "vipw, and put * in the password field of {name}"
     # the users file keeps a login class per user
     login_classes: bool = False
     # a step after the edit (the profile's post_edit) makes this file from
@@ -111,7 +113,6 @@ FLAVORS = {
                 "master.passwd": "{name}:*:{uid}:{gid}:{class}:0:0:{comment}:{home}:{shell}",
             },
             locks=(("flock", "master.passwd"), ("flock", "group"), ("exclusive", "ptmp")),
-            lock_password="vipw, and put * in the password field of {name}",
             login_classes=True,
             made_after_edit="passwd",
             # pwd_mkdb's databases (and their .tmp files)
@@ -129,17 +130,10 @@ FLAVORS = {
                 "passwd": "{name}:*:{uid}:{gid}:{comment}:{home}:{shell}",
             },
             locks=(("fcntl", ".pwd.lock"), ("pidfile", "passwd"), ("pidfile", "group")),
-            lock_password="vipw, and put * in the password field of {name}",
             tools_also_open=("nologin",),
         ),
     )
 }
-# shadow-utils' files that keep a line for each line of another: an account
-# whose line is in the one but not in the other (the host keeping both) is
-# half-made, as useradd and groupadd leave it when they stop between the two
-# (they write passwd before shadow, group before gshadow); pwck and grpck
-# report it. The flavors without these files have nothing to pair.
-COMPANIONS = {"passwd": "shadow", "group": "gshadow"}
 # every file some flavor keeps (a profile's new_lines may name only these)
 ALL_FILES = frozenset(kind for flavor in FLAVORS.values() for kind in flavor.files())
 # the kinds of lock userdb/lock.py takes (its LOCK_KINDS), for a profile's

@@ -36,6 +36,7 @@ import struct
 import sys
 import time
 from contextlib import contextmanager, suppress
+
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import read_fd
 from qmailsetup.userdb.etcdir import EtcDir
@@ -338,8 +339,9 @@ class BusyboxLock(ExclusiveFileLock):
             written += os.pwrite(locked_file, data[written:], written)
         os.ftruncate(locked_file, len(data))
         os.fsync(locked_file)
-        os.rename(self.name, self.target, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd)
-        os.fsync(self.etc.fd)
+        etc_fd = self.etc.descriptor()
+        os.rename(self.name, self.target, src_dir_fd=etc_fd, dst_dir_fd=etc_fd)
+        os.fsync(etc_fd)
 
 
 def flock_busy(etc: EtcDir, name: str) -> bool:

@@ -16,12 +16,20 @@ file (lock.let_go_of makes sure). A busy lock is waited for, boundedly.
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 from pathlib import Path
 
 from qmailsetup.errors import OperationFailed
 from qmailsetup.hostio import read_fd
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import ENCODING, ERRORS, is_inert
+from qmailsetup.userdb.filekinds import FILE_KINDS
+
+MASTER, V7 = FILE_KINDS["master.passwd"], FILE_KINDS["passwd"]
+# a passwd line's fields, picked from a master.passwd line (whose password
+# is '*' by then, and its IDs as pwd_mkdb prints them)
+V7_FIELDS = itemgetter(*(MASTER.column(label) for label in V7.columns))
+PASSWORD, UID, GID = (MASTER.column(label) for label in (MASTER.password, "uid", "gid"))
 
 
 def number(field: str) -> str:
@@ -33,14 +41,13 @@ def v7_line(line: str) -> str:
     body = line.rstrip("\n")
     if is_inert(body):
         return body + "\n"
-    if body == "+":  # pragma: no mutate (pwd_mkdb reads a bare "+" as "+:::::::::"; the padding below gives the same)
-        body = "+:::::::::"
     f = body.split(":")
-    if len(f) > 10:
-        raise ValueError(f"{len(f)} fields, a master.passwd line has 10: {f[0]}")
-    f += [""] * (10 - len(f))  # a short NIS line: the missing fields are empty
-    name, uid, gid, gecos, home, shell = f[0], f[2], f[3], f[7], f[8], f[9]
-    return f"{name}:*:{number(uid)}:{number(gid)}:{gecos}:{home}:{shell}\n"
+    if len(f) > MASTER.fields:
+        raise ValueError(f"{len(f)} fields, a master.passwd line has {MASTER.fields}: {f[0]}")
+    # a short NIS line (a bare "+" too, which pwd_mkdb reads as "+:::::::::"): the missing fields are empty
+    f += [""] * (MASTER.fields - len(f))
+    f[PASSWORD], f[UID], f[GID] = "*", number(f[UID]), number(f[GID])
+    return ":".join(V7_FIELDS(f)) + "\n"
 
 
 def v7_passwd(master_text: str) -> str:

@@ -1,6 +1,6 @@
 """The accounts of the account files as records: what the rest of the
-program sees of them. Which column holds what is known here and in
-accountfile.FORMATS alone; no module outside userdb/ indexes a field.
+program sees of them. Which column holds what is known from
+filekinds.FILE_KINDS alone; no module outside userdb/ indexes a field.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from qmailsetup.userdb.accountfile import AccountFile
-from qmailsetup.userdb.flavor import COMPANIONS
+from qmailsetup.userdb.filekinds import FILE_KINDS
 
 
 # NamedTuples: immutable, and made three times faster than frozen
@@ -69,7 +69,8 @@ class Records(Mapping):
         self.file = account_file
         self.make = make  # (name, fields) -> record
         # the file that keeps a line for each of these (shadow, gshadow), where the host has one
-        self.companion = companion if companion is not None and companion.exists else None
+        # (one this user may not read says nothing: nothing is half-made by it)
+        self.companion = companion if companion is not None and companion.exists and companion.readable else None
         self.made: dict = {}
         # names written since the file was read (added), in the order written
         self.new: dict[str, None] = {}
@@ -109,11 +110,11 @@ class Records(Mapping):
     def half_made(self, name: str) -> str | None:
         """The companion file (shadow, gshadow) that has no line for NAME,
         an entry here that none was written for since: the account is
-        half-made (flavor.COMPANIONS); None when it is whole, or not here."""
+        half-made (FileKind.companion); None when it is whole, or not here."""
         companion = self.companion
         if companion is None or name in self.new or name not in self.file or name in companion:
             return None
-        return companion.format.kind
+        return companion.file_kind.name
 
     def added(self, record) -> None:
         """RECORD, written to the file since it was read (the run's own
@@ -122,20 +123,21 @@ class Records(Mapping):
         self.new[record.name] = None  # pragma: no mutate (the values are never read)
 
 
-def user_maker(users: AccountFile, shadow: AccountFile | None):
-    """(name, fields) -> UserRecord for USERS' format; the password from
-    SHADOW where the users file has only 'x' for it."""
-    column = users.format.labels.index
+def user_maker(users: AccountFile, companion: AccountFile | None):
+    """(name, fields) -> UserRecord for USERS' kind; the password from its
+    COMPANION (shadow) where the users file has only 'x' for it."""
+    kind = users.file_kind
     uid, gid, gecos, home, shell, password = (
-        column(label) for label in ("uid", "gid", "gecos", "home", "shell", "password")
+        kind.column(label) for label in ("uid", "gid", "gecos", "home", "shell", kind.password)
     )
-    login_class = column("class") if "class" in users.format.labels else None
-    hidden = shadow if shadow is not None and shadow.exists else None
+    login_class = kind.column("class") if "class" in kind.columns else None
+    # an unreadable shadow leaves the password 'x': unknown (check says so)
+    hidden = companion if companion is not None and companion.exists and companion.readable else None
 
     def make(name: str, f: list[str]) -> UserRecord:
         secret = f[password]
         if secret == "x" and hidden is not None:
-            shadowed = hidden.field(name, "password")
+            shadowed = hidden.field(name, hidden.file_kind.password)
             secret = secret if shadowed is None else shadowed
         return UserRecord(
             name, int(f[uid]), int(f[gid]), f[gecos], f[home], f[shell], secret,
@@ -148,9 +150,10 @@ def user_maker(users: AccountFile, shadow: AccountFile | None):
 def users_and_groups(files: dict[str, AccountFile], users_kind: str) -> tuple[Records, Records]:
     """The users (of the file USERS_KIND) and the groups of FILES, as records,
     each with its companion file where FILES hold one."""
-    users = Records(files[users_kind], user_maker(files[users_kind], files.get("shadow")),
-                    files.get(COMPANIONS.get(users_kind, "")))
-    gid, members = (files["group"].format.labels.index(label) for label in ("gid", "members"))
+    users_companion = files.get(FILE_KINDS[users_kind].companion)
+    users = Records(files[users_kind], user_maker(files[users_kind], users_companion), users_companion)
+    group = FILE_KINDS["group"]
+    gid, members = group.column("gid"), group.column(group.members)
     groups = Records(files["group"], lambda name, f: GroupRecord(name, int(f[gid]), member_list(f[members])),
-                     files.get(COMPANIONS["group"]))
+                     files.get(group.companion))
     return users, groups

@@ -137,12 +137,13 @@ def replace_file(etc: EtcDir, name: str, data: bytes, wrote=lambda name: None) -
     as NAME-; WROTE is told each name once it is in place (NAME-, then
     NAME). Raises WriteError naming the step that failed."""
     previous, info, xattrs = read_current(etc, name)
-    install(etc.fd, f"{name}-", previous, info, xattrs, keep_times=True)
+    etc_fd = etc.descriptor(name)
+    install(etc_fd, f"{name}-", previous, info, xattrs, keep_times=True)
     wrote(f"{name}-")
-    install(etc.fd, name, data, info, xattrs)
+    install(etc_fd, name, data, info, xattrs)
     wrote(name)
     try:
-        os.fsync(etc.fd)
+        os.fsync(etc_fd)
     except OSError as error:
         raise WriteError(f"syncing the directory {etc.path}", error) from None
 

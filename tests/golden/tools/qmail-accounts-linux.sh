@@ -27,6 +27,8 @@ U_GECOS=5
 U_HOME=6
 U_SHELL=7
 U_CLASS=''
+G_GID=3
+G_MEMBERS=4
 SPEC_GROUPS='qmail nofiles'
 SPEC_USERS='alias qmaild qmaill qmailp qmailq qmailr qmails'
 # the first of the platform's nologin shells that this host has
@@ -63,6 +65,9 @@ done
 
 conflicts=0
 commands=0
+nl='
+'
+dry_made=$nl
 refuse() {
 	echo "! $*" >&2
 	conflicts=$((conflicts + 1))
@@ -106,7 +111,7 @@ listed() {
 
 # check_group NAME GID: GID empty when the system range chooses
 check_group() {
-	if g_gid=$(entry "$GROUP_FILE" "$1" 3); then
+	if g_gid=$(entry "$GROUP_FILE" "$1" "$G_GID"); then
 		if [ -n "$2" ] && [ "$g_gid" != "$2" ]; then
 			refuse "group $1: gid is $g_gid on the host, the spec says $2; a GID is never changed (files are owned by number)"
 		else
@@ -115,7 +120,7 @@ check_group() {
 	elif nss group "$1"; then
 		refuse "group $1: exists only in NSS, not in $GROUP_FILE"
 	elif [ -n "$2" ]; then
-		g_other=$(holder "$GROUP_FILE" "$2" 3)
+		g_other=$(holder "$GROUP_FILE" "$2" "$G_GID")
 		if [ -n "$g_other" ]; then
 			refuse "group $1: gid $2 is already held by group $g_other"
 		elif nss group "$2"; then
@@ -124,9 +129,9 @@ check_group() {
 	fi
 }
 
-# member GROUP USER: USER is in GROUP's member list (field 4 of the group file)
+# member GROUP USER: USER is in GROUP's member list
 member() {
-	entry "$GROUP_FILE" "$1" 4 | tr ',' '\n' | grep -Fqx -- "$2"
+	entry "$GROUP_FILE" "$1" "$G_MEMBERS" | tr ',' '\n' | grep -Fqx -- "$2"
 }
 
 # check_user NAME UID GROUP HOME SHELL =COMMENT =CLASS GROUPS: UID and SHELL
@@ -135,7 +140,7 @@ member() {
 check_user() {
 	u_name=$1 u_uid=$2 u_group=$3 u_home=$4 u_shell=$5 u_comment=$6 u_class=$7 u_groups=$8
 	for u_sup in $u_groups; do
-		if ! entry "$GROUP_FILE" "$u_sup" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$u_sup"; then
+		if ! entry "$GROUP_FILE" "$u_sup" "$G_GID" >/dev/null && ! listed "$SPEC_GROUPS" "$u_sup"; then
 			refuse "user $u_name: its supplementary group $u_sup is neither in the spec nor on the host"
 			return
 		fi
@@ -153,7 +158,7 @@ check_user() {
 				refuse "user $u_name: uid $u_uid is already held by user $(nss_name passwd "$u_uid") in NSS"
 			fi
 		fi
-		if ! entry "$GROUP_FILE" "$u_group" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$u_group"; then
+		if ! entry "$GROUP_FILE" "$u_group" "$G_GID" >/dev/null && ! listed "$SPEC_GROUPS" "$u_group"; then
 			refuse "user $u_name: its group $u_group is neither in the spec nor on the host"
 		fi
 		return
@@ -163,7 +168,7 @@ check_user() {
 		return
 	fi
 	u_differs=
-	u_gid=$(entry "$GROUP_FILE" "$u_group" 3) || u_gid=none
+	u_gid=$(entry "$GROUP_FILE" "$u_group" "$G_GID") || u_gid=none
 	[ "$(entry "$USERS_FILE" "$u_name" "$U_GID")" = "$u_gid" ] || u_differs="$u_differs group"
 	[ "$(entry "$USERS_FILE" "$u_name" "$U_HOME")" = "$u_home" ] || u_differs="$u_differs home"
 	u_now=$(entry "$USERS_FILE" "$u_name" "$U_SHELL")
@@ -207,19 +212,19 @@ check_path() {
 	if ! entry "$USERS_FILE" "$2" "$U_UID" >/dev/null && ! listed "$SPEC_USERS" "$2"; then
 		refuse "path $1: its owner $2 is neither in the spec nor on the host"
 	fi
-	if ! entry "$GROUP_FILE" "$3" 3 >/dev/null && ! listed "$SPEC_GROUPS" "$3"; then
+	if ! entry "$GROUP_FILE" "$3" "$G_GID" >/dev/null && ! listed "$SPEC_GROUPS" "$3"; then
 		refuse "path $1: its group $3 is neither in the spec nor on the host"
 	fi
 }
 
 missing_group() {
-	! entry "$GROUP_FILE" "$1" 3 >/dev/null
+	! entry "$GROUP_FILE" "$1" "$G_GID" >/dev/null
 }
 missing_user() {
 	! entry "$USERS_FILE" "$1" "$U_UID" >/dev/null
 }
 group_gid() {
-	entry "$GROUP_FILE" "$1" 3
+	entry "$GROUP_FILE" "$1" "$G_GID"
 }
 # in_place PATH OWNER GROUP MODE: PATH is a directory with that owner and mode
 in_place() {
@@ -231,7 +236,8 @@ in_place() {
 # entered last, and after each cd pwd -P must be the path walked so far: a
 # symlink planted on the way, even after it was checked, stops the run
 # instead of redirecting it. A dry run shows the mkdirs and enters nothing
-# that is missing.
+# that is missing; it remembers what it showed (dry_made), since the real
+# run finds those made.
 enter() {
 	e_at=
 	e_rest=${1#/}
@@ -246,8 +252,11 @@ enter() {
 		e_at=$e_at/$e_name
 		[ "$e_missing" = no ] && [ -L "./$e_name" ] && fail "$e_at is a symlink; refusing to follow it"
 		if [ "$e_missing" = yes ] || [ ! -e "./$e_name" ]; then
-			shown_run "mkdir -m $e_mode $e_at" mkdir -m "$e_mode" "./$e_name"
-			[ "$dry_run" = yes ] && { e_missing=yes; continue; }
+			case $dry_made in
+			*"$nl$e_at$nl"*) ;;
+			*) shown_run "mkdir -m $e_mode $e_at" mkdir -m "$e_mode" "./$e_name" ;;
+			esac
+			[ "$dry_run" = yes ] && { e_missing=yes dry_made=$dry_made$e_at$nl; continue; }
 		fi
 		cd "./$e_name" 2>/dev/null && [ "$(pwd -P)" = "$e_at" ] ||
 			fail "$e_at is not the directory it was checked to be (a symlink or a file put there since?)"

@@ -80,7 +80,7 @@ rc:
   returned: always
 plan:
   description:
-    - The JSON document qmailsetup printed (see README.md, "JSON"), with C(in_sync), C(changes)
+    - The JSON document qmailsetup printed (see qmailsetup(8), JSON OUTPUT), with C(in_sync), C(changes)
       (field by field, with the commands), C(conflicts), C(warnings), C(unchanged), C(diffs),
       C(root), C(platform), C(backend), C(dry_run), and after a real run C(applied) and C(check).
   type: dict
