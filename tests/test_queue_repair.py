@@ -309,3 +309,20 @@ def test_the_limit_of_open_files_is_raised_or_named_before_anything_is_written(t
     raised = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 4096))
     assert raised.returncode == 0, raised.stderr
     assert contents(copy / "var/qmail/queue", split=100)
+
+
+def test_a_file_root_owns_with_another_name_is_never_chowned(made, tmp_path):
+    """A process with qmail's IDs could link any file into the queue where
+    the system lets it (the BSDs do): root's file is kept, never chowned."""
+    root, spec, queue = made
+    outside = tmp_path / "master.passwd"
+    outside.write_text("root:...")
+    outside.chmod(0o600)
+    remote = next(queue.glob("remote/*/*"))
+    remote.unlink()
+    os.link(outside, remote)
+    outcome = repair(root, spec)
+    info = outside.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+    assert f"{remote.relative_to(queue)} (root's, with another name elsewhere)" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]

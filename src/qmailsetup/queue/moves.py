@@ -28,7 +28,7 @@ class Moves(Surveyor):
         """Whether another message file than POSITION's is named INODE:
         its entries may hold that name, so it is not free yet (the entry
         goes to its staged name, the final one in step 5)."""
-        other = self.messages.named(inode, inode % self.split)
+        other = self.messages.named(inode)
         return other is not None and other != position
 
     def stage(self, kind: Kind, pending: array) -> None:
@@ -65,7 +65,7 @@ class Moves(Surveyor):
         name, inode, split_dir = messages.names[position], messages.inodes[position], messages.dirs[position]
         path = f"{MESSAGE}/{split_dir}/{name}"
         fd = self.fds[f"{MESSAGE}/{split_dir}"]
-        twin = messages.twin(position, self.split) if self.moving(position) else None
+        twin = messages.twin(position) if self.moving(position) else None
         if twin is not None and not self.moving(twin):
             # the file has its new name already: this one is the old, left
             # by a repair killed between link and unlink

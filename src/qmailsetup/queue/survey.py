@@ -95,14 +95,18 @@ class Survey(Structure, Moves):
                         fine = True
                     else:
                         fine = owners.judge(f"{relative}/{name}", info, kind.file, MESSAGE)
-                    if (fine or stat.S_ISREG(info.st_mode)) and name.isdigit() and name.isascii() and (
-                            name[0] != "0" and int(name) == info.st_ino and info.st_ino % split == split_dir):
+                    if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))) and name.isdigit() and (
+                            name.isascii() and name[0] != "0" and int(name) == info.st_ino
+                            and info.st_ino % split == split_dir):
                         # the common case, a message where qmail-queue put it, first and fast
                         run.append((False, info.st_ino, info.st_ino))
                         if not fine:
                             self.fix(fd, name, f"{relative}/{name}", info, kind.file)
                         continue
                     plain = False
+                    if not fine and self.foreign(info):
+                        self.keep(fd, name, f"{relative}/{name}", "root's, with another name elsewhere")
+                        continue
                     name_number = number(name) if stat.S_ISREG(info.st_mode) else None
                     if name_number is not None:
                         run.append((False, name_number, info.st_ino))
@@ -115,7 +119,7 @@ class Survey(Structure, Moves):
             if plain:
                 self.plain.add(split_dir)
         owners.seen += seen
-        self.messages.mark_shared(split, self.plain)
+        self.messages.mark_shared()
 
     def odd_message(self, fd: int, relative: str, name: str, info, run: list) -> bool:
         """A file in mess/ without a number for its name: a repair's staged
@@ -160,7 +164,8 @@ class Survey(Structure, Moves):
                         else:
                             fine = self.owners.judge(f"{relative}/{name}", info, kind.file, kind_name)
                         # the common case, a message's entry where qmail put it, first and fast
-                        if (fine or stat.S_ISREG(info.st_mode)) and name.isdigit() and name.isascii() and name[0] != "0":
+                        if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))) and name.isdigit() and (
+                                name.isascii() and name[0] != "0"):
                             name_number = int(name)
                             if split_dir is None:
                                 low, high, _, _, _ = runs.get(name_number % split, NO_RUN)
@@ -192,14 +197,14 @@ class Survey(Structure, Moves):
         name_number = number(name)
         if name_number is None:
             staged = staged_number(name, STAGED)
-            position = None if staged is None else messages.with_inode(staged, staged % split)
+            position = None if staged is None else messages.with_inode(staged)
             if position is None:
                 return ORPHAN, -1, "not a message's name" if staged is None else f"no message {staged}"
             messages.found[position] |= BITS.get(kind.name, 0)
             return STAGED_NAME, position, ""
-        position = messages.named(name_number, split_dir if kind.split else name_number % split)
+        position = messages.named(name_number)
         if position is None:
-            position = messages.with_inode(name_number, name_number % split)
+            position = messages.with_inode(name_number)
             if position is None or not (self.orphans_gone or messages.staged[position]):
                 return (NEW, -1, "") if self.queued_since(name_number) else (ORPHAN, -1, f"no message {name_number}")
         elif messages.shared[position]:
@@ -219,6 +224,9 @@ class Survey(Structure, Moves):
         path = f"{relative}/{name}"
         if not stat.S_ISREG(info.st_mode):
             self.keep(fd, name, path, f"{kind_of(info.st_mode)}, not a file")
+            return
+        if not fine and self.foreign(info):
+            self.keep(fd, name, path, "root's, with another name elsewhere")
             return
         verdict, position, reason = self.explain(kind, split_dir, name)
         if verdict == ORPHAN:
@@ -252,5 +260,9 @@ class Survey(Structure, Moves):
                     info = entry.stat(follow_symlinks=False)
                     path = f"{relative}/{entry.name}"
                     self.tally.add("pid", path)
-                    if not self.owners.judge(path, info, kind.file, PIDS) and stat.S_ISREG(info.st_mode):
+                    if self.owners.judge(path, info, kind.file, PIDS) or not stat.S_ISREG(info.st_mode):
+                        continue
+                    if self.foreign(info):
+                        self.keep(fd, entry.name, path, "root's, with another name elsewhere")
+                    else:
                         self.fix(fd, entry.name, path, info, kind.file)

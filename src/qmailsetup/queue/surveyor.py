@@ -31,7 +31,7 @@ class Surveyor:
         self.orphans_gone = orphans_gone
         self.tally = Tally() if tally is None else tally
         self.owners = Owners(host, model.location.shown)
-        self.messages = Messages()
+        self.messages = Messages(model.split)
         self.fds: dict[str, int] = {} if queue_fd is None else {".": queue_fd}
         self.leaves: dict[str, list[tuple[int | None, int, str]]] = {}
         self.touched: set[int] = set()
@@ -96,6 +96,13 @@ class Surveyor:
             return
         self._quarantine.keep(dir_fd, name, relative, reason)
         self.touched.add(dir_fd)
+
+    @staticmethod
+    def foreign(info: os.stat_result) -> bool:
+        """A file root owns that has another name elsewhere: no file qmail
+        makes, and perhaps another's (a link to /etc/master.passwd, which
+        the BSDs let anyone make): never chowned, kept in the quarantine."""
+        return info.st_uid == 0 and info.st_nlink > 1 and stat.S_ISREG(info.st_mode)
 
     def lstat(self, name: str, dir_fd: int) -> os.stat_result | None:
         try:

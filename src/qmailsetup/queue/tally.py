@@ -40,17 +40,22 @@ class Count:
 class Tally:
     def __init__(self) -> None:
         self.counts: dict[str, Count] = {}
+        self.full: set[str] = set()  # the keys with all their examples
 
     def add(self, key: str, example: str | None = None, count: int = 1) -> None:
-        entry = self.counts.setdefault(key, Count())
+        entry = self.counts.get(key)
+        if entry is None:
+            entry = self.counts[key] = Count()
         entry.count += count
-        if example is not None and len(entry.examples) < EXAMPLES:
+        if example is not None and key not in self.full:
             entry.examples.append(example)
+            if len(entry.examples) == EXAMPLES:
+                self.full.add(key)
 
     def wants(self, key: str) -> bool:
         """Whether KEY's next count would be kept as an example: the
         string of one is made only then."""
-        return len(self.counts.get(key, Count()).examples) < EXAMPLES
+        return key not in self.full
 
     def __getitem__(self, key: str) -> Count:
         return self.counts.get(key, Count())

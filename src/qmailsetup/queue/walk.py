@@ -68,21 +68,24 @@ class Messages:
     directory D, whether it is staged, and which envelope directories hold
     an entry for it. The files of one directory are added together
     (add_run), as a run sorted by name, staged names last, with an index by
-    inode beside it: a lookup is a bisection in the run of the directory
-    where the message should be, then in the others. About 43 bytes a
-    message: a million cost 43 MB, not a Python object each."""
+    inode beside it. A name N is looked for by bisection in the run of
+    directory N % split, and in the runs that hold names of other
+    directories (MIXED: none, in a queue from a host of the same conf-split).
+    About 43 bytes a message: a million cost 43 MB, not a Python object each."""
 
-    def __init__(self) -> None:
+    def __init__(self, split: int) -> None:
+        self.split = split
         self.names = array("Q")
         self.inodes = array("Q")
         self.dirs = array("Q")
         self.staged = bytearray()
-        self.found = bytearray()  # bits: survey.BITS of the envelopes seen for it
+        self.found = bytearray()  # bits: moves.BITS of the envelopes seen for it
         self.shared = bytearray()  # mark_shared: another file holds the same name
         self.inode_keys = array("Q")  # each run's inodes, sorted
         self.inode_positions = array("Q")  # and where each is
         # directory -> (start, end of its numeric names, end, start and end in the inode index)
         self.runs: dict[int, tuple[int, int, int, int, int]] = {}
+        self.mixed: list[int] = []
 
     def __len__(self) -> int:
         return len(self.names)
@@ -108,67 +111,70 @@ class Messages:
             self.inode_keys.extend(keys)
             self.inode_positions.extend(positions)
         self.runs[directory] = (start, numeric, len(self.names), inode_start, len(self.inode_keys))
+        if any(name % self.split != directory for name in names[: numeric - start]):
+            self.mixed.append(directory)
 
-    def _order(self, first: int | None):
-        run = None if first is None else self.runs.get(first)
-        if run is not None:
-            yield run
-        for directory, other in self.runs.items():
-            if directory != first:
-                yield other
-
-    def named(self, name: int, first: int | None) -> int | None:
-        """The position of an unstaged file called NAME, looked for in
-        mess/FIRST before the other directories (where two hold the name,
-        shared says so)."""
-        names = self.names
-        for start, numeric, _, _, _ in self._order(first):
+    def named(self, name: int) -> int | None:
+        """The position of an unstaged file called NAME (where two hold the
+        name, shared says so)."""
+        names, home = self.names, name % self.split
+        for directory in (home, *(d for d in self.mixed if d != home)):
+            run = self.runs.get(directory)
+            if run is None:
+                continue
+            start, numeric = run[0], run[1]
             at = bisect_left(names, name, start, numeric)
             if at < numeric and names[at] == name:
                 return at
         return None
 
-    def with_inode(self, inode: int, first: int | None) -> int | None:
-        """The position of the file whose inode is INODE, looked for in
-        mess/FIRST before the other directories."""
-        keys = self.inode_keys
-        for _, _, _, low, high in self._order(first):
+    def with_inode(self, inode: int) -> int | None:
+        """The position of the file whose inode is INODE: looked for in
+        the run of directory INODE % split (where a message at its name, or
+        staged for it, is), then in the others."""
+        keys, home = self.inode_keys, inode % self.split
+        for directory in (home, *(d for d in self.runs if d != home)):
+            run = self.runs.get(directory)
+            if run is None:
+                continue
+            low, high = run[3], run[4]
             at = bisect_left(keys, inode, low, high)
             if at < high and keys[at] == inode:
                 return self.inode_positions[at]
         return None
 
-    def twin(self, position: int, split: int) -> int | None:
-        """Another position of the file at POSITION (its inode): a second
-        name a repair killed between link(2) and unlink(2) left."""
+    def twin(self, position: int) -> int | None:
+        """Another position of the file at POSITION (its inode) in the run
+        of its own split directory: its new name, or its staged one, that
+        a repair killed between link(2) and unlink(2) left beside the old."""
         inode, keys = self.inodes[position], self.inode_keys
-        for _, _, _, low, high in self._order(inode % split):
-            at = bisect_left(keys, inode, low, high)
-            while at < high and keys[at] == inode:
-                if self.inode_positions[at] != position:
-                    return self.inode_positions[at]
-                at += 1
+        run = self.runs.get(inode % self.split)
+        if run is None:
+            return None
+        low, high = run[3], run[4]
+        at = bisect_left(keys, inode, low, high)
+        while at < high and keys[at] == inode:
+            if self.inode_positions[at] != position:
+                return self.inode_positions[at]
+            at += 1
         return None
 
-    def mark_shared(self, split: int, plain: set[int]) -> None:
-        """Mark every name that two unstaged files hold: in one directory
-        (neighbours in its run), or in two, and then at least one of them is
-        outside its own split directory, so only those are looked for
-        elsewhere. Two names of one file (its inode) are no two files.
-        PLAIN: directories whose files are all named after their inodes
-        where they belong (none can share a name)."""
+    def mark_shared(self) -> None:
+        """Mark every name that two unstaged files hold: in two runs (one
+        directory holds a name once), one of them mixed. Two names of one
+        file (its inode) are no two files."""
         names, inodes, shared = self.names, self.inodes, self.shared
-        for directory, (start, numeric, _, _, _) in self.runs.items():
-            if directory in plain:
-                continue
+        for directory in self.mixed:
+            start, numeric = self.runs[directory][:2]
             for at in range(start, numeric):
                 name = names[at]
-                twins = [at + 1] if at + 1 < numeric and names[at + 1] == name else []
-                if name % split != directory:
-                    for other, (low, high, _, _, _) in self.runs.items():
-                        twin = bisect_left(names, name, low, high)
-                        if other != directory and twin < high and names[twin] == name:
-                            twins.append(twin)
+                twins = []
+                for other in {name % self.split, *self.mixed} - {directory}:
+                    run = self.runs.get(other)
+                    if run is not None:
+                        found = bisect_left(names, name, run[0], run[1])
+                        if found < run[1] and names[found] == name:
+                            twins.append(found)
                 for twin in twins:
                     if inodes[twin] != inodes[at]:
                         shared[at] = shared[twin] = 1
@@ -198,8 +204,8 @@ def rename_new(name: str, from_fd: int, new_name: str, to_fd: int) -> bool:
     unlink(2): where a repair killed between the two left both names on
     one file, the old one is let go."""
     global _renameat2
-    if _renameat2 is not None:
-        if _renameat2(from_fd, os.fsencode(name), to_fd, os.fsencode(new_name), RENAME_NOREPLACE) == 0:
+    if _renameat2 is not None:  # the queue's names are ASCII: no fsencode needed
+        if _renameat2(from_fd, name.encode(), to_fd, new_name.encode(), RENAME_NOREPLACE) == 0:
             return True
         error = ctypes.get_errno()
         if error == errno.EEXIST:
