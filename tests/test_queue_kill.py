@@ -138,7 +138,7 @@ def test_killed_before_each_write_the_next_run_finishes(damaged, tmp_path, monke
 
 def test_sigkill_at_random_moments(tmp_path):
     root, spec, queue = made_queue(tmp_path)
-    for n in range(1000):
+    for n in range(3000):
         queue_message(queue, b"message %d" % n, ("todo", "info", "remote", "bounce")[n % 4])
     held = contents(queue)
     copy = restored(root, tmp_path / "copy")
@@ -151,7 +151,7 @@ def test_sigkill_at_random_moments(tmp_path):
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while not marker.exists() and process.poll() is None:  # the repair has begun
             time.sleep(0.002)
-        time.sleep(chance.uniform(0, 0.4))
+        time.sleep(chance.uniform(0, 0.1))
         process.send_signal(signal.SIGKILL)
         process.wait()
         interrupted += marker.exists()

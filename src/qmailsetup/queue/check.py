@@ -109,7 +109,7 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
                         "qmail's make setup check makes it, after qmailsetup apply (or qmailsetup queue create)")]
     survey = None
     try:
-        survey = Survey(model, host, fd, act=False)
+        survey = Survey(model, host, fd, act=False, plan=False)
         survey.run()
     except OSError as error:
         return [Finding("queue.owner", "warning", where, f"cannot read the queue: {error.filename}: {error.strerror}",

@@ -42,6 +42,7 @@ class Owners:
         # how files of a message directory differed, once told: the next
         # that differs the same way is only counted (a restore: 300,000 alike)
         self.told: set[tuple] = set()
+        self.last: tuple | None = None  # the last such file's (uid, gid, st_mode), in the directories read now
 
     def judge(self, path: str, info: os.stat_result, expect: Expect, top: str) -> bool:
         """Whether PATH (relative to the queue; TOP its directory there) is
@@ -53,6 +54,8 @@ class Owners:
         self.wrong += 1
         if top in FILE_MODES and len(self.examples) >= EXAMPLES:
             how = (top, path == top, id(expect), info.st_uid, info.st_gid, info.st_mode)
+            if path != top:
+                self.last = how[3:]
             if how in self.told:
                 return False
             self.told.add(how)
@@ -76,6 +79,15 @@ class Owners:
             self.chmods[(top, kind, expect.permissions, True) if whole and path != top
                         else (path, kind, expect.permissions, False)] = None
         return False
+
+    def alike(self, info: os.stat_result) -> bool:
+        """Whether INFO differs as the last file told of did (in the files
+        of the kind read now; reset self.last between kinds): counted only."""
+        if self.last is None or self.last != (info.st_uid, info.st_gid, info.st_mode):
+            return False
+        self.seen += 1
+        self.wrong += 1
+        return True
 
     def commands(self) -> str:
         def full(path: str) -> str:

@@ -43,6 +43,8 @@ from qmailsetup.queue.structure import Structure
 from qmailsetup.queue.walk import number, staged_number
 
 NO_RUN = (0, 0, 0, 0, 0)  # walk.Messages.runs of a directory without messages
+# for bytes.translate: each byte with a bit of moves.BITS set
+OR_BIT = {bit: bytes(byte | bit for byte in range(256)) for bit in BITS.values()}
 # what explain() makes of an entry
 HOME, MOVE, STAGED_NAME, ORPHAN, NEW = "home", "move", "staged", "orphan", "new"
 
@@ -81,6 +83,7 @@ class Survey(Structure, Moves):
         kind = self.model.kinds[MESSAGE]
         mode, uid = kind.file.mode, kind.file.uid  # any group: qmail-queue's files
         owners, split, seen = self.owners, self.split, 0
+        owners.last = None
         for split_dir, fd, relative in self.leaves.get(MESSAGE, []):
             if split_dir is None:  # every installation splits mess/ (model.py)
                 raise OperationFailed(f"{self.model.install.name}: mess is not split")
@@ -94,7 +97,7 @@ class Survey(Structure, Moves):
                         seen += 1
                         fine = True
                     else:
-                        fine = owners.judge(f"{relative}/{name}", info, kind.file, MESSAGE)
+                        fine = not owners.alike(info) and owners.judge(f"{relative}/{name}", info, kind.file, MESSAGE)
                     if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))) and name.isdigit() and (
                             name.isascii() and name[0] != "0" and int(name) == info.st_ino
                             and info.st_ino % split == split_dir):
@@ -115,7 +118,7 @@ class Survey(Structure, Moves):
                     if not fine:
                         self.fix(fd, name, f"{relative}/{name}", info, kind.file)
             if run:
-                self.messages.add_run(split_dir, run)
+                self.messages.add_run(split_dir, run, plain)
             if plain:
                 self.plain.add(split_dir)
         owners.seen += seen
@@ -141,16 +144,20 @@ class Survey(Structure, Moves):
         messages, split = self.messages, self.split
         names, inodes, shared, found, runs = (messages.names, messages.inodes, messages.shared, messages.found,
                                               messages.runs)
-        seen = 0
+        seen, owners = 0, self.owners
         for kind_name in ENVELOPES:
             kind = self.model.kinds.get(kind_name)
             if kind is None:
                 continue
+            owners.last = None
             mode, uid, gid = kind.file.mode, kind.file.uid, kind.file.gid
             bit = BITS.get(kind_name, 0)
             pending = array("Q")
             for split_dir, fd, relative in self.leaves.get(kind_name, []):
                 low, high, _, _, _ = NO_RUN if split_dir is None else runs.get(split_dir, NO_RUN)
+                # where mess/ of the same number holds only messages at their place,
+                # the entries qmail wrote as it does are told in bulk (below)
+                bulk: list[str] | None = [] if moving and split_dir in self.plain else None
                 with os.scandir(fd) as entries:
                     for entry in entries:
                         name = entry.name
@@ -162,7 +169,12 @@ class Survey(Structure, Moves):
                             seen += 1
                             fine = True
                         else:
-                            fine = self.owners.judge(f"{relative}/{name}", info, kind.file, kind_name)
+                            fine = not owners.alike(info) and owners.judge(f"{relative}/{name}", info, kind.file, kind_name)
+                        if bulk is not None and (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))):
+                            if not fine:
+                                self.fix(fd, name, f"{relative}/{name}", info, kind.file)
+                            bulk.append(name)
+                            continue
                         # the common case, a message's entry where qmail put it, first and fast
                         if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))) and name.isdigit() and (
                                 name.isascii() and name[0] != "0"):
@@ -170,16 +182,51 @@ class Survey(Structure, Moves):
                             if split_dir is None:
                                 low, high, _, _, _ = runs.get(name_number % split, NO_RUN)
                             at = bisect_left(names, name_number, low, high)
-                            if (at < high and names[at] == name_number and inodes[at] == name_number
-                                    and not shared[at] and (split_dir is None or split_dir == name_number % split)):
+                            if at < high and names[at] == name_number and not shared[at]:
                                 found[at] |= bit
+                                if inodes[at] != name_number or (split_dir is not None and
+                                                                 split_dir != name_number % split):
+                                    # the next most common: its message is to be renamed (a restored queue)
+                                    if bit == 0 and not found[at] and self.moving(at):
+                                        self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
+                                        continue
+                                    self.rename(kind, split_dir, relative, name_number, at, pending)
                                 if not fine:
                                     self.fix(fd, name, f"{relative}/{name}", info, kind.file)
                                 continue
                         self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
+                if bulk and not self.at_home(bulk, low, high, bit):
+                    for name in bulk:
+                        self.envelope(kind, split_dir, fd, relative, name, os.stat(name, dir_fd=fd, follow_symlinks=False),
+                                      pending, True)
             if moving:
                 self.stage(kind, pending)
-        self.owners.seen += seen
+        owners.seen += seen
+
+    def at_home(self, entries: list[str], low: int, high: int, bit: int) -> bool:
+        """Whether the ENTRIES of one split directory are each named as
+        qmail writes a number and name a message of the run LOW..HIGH of
+        mess/ (one whose files are all named after their inodes, at their
+        place), told with C's loops: then BIT is set for those messages.
+        False (nothing set) when one is not: each is then told alone."""
+        try:
+            numbers = sorted(map(int, entries))
+        except ValueError:
+            return False
+        if list(map(str, numbers)) != sorted(entries, key=int):  # a leading zero, a sign, a space, other digits
+            return False
+        run = self.messages.names[low:high]
+        if numbers == run.tolist():
+            if bit:
+                self.messages.found[low:high] = self.messages.found[low:high].translate(OR_BIT[bit])
+            return True
+        if not set(numbers) <= set(run):
+            return False
+        if bit:
+            found, names = self.messages.found, self.messages.names
+            for number in numbers:
+                found[bisect_left(names, number, low, high)] |= bit
+        return True
 
     def sort_out(self, kind: Kind, split_dir, fd: int, relative: str, entry: os.DirEntry) -> None:
         """Step 2 for one entry: told from its name and type alone."""
@@ -237,12 +284,22 @@ class Survey(Structure, Moves):
         if verdict == STAGED_NAME:
             self.tally.add("finish", path)
         elif verdict == MOVE:
-            inode = self.messages.inodes[position]
-            new = f"{kind.name}/{inode % self.split}/{inode}" if kind.split else f"{kind.name}/{inode}"
-            self.tally.add("rename", f"{path} -> {new}" if self.tally.wants("rename") else None)
-            pending.extend((NO_SPLIT if split_dir is None else split_dir + 1, int(name), position))
+            self.rename(kind, split_dir, relative, int(name), position, pending)
         if not fine:
             self.fix(fd, name, path, info, kind.file)
+
+    def rename(self, kind: Kind, split_dir: int | None, relative: str, name: int, position: int,
+               pending: array) -> None:
+        """The entry NAME of the message at POSITION, to take its new name
+        (stage, in moves.py, once KIND is read)."""
+        if self.tally.wants("rename"):
+            inode = self.messages.inodes[position]
+            new = f"{kind.name}/{inode % self.split}/{inode}" if kind.split else f"{kind.name}/{inode}"
+            self.tally.add("rename", f"{relative}/{name} -> {new}")
+        else:
+            self.tally.add("rename")
+        if self.act:
+            pending.extend((NO_SPLIT if split_dir is None else split_dir + 1, name, position))
 
     def queued_since(self, name: int) -> bool:
         """Whether mess/ holds NAME now, at its place: a message
@@ -256,6 +313,7 @@ class Survey(Structure, Moves):
             return
         for _, fd, relative in self.leaves.get(PIDS, []):
             with os.scandir(fd) as entries:
+                self.owners.last = None
                 for entry in entries:
                     info = entry.stat(follow_symlinks=False)
                     path = f"{relative}/{entry.name}"

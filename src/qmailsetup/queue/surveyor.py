@@ -20,8 +20,11 @@ class Surveyor:
     with ACT, makes): the state structure.py, moves.py and survey.py share."""
 
     def __init__(self, model: QueueModel, host: HostState, queue_fd: int | None, act: bool, *,
-                 holds_lock: bool = False, tally: Tally | None = None, orphans_gone: bool = False) -> None:
+                 holds_lock: bool = False, tally: Tally | None = None, orphans_gone: bool = False,
+                 plan: bool = True) -> None:
         self.model = model
+        # count the changes a repair makes (check has no use for them)
+        self.plan = plan or act
         self.split = model.split
         self.queue_fd = queue_fd
         self.act = act
@@ -72,7 +75,7 @@ class Surveyor:
     # -- changes, counted; made only with ACT
 
     def fix(self, dir_fd: int, name: str, relative: str, info, expect: Expect, count: bool = True) -> None:
-        if count:
+        if count and self.plan:
             self.count_fix(relative, info, expect)
         if self.act:
             fix_entry(dir_fd, name, info, expect)

@@ -90,8 +90,9 @@ class Messages:
     def __len__(self) -> int:
         return len(self.names)
 
-    def add_run(self, directory: int, files: list[tuple[bool, int, int]]) -> None:
-        """FILES of mess/DIRECTORY, each (staged, name, inode)."""
+    def add_run(self, directory: int, files: list[tuple[bool, int, int]], plain: bool = False) -> None:
+        """FILES of mess/DIRECTORY, each (staged, name, inode); PLAIN: each
+        named after its inode, DIRECTORY its split directory."""
         start = len(self.names)
         files.sort()
         staged, names, inodes = zip(*files, strict=True)
@@ -111,7 +112,7 @@ class Messages:
             self.inode_keys.extend(keys)
             self.inode_positions.extend(positions)
         self.runs[directory] = (start, numeric, len(self.names), inode_start, len(self.inode_keys))
-        if any(name % self.split != directory for name in names[: numeric - start]):
+        if not plain and any(name % self.split != directory for name in names[: numeric - start]):
             self.mixed.append(directory)
 
     def named(self, name: int) -> int | None:
