@@ -218,7 +218,8 @@ def shipped_specs() -> list[str]:
 def kind(annotation, metadata=()) -> str:
     """What a field's value is, from its type and its validator."""
     for meta in (*metadata, *getattr(annotation, "__metadata__", ())):
-        return KINDS[meta.func]
+        if hasattr(meta, "func"):  # a validator (spec.Described only adds to the JSON Schema)
+            return KINDS[meta.func]
     if typing.get_origin(annotation) is list:
         return "array of " + kind(typing.get_args(annotation)[0]) + "s"
     if typing.get_origin(annotation) is typing.Literal:

@@ -83,7 +83,21 @@ def cli(*args) -> Result:
             main([str(a) for a in args])
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    if "--json" in map(str, args) and out.getvalue():
+        held_to_json_schema(out.getvalue())
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def held_to_json_schema(printed: str) -> None:
+    """What --json printed is valid by `qmailsetup schema json`: every
+    test's run checks the schema against what the tool really prints."""
+    import json
+
+    import jsonschema
+
+    from qmailsetup.schema import json_schema
+
+    jsonschema.validate(json.loads(printed), json_schema())
 
 
 def squeezed(text: str) -> str:
@@ -111,3 +125,15 @@ def fake_tools(mocker, names=None, answer=None) -> list[list[str]]:
 
     mocker.patch("qmailsetup.tools.run_tool", side_effect=run)
     return calls
+
+
+def checked_accounts(spec, root: Path, platform: str = "linux") -> list:
+    """check's account findings for SPEC on the tree ROOT: observed and
+    planned as `qmailsetup check` does."""
+    from qmailsetup.check.accounts import account_findings
+    from qmailsetup.observe import observe
+    from qmailsetup.plan import make_plan
+    from qmailsetup.platforms import load_profile
+
+    host = observe(spec, root, load_profile(platform))
+    return account_findings(spec, host, make_plan(spec, host))

@@ -28,12 +28,18 @@ def snapshot(root: Path) -> dict[str, tuple]:
 
 
 def without_pwd_lock(tree: dict) -> dict:
-    """A snapshot without lckpwdf's lock file when it is empty: it is made by
-    the first lock and stays, as glibc leaves it; it is no account file and
-    holds nothing."""
-    if tree.get("etc/.pwd.lock", (0,))[-1] == EMPTY:
-        tree = {path: state for path, state in tree.items() if path != "etc/.pwd.lock"}
-    return tree
+    """A snapshot without lckpwdf's lock file (an empty .pwd.lock in etc,
+    at any depth, or at the top of a snapshot of etc): it is made by the
+    first lock and stays, as glibc leaves it; it is no account file and
+    holds nothing. Nor the size of an etc directory, which counts it on a
+    tmpfs (its entries are compared one by one)."""
+    kept = {}
+    for path, (mode, uid, gid, size, digest) in tree.items():
+        parts = Path(path).parts
+        if parts[-1] == ".pwd.lock" and parts[:-1][-1:] in ((), ("etc",)) and digest == EMPTY:
+            continue
+        kept[path] = (mode, uid, gid, None if parts[-1:] == ("etc",) else size, digest)
+    return kept
 
 
 def account_files(root: Path) -> dict[str, bytes]:

@@ -23,7 +23,7 @@ from conftest import cli, effective_uid, skip_or_fail
 from files_support import assert_consistent, leftovers
 from process import EPOCH
 from qmail_layout import QMAIL_NAMES
-from qmailsetup import apply as apply_module
+from qmailsetup import apply as apply_module, observe as observe_module
 from qmailsetup.backends import files as files_backend
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.userdb.accountfile import AccountFile
@@ -195,7 +195,7 @@ def swap_before(monkeypatch, module, name: str, root: Path, decoy: Path) -> None
 
 SWAP_POINTS = {
     "after observe, before the preflight": (apply_module, "preflight"),
-    "after the locks, before the files are compared with what was read": (files_backend, "read_bytes"),
+    "after the locks, before the files are read": (observe_module, "read_files"),
     "between the backup and the files": (files_backend, "replace_file"),
 }
 

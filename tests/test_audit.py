@@ -10,7 +10,7 @@ import sys
 
 from conftest import require_tools
 from namespace import run_in_namespace
-from qmailsetup.audit import given_id, id_in_file
+from qmailsetup.audit import given_id
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
@@ -28,25 +28,16 @@ main(sys.argv[1:])
 """
 
 
-def test_id_in_file_finds_the_line_of_that_name_only(tmp_path):
-    root = debian_tree(tmp_path / "root")
-    append(root, "passwd", ["qmaild:x:990:998::/var/qmail:/usr/sbin/nologin", "qmail:x:991:998::/x:/bin/false"])
-    assert id_in_file(root, "passwd", "root") == 0  # the first line
-    assert id_in_file(root, "passwd", "qmaild") == 990
-    assert id_in_file(root, "passwd", "qmail") == 991  # not qmaild's, though it begins so
-    assert id_in_file(root, "passwd", "qmailq") is None
-
-
-def test_an_id_the_tool_chose_is_read_back_not_taken_from_the_plan(tmp_path):
+def test_the_id_told_is_the_plan_s_and_nothing_is_read_back(tmp_path):
+    """Every backend writes the planned ID or tells its tool (-u, -g): the
+    progress line says the plan's ID, whatever the file says by then."""
     root = debian_tree(tmp_path / "root")
     host = observe(load_spec(None), root, load_profile("linux"))
     plan = make_plan(load_spec(None), host)
     alias = next(c for c in plan.changes if c.name == "alias")
     assert alias.desired["uid"] == 999 and "uid" in alias.allocated
-    # what useradd -r gave may differ from the plan (an account made meanwhile)
     append(root, "passwd", ["alias:x:989:998::/var/qmail/alias:/usr/sbin/nologin"])
-    assert given_id(alias, host, told_tool=False) == 989
-    assert given_id(alias, host, told_tool=True) == 999
+    assert given_id(alias) == 999
 
 
 SCRIPT = """\
@@ -107,7 +98,7 @@ def test_a_repair_is_told_and_logged_by_the_line_it_added(tmp_path):
     spec = load_spec(None)
     host = observe(spec, root, load_profile("linux"))
     repairs = [c for c in make_plan(spec, host).changes if c.action == "repair"]
-    assert [progress_line(c, given_id(c, host, False)) for c in repairs] == [
+    assert [progress_line(c, given_id(c)) for c in repairs] == [
         "repaired group qmail (added its gshadow line)", "repaired user qmailq (added its shadow line)"]
     assert [syslog_lines(c, host) for c in repairs] == [
         ["add missing gshadow entry of group 'qmail'"], ["add missing shadow entry of user 'qmailq'"]]
@@ -133,7 +124,7 @@ def test_on_the_live_root_a_command_backend_s_repairs_are_logged_not_its_tools_w
                                         (syslog.LOG_INFO, "add missing shadow entry of user 'qmailr'")]),
                            (Path("/mnt/image"), [])):
         logged.clear()
-        host = SimpleNamespace(root=root, profile=SimpleNamespace(pass_planned_ids=False))
+        host = SimpleNamespace(root=root)
         progress = Progress(host, SimpleNamespace(name="useradd"), as_json=True)
         progress(create)
         progress(repair)

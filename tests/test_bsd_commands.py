@@ -85,15 +85,16 @@ def test_pw_is_told_every_id_and_locks_the_password(tmp_path):
     ]
 
 
-def test_linux_useradd_leaves_allocation_to_the_tool(tmp_path):
-    """The same code path on Linux: shadow-utils -r allocates as the plan
-    did, so no -u/-g is passed unless the spec fixes the ID."""
+def test_linux_useradd_is_told_the_ids_the_plan_chose(tmp_path):
+    """The same code path on Linux: shadow-utils -r would allocate as the
+    plan did, and is told the ID all the same (-u, -g), so what the plan
+    shows is what is made and nothing reads an ID back."""
     root = debian_tree(tmp_path / "root")
     plan, backend = plan_for("linux", root, None, False)
     commands = [argv for change in plan.changes for argv in backend.commands(change)]
-    assert commands[0] == ["groupadd", "--prefix", str(root), "-r", "qmail"]
+    assert commands[0] == ["groupadd", "--prefix", str(root), "-r", "-g", "999", "qmail"]
     assert commands[2] == [
-        "useradd", "--prefix", str(root), "-r", "-M", "-g", "nofiles", "-d", "/var/qmail/alias",
+        "useradd", "--prefix", str(root), "-r", "-M", "-u", "999", "-g", "nofiles", "-d", "/var/qmail/alias",
         "-s", "/usr/sbin/nologin", "alias",
     ]
 
@@ -143,8 +144,8 @@ def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
 
 
 def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
-    """The whole pipeline, pw mocked; a spec without paths, since a mocked
-    pw makes no accounts for the directories to be owned by."""
+    """The whole pipeline, pw mocked; a spec without paths. A mocked pw
+    makes no accounts: the reading after the run says so (exit 5)."""
     root = bsd_tree(tmp_path / "root", "freebsd")
     spec = tmp_path / "accounts.toml"
     spec.write_text(spec_toml({**example_tables("freebsd-ports"), "paths": []}))
@@ -203,15 +204,17 @@ def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(t
 
 
 def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, mocker):
-    """pw "succeeds" (mocked) but master.passwd has no alias: the directories
-    cannot be owned by it, and the run says so and what was done."""
+    """pw "succeeds" (mocked) but the files have none of the accounts: the
+    directories are given the IDs pw was told, and the reading after the
+    run finds the accounts missing: exit 5, one line naming them."""
     root = bsd_tree(tmp_path / "root", "freebsd")
     fake_tools(mocker)
     result = cli("apply", "--platform", "freebsd", "--backend", "pw", "--root", root)
-    assert result.code == 1
-    assert result.err.startswith(f"qmailsetup: {root}/etc/group: qmail is missing after the accounts step")
-    assert "done before the failure: group qmail, group nofiles, user alias" in result.err
-    assert result.err.count("\n") == 1
+    assert result.code == 5
+    assert result.err == (f"qmailsetup: {root}/etc/master.passwd: account.exists: not as this run made them: "
+                          "group qmail, group nofiles, user alias, user qmaild, user qmaill, user qmailp, user qmailq, "
+                          "user qmailr, user qmails\n")
+    assert "created user alias (uid 159)" in result.out
 
 
 def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
@@ -239,14 +242,15 @@ def test_on_the_host_itself_no_root_option_is_given(tmp_path):
         plan = make_plan(spec, host, False)
         backend = make_backend(host.profile.backend, host)
         (groupadd,) = backend.commands(plan.changes[0])
-        assert groupadd == {"linux": ["groupadd", "-r", "qmail"], "freebsd": ["pw", "groupadd", "qmail", "-g", "159"]}[platform]
+        assert groupadd == {"linux": ["groupadd", "-r", "-g", "999", "qmail"],
+                            "freebsd": ["pw", "groupadd", "qmail", "-g", "159"]}[platform]
 
 
 def test_a_field_the_tool_has_no_option_for_is_refused_not_lost(tmp_path):
     """The profiles' checks keep every field the planner sets expressible;
     a change naming another one (say a login class for shadow-utils) is
-    refused with one line rather than run without it. An ID the planner
-    allocated is left to the tool: not lost, and not refused."""
+    refused with one line rather than run without it; an ID the planner
+    allocated too: the tool is told every ID."""
     from qmailsetup.errors import BadInput
     from qmailsetup.plan import Action, Change, FieldChange, Kind
 
@@ -259,10 +263,15 @@ def test_a_field_the_tool_has_no_option_for_is_refused_not_lost(tmp_path):
         backend.commands(change)
     assert str(refused.value) == "user alias: useradd on linux cannot set class, gid"
     del fields["class"], desired["class"]
-    # the same GID allocated by the planner: the tool picks it
     change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid", "gid"}))
+    with pytest.raises(BadInput) as refused:
+        backend.commands(change)
+    assert str(refused.value) == "user alias: useradd on linux cannot set gid"
+    del fields["gid"]
+    change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid"}))
     assert backend.commands(change) == [
-        ["useradd", "--prefix", str(backend.host.root), "-r", "-M", "-g", "nofiles", "-d", "/var/qmail/alias", "alias"]
+        ["useradd", "--prefix", str(backend.host.root), "-r", "-M", "-u", "999", "-g", "nofiles", "-d",
+         "/var/qmail/alias", "alias"]
     ]
 
 
@@ -271,7 +280,7 @@ def test_an_unknown_backend_asked_for_by_name_is_one_line():
     which there are."""
     from qmailsetup.errors import BadInput
 
-    host = type("Host", (), {"profile": load_profile("linux")})()
+    host = type("Host", (), {"profile": load_profile("linux"), "root": Path("/")})()
     with pytest.raises(BadInput) as refused:
         make_backend("rpm", host)
     assert str(refused.value) == "--backend rpm: unknown (choose auto, useradd, pw, files)"

@@ -127,9 +127,12 @@ def test_busybox_passwd_and_applies_side_by_side_lose_nothing_of_either(privileg
         stop.touch()
         assert loop.wait(timeout=300) == 0
     assert [code for code, _ in codes] == [0] * SPECS, codes
-    assert not failed.exists(), f"busybox passwd failed for {failed.read_text().split()}"
+    # busybox gives up after 3 s of waiting for FILE+ (update_passwd's 30
+    # tries), which an apply on a loaded machine can hold that long: such an
+    # attempt wrote nothing, and its account must still be unlocked
+    gave_up = set(failed.read_text().split()) if failed.exists() else set()
     done = int(locked.read_text())
-    assert done > 0, "busybox locked nothing while the applies ran"
+    assert done > len(gave_up), "busybox locked nothing while the applies ran"
 
     files = parse_all(root)
     users = {f"qu{number}{suffix}" for number in range(SPECS) for suffix in "ab"}
@@ -138,8 +141,9 @@ def test_busybox_passwd_and_applies_side_by_side_lose_nothing_of_either(privileg
         present = {name for name, _ in files[kind].entries()}
         assert names <= present, f"{kind} lost {sorted(names - present)}"
     shadow = dict(files["shadow"].entries())
-    undone = [f"bb{i}" for i in range(done) if shadow[f"bb{i}"][1] != "!" + HASH]
+    undone = [f"bb{i}" for i in range(done) if f"bb{i}" not in gave_up and shadow[f"bb{i}"][1] != "!" + HASH]
     assert not undone, f"busybox's passwd -l undone for {undone}"
+    assert all(shadow[name][1] == HASH for name in gave_up)
     assert all(shadow[f"bb{i}"][1] == HASH for i in range(done, BUSYBOX_ACCOUNTS))
     assert_consistent(root)
     assert plus_files(root) == []
@@ -218,7 +222,7 @@ def test_a_held_plus_file_makes_apply_wait_then_fail_with_nothing_written(alpine
     assert result.code == 1
     assert result.err == (f"qmailsetup: {alpine}/etc/passwd+ exists: busybox's adduser, addgroup, passwd, chpasswd "
                           "or deluser is running (remove it if none is); gave up after waiting 0.3s; "
-                          "done before the failure: nothing\n")
+                          "nothing written\n")
     assert account_files(alpine) == before
     assert not (alpine / "etc/passwd-").exists()
     assert plus_files(alpine) == ["passwd+"]  # busybox's own: never removed

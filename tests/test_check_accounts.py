@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import checked_accounts
 from golden import check_json, scrub
-from qmailsetup.check.accounts import account_findings
-from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec
 from scenarios import build, provisioned
 from trees import write
@@ -21,7 +20,7 @@ def findings_for(name, tmp_path):
     root = tmp_path / "root"
     args = build(name, root)
     spec = load_spec(Path(args[1]) if args else None)
-    return root, account_findings(spec, root, load_profile("linux"))
+    return root, checked_accounts(spec, root)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -72,7 +71,7 @@ def test_usable_passwords_are_errors(tmp_path):
     shadow = (root / "etc/shadow").read_text()
     shadow = shadow.replace("qmaild:!:", "qmaild:$6$salt$hash:").replace("qmailr:!:", "qmailr::")
     write(root / "etc/shadow", shadow)
-    findings = account_findings(load_spec(None), root, load_profile("linux"))
+    findings = checked_accounts(load_spec(None), root)
     errors = [f for f in findings if f.id == "account.password"]
     assert [(f.severity, f.message.split()[1]) for f in errors] == [("error", "qmaild"), ("error", "qmailr")]
     assert "(empty)" in errors[1].message and errors[0].remedy == "lock it: usermod -L qmaild"
@@ -84,7 +83,7 @@ def test_drift_other_than_the_shell_is_a_warning(tmp_path):
     provisioned(root)
     passwd = (root / "etc/passwd").read_text().replace("qmails:x:993:999::/var/qmail:", "qmails:x:993:999::/home/qmails:")
     write(root / "etc/passwd", passwd)
-    findings = account_findings(load_spec(None), root, load_profile("linux"))
+    findings = checked_accounts(load_spec(None), root)
     [drift] = [f for f in findings if f.id == "account.drift"]
     assert drift.severity == "warning" and "home /home/qmails (wants /var/qmail)" in drift.message
 
@@ -97,7 +96,7 @@ def test_a_half_made_account_is_an_error_pointing_at_apply(tmp_path):
     provisioned(root)
     for kind, line in (("shadow", "qmailr:!:19000::::::\n"), ("gshadow", "qmail:!::\n")):
         write(root / "etc" / kind, (root / "etc" / kind).read_text().replace(line, ""))
-    findings = account_findings(load_spec(None), root, load_profile("linux"))
+    findings = checked_accounts(load_spec(None), root)
     incomplete = [f for f in findings if f.id == "account.incomplete"]
     assert [(f.severity, f.path, f.message) for f in incomplete] == [
         ("error", str(root / "etc/gshadow"), "group qmail is half-made: in /etc/group, not in /etc/gshadow "

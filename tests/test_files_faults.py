@@ -13,7 +13,7 @@ import pytest
 
 from files_support import assert_consistent, leftovers
 from process import EPOCH
-from qmailsetup import run
+from qmailsetup.backends import files as files_backend
 from qmailsetup.errors import QmailsetupError
 from qmailsetup.run import run_apply
 from snapshot import account_files
@@ -23,21 +23,21 @@ STEPS = ("open", "write", "fsync", "rename", "link", "unlink", "fchown", "fchmod
 
 
 class Injector:
-    """Counts the calls from the start of apply_plan on (observe's reading
-    fails with exit 2 and writes nothing: that is bad input, not a fault
-    in the middle of a write)."""
+    """Counts the calls from the moment the run takes its locks on (before
+    it reads the files: a read that fails is exit 2 and writes nothing,
+    bad input, not a fault in the middle of a write)."""
 
     def __init__(self, monkeypatch, fail_at: int | None) -> None:
         self.fail_at, self.calls, self.fired, self.armed = fail_at, 0, None, False
         for name in STEPS:
             monkeypatch.setattr(os, name, self.wrap(name, getattr(os, name)))
-        real_apply = run.apply_plan
+        real_transaction = files_backend.transaction
 
-        def armed_apply(*args, **kwargs):
+        def armed_transaction(*args, **kwargs):
             self.armed = True
-            return real_apply(*args, **kwargs)
+            return real_transaction(*args, **kwargs)
 
-        monkeypatch.setattr(run, "apply_plan", armed_apply)
+        monkeypatch.setattr(files_backend, "transaction", armed_transaction)
 
     def wrap(self, name, real):
         def call(*args, **kwargs):
@@ -85,7 +85,7 @@ def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypa
             break
         fired.append(injector.fired)
         now = account_files(root)
-        # 2: a file unreadable when read again under the lock, before any write; or an input that cannot be read
+        # 2: a file unreadable when read under the lock, before any write; or an input that cannot be read
         # (the platform profile, opened through hostio's os.open)
         assert code in (0, 1) or (code == 2 and now == original), (step, injector.fired)
         for kind, data in now.items():

@@ -819,7 +819,7 @@ def test_a_lock_file_that_is_no_file_fails_the_run_and_nothing_is_written(tmp_pa
     make(root / "etc" / name)
     before, names = account_files(root), sorted(os.listdir(root / "etc"))
     result = cli("apply", "--root", root, "--platform", "linux", "--backend", "files")
-    assert (result.code, result.err) == (1, f"qmailsetup: {root}/etc/{name}: cannot lock: {why}; done before the failure: nothing\n")
+    assert (result.code, result.err) == (1, f"qmailsetup: {root}/etc/{name}: cannot lock: {why}; nothing written\n")
     assert account_files(root) == before
     assert sorted(os.listdir(root / "etc")) == sorted({*names, ".pwd.lock"})  # lckpwdf's file stays, as glibc leaves it
     assert not (root / "etc" / name).is_file()

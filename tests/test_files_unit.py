@@ -22,6 +22,7 @@ from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import POST_EDIT_FIELDS, IdRange, Profile, load_profile
+from qmailsetup.run import run_apply
 from qmailsetup.spec import load_spec
 from qmailsetup.template import Template
 from qmailsetup.tools import ToolResult
@@ -74,49 +75,54 @@ def append(root: Path, kind: str, line: str) -> None:
         file.write(line + "\n")
 
 
-@pytest.mark.parametrize("meanwhile, reason", [
-    (lambda r: append(r, "group", "qmail:x:4242:"), "group qmail was created meanwhile, differently"),
-    (lambda r: append(r, "group", "other:x:999:"), "gid 999 was taken meanwhile by group other"),
-    (lambda r: append(r, "passwd", "someone:x:993:100::/:/bin/sh"), "uid 993 was taken meanwhile by user someone"),
-])
-def test_a_change_since_observe_is_refused_and_nothing_written(tmp_path, meanwhile, reason):
-    root = make_tree(tmp_path, "debian")
-    _host, plan, backend = planned(root)
-    meanwhile(root)
-    before = account_files(root)
-    with pytest.raises(Refused, match=reason):
-        backend.apply(plan.changes, lambda change: None)
-    assert account_files(root) == before
-    assert not (root / "etc/passwd-").exists()
+def remove(root: Path, kind: str, line: str) -> None:
+    path = root / "etc" / kind
+    path.write_text(path.read_text().replace(line + "\n", ""))
 
 
-def test_drift_changed_since_observe_is_refused(tmp_path):
+@pytest.mark.parametrize("meanwhile", [
+    lambda r: append(r, "group", "qmail:x:4242:"),  # a planned group, made otherwise
+    lambda r: append(r, "group", "other:x:999:"),  # a planned GID taken
+    lambda r: append(r, "passwd", "someone:x:993:100::/:/bin/sh"),  # a planned UID taken
+    lambda r: append(r, "passwd", "bin:x:2:2:bin:/bin:/usr/sbin/nologin"),  # an unrelated line
+    lambda r: remove(r, "passwd", "alias:x:990:100::/home/alias:/bin/sh"),  # a user to change, gone
+    lambda r: remove(r, "group", "adm:x:4:"),  # a group no change names, gone
+    lambda r: (r / "etc/gshadow").unlink(),  # a file gone
+], ids=["group-made", "gid-taken", "uid-taken", "unrelated-line", "user-removed", "group-removed", "file-removed"])
+def test_without_the_run_s_locks_any_change_since_the_reading_is_refused(tmp_path, meanwhile):
+    """The files backend without the run's locks (a command backend's
+    writer) takes its own, then writes only if every file is still the
+    bytes read: any change, whatever it touches, and nothing is written."""
     root = make_tree(tmp_path, "debian")
     append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
     append(root, "shadow", "alias:*:19000:0:99999:7:::")
     _host, plan, backend = planned(root, fix_drift=True)
-    text = (root / "etc/passwd").read_text().replace("/home/alias:/bin/sh", "/home/alias:/bin/bash")
-    (root / "etc/passwd").write_text(text)
-    with pytest.raises(Refused, match=r"user alias changed meanwhile \(shell\)"):
-        backend.apply(plan.changes, lambda change: None)
-    (root / "etc/passwd").write_text(text.replace("/home/alias:/bin/bash", "/home/else:/bin/bash"))
+    meanwhile(root)
     assert refusal(root, backend, plan) == (
-        "the account files changed since they were read: user alias changed meanwhile (home, shell); "
-        "nothing written, run again")
+        "the account files changed since they were read; nothing written, run again")
+    assert not (root / "etc/passwd-").exists()
 
 
-def test_entries_made_meanwhile_exactly_as_planned_count_as_done(tmp_path):
+def test_a_real_run_reads_the_files_under_the_locks_and_a_dry_run_takes_none(tmp_path, monkeypatch):
+    """The files backend's run takes the locks before observe reads the
+    files (as sysusers does), so nothing that honours them can change a
+    file between the reading and the write; a dry run takes none."""
+    from qmailsetup import observe as observe_module
+
+    real_read = observe_module.read_files
+    held = []
+
+    def read_files(etc, flavor, **options):
+        held.append(sorted(name for name in os.listdir(etc.path) if name.endswith(".lock")))
+        return real_read(etc, flavor, **options)
+
+    monkeypatch.setattr(observe_module, "read_files", read_files)
     root = make_tree(tmp_path, "debian")
-    _host, plan, backend = planned(root)
-    other = make_tree(tmp_path / "other", "debian")
-    apply_files(other)  # another run, same plan: the same lines
-    for kind in ("passwd", "shadow", "group", "gshadow"):
-        (root / "etc" / kind).write_bytes((other / "etc" / kind).read_bytes())
-    done = []
-    backend.apply(plan.changes, done.append)
-    assert len(done) == len(plan.changes)
-    assert account_files(root) == account_files(other)
-    assert not (root / "etc/passwd-").exists()  # nothing was rewritten
+    for dry_run in (True, False):
+        run_apply(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=dry_run,
+                  fix_drift=False, as_json=True, detailed=False)
+    # the dry run; the real run (not its closing check: the files as written, not read)
+    assert held == [[], [".pwd.lock", "group.lock", "gshadow.lock", "passwd.lock", "shadow.lock"]]
 
 
 def test_a_shadow_line_left_by_a_crash_is_rewritten_in_place(tmp_path):
@@ -155,26 +161,10 @@ def test_a_repair_and_a_drift_of_one_account_each_build_on_the_other(tmp_path):
         assert edits.pending("gshadow", "nofiles") == ["nofiles", "!", "", ""]
     backend.apply(plan.changes, lambda change: None)
     assert "alias:x:990:998::/var/qmail/alias:/usr/sbin/nologin\n" in (root / "etc/passwd").read_text()
-    # the closing check asks the host state the run left: whole now
-    assert host.users.half_made("alias") is None and host.groups.half_made("nofiles") is None
-    assert host.users["alias"].password == "*"
-
-
-def test_a_repair_made_meanwhile_counts_as_done_and_one_removed_is_refused(tmp_path):
-    root = half_made(tmp_path)
-    _host, plan, backend = planned(root)
-    append(root, "shadow", "alias:*:19000::::::")  # another run (or pwconv) was first
-    done = []
-    backend.apply(plan.changes, done.append)
-    assert [(c.kind, c.name) for c in done if c.action == "repair"] == [("group", "nofiles"), ("user", "alias")]
-    assert (root / "etc/shadow").read_text().count("alias:") == 1
-    assert "alias:*:990:" in (root / "etc/passwd").read_text()  # its line left as the other run left it
-
-    root = half_made(tmp_path / "again")
-    _host, plan, backend = planned(root)
-    (root / "etc/passwd").write_text((root / "etc/passwd").read_text().replace("alias:*:990:998::/var/qmail/alias:/usr/sbin/nologin\n", ""))
-    assert refusal(root, backend, plan) == (
-        "the account files changed since they were read: user alias was removed meanwhile; nothing written, run again")
+    # the closing check's reading, the files as the run wrote them: whole now
+    after = observe(load_spec(None), root, load_profile("linux"), host.etc, backend.files_after)
+    assert after.users.half_made("alias") is None and after.groups.half_made("nofiles") is None
+    assert after.users["alias"].password == "*"
 
 
 def test_the_dry_run_writes_nothing_at_all(tmp_path):
@@ -281,51 +271,6 @@ def refusal(root: Path, backend, plan) -> str:
     return str(error.value)
 
 
-def test_every_change_since_observe_is_counted_and_the_first_named(tmp_path):
-    root = make_tree(tmp_path, "debian")
-    _host, plan, backend = planned(root)
-    append(root, "group", "other:x:999:")
-    append(root, "passwd", "someone:x:993:100::/:/bin/sh")
-    assert refusal(root, backend, plan) == (
-        "the account files changed since they were read: gid 999 was taken meanwhile by group other "
-        "(and 1 more); nothing written, run again")
-
-
-def test_a_group_removed_since_observe_is_refused(tmp_path):
-    """The users' groups are there, not planned: one goes away meanwhile."""
-    root = make_tree(tmp_path, "debian")
-    append(root, "group", "qmail:x:2107:")
-    append(root, "gshadow", "qmail:!::")
-    _host, plan, backend = planned(root)
-    assert "qmail" not in {c.name for c in plan.changes if c.kind == "group"}
-    for kind in ("group", "gshadow"):
-        text = (root / "etc" / kind).read_text()
-        (root / "etc" / kind).write_text(text.replace("qmail:x:2107:\n", "").replace("qmail:!::\n", ""))
-    assert refusal(root, backend, plan) == (
-        "the account files changed since they were read: group qmail of user qmailq is gone "
-        "(and 2 more); nothing written, run again")
-
-
-def test_a_user_removed_since_observe_is_refused(tmp_path):
-    root = make_tree(tmp_path, "debian")
-    append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
-    append(root, "shadow", "alias:*:19000:0:99999:7:::")
-    append(root, "passwd", "qmaild:x:991:100::/home/qmaild:/bin/sh")
-    append(root, "shadow", "qmaild:*:19000:0:99999:7:::")
-    _host, plan, backend = planned(root, fix_drift=True)
-    text = (root / "etc/passwd").read_text()
-    (root / "etc/passwd").write_text(text.replace("alias:x:990:100::/home/alias:/bin/sh\n", ""))
-    assert refusal(root, backend, plan) == (
-        "the account files changed since they were read: user alias was removed meanwhile; "
-        "nothing written, run again")
-    # each one gone is counted, not only the first
-    (root / "etc/passwd").write_text(text.replace("alias:x:990:100::/home/alias:/bin/sh\n", "").replace(
-        "qmaild:x:991:100::/home/qmaild:/bin/sh\n", ""))
-    assert refusal(root, backend, plan) == (
-        "the account files changed since they were read: user alias was removed meanwhile (and 1 more); "
-        "nothing written, run again")
-
-
 def test_a_last_change_day_that_is_no_number_is_ignored(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")
     today = int(__import__("time").time()) // 86400
@@ -354,30 +299,12 @@ def test_the_files_count_as_unchanged_only_while_every_byte_is_the_same(tmp_path
     assert unchanged_since_read(host.etc, host.files)
 
 
-def test_a_group_made_meanwhile_as_planned_is_left_and_the_rest_written(tmp_path):
-    """Another run made the first group of the plan, exactly as planned:
-    that one counts as done, every change after it is still made."""
-    other = make_tree(tmp_path / "other", "debian")
-    _, other_plan, other_backend = planned(other)
-    other_backend.apply(other_plan.changes, lambda change: None)
-    root = make_tree(tmp_path / "root", "debian")
-    _host, plan, backend = planned(root)
-    first = plan.changes[0]
-    assert (first.kind, first.name) == ("group", "qmail")
-    for kind in ("group", "gshadow"):
-        (line,) = [line for line in (other / "etc" / kind).read_text().splitlines() if line.startswith("qmail:")]
-        append(root, kind, line)
-    done = []
-    backend.apply(plan.changes, done.append)
-    assert done == plan.changes
-    assert account_files(root) == account_files(other)
-
-
-def test_the_host_state_after_apply_is_what_a_new_reading_finds(tmp_path):
-    """The closing check asks the host state the run wrote into instead of
-    reading the files a third time: users and groups created, a user
-    rewritten (drift), a shadow line left by a crash rewritten, each as a
-    new reading finds it (the password the one written to shadow)."""
+def test_the_files_as_written_are_what_a_new_reading_finds(tmp_path):
+    """The closing check asks the files as the run wrote them (under its
+    locks) instead of reading them again: byte for byte what is on disk,
+    and the users and groups in them as a new reading finds them (users
+    and groups created, a user rewritten for drift, a shadow line left by a
+    crash rewritten, the password the one written to shadow)."""
     root = make_tree(tmp_path, "debian")
     append(root, "passwd", "alias:x:990:100::/home/alias:/bin/sh")
     append(root, "shadow", "alias:*:19000:0:99999:7:::")
@@ -386,11 +313,17 @@ def test_the_host_state_after_apply_is_what_a_new_reading_finds(tmp_path):
     host, plan, backend = planned(root, fix_drift=True, spec=spec)
     assert {(c.action, c.name) for c in plan.changes} >= {("modify", "alias"), ("create", "qmaild")}
     backend.apply(plan.changes, lambda change: None)
+    assert {kind: f.data() for kind, f in backend.files_after.items()} == account_files(root)
+    written = observe(spec, root, load_profile("linux"), host.etc, backend.files_after)
     again = observe(spec, root, load_profile("linux"))
     users, groups = [u.name for u in spec.users], [g.name for g in spec.groups]
-    assert {name: host.users[name] for name in users} == {name: again.users[name] for name in users}
-    assert {name: host.groups[name] for name in groups} == {name: again.groups[name] for name in groups}
-    assert host.users["qmaild"].password == "!" and host.users["alias"].shell == "/usr/sbin/nologin"
+    assert {name: written.users[name] for name in users} == {name: again.users[name] for name in users}
+    assert {name: written.groups[name] for name in groups} == {name: again.groups[name] for name in groups}
+    assert written.users["qmaild"].password == "!" and written.users["alias"].shell == "/usr/sbin/nologin"
+    # their IDs, found when first asked for, are those of a new reading
+    for kind in ("passwd", "group"):
+        assert list(backend.files_after[kind].ids) == list(again.files[kind].ids)
+        assert backend.files_after[kind].holder(990) == again.files[kind].holder(990)
 
 
 def test_a_missing_post_edit_command_is_named_with_its_profile(tmp_path):

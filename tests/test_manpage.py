@@ -144,7 +144,7 @@ def test_the_pages_have_the_sections_of_a_man_page():
     sections = {name: re.findall(r"^\.SH (.+)$", (MAN / name).read_text(), re.MULTILINE)
                 for name in ("qmailsetup.8", "qmailsetup.toml.5")}
     assert sections["qmailsetup.8"] == ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "OPTIONS", "THE SPEC",
-                                        "DRIFT", "THE SAME IDS EVERYWHERE", "PLATFORMS", "FINDINGS", "SAFETY",
+                                        "DRIFT", "THE SAME IDS EVERYWHERE", "PLATFORMS", "FINDINGS", "SAVED PLANS", "SCHEMAS", "SAFETY",
                                         "JSON OUTPUT", "EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES", "SEE ALSO"]
     assert sections["qmailsetup.toml.5"] == ["NAME", "SYNOPSIS", "DESCRIPTION", "GROUPS", "USERS", "PATHS",
                                              "QMAIL", "ROLES", "VALUES", "FILES", "EXAMPLES", "SEE ALSO"]

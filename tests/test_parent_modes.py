@@ -9,9 +9,7 @@ import os
 import subprocess
 import sys
 
-from conftest import cli, skip_or_fail, squeezed
-from qmailsetup.check.accounts import account_findings
-from qmailsetup.platforms import load_profile
+from conftest import checked_accounts, cli, skip_or_fail, squeezed
 from qmailsetup.spec import load_spec
 from scenarios import provisioned
 from snapshot import mode_owner
@@ -51,7 +49,7 @@ def test_apply_under_umask_077_makes_each_parent_0755(tmp_path):
 
 
 def traverse(root):
-    return [f for f in account_findings(load_spec(None), root, load_profile("linux")) if f.id == "path.traverse"]
+    return [f for f in checked_accounts(load_spec(None), root) if f.id == "path.traverse"]
 
 
 def test_a_parent_without_search_permission_is_an_error_with_the_chmod(tmp_path):

@@ -122,31 +122,33 @@ def test_an_id_only_nss_knows_is_never_allocated_on_the_live_root(tmp_path, priv
 
 # run inside the namespace: another run applies between this one's reading
 # of the local files and its questions to NSS, a real race made certain
+# (the other one gives up on a lock after a second)
 RACE = """
-import subprocess, sys
+import os, subprocess, sys
 import qmailsetup.observe as observe
 from qmailsetup.cli import main
 
 asked = observe.ask_nss
 
 def another_run_first(spec, state):
+    observe.ask_nss = asked  # once: not again for the reading after the run
     other = subprocess.run([sys.executable, "-m", "qmailsetup", "apply", "--platform", "linux", "--backend", "files"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env={**os.environ, "QMAILSETUP_LOCK_TIMEOUT": "1"})
     print(f"other={other.returncode}", file=sys.stderr)
     asked(spec, state)
 
 observe.ask_nss = another_run_first
-main(["apply", "--platform", "linux", "--backend", "files"])
+main(["apply", "--platform", "linux", "--backend", "files", *sys.argv[1:]])
 """
 
 
 def test_an_account_another_run_made_meanwhile_is_said_so_not_called_nss_only(tmp_path, privileged):
-    """Two applies on the live root: the other one makes the accounts after
-    this one read /etc/passwd and /etc/group, so NSS (the files) finds them
-    where this run's reading had none. Not "exists only in NSS", which would
-    send the administrator looking in LDAP: made meanwhile, run again. And
-    the run after is in sync."""
-    script = (f'code=0; {sys.executable} -c "$RACE" || code=$?; echo "exit=$code" >&2\n'
+    """A dry run on the live root, and another run that makes the accounts
+    after the dry run read /etc/passwd and /etc/group, so NSS (the files)
+    finds them where its reading had none. Not "exists only in NSS", which
+    would send the administrator looking in LDAP: made meanwhile, run
+    again. And the run after is in sync."""
+    script = (f'code=0; {sys.executable} -c "$RACE" --dry-run || code=$?; echo "exit=$code" >&2\n'
               '$QMAILSETUP apply --dry-run --platform linux --backend files\n')
     etc = copy_etc(tmp_path)
     result = in_namespace(PRELUDE + script, ETC_COPY=str(etc), RACE=RACE)
@@ -157,4 +159,19 @@ def test_an_account_another_run_made_meanwhile_is_said_so_not_called_nss_only(tm
     assert refusal == ("qmailsetup: refused, nothing written: group qmail: made meanwhile by another run: in "
                        "/etc/group now, not when this run read it; run again (and 10 more)")
     assert "exists only in NSS" not in result.stdout
+    assert "0 to create, 0 to modify" in result.stdout.rsplit("qmailsetup dry run", 1)[1]
+
+
+def test_a_real_run_holds_the_locks_while_it_reads_and_asks_nss(tmp_path, privileged):
+    """The same race against a real run of the files backend: it holds the
+    locks from before its reading to its last write, so the other run
+    cannot make the accounts meanwhile (it gives up on the locks, exit 1),
+    and this one makes them all."""
+    script = (f'code=0; {sys.executable} -c "$RACE" || code=$?; echo "exit=$code" >&2\n'
+              '$QMAILSETUP apply --dry-run --platform linux --backend files\n')
+    result = in_namespace(PRELUDE + script, ETC_COPY=str(copy_etc(tmp_path)), RACE=RACE)
+
+    other, code = result.stderr.splitlines()[:2]
+    assert (other, code) in (("other=1", "exit=0"), ("other=1", "exit=5")), result.stderr  # 5: check's errors about this machine
+    assert "Applied 11 changes." in result.stdout
     assert "0 to create, 0 to modify" in result.stdout.rsplit("qmailsetup dry run", 1)[1]

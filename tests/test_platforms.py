@@ -94,6 +94,8 @@ def test_profiles_agree_with_the_code():
 
 
 VALID = (CHECKOUT / "platforms/openbsd.toml").read_text()
+# a line of [accounts] the cases below add after
+ANCHOR = "system_ids = { uid_min = 300, uid_max = 499, gid_min = 300, gid_max = 499 }"
 BROKEN = {
     "invalid TOML": ("description = \n", "invalid TOML: Invalid value (at line 1, column 15)"),
     "unknown backend": (VALID.replace('backend = "useradd"', 'backend = "adduser"'),
@@ -110,21 +112,21 @@ BROKEN = {
     "placeholder typo": (VALID.replace('["-u", "{uid}"]', '["-u", "{uidd}"]'),
                          "commands.useradd: unknown placeholder {uidd} (known: class, comment, gid, group, groups, home, "
                          "name, root, shell, uid)"),
-    "unknown allocation": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nid_allocation = "random"'),
+    "unknown allocation": (VALID.replace(ANCHOR, ANCHOR + '\nid_allocation = "random"'),
                            "accounts: id_allocation 'random' is not one of down, up"),
-    "new line for an unknown file": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nnew_lines = { shadows = "x" }'),
+    "new line for an unknown file": (VALID.replace(ANCHOR, ANCHOR + '\nnew_lines = { shadows = "x" }'),
                                      "accounts: new_lines.shadows: unknown file (known: group, gshadow, master.passwd, passwd, shadow)"),
-    "new line placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nnew_lines = { shadow = "{nam}:!:::" }'),
+    "new line placeholder typo": (VALID.replace(ANCHOR, ANCHOR + '\nnew_lines = { shadow = "{nam}:!:::" }'),
                                   "accounts: new_lines.shadow: unknown placeholder {nam} (known: class, comment, gid, hidden, home, lastchg, name, shell, uid)"),
     "post_edit placeholder typo": (VALID.replace('"{etcdir}/master.passwd"', '"{etc}/master.passwd"'),
                                    "accounts: post_edit: unknown placeholder {etc} (known: etcdir, root)"),
     "a brace outside a placeholder": (VALID.replace('["{name}"],\n]', '["{name"],\n]', 1),
                                       "commands.useradd: '{name' has a brace that is not part of a {field}"),
-    "useradd_also placeholder typo": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nuseradd_also = "mail for {users}"'),
+    "useradd_also placeholder typo": (VALID.replace(ANCHOR, ANCHOR + '\nuseradd_also = "mail for {users}"'),
                                       "accounts: useradd_also: unknown placeholder {users} (known: names)"),
-    "unknown kind of lock": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nalso_locks = { lockf = ["passwd"] }'),
+    "unknown kind of lock": (VALID.replace(ANCHOR, ANCHOR + '\nalso_locks = { lockf = ["passwd"] }'),
                              "accounts: also_locks.lockf: unknown kind of lock (known: fcntl, pidfile, flock, exclusive, busybox)"),
-    "a lock that is no file name": (VALID.replace("pass_planned_ids = true", 'pass_planned_ids = true\nalso_locks = { busybox = ["../passwd"] }'),
+    "a lock that is no file name": (VALID.replace(ANCHOR, ANCHOR + '\nalso_locks = { busybox = ["../passwd"] }'),
                                     "accounts: also_locks.busybox: '../passwd' is not a file name in etc"),
     "a command missing": (VALID[: VALID.index("usermod = [")], "backend useradd needs commands.usermod"),
     "a field that could not be set": (VALID.replace('["-L", "{class}"], ["-G", "{groups}"], ["-p", "*"]', '["-G", "{groups}"], ["-p", "*"]', 1),

@@ -52,26 +52,12 @@ def test_a_name_not_there_is_a_key_error_naming_it():
     assert users.get("alias") is None and "alias" not in users and "qmail" not in groups
 
 
-def test_what_a_run_wrote_holds_its_id_after_what_the_file_holds():
-    users, groups = users_and_groups(files(), "passwd")
-    users.added(UserRecord("alias", 100, 999, "", "/var/qmail/alias", "/sbin/nologin", "!"))
-    users.added(UserRecord("qmails", 998, 999, "", "/var/qmail", "/sbin/nologin", "!"))
-    groups.added(GroupRecord("qmail", 999))
-    assert (users.holder(100), users.holder(998), users.holder(101)) == ("alias", "qmaild", None)
-    assert groups.holder(999) == "nofiles" and groups.holder(1000) is None
-    assert users.used_ids(100, 998) == {100, 998}
-    assert users.used_ids(101, 997) == set() and users.used_ids(99, 100) == {100}
-    assert "alias" in users and list(users) == ["root", "qmaild", "alias", "qmails"] and len(users) == 4
-
-
-def test_an_entry_without_its_companion_line_is_half_made_until_one_is_written():
+def test_an_entry_without_its_companion_line_is_half_made():
     made = files(shadow=b"root:!:19000::::::\n")
     made["gshadow"] = AccountFile.parse(Path("gshadow"), "gshadow", b"root:*::\n")
     users, groups = users_and_groups(made, "passwd")
     assert (users.half_made("qmaild"), users.half_made("root"), users.half_made("alias")) == ("shadow", None, None)
     assert (groups.half_made("nofiles"), groups.half_made("root")) == ("gshadow", None)
-    users.added(users["qmaild"])  # its shadow line written by this run
-    assert users.half_made("qmaild") is None
 
 
 def test_without_a_companion_file_nothing_is_half_made():

@@ -68,7 +68,10 @@ def test_the_default_backend_under_root_never_follows_a_planted_link(tmp_path, s
     before = state(scratch)
     result = cli("apply", "--platform", "linux", "--root", root)
     assert result.code == code, result.err
-    assert "backend files" in result.out
+    if code == 0:
+        assert "backend files" in result.out
+    else:  # the locks are taken before the files are read, the plan made
+        assert result.err == f"qmailsetup: {root}/etc/{name}: cannot lock: Too many levels of symbolic links; nothing written\n"
     assert state(scratch) == before
     assert (b"qmails:" in (root / "etc/passwd").read_bytes()) == (code == 0)
 

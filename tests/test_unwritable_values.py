@@ -15,7 +15,7 @@ import pytest
 
 from conftest import cli, fake_tools
 from qmailsetup.userdb.pwdmkdb import v7_passwd
-from snapshot import snapshot
+from snapshot import snapshot, without_pwd_lock
 from trees import append, debian_tree, installed_tree, master_line
 
 FREEBSD = ("--platform", "freebsd", "--backend", "files")
@@ -116,7 +116,7 @@ def test_a_bell_kept_in_a_group_s_member_list_is_refused(tmp_path):
     assert result.code == 3
     assert result.err.startswith(f"qmailsetup: {root}/etc/group: the line of qcerts would hold '\\x07' (U+0007), "
                                  "a control character, in its members field;")
-    assert snapshot(tmp_path) == before
+    assert without_pwd_lock(snapshot(tmp_path)) == without_pwd_lock(before)
 
 
 # --- IDs no file can be given --------------------------------------------
@@ -156,7 +156,7 @@ def test_a_qmail_account_with_an_id_chown_cannot_give_is_refused(tmp_path, uid, 
         else "is more than a uid_t holds (32 bits)"
     assert result.err == (f"qmailsetup: refused, nothing written: user alias: uid {uid} in {root}/etc/passwd {why}: "
                           "no file can be given that uid; renumber the account by hand\n")
-    assert snapshot(tmp_path) == before
+    assert without_pwd_lock(snapshot(tmp_path)) == without_pwd_lock(before)
 
 
 def test_a_qmail_group_with_gid_minus_one_is_refused(tmp_path):
@@ -170,7 +170,7 @@ def test_a_qmail_group_with_gid_minus_one_is_refused(tmp_path):
     assert result.code == 3
     assert result.err.startswith(f"qmailsetup: refused, nothing written: group nofiles: gid {NO_CHANGE} in "
                                  f"{root}/etc/group is (gid_t)-1, which chown reads as 'leave it unchanged': ")
-    assert snapshot(tmp_path) == before
+    assert without_pwd_lock(snapshot(tmp_path)) == without_pwd_lock(before)
 
 
 def test_an_owner_from_the_host_with_such_an_id_is_a_conflict_of_the_path(tmp_path):
@@ -188,7 +188,7 @@ def test_an_owner_from_the_host_with_such_an_id_is_a_conflict_of_the_path(tmp_pa
     assert result.err == (f"qmailsetup: refused, nothing written: path /var/spool/qm: its owner mailer: uid "
                           f"{NO_CHANGE + 1} in {root}/etc/passwd is more than a uid_t holds (32 bits): no file can "
                           "be given that uid; renumber the account by hand\n")
-    assert snapshot(tmp_path) == before
+    assert without_pwd_lock(snapshot(tmp_path)) == without_pwd_lock(before)
 
 
 def test_another_account_with_such_an_id_does_not_block_the_run(tmp_path):
@@ -222,4 +222,4 @@ def test_a_group_from_the_host_with_gid_minus_one_is_a_conflict_of_who_relies_on
     assert result.err == (f"qmailsetup: refused, nothing written: {refused}: gid {NO_CHANGE} in {root}/etc/group is "
                           "(gid_t)-1, which chown reads as 'leave it unchanged': no file can be given that gid; "
                           "renumber the account by hand\n")
-    assert snapshot(tmp_path) == before
+    assert without_pwd_lock(snapshot(tmp_path)) == without_pwd_lock(before)

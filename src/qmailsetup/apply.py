@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, OperationFailed
-from qmailsetup.hostio import NotRegular, mount_id, unchangeable
+from qmailsetup.hostio import NotRegular, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
 from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
@@ -25,14 +25,15 @@ def describe(changes: list[Change]) -> str:
 PAGE = 4096
 
 
-def room_to_rewrite(host: HostState) -> tuple[int, int]:
+def room_to_rewrite(host: HostState, locked: bool) -> tuple[int, int]:
     """Bytes and inodes a safe rewrite of the account files may take at its
     peak: a backup of each (<file>-, kept), a temporary copy of the largest
-    beside it, and a lock file each (and lckpwdf's); bytes counted in pages,
-    as file systems allot them."""
+    beside it, and, unless the run holds them already (LOCKED), a lock file
+    each (and lckpwdf's); bytes counted in pages, as file systems allot them."""
     pages = [-(-len(f.data()) // PAGE) or 1 for f in host.files.values() if f.exists]
     files = len(pages)
-    return (sum(pages) + max(pages, default=0) + files + 1) * PAGE, 2 * files + 2
+    locks = 0 if locked else files + 1
+    return (sum(pages) + max(pages, default=0) + locks) * PAGE, files + 1 + locks
 
 
 def nearest_existing(path: Path) -> Path:
@@ -69,54 +70,58 @@ def files_to_write(host: HostState) -> list[str]:
     return [name for kind in names for name in (kind, f"{kind}-")]
 
 
-def check_account_files(host: HostState) -> None:
+def check_account_files(host: HostState, locked: bool) -> None:
     """Each account file, its backup and the directory must be replaceable:
     not on a read-only mount (a bind mount over one file included), not
-    immutable or append-only (chattr +i/+a), the directory not either."""
+    immutable or append-only (chattr +i/+a), the directory not either. An
+    account file observe read was looked at then, while it was open
+    (AccountFile.unreplaceable): it is not opened again."""
     etc = host.etc
-    needed, inodes = room_to_rewrite(host)
+    needed, inodes = room_to_rewrite(host, locked)
     etc_fd = etc.descriptor()
     check_space(etc.path, os.fstatvfs(etc_fd), needed, inodes)
     why = unchangeable(etc_fd)
     if why:
         raise OperationFailed(f"{etc.path}: the directory is {why} (chattr -i/-a to edit); nothing written")
-    etc_mount = mount_id(etc_fd)
     for name in files_to_write(host):
-        try:
-            fd, _ = etc.open_regular(name)
-        except FileNotFoundError:
-            continue
-        except NotRegular as error:
-            if name.endswith("-"):
-                raise OperationFailed(f"{etc.shown(name)}: {error.strerror}; cannot keep the backup there; "
-                                      "nothing written") from None
-            raise BadInput(f"{etc.shown(name)}: {error.strerror}") from None
-        except OSError as error:
-            if error.errno == errno.ELOOP:  # a symlink: replaced, never followed
-                continue
-            raise OperationFailed(f"{etc.shown(name)}: cannot check: {error.strerror}; nothing written") from None
-        try:
-            if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
-                raise OperationFailed(f"{etc.shown(name)}: on a read-only mount (a bind mount over the file?); "
-                                      "nothing written")
-            why = unchangeable(fd)
-            if why:
-                raise OperationFailed(f"{etc.shown(name)}: {why} (chattr -i/-a to edit); nothing written")
-            if etc_mount is not None and mount_id(fd) not in (None, etc_mount):
-                raise OperationFailed(f"{etc.shown(name)}: a mount point (a bind mount over the file), which a "
-                                      "rename cannot replace; nothing written")
-        finally:
-            os.close(fd)
+        read = host.files.get(name)
+        why = read.unreplaceable if read is not None else unreplaceable_now(etc, name)
+        if why:
+            raise OperationFailed(f"{etc.shown(name)}: {why}; nothing written")
 
 
-def preflight(accounts: list[Change], directories: list[Change], host: HostState) -> None:
+def unreplaceable_now(etc, name: str) -> str | None:
+    """EtcDir.unreplaceable of NAME in ETC, opened for it (a backup, BSD's
+    passwd); None for a name that is missing or a link (replaced, never
+    followed)."""
+    try:
+        fd, _ = etc.open_regular(name)
+    except FileNotFoundError:
+        return None
+    except NotRegular as error:
+        if name.endswith("-"):
+            raise OperationFailed(f"{etc.shown(name)}: {error.strerror}; cannot keep the backup there; "
+                                  "nothing written") from None
+        raise BadInput(f"{etc.shown(name)}: {error.strerror}") from None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return None
+        raise OperationFailed(f"{etc.shown(name)}: cannot check: {error.strerror}; nothing written") from None
+    try:
+        return etc.unreplaceable(fd)
+    finally:
+        os.close(fd)
+
+
+def preflight(accounts: list[Change], directories: list[Change], host: HostState, locked: bool) -> None:
     """Before the first write: each file system to be written must be
     writable, the account files' one must have room (bytes and inodes)
-    for a safe rewrite, each account file must be replaceable, and each
-    directory to make (with the parents it lacks) must have an inode and a
-    block, so that nothing is left half done for want of any of these."""
+    for a safe rewrite (LOCKED: its locks are held already), each account
+    file must be replaceable, and each directory to make (with the parents
+    it lacks) must have an inode and a block, so that nothing is left half
+    done for want of any of these."""
     if accounts:
-        check_account_files(host)
+        check_account_files(host, locked)
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
     for change in directories:
@@ -131,24 +136,17 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
         check_space(place, info, len(made) * info.f_bsize, len(made), "to make the directories missing")
 
 
-def account_id(kind: str, name: str, host: HostState, created: dict, wrote: bool) -> int:
-    """The UID (or GID) of the account KIND NAME after the accounts step,
-    with no new parse of the account files: the plan's when this run
-    WROTE it (the files backend), as the file says when a tool created it
-    (read back from the end, where the tool appended it: it may have
-    chosen another ID, or failed to make it while saying it did), else the
-    one observe read."""
-    from qmailsetup.audit import id_in_file
-
+def account_id(kind: str, name: str, host: HostState, created: dict) -> int:
+    """The UID (or GID) of the account KIND NAME after the accounts step:
+    the plan's when this run created it (the files backend wrote it, a
+    tool was told it), else the one observe read."""
     change = created.get((kind, name))
     if change is not None:
-        number = change.number(ID_COLUMNS[kind]) if wrote else id_in_file(host.root, host.flavor.file_of(kind), name)
-    else:
-        record = (host.users if kind == "user" else host.groups).get(name)
-        number = None if record is None else record.own_id
-    if number is None:
+        return change.number(ID_COLUMNS[kind])
+    record = (host.users if kind == "user" else host.groups).get(name)
+    if record is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
-    return number
+    return record.own_id
 
 
 def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
@@ -161,20 +159,19 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
 
     accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
     directories = [c for c in plan.changes if c.kind in (Kind.PATH, Kind.LINK)]
-    preflight(accounts, directories, host)
+    preflight(accounts, directories, host, backend.locks is not None)
     try:
         if accounts:
             backend.apply(accounts, finished)
         if directories:
             created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
-            wrote = backend.name == "files"
             for change in directories:
                 if change.kind == Kind.LINK:
                     make_link(host.root, change.text("path"), change.text("link"))
                     finished(change)
                     continue
-                uid = account_id("user", change.text("owner"), host, created, wrote)
-                gid = account_id("group", change.text("group"), host, created, wrote)
+                uid = account_id("user", change.text("owner"), host, created)
+                gid = account_id("group", change.text("group"), host, created)
                 ensure_directory(host.root, change.text("path"), uid, gid, int(change.text("mode"), 8))
                 finished(change)
     except OperationFailed as error:

@@ -11,33 +11,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qmailsetup.hostio import read_regular
-from qmailsetup.observe import under
 from qmailsetup.plan import Change
-from qmailsetup.userdb.accountfile import id_near_end
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 
 
-def id_in_file(root: Path, file: str, name: str) -> int | None:
-    """NAME's ID as FILE says now, read back from its end, where useradd
-    and groupadd append what they make."""
-    try:
-        data = read_regular(under(root, f"/etc/{file}"))
-    except OSError:
-        return None
-    return id_near_end(data, file, name)
-
-
-def given_id(change: Change, host, told_tool: bool) -> int | None:
-    """The ID a created account got: the plan's, unless a tool chose it
-    (useradd -r allocates by itself), then read back from the file."""
+def given_id(change: Change) -> int | None:
+    """The ID a created account got: the plan's, which every backend
+    writes or tells its tool."""
     field = ID_COLUMNS.get(change.kind)
     if field is None or change.action != "create":
         return None
-    if field in change.allocated and not told_tool:
-        file = host.flavor.file_of(change.kind)
-        return id_in_file(host.root, file, change.name)
-    return change.desired[field]
+    return change.number(field)
 
 
 def progress_line(change: Change, number: int | None) -> str:
@@ -95,7 +79,6 @@ class Progress:
     def __init__(self, host, backend, as_json: bool) -> None:
         self.host = host
         self.as_json = as_json
-        self.told_tool = backend.name == "files" or host.profile.pass_planned_ids
         # on the live root, what qmailsetup wrote itself: every change of the
         # files backend; of a command backend, whose tools log their own, the
         # repairs (the files backend's writer makes them)
@@ -107,7 +90,7 @@ class Progress:
 
     def __call__(self, change: Change) -> None:
         self.done.append(change)
-        number = given_id(change, self.host, self.told_tool)
+        number = given_id(change)
         self.ids[id(change)] = number
         if not self.as_json:
             print(progress_line(change, number))

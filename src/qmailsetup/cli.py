@@ -156,15 +156,43 @@ def apply(
                      "(under --root, a path inside the root): its queue's and alias's owners, and the IDs compiled "
                      "into its binaries; refused where they disagree."),
     ] = None,
+    plan_out: Annotated[
+        Path | None, typer.Option("--plan-out", metavar="FILE", help="With --dry-run: save the plan in FILE.")
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="Apply exactly the plan saved in FILE, or refuse.")
+    ] = None,
 ) -> None:
     """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
     from qmailsetup.run import run_apply
 
+    if plan is not None:
+        code = apply_saved(plan, root, backend.value, platform, json, detailed_exitcode,
+                           dry_run=dry_run, spec=spec, fix_drift=fix_drift, plan_out=plan_out, ids_from=ids_from)
+        raise typer.Exit(code)
+    if plan_out is not None and not dry_run:
+        from qmailsetup.errors import BadInput
+
+        raise BadInput("--plan-out: only with --dry-run (the plan is saved, not applied)")
     code = run_apply(
         spec_file=spec_path(spec), root=check_root(root), backend_name=backend.value, platform=platform,
         dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, ids_from=ids_from,
+        plan_out=plan_out,
     )
     raise typer.Exit(code)
+
+
+def apply_saved(plan: Path, root: str, backend: str, platform: str, as_json: bool, detailed: bool, **others) -> int:
+    """apply --plan FILE: the plan holds the spec and what to do; the
+    options that would change them are refused."""
+    from qmailsetup.errors import BadInput
+    from qmailsetup.savedplan import run_saved_plan
+
+    given = [name for name, value in others.items() if value not in (None, False)]
+    if given:
+        raise BadInput(f"--plan: not with --{given[0].replace('_', '-')} (the plan holds its spec and its changes)")
+    return run_saved_plan(plan_file=plan, root=check_root(root), backend_name=backend, platform=platform,
+                          as_json=as_json, detailed=detailed)
 
 
 @app.command(
@@ -254,6 +282,23 @@ def export(
         print(f"wrote {path}")
 
 
+class SchemaKind(StrEnum):
+    spec = "spec"
+    json = "json"
+
+
+@app.command(
+    epilog=epilog(
+        "schema",
+        "qmailsetup schema spec > qmail.schema.json",
+        "qmailsetup schema json",
+    )
+)
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
+    """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
+    from qmailsetup.schema import schema_text
+
+    sys.stdout.write(schema_text(kind.value))
 queue_app = typer.Typer(
     name="queue",
     help="qmail's queue: create it as qmail's installer does, check it, repair it after a restore.",

@@ -80,13 +80,19 @@ def assignments(spec: Spec, host: HostState) -> list[tuple[str, str]]:
     return pairs
 
 
-def env_text(spec: Spec, host: HostState) -> str:
+def require_accounts(spec: Spec, host: HostState) -> None:
+    """Refuse (exit 3) unless every account of SPEC is on HOST with the IDs
+    the spec fixes: what is read from the host must be all of it."""
     missing = missing_accounts(spec, host)
     if missing:
         raise Refused(f"not on the host yet: {', '.join(missing)}; run qmailsetup apply first")
     wrong = wrong_ids(spec, host)
     if wrong:
         raise Refused(f"the host does not have the spec's IDs: {'; '.join(wrong)}")
+
+
+def env_text(spec: Spec, host: HostState) -> str:
+    require_accounts(spec, host)
     return "".join(f"{key}={sh_quote(value)}\n" for key, value in assignments(spec, host))
 
 

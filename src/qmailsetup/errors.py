@@ -47,6 +47,10 @@ COMMAND_EXITS = {
         (EXIT_REFUSED, "toml: accounts of the spec are missing, or hold other IDs than the spec names: "
          "nothing written"),
     ),
+    "schema": (
+        (EXIT_OK, "printed"),
+        (EXIT_BAD_INPUT, "usage: neither spec nor json"),
+    ),
     "queue": (
         (EXIT_OK, "create: the queue is as the installer makes it; check: no finding is an error; repair: "
          "repaired, or nothing to do (--dry-run: the plan shown, nothing written)"),

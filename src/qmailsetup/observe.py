@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -151,51 +152,79 @@ def cannot_read(name: str, error: OSError) -> BadInput:
     return BadInput(f"{name}: cannot read: {error.strerror}")
 
 
-def read_bytes(etc: EtcDir, kind: str) -> tuple[bytes, os.stat_result] | None:
-    """ETC's file KIND, read through the directory's descriptor: never
-    through a symlink (refused, exit 3, a dangling one too), never blocking
-    on a FIFO, device or socket (not a regular file: exit 2); None when
-    there is none."""
+@contextmanager
+def opened(etc: EtcDir, kind: str):
+    """ETC's file KIND, open for reading (fd, status), through the
+    directory's descriptor: never through a symlink (refused, exit 3, a
+    dangling one too), never blocking on a FIFO, device or socket (not a
+    regular file: exit 2); None when there is none."""
     name = etc.shown(kind)
     try:
         if stat.S_ISLNK(etc.lstat(kind).st_mode):
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link")
         fd, info = etc.open_regular(kind)
-        try:
-            return read_fd(fd), info
-        finally:
-            os.close(fd)
     except FileNotFoundError:
-        return None
+        yield None
+        return
     except NotRegular as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a symlink since the lstat
             raise Refused(f"{name}: is a symlink; refusing to edit an account file through a link") from None
         raise cannot_read(name, error) from None
+    try:
+        yield fd, info
+    finally:
+        os.close(fd)
+
+
+def read_bytes(etc: EtcDir, kind: str) -> bytes | None:
+    """ETC's file KIND, as opened() opens it, read whole; None when there is none."""
+    with opened(etc, kind) as found:
+        if found is None:
+            return None
+        try:
+            return read_fd(found[0])
+        except OSError as error:
+            raise cannot_read(etc.shown(kind), error) from None
 
 
 def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = False) -> AccountFile:
-    """ETC's file KIND; UNREAD_OK: an optional one this user may not read
-    (shadow, gshadow) is there but unknown, for a run that only reads."""
+    """ETC's file KIND, read once; while it is open, what stops a rename
+    replacing it is noted too (apply's preflight asks, and opens it no
+    more). UNREAD_OK: an optional one this user may not read (shadow,
+    gshadow) is there but unknown, for a run that only reads."""
     name = etc.shown(kind)
     try:
-        found = read_bytes(etc, kind)
+        with opened(etc, kind) as found:
+            if found is None:
+                if required:
+                    raise BadInput(f"{name}: missing; a {kind} file is needed here")
+                return AccountFile.missing(kind)
+            fd, info = found
+            try:
+                data = read_fd(fd)
+            except OSError as error:
+                raise cannot_read(name, error) from None
+            unreplaceable = etc.unreplaceable(fd)
     except Unreadable:
         if required or not unread_ok:
             raise
         return AccountFile.unread(kind)
-    if found is None:
-        if required:
-            raise BadInput(f"{name}: missing; a {kind} file is needed here")
-        return AccountFile.missing(kind)
-    data, info = found
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
     account_file = AccountFile.parse(etc.path / kind, kind, data,
                                      shown=name)  # pragma: no mutate (parse names it by its path: the same words)
     account_file.links = info.st_nlink
+    account_file.unreplaceable = unreplaceable
+    account_file.read_as = identity(info)
     return account_file
+
+
+def identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """Which file, of what size and last change: a file replaced or edited
+    in place since (by a program that takes no lock) is told apart."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> bool:
@@ -213,7 +242,7 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
         expected = v7_passwd(files[flavor.users].text())
     except ValueError:
         return False  # a line pwd_mkdb would refuse: not for this run to guess at
-    return found[0] != expected.encode(ENCODING, ERRORS)
+    return found != expected.encode(ENCODING, ERRORS)
 
 
 def read_files(etc: EtcDir, flavor: str, unread_ok: bool = False) -> dict[str, AccountFile]:
@@ -312,7 +341,7 @@ def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
     """Whether the local file of KIND ("user" or "group") has NAME's line
     now: read again, for a name it lacked when first read."""
     found = read_bytes(state.etc, state.flavor.file_of(kind))
-    return found is not None and id_near_end(found[0], state.flavor.file_of(kind), name) is not None
+    return found is not None and id_near_end(found, state.flavor.file_of(kind), name) is not None
 
 
 def observe_paths(spec: Spec, root: Path) -> dict[str, PathState]:
@@ -418,15 +447,19 @@ def unsafe_etc(etc: EtcDir) -> tuple[tuple[str, str], ...]:
     return tuple(unsafe)
 
 
-def observe(spec: Spec, root: Path, profile: Profile) -> HostState:
+def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
+            files: dict[str, AccountFile] | None = None) -> HostState:
+    """The host under ROOT as SPEC and PROFILE ask: through ETC when the
+    caller opened it (and holds its locks), from FILES when the caller
+    holds the account files' content already (what it wrote), else read."""
     from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
 
-    etc = EtcDir.open(root)
+    etc = etc or EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
     # shadow and gshadow are root's: as another user, what they hold is
     # unknown, which the dry run, check and env can do without (a run that
     # may write cannot: HostState.require_read)
-    files = read_files(etc, flavor.name, unread_ok=True)
+    files = files or read_files(etc, flavor.name, unread_ok=True)
     look_up_names(spec, files)
     users, groups = users_and_groups(files, flavor.users)
     state = HostState(

@@ -85,9 +85,6 @@ class Profile:
     post_edit: Template = Template()
     commands: dict[str, Template] = field(default_factory=dict)
     detect: dict = field(default_factory=dict)
-    # the tool would pick IDs from its own range (pw.conf, usermgmt.conf),
-    # not the system range: tell it the ID the plan chose
-    pass_planned_ids: bool = False
     # "down": the highest free ID below the lowest in use (shadow-utils -r);
     # "up": the first free one from the bottom (busybox adduser -S)
     id_allocation: str = "down"
@@ -160,7 +157,6 @@ def profile_model():
         system_ids: Ids
         login_defs: str | None = None
         post_edit: list[list[str]] = []
-        pass_planned_ids: bool = False
         id_allocation: str = "down"
         shell_must_be_valid: bool = False
         new_lines: dict[str, str] = {}
@@ -264,7 +260,6 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
         post_edit=accounts._post_edit,
         commands=dict(data._commands),
         detect=data.detect.model_dump(),
-        pass_planned_ids=accounts.pass_planned_ids,
         id_allocation=accounts.id_allocation,
         shell_must_be_valid=accounts.shell_must_be_valid,
         new_lines=dict(accounts._new_lines),

@@ -40,6 +40,43 @@ MODE_PATTERN = re.compile(r"0?[0-7]{3,4}")
 NAME_MAX = 255
 PATH_MAX = 4095
 
+class Described:
+    """What a validator checks, said in JSON Schema where it can be said
+    (schema.py): added to the schema pydantic makes of the type, never
+    checked by pydantic itself (the validators' own words are the errors)."""
+
+    def __init__(self, **schema) -> None:
+        self.schema = schema
+
+    def __get_pydantic_json_schema__(self, core_schema, handler) -> dict:
+        schema = handler(core_schema)
+        # a value known only when asked for (the installations) is a function
+        schema.update({key: value() if callable(value) else value for key, value in self.schema.items()})
+        return schema
+
+
+# the same rules as patterns (ECMA 262 and Rust's regex alike: no
+# look-around, \uXXXX escapes), for schema.py
+NAME_SCHEMA = "^[a-z_][a-z0-9_-]{0,31}$"
+MODE_SCHEMA = "^0?[0-7]{3,4}$"
+# userdb/fieldtext.py's characters, and the blanks and format characters
+# str.isprintable() refuses that are in common use (not all of them)
+NOT_TEXT = ("\\u0000-\\u001f:\\u007f-\\u00a0\\u00ad\\u1680\\u2000-\\u200f\\u2028-\\u202f"
+            "\\u205f-\\u2064\\u3000\\ufeff")
+# a component: not '.' or '..'
+COMPONENT_SCHEMA = (f"(?:[^/.{NOT_TEXT}][^/{NOT_TEXT}]*|\\.[^/.{NOT_TEXT}][^/{NOT_TEXT}]*"
+                    f"|\\.\\.[^/{NOT_TEXT}]+)")
+TEXT_SCHEMA = f"^[^{NOT_TEXT}]*$"
+ABSOLUTE_SCHEMA = f"^(?:/|(?:/{COMPONENT_SCHEMA})+)$"
+DIRECTORY_SCHEMA = f"^(?:/{COMPONENT_SCHEMA})+$"
+
+
+def matching(pattern: str, **more) -> Described:
+    """A string PATTERN matches whole. Some engines (Python's re) let '$'
+    match before a last newline, which no value here may hold anyway."""
+    return Described(pattern=pattern, **{"not": {"pattern": "\\n"}}, **more)
+
+
 def check_name(value: str) -> str:
     if not NAME_PATTERN.fullmatch(value):
         raise ValueError(
@@ -94,11 +131,14 @@ def check_field_text(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(check_name)]
-Id = Annotated[int, AfterValidator(check_id)]
-AbsolutePath = Annotated[str, AfterValidator(check_absolute)]
-DirectoryPath = Annotated[str, AfterValidator(check_directory)]
-FieldText = Annotated[str, AfterValidator(check_field_text)]
+Name = Annotated[str, AfterValidator(check_name), matching(NAME_SCHEMA)]
+Id = Annotated[int, AfterValidator(check_id),
+               Described(minimum=1, maximum=MAX_ID, **{"not": {"enum": sorted(RESERVED_IDS)}})]
+AbsolutePath = Annotated[str, AfterValidator(check_absolute), matching(ABSOLUTE_SCHEMA, maxLength=PATH_MAX)]
+DirectoryPath = Annotated[str, AfterValidator(check_directory), matching(DIRECTORY_SCHEMA, maxLength=PATH_MAX)]
+FieldText = Annotated[str, AfterValidator(check_field_text), matching(TEXT_SCHEMA)]
+# a shell that never gives a login (the rule of User._no_login)
+Shell = Annotated[str, AfterValidator(check_absolute), Described(enum=sorted(NON_LOGIN_SHELLS))]
 
 
 def check_mode(value: str) -> str:
@@ -139,14 +179,14 @@ class User(Strict):
     group: Name
     home: AbsolutePath
     uid: Id | None = None
-    shell: AbsolutePath | None = None
+    shell: Shell | None = None
     comment: FieldText | None = None
     # BSD login class (OpenBSD useradd -L, pw -L); "class" in the spec file
     login_class: FieldText | None = Field(default=None, alias="class")
     role: UserRole | None = None
     # supplementary groups (notqmail's qmail-remote reads a TLS client
     # certificate through one): each a group of the spec or of the host
-    groups: list[Name] = []
+    groups: Annotated[list[Name], Described(uniqueItems=True)] = []
 
     @model_validator(mode="after")
     def _groups(self) -> User:
@@ -176,7 +216,7 @@ class PathSpec(Strict):
     path: DirectoryPath
     owner: Name
     group: Name
-    mode: Annotated[str, AfterValidator(check_mode)]
+    mode: Annotated[str, AfterValidator(check_mode), matching(MODE_SCHEMA)]
     # PATH is a link to this directory (a queue on another disk, an FHS
     # layout): apply makes the link, and the directory with OWNER, GROUP
     # and MODE
@@ -204,6 +244,12 @@ DEFAULT_SPLIT = 23
 MAX_SPLIT = 1000
 
 
+def installation_names() -> list[str]:
+    from qmailsetup.installation import known_names  # only for a spec that names one, or the schema
+
+    return known_names()
+
+
 def check_installation(value: str) -> str:
     from qmailsetup.installation import known_names  # only for a spec that names one
 
@@ -223,11 +269,11 @@ class QmailTable(Strict):
     """Which qmail is installed, and where: never derived from the users'
     homes (Gentoo's are /dev/null)."""
 
-    installation: Annotated[str, AfterValidator(check_installation)] = DEFAULT_INSTALLATION
+    installation: Annotated[str, AfterValidator(check_installation), Described(enum=installation_names)] = DEFAULT_INSTALLATION
     home: DirectoryPath = DEFAULT_HOME
     # None: the home's queue/ (s/qmail's conf-queue and FHS layouts move it)
     queue: DirectoryPath | None = None
-    split: Annotated[int, AfterValidator(check_split)] = DEFAULT_SPLIT
+    split: Annotated[int, AfterValidator(check_split), Described(minimum=1, maximum=MAX_SPLIT)] = DEFAULT_SPLIT
 
     @model_validator(mode="after")
     def _queue_apart(self) -> QmailTable:

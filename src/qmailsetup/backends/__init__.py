@@ -3,7 +3,9 @@
 A command backend (useradd, pw) runs the host's tools, with argv built
 from the platform profile's templates; the files backend edits the account
 files as vipw would. Each offers the same three things: the commands it
-would run for a change, a preview of the files it would write, and apply.
+would run for a change, a preview of the files it would write, apply,
+and files_after: the account files as it left them, when it wrote them
+itself (None: its tools did, and the closing check reads them anew).
 
 Under --root the files backend is the default: it works through one
 descriptor of ROOT/etc and never follows a link there. The host's tools
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 from qmailsetup import tools
 from qmailsetup.choices import BACKENDS
 from qmailsetup.errors import BadInput, Refused
+from qmailsetup.target import Target
 
 if TYPE_CHECKING:
     from qmailsetup.backends.commands import CommandBackend
@@ -60,19 +63,27 @@ def refuse_untrusted_tree(program: str, host) -> None:
         )
 
 
-def make_backend(name: str, host):
-    """The backend NAME ('auto': the platform's; under --root, files) for HOST."""
+def choose_backend(name: str, profile, root) -> str:
+    """The backend NAME ('auto': PROFILE's; under --root, files), known
+    before the host is read: the files backend reads under its locks."""
     if name == "auto":
-        chosen = host.profile.backend if host.target.live else "files"
+        chosen = profile.backend if Target(root).live else "files"
     else:
         chosen = name
     if chosen not in BACKENDS:
         raise BadInput(f"--backend {name}: unknown (choose auto, {', '.join(BACKENDS)})")
+    return chosen
+
+
+def make_backend(name: str, host, locks: list | None = None):
+    """The backend NAME (choose_backend) for HOST; LOCKS, the files
+    backend's, when the run took them before HOST was read."""
+    chosen = choose_backend(name, host.profile, host.root)
     backend: FilesBackend | CommandBackend
     if chosen == "files":
         from qmailsetup.backends.files import FilesBackend
 
-        backend = FilesBackend(host)
+        backend = FilesBackend(host, locks)
     else:
         from qmailsetup.backends.commands import CommandBackend
 

@@ -30,20 +30,20 @@ if TYPE_CHECKING:
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
 
 
-def command_values(change: Change, root: Path, pass_planned_ids: bool) -> dict:
-    """What a command is told. An ID the planner allocated is left to the
-    tool when the tool allocates the same way (shadow-utils -r); a tool that
-    would pick from another range (pw, OpenBSD useradd) is told the ID."""
+def command_values(change: Change, root: Path) -> dict:
+    """What a command is told: every value of the plan, the IDs it
+    allocated too. A tool that allocates as the planner does (shadow-utils'
+    useradd -r) gives the same ID; one that would pick from another range
+    (pw, OpenBSD useradd) would not. Either way the plan shown is the one
+    carried out, and nothing reads an ID back from the files."""
     values = change.settings()
-    if not pass_planned_ids:
-        values = {key: value for key, value in values.items() if key not in change.allocated}
     values["root"] = None if root == Path("/") else str(root)
     return values
 
 
 def unexpressed(template: Template, change: Change) -> list[str]:
     """The changed fields a template has no place for (they would be lost)."""
-    return [key for key in change.fields if key not in template.fields and key not in change.allocated]
+    return [key for key in change.fields if key not in template.fields]
 
 
 def without_memberships(change: Change) -> tuple[Change, tuple[str, ...]]:
@@ -90,7 +90,7 @@ class CommandBackend:
             raise BadInput(
                 f"{change.kind} {change.name}: {self.name} on {self.host.profile.name} cannot set {', '.join(lost)}"
             )
-        values = command_values(change, self.host.root, self.host.profile.pass_planned_ids)
+        values = command_values(change, self.host.root)
         argvs = [template.render(values)] if change.action == "create" or change.fields else []
         for group in joining:
             member = {"root": values["root"], "name": change.name, "group": group}
@@ -121,6 +121,9 @@ class CommandBackend:
         created = [c.name for c in changes if (c.kind, c.action) == ("user", "create")]
         also = self.host.profile.useradd_also
         return [also.render_line({"names": ", ".join(created)})] if also and created else []
+
+    locks = None  # its tools take their own
+    files_after = None  # its tools wrote them: read anew
 
     def apply(self, changes: list[Change], done) -> None:
         """Repair the half-made accounts (the writer, while the files are

@@ -1,37 +1,44 @@
 """The files backend: edit the account files as vipw would, where no tool
 is trusted or none exists (--backend files; the generic platform).
 
-One transaction: take the locks the host's tools honour, make sure the
-files are still the bytes observe read and planned from (else read them
-again and check that the plan still holds), then replace each file
+One transaction, as systemd-sysusers and shadow-utils' commonio make it:
+the run takes the locks the host's tools honour before it reads the
+files (transaction(), run.py), reads them once, plans, replaces each file
 atomically (userdb.write) in an order that keeps the database consistent
-at every instant; what was written goes back into the host state, which
-the closing check asks instead of reading the files a third time. Lines are only appended (before NIS '+'/'-' lines) or, for drift,
-rewritten in place; every other byte is kept. New entries are written
-as the flavor says (userdb/flavor.py new_lines: shadow-utils' useradd -r /
-groupadd -r on Debian 12), so this backend and --backend useradd are
-interchangeable.
+at every instant, its FILE- backup made from the bytes read, and lets the
+locks go. Nothing that honours the locks can change a file between the
+reading and the write, so nothing is compared or read again. Without the
+run's locks (a command backend's writer, for the repairs no tool makes)
+apply takes them itself and writes only if every file is still the bytes
+read, else refuses. Lines are only appended (before NIS '+'/'-' lines) or,
+for drift, rewritten in place; every other byte is kept. New entries are
+written as the flavor says (userdb/flavor.py new_lines: shadow-utils'
+useradd -r / groupadd -r on Debian 12), so this backend and --backend
+useradd are interchangeable.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qmailsetup.errors import OperationFailed, Refused, first_of, one_line
-from qmailsetup.observe import read_bytes, read_files
+from qmailsetup.errors import BadInput, OperationFailed, Refused, one_line
+from qmailsetup.hostio import kind_of
+from qmailsetup.observe import identity, read_bytes
 from qmailsetup.plan import ACCOUNT_KINDS, Change
-from qmailsetup.plan.drift import current_values
 from qmailsetup.platforms import NEW_LINE_FIELDS
 from qmailsetup.template import Template
 from qmailsetup.userdb import lock
 from qmailsetup.userdb.accountfile import AccountFile
 from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.fieldtext import unwritable
-from qmailsetup.userdb.filekinds import FILE_KINDS, ID_COLUMNS, WRITE_ORDER
-from qmailsetup.userdb.records import users_and_groups
+from qmailsetup.userdb.filekinds import FILE_KINDS, WRITE_ORDER
+from qmailsetup.userdb.flavor import FLAVORS
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
@@ -136,15 +143,58 @@ class FileEdits:
         return edits
 
 
+# why a lock file cannot be made where nothing can be written at all: a
+# read-only mount, an immutable directory, no room, not root
+UNWRITABLE = frozenset({errno.EROFS, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EACCES})
+
+
+@contextmanager
+def transaction(etc, profile):
+    """The locks of PROFILE's files in ETC (its flavor's and its also_locks),
+    held for a real run from before observe reads the files to after the
+    last write (run.py), as a list.
+    None, and nothing taken, where a file the flavor needs is missing
+    (observe names it, exit 2) or ETC cannot be written at all (read-only,
+    immutable or append-only, full): then no tool can change the files
+    while they are read, and apply's preflight says why nothing can be
+    written, if the plan would write."""
+    with ExitStack() as stack:
+        locks = None
+        required = FLAVORS[profile.flavor].required
+        if etc.fd is not None and all(map(etc.exists, required)) and etc.unreplaceable(etc.fd) is None:
+            try:
+                locks = stack.enter_context(lock.locked(etc, profile.flavor, also=profile.also_locks))
+            except lock.CannotLock as error:
+                if error.errno not in UNWRITABLE:
+                    raise OperationFailed(f"{error}; nothing written") from None
+            except OperationFailed as error:  # busy past the timeout, interrupted
+                raise OperationFailed(f"{error}; nothing written") from None
+        yield locks
+
+
 def unchanged_since_read(etc, files: dict[str, AccountFile]) -> bool:
     """Whether each of FILES is still the bytes it was read from (a file
     that was missing still missing): a read and a compare, no parse."""
     for kind, account_file in files.items():
-        found = read_bytes(etc, kind)
-        now = None if found is None else found[0]
-        if now != (account_file.data() if account_file.exists else None):
+        if read_bytes(etc, kind) != (account_file.data() if account_file.exists else None):
             return False
     return True
+
+
+def unmoved_since_read(etc, files: dict[str, AccountFile], kinds: list[str]) -> None:
+    """Each of KINDS, about to be written, is still the file that was read,
+    as its status says (lstat: nothing is opened): a program that takes no
+    lock may have replaced or edited one since. Else nothing is written."""
+    for kind in kinds:
+        try:
+            now = etc.lstat(kind)
+        except FileNotFoundError:
+            now = None
+        if now is not None and not stat.S_ISREG(now.st_mode) and not stat.S_ISLNK(now.st_mode):
+            raise BadInput(f"{etc.shown(kind)}: {kind_of(now.st_mode)}, not a regular file")
+        if now is None or stat.S_ISLNK(now.st_mode) or identity(now) != files[kind].read_as:
+            raise Refused(f"{etc.shown(kind)}: changed since it was read, by a program that takes no lock; "
+                          "nothing written, run again")
 
 
 def flush_name_caches(written: list[str]) -> None:
@@ -166,8 +216,14 @@ def flush_name_caches(written: list[str]) -> None:
 class FilesBackend:
     name = "files"
 
-    def __init__(self, host) -> None:
+    def __init__(self, host, locks: list | None = None) -> None:
         self.host = host
+        # the run's locks, held since before observe read HOST's files
+        # (transaction()); None: apply takes them itself
+        self.locks = locks
+        # the account files as this run leaves them (as read, until it
+        # writes): the closing check's reading (run.py)
+        self.files_after: dict[str, AccountFile] = host.files
         self.flavor = host.flavor
         # the flavor's lines, parsed as the profile's own are when it loads
         defaults = {kind: Template.parse_line(line, NEW_LINE_FIELDS) for kind, line in self.flavor.new_lines.items()}
@@ -224,10 +280,10 @@ class FilesBackend:
             line[companion_kind.column(companion_kind.members)] = main_kind.value(fields, main_kind.members)
         edits.put(companion_kind.name, change.name, line)
 
-    def edits(self, changes: list[Change], files: dict[str, AccountFile], skip=frozenset()) -> FileEdits:
+    def edits(self, changes: list[Change], files: dict[str, AccountFile]) -> FileEdits:
         edits = FileEdits(files)
         for change in changes:
-            if change.kind not in ACCOUNT_KINDS or (change.kind, change.name, change.action) in skip:
+            if change.kind not in ACCOUNT_KINDS:
                 continue
             main = self.flavor.file_of(change.kind)
             if change.kind == "user":
@@ -283,119 +339,68 @@ class FilesBackend:
             diffs.append((path, text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")))
         return diffs
 
-    # -- is the plan still right? -------------------------------------------
-
-    def recheck(self, changes: list[Change], files: dict[str, AccountFile]) -> set[tuple[str, str, str]]:
-        """Check CHANGES against the files as they are now, under the lock.
-        Returns (kind, name, action) of the creations already present
-        exactly as planned and of the repairs made (another run did them);
-        refuses when anything else moved since observe."""
-        users, groups = users_and_groups(files, self.main_user_file)
-        planned_groups = {c.name for c in changes if c.kind == "group"}
-        present, problems = set(), []
-        for change in changes:
-            if change.kind not in ACCOUNT_KINDS:
-                continue  # pragma: no mutate (break: a FILE change comes only in a plan of no account change)
-            main = self.flavor.file_of(change.kind)
-            existing = files[main].get(change.name)
-            if change.action == "repair":
-                if existing is None:
-                    problems.append(f"{change.kind} {change.name} was removed meanwhile")
-                elif (users if change.kind == "user" else groups).half_made(change.name) is None:
-                    present.add((change.kind, change.name, change.action))
-                continue
-            if change.action == "create":
-                if existing is not None:
-                    if existing == self.new_line(main, change, files):
-                        present.add((change.kind, change.name, change.action))
-                    else:
-                        problems.append(f"{change.kind} {change.name} was created meanwhile, differently")
-                    continue
-                label = ID_COLUMNS[change.kind]
-                taken_by = (groups if change.kind == "group" else users).holder(change.desired[label])
-                if taken_by is not None:
-                    problems.append(f"{label} {change.desired[label]} was taken meanwhile by {change.kind} {taken_by}")
-            if change.kind == "user" and change.action == "create":
-                for group in (change.desired["group"], *change.desired.get("groups", ())):
-                    if files["group"].get(group) is None and group not in planned_groups:
-                        problems.append(f"group {group} of user {change.name} is gone")
-            if change.action == "modify":
-                user = users.get(change.name)
-                if user is None:
-                    problems.append(f"user {change.name} was removed meanwhile")
-                    continue
-                # the membership is compared only where the plan changes it
-                now = current_values(user, groups, change.desired.get("groups", ()))
-                moved = [key for key, fc in change.fields.items() if now[key] != fc.current]
-                if moved:
-                    problems.append(f"user {change.name} changed meanwhile ({', '.join(moved)})")
-        if problems:
-            raise Refused(f"the account files changed since they were read: {first_of(problems)}; nothing written, run again")
-        return present
-
     # -- doing it -----------------------------------------------------------
 
     def apply(self, changes: list[Change], done) -> None:
         etc = self.host.etc
-        with lock.locked(etc, self.flavor.name, also=self.host.profile.also_locks) as locks:
-            files, present = self.host.files, set()
-            # nothing that honours the locks can change the files now; what
-            # changed them before is seen here, and only then are they
-            # read (and the plan checked) again
-            if not unchanged_since_read(etc, files):
-                files = read_files(etc, self.flavor.name)
-                present = self.recheck(changes, files)
-            edits = self.edits(changes, files, skip=present)  # may refuse: before anything is written
-            remove_stale_temps(etc, set(files))
-            wanted = [c for c in changes if c.kind in ACCOUNT_KINDS]
-            # BSD's passwd, stale: what the post-edit step (pwd_mkdb -p) makes
-            repairs = [c for c in changes if c.kind == "file"]
-            # with a post-edit step (pwd_mkdb) nothing is usable before it ran
-            finished: list[Change] = []
-            written = []
-            for kind in WRITE_ORDER:
-                lock.check_interrupted()
-                if kind in edits.kinds():
-                    self.write(kind, edits.text(kind).encode("utf-8", "surrogateescape"))
-                    written.append(kind)
-                if kind in self.done_after and kind in files:
-                    finished += [c for c in wanted if c.kind == self.done_after[kind]]
-                    if not self.host.profile.post_edit:
-                        for change in finished:
-                            done(change)
-                        finished = []
-            # pwd_mkdb rebuilds from master.passwd: with only group written
-            # it has nothing to do (and FreeBSD's would wait for our flock);
-            # a stale passwd (repairs) is its to remake
-            if self.main_user_file in written or repairs:
-                self.post_edit(written, locks)
-            for change in finished + repairs:
-                done(change)
-            self.learn(edits)
+        if self.locks is not None:
+            try:
+                written = self.write_all(changes, done, self.locks)
+            finally:  # the run's, let go once the files are written: the directories need none
+                lock.release_all(self.locks)
+        else:
+            with lock.locked(etc, self.flavor.name, also=self.host.profile.also_locks) as locks:
+                # read without the locks: whatever changed the files since
+                # may have changed what the plan was made from
+                if not unchanged_since_read(etc, self.host.files):
+                    raise Refused("the account files changed since they were read; nothing written, run again")
+                written = self.write_all(changes, done, locks)
         if written and self.host.root == Path("/"):
             flush_name_caches(written)
 
-    def learn(self, edits: FileEdits) -> None:
-        """The entries written (their own line, or their shadow or gshadow
-        line alone: a repair), as records in the host state: what a new
-        reading would find, for the closing check."""
-        host, main = self.host, FILE_KINDS[self.main_user_file]
-        companion = FILE_KINDS.get(main.companion)
-        hidden = edits.new_fields(companion.name) if companion else {}
-        for name in {**edits.new_fields(main.name), **hidden}:
-            fields = edits.current(main.name, name)
-            record = host.users.make(name, fields)
-            # shadowed: the password is the one just written to shadow
-            if name in hidden and main.value(fields, main.password) == "x":
-                record = record._replace(password=companion.value(hidden[name], companion.password))
-            host.users.added(record)
-        group = FILE_KINDS["group"]
-        for name in {**edits.new_fields(group.name), **edits.new_fields(group.companion)}:
-            host.groups.added(host.groups.make(name, edits.current(group.name, name)))
+    def write_all(self, changes: list[Change], done, locks: list) -> list[str]:
+        """Write CHANGES to the files as read, under LOCKS; the kinds written."""
+        files = self.host.files
+        edits = self.edits(changes, files)  # may refuse: before anything is written
+        unmoved_since_read(self.host.etc, files, edits.kinds())
+        remove_stale_temps(self.host.etc, set(files))
+        wanted = [c for c in changes if c.kind in ACCOUNT_KINDS]
+        # BSD's passwd, stale: what the post-edit step (pwd_mkdb -p) makes
+        repairs = [c for c in changes if c.kind == "file"]
+        # with a post-edit step (pwd_mkdb) nothing is usable before it ran
+        finished: list[Change] = []
+        written = []
+        after = dict(files)
+        for kind in WRITE_ORDER:
+            lock.check_interrupted()
+            if kind in edits.kinds():
+                text = edits.text(kind)
+                data = text.encode("utf-8", "surrogateescape")
+                self.write(kind, data, files[kind].data())
+                lock.written(locks, kind, data)
+                written.append(kind)
+                after[kind] = AccountFile.written(kind, text)
+            if kind in self.done_after and kind in files:
+                finished += [c for c in wanted if c.kind == self.done_after[kind]]
+                if not self.host.profile.post_edit:
+                    for change in finished:
+                        done(change)
+                    finished = []
+        # pwd_mkdb rebuilds from master.passwd: with only group written
+        # it has nothing to do (and FreeBSD's would wait for our flock);
+        # a stale passwd (repairs) is its to remake
+        if self.main_user_file in written or repairs:
+            self.post_edit(written, locks)
+        for change in finished + repairs:
+            done(change)
+        self.files_after = after
+        return written
 
-    def write(self, kind: str, data: bytes) -> None:
+    def write(self, kind: str, data: bytes, previous: bytes | None) -> None:
+        """KIND replaced by DATA, PREVIOUS (its bytes as read; None: not
+        read) kept as its backup."""
         try:
-            replace_file(self.host.etc, kind, data, wrote=self.written.append)
+            replace_file(self.host.etc, kind, data, previous, wrote=self.written.append)
         except WriteError as error:
             raise OperationFailed(f"{self.shown(kind)}: {error.step}: {error.strerror}") from None
 
@@ -428,7 +433,7 @@ class FilesBackend:
                     raise OperationFailed(f"{etc.shown('passwd')}: creating it: {error.strerror}") from None
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
-            self.write("passwd", data)
+            self.write("passwd", data, None)  # passwd, made from master.passwd, was not read
             written.append("passwd")  # pragma: no mutate (only flush_name_caches reads it now: any name but a group file is the passwd table)
 
         run_post_edit(

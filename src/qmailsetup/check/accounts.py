@@ -9,15 +9,14 @@ as shipped on Linux gives all seven /bin/sh.
 from __future__ import annotations
 
 import stat
-from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.observe import HostState, Parent, observe, shown
-from qmailsetup.plan import Plan, make_plan
+from qmailsetup.observe import HostState, Parent, shown
+from qmailsetup.plan import Plan
 from qmailsetup.plan.warnings import RUN_AS_ROOT
-from qmailsetup.platforms import Profile, is_login_shell
+from qmailsetup.platforms import is_login_shell
 from qmailsetup.spec import Spec
-from qmailsetup.userdb.filekinds import FILE_KINDS, is_locked
+from qmailsetup.userdb.filekinds import FILE_KINDS, ID_COLUMNS, is_locked
 
 APPLY = "run qmailsetup apply (qmailsetup apply --dry-run shows what it would do)"
 # the tool that leaves an account of each kind half-made, and the one that finds it
@@ -181,12 +180,31 @@ def differences(change, keys: list[str]) -> str:
     return ", ".join(f"{key} {change.fields[key].current} (wants {change.fields[key].desired})" for key in keys)
 
 
-def account_findings(spec: Spec, root: Path, profile: Profile, host: HostState | None = None) -> list[Finding]:
-    """HOST: the host state as apply knows it (observed, and what the files
-    backend wrote since), instead of a new reading."""
-    host = host or observe(spec, root, profile)
-    plan = make_plan(spec, host)
+def account_findings(spec: Spec, host: HostState, plan: Plan) -> list[Finding]:
+    """The accounts and directories of SPEC on HOST, and PLAN, what apply
+    would do there."""
     return (
         shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)
         + traverse_findings(spec, host)
     )
+
+
+def made_findings(plan: Plan, host: HostState) -> list[Finding]:
+    """After a real run, each account PLAN created, as HOST (read after the
+    run) has it: one missing, or made with another ID than the plan gave
+    it (a tool that said it made it and did not), is an error."""
+    wrong = []
+    for change in plan.changes:
+        if change.action != "create" or change.kind not in ("user", "group"):
+            continue
+        label = ID_COLUMNS[change.kind]
+        record = (host.users if change.kind == "user" else host.groups).get(change.name)
+        if record is None:
+            wrong.append(f"{change.kind} {change.name}")
+        elif record.own_id != change.number(label):
+            wrong.append(f"{change.kind} {change.name} ({label} {record.own_id}, "
+                         f"the plan gave it {change.number(label)})")
+    if not wrong:
+        return []
+    return [Finding("account.exists", "error", account_file(host), "not as this run made them: " + ", ".join(wrong),
+                    "see what the tool said; " + APPLY)]

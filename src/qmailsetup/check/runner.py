@@ -7,9 +7,17 @@ from pathlib import Path
 from textwrap import wrap
 
 from qmailsetup.check import SEVERITIES, Finding, counted_by_apply
-from qmailsetup.check.accounts import account_findings
+from qmailsetup.check.accounts import (
+    account_findings,
+    made_findings,
+    password_findings,
+    shell_findings,
+    traverse_findings,
+)
 from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, one_line
 from qmailsetup.installation import qmail_install
+from qmailsetup.observe import HostState
+from qmailsetup.plan import Plan
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 from qmailsetup.streams import json_text
@@ -23,28 +31,35 @@ def run_checks(spec: Spec, root: Path, profile: Profile) -> list[Finding]:
     from qmailsetup.check.prereq import prereq_findings
     from qmailsetup.check.queue import queue_findings
     from qmailsetup.observe import observe
+    from qmailsetup.plan import make_plan
 
     host = observe(spec, root, profile)
     return (
-        filesystem_findings(root, read_mount_table(), qmail_install(spec)) + prereq_findings(root) + account_findings(spec, root, profile, host)
-        + compiled_findings(spec, root, host) + queue_findings(spec, root, host)
+        filesystem_findings(root, read_mount_table(), qmail_install(spec)) + prereq_findings(root)
+        + account_findings(spec, host, make_plan(spec, host)) + compiled_findings(spec, root, host)
+        + queue_findings(spec, root, host)
     )
 
 
-def setup_errors(spec: Spec, root: Path, profile: Profile, dry_run: bool = False, host=None) -> list[Finding]:
+def setup_errors(spec: Spec, host: HostState, plan: Plan, dry_run: bool = False) -> list[Finding]:
     """The errors of check about what apply sets up, as FINDING_IDS
-    (check/__init__.py) counts them: the accounts and directories, and on
-    the live root only the filesystem under /var/qmail (a tree under
-    --root may be an image that will be mounted elsewhere; `qmailsetup
-    check --root DIR` looks at it on request). HOST: the host state as
-    apply knows it (check/accounts.py account_findings)."""
-    findings = account_findings(spec, root, profile, host)
-    if root == Path("/"):
+    (check/__init__.py) counts them, asked of HOST (after a real run, the
+    one reading taken after it) and PLAN, the run's, never made again: the
+    run carried out each of its changes (else it failed), what it created
+    is looked for in HOST (made_findings), and what it did not touch was
+    as the spec says when it planned (else it was refused). On the live
+    root only, the filesystem under /var/qmail too (a tree under --root
+    may be an image that will be mounted elsewhere; `qmailsetup check
+    --root DIR` looks at it on request)."""
+    findings = shell_findings(spec, host) + password_findings(spec, host) + traverse_findings(spec, host)
+    if not dry_run:
+        findings += made_findings(plan, host)
+    if host.root == Path("/"):
         # imported here: a run under --root (an image, a test tree) needs neither
         from qmailsetup.check.filesystem import filesystem_findings
         from qmailsetup.check.mounts import read_mount_table
 
-        findings = filesystem_findings(root, read_mount_table(), qmail_install(spec)) + findings
+        findings = filesystem_findings(host.root, read_mount_table(), qmail_install(spec)) + findings
     return [f for f in findings if f.severity == "error" and counted_by_apply(f.id, dry_run)]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qmailsetup.errors import Refused
 from qmailsetup.export import Output
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
@@ -53,16 +52,11 @@ def pinned(entry: dict, key: str, records) -> dict:
 
 
 def pinned_spec(spec: Spec, profile: Profile, source: str, root: Path) -> list[Output]:
-    from qmailsetup.env import missing_accounts, wrong_ids
+    from qmailsetup.env import require_accounts
     from qmailsetup.observe import observe
 
     host = observe(spec, root, profile)
-    missing = missing_accounts(spec, host)
-    if missing:
-        raise Refused(f"not on the host yet: {', '.join(missing)}; run qmailsetup apply first")
-    wrong = wrong_ids(spec, host)
-    if wrong:
-        raise Refused(f"the host does not have the spec's IDs: {'; '.join(wrong)}")
+    require_accounts(spec, host)
     data = spec.model_dump(mode="json", by_alias=True)
     data["groups"] = [pinned(group, "gid", host.groups) for group in data["groups"]]
     data["users"] = [pinned(user, "uid", host.users) for user in data["users"]]

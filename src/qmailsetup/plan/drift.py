@@ -65,13 +65,10 @@ def desired_user(p: Planning, user: User, uid: int, gid: int, current_shell: str
 USER_FIELDS = ("uid", "group", "home", "shell", "comment", "class")
 
 
-def current_values(user, groups, wanted=()) -> dict:
-    """A user's values under the names the plan's fields use; "groups" as
-    plan.membership shows the supplementary groups WANTED, by the member
-    lists of GROUPS (records)."""
-    supplementary = membership(list(wanted), lambda group: group in groups and user.name in groups[group].members)
+def current_values(user, groups) -> dict:
+    """A user's values under the names the plan's fields use (its primary
+    group by name, as GROUPS, records, hold its GID)."""
     return {
-        "groups": None if supplementary is None else supplementary.current,
         "group": groups.holder(user.gid) or str(user.gid),
         "home": user.home,
         "shell": user.shell,
@@ -82,8 +79,7 @@ def current_values(user, groups, wanted=()) -> dict:
 
 def user_drift(p: Planning, user: User, existing, desired: dict[str, Value]) -> dict[str, FieldChange]:
     """The fields in which the host's EXISTING user differs from DESIRED,
-    current as current_values() shows them (the files backend's check under
-    the lock compares with the same)."""
+    current as current_values() shows them."""
     current = current_values(existing, p.host.groups)
     if existing.gid == desired["gid"]:
         current["group"] = user.group  # the same group, whichever name holds the GID first

@@ -94,12 +94,13 @@ class AccountFile:
     of the text: the planner asks for a few dozen of a large host's
     100,000, and an object per entry took most of a run's time and memory."""
 
-    def __init__(self, file_kind: FileKind, content: str = "", ids: Sequence[int] = (),
+    def __init__(self, file_kind: FileKind, content: str = "", ids: Sequence[int] | None = (),
                  exists: bool = True, entry_lines: Sequence[int] | None = None, readable: bool = True) -> None:
         self.file_kind = file_kind
         self.content = content
-        # every entry's own ID (UID or GID), in file order; none for shadow and gshadow
-        self.ids = ids
+        # every entry's own ID (UID or GID), in file order; none for shadow
+        # and gshadow; None: not found yet (the ids property finds them)
+        self.found_ids = ids
         # the line of each entry, counted from 0; None when every line is one
         self.entry_lines = entry_lines
         self.exists = exists
@@ -108,6 +109,11 @@ class AccountFile:
         self.readable = readable
         # names the file has (st_nlink): a rewrite by rename leaves the others behind
         self.links = 1  # pragma: no mutate (observe sets st_nlink on every file that exists; only those are asked)
+        # why a rename cannot replace the file, as observe found it while it
+        # had the file open (EtcDir.unreplaceable); None: it can
+        self.unreplaceable: str | None = None
+        # the file as it was read: (device, inode, size, mtime), observe.identity
+        self.read_as: tuple[int, int, int, int] | None = None
         self.nis_offset: int | None = None
         # name -> where its line starts (None: no such entry), as asked
         self.offsets: dict[str, int | None] = {}
@@ -142,6 +148,23 @@ class AccountFile:
     def unread(cls, kind: str) -> AccountFile:
         """A file that is there, but that this user may not read."""
         return cls(FILE_KINDS[kind], readable=False)
+
+    @classmethod
+    def written(cls, kind: str, text: str) -> AccountFile:
+        """TEXT, as this run wrote it under the locks: the lines it kept were
+        checked when they were read and the lines it made as it made them,
+        so nothing is checked again, and the IDs are found only if asked
+        for (the closing check asks for a few names, never an ID)."""
+        return cls(FILE_KINDS[kind], text, ids=None)
+
+    @property
+    def ids(self) -> Sequence[int]:
+        if self.found_ids is None:
+            kind = self.file_kind.name
+            self.found_ids = plain_ids(kind, self.content)
+            if self.found_ids is None:
+                self.found_ids, self.entry_lines = checked_ids(self.file_kind, self.content, kind)
+        return self.found_ids
 
     # -- finding an entry -----------------------------------------------------
 

@@ -1,9 +1,10 @@
 """ROOT/etc, opened once: the one directory every account-file step uses.
 
-observe reads the account files through it, and the files backend takes
-its locks, compares the files with what was read, creates its temporary
-files, renames them over the files and their FILE- backups and fsyncs the
-directory through it, and apply's preflight looks at it: all relative to one descriptor
+observe reads the account files through it (and notes, while each is
+open, whether a rename could replace it), and the files backend takes its
+locks, creates its temporary files, renames them over the files and their
+FILE- backups and fsyncs the directory through it, and apply's preflight
+looks at it: all relative to one descriptor
 (openat and friends, dir_fd=), opened without following a link when the
 root is not /. Whatever happens to the name ROOT/etc after that (renamed,
 swapped for a symlink to the host's own /etc), every step still works on
@@ -16,10 +17,11 @@ import errno
 import os
 import stat
 import weakref
+from functools import cached_property
 from pathlib import Path
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.hostio import open_regular
+from qmailsetup.hostio import mount_id, open_regular, unchangeable
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -113,3 +115,22 @@ class EtcDir:
         """Which directory this is, whatever it is called now."""
         info = self.info()
         return info.st_dev, info.st_ino
+
+    @cached_property
+    def mount(self) -> int | None:
+        """The mount this directory is on (hostio.mount_id)."""
+        return mount_id(self.fd)
+
+    def unreplaceable(self, fd: int) -> str | None:
+        """Why the file open at FD, in this directory, cannot be replaced by
+        a rename over it: on a read-only mount, immutable or append-only
+        (chattr +i/+a), a mount point of its own; None when it can be. Of
+        the directory itself (FD its own): why nothing can be made in it."""
+        if os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+            return "on a read-only mount (a bind mount over the file?)"
+        why = unchangeable(fd)
+        if why:
+            return f"{why} (chattr -i/-a to edit)"
+        if self.mount is not None and mount_id(fd) not in (None, self.mount):
+            return "a mount point (a bind mount over the file), which a rename cannot replace"
+        return None

@@ -58,6 +58,14 @@ class Busy(Exception):
     """The lock is held by someone else; the message says by whom."""
 
 
+class CannotLock(OperationFailed):
+    """A lock file that could not be made or opened; ERRNO says why."""
+
+    def __init__(self, message: str, errno: int | None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
 def lock_timeout() -> float:
     raw = os.environ.get(TIMEOUT_VARIABLE)
     if raw is None:
@@ -285,6 +293,9 @@ class BusyboxLock(ExclusiveFileLock):
         super().__init__(etc, f"{target}+")
         self.target = target
         self.locked_file: int | None = None  # FILE as it was when locked, also FILE+
+        # what FILE holds now, where the holder wrote it under this lock
+        # (written()): put_back need not read it again
+        self.content: bytes | None = None
 
     def acquire(self) -> None:
         try:
@@ -329,11 +340,13 @@ class BusyboxLock(ExclusiveFileLock):
         if now is None or (now.st_dev, now.st_ino) == (old.st_dev, old.st_ino) or old.st_nlink != 1:
             os.unlink(self.name, dir_fd=self.etc.fd)  # not replaced, or another name's content
             return
-        fd, _ = self.etc.open_regular(self.target)
-        try:
-            data = read_fd(fd)
-        finally:
-            os.close(fd)
+        data = self.content
+        if data is None:
+            fd, _ = self.etc.open_regular(self.target)
+            try:
+                data = read_fd(fd)
+            finally:
+                os.close(fd)
         written = 0
         while written < len(data):
             written += os.pwrite(locked_file, data[written:], written)
@@ -376,6 +389,14 @@ def let_go_of(locks: list, etc: EtcDir, name: str) -> None:
             info = os.fstat(held_lock.fd)
             if (info.st_dev, info.st_ino) == (now.st_dev, now.st_ino):
                 held_lock.release()
+
+
+def written(locks: list, name: str, data: bytes) -> None:
+    """NAME in etc now holds DATA, written under LOCKS: busybox's FILE+ of
+    it is brought up to date from DATA on release, not from a new reading."""
+    for held_lock in locks:
+        if isinstance(held_lock, BusyboxLock) and held_lock.target == name:
+            held_lock.content = data
 
 
 LOCK_KINDS = {
@@ -435,7 +456,7 @@ def acquire_all(locks: list) -> str | None:
     except OSError as error:
         release_all(taken)
         where = getattr(lock, "path", None) or getattr(lock, "lock", "")
-        raise OperationFailed(f"{where}: cannot lock: {error.strerror or error}") from None
+        raise CannotLock(f"{where}: cannot lock: {error.strerror or error}", error.errno) from None
     except BaseException:
         release_all(taken)
         raise

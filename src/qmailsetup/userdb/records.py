@@ -72,8 +72,6 @@ class Records(Mapping):
         # (one this user may not read says nothing: nothing is half-made by it)
         self.companion = companion if companion is not None and companion.exists and companion.readable else None
         self.made: dict = {}
-        # names written since the file was read (added), in the order written
-        self.new: dict[str, None] = {}
 
     def __getitem__(self, name: str):
         record = self.made.get(name)
@@ -85,42 +83,31 @@ class Records(Mapping):
         return record
 
     def __contains__(self, name: object) -> bool:
-        return name in self.new or (isinstance(name, str) and name in self.file)
+        return isinstance(name, str) and name in self.file
 
     def __iter__(self):
         yield from self.file.names()
-        yield from (name for name in self.new if name not in self.file)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def holder(self, number: int) -> str | None:
         """Who holds the ID NUMBER: the first entry of the file holding it,
-        as getpwuid/getgrgid answer, else the first one written since."""
-        found = self.file.holder(number)
-        if found is None:
-            found = next((name for name in self.new if self.made[name].own_id == number), None)
-        return found
+        as getpwuid/getgrgid answer."""
+        return self.file.holder(number)
 
     def used_ids(self, low: int, high: int) -> set[int]:
-        """The IDs from LOW to HIGH held in the file or written since."""
-        written = {self.made[name].own_id for name in self.new}
-        return self.file.used_ids(low, high) | {number for number in written if low <= number <= high}
+        """The IDs from LOW to HIGH held in the file."""
+        return self.file.used_ids(low, high)
 
     def half_made(self, name: str) -> str | None:
         """The companion file (shadow, gshadow) that has no line for NAME,
-        an entry here that none was written for since: the account is
-        half-made (FileKind.companion); None when it is whole, or not here."""
+        an entry here: the account is half-made (FileKind.companion); None
+        when it is whole, or not here."""
         companion = self.companion
-        if companion is None or name in self.new or name not in self.file or name in companion:
+        if companion is None or name not in self.file or name in companion:
             return None
         return companion.file_kind.name
-
-    def added(self, record) -> None:
-        """RECORD, written to the file since it was read (the run's own
-        creation, change or repair): what a new reading would find."""
-        self.made[record.name] = record
-        self.new[record.name] = None  # pragma: no mutate (the values are never read)
 
 
 def user_maker(users: AccountFile, companion: AccountFile | None):

@@ -1,7 +1,8 @@
 """Replacing an account file atomically, the careful way.
 
 For FILE in DIR (the root's etc, as one descriptor: userdb/etcdir.py): the
-current content is copied to a new temporary file in DIR (created with
+current content (the bytes the caller read under the locks, not read
+again) is copied to a new temporary file in DIR (created with
 O_EXCL, never following a link, with FILE's owner, group, mode, times and
 extended attributes), fsynced and renamed over FILE- (the backup shadow-utils
 and vipw keep); then the new content goes the same way over FILE, and DIR
@@ -115,28 +116,34 @@ def created_with(mode: int) -> os.stat_result:
     ))
 
 
-def read_current(etc: EtcDir, name: str) -> tuple[bytes, os.stat_result, dict[str, bytes]]:
+def read_current(etc: EtcDir, name: str, content: bytes | None = None) -> tuple[bytes, os.stat_result, dict[str, bytes]]:
     """NAME's content, status and extended attributes, from one descriptor
-    opened without following a link and without blocking."""
+    opened without following a link and without blocking; CONTENT, when
+    the caller holds it already (read under the locks it still holds), is
+    not read again."""
     try:
         fd, info = etc.open_regular(name)
     except OSError as error:
         raise WriteError(f"reading {name}", error) from None
     try:
-        try:
-            data = read_fd(fd)
-        except OSError as error:
-            raise WriteError(f"reading {name}", error) from None
-        return data, info, read_xattrs(fd, name)
+        if content is None:
+            try:
+                content = read_fd(fd)
+            except OSError as error:
+                raise WriteError(f"reading {name}", error) from None
+        return content, info, read_xattrs(fd, name)
     finally:
         os.close(fd)
 
 
-def replace_file(etc: EtcDir, name: str, data: bytes, wrote=lambda name: None) -> None:
+def replace_file(etc: EtcDir, name: str, data: bytes, previous: bytes | None = None,
+                 wrote=lambda name: None) -> None:
     """Replace NAME in ETC by DATA atomically, keeping its current content
-    as NAME-; WROTE is told each name once it is in place (NAME-, then
-    NAME). Raises WriteError naming the step that failed."""
-    previous, info, xattrs = read_current(etc, name)
+    as NAME-: PREVIOUS, the bytes the caller read under the locks it still
+    holds (the backup is made from them, as shadow-utils' commonio makes
+    it), else read now. WROTE is told each name once it is in place
+    (NAME-, then NAME). Raises WriteError naming the step that failed."""
+    previous, info, xattrs = read_current(etc, name, previous)
     etc_fd = etc.descriptor(name)
     install(etc_fd, f"{name}-", previous, info, xattrs, keep_times=True)
     wrote(f"{name}-")

@@ -1,0 +1,113 @@
+"""What --json prints, as models: the source of `qmailsetup schema json`
+(schema.py). The commands build their JSON as plain dicts (render.py
+plan_data, check's Finding.data); tests hold every JSON they print to
+these models' schema, so a key added there must be added here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from qmailsetup.check import FINDING_IDS, SEVERITIES
+from qmailsetup.plan.model import Action, Kind
+
+FindingId = Literal[tuple(FINDING_IDS)]  # type: ignore[valid-type]
+Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
+KindName = Literal[tuple(kind.value for kind in Kind)]  # type: ignore[valid-type]
+ActionName = Literal[tuple(action.value for action in Action)]  # type: ignore[valid-type]
+
+
+class Exact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Finding(Exact):
+    """One finding of `check` (check/__init__.py Finding)."""
+
+    id: FindingId
+    severity: Severity
+    path: str | None
+    message: str
+    remedy: str | None = None
+
+
+class CheckOutput(Exact):
+    """`qmailsetup check --json`."""
+
+    findings: list[Finding]
+
+
+class FieldValues(Exact):
+    current: str | int | None
+    desired: str | int | None
+
+
+class ChangeOut(Exact):
+    kind: KindName
+    name: str
+    action: ActionName
+    drift: bool
+    # the fields that differ (a create: every field), current -> desired
+    fields: dict[str, FieldValues]
+    # the IDs the planner allocated from the system range
+    allocated: list[str]
+    # what the plan says of a field beside its value (--ids-from: the evidence)
+    field_notes: dict[str, str]
+    # the exact commands a command backend runs (none for the files backend)
+    commands: list[list[str]]
+
+
+class ConflictOut(Exact):
+    kind: KindName
+    name: str
+    reason: str
+
+
+class Unchanged(Exact):
+    kind: KindName
+    name: str
+
+
+class Diff(Exact):
+    path: str
+    diff: str
+
+
+class Applied(Exact):
+    """A change done; a created account with the ID it got."""
+
+    kind: KindName
+    name: str
+    action: ActionName
+    uid: int | None = None
+    gid: int | None = None
+
+
+class ApplyOutput(Exact):
+    """`qmailsetup apply --json` (a dry run, a real run, a refusal)."""
+
+    in_sync: bool
+    refused: bool
+    changes: list[ChangeOut]
+    conflicts: list[ConflictOut]
+    warnings: list[str]
+    notes: list[str]
+    unchanged: list[Unchanged]
+    diffs: list[Diff]
+    root: str
+    platform: str
+    backend: str
+    dry_run: bool
+    # what check finds about what apply sets up (not after a refusal)
+    check: list[Finding] | None = None
+    # a real run: what was done, and, when it stopped, why
+    applied: list[Applied] | None = None
+    error: str | None = None
+    # apply --dry-run --plan-out FILE: where the plan was saved
+    plan_out: str | None = None
+
+
+# The queue commands' --json (queue create|check|repair) is being written
+# apart: its model goes here, and into OUTPUTS.
+OUTPUTS: tuple[type[BaseModel], ...] = (ApplyOutput, CheckOutput)
