@@ -22,7 +22,6 @@ import typing
 from pathlib import Path
 
 import typer
-from typer import _click as click
 
 from qmailsetup import __version__, spec as spec_module
 from qmailsetup.check import FINDING_IDS
@@ -165,11 +164,11 @@ class CommandLine:
 
     def __init__(self) -> None:
         self.group = typer.main.get_command(app)
-        self.top = click.Context(self.group, info_name="qmailsetup")
+        self.top = typer.Context(self.group, info_name="qmailsetup")
         self.commands = dict(self.group.commands)
 
     def context(self, name: str):
-        return click.Context(self.commands[name], info_name=name, parent=self.top)
+        return typer.Context(self.commands[name], info_name=name, parent=self.top)
 
     def synopsis(self) -> list[str]:
         lines = [".nh"]

@@ -102,7 +102,7 @@ def held_to_json_schema(printed: str) -> None:
 
 def squeezed(text: str) -> str:
     """TEXT with every run of blanks and line ends one space: check's
-    report wraps its findings at 100 columns (check/runner.py), so a test
+    report wraps its findings at 100 columns (output.py), so a test
     looks for what a finding says in this form."""
     return " ".join(text.split())
 

@@ -72,12 +72,12 @@ def path_states(settings: dict, spec) -> dict:
 def run_case(settings: dict, root: Path) -> str:
     """The dry run's text for the case's host under ROOT."""
     from qmailsetup.backends import make_backend
+    from qmailsetup.commands.apply import plan_data, refusal
     from qmailsetup.errors import QmailsetupError
     from qmailsetup.observe import observe
+    from qmailsetup.output import plan_text
     from qmailsetup.plan import make_plan
     from qmailsetup.platforms import load_profile
-    from qmailsetup.render import render_text
-    from qmailsetup.run import refusal
     from qmailsetup.spec import load_spec, parse_spec
 
     BASES[settings.get("base", "debian")](root)
@@ -96,8 +96,9 @@ def run_case(settings: dict, root: Path) -> str:
         backend = make_backend(settings.get("backend", profile.backend), host)
     except QmailsetupError as error:
         return f"error: {error}\n"
-    header = f"qmailsetup dry run: {root} (platform {profile.name}, backend {backend.name})"
-    text = render_text(plan, header, backend, backend.preview(plan.changes))
+    data = plan_data(plan, backend, backend.preview(plan.changes))
+    data.update(root=str(root), platform=profile.name, backend=backend.name, dry_run=True)
+    text = plan_text(data)
     if plan.refused:
         text += refusal(plan) + "\n"
     return scrub(text, root)

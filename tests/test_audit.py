@@ -90,7 +90,8 @@ def test_the_files_backend_logs_to_syslog_on_the_live_root_only(tmp_path, privil
 def test_a_repair_is_told_and_logged_by_the_line_it_added(tmp_path):
     """No shadow-utils tool repairs one account, so no wording to borrow:
     the progress line and the syslog line name the account and the file."""
-    from qmailsetup.audit import progress_line, syslog_lines
+    from qmailsetup.audit import syslog_lines
+    from qmailsetup.output import progress_line
 
     root = debian_tree(tmp_path / "root")
     append(root, "group", ["qmail:x:999:"])
@@ -125,7 +126,7 @@ def test_on_the_live_root_a_command_backend_s_repairs_are_logged_not_its_tools_w
                            (Path("/mnt/image"), [])):
         logged.clear()
         host = SimpleNamespace(root=root)
-        progress = Progress(host, SimpleNamespace(name="useradd"), as_json=True)
+        progress = Progress(host, SimpleNamespace(name="useradd"), tell=lambda change, number: None)
         progress(create)
         progress(repair)
         assert logged == expected

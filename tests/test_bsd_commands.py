@@ -289,7 +289,7 @@ def test_an_unknown_backend_asked_for_by_name_is_one_line():
 def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written(tmp_path, mocker):
     """pw does not exist here: the real run says so. Then a pw that cannot
     be started (mocked: run_tool's OSError, as for a program not executable
-    by root; a real failed exec would leave sh's child unreaped): its reason."""
+    by root): its reason."""
     import errno
 
     root = bsd_tree(tmp_path / "root", "freebsd")

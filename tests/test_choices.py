@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from qmailsetup.choices import BACKENDS, EXPORT_FORMATS
 from qmailsetup.cli import BackendChoice, ExportFormat
-from qmailsetup.export import READS_HOST, exporters
+from qmailsetup.commands.export import READS_HOST, SPEC_ONLY
 
 
 def test_the_command_line_offers_what_the_code_knows():
     assert [choice.value for choice in BackendChoice] == ["auto", *BACKENDS]
     assert [choice.value for choice in ExportFormat] == list(EXPORT_FORMATS)
-    assert [*exporters(), *READS_HOST] == list(EXPORT_FORMATS)
+    assert [*SPEC_ONLY, *READS_HOST] == list(EXPORT_FORMATS)
 

@@ -13,9 +13,9 @@ import pytest
 
 from files_support import assert_consistent, leftovers
 from process import EPOCH
-from qmailsetup.backends import files as files_backend
+from qmailsetup.commands import apply as apply_command
 from qmailsetup.errors import QmailsetupError
-from qmailsetup.run import run_apply
+from qmailsetup.output import ApplyReport
 from snapshot import account_files
 from trees import make_tree
 
@@ -31,13 +31,13 @@ class Injector:
         self.fail_at, self.calls, self.fired, self.armed = fail_at, 0, None, False
         for name in STEPS:
             monkeypatch.setattr(os, name, self.wrap(name, getattr(os, name)))
-        real_transaction = files_backend.transaction
+        real_transaction = apply_command.transaction
 
         def armed_transaction(*args, **kwargs):
             self.armed = True
             return real_transaction(*args, **kwargs)
 
-        monkeypatch.setattr(files_backend, "transaction", armed_transaction)
+        monkeypatch.setattr(apply_command, "transaction", armed_transaction)
 
     def wrap(self, name, real):
         def call(*args, **kwargs):
@@ -52,14 +52,17 @@ class Injector:
         return call
 
 
+def run_apply(root, fix_drift=False) -> apply_command.Outcome:
+    return apply_command.run(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=False,
+                             fix_drift=fix_drift, detailed=False, report=ApplyReport(as_json=False))
+
+
 def apply(root, fix_drift=False) -> int:
     try:
-        return run_apply(
-            spec_file=None, root=root, backend_name="files", platform="linux", dry_run=False,
-            fix_drift=fix_drift, as_json=False, detailed=False,
-        )
+        outcome = run_apply(root, fix_drift)
     except QmailsetupError as error:
         return error.exit_code
+    return outcome.status if outcome.error is None else outcome.error.exit_code
 
 
 @pytest.fixture(autouse=True)
@@ -114,11 +117,9 @@ def test_failure_messages_name_the_file_and_step(tmp_path, monkeypatch, capsys):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "rename", broken_rename)
-    with pytest.raises(QmailsetupError) as failure:
-        run_apply(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=False,
-                  fix_drift=False, as_json=False, detailed=False)
-    message = str(failure.value)
-    assert failure.value.exit_code == 1
+    failure = run_apply(root).error
+    message = str(failure)
+    assert failure.exit_code == 1
     assert f"{root}/etc/gshadow: renaming gshadow-.qmailsetup-" in message
     assert "No space left on device" in message
     assert message.endswith("done before the failure: nothing")

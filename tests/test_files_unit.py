@@ -18,11 +18,12 @@ from files_support import applied
 from process import EPOCH, apply_files
 from qmailsetup.backends import make_backend
 from qmailsetup.backends.files import last_change_day, unchanged_since_read
+from qmailsetup.commands import apply as apply_command
 from qmailsetup.errors import OperationFailed, Refused
 from qmailsetup.observe import observe
+from qmailsetup.output import ApplyReport
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import POST_EDIT_FIELDS, IdRange, Profile, load_profile
-from qmailsetup.run import run_apply
 from qmailsetup.spec import load_spec
 from qmailsetup.template import Template
 from qmailsetup.tools import ToolResult
@@ -119,8 +120,8 @@ def test_a_real_run_reads_the_files_under_the_locks_and_a_dry_run_takes_none(tmp
     monkeypatch.setattr(observe_module, "read_files", read_files)
     root = make_tree(tmp_path, "debian")
     for dry_run in (True, False):
-        run_apply(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=dry_run,
-                  fix_drift=False, as_json=True, detailed=False)
+        apply_command.run(spec_file=None, root=root, backend_name="files", platform="linux", dry_run=dry_run,
+                          fix_drift=False, detailed=False, report=ApplyReport(as_json=True))
     # the dry run; the real run (not its closing check: the files as written, not read)
     assert held == [[], [".pwd.lock", "group.lock", "gshadow.lock", "passwd.lock", "shadow.lock"]]
 

@@ -119,7 +119,7 @@ def test_the_fingerprint_is_checked_under_the_locks_and_a_lockless_edit_after_it
         append(root, "passwd", ["late:x:1501:1501::/home/late:/bin/sh"])
         return holds
 
-    mocker.patch("qmailsetup.savedplan.check_still_holds", side_effect=then_moved)
+    mocker.patch("qmailsetup.commands.apply.check_still_holds", side_effect=then_moved)
     result = apply_saved(root, plan)
     assert held == [True]
     assert result.code == 3, result.err

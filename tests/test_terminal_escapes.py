@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from conftest import cli, skip_or_fail, squeezed
-from qmailsetup.streams import GuardedOutput, json_text, printable
+from qmailsetup.output import json_text
+from qmailsetup.streams import GuardedOutput, printable
 from scenarios import add_qmail_accounts
 from test_check_queue import SPEC, lay_out
 from trees import append, debian_tree

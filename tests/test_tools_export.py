@@ -164,7 +164,7 @@ def test_sh_export_reads_master_passwd_fields_on_a_bsd_flavor():
     """Dialects differ in data: a pw-style profile (made up here, as the
     BSD profiles are data too) gives master.passwd's field numbers and its
     own argv, with the nologin shell and class filled in when it runs."""
-    from qmailsetup.export import export as export_spec
+    from qmailsetup.commands.export import export as export_spec
     from qmailsetup.platforms import TEMPLATE_FIELDS, IdRange, Profile
     from qmailsetup.template import Template
 

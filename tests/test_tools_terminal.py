@@ -153,3 +153,38 @@ def test_bash_completion_script_and_completions():
 
     assert complete("qmailsetup ex", 1) == ["export"]
     assert complete("qmailsetup export --format ", 3) == ["sysusers", "json", "qmail-conf", "sh", "toml"]
+    assert complete("qmailsetup schema ", 2) == ["spec", "json"]
+    assert complete("qmailsetup apply --fix", 2) == ["--fix-drift"]
+    assert complete("qmailsetup apply --spec ", 3) == []  # a file: the shell completes it
+
+
+def test_the_bash_script_completes_through_qmailsetup(tmp_path):
+    """The script --show-completion prints, loaded by a real bash and called
+    as bash calls it for a Tab: its COMPREPLY is what qmailsetup answers."""
+    program = tmp_path / "qmailsetup"
+    program.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m qmailsetup "$@"\n')
+    program.chmod(0o755)
+    script = (
+        'source <(qmailsetup --show-completion bash)\n'
+        'COMP_WORDS=(qmailsetup apply --backend ""); COMP_CWORD=3\n'
+        '_qmailsetup_completion qmailsetup\n'
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.split() == ["auto", "useradd", "pw", "files"]
+
+
+@pytest.mark.parametrize(("shell", "rc_file", "line"), [
+    ("bash", ".bashrc", "source ~/.bash_completions/qmailsetup.sh"),
+    ("zsh", ".zshrc", "fpath+=~/.zfunc; autoload -Uz compinit; compinit"),
+])
+def test_installing_again_keeps_the_start_up_file_and_adds_its_line_once(tmp_path, shell, rc_file, line):
+    (tmp_path / rc_file).write_text("export EDITOR=vi")  # no newline at its end
+    env = {**os.environ, "HOME": str(tmp_path)}
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "qmailsetup", "--install-completion", shell],
+                              env=env, capture_output=True, text=True)
+        assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / rc_file).read_text() == f"export EDITOR=vi\n{line}\n"

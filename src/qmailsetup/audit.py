@@ -1,14 +1,15 @@
-"""What a real run tells as it goes: a line per change as it completes
-(with the ID the account got, so a slow or failing run shows where it is),
-and, when the files backend edits the live root's account files (for a
-command backend too: its repairs), the syslog lines shadow-utils' useradd,
-groupadd and usermod would have logged (auth facility), so the host's
-audit trail does not depend on the backend.
+"""What a real run tells as it goes: each change as it completes, with
+the ID the account got (output.progress_line says it, so a slow or failing
+run shows where it is), and, when the files backend edits the live root's
+account files (for a command backend too: its repairs), the syslog lines
+shadow-utils' useradd, groupadd and usermod would have logged (auth
+facility), so the host's audit trail does not depend on the backend.
 """
 
 from __future__ import annotations
 
 import os
+import syslog
 from pathlib import Path
 
 from qmailsetup.plan import Change
@@ -22,20 +23,6 @@ def given_id(change: Change) -> int | None:
     if field is None or change.action != "create":
         return None
     return change.number(field)
-
-
-def progress_line(change: Change, number: int | None) -> str:
-    verb = "created" if change.action == "create" else "changed"
-    if change.action == "repair":
-        return f"repaired {change.kind} {change.name} (added its {', '.join(change.fields)} line)"
-    if change.kind == "path":
-        values = change.desired
-        return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
-    if number is not None:
-        return f"{verb} {change.kind} {change.name} ({ID_COLUMNS[change.kind]} {number})"
-    if change.action == "modify":
-        return f"{verb} {change.kind} {change.name} ({', '.join(change.fields)})"
-    return f"{verb} {change.kind} {change.name}"
 
 
 def terminal() -> str:
@@ -73,12 +60,13 @@ def syslog_lines(change: Change, host) -> list[str]:
 
 
 class Progress:
-    """The done hook of a real run: keeps what was done, says it (text
-    mode), and logs it where shadow-utils would have (see the module)."""
+    """The done hook of a real run: keeps what was done, tells TELL of it
+    (the change, the ID a created account got), and logs it where
+    shadow-utils would have (see the module)."""
 
-    def __init__(self, host, backend, as_json: bool) -> None:
+    def __init__(self, host, backend, tell) -> None:
         self.host = host
-        self.as_json = as_json
+        self.tell = tell
         # on the live root, what qmailsetup wrote itself: every change of the
         # files backend; of a command backend, whose tools log their own, the
         # repairs (the files backend's writer makes them)
@@ -92,11 +80,8 @@ class Progress:
         self.done.append(change)
         number = given_id(change)
         self.ids[id(change)] = number
-        if not self.as_json:
-            print(progress_line(change, number))
+        self.tell(change, number)
         if self.live and (self.writes_all or change.action == "repair"):
-            import syslog  # only what a live run writes itself is logged
-
             if not self.log_opened:
                 syslog.openlog("qmailsetup", syslog.LOG_PID, syslog.LOG_AUTH)
                 self.log_opened = True

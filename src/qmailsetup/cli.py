@@ -1,6 +1,6 @@
-"""The command line: parse options, run the pipeline, map outcomes to the
-exit codes of qmailsetup(8). Heavy modules are imported inside the commands, so
---help and a dry run start fast."""
+"""The command line: parse the options, hand them to the command
+(commands/), have output.py print what it returns, and map how the run
+ended to the exit codes of qmailsetup(8)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,26 @@ from typing import Annotated
 
 import typer
 
-from qmailsetup import __version__
+from qmailsetup import __version__, completion, output
 from qmailsetup.choices import BACKENDS, EXPORT_FORMATS
-from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, QmailsetupError, one_line
+from qmailsetup.commands import (
+    apply as apply_command,
+    check as check_command,
+    env as env_command,
+    export as export_command,
+    queue as queue_command,
+)
+from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, QmailsetupError
+from qmailsetup.schema import schema_text
 from qmailsetup.specs import names as spec_names, spec_path
+from qmailsetup.streams import guard_stdout, reopen_closed_descriptors, report_error
 
 app = typer.Typer(
     name="qmailsetup",
     help="Prepare a UNIX host for qmail: groups, system accounts and qmail's home.",
     no_args_is_help=True,
-    # our own --install-completion SHELL: typer's guesses the shell from the
-    # parent process and may install bash's when zsh was asked for
+    # our own --install-completion SHELL and --show-completion SHELL
+    # (completion.py): typer's guess the shell from the parent process
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -66,7 +75,7 @@ def epilog(command: str, *lines: str) -> str:
 
 def version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"qmailsetup {__version__}")
+        output.line(f"qmailsetup {__version__}")
         raise typer.Exit()
 
 
@@ -80,19 +89,14 @@ def completion_callback(install: bool):
     def callback(value: Shell | None) -> None:
         if value is None:
             return
-        from typer._completion_shared import get_completion_script, install as install_script
-
         if install:
-            shell, path = install_script(shell=value.value, prog_name="qmailsetup", complete_var=COMPLETE_VAR)
-            typer.echo(f"{shell} completion installed in {path}; it takes effect in a new shell")
+            path = completion.install(value.value, Path.home())
+            output.line(f"{value.value} completion installed in {path}; it takes effect in a new shell")
         else:
-            typer.echo(get_completion_script(prog_name="qmailsetup", complete_var=COMPLETE_VAR, shell=value.value))
+            output.write(completion.SCRIPTS[value.value])
         raise typer.Exit()
 
     return callback
-
-
-COMPLETE_VAR = "_QMAILSETUP_COMPLETE"
 
 
 def completion_option(install: bool, help: str):
@@ -119,8 +123,6 @@ def common(
 
 
 def check_root(value: str) -> Path:
-    from qmailsetup.errors import BadInput
-
     if not value:
         raise BadInput("--root: empty; name a directory (/ for this host)")
     root = Path(value)
@@ -164,35 +166,27 @@ def apply(
     ] = None,
 ) -> None:
     """Create the groups, accounts and directories of the spec; --dry-run shows the plan."""
-    from qmailsetup.run import run_apply
-
+    report = output.ApplyReport(json)
     if plan is not None:
-        code = apply_saved(plan, root, backend.value, platform, json, detailed_exitcode,
-                           dry_run=dry_run, spec=spec, fix_drift=fix_drift, plan_out=plan_out, ids_from=ids_from)
-        raise typer.Exit(code)
-    if plan_out is not None and not dry_run:
-        from qmailsetup.errors import BadInput
-
-        raise BadInput("--plan-out: only with --dry-run (the plan is saved, not applied)")
-    code = run_apply(
-        spec_file=spec_path(spec), root=check_root(root), backend_name=backend.value, platform=platform,
-        dry_run=dry_run, fix_drift=fix_drift, as_json=json, detailed=detailed_exitcode, ids_from=ids_from,
-        plan_out=plan_out,
-    )
-    raise typer.Exit(code)
-
-
-def apply_saved(plan: Path, root: str, backend: str, platform: str, as_json: bool, detailed: bool, **others) -> int:
-    """apply --plan FILE: the plan holds the spec and what to do; the
-    options that would change them are refused."""
-    from qmailsetup.errors import BadInput
-    from qmailsetup.savedplan import run_saved_plan
-
-    given = [name for name, value in others.items() if value not in (None, False)]
-    if given:
-        raise BadInput(f"--plan: not with --{given[0].replace('_', '-')} (the plan holds its spec and its changes)")
-    return run_saved_plan(plan_file=plan, root=check_root(root), backend_name=backend, platform=platform,
-                          as_json=as_json, detailed=detailed)
+        # the plan holds the spec and what to do: the options that would change them are refused
+        others = {"dry_run": dry_run, "spec": spec, "fix_drift": fix_drift, "plan_out": plan_out, "ids_from": ids_from}
+        given = [name for name, value in others.items() if value not in (None, False)]
+        if given:
+            raise BadInput(f"--plan: not with --{given[0].replace('_', '-')} (the plan holds its spec and its changes)")
+        outcome = apply_command.saved(plan_file=plan, root=check_root(root), backend_name=backend.value,
+                                      platform=platform, detailed=detailed_exitcode, report=report)
+    else:
+        if plan_out is not None and not dry_run:
+            raise BadInput("--plan-out: only with --dry-run (the plan is saved, not applied)")
+        outcome = apply_command.run(
+            spec_file=spec_path(spec), root=check_root(root), backend_name=backend.value, platform=platform,
+            dry_run=dry_run, fix_drift=fix_drift, detailed=detailed_exitcode, report=report, ids_from=ids_from,
+            plan_out=plan_out,
+        )
+    output.applied(outcome, json)
+    if outcome.error is not None:
+        raise outcome.error
+    raise typer.Exit(outcome.status)
 
 
 @app.command(
@@ -210,9 +204,9 @@ def check(
 
     Exit 3 when any finding is an error, else 0.
     """
-    from qmailsetup.check.runner import run_check
-
-    raise typer.Exit(run_check(check_root(root), as_json=json, spec_file=spec_path(spec), platform=platform))
+    result = check_command.run(root=check_root(root), spec_file=spec_path(spec), platform=platform)
+    output.checked(result, json)
+    raise typer.Exit(result.status)
 
 
 @app.command(
@@ -227,9 +221,9 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
 
     Exits 3, naming them, when accounts are missing: run apply first.
     """
-    from qmailsetup.env import run_env
-
-    sys.stdout.write(run_env(spec_file=spec_path(spec), root=check_root(root), platform=platform))
+    result = env_command.run(spec_file=spec_path(spec), root=check_root(root), platform=platform)
+    output.env(result)
+    raise typer.Exit(result.status)
 
 
 ExportFormat = choice("ExportFormat", EXPORT_FORMATS)
@@ -253,7 +247,7 @@ def export(
     ],
     spec: SpecOption = None,
     platform: PlatformOption = "auto",
-    output: Annotated[
+    output_dir: Annotated[
         Path | None,
         typer.Option("--output", metavar="DIR", help="Write the file(s) into DIR (qmail-conf needs it)."),
     ] = None,
@@ -263,23 +257,12 @@ def export(
 ) -> None:
     """Write the spec in other tools' terms: sysusers.d, JSON, qmail's conf files, a POSIX sh script, or the spec
     with the host's IDs pinned."""
-    from qmailsetup.errors import BadInput
-    from qmailsetup.export import READS_HOST, export as export_spec, write_outputs
-    from qmailsetup.platforms import choose_profile
-    from qmailsetup.spec import load_spec
-
-    if root is not None and format.value not in READS_HOST:
+    if root is not None and format.value not in export_command.READS_HOST:
         raise BadInput(f"--root: --format {format.value} is the spec alone and reads no host; only --format toml reads one")
-    where = check_root("/" if root is None else root)
-    source = f"the shipped spec {spec}" if spec in spec_names() else spec or "the built-in default spec"
-    outputs = export_spec(format.value, load_spec(spec_path(spec)), choose_profile(platform, where), source, where)
-    if output is None:
-        if len(outputs) > 1:
-            raise BadInput(f"--format {format.value} writes {len(outputs)} files; give --output DIR")
-        sys.stdout.write(outputs[0].text)
-        return
-    for path in write_outputs(outputs, output):
-        print(f"wrote {path}")
+    result = export_command.run(fmt=format.value, spec=spec, platform=platform,
+                                root=check_root("/" if root is None else root), directory=output_dir)
+    output.exported(result)
+    raise typer.Exit(result.status)
 
 
 class SchemaKind(StrEnum):
@@ -296,9 +279,9 @@ class SchemaKind(StrEnum):
 )
 def schema(kind: Annotated[SchemaKind, typer.Argument(help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
     """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
-    from qmailsetup.schema import schema_text
+    output.write(schema_text(kind.value))
 
-    sys.stdout.write(schema_text(kind.value))
+
 queue_app = typer.Typer(
     name="queue",
     help="qmail's queue: create it as qmail's installer does, check it, repair it after a restore.",
@@ -311,11 +294,11 @@ app.add_typer(queue_app)
 QueueDryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; write nothing.")]
 
 
-def run_queue(action: str, root: str, spec: str | None, platform: str, json: bool, dry_run: bool = False) -> None:
-    from qmailsetup.queue.command import run_queue as run
-
-    raise typer.Exit(run(action, root=check_root(root), spec_file=spec_path(spec), platform=platform, as_json=json,
-                         dry_run=dry_run))
+def queue_change(action: str, root: str, spec: str | None, platform: str, json: bool, dry_run: bool) -> None:
+    outcome = queue_command.change(action, root=check_root(root), spec_file=spec_path(spec), platform=platform,
+                                   dry_run=dry_run)
+    output.queue_changed(outcome, json)
+    raise typer.Exit(outcome.status)
 
 
 @queue_app.command("create", epilog=epilog(
@@ -324,7 +307,7 @@ def queue_create(dry_run: QueueDryRun = False, spec: SpecOption = None, root: Ro
                  platform: PlatformOption = "auto", json: JsonOption = False) -> None:
     """Make the queue as the installation's installer does (its directories split by conf-split, lock/tcpto,
     lock/sendmutex, the FIFO lock/trigger), or put back what is missing, owners and modes; idempotent."""
-    run_queue("create", root, spec, platform, json, dry_run)
+    queue_change("create", root, spec, platform, json, dry_run)
 
 
 @queue_app.command("check", epilog=epilog("queue", "qmailsetup queue check", "qmailsetup queue check --json"))
@@ -335,7 +318,9 @@ def queue_check(spec: SpecOption = None, root: RootOption = "/", platform: Platf
 
     Exit 3 when a finding is an error.
     """
-    run_queue("check", root, spec, platform, json)
+    result = queue_command.check(root=check_root(root), spec_file=spec_path(spec), platform=platform)
+    output.queue_checked(result, json)
+    raise typer.Exit(result.status)
 
 
 @queue_app.command("repair", epilog=epilog(
@@ -345,11 +330,7 @@ def queue_repair(dry_run: QueueDryRun = False, spec: SpecOption = None, root: Ro
     """Repair the queue after a restore: owners and modes, every message renamed after its inode with all its
     entries in their split directories, lock files remade; what no message explains goes into a quarantine
     beside the queue, never deleted. Refused (exit 6) while qmail-send runs; qmail-send cannot start meanwhile."""
-    run_queue("repair", root, spec, platform, json, dry_run)
-
-
-def fail(message: str) -> None:
-    print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
+    queue_change("repair", root, spec, platform, json, dry_run)
 
 
 def run_command(argv: list[str] | None) -> int:
@@ -359,10 +340,10 @@ def run_command(argv: list[str] | None) -> int:
         return app(args=argv, prog_name="qmailsetup", standalone_mode=False) or EXIT_OK
     except QmailsetupError as error:
         for line in error.lines:
-            fail(line)
+            output.error(line)
         return error.exit_code
     except OSError as error:
-        fail(str(error))
+        output.error(str(error))
         return EXIT_FAILED
     except typer.TyperException as error:
         if type(error).__name__ == "NoArgsIsHelpError":
@@ -372,27 +353,18 @@ def run_command(argv: list[str] | None) -> int:
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         # click lays some out over lines ("Choose from:\n\tsysusers,\n\tjson"): one line, plain spaces
         message = " ".join(error.format_message().split()).replace("Value error, ", "")
-        fail(message + hint)
+        output.error(message + hint)
         return error.exit_code
     except typer.Abort:
-        fail("aborted")
+        output.error("aborted")
         return EXIT_FAILED
 
 
 def main(argv: list[str] | None = None) -> None:
-    from qmailsetup.streams import guard_stdout, reopen_closed_descriptors, report_error
-
-    # No pydantic plugins (pydantic's documented switch): the first model
-    # built would otherwise read the metadata of every installed package
-    # for them (bench/README.md), and a tool that edits the account
-    # files as root runs no third-party code it was not asked to. Set to
-    # an empty value, it loads them again.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     reopen_closed_descriptors()
-    if COMPLETE_VAR in os.environ:  # the shell asks for completions
-        from typer.completion import completion_init
-
-        completion_init()
+    if completion.COMPLETE_VAR in os.environ:  # the shell asks what may come next
+        output.write(completion.answer(app, os.environ))
+        sys.exit(EXIT_OK)
     original = sys.stdout
     guarded = guard_stdout()
     try:
@@ -401,5 +373,5 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         sys.stdout = original if original is not None else guarded.stream
     if problem:
-        fail(problem)
+        output.error(problem)
     sys.exit(code)

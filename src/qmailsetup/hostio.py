@@ -172,7 +172,7 @@ def mount_id(fd: int) -> int | None:
     directory's is a mount point itself (a bind mount over one file), which
     a rename cannot replace."""
     try:
-        text = read_regular(f"/proc/self/fdinfo/{fd}", limit=4096)  # pragma: no mutate (the limit only bounds the read: mnt_id is on the first lines)
+        text = read_regular(f"/proc/self/fdinfo/{fd}", limit=4096)
     except OSError:
         return None
     for line in text.splitlines():

@@ -35,6 +35,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from qmailsetup.check import Finding
+from qmailsetup.check.compiled import SHOWN_GROUPS, SHOWN_USERS, built_ids
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.installation import QmailInstall, account_names, qmail_install
 from qmailsetup.layout import ROLE_TITLES, Layout, qmail_layout
@@ -176,9 +178,6 @@ def seen_in_tree(install: QmailInstall, target: Target) -> dict[tuple[Kind, str]
 def seen_in_binaries(install: QmailInstall, target: Target, seen: dict[tuple[Kind, str], Seen]) -> str | None:
     """What DIR/bin/qmail-showctl says, added to SEEN; else why it says
     nothing."""
-    from qmailsetup.check import Finding
-    from qmailsetup.check.compiled import SHOWN_GROUPS, SHOWN_USERS, built_ids
-
     where = target.shown(f"{install.bin}/qmail-showctl")
     if not target.live:
         return f"{where} is not run under --root"

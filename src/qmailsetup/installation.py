@@ -26,7 +26,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_optional
-from qmailsetup.layout import GROUP_ROLES, ROLE_TITLES, TLS_ROLE, USER_ROLES, Layout
+from qmailsetup.layout import GROUP_ROLES, ROLE_TITLES, TLS_ROLE, USER_ROLES, Layout, qmail_layout
 from qmailsetup.platforms import data_dir
 from qmailsetup.spec import PathSpec, Spec, Strict, check_mode, format_errors
 
@@ -222,8 +222,6 @@ def with_setup_directories(spec: Spec, source: str) -> Spec:
     """SPEC with [[paths]] made from its installation: the home and
     alias's home, with the owners and modes the installer gives them (the
     built-in default spec names none of its own)."""
-    from qmailsetup.layout import qmail_layout
-
     install = qmail_install(spec)
     users, groups = account_names(install, qmail_layout(spec, source), source)
     wanted = {install.home if path == "." else f"{install.home}/{path}" for path in SETUP_DIRECTORIES}

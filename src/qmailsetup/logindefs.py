@@ -14,7 +14,6 @@ from pathlib import Path
 
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, TooLarge, read_optional
-from qmailsetup.observe import shown
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import MAX_ID, RESERVED_IDS
 from qmailsetup.target import Target
@@ -76,9 +75,10 @@ def read_login_defs(root: Path, profile: Profile) -> IdRange:
     defaults = profile.system_ids
     if not profile.login_defs:
         return defaults
-    name = shown(root, profile.login_defs)
+    target = Target(root)
+    name = target.shown(profile.login_defs)
     try:
-        data = read_optional(Target(root).real_path(profile.login_defs))  # a link followed inside the root
+        data = read_optional(target.real_path(profile.login_defs))  # a link followed inside the root
     except (NotRegular, TooLarge) as error:
         raise BadInput(f"{name}: {error.strerror}") from None
     except OSError as error:

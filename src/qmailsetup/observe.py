@@ -10,16 +10,18 @@ gives the planner a way to ask it about each ID it would allocate.
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import stat
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from qmailsetup.errors import BadInput, Refused
-from qmailsetup.hostio import NotRegular, read_fd
+from qmailsetup.hostio import NotRegular, read_fd, read_optional
+from qmailsetup.logindefs import read_login_defs
 from qmailsetup.platforms import IdRange, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.target import Target, ownership, writable_by_others
@@ -27,10 +29,12 @@ from qmailsetup.userdb.accountfile import ENCODING, ERRORS, AccountFile, id_near
 from qmailsetup.userdb.etcdir import EtcDir
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 from qmailsetup.userdb.flavor import FLAVORS, Flavor
+from qmailsetup.userdb.pwdmkdb import v7_passwd
 from qmailsetup.userdb.records import Records, collector_paused, users_and_groups
 
 
-class Parent(NamedTuple):
+@dataclass(frozen=True)
+class Parent:
     """A directory on the way to a spec path, as lstat saw it."""
 
     path: str
@@ -135,7 +139,7 @@ def under(root: Path, absolute: str) -> Path:
 
 def shown(root: Path, absolute: str) -> str:
     """How a path under the root is named in messages."""
-    return str(under(root, absolute)) if root != Path("/") else absolute  # pragma: no mutate (under / both read the same)
+    return str(under(root, absolute)) if root != Path("/") else absolute
 
 
 class Unreadable(BadInput):
@@ -213,8 +217,7 @@ def read_account_file(etc: EtcDir, kind: str, required: bool, unread_ok: bool = 
         return AccountFile.unread(kind)
     if not data and required:
         raise BadInput(f"{name}: empty; a real {kind} file has at least root in it")
-    account_file = AccountFile.parse(etc.path / kind, kind, data,
-                                     shown=name)  # pragma: no mutate (parse names it by its path: the same words)
+    account_file = AccountFile.parse(etc.path / kind, kind, data, shown=name)
     account_file.links = info.st_nlink
     account_file.unreplaceable = unreplaceable
     account_file.read_as = identity(info)
@@ -233,8 +236,6 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
-    from qmailsetup.userdb.pwdmkdb import v7_passwd  # the BSDs only: a dry run elsewhere takes no lock module
-
     found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
@@ -334,7 +335,7 @@ def observe_walk(root: Path, path: str) -> PathState:
             unsafe.append((current, ownership(info)))
         parents.append(Parent(current, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
     # not reached: the loop returns at the last component, and a spec path is never "/" itself
-    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))  # pragma: no mutate (not reached)
+    return PathState(path, "missing", unsafe_parents=tuple(unsafe), parents=tuple(parents))
 
 
 def now_in_local_file(state: HostState, kind: str, name: str) -> bool:
@@ -362,8 +363,6 @@ def ask_nss(spec: Spec, state: HostState) -> None:
     files do not: an account in LDAP or NIS is not to be made again. A
     name NSS finds in the local files themselves, read again (another run
     made it since they were read), is told apart: not NSS's alone."""
-    import grp
-    import pwd
 
     def entry(lookup, key):
         try:
@@ -405,8 +404,6 @@ def accepted_shells(spec: Spec, root: Path, profile: Profile, nologin: str) -> f
     nologin, those listed in etc/shells, and, of the shells this run could
     pass, the executable ones. None when there is no etc/shells (then it
     checks nothing)."""
-    from qmailsetup.hostio import read_optional
-
     target = Target(root)
     try:
         data = read_optional(target.real_path("/etc/shells"))  # a link followed inside the root
@@ -452,8 +449,6 @@ def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
     """The host under ROOT as SPEC and PROFILE ask: through ETC when the
     caller opened it (and holds its locks), from FILES when the caller
     holds the account files' content already (what it wrote), else read."""
-    from qmailsetup.logindefs import read_login_defs  # it reads shown() and under() from here
-
     etc = etc or EtcDir.open(root)
     flavor = FLAVORS[profile.flavor]
     # shadow and gshadow are root's: as another user, what they hold is
@@ -478,9 +473,6 @@ def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)
     if root.resolve() == Path("/"):
-        import grp
-        import pwd
-
         ask_nss(spec, state)
         state.nss_holds_uid = nss_holds(pwd.getpwuid)
         state.nss_holds_gid = nss_holds(grp.getgrgid)

@@ -1,5 +1,5 @@
 """What --json prints, as models: the source of `qmailsetup schema json`
-(schema.py). The commands build their JSON as plain dicts (render.py
+(schema.py). The commands build their JSON as plain dicts (commands/apply.py
 plan_data, check's Finding.data); tests hold every JSON they print to
 these models' schema, so a key added there must be added here."""
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from qmailsetup.check import FINDING_IDS, SEVERITIES
 from qmailsetup.plan.model import Action, Kind
-from qmailsetup.queue.tally import CHANGES, LABELS
+from qmailsetup.queue.tally import CHANGES, SEEN
 
 FindingId = Literal[tuple(FINDING_IDS)]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
@@ -110,7 +110,7 @@ class ApplyOutput(Exact):
 
 
 QueueChange = Literal[CHANGES]  # type: ignore[valid-type]
-QueueSeen = Literal[tuple(key for key in LABELS if key not in CHANGES)]  # type: ignore[valid-type]
+QueueSeen = Literal[SEEN]  # type: ignore[valid-type]
 
 
 class QueueCount(Exact):

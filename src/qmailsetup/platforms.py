@@ -12,9 +12,9 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from qmailsetup.choices import BACKENDS, COMMAND_BACKENDS
 from qmailsetup.errors import BadInput, Refused
@@ -63,8 +63,8 @@ USERADD_ALSO_FIELDS = frozenset({"names"})
 ID_ALLOCATIONS = ("down", "up")
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
-class IdRange(NamedTuple):
+@dataclass(frozen=True)
+class IdRange:
     uid_min: int
     uid_max: int
     gid_min: int
@@ -120,112 +120,108 @@ def known_names() -> list[str]:
     return sorted(path.stem for path in profiles_dir().glob("*.toml"))
 
 
-@cache
-def profile_model():
-    """The pydantic model of a profile file, built on first use (pydantic
-    is imported lazily, as everywhere) and only once: --platform auto
-    reads every profile, and building the model costs more than a parse.
-    The templates are parsed by the checks, once, and kept beside the
-    fields they come from (the private attributes)."""
-    from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+# The pydantic model of a profile file. The templates are parsed by the
+# checks, once, and kept beside the fields they come from (the private
+# attributes).
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    class Strict(BaseModel):
-        model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    class Detect(Strict):
-        system: str | None = None  # uname -s: Linux, FreeBSD, OpenBSD, NetBSD
-        os_release_ids: list[str] = []  # /etc/os-release ID or ID_LIKE
-        tools: list[str] = []  # all found by find_tool
-        priority: int = 0  # the most specific match wins
+class Detect(Strict):
+    system: str | None = None  # uname -s: Linux, FreeBSD, OpenBSD, NetBSD
+    os_release_ids: list[str] = []  # /etc/os-release ID or ID_LIKE
+    tools: list[str] = []  # all found by find_tool
+    priority: int = 0  # the most specific match wins
 
-    class Ids(Strict):
-        uid_min: int = Field(ge=1)
-        uid_max: int = Field(ge=1)
-        gid_min: int = Field(ge=1)
-        gid_max: int = Field(ge=1)
 
-        @model_validator(mode="after")
-        def ordered(self):
-            if self.uid_min > self.uid_max or self.gid_min > self.gid_max:
-                raise ValueError("a minimum is above its maximum")
-            return self
+class Ids(Strict):
+    uid_min: int = Field(ge=1)
+    uid_max: int = Field(ge=1)
+    gid_min: int = Field(ge=1)
+    gid_max: int = Field(ge=1)
 
-    class Accounts(Strict):
-        backend: str
-        flavor: str
-        nologin: list[str] = Field(min_length=1)
-        system_ids: Ids
-        login_defs: str | None = None
-        post_edit: list[list[str]] = []
-        id_allocation: str = "down"
-        shell_must_be_valid: bool = False
-        new_lines: dict[str, str] = {}
-        useradd_also: str | None = None
-        also_locks: dict[str, list[str]] = {}
-        _post_edit: Template = PrivateAttr(Template())
-        _new_lines: dict[str, Template] = PrivateAttr(default_factory=dict)
-        _useradd_also: Template | None = PrivateAttr(None)
+    @model_validator(mode="after")
+    def ordered(self):
+        if self.uid_min > self.uid_max or self.gid_min > self.gid_max:
+            raise ValueError("a minimum is above its maximum")
+        return self
 
-        @model_validator(mode="after")
-        def known(self):
-            if self.backend not in BACKENDS:
-                raise ValueError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
-            if self.flavor not in FLAVORS:
-                raise ValueError(f"flavor {self.flavor!r} is not one of {', '.join(FLAVORS)}")
-            bad = [shell for shell in self.nologin if not shell.startswith("/")]
+
+class Accounts(Strict):
+    backend: str
+    flavor: str
+    nologin: list[str] = Field(min_length=1)
+    system_ids: Ids
+    login_defs: str | None = None
+    post_edit: list[list[str]] = []
+    id_allocation: str = "down"
+    shell_must_be_valid: bool = False
+    new_lines: dict[str, str] = {}
+    useradd_also: str | None = None
+    also_locks: dict[str, list[str]] = {}
+    _post_edit: Template = PrivateAttr(Template())
+    _new_lines: dict[str, Template] = PrivateAttr(default_factory=dict)
+    _useradd_also: Template | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def known(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.flavor not in FLAVORS:
+            raise ValueError(f"flavor {self.flavor!r} is not one of {', '.join(FLAVORS)}")
+        bad = [shell for shell in self.nologin if not shell.startswith("/")]
+        if bad:
+            raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
+        login = [shell for shell in self.nologin if is_login_shell(shell)]
+        if login:
+            raise ValueError(f"nologin shell {login[0]!r} is not one of the shells that never give a login "
+                             f"({', '.join(sorted(NON_LOGIN_SHELLS))})")
+        if not all(self.post_edit):
+            raise ValueError("post_edit has an empty part")
+        self._post_edit = Template.parse(self.post_edit, POST_EDIT_FIELDS, "post_edit")
+        if self.id_allocation not in ID_ALLOCATIONS:
+            raise ValueError(f"id_allocation {self.id_allocation!r} is not one of {', '.join(ID_ALLOCATIONS)}")
+        for kind, line in self.new_lines.items():
+            if kind not in NEW_LINE_KINDS:
+                raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
+            self._new_lines[kind] = Template.parse_line(line, NEW_LINE_FIELDS, f"new_lines.{kind}")
+        for kind, names in self.also_locks.items():
+            if kind not in LOCK_KIND_NAMES:
+                raise ValueError(f"also_locks.{kind}: unknown kind of lock (known: {', '.join(LOCK_KIND_NAMES)})")
+            bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name in (".", "..")]
             if bad:
-                raise ValueError(f"nologin shell {bad[0]!r} is not an absolute path")
-            login = [shell for shell in self.nologin if is_login_shell(shell)]
-            if login:
-                raise ValueError(f"nologin shell {login[0]!r} is not one of the shells that never give a login "
-                                 f"({', '.join(sorted(NON_LOGIN_SHELLS))})")
-            if not all(self.post_edit):
-                raise ValueError("post_edit has an empty part")
-            self._post_edit = Template.parse(self.post_edit, POST_EDIT_FIELDS, "post_edit")
-            if self.id_allocation not in ID_ALLOCATIONS:
-                raise ValueError(f"id_allocation {self.id_allocation!r} is not one of {', '.join(ID_ALLOCATIONS)}")
-            for kind, line in self.new_lines.items():
-                if kind not in NEW_LINE_KINDS:
-                    raise ValueError(f"new_lines.{kind}: unknown file (known: {', '.join(sorted(NEW_LINE_KINDS))})")
-                self._new_lines[kind] = Template.parse_line(line, NEW_LINE_FIELDS, f"new_lines.{kind}")
-            for kind, names in self.also_locks.items():
-                if kind not in LOCK_KIND_NAMES:
-                    raise ValueError(f"also_locks.{kind}: unknown kind of lock (known: {', '.join(LOCK_KIND_NAMES)})")
-                bad = [name for name in names if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name in (".", "..")]
-                if bad:
-                    raise ValueError(f"also_locks.{kind}: {bad[0]!r} is not a file name in etc")
-            if self.useradd_also is not None:
-                self._useradd_also = Template.parse_line(self.useradd_also, USERADD_ALSO_FIELDS, "useradd_also")
-            return self
+                raise ValueError(f"also_locks.{kind}: {bad[0]!r} is not a file name in etc")
+        if self.useradd_also is not None:
+            self._useradd_also = Template.parse_line(self.useradd_also, USERADD_ALSO_FIELDS, "useradd_also")
+        return self
 
-    class ProfileFile(Strict):
-        description: str
-        detect: Detect = Detect()
-        accounts: Accounts
-        commands: dict[str, list[list[str]]] = {}
-        _commands: dict[str, Template] = PrivateAttr(default_factory=dict)
 
-        @model_validator(mode="after")
-        def complete(self):
-            for name, parts in self.commands.items():
-                if name not in TEMPLATES:
-                    raise ValueError(f"commands.{name}: unknown command (known: {', '.join(TEMPLATES)})")
-                if not parts or not all(parts):
-                    raise ValueError(f"commands.{name}: empty template or part")
-                self._commands[name] = Template.parse(parts, TEMPLATE_FIELDS, f"commands.{name}")
-            if self.accounts.backend in COMMAND_BACKENDS:
-                missing = [name for name in TEMPLATES if name not in self.commands]
-                if missing:
-                    raise ValueError(f"backend {self.accounts.backend} needs commands.{missing[0]}")
-                for name, needed in TEMPLATES.items():
-                    # master.passwd keeps a login class, so its tools must set it
-                    needed += ("class",) if FLAVORS[self.accounts.flavor].login_classes and name in ("useradd", "usermod") else ()
-                    lost = [key for key in needed if key not in self._commands[name].fields]
-                    if lost:
-                        raise ValueError(f"commands.{name}: no {{{lost[0]}}}; that field could not be set")
-            return self
+class ProfileFile(Strict):
+    description: str
+    detect: Detect = Detect()
+    accounts: Accounts
+    commands: dict[str, list[list[str]]] = {}
+    _commands: dict[str, Template] = PrivateAttr(default_factory=dict)
 
-    return ProfileFile
+    @model_validator(mode="after")
+    def complete(self):
+        for name, parts in self.commands.items():
+            if name not in TEMPLATES:
+                raise ValueError(f"commands.{name}: unknown command (known: {', '.join(TEMPLATES)})")
+            if not parts or not all(parts):
+                raise ValueError(f"commands.{name}: empty template or part")
+            self._commands[name] = Template.parse(parts, TEMPLATE_FIELDS, f"commands.{name}")
+        if self.accounts.backend in COMMAND_BACKENDS:
+            missing = [name for name in TEMPLATES if name not in self.commands]
+            if missing:
+                raise ValueError(f"backend {self.accounts.backend} needs commands.{missing[0]}")
+            for name, needed in TEMPLATES.items():
+                # master.passwd keeps a login class, so its tools must set it
+                needed += ("class",) if FLAVORS[self.accounts.flavor].login_classes and name in ("useradd", "usermod") else ()
+                lost = [key for key in needed if key not in self._commands[name].fields]
+                if lost:
+                    raise ValueError(f"commands.{name}: no {{{lost[0]}}}; that field could not be set")
+        return self
 
 
 def describe_error(error) -> str:
@@ -240,10 +236,8 @@ def describe_error(error) -> str:
 
 def parse_profile(name: str, text: str, source: str) -> Profile:
     """The profile in TEXT; a broken one is one line naming SOURCE and why."""
-    from pydantic import ValidationError
-
     try:
-        data = profile_model().model_validate(tomllib.loads(text))
+        data = ProfileFile.model_validate(tomllib.loads(text))
     except tomllib.TOMLDecodeError as error:
         raise BadInput(f"{source}: broken platform profile: invalid TOML: {error}") from None
     except ValidationError as error:

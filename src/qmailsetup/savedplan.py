@@ -14,7 +14,8 @@ others may write is refused).
 Applying re-observes the host; the files backend reads it under its
 locks, held to its last write, so the account files checked against the
 fingerprint are the ones it writes over. Anything moved: refused, exit 3,
-naming it. Nothing is planned again: the changes applied are the file's.
+naming it. Nothing is planned again: the changes applied are the file's
+(commands/apply.py saved).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from qmailsetup.errors import BadInput, OperationFailed, Refused
+from qmailsetup.hostio import read_consulted
 from qmailsetup.observe import shown
-from qmailsetup.plan import Action, Change, FieldChange, Kind, Plan
+from qmailsetup.plan import Action, Change, FieldChange, Kind, Plan, make_plan
 from qmailsetup.spec import AbsolutePath, DirectoryPath, FieldText, Id, Name, Spec, check_mode
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 
@@ -114,7 +116,7 @@ def fingerprint(host) -> dict:
             shown: hashlib.sha256(f.data()).hexdigest() if f.exists else None
             for shown, f in ((host.etc.shown(kind), f) for kind, f in sorted(host.files.items()))
         },
-        "id_range": host.id_range._asdict(),
+        "id_range": asdict(host.id_range),
         "nologin": host.nologin,
         "accepted_shells": None if host.accepted_shells is None else sorted(host.accepted_shells),
         "stale_passwd": host.stale_passwd,
@@ -177,8 +179,6 @@ def write_plan(path: Path, document: dict) -> None:
 def read_plan(path: Path) -> SavedPlan:
     """The plan in PATH, refused (exit 2) unless it is whole, of this
     version, unchanged since it was written, and writable by its owner alone."""
-    from qmailsetup.hostio import read_consulted
-
     where = f"--plan {path}"
     try:
         data = read_consulted(path, limit=MAX_PLAN)
@@ -283,8 +283,6 @@ def taken_ids(saved: SavedPlan, host, name: str) -> str:
 def already_applied(saved: SavedPlan, spec: Spec, host) -> bool:
     """Whether the host is what applying the plan makes: in sync with its
     spec, each account it creates there with the ID planned."""
-    from qmailsetup.plan import make_plan
-
     if not make_plan(spec, host, fix_drift=any(c.drift for c in saved.changes)).in_sync:
         return False
     for change in saved.changes:
@@ -317,34 +315,3 @@ def check_origin(saved: SavedPlan, root: Path, platform: str, backend: str, wher
         raise BadInput(f"{where}: a plan for the platform {saved.platform}, not {platform}")
     if backend not in ("auto", saved.backend):
         raise BadInput(f"{where}: a plan for the backend {saved.backend}, not {backend}")
-
-
-# -- apply --plan FILE ------------------------------------------------------
-
-
-def run_saved_plan(*, plan_file: Path, root: Path, backend_name: str, platform: str, as_json: bool,
-                   detailed: bool) -> int:
-    from qmailsetup.platforms import choose_profile, require_format
-    from qmailsetup.run import carry_out
-
-    where = f"--plan {plan_file}"
-    saved = read_plan(plan_file)
-    check_origin(saved, root, platform, backend_name, where)
-    spec = saved_spec(saved, where)
-    profile = choose_profile(saved.platform, root)
-    require_format(profile, root)
-
-    def plan_saved(host) -> Plan:
-        # the files backend's locks are held already: the files checked
-        # here are the ones it writes over
-        host.require_read()
-        # the drift the plan fixes was allowed when it was made (--fix-drift)
-        plan = Plan(fix_drift=True)
-        if check_still_holds(saved, spec, host, where):
-            plan.changes = saved_changes(saved)
-        else:
-            plan.notes.append(f"{plan_file}: applied already; the host is as the plan leaves it")
-        return plan
-
-    return carry_out(spec, root, profile, saved.backend, plan_saved, dry_run=False, as_json=as_json,
-                     detailed=detailed)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
+from qmailsetup.outputs import OUTPUTS
+from qmailsetup.spec import Spec
+
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 KINDS = ("spec", "json")
 
 
 def spec_schema() -> dict:
-    from qmailsetup.spec import Spec
-
     schema = Spec.model_json_schema(by_alias=True, mode="validation")
     return {
         "$schema": DRAFT,
@@ -28,10 +31,6 @@ def spec_schema() -> dict:
 
 
 def json_schema() -> dict:
-    from pydantic import TypeAdapter
-
-    from qmailsetup.outputs import OUTPUTS
-
     union = OUTPUTS[0]
     for model in OUTPUTS[1:]:
         union = union | model

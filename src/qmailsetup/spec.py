@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -245,15 +246,14 @@ MAX_SPLIT = 1000
 
 
 def installation_names() -> list[str]:
-    from qmailsetup.installation import known_names  # only for a spec that names one, or the schema
+    # not at the top: installation.py imports this module
+    from qmailsetup.installation import known_names
 
     return known_names()
 
 
 def check_installation(value: str) -> str:
-    from qmailsetup.installation import known_names  # only for a spec that names one
-
-    known = known_names()
+    known = installation_names()
     if value not in known:
         raise ValueError(f"{value!r} is not a known installation ({', '.join(known)})")
     return value
@@ -337,8 +337,6 @@ def field_names(loc: tuple) -> list[str]:
 
 def meant_field(loc: tuple) -> str | None:
     """The field an unknown one at LOC is a misspelling of, if any."""
-    from difflib import get_close_matches  # only when a spec is wrong
-
     close = get_close_matches(str(loc[-1]), field_names(loc), n=1)
     return close[0] if close else None
 
@@ -365,7 +363,7 @@ def plain_reason(error: dict) -> str:
         # our own validators' words, the value shown as written
         return message.removeprefix("Value error, ")
     # pydantic's words for a kind PLAIN lacks, less its Python talk
-    return message.removeprefix("Input should be ").replace("valid ", "")  # pragma: no mutate (no spec field raises such a kind today)
+    return message.removeprefix("Input should be ").replace("valid ", "")
 
 
 def format_errors(source: str, error: ValidationError) -> list[str]:
@@ -399,8 +397,8 @@ def parse_spec(text: str, source: str) -> Spec:
 def load_spec(path: Path | None) -> Spec:
     """The spec in FILE, or the built-in qmail layout when there is none."""
     if path is None:
-        # beside this file: importlib.resources would cost more to import than the read
-        from qmailsetup.installation import with_setup_directories  # it reads specs: imported when used
+        # not at the top: installation.py imports this module
+        from qmailsetup.installation import with_setup_directories
 
         text = Path(__file__).with_name("default.toml").read_text()
         return with_setup_directories(parse_spec(text, "built-in default spec"), "built-in default spec")

@@ -12,7 +12,7 @@ diff's context lines, file names under the queue, another process's argv,
 paths. A control character there could drive the terminal (ESC[8m hides
 all that follows, a warning included; U+202E reverses what a line reads),
 so everything written to stdout, every error line (errors.one_line) and
-every string in --json (json_text) shows such characters escaped, the same
+every string in --json (output.json_text) shows such characters escaped, the same
 way in each (qmailsetup(8), SAFETY).
 """
 
@@ -55,13 +55,6 @@ def printable_data(value):
     if isinstance(value, (list, tuple)):
         return [printable_data(item) for item in value]
     return value
-
-
-def json_text(data) -> str:
-    """DATA as --json prints it."""
-    import json  # only for --json: every import counts in a dry run's start-up
-
-    return json.dumps(printable_data(data), indent=2) + "\n"
 
 
 def reopen_closed_descriptors() -> None:

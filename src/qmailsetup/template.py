@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -26,8 +26,8 @@ def rendered(value) -> str:
     return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
-class Template(NamedTuple):
+@dataclass(frozen=True)
+class Template:
     parts: tuple[tuple[str, ...], ...] = ()
     # the fields each part names, in the order of parts
     part_fields: tuple[frozenset[str], ...] = ()

@@ -9,18 +9,19 @@ whatever the locale, with no signal blocked in the child (the files
 backend holds SIGINT, SIGTERM and SIGHUP back while it holds its locks,
 userdb/lock.py, and the program it runs must stay interruptible),
 optionally bounded in time and in output, in another environment or
-directory, or as an unprivileged user. sh is imported only when a program
-runs: a dry run runs none.
+directory, or as an unprivileged user.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
+import signal
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
+
+import sh
 
 # Where the account tools live whatever PATH says: cron's PATH
 # (/usr/bin:/bin) and `env -i` leave out /usr/sbin, where useradd,
@@ -45,8 +46,8 @@ def stderr_line(stderr: str) -> str:
     return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
-class ToolResult(NamedTuple):
+@dataclass(frozen=True)
+class ToolResult:
     argv: tuple[str, ...]  # as asked for, argv[0] not yet a path
     returncode: int  # negative: killed by that signal
     stdout: str  # surrogate escapes for bytes that are not UTF-8 (paths round-trip)
@@ -58,19 +59,44 @@ class ToolResult(NamedTuple):
         return f"{' '.join(self.argv)}: exit {self.returncode}: {stderr_line(self.stderr)}"
 
 
-def child_setup(as_user: tuple[int, int] | None):
-    """What the child does before the exec: no signal held back, and, given
-    AS_USER (uid, gid), that user and group alone (no other groups)."""
-    import signal
+class Child:
+    """The child sh forks, as it tells its own process ID before its exec.
+    When the exec fails, sh raises ForkException and forgets the child,
+    which has exited: reap() waits for it, so that no zombie is left to
+    this process (or to whatever runs it and waits for its own children)."""
 
-    def setup() -> None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, set())
-        if as_user is not None:
-            os.setgroups([])
-            os.setgid(as_user[1])
-            os.setuid(as_user[0])
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        # what the child wrote is there when sh raises, after the child exited
+        os.set_blocking(self.read_end, False)
 
-    return setup
+    def setup(self, cwd: str | None, as_user: tuple[int, int] | None):
+        """What the child does before the exec: tell its process ID, hold
+        no signal back, go to CWD, and, given AS_USER (uid, gid), become
+        that user and group alone (no other groups)."""
+
+        def setup() -> None:
+            os.write(self.write_end, str(os.getpid()).encode())
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            if cwd is not None:
+                os.chdir(cwd)
+            if as_user is not None:
+                os.setgroups([])
+                os.setgid(as_user[1])
+                os.setuid(as_user[0])
+
+        return setup
+
+    def reap(self) -> None:
+        try:
+            told = os.read(self.read_end, 32)
+        except BlockingIOError:  # it failed before it could tell
+            return
+        os.waitpid(int(told), 0)
+
+    def close(self) -> None:
+        os.close(self.read_end)
+        os.close(self.write_end)
 
 
 class BoundedOutput:
@@ -96,7 +122,9 @@ class BoundedOutput:
             if not self.cut:
                 self.cut = True
                 try:
-                    process.kill_group()
+                    # the group the program leads (options: _new_group), by its ID, the
+                    # program's: never the group this process is in
+                    os.killpg(process.pid, signal.SIGKILL)
                 except ProcessLookupError:  # gone already
                     pass
             return True  # sh calls this no more, and keeps nothing itself
@@ -114,12 +142,6 @@ class BoundedOutput:
         }
 
 
-def exec_error(error) -> OSError:
-    """The OSError sh's child met in its exec (it reports only a traceback)."""
-    found = re.findall(r"\[Errno (\d+)\] ([^\n]*)", str(error))
-    return OSError(int(found[-1][0]), found[-1][1]) if found else OSError(errno.EIO, "could not be started")
-
-
 def run_tool(
     argv: Sequence[str], *, timeout: float | None = None, env: Mapping[str, str] | None = None,
     cwd: str | None = None, as_user: tuple[int, int] | None = None, output_limit: int | None = None,
@@ -129,17 +151,16 @@ def run_tool(
     gid; root can drop to it). Its exit status is in the result, not
     raised. FileNotFoundError when there is no such program; TimeoutError
     when it ran TIMEOUT seconds (it is killed); another OSError when it
-    could not be started. Given OUTPUT_LIMIT, at most that many bytes of
-    each of its stdout and stderr are kept; past them it is killed, and the
-    result says it was cut."""
-    import sh
-
+    could not be started (sh tells no more than that). Given OUTPUT_LIMIT,
+    at most that many bytes of each of its stdout and stderr are kept;
+    past them it is killed, and the result says it was cut."""
     try:
         command = sh.Command(find_tool(argv[0]) or argv[0])
     except sh.CommandNotFound:
         raise FileNotFoundError(errno.ENOENT, "command not found", argv[0]) from None
-    options = {"_tty_in": False, "_tty_out": False, "_encoding": "utf-8", "_preexec_fn": child_setup(as_user)}
-    given = {"_timeout": timeout, "_env": None if env is None else dict(env), "_cwd": cwd}
+    child = Child()
+    options = {"_tty_in": False, "_tty_out": False, "_encoding": "utf-8", "_preexec_fn": child.setup(cwd, as_user)}
+    given = {"_timeout": timeout, "_env": None if env is None else dict(env)}
     options.update({key: value for key, value in given.items() if value is not None})
     bounded = None if output_limit is None else BoundedOutput(output_limit)
     if bounded is not None:
@@ -151,8 +172,13 @@ def run_tool(
         code, stdout, stderr = error.exit_code, error.stdout, error.stderr
     except sh.TimeoutException:
         raise TimeoutError(errno.ETIMEDOUT, f"did not finish in {timeout:g} s", argv[0]) from None
-    except sh.ForkException as error:
-        raise exec_error(error) from None
+    except sh.ForkException:
+        child.reap()
+        # no errno: sh reports the exec's error only as the child's traceback
+        raise OSError(None, "could not be started (not a program this host runs, or not executable)",
+                      argv[0]) from None
+    finally:
+        child.close()
     if bounded is not None:
         stdout, stderr = bounded.stdout, bounded.stderr
     return ToolResult(tuple(argv), code, stdout.decode("utf-8", "surrogateescape"), stderr.decode("utf-8", "replace"),

@@ -17,16 +17,12 @@ or a hard link (target.py), else the run is refused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from qmailsetup import tools
+from qmailsetup.backends.commands import CommandBackend
+from qmailsetup.backends.files import FilesBackend
 from qmailsetup.choices import BACKENDS
 from qmailsetup.errors import BadInput, Refused
 from qmailsetup.target import Target
-
-if TYPE_CHECKING:
-    from qmailsetup.backends.commands import CommandBackend
-    from qmailsetup.backends.files import FilesBackend
 
 
 def tool_opens_etc(chosen: str, host) -> str | None:
@@ -81,12 +77,8 @@ def make_backend(name: str, host, locks: list | None = None):
     chosen = choose_backend(name, host.profile, host.root)
     backend: FilesBackend | CommandBackend
     if chosen == "files":
-        from qmailsetup.backends.files import FilesBackend
-
         backend = FilesBackend(host, locks)
     else:
-        from qmailsetup.backends.commands import CommandBackend
-
         backend = CommandBackend(chosen, host)
     program = None if host.target.live else tool_opens_etc(chosen, host)
     if program is not None:

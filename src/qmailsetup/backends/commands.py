@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from qmailsetup import tools
+from qmailsetup.backends.files import FilesBackend
 from qmailsetup.errors import BadInput, OperationFailed, QmailsetupError
+from qmailsetup.observe import read_files
 from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.template import Template
-
-if TYPE_CHECKING:
-    from qmailsetup.backends.files import FilesBackend
+from qmailsetup.userdb.pwdmkdb import post_edit_argv
+from qmailsetup.userdb.records import users_and_groups
 
 # which template carries out each kind of change
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
@@ -77,8 +78,6 @@ class CommandBackend:
 
     def commands(self, change: Change) -> list[list[str]]:
         if change.kind == "file":  # BSD's stale passwd: made again by the post-edit step (pwd_mkdb -p)
-            from qmailsetup.userdb.pwdmkdb import post_edit_argv
-
             return [post_edit_argv(self.host.profile, self.host.root)]
         name = TEMPLATES.get((change.kind, change.action))
         if name is None:
@@ -101,8 +100,6 @@ class CommandBackend:
     def writer(self):
         """The files backend, for the repairs no tool makes."""
         if self._writer is None:
-            from qmailsetup.backends.files import FilesBackend
-
             self._writer = FilesBackend(self.host)
         return self._writer
 
@@ -130,8 +127,6 @@ class CommandBackend:
         still those planned from), then run each change's commands in
         order, each tool by its absolute path (found outside PATH too:
         cron's PATH has no /usr/sbin); stop at the first failure."""
-        from qmailsetup import tools
-
         repairs = [c for c in changes if c.action == "repair"]
         if repairs:
             self.writer.apply(repairs, done)
@@ -153,9 +148,6 @@ class CommandBackend:
         """After CHANGE's tool failed: its account, when the tool wrote its
         passwd (group) line but not its shadow (gshadow) line (useradd and
         groupadd write them in that order), named as half-made."""
-        from qmailsetup.observe import read_files
-        from qmailsetup.userdb.records import users_and_groups
-
         if change.action != "create" or change.kind not in ACCOUNT_KINDS:
             return []
         host, etc = self.host, self.host.etc

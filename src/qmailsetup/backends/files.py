@@ -3,7 +3,7 @@ is trusted or none exists (--backend files; the generic platform).
 
 One transaction, as systemd-sysusers and shadow-utils' commonio make it:
 the run takes the locks the host's tools honour before it reads the
-files (transaction(), run.py), reads them once, plans, replaces each file
+files (transaction(), commands/apply.py), reads them once, plans, replaces each file
 atomically (userdb.write) in an order that keeps the database consistent
 at every instant, its FILE- backup made from the bytes read, and lets the
 locks go. Nothing that honours the locks can change a file between the
@@ -27,7 +27,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, OperationFailed, Refused, one_line
+from qmailsetup import output, tools
+from qmailsetup.errors import BadInput, OperationFailed, Refused
 from qmailsetup.hostio import kind_of
 from qmailsetup.observe import identity, read_bytes
 from qmailsetup.plan import ACCOUNT_KINDS, Change
@@ -39,6 +40,7 @@ from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.fieldtext import unwritable
 from qmailsetup.userdb.filekinds import FILE_KINDS, WRITE_ORDER
 from qmailsetup.userdb.flavor import FLAVORS
+from qmailsetup.userdb.pwdmkdb import post_edit_argv, run_post_edit, run_waiting
 from qmailsetup.userdb.write import WriteError, remove_stale_temps, replace_file
 
 # which field of the file a plan value goes to
@@ -152,7 +154,7 @@ UNWRITABLE = frozenset({errno.EROFS, errno.EPERM, errno.ENOSPC, errno.EDQUOT, er
 def transaction(etc, profile):
     """The locks of PROFILE's files in ETC (its flavor's and its also_locks),
     held for a real run from before observe reads the files to after the
-    last write (run.py), as a list.
+    last write (commands/apply.py), as a list.
     None, and nothing taken, where a file the flavor needs is missing
     (observe names it, exit 2) or ETC cannot be written at all (read-only,
     immutable or append-only, full): then no tool can change the files
@@ -201,8 +203,6 @@ def flush_name_caches(written: list[str]) -> None:
     """Tell a running nscd that passwd/group changed, as shadow-utils does,
     so that a name just created is not answered 'unknown' from its cache
     (qmail's own build looks the accounts up). Best effort."""
-    from qmailsetup import tools
-
     if tools.find_tool("nscd") is None:
         return
     tables = {FILE_KINDS[kind].nscd_table for kind in written}
@@ -222,7 +222,7 @@ class FilesBackend:
         # (transaction()); None: apply takes them itself
         self.locks = locks
         # the account files as this run leaves them (as read, until it
-        # writes): the closing check's reading (run.py)
+        # writes): the closing check's reading (commands/apply.py)
         self.files_after: dict[str, AccountFile] = host.files
         self.flavor = host.flavor
         # the flavor's lines, parsed as the profile's own are when it loads
@@ -412,10 +412,6 @@ class FilesBackend:
         root (none on /), and a busy flock is waited for, boundedly."""
         if not self.host.profile.post_edit:
             return
-        import sys
-
-        from qmailsetup.userdb.pwdmkdb import post_edit_argv, run_post_edit, run_waiting
-
         root = self.host.root
         argv = post_edit_argv(self.host.profile, root)
         lock.let_go_of(locks, self.host.etc, self.main_user_file)
@@ -434,9 +430,9 @@ class FilesBackend:
                 os.fchmod(fd, 0o644)  # whatever the umask
                 os.close(fd)
             self.write("passwd", data, None)  # passwd, made from master.passwd, was not read
-            written.append("passwd")  # pragma: no mutate (only flush_name_caches reads it now: any name but a group file is the passwd table)
+            written.append("passwd")
 
         run_post_edit(
             self.host.profile.name, argv, self.host.etc, run, write_passwd,
-            say=lambda note: print(f"qmailsetup: note: {one_line(note)}", file=sys.stderr),
+            say=output.note,
         )

@@ -7,12 +7,12 @@ is about, what was seen and what to do about it. runner.py collects them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 SEVERITIES = ("error", "warning", "info", "ok")
 
 
-class FindingId(NamedTuple):
+@dataclass(frozen=True)
+class FindingId:
     scope: str  # what apply does with its errors (below)
     about: str  # what it is about, as qmailsetup(8) lists it
 

@@ -24,9 +24,11 @@ where its code is not this host's to run.
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from pathlib import Path
 
+from qmailsetup import tools
 from qmailsetup.check import Finding
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import open_regular, read_fd
@@ -77,8 +79,6 @@ def nobody() -> tuple[int, int] | None:
     this run is not root's."""
     if os.geteuid() != 0:
         return None
-    import pwd
-
     try:
         account = pwd.getpwnam("nobody")
     except KeyError:
@@ -89,9 +89,7 @@ def nobody() -> tuple[int, int] | None:
 def run_showctl(program: Path):
     """PROGRAM run as nobody, no stdin, a bare environment, at most TIMEOUT
     seconds (TimeoutError after) and OUTPUT_LIMIT bytes of output (then killed)."""
-    from qmailsetup.tools import run_tool
-
-    return run_tool([str(program)], timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin"}, cwd="/", as_user=nobody(),
+    return tools.run_tool([str(program)], timeout=TIMEOUT, env={"PATH": "/usr/bin:/bin"}, cwd="/", as_user=nobody(),
                     output_limit=OUTPUT_LIMIT)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qmailsetup.check import Finding
 from qmailsetup.check.mounts import Mount, contains, holding, nearest_existing
+from qmailsetup.hostio import inode_flags as flags_of
 from qmailsetup.installation import QmailInstall, qmail_install
 from qmailsetup.spec import Spec
 from qmailsetup.target import Target
@@ -149,8 +150,6 @@ def inode_flags(path: str) -> int | None:
     filesystem has none."""
     if not LINUX:
         return None
-    from qmailsetup.hostio import inode_flags as flags_of
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from qmailsetup import tools
 from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, read_regular
 
@@ -78,7 +79,7 @@ def parse_mountinfo(data: bytes) -> list[Mount]:
             continue
         fields = line.split(b" ")
         try:
-            separator = fields.index(b"-", 6)  # pragma: no mutate (fields 0-5, numbers and absolute paths, are never "-")
+            separator = fields.index(b"-", 6)
             mount_id, parent_id, device, root, point, per_mount = fields[:6]
             fstype, source, per_super = fields[separator + 1 : separator + 4]
         except ValueError:
@@ -146,10 +147,8 @@ def merge_bsd(from_p: list[Mount], plain: list[Mount]) -> list[Mount]:
 def run_mount(*args: str) -> str | None:
     """What `mount ARGS` prints in the C locale (the BSDs only; Linux reads
     /proc), or None when it cannot run or fails."""
-    from qmailsetup.tools import run_tool
-
     try:
-        done = run_tool(["mount", *args], env={**os.environ, "LC_ALL": "C"})
+        done = tools.run_tool(["mount", *args], env={**os.environ, "LC_ALL": "C"})
     except OSError:
         return None
     return done.stdout if done.returncode == 0 else None

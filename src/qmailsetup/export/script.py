@@ -24,6 +24,7 @@ from qmailsetup.platforms import NON_LOGIN_SHELLS, Profile
 from qmailsetup.spec import Spec
 from qmailsetup.template import Template
 from qmailsetup.userdb.filekinds import FILE_KINDS, FileKind
+from qmailsetup.userdb.flavor import FLAVORS
 
 # marks a value the script computes when it runs: MARK name MARK
 MARK = "\0"
@@ -304,8 +305,6 @@ def command_line(template: Template, values: dict, expressions: dict[str, str]) 
 def field_numbers(flavor: str) -> dict[str, str]:
     """Where each value is in the users file of FLAVOR and in the group
     file, counted from 1 as awk does."""
-    from qmailsetup.userdb.flavor import FLAVORS
-
     users, group = FILE_KINDS[FLAVORS[flavor].users], FILE_KINDS["group"]
 
     def number(kind: FileKind, label: str) -> str:

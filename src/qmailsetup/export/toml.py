@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from qmailsetup.commands.env import require_accounts
 from qmailsetup.export import Output
+from qmailsetup.observe import observe
 from qmailsetup.platforms import Profile
 from qmailsetup.spec import Spec
 
@@ -52,9 +54,6 @@ def pinned(entry: dict, key: str, records) -> dict:
 
 
 def pinned_spec(spec: Spec, profile: Profile, source: str, root: Path) -> list[Output]:
-    from qmailsetup.env import require_accounts
-    from qmailsetup.observe import observe
-
     host = observe(spec, root, profile)
     require_accounts(spec, host)
     data = spec.model_dump(mode="json", by_alias=True)

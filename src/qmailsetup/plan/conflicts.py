@@ -62,7 +62,7 @@ def group_conflict(p: Planning, name: str, gid: int | None) -> str | None:
         return made_meanwhile(p, Kind.GROUP, name)
     if name in host.nss_groups:
         return f"exists only in NSS (gid {host.nss_groups[name]}), not in the local group file"
-    holder = None if gid is None else host.gid_holder(gid)  # pragma: no mutate (no entry holds None either)
+    holder = None if gid is None else host.gid_holder(gid)
     return None if holder is None else f"gid {gid} is already held by group {holder}"
 
 

@@ -23,6 +23,6 @@ The modules, one job each:
 - quarantine.py, lock.py: where what cannot be explained goes; the lock
   qmail-send holds while it runs;
 - check.py, create.py, repair.py: the three commands, each returning data
-  and an exit status; report.py prints them.
+  and an exit status (commands/queue.py runs them, output.py prints them).
 """
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from qmailsetup.check import Finding
-from qmailsetup.errors import EXIT_OK, EXIT_REFUSED, QmailsetupError
+from qmailsetup.errors import QmailsetupError
 from qmailsetup.observe import HostState
 from qmailsetup.queue.model import NotReady, QueueModel, open_queue, queue_model
 from qmailsetup.queue.survey import Survey
@@ -121,7 +121,3 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
             survey.close()
         os.close(fd)
     return survey_findings(survey, model, host, where)
-
-
-def check_status(findings: list[Finding]) -> int:
-    return EXIT_REFUSED if any(f.severity == "error" for f in findings) else EXIT_OK

@@ -9,7 +9,7 @@ lock/sendmutex again would let qmail-send start on a half-repaired queue."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qmailsetup.errors import EXIT_OK, Refused, first_of
 from qmailsetup.observe import HostState
@@ -32,7 +32,6 @@ class Outcome:
     status: int = EXIT_OK
     quarantine: str | None = None
     messages: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def create_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:

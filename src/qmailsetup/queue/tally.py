@@ -29,6 +29,7 @@ LABELS = {
     "unknown": "entries in the queue that are not qmail's, left alone",
 }
 CHANGES = ("mkdir", "mkfile", "mkfifo", "chown", "chmod", "rename", "finish", "quarantine", "rmdir")
+SEEN = tuple(key for key in LABELS if key not in CHANGES)
 
 
 @dataclass
@@ -64,4 +65,4 @@ class Tally:
         return [(key, self.counts[key]) for key in CHANGES if key in self.counts]
 
     def seen(self) -> list[tuple[str, Count]]:
-        return [(key, self.counts[key]) for key in LABELS if key not in CHANGES and key in self.counts]
+        return [(key, self.counts[key]) for key in SEEN if key in self.counts]

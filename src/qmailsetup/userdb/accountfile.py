@@ -108,7 +108,7 @@ class AccountFile:
         # it holds is unknown, not absent
         self.readable = readable
         # names the file has (st_nlink): a rewrite by rename leaves the others behind
-        self.links = 1  # pragma: no mutate (observe sets st_nlink on every file that exists; only those are asked)
+        self.links = 1
         # why a rename cannot replace the file, as observe found it while it
         # had the file open (EtcDir.unreplaceable); None: it can
         self.unreplaceable: str | None = None
@@ -293,7 +293,7 @@ class AccountFile:
         at = self.nis_start()
         cuts.append((at, at, "".join(":".join(fields) + "\n" for fields in append)))
         pieces, position = [], 0
-        for start, end, new in sorted(cuts, key=lambda cut: (cut[0], cut[1])):  # pragma: no mutate (cuts never overlap: by start, end or whole, one order)
+        for start, end, new in sorted(cuts, key=lambda cut: (cut[0], cut[1])):
             pieces += [content[position:start], new]
             position = end
         pieces.append(content[position:])
@@ -353,9 +353,9 @@ class Lines(Sequence[str]):
     def start(self, number: int) -> int:
         """Where line NUMBER starts (the end, for the line after the last)."""
         content = self.content
-        if number >= self.total:  # pragma: no mutate (the walk back below gives the end too)
+        if number >= self.total:
             return len(content)
-        if number <= self.total // 2:  # pragma: no mutate (both walks find the line: this only picks the shorter)
+        if number <= self.total // 2:
             position = 0
             for _ in range(number):
                 position = content.index("\n", position) + 1
@@ -370,7 +370,7 @@ class Lines(Sequence[str]):
             first, last, step = item.indices(self.total)
             if step != 1:
                 raise ValueError("only contiguous slices")
-            if last <= first:  # pragma: no mutate (an empty slice: the walk below gives [] too)
+            if last <= first:
                 return []
             start = self.start(first)
             end = start
@@ -392,12 +392,12 @@ def id_near_end(data: bytes, kind: str, name: str) -> int | None:
     has 100,000 lines, and this runs once per account made)."""
     prefix = name.encode() + b":"
     if data.startswith(prefix):
-        start = 0  # pragma: no mutate (a first byte less of the name leaves the fields as they are)
+        start = 0
     else:
         found = data.rfind(b"\n" + prefix)
         if found < 0:
             return None
-        start = found + 1  # pragma: no mutate (a first byte less of the name leaves the fields as they are)
+        start = found + 1
     end = data.find(b"\n", start)  # no copy of the rest: a large file has 100,000 lines after a name on its first
     fields = data[start : end if end >= 0 else len(data)].split(b":")
     column = FILE_KINDS[kind].id_column

@@ -76,7 +76,7 @@ class FileKind:
         shown, unless it is blank or a lone NIS '+' or '-'."""
         column = self.column(self.password)
         body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
-        fields = body.split(":", column + 1)  # pragma: no mutate (the limit only spares splitting the rest, which join puts back)
+        fields = body.split(":", column + 1)
         if len(fields) <= column:
             text = body.lstrip("# \t")
             return line if text in ("", "+", "-") else body[: len(body) - len(text)] + HIDDEN + newline

@@ -11,11 +11,11 @@ files of one account go together, is filekinds.py's (FILE_KINDS).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 
-# a NamedTuple: defined as every run starts, cheaper than a frozen dataclass (bench/README.md)
-class Flavor(NamedTuple):
+@dataclass(frozen=True)
+class Flavor:
     name: str
     # the files it keeps; the optional ones are used when present
     required: tuple[str, ...]

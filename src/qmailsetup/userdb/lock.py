@@ -73,7 +73,7 @@ def lock_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0  # pragma: no mutate (any value out of range is refused alike)
+        value = -1.0
     if not 0 <= value <= 3600:
         raise BadInput(f"{TIMEOUT_VARIABLE}={raw!r}: not a number of seconds between 0 and 3600")
     return value
@@ -123,12 +123,12 @@ def fcntl_holder(fd: int) -> str:
     """'PID n' of the process holding a write lock on FD, where the layout
     of struct flock is known (Linux); else 'another process'."""
     if sys.platform != "linux":
-        return "another process"  # pragma: no mutate (reached only off Linux, where these tests do not run)
+        return "another process"
     try:
-        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # pragma: no mutate (lckpwdf locks the whole file: unsigned codes, a start of 1 or a PID in the probe get the same answer)
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
         answer = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))
     except OSError:
-        return "another process"  # pragma: no mutate (F_GETLK fails only where lockf failed for a reason other than a holder, and then no holder is named)
+        return "another process"
     return f"PID {answer[4]}" if answer[0] != fcntl.F_UNLCK and answer[4] > 0 else "another process"
 
 
@@ -139,10 +139,10 @@ class PidFileLock:
         self.etc = etc
         self.name, self.temp = f"{target}.lock", f"{target}.{os.getpid()}"
         self.lock = etc.shown(self.name)  # as messages name it
-        self.held = False  # pragma: no mutate (None is as false; release() is called only after acquire())
+        self.held = False
 
     def link(self) -> None:
-        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)  # pragma: no mutate (self.temp was just made a regular file: following it changes nothing)
+        os.link(self.temp, self.name, src_dir_fd=self.etc.fd, dst_dir_fd=self.etc.fd, follow_symlinks=False)
 
     def acquire(self) -> None:
         self.key = (self.etc.key(), self.name)
@@ -209,7 +209,7 @@ class PidFileLock:
     def release(self) -> None:
         if not self.held:
             return
-        self.held = False  # pragma: no mutate (None is as false)
+        self.held = False
         HELD_PIDFILES.discard(self.key)
         try:
             if self.holder() == os.getpid():
@@ -242,7 +242,7 @@ class ExclusiveFileLock:
     def __init__(self, etc: EtcDir, name: str) -> None:
         self.etc, self.name = etc, name
         self.path = etc.shown(name)
-        self.identity: tuple[int, int] | None = None  # pragma: no mutate ('' matches no file either)
+        self.identity: tuple[int, int] | None = None
 
     def acquire(self) -> None:
         try:
@@ -421,8 +421,8 @@ def check_interrupted() -> None:
     """Act on a SIGINT/SIGTERM/SIGHUP held back since the locks were taken."""
     pending = signal.sigpending() & DEFERRED_SIGNALS
     if pending:
-        info = signal.sigtimedwait(pending, 0)  # pragma: no mutate (the signal is pending already: a longer timeout never waits)
-        name = signal.Signals(info.si_signo).name if info else "a signal"  # pragma: no mutate (None only if another thread took it; there is one)
+        info = signal.sigtimedwait(pending, 0)
+        name = signal.Signals(info.si_signo).name if info else "a signal"
         raise OperationFailed(f"interrupted by {name}; stopped at a safe point, locks released")
 
 

@@ -16,9 +16,11 @@ file (lock.let_go_of makes sure). A busy lock is waited for, boundedly.
 from __future__ import annotations
 
 import os
+import time
 from operator import itemgetter
 from pathlib import Path
 
+from qmailsetup import tools
 from qmailsetup.errors import OperationFailed
 from qmailsetup.hostio import read_fd
 from qmailsetup.userdb import lock
@@ -74,10 +76,6 @@ def run_waiting(argv: list[str], etc, timeout: float, written: list[str]) -> Non
     of waiting), wait for that lock to be free and run it again, for at
     most TIMEOUT seconds in all. FileNotFoundError when there is no such
     command; OperationFailed, naming what to run again, else."""
-    import time
-
-    from qmailsetup import tools
-
     deadline = time.monotonic() + timeout
     # the next run finds master.passwd in sync, so say what is left to do
     left = f"{', '.join(written)} written but the databases not rebuilt: run that command again once it can succeed"

@@ -77,7 +77,7 @@ def install(dir_fd: int, name: str, data: bytes, like: os.stat_result, xattrs: d
         fd = os.open(
             temp,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL  # a name already there, a planted link too, fails
-            | os.O_NOFOLLOW | os.O_CLOEXEC,  # pragma: no mutate (implied by O_EXCL and by Python's os.open)
+            | os.O_NOFOLLOW | os.O_CLOEXEC,
             0o600, dir_fd=dir_fd)
         try:
             step = f"setting the owner of {temp}"
@@ -110,9 +110,9 @@ def created_with(mode: int) -> os.stat_result:
     and the owner and group it is created with (-1: fchown keeps them)."""
     return os.stat_result((
         stat.S_IFREG | mode,
-        0, 0, 1,  # pragma: no mutate (inode, device, links: install() never reads them)
+        0, 0, 1,  # inode, device, links
         -1, -1,
-        0, 0, 0, 0,  # pragma: no mutate (size and times: install() never reads them)
+        0, 0, 0, 0,  # size and times
     ))
 
 
@@ -185,6 +185,6 @@ def holds_pid(etc: EtcDir, name: str, pid: int) -> bool:
     except OSError:
         return False
     try:
-        return read_fd(fd, 32) == f"{pid}\0".encode()  # pragma: no mutate (the limit only bounds the read: "<pid>NUL" is shorter)
+        return read_fd(fd, 32) == f"{pid}\0".encode()
     finally:
         os.close(fd)

@@ -15,19 +15,14 @@ have, are refused (exit 3): a build must not go on with half the numbers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from qmailsetup.errors import BadInput, Refused
+from qmailsetup.errors import EXIT_OK, BadInput, Refused
 from qmailsetup.layout import standard_names
 from qmailsetup.observe import HostState, observe
 from qmailsetup.platforms import choose_profile
 from qmailsetup.spec import Spec, load_spec
-
-
-def sh_quote(value: str) -> str:
-    """Single quotes, always: nothing inside them is special to sh but the
-    quote itself, written '\\'' (close, escaped quote, reopen)."""
-    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def variable(prefix: str, name: str) -> str:
@@ -91,12 +86,14 @@ def require_accounts(spec: Spec, host: HostState) -> None:
         raise Refused(f"the host does not have the spec's IDs: {'; '.join(wrong)}")
 
 
-def env_text(spec: Spec, host: HostState) -> str:
-    require_accounts(spec, host)
-    return "".join(f"{key}={sh_quote(value)}\n" for key, value in assignments(spec, host))
+@dataclass(frozen=True)
+class Assignments:
+    pairs: list[tuple[str, str]]  # (variable, value), in the order printed
+    status: int = EXIT_OK
 
 
-def run_env(*, spec_file: Path | None, root: Path, platform: str) -> str:
+def run(*, spec_file: Path | None, root: Path, platform: str) -> Assignments:
     spec = load_spec(spec_file)
-    profile = choose_profile(platform, root)
-    return env_text(spec, observe(spec, root, profile))
+    host = observe(spec, root, choose_profile(platform, root))
+    require_accounts(spec, host)
+    return Assignments(assignments(spec, host))
