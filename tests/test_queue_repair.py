@@ -83,6 +83,18 @@ def test_the_dry_run_writes_nothing_and_plans_what_the_repair_does(made, tmp_pat
     assert example == "info/3/49 (no message 49)"
 
 
+def test_the_dry_run_counts_the_owners_a_repair_changes(made, tmp_path):
+    """A queued message's intd and todo entries are one file (qmail-queue
+    links the one to the other): its owner is changed once, and counted
+    once, in the plan too."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy")
+    planned, done = repair(copy, spec, "--dry-run"), repair(copy, spec)
+    assert counts(planned) == counts(done)
+    queue = copy / "var/qmail/queue"
+    assert counts(done)["chown"] == len({p.lstat().st_ino for p in [queue, *queue.rglob("*")]})  # each file once
+
+
 def swap(queue: Path, one: int, other: int) -> None:
     """Give the messages ONE and OTHER each other's number, every entry
     (what a restore of two messages onto each other's inodes looks like)."""

@@ -35,6 +35,7 @@ MESSAGE = "mess"
 # reads them: todo and info first, so that by the time intd, local, remote
 # and bounce are read it is known which messages have an envelope
 ENVELOPES = ("todo", "info", "intd", "local", "remote", "bounce")
+TODO, INTD = "todo", "intd"
 # qmail-queue's pid/PID.TIME.SEQ files, removed by qmail-clean 36 hours on
 PIDS = "pid"
 LOCK = "lock"

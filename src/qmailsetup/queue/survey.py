@@ -37,7 +37,7 @@ from bisect import bisect_left
 
 from qmailsetup.errors import OperationFailed
 from qmailsetup.hostio import kind_of
-from qmailsetup.queue.model import ENVELOPES, MESSAGE, PIDS, STAGED, Kind
+from qmailsetup.queue.model import ENVELOPES, INTD, MESSAGE, PIDS, STAGED, TODO, Kind
 from qmailsetup.queue.moves import BITS, NO_SPLIT, Moves
 from qmailsetup.queue.structure import Structure
 from qmailsetup.queue.walk import number, staged_number
@@ -172,7 +172,7 @@ class Survey(Structure, Moves):
                             fine = not owners.alike(info) and owners.judge(f"{relative}/{name}", info, kind.file, kind_name)
                         if bulk is not None and (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))):
                             if not fine:
-                                self.fix(fd, name, f"{relative}/{name}", info, kind.file)
+                                self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
                             bulk.append(name)
                             continue
                         # the common case, a message's entry where qmail put it, first and fast
@@ -192,7 +192,7 @@ class Survey(Structure, Moves):
                                         continue
                                     self.rename(kind, split_dir, relative, name_number, at, pending)
                                 if not fine:
-                                    self.fix(fd, name, f"{relative}/{name}", info, kind.file)
+                                    self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
                                 continue
                         self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
                 if bulk and not self.at_home(bulk, low, high, bit):
@@ -286,7 +286,19 @@ class Survey(Structure, Moves):
         elif verdict == MOVE:
             self.rename(kind, split_dir, relative, int(name), position, pending)
         if not fine:
-            self.fix(fd, name, path, info, kind.file)
+            self.fix_envelope(kind, split_dir, fd, name, path, info)
+
+    def fix_envelope(self, kind: Kind, split_dir: int | None, fd: int, name: str, path: str, info) -> None:
+        """fix() for the entry NAME of KIND. A queued message's intd entry
+        is its todo entry's file (qmail-queue links todo/I to intd/I,
+        docs/queue.md), fixed with it, todo being read first: a dry run
+        counts it once, as a repair changes it once."""
+        if not self.act and kind.name == INTD and info.st_nlink > 1:
+            todo = self.fds.get(TODO if split_dir is None else f"{TODO}/{split_dir}")
+            same = None if todo is None else self.lstat(name, todo)
+            if same is not None and (same.st_dev, same.st_ino) == (info.st_dev, info.st_ino):
+                return
+        self.fix(fd, name, path, info, kind.file)
 
     def rename(self, kind: Kind, split_dir: int | None, relative: str, name: int, position: int,
                pending: array) -> None:
