@@ -10,15 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, skip_or_fail
+from conftest import cli
 from queues import made_queue, place, queue_cli, queue_message, restored, some_messages
 from snapshot import snapshot
 
-
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("lays out queues with qmail's owners: needs root")
+pytestmark = pytest.mark.root("lays out queues with qmail's owners")
 
 
 @pytest.fixture

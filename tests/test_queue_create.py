@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_or_fail
 from queues import IDS, made_queue, queue_cli, queue_message, queue_root
 from snapshot import snapshot
 from trees import FIXTURES
@@ -21,10 +20,7 @@ NAMES = {7794: "qmailq", 7795: "qmailr", 7796: "qmails", 2107: "qmail"}
 TYPES = {stat.S_IFDIR: "d", stat.S_IFREG: "f", stat.S_IFIFO: "p"}
 
 
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("makes the queue with qmail's owners: needs root")
+pytestmark = pytest.mark.root("makes the queue with qmail's owners")
 
 
 def listing(home: Path) -> list[tuple[str, str, str, str, str]]:

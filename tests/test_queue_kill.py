@@ -29,10 +29,7 @@ class Killed(BaseException):
     """The run stops here, as if killed: no handler of the code under test catches it."""
 
 
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("lays out queues with qmail's owners: needs root")
+pytestmark = [pytest.mark.root("lays out queues with qmail's owners"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -18,16 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_or_fail
 from namespace import private_mounts
 from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
 from snapshot import snapshot
 
-
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("lays out queues with qmail's owners: needs root")
+pytestmark = pytest.mark.root("lays out queues with qmail's owners")
 
 
 @pytest.fixture
@@ -276,6 +271,7 @@ def test_the_lock_directory_made_again_with_its_files(made):
     checks_clean(root, spec)
 
 
+@pytest.mark.slow
 def test_a_thousand_split_directories(tmp_path):
     root, spec, queue = made_queue(tmp_path, split=1000)
     some_messages(queue, count=8, split=1000)
@@ -306,6 +302,7 @@ def limited(soft: int, hard: int):
     return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@pytest.mark.slow
 def test_the_limit_of_open_files_is_raised_or_named_before_anything_is_written(tmp_path):
     root, spec, queue = made_queue(tmp_path, split=100)
     some_messages(queue, count=4, split=100)
