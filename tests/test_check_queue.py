@@ -21,6 +21,7 @@ RECORDED = FIXTURES / "queue/netqmail-1.06.txt"
 # the install-ids numbers the recording was made with
 IDS = {"root": 0, "qmailq": 7794, "qmailr": 7795, "qmails": 7796, "qmail": 2107}
 SPEC = EXAMPLES / "install-ids.toml"
+REPAIR = "stop qmail-send, then run qmailsetup queue repair"
 
 
 def recorded() -> list[tuple[str, str, str, int, str]]:
@@ -85,14 +86,15 @@ def test_a_renumbered_send_user_is_counted_with_examples_and_the_chowns(root):
         f"75 of 108 entries under {queue} differ from what qmail sets: "
         "bounce is 7796:qmail 0700 (wants qmails:qmail 0700), info is 7796:qmail 0700 (wants qmails:qmail 0700), "
         "info/0 is 7796:qmail 0700 (wants qmails:qmail 0700), info/1 is 7796:qmail 0700 (wants qmails:qmail 0700), "
-        "info/10 is 7796:qmail 0700 (wants qmails:qmail 0700), ...; "
+        "info/2 is 7796:qmail 0700 (wants qmails:qmail 0700), ...; "
         "uid 7796 belongs to no account (left from before a renumber or a restore?)"
     )
     assert finding["remedy"] == (
-        "stop qmail (qmail-send and qmail-smtpd), then: "
+        f"{REPAIR} --root {root} (--dry-run shows what it would do; it refuses while qmail-send runs); "
+        "by hand: stop qmail (qmail-send and qmail-smtpd), then: "
         f"chown -R qmails:qmail {queue}/bounce; chown -R qmails:qmail {queue}/info; "
-        f"chown -R qmails:qmail {queue}/local; chown qmails:qmail {queue}/lock/sendmutex; "
-        f"chown qmails:qmail {queue}/lock/trigger; chown -R qmails:qmail {queue}/remote"
+        f"chown -R qmails:qmail {queue}/local; chown -R qmails:qmail {queue}/remote; "
+        f"chown qmails:qmail {queue}/lock/sendmutex; chown qmails:qmail {queue}/lock/trigger"
     )
 
 
@@ -108,13 +110,13 @@ def test_message_files_keep_any_group_but_not_any_owner_or_mode(root):
     queue = f"{root}/var/qmail/queue"
     assert finding["message"] == (
         f"3 of 108 entries under {queue} differ from what qmail sets: "
-        "info/4 is qmails:nofiles 0700 (wants qmails:qmail 0700), mess/3/302 is qmailq:nofiles 0600 "
-        "(wants qmailq:(any group) 0644), mess/7 is qmailq:qmail 0755 (wants qmailq:qmail 0750)"
+        "mess/7 is qmailq:qmail 0755 (wants qmailq:qmail 0750), info/4 is qmails:nofiles 0700 "
+        "(wants qmails:qmail 0700), mess/3/302 is qmailq:nofiles 0600 (wants qmailq:(any group) 0644)"
     )
-    assert finding["remedy"] == (
-        "stop qmail (qmail-send and qmail-smtpd), then: chown -R qmails:qmail "
-        f"{queue}/info; find {queue}/mess -type f ! -perm 0644 -exec chmod 0644 {{}} +; "
-        f"find {queue}/mess -type d ! -perm 0750 -exec chmod 0750 {{}} +"
+    assert finding["remedy"].endswith(
+        "by hand: stop qmail (qmail-send and qmail-smtpd), then: chown -R qmails:qmail "
+        f"{queue}/info; find {queue}/mess -type d ! -perm 0750 -exec chmod 0750 {{}} +; "
+        f"find {queue}/mess -type f ! -perm 0644 -exec chmod 0644 {{}} +"
     )
 
 

@@ -20,6 +20,7 @@ from qmailsetup.commands import (
     check as check_command,
     env as env_command,
     export as export_command,
+    queue as queue_command,
 )
 from qmailsetup.errors import COMMAND_EXITS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, QmailsetupError
 from qmailsetup.schema import schema_text
@@ -284,6 +285,57 @@ class SchemaKind(StrEnum):
 def schema(kind: Annotated[SchemaKind, typer.Argument(metavar="KIND", help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
     """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
     output.write(schema_text(kind.value))
+
+
+queue_app = typer.Typer(
+    name="queue",
+    help="qmail's queue: create it as qmail's installer does, check it, repair it after a restore.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(queue_app)
+
+
+QueueDryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be done; write nothing.")]
+
+
+def queue_change(action: str, root: str, spec: str | None, platform: str, json: bool, dry_run: bool) -> None:
+    outcome = queue_command.change(action, root=check_root(root), spec_file=spec_path(spec), platform=platform,
+                                   dry_run=dry_run)
+    output.queue_changed(outcome, json)
+    raise typer.Exit(outcome.status)
+
+
+@queue_app.command("create", epilog=epilog(
+    "queue", "qmailsetup queue create", "qmailsetup queue create --root \"$DESTDIR\" --spec my.toml"))
+def queue_create(dry_run: QueueDryRun = False, spec: SpecOption = None, root: RootOption = "/",
+                 platform: PlatformOption = "auto", json: JsonOption = False) -> None:
+    """Make the queue as the installation's installer does (its directories split by conf-split, lock/tcpto,
+    lock/sendmutex, the FIFO lock/trigger), or put back what is missing, owners and modes; idempotent."""
+    queue_change("create", root, spec, platform, json, dry_run)
+
+
+@queue_app.command("check", epilog=epilog("queue", "qmailsetup queue check", "qmailsetup queue check --json"))
+def queue_check(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOption = "auto",
+                json: JsonOption = False) -> None:
+    """Check the queue: its structure, owners and modes, every message named after its inode in its split
+    directory, entries no message explains, what qmail-queue left. Read only.
+
+    Exit 3 when a finding is an error.
+    """
+    result = queue_command.check(root=check_root(root), spec_file=spec_path(spec), platform=platform)
+    output.queue_checked(result, json)
+    raise typer.Exit(result.status)
+
+
+@queue_app.command("repair", epilog=epilog(
+    "queue", "svc -d /service/qmail-send && qmailsetup queue repair --dry-run", "qmailsetup queue repair"))
+def queue_repair(dry_run: QueueDryRun = False, spec: SpecOption = None, root: RootOption = "/",
+                 platform: PlatformOption = "auto", json: JsonOption = False) -> None:
+    """Repair the queue after a restore: owners and modes, every message renamed after its inode with all its
+    entries in their split directories, lock files remade; what no message explains goes into a quarantine
+    beside the queue, never deleted. Refused (exit 6) while qmail-send runs; qmail-send cannot start meanwhile."""
+    queue_change("repair", root, spec, platform, json, dry_run)
 
 
 def run_command(argv: list[str] | None) -> int:

@@ -5,6 +5,8 @@ from qmailsetup.streams import printable
 # qmailsetup(8)'s exit codes; the errors below carry theirs
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_CHANGES = 0, 1, 2, 3, 4
 EXIT_CHECK_ERRORS = 5
+# queue repair: qmail-send (or another repair) holds lock/sendmutex
+EXIT_SEND_RUNNING = 6
 
 BAD_INPUT = "bad input: usage, invalid spec, unreadable or malformed account file"
 
@@ -48,6 +50,16 @@ COMMAND_EXITS = {
     "schema": (
         (EXIT_OK, "printed"),
         (EXIT_BAD_INPUT, "usage: neither spec nor json"),
+    ),
+    "queue": (
+        (EXIT_OK, "create: the queue is as the installer makes it; check: no finding is an error; repair: "
+         "repaired, or nothing to do (--dry-run: the plan shown, nothing written)"),
+        (EXIT_FAILED, "an I/O error; a rerun finishes the job (repair: qmail-send cannot start until then)"),
+        (EXIT_BAD_INPUT, BAD_INPUT),
+        (EXIT_REFUSED, "check: a finding is an error; create, repair: refused, nothing written (qmail's accounts "
+         "missing, no queue to repair, a path of another type than create makes, a link on the way others than "
+         "root may change, an interrupted repair create will not undo)"),
+        (EXIT_SEND_RUNNING, "repair: qmail-send (or another repair) holds lock/sendmutex; nothing written"),
     ),
 }
 

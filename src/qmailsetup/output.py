@@ -25,6 +25,8 @@ from textwrap import wrap
 
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.errors import one_line
+from qmailsetup.queue.create import Outcome
+from qmailsetup.queue.tally import LABELS, Count
 from qmailsetup.streams import printable_data
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 
@@ -271,3 +273,65 @@ def exported(result) -> None:
         write(result.outputs[0].text)
     for path in result.written or []:
         line(f"wrote {path}")
+
+
+# queue
+
+def queue_checked(result, as_json: bool) -> None:
+    """`qmailsetup queue check`'s findings (commands/check.Checked), as
+    `qmailsetup check` prints its own."""
+    if as_json:
+        write(json_text({"findings": [f.data() for f in result.findings]}))
+    else:
+        write(check_text(result.findings, f"qmailsetup queue check: {result.root}"))
+
+
+def count_line(key: str, count: Count) -> str:
+    examples = ", ".join(count.examples) + (", ..." if count.count > len(count.examples) else "")
+    return one_line(f"  {key:<10} {count.count} {LABELS[key]}" + (f": {examples}" if examples else ""))
+
+
+def outcome_text(outcome: Outcome) -> str:
+    """What queue create or repair did, or would do: a line per kind of
+    change, counted, with examples; then what was seen and left alone."""
+    head = f"qmailsetup queue {outcome.command}: {outcome.queue} ({outcome.installation}, conf-split {outcome.split})"
+    if outcome.dry_run:
+        head += "; dry run, nothing written"
+    lines = [one_line(head)]
+    changes = outcome.tally.changes()
+    lines += [count_line(key, count) for key, count in changes]
+    if outcome.quarantine:
+        lines.append(one_line(f"  the quarantine: {outcome.quarantine}"))
+    seen = outcome.tally.seen()
+    if seen:
+        lines.append("seen:")
+        lines += [count_line(key, count) for key, count in seen]
+    total = sum(count.count for _, count in changes)
+    if not total:
+        lines.append("nothing to do: the queue is as qmail makes it")
+    elif outcome.dry_run:
+        lines.append(f"{total} changes to make; qmailsetup queue {outcome.command} makes them")
+    else:
+        lines.append(f"{total} changes made")
+    return "\n".join(lines) + "\n"
+
+
+def outcome_data(outcome: Outcome) -> dict:
+    """The outcome as --json prints it (outputs.QueueOutput)."""
+    return {
+        "command": outcome.command,
+        "queue": outcome.queue,
+        "installation": outcome.installation,
+        "split": outcome.split,
+        "dry_run": outcome.dry_run,
+        "in_sync": not outcome.tally.changes(),
+        "changes": [{"action": key, "count": c.count, "examples": c.examples} for key, c in outcome.tally.changes()],
+        "seen": [{"what": key, "count": c.count, "examples": c.examples} for key, c in outcome.tally.seen()],
+        "quarantine": outcome.quarantine,
+        "messages": outcome.messages,
+    }
+
+
+def queue_changed(outcome: Outcome, as_json: bool) -> None:
+    """What `qmailsetup queue create` or `queue repair` did (queue/create.Outcome)."""
+    write(json_text(outcome_data(outcome)) if as_json else outcome_text(outcome))

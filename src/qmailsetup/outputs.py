@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from qmailsetup.check import FINDING_IDS, SEVERITIES
 from qmailsetup.plan.model import Action, Kind
+from qmailsetup.queue.tally import CHANGES, SEEN
 
 FindingId = Literal[tuple(FINDING_IDS)]  # type: ignore[valid-type]
 Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
@@ -108,6 +109,39 @@ class ApplyOutput(Exact):
     plan_out: str | None = None
 
 
-# The queue commands' --json (queue create|check|repair) is being written
-# apart: its model goes here, and into OUTPUTS.
-OUTPUTS: tuple[type[BaseModel], ...] = (ApplyOutput, CheckOutput)
+QueueChange = Literal[CHANGES]  # type: ignore[valid-type]
+QueueSeen = Literal[SEEN]  # type: ignore[valid-type]
+
+
+class QueueCount(Exact):
+    count: int
+    # the first few (queue/tally.py EXAMPLES)
+    examples: list[str]
+
+
+class QueueChangeOut(QueueCount):
+    action: QueueChange
+
+
+class QueueSeenOut(QueueCount):
+    what: QueueSeen
+
+
+class QueueOutput(Exact):
+    """`qmailsetup queue create --json` and `queue repair --json` (queue
+    check prints check's): each kind of change counted, with examples."""
+
+    command: Literal["create", "repair"]
+    queue: str
+    installation: str
+    split: int
+    dry_run: bool
+    in_sync: bool
+    changes: list[QueueChangeOut]
+    seen: list[QueueSeenOut]
+    # where this repair kept what it could not explain, if it kept anything
+    quarantine: str | None
+    messages: int
+
+
+OUTPUTS: tuple[type[BaseModel], ...] = (ApplyOutput, CheckOutput, QueueOutput)

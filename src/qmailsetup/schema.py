@@ -38,7 +38,8 @@ def json_schema() -> dict:
     return {
         "$schema": DRAFT,
         "title": "qmailsetup --json output",
-        "description": "What `qmailsetup apply --json` and `qmailsetup check --json` print.",
+        "description": "What `qmailsetup apply --json`, `qmailsetup check --json` and the queue commands' "
+                       "--json print.",
         **schema,
     }
 

@@ -62,6 +62,21 @@ FINDING_IDS = {
     "qmail.compiled-ids": FindingId("check", "the IDs the installed qmail was built with (qmail-showctl), "
                                              "against the accounts"),
     "queue.owner": FindingId("check", "the owners, groups and modes of the queue's directories and files"),
+    "queue.structure": FindingId("check", "the queue's directories and lock files as the installer makes them: "
+                                          "missing, of another type, split directories beyond conf-split"),
+    "queue.messages": FindingId("check", "each message named after its own inode, in its split directory, with "
+                                         "its entries where qmail looks for them (a queue copied to another file "
+                                         "system is not)"),
+    "queue.orphans": FindingId("check", "entries no message explains: todo, info, intd, local, remote or bounce "
+                                        "without their message file, names that are not numbers, links"),
+    "queue.unfinished": FindingId("check", "message files without todo or info: qmail-queue did not finish them "
+                                           "(a warning)"),
+    "queue.leftovers": FindingId("check", "files in the queue's pid/, which qmail-clean removes (info)"),
+    "queue.repair": FindingId("check", "a queue repair that was interrupted: qmail-send cannot start until one "
+                                       "finishes"),
+    "queue.quarantine": FindingId("check", "what queue repair could not explain, kept beside the queue (a "
+                                           "warning)"),
+    "queue.unknown": FindingId("check", "names in the queue that are not qmail's (a warning)"),
 }
 
 

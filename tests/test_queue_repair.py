@@ -1,0 +1,337 @@
+"""`qmailsetup queue repair`: a queue restored to new inodes and other
+owners made right, message by message; each kind of damage repaired,
+what no message explains kept in the quarantine, never deleted; nothing
+written while qmail-send holds its lock; the dry run writes nothing and
+plans what the repair does."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from namespace import private_mounts
+from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
+from snapshot import snapshot
+
+pytestmark = pytest.mark.root("lays out queues with qmail's owners")
+
+
+@pytest.fixture
+def made(tmp_path):
+    root, spec, queue = made_queue(tmp_path)
+    some_messages(queue)
+    return root, spec, queue
+
+
+def repair(root: Path, spec: Path, *options: str) -> dict:
+    result = queue_cli("repair", root, spec, "--json", *options)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def counts(outcome: dict) -> dict[str, int]:
+    return {c["action"]: c["count"] for c in outcome["changes"]} | {s["what"]: s["count"] for s in outcome["seen"]}
+
+
+def checks_clean(root: Path, spec: Path) -> None:
+    result = queue_cli("check", root, spec, "--json")
+    found = {f["id"]: f["severity"] for f in json.loads(result.out)["findings"]}
+    assert result.code == 0 and all(s != "error" for s in found.values()), result.out
+
+
+def test_a_restored_queue_with_other_owners_is_made_right(made, tmp_path):
+    root, spec, queue = made
+    held = contents(queue)
+    copy = restored(root, tmp_path / "copy")
+    outcome = repair(copy, spec)
+    assert counts(outcome)["misnamed"] == 6
+    assert outcome["quarantine"] is None
+    assert contents(copy / "var/qmail/queue") == held
+    checks_clean(copy, spec)
+    mutex = (copy / "var/qmail/queue/lock/sendmutex").lstat()
+    assert (mutex.st_uid, stat.S_IMODE(mutex.st_mode), mutex.st_size) == (IDS["qmails"], 0o600, 0)
+    assert not (copy / "var/qmail/queue/lock/sendmutex.qmailsetup").exists()
+    assert repair(copy, spec)["in_sync"]
+
+
+def test_the_dry_run_writes_nothing_and_plans_what_the_repair_does(made, tmp_path):
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy", shift=0)
+    place(copy / "var/qmail/queue", "info/3/49", b"F\0", "qmails", 0o600)
+    before = snapshot(copy)
+    planned = repair(copy, spec, "--dry-run")
+    assert snapshot(copy) == before
+    assert planned["dry_run"] and not planned["in_sync"]
+    done = repair(copy, spec)
+    assert counts(planned) == counts(done)
+    assert counts(done)["rename"] == 6 + 15  # the message files, and their 15 entries
+    [example] = next(c for c in done["changes"] if c["action"] == "quarantine")["examples"]
+    assert example == "info/3/49 (no message 49)"
+
+
+def test_the_dry_run_counts_the_owners_a_repair_changes(made, tmp_path):
+    """A queued message's intd and todo entries are one file (qmail-queue
+    links the one to the other): its owner is changed once, and counted
+    once, in the plan too."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy")
+    planned, done = repair(copy, spec, "--dry-run"), repair(copy, spec)
+    assert counts(planned) == counts(done)
+    queue = copy / "var/qmail/queue"
+    assert counts(done)["chown"] == len({p.lstat().st_ino for p in [queue, *queue.rglob("*")]})  # each file once
+
+
+def swap(queue: Path, one: int, other: int) -> None:
+    """Give the messages ONE and OTHER each other's number, every entry
+    (what a restore of two messages onto each other's inodes looks like)."""
+    for path in sorted(queue.rglob("*")):
+        if path.name in (str(one), str(other)) and path.is_file():
+            path.rename(path.with_name(f"{path.name}.swap"))
+    for path in sorted(queue.rglob("*.swap")):
+        name = str(other) if path.name == f"{one}.swap" else str(one)
+        folder = path.parent if path.parent.parent == queue else path.parent.parent / str(int(name) % 23)
+        path.rename(folder / name)
+
+
+def test_messages_holding_each_others_names(made):
+    root, spec, queue = made
+    held = contents(queue)
+    one, other, third = (queue_message(queue, b"message %d" % n, "info") for n in range(3))
+    held = contents(queue)
+    swap(queue, one, other)
+    swap(queue, other, third)  # one -> third's name, third -> other's, other -> one's
+    outcome = repair(root, spec)
+    assert counts(outcome)["misnamed"] == 3
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_what_no_message_explains_goes_into_the_quarantine(made):
+    root, spec, queue = made
+    held = contents(queue)
+    place(queue, "remote/6/49", b"Tsomeone@example.org\0", "qmails", 0o600)
+    place(queue, "todo/50", b"u0\0", "qmailq", 0o644)
+    (queue / "mess/2/readme").write_text("hello")
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert kept.parent == root / "var/qmail/queue.quarantine"
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == [
+        "mess/2/readme", "remote/6/49", "todo/50"]
+    assert (kept / "remote/6/49").read_bytes() == b"Tsomeone@example.org\0"
+    for directory in (kept.parent, kept, kept / "remote"):
+        info = directory.lstat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o700)
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_a_queue_from_a_larger_split(tmp_path):
+    root, spec, queue = made_queue(tmp_path, split=29)
+    numbers = some_messages(queue, count=12, split=29)
+    held = contents(queue, split=29)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    assert counts(outcome)["rmdir"] == 4 * 6  # mess, info, local, remote: 23 to 28
+    assert counts(outcome)["misplaced"] == sum(1 for n in numbers if n % 29 != n % 23)
+    assert contents(queue) == held
+    assert sorted(int(p.name) for p in (queue / "mess").iterdir()) == list(range(23))
+    checks_clean(root, spec)
+
+
+def test_unfinished_messages_left_where_qmail_put_them_kept_where_they_came_from_elsewhere(made, tmp_path):
+    root, spec, queue = made
+    left = queue_message(queue, b"qmail-queue died", "unfinished")
+    place(queue, "pid/123.456.7", b"", "qmailq", 0o644)
+    copy = restored(root, tmp_path / "copy", shift=0)
+    copied = copy / "var/qmail/queue"
+    kept = repair(copy, spec)
+    examples = next(c for c in kept["changes"] if c["action"] == "quarantine")["examples"]
+    assert examples == [f"intd/{left} (message {left} has neither todo nor info)",
+                        f"mess/{left % 23}/{left} (message {left} has neither todo nor info, and came from another "
+                        "file system)"]
+    assert (copied / "pid/123.456.7").exists()
+    number = queue_message(copied, b"queued meanwhile", "unfinished")
+    outcome = repair(copy, spec)
+    assert outcome["in_sync"] and counts(outcome)["unfinished"] == 1
+    assert (copied / f"mess/{number % 23}/{number}").exists() and (copied / f"intd/{number}").exists()
+
+
+def test_two_message_files_of_one_name_are_kept_together(made):
+    root, spec, queue = made
+    number = queue_message(queue, b"twice")
+    shutil.copy2(queue / f"mess/{number % 23}/{number}", queue / f"mess/{(number + 2) % 23}/{number}")
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == sorted(
+        [f"todo/{number}", f"intd/{number}", f"mess/{number % 23}/{number}", f"mess/{(number + 2) % 23}/{number}"])
+    checks_clean(root, spec)
+
+
+def test_a_second_name_of_a_message_file_is_let_go(made):
+    """What a repair killed between link and unlink leaves of a message
+    outside its split directory: one file, two names."""
+    root, spec, queue = made
+    held = contents(queue)
+    number = next(iter(int(p.name) for p in (queue / "mess").glob("*/*")))
+    os.link(queue / f"mess/{number % 23}/{number}", queue / f"mess/{(number + 2) % 23}/{number}")
+    outcome = repair(root, spec)
+    assert counts(outcome)["finish"] == 1 and outcome["quarantine"] is None
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_the_structure_made_again(made):
+    root, spec, queue = made
+    held = contents(queue)
+    empty = [n for n in range(23) if not [*(queue / f"info/{n}").iterdir(), *(queue / f"local/{n}").iterdir()]][:2]
+    os.rmdir(queue / f"local/{empty[0]}")
+    (queue / "lock/trigger").unlink()
+    (queue / "lock/tcpto").unlink()
+    os.rmdir(queue / f"info/{empty[1]}")
+    (queue / f"info/{empty[1]}").write_text("a file where a directory belongs")
+    outcome = repair(root, spec)
+    assert counts(outcome)["mkdir"] == 2 and counts(outcome)["mkfifo"] == 1 and counts(outcome)["mkfile"] == 1
+    assert (Path(outcome["quarantine"]) / f"info/{empty[1]}").read_text() == "a file where a directory belongs"
+    assert (queue / "lock/tcpto").read_bytes() == bytes(1024)
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_links_are_moved_never_followed(made, tmp_path):
+    root, spec, queue = made
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("root's")
+    (outside / "secret").chmod(0o600)
+    os.symlink(outside / "secret", queue / "info/3/49")
+    [empty] = [n for n in range(23) if not [*(queue / f"mess/{n}").iterdir()]][:1]
+    os.rmdir(queue / f"mess/{empty}")
+    os.symlink(outside, queue / f"mess/{empty}")
+    before = snapshot(outside)
+    outcome = repair(root, spec)
+    assert snapshot(outside) == before
+    kept = Path(outcome["quarantine"])
+    assert (kept / "info/3/49").is_symlink() and (kept / f"mess/{empty}").is_symlink()
+    assert (queue / f"mess/{empty}").is_dir() and not (queue / f"mess/{empty}").is_symlink()
+    checks_clean(root, spec)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_nothing_written_while_qmail_send_holds_its_lock(made, tmp_path, dry_run):
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy")
+    before = snapshot(copy)
+    # qmail-send's lock_exnb: flock, on its own open file
+    held = os.open(copy / "var/qmail/queue/lock/sendmutex", os.O_WRONLY)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
+    finally:
+        os.close(held)
+    assert result.code == 6
+    assert result.err.startswith("qmailsetup: qmail-send is running: it holds the lock on ")
+    assert "nothing written" in result.err
+    assert snapshot(copy) == before
+
+
+def test_no_queue_is_refused(tmp_path):
+    root, spec = queue_root(tmp_path)
+    result = queue_cli("repair", root, spec)
+    assert result.code == 3 and "qmailsetup queue create makes it" in result.err
+
+
+def test_the_text_report_counts_each_change_with_examples(made, tmp_path):
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy")
+    result = queue_cli("repair", copy, spec, "--dry-run")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0] == f"qmailsetup queue repair: {copy}/var/qmail/queue (netqmail, conf-split 23); dry run, nothing written"
+    assert lines[1].startswith("  chown      ") and lines[2].startswith("  rename     21 entries, each to its message's inode: ")
+    assert lines[-1].endswith("changes to make; qmailsetup queue repair makes them")
+
+
+def test_the_lock_directory_made_again_with_its_files(made):
+    root, spec, queue = made
+    held = contents(queue)
+    shutil.rmtree(queue / "lock")
+    outcome = repair(root, spec)
+    assert counts(outcome)["mkdir"] == 1 and counts(outcome)["mkfile"] == 2 and counts(outcome)["mkfifo"] == 1
+    assert sorted(p.name for p in (queue / "lock").iterdir()) == ["sendmutex", "tcpto", "trigger"]
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+@pytest.mark.slow
+def test_a_thousand_split_directories(tmp_path):
+    root, spec, queue = made_queue(tmp_path, split=1000)
+    some_messages(queue, count=8, split=1000)
+    held = contents(queue, split=1000)
+    copy = restored(root, tmp_path / "copy")
+    assert counts(repair(copy, spec))["misnamed"] == 8
+    assert contents(copy / "var/qmail/queue", split=1000) == held
+
+
+def test_the_quarantine_is_inside_a_queue_that_is_a_file_system_of_its_own(made, privileged):
+    root, spec, queue = made
+    saved = root / "var/qmail/saved"
+    os.rename(queue, saved)
+    queue.mkdir()
+    with private_mounts():
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0750", "tmpfs", str(queue)], check=True)
+        subprocess.run(f"tar -C '{saved}' -cf - . | tar -C '{queue}' -xpf -", shell=True, check=True)
+        place(queue, "info/3/49", b"F\0", "qmails", 0o600)
+        outcome = repair(root, spec)
+        kept = Path(outcome["quarantine"])
+        assert kept.parent == queue / "quarantine" and (kept / "info/3/49").read_bytes() == b"F\0"
+        found = {f["id"]: f for f in json.loads(queue_cli("check", root, spec, "--json").out)["findings"]}
+        assert found["queue.quarantine"]["severity"] == "warning" and "queue.unknown" not in found
+        assert found["queue.messages"]["severity"] == "ok"
+
+
+def limited(soft: int, hard: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.slow
+def test_the_limit_of_open_files_is_raised_or_named_before_anything_is_written(tmp_path):
+    root, spec, queue = made_queue(tmp_path, split=100)
+    some_messages(queue, count=4, split=100)
+    copy = restored(root, tmp_path / "copy")
+    argv = [sys.executable, "-m", "qmailsetup", "queue", "repair", "--root", str(copy), "--spec", str(spec),
+            "--platform", "linux"]
+    before = snapshot(copy)
+    refused = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 200))
+    assert refused.returncode == 1
+    assert refused.stderr == ("qmailsetup: the queue's 424 directories need 488 open files, and the limit is 200 "
+                              "(ulimit -Hn): raise it\n")
+    assert snapshot(copy) == before
+    raised = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 4096))
+    assert raised.returncode == 0, raised.stderr
+    assert contents(copy / "var/qmail/queue", split=100)
+
+
+def test_a_file_root_owns_with_another_name_is_never_chowned(made, tmp_path):
+    """A process with qmail's IDs could link any file into the queue where
+    the system lets it (the BSDs do): root's file is kept, never chowned."""
+    root, spec, queue = made
+    outside = tmp_path / "master.passwd"
+    outside.write_text("root:...")
+    outside.chmod(0o600)
+    remote = next(queue.glob("remote/*/*"))
+    remote.unlink()
+    os.link(outside, remote)
+    outcome = repair(root, spec)
+    info = outside.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+    assert f"{remote.relative_to(queue)} (root's, with another name elsewhere)" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
