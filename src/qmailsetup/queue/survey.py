@@ -98,8 +98,8 @@ class Survey(Structure, Moves):
                         fine = True
                     else:
                         fine = not owners.alike(info) and owners.judge(f"{relative}/{name}", info, kind.file, MESSAGE)
-                    if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))) and name.isdigit() and (
-                            name.isascii() and name[0] != "0" and int(name) == info.st_ino
+                    if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info, kind.file))) and (
+                            name.isdigit() and name.isascii() and name[0] != "0" and int(name) == info.st_ino
                             and info.st_ino % split == split_dir):
                         # the common case, a message where qmail-queue put it, first and fast
                         run.append((False, info.st_ino, info.st_ino))
@@ -107,8 +107,8 @@ class Survey(Structure, Moves):
                             self.fix(fd, name, f"{relative}/{name}", info, kind.file)
                         continue
                     plain = False
-                    if not fine and self.foreign(info):
-                        self.keep(fd, name, f"{relative}/{name}", "root's, with another name elsewhere")
+                    if not fine and self.foreign(info, kind.file):
+                        self.keep(fd, name, f"{relative}/{name}", self.foreign_reason(info))
                         continue
                     name_number = number(name) if stat.S_ISREG(info.st_mode) else None
                     if name_number is not None:
@@ -170,14 +170,15 @@ class Survey(Structure, Moves):
                             fine = True
                         else:
                             fine = not owners.alike(info) and owners.judge(f"{relative}/{name}", info, kind.file, kind_name)
-                        if bulk is not None and (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))):
+                        ours = fine or (stat.S_ISREG(info.st_mode) and
+                                        not self.foreign(info, kind.file, self.partner(kind, split_dir, name)))
+                        if bulk is not None and ours:
                             if not fine:
                                 self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
                             bulk.append(name)
                             continue
                         # the common case, a message's entry where qmail put it, first and fast
-                        if (fine or (stat.S_ISREG(info.st_mode) and not self.foreign(info))) and name.isdigit() and (
-                                name.isascii() and name[0] != "0"):
+                        if ours and name.isdigit() and name.isascii() and name[0] != "0":
                             name_number = int(name)
                             if split_dir is None:
                                 low, high, _, _, _ = runs.get(name_number % split, NO_RUN)
@@ -272,8 +273,8 @@ class Survey(Structure, Moves):
         if not stat.S_ISREG(info.st_mode):
             self.keep(fd, name, path, f"{kind_of(info.st_mode)}, not a file")
             return
-        if not fine and self.foreign(info):
-            self.keep(fd, name, path, "root's, with another name elsewhere")
+        if not fine and self.foreign(info, kind.file, self.partner(kind, split_dir, name)):
+            self.keep(fd, name, path, self.foreign_reason(info))
             return
         verdict, position, reason = self.explain(kind, split_dir, name)
         if verdict == ORPHAN:
@@ -287,6 +288,14 @@ class Survey(Structure, Moves):
             self.rename(kind, split_dir, relative, int(name), position, pending)
         if not fine:
             self.fix_envelope(kind, split_dir, fd, name, path, info)
+
+    def partner(self, kind: Kind, split_dir: int | None, name: str) -> tuple[int | None, str] | None:
+        """Where the other name of a queued message's todo or intd entry
+        is (qmail-queue links todo/I to intd/I): for Surveyor.foreign."""
+        other = {TODO: INTD, INTD: TODO}.get(kind.name)
+        if other is None:
+            return None
+        return self.fds.get(other if split_dir is None else f"{other}/{split_dir}"), name
 
     def fix_envelope(self, kind: Kind, split_dir: int | None, fd: int, name: str, path: str, info) -> None:
         """fix() for the entry NAME of KIND. A queued message's intd entry
@@ -332,7 +341,7 @@ class Survey(Structure, Moves):
                     self.tally.add("pid", path)
                     if self.owners.judge(path, info, kind.file, PIDS) or not stat.S_ISREG(info.st_mode):
                         continue
-                    if self.foreign(info):
-                        self.keep(fd, entry.name, path, "root's, with another name elsewhere")
+                    if self.foreign(info, kind.file):
+                        self.keep(fd, entry.name, path, self.foreign_reason(info))
                     else:
                         self.fix(fd, entry.name, path, info, kind.file)

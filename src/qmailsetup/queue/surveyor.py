@@ -100,12 +100,23 @@ class Surveyor:
         self._quarantine.keep(dir_fd, name, relative, reason)
         self.touched.add(dir_fd)
 
+    def foreign(self, info: os.stat_result, expect: Expect, partner: tuple[int | None, str] | None = None) -> bool:
+        """A file with another name elsewhere that is not its expected
+        owner's: perhaps another's (a link to /etc/master.passwd, or to a
+        user's file, which the BSDs let anyone make): never chowned nor
+        chmoded, kept in the quarantine. PARTNER (a directory and a name)
+        is the one other name the file may have in the queue: a queued
+        message's intd and todo entries are one file (qmail-queue)."""
+        if stat.S_ISDIR(info.st_mode) or info.st_nlink < 2 or info.st_uid == expect.uid:
+            return False
+        if partner is None or partner[0] is None or info.st_nlink > 2:
+            return True
+        other = self.lstat(partner[1], partner[0])
+        return other is None or (other.st_dev, other.st_ino) != (info.st_dev, info.st_ino)
+
     @staticmethod
-    def foreign(info: os.stat_result) -> bool:
-        """A file root owns that has another name elsewhere: no file qmail
-        makes, and perhaps another's (a link to /etc/master.passwd, which
-        the BSDs let anyone make): never chowned, kept in the quarantine."""
-        return info.st_uid == 0 and info.st_nlink > 1 and stat.S_ISREG(info.st_mode)
+    def foreign_reason(info: os.stat_result) -> str:
+        return f"{'root' if info.st_uid == 0 else f'uid {info.st_uid}'}'s, with another name elsewhere"
 
     def lstat(self, name: str, dir_fd: int) -> os.stat_result | None:
         try:

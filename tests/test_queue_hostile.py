@@ -1,0 +1,67 @@
+"""A queue that a process with qmail's IDs laid out against root: hard
+links to files outside the queue (which the BSDs let anyone make, and
+Linux without fs.protected_hardlinks), lock files of another type. A
+repair never changes a file it did not find to be the queue's own: it
+keeps it in the quarantine, or refuses; create refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from qmailsetup.queue.survey import Survey
+from queues import IDS, contents, made_queue, queue_cli, some_messages
+from snapshot import snapshot
+
+pytestmark = pytest.mark.root("lays out queues with qmail's owners")
+
+
+@pytest.fixture
+def made(tmp_path):
+    root, spec, queue = made_queue(tmp_path)
+    some_messages(queue)
+    return root, spec, queue
+
+
+def state(path: Path) -> tuple:
+    info = path.lstat()
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), path.read_bytes()
+
+
+def kept(outcome: dict) -> list[str]:
+    run = Path(outcome["quarantine"])
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if not p.is_dir())
+
+
+def counts(outcome: dict) -> dict[str, int]:
+    return {c["action"]: c["count"] for c in outcome["changes"]}
+
+
+def test_a_file_of_another_user_linked_into_the_queue_is_kept_never_chowned(made):
+    root, spec, queue = made
+    held = contents(queue)
+    home = root / "home/alice"
+    home.mkdir(parents=True)
+    secrets = []
+    for name in ("key", "mail"):
+        secret = home / name
+        secret.write_bytes(b"alice's " + name.encode())
+        os.chown(secret, 1000, 1000)
+        secret.chmod(0o600)
+        secrets.append(secret)
+    number = secrets[0].stat().st_ino  # named as qmail-queue names a message file
+    os.link(secrets[0], queue / f"mess/{number % 23}/{number}")
+    info = next(queue.glob("info/*/*"))
+    info.rename(queue / "saved-info")
+    os.link(secrets[1], info)
+    before = [state(s) for s in secrets]
+    result = queue_cli("repair", root, spec, "--json")
+    assert result.code == 0, result.err
+    assert [state(s) for s in secrets] == before
+    assert kept(json.loads(result.out)) == sorted([f"mess/{number % 23}/{number}", str(info.relative_to(queue))])
+    (queue / "saved-info").rename(info)
+    assert contents(queue) == held
