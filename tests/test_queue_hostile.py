@@ -65,3 +65,28 @@ def test_a_file_of_another_user_linked_into_the_queue_is_kept_never_chowned(made
     assert kept(json.loads(result.out)) == sorted([f"mess/{number % 23}/{number}", str(info.relative_to(queue))])
     (queue / "saved-info").rename(info)
     assert contents(queue) == held
+
+
+@pytest.mark.parametrize("name", ["tcpto", "trigger"])
+def test_a_lock_file_linked_to_a_file_outside_is_refused_by_create_and_kept_by_repair(made, name):
+    root, spec, queue = made
+    outside = root / "etc/shadow"
+    if name == "trigger":  # a FIFO of the system's, root's
+        outside = root / "etc/initctl"
+        os.mkfifo(outside, 0o600)
+    before = outside.lstat()
+    (queue / "lock" / name).unlink()
+    os.link(outside, queue / "lock" / name)
+    tree = snapshot(root)
+    refused = queue_cli("create", root, spec)
+    assert refused.code == 3 and "nothing written" in refused.err
+    assert f"lock/{name} (" in refused.err and "another name" in refused.err
+    assert snapshot(root) == tree
+    result = queue_cli("repair", root, spec, "--json")
+    assert result.code == 0, result.err
+    after = outside.lstat()
+    assert (after.st_uid, after.st_gid, after.st_mode, after.st_size) == (
+        before.st_uid, before.st_gid, before.st_mode, before.st_size)
+    assert kept(json.loads(result.out)) == [f"lock/{name}"]
+    made_again = (queue / "lock" / name).lstat()
+    assert made_again.st_nlink == 1 and made_again.st_uid == IDS["qmailr" if name == "tcpto" else "qmails"]

@@ -16,6 +16,7 @@ from qmailsetup.queue.surveyor import Surveyor
 from qmailsetup.queue.walk import listing, number, open_directory
 
 MAKE = {"dir": "mkdir", "file": "mkfile", "fifo": "mkfifo"}
+WORDS = {"dir": "directory"}
 WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -56,12 +57,18 @@ class Structure(Surveyor):
                 continue
             info = self.lstat(name, parent_fd)
             expect = self.expect(relative)
-            if relative == f"{LOCK}/{SENDMUTEX}" and info is None and self.mutex_hidden(parent_fd):
-                continue
             if info is not None and stat.S_IFMT(info.st_mode) != TYPES[place.type]:
                 self.owners.judge(relative, info, expect, relative.split("/")[0])
-                self.wrong_type(parent_fd, name, relative, info, place.type)
+                self.wrong_type(parent_fd, name, relative, info, f"{kind_of(info.st_mode)}, not a {WORDS.get(place.type, place.type)}",
+                                f"{kind_of(info.st_mode)} where qmail's installer makes a {place.type}")
                 info = None
+            elif info is not None and self.foreign(info, expect):
+                self.owners.judge(relative, info, expect, relative.split("/")[0])
+                self.wrong_type(parent_fd, name, relative, info, self.foreign_reason(info),
+                                f"{self.foreign_reason(info)}: not the installer's")
+                info = None
+            if relative == f"{LOCK}/{SENDMUTEX}" and info is None and self.mutex_hidden(parent_fd):
+                continue
             if info is None:
                 self.tally.add(MAKE[place.type], relative)
                 if self.act:
@@ -93,9 +100,10 @@ class Structure(Surveyor):
             return True
         return self.holds_lock
 
-    def wrong_type(self, dir_fd: int, name: str, relative: str, info: os.stat_result, wanted: str) -> None:
-        self.tally.add("wrong-type", f"{relative} ({kind_of(info.st_mode)}, not a {'directory' if wanted == 'dir' else wanted})")
-        self.keep(dir_fd, name, relative, f"{kind_of(info.st_mode)} where qmail's installer makes a {wanted}")
+    def wrong_type(self, dir_fd: int, name: str, relative: str, info: os.stat_result, how: str, reason: str) -> None:
+        """A path the installer makes found otherwise (HOW), kept (REASON)."""
+        self.tally.add("wrong-type", f"{relative} ({how})")
+        self.keep(dir_fd, name, relative, reason)
 
     def strangers(self) -> None:
         """What the installer does not make: the split directories of a
