@@ -90,3 +90,55 @@ def test_a_lock_file_linked_to_a_file_outside_is_refused_by_create_and_kept_by_r
     assert kept(json.loads(result.out)) == [f"lock/{name}"]
     made_again = (queue / "lock" / name).lstat()
     assert made_again.st_nlink == 1 and made_again.st_uid == IDS["qmailr" if name == "tcpto" else "qmails"]
+
+
+@pytest.mark.parametrize("name", ["sendmutex", "sendmutex.qmailsetup"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_lock_file_linked_to_a_file_outside_is_never_truncated(made, name, dry_run):
+    """A repair empties and chowns the lock file it gives back: through a
+    link, it would empty /etc/shadow."""
+    root, spec, queue = made
+    shadow = root / "etc/shadow"
+    before = state(shadow)
+    if name == "sendmutex":
+        (queue / "lock/sendmutex").unlink()
+    os.link(shadow, queue / "lock" / name)
+    tree = snapshot(root)
+    result = queue_cli("repair", root, spec, *(["--dry-run"] if dry_run else []))
+    assert result.code == 3
+    assert result.err.startswith(f"qmailsetup: lock/{name} has another name elsewhere") and "nothing written" in result.err
+    assert snapshot(root) == tree and state(shadow) == before
+
+
+TYPES = {"directory": stat.S_IFDIR, "fifo": stat.S_IFIFO, "device": stat.S_IFCHR}
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_a_lock_file_of_another_type_is_kept_and_qmail_send_cannot_start_meanwhile(made, monkeypatch, kind):
+    root, spec, queue = made
+    held = contents(queue)
+    mutex = queue / "lock/sendmutex"
+    mutex.unlink()
+    if kind == "directory":
+        mutex.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(mutex, 0o600)
+    else:
+        os.mknod(mutex, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    during = []
+    walk = Survey.walk_messages
+
+    def looking(survey, *args, **options):
+        during.append(sorted(os.listdir(queue / "lock")))
+        return walk(survey, *args, **options)
+
+    monkeypatch.setattr(Survey, "walk_messages", looking)
+    planned = queue_cli("repair", root, spec, "--json", "--dry-run")
+    result = queue_cli("repair", root, spec, "--json")
+    assert result.code == 0, result.err
+    outcome = json.loads(result.out)
+    assert counts(outcome) == counts(json.loads(planned.out))
+    assert counts(outcome)["mkfile"] == 1
+    assert during[-1] == ["sendmutex.qmailsetup", "tcpto", "trigger"], "qmail-send could start meanwhile"
+    assert stat.S_IFMT((Path(outcome["quarantine"]) / "lock/sendmutex").lstat().st_mode) == TYPES[kind]
+    assert mutex.is_file() and contents(queue) == held

@@ -15,7 +15,6 @@ and changes no name.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import stat
@@ -32,19 +31,31 @@ class SendRunning(QmailsetupError):
 
 def open_lockable(name: str, lock_fd: int) -> int | None:
     """NAME in lock/, opened to be locked; None when it is not there or is
-    not a regular file (which no qmail-send can hold: it cannot open it).
-    A link is refused: qmail-send would lock whatever it leads to."""
+    not a regular file (which no qmail-send can hold: it cannot open it
+    to write), never opened then (a FIFO would block, a device act). A
+    link is refused: qmail-send would lock whatever it leads to; so is a
+    file with another name elsewhere, which a repair would empty as it
+    gives it back (a link to /etc/shadow)."""
+    try:
+        info = os.stat(name, dir_fd=lock_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise Refused(f"lock/{name} is a symlink: qmail-send locks what it leads to, which a repair cannot "
+                      "judge; nothing written. Make it a file, as qmail's installer does")
+    if not stat.S_ISREG(info.st_mode):
+        return None
     try:
         fd = os.open(name, OPEN_FLAGS, dir_fd=lock_fd)
     except FileNotFoundError:
         return None
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise Refused(f"lock/{name} is a symlink: qmail-send locks what it leads to, which a repair cannot "
-                          "judge; nothing written. Make it a file, as qmail's installer does") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
         os.close(fd)
+        if stat.S_ISREG(info.st_mode):
+            raise Refused(f"lock/{name} has another name elsewhere ({info.st_nlink} links): a repair empties and "
+                          "chowns the lock file, and would change that file too; nothing written. Remove it "
+                          "(qmailsetup queue repair makes it again)")
         return None
     return fd
 

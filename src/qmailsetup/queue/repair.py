@@ -73,7 +73,7 @@ def repair_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
             survey.tally.add("finish", f"{LOCK}/{SENDMUTEX}")
         if lock is not None:
             expect = next(f.expect for f in model.fixed if f.path == f"{LOCK}/{SENDMUTEX}")
-            if lock.repairing is not None:  # hidden from the survey meanwhile
+            if lock.repairing is not None and lock.found:  # hidden from the survey meanwhile; one it made is new
                 info = lock.mutex_state()
                 if info is not None and not expect.holds(info):
                     survey.count_fix(f"{LOCK}/{SENDMUTEX}", info, expect)
