@@ -142,3 +142,12 @@ def test_a_lock_file_of_another_type_is_kept_and_qmail_send_cannot_start_meanwhi
     assert during[-1] == ["sendmutex.qmailsetup", "tcpto", "trigger"], "qmail-send could start meanwhile"
     assert stat.S_IFMT((Path(outcome["quarantine"]) / "lock/sendmutex").lstat().st_mode) == TYPES[kind]
     assert mutex.is_file() and contents(queue) == held
+
+
+def test_the_dry_run_counts_no_change_to_what_goes_into_the_quarantine(made):
+    root, spec, queue = made
+    stray = queue / "info/4/notes"
+    stray.write_text("not qmail's")  # root's 0644: as qmail-send's, its owner and mode would change
+    planned = json.loads(queue_cli("repair", root, spec, "--json", "--dry-run").out)
+    done = json.loads(queue_cli("repair", root, spec, "--json").out)
+    assert counts(planned) == counts(done) == {"quarantine": 1}

@@ -158,6 +158,7 @@ class Survey(Structure, Moves):
                 # where mess/ of the same number holds only messages at their place,
                 # the entries qmail wrote as it does are told in bulk (below)
                 bulk: list[str] | None = [] if moving and split_dir in self.plain else None
+                unfixed: set[str] = set()  # of the bulk: fixed once all are known to be messages' entries
                 with os.scandir(fd) as entries:
                     for entry in entries:
                         name = entry.name
@@ -174,7 +175,7 @@ class Survey(Structure, Moves):
                                         not self.foreign(info, kind.file, self.partner(kind, split_dir, name)))
                         if bulk is not None and ours:
                             if not fine:
-                                self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
+                                unfixed.add(name)
                             bulk.append(name)
                             continue
                         # the common case, a message's entry where qmail put it, first and fast
@@ -196,10 +197,14 @@ class Survey(Structure, Moves):
                                     self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
                                 continue
                         self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
-                if bulk and not self.at_home(bulk, low, high, bit):
-                    for name in bulk:
-                        self.envelope(kind, split_dir, fd, relative, name, os.stat(name, dir_fd=fd, follow_symlinks=False),
-                                      pending, True)
+                if bulk:
+                    home = self.at_home(bulk, low, high, bit)
+                    for name in unfixed if home else bulk:
+                        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                        if home:
+                            self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
+                        else:
+                            self.envelope(kind, split_dir, fd, relative, name, info, pending, name not in unfixed)
             if moving:
                 self.stage(kind, pending)
         owners.seen += seen
