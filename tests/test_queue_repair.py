@@ -335,3 +335,26 @@ def test_a_file_root_owns_with_another_name_is_never_chowned(made, tmp_path):
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
     assert f"{remote.relative_to(queue)} (root's, with another name elsewhere)" in next(
         c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+
+
+def test_the_split_directories_a_larger_conf_split_left_are_counted_before_the_lock(tmp_path):
+    """A queue from a host of conf-split 60 on one of 23: its 4 x 37 split
+    directories beyond 23 are held open too, and the limit of open files
+    is raised for them, or named before anything is written."""
+    root, spec, queue = made_queue(tmp_path, split=60)
+    some_messages(queue, count=6, split=60)
+    held = contents(queue, split=60)
+    spec.write_text(spec.read_text().replace("split = 60", "split = 23"))
+    argv = [sys.executable, "-m", "qmailsetup", "queue", "repair", "--root", str(root), "--spec", str(spec),
+            "--platform", "linux"]
+    before = snapshot(root)
+    refused = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 200))
+    assert refused.returncode == 1 and refused.stderr.startswith("qmailsetup: the queue's "), refused.stderr
+    assert refused.stderr.endswith("open files, and the limit is 200 (ulimit -Hn): raise it\n")
+    assert snapshot(root) == before
+    checked = subprocess.run(argv[:4] + ["check"] + argv[5:], capture_output=True, text=True,
+                             preexec_fn=limited(200, 4096))
+    assert checked.returncode == 3 and "error   queue.structure:" in checked.stdout, checked.stdout
+    raised = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 4096))
+    assert raised.returncode == 0, raised.stderr
+    assert contents(queue) == held

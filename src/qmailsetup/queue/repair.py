@@ -22,6 +22,7 @@ from qmailsetup.queue.create import Outcome
 from qmailsetup.queue.lock import SendLock
 from qmailsetup.queue.model import LOCK, SENDMUTEX, QueueModel, open_queue
 from qmailsetup.queue.survey import Survey
+from qmailsetup.queue.surveyor import directories_to_hold
 from qmailsetup.queue.walk import open_directory, room_for_directories
 
 HIDDEN = "qmail-send cannot start until qmailsetup queue repair finishes (lock/sendmutex is hidden meanwhile)"
@@ -42,7 +43,6 @@ def open_lock(queue_fd: int) -> int | None:
 
 def repair_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
     shown = model.location.shown
-    room_for_directories(model.directories())  # before the lock: a limit is no reason to hide it
     queue_fd = open_queue(model, host, writing=True)
     if queue_fd is None:
         raise Refused(f"{shown} does not exist: qmailsetup queue create makes it; nothing written")
@@ -52,6 +52,7 @@ def repair_queue(model: QueueModel, host: HostState, dry_run: bool) -> Outcome:
     survey = None
     started = False
     try:
+        room_for_directories(directories_to_hold(model, queue_fd))  # before the lock: a limit is no reason to hide it
         lock_fd = open_lock(queue_fd)
         if lock_fd is not None:
             lock = SendLock(lock_fd, f"{shown}/{LOCK}", act)

@@ -12,7 +12,26 @@ from qmailsetup.queue.model import Expect, QueueModel
 from qmailsetup.queue.owners import Owners, fix_entry, fix_fd
 from qmailsetup.queue.quarantine import INSIDE, Quarantine, earlier_runs
 from qmailsetup.queue.tally import Tally
-from qmailsetup.queue.walk import Messages, room_for_directories
+from qmailsetup.queue.walk import Messages, names, open_directory, room_for_directories
+
+
+def directories_to_hold(model: QueueModel, queue_fd: int | None) -> int:
+    """How many directories a survey of the queue QUEUE_FD holds open:
+    the model's, or more where a larger conf-split left more split
+    directories (a queue from a host of conf-split 1000 holds 4,000)."""
+    found = 0
+    for kind in model.kinds.values():
+        if queue_fd is None or not kind.split:
+            continue
+        try:
+            fd = open_directory(kind.name, queue_fd)
+        except OSError:
+            continue  # judged, and made or kept, by the survey
+        try:
+            found += sum(1 for _ in names(fd))
+        finally:
+            os.close(fd)
+    return max(model.directories(), found + len(model.kinds) + 16)
 
 
 class Surveyor:
@@ -45,7 +64,7 @@ class Surveyor:
         self.inside_quarantine = None
         # what earlier repairs kept, as this one starts
         self.quarantine_runs: list[str] = []
-        room_for_directories(model.directories())
+        room_for_directories(directories_to_hold(model, queue_fd))
         if queue_fd is not None:
             self._quarantine = Quarantine(queue_fd, model.location.real, model.location.shown, act, self.tally)
             self.inside_quarantine = INSIDE if self._quarantine.name == INSIDE else None
