@@ -157,3 +157,39 @@ def test_sigkill_at_random_moments(tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert contents(copy / "var/qmail/queue") == held
     assert queue_cli("check", copy, spec).code == 0
+
+
+@pytest.fixture(scope="module")
+def moved_host(tmp_path_factory):
+    """A queue of conf-split 5 restored onto a host of conf-split 3 whose
+    accounts have other numbers, its lock/tcpto and a split directory
+    lost: each kind of write a repair makes (owners and modes, the split
+    directories made and removed, the lock files made) besides renames."""
+    tmp_path = tmp_path_factory.mktemp("moved")
+    root, spec, queue = made_queue(tmp_path, split=5)
+    some_messages(queue, count=4, split=5)
+    held = contents(queue, split=5)
+    (queue / "lock/tcpto").unlink()
+    copy = restored(root, tmp_path / "copy", shift=1000)
+    spec.write_text(spec.read_text().replace("split = 5", "split = 3"))
+    return copy, spec, held
+
+
+def test_killed_before_each_write_of_a_move_to_another_host(moved_host, tmp_path, monkeypatch):
+    copy, spec, held = moved_host
+    total = writes_of_a_repair((copy, spec, held), tmp_path, monkeypatch)
+    assert total > 40
+    for writes in range(total):
+        root = restored(copy, tmp_path / f"at{writes}", shift=0)
+        with monkeypatch.context() as patched:
+            stop_at(patched, [writes])
+            with pytest.raises(Killed):
+                queue_cli("repair", root, spec)
+        result = queue_cli("repair", root, spec)
+        assert result.code == 0, f"after {writes} writes: {result.err}"
+        queue = root / "var/qmail/queue"
+        assert contents(queue, split=3) == held
+        assert (queue / "lock/tcpto").read_bytes() == bytes(1024), f"after {writes} writes"
+        assert queue_cli("check", root, spec).code == 0, f"after {writes} writes"
+        assert not (root / "var/qmail/queue.quarantine").exists()
+        shutil.rmtree(root)

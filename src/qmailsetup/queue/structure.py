@@ -7,6 +7,7 @@ larger conf-split left), found."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -76,12 +77,32 @@ class Structure(Surveyor):
                     self.touched.add(parent_fd)
                     info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
                     self.fix(parent_fd, name, relative, info, expect, count=False)
-            elif not self.owners.judge(relative, info, expect, relative.split("/")[0]):
-                self.fix(parent_fd, name, relative, info, expect)
+            else:
+                if not self.owners.judge(relative, info, expect, relative.split("/")[0]):
+                    self.fix(parent_fd, name, relative, info, expect)
+                if place.size and info.st_size < place.size:
+                    self.fill(parent_fd, name, relative, info, place.size)
             if place.type == "dir" and info is not None:
                 self.fds[relative] = open_directory(name, parent_fd)
         if strangers:
             self.strangers()
+
+    def fill(self, dir_fd: int, name: str, relative: str, info: os.stat_result, size: int) -> None:
+        """A lock file the installer writes whole (lock/tcpto: 1024 zero
+        bytes) found shorter, as a run killed between making and writing it
+        leaves it: made whole with zero bytes, what it holds kept."""
+        self.tally.add("mkfile", f"{relative} (short: {info.st_size} of {size} bytes)")
+        if not self.act:
+            return
+        fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+                raise OSError(errno.ESTALE, "replaced while the repair ran", relative)
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def queue_itself(self, place) -> None:
         if self.queue_fd is None:
