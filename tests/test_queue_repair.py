@@ -358,3 +358,17 @@ def test_the_split_directories_a_larger_conf_split_left_are_counted_before_the_l
     raised = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limited(200, 4096))
     assert raised.returncode == 0, raised.stderr
     assert contents(queue) == held
+
+
+def test_a_message_kept_in_the_quarantine_takes_its_entries_at_their_place_with_it(tmp_path):
+    """A message qmail-queue left unfinished (intd/I, no todo/I) on a host
+    of conf-split 29, outside its split directory of 23: kept, and its
+    intd entry with it, in one run."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    number = next(n for n in (queue_message(queue, b"left %d" % n, "unfinished", split=29) for n in range(40))
+                  if n % 29 != n % 23)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert (kept / f"mess/{number % 29}/{number}").exists() and (kept / f"intd/{number}").exists()
+    checks_clean(root, spec)

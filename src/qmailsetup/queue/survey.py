@@ -186,12 +186,13 @@ class Survey(Structure, Moves):
                             at = bisect_left(names, name_number, low, high)
                             if at < high and names[at] == name_number and not shared[at]:
                                 found[at] |= bit
+                                if bit == 0 and not found[at] and self.moving(at):
+                                    # its message, without todo or info, goes into the quarantine
+                                    self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
+                                    continue
                                 if inodes[at] != name_number or (split_dir is not None and
                                                                  split_dir != name_number % split):
                                     # the next most common: its message is to be renamed (a restored queue)
-                                    if bit == 0 and not found[at] and self.moving(at):
-                                        self.envelope(kind, split_dir, fd, relative, name, info, pending, fine)
-                                        continue
                                     self.rename(kind, split_dir, relative, name_number, at, pending)
                                 if not fine:
                                     self.fix_envelope(kind, split_dir, fd, name, f"{relative}/{name}", info)
@@ -263,11 +264,12 @@ class Survey(Structure, Moves):
         elif messages.shared[position]:
             return ORPHAN, -1, f"two message files are named {name_number}"
         messages.found[position] |= BITS.get(kind.name, 0)
+        if kind.name not in BITS and self.moving(position) and not messages.found[position]:
+            # its message goes into the quarantine (move_message): it goes with it
+            return ORPHAN, -1, f"message {name_number} has neither todo nor info"
         inode = messages.inodes[position]
         if name_number == inode and (not kind.split or split_dir == inode % split):
             return HOME, position, ""
-        if kind.name not in BITS and self.moving(position) and not messages.found[position]:
-            return ORPHAN, -1, f"message {name_number} has neither todo nor info"
         return MOVE, position, ""
 
     def envelope(self, kind: Kind, split_dir, fd: int, relative: str, name: str, info, pending: array,
