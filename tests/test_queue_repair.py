@@ -372,3 +372,20 @@ def test_a_message_kept_in_the_quarantine_takes_its_entries_at_their_place_with_
     kept = Path(outcome["quarantine"])
     assert (kept / f"mess/{number % 29}/{number}").exists() and (kept / f"intd/{number}").exists()
     checks_clean(root, spec)
+
+
+def test_a_second_name_of_a_message_file_whose_name_another_holds(made):
+    """Message A at its place, with a second name elsewhere; message B
+    named after A's inode, beside that second name: the name is two
+    message files', so A goes into the quarantine, every name of it."""
+    root, spec, queue = made
+    one = next(n for n in (queue_message(queue, b"one %d" % n, "remote") for n in range(10)) if n % 23 < 22)
+    other = queue_message(queue, b"other", "todo")
+    beside = one % 23 + 1
+    os.rename(queue / f"mess/{other % 23}/{other}", queue / f"mess/{beside}/{one}")
+    os.link(queue / f"mess/{one % 23}/{one}", queue / f"mess/{beside}/{one + 23 * 1000 + 1}")
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert {(kept / f"mess/{one % 23}/{one}").stat().st_ino, (kept / f"mess/{beside}/{one + 23 * 1000 + 1}").stat().st_ino} == {one}
+    checks_clean(root, spec)
+    assert repair(root, spec)["in_sync"]

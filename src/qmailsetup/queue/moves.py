@@ -66,8 +66,8 @@ class Moves(Surveyor):
         path = f"{MESSAGE}/{split_dir}/{name}"
         fd = self.fds[f"{MESSAGE}/{split_dir}"]
         twin = messages.twin(position) if self.moving(position) else None
-        if twin is not None and not self.moving(twin):
-            # the file has its new name already: this one is the old, left
+        if twin is not None and not self.moving(twin) and not messages.shared[twin]:
+            # the file has its new name already (no other file holds it): this one is the old, left
             # by a repair killed between link and unlink
             self.tally.add("finish", path)
             if self.act and unlink_if_same(str(name), fd, messages.name_in_mess(twin, STAGED), self.fds[MESSAGE]):
