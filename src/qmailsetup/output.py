@@ -25,6 +25,7 @@ from textwrap import wrap
 
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.errors import one_line
+from qmailsetup.plan import Change, DesiredDirectory
 from qmailsetup.streams import printable_data
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 
@@ -118,15 +119,15 @@ def plan_text(plan: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def progress_line(change, number: int | None) -> str:
+def progress_line(change: Change, number: int | None) -> str:
     """A change as a real run tells it when it is done; NUMBER, the ID an
     account it created got."""
     verb = "created" if change.action == "create" else "changed"
     if change.action == "repair":
         return f"repaired {change.kind} {change.name} (added its {', '.join(change.fields)} line)"
-    if change.kind == "path":
-        values = change.desired
-        return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
+    if isinstance(change.desired, DesiredDirectory):
+        desired = change.desired
+        return f"{verb} {change.name} ({desired.owner}:{desired.group} {desired.mode})"
     if number is not None:
         return f"{verb} {change.kind} {change.name} ({ID_COLUMNS[change.kind]} {number})"
     if change.action == "modify":
