@@ -94,6 +94,9 @@ def user_drift(p: Planning, user: User, existing, desired: DesiredUser) -> dict[
 
 
 def path_drift(p: Planning, path, state: PathState) -> dict[str, FieldChange]:
+    """The fields in which the directory STATE, one that exists, differs from the spec's PATH."""
+    if state.uid is None or state.gid is None or state.mode is None:
+        raise ValueError(f"{state.path}: {state.kind}, not a directory")
     fields = {}
     if state.uid != p.uid_of(path.owner):
         fields["owner"] = FieldChange(p.host.uid_holder(state.uid) or str(state.uid), path.owner)
