@@ -54,6 +54,11 @@ def error(message: str) -> None:
     print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
 
 
+def usage(text: str) -> None:
+    """What to give a command run without what it needs (its help), on stderr."""
+    print(text, file=sys.stderr)
+
+
 def note(message: str) -> None:
     """Something the administrator must still do, told as the run goes on."""
     print(f"qmailsetup: note: {one_line(message)}", file=sys.stderr)
