@@ -147,6 +147,8 @@ def entry(head: str, text: str) -> list[str]:
 def flag(record: tuple[str, str]) -> str:
     name, _, metavar = record[0].partition(" ")
     metavar = metavar.strip("<>")
+    if not name.startswith("-"):  # an argument (schema's KIND): its values are typed as they stand
+        return "|".join(f"\\fB{roff(value)}\\fR" for value in metavar.split("|")) if metavar else f"\\fI{roff(name)}\\fR"
     return f"\\fB{roff(name)}\\fR" + (f" \\fI{roff(metavar)}\\fR" if metavar else "")
 
 

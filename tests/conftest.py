@@ -1,4 +1,5 @@
-"""Shared test helpers: the privileged gate and running the CLI in-process."""
+"""Shared test helpers: the tiers (markers root and slow, docs/testing.md),
+the one gate for what cannot run here, and running the CLI in-process."""
 
 from __future__ import annotations
 
@@ -24,9 +25,7 @@ def skip_or_fail(reason: str) -> None:
 
 
 @functools.cache
-def privileged_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (mount namespaces, chown, real useradd)"
+def namespaces_unavailable() -> str | None:
     if shutil.which("unshare") is None:
         return "needs unshare(1) from util-linux"
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
@@ -35,10 +34,29 @@ def privileged_unavailable() -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items) -> None:
+    """A test that uses the privileged fixture needs root: marked so before
+    -m selects (tryfirst), so that -m "not root" leaves it out."""
+    for item in items:
+        if "privileged" in item.fixturenames and item.get_closest_marker("root") is None:
+            item.add_marker(pytest.mark.root("mount namespaces, chown and the host's tools in them"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    """The one gate of the root tier: as another user a test marked root
+    is skipped, with the reason it gives, before any of its fixtures run."""
+    marker = item.get_closest_marker("root")
+    if marker is not None and os.geteuid() != 0:
+        skip_or_fail(f"needs root: {marker.args[0] if marker.args else 'marked root'}")
+
+
 @pytest.fixture
 def privileged() -> None:
-    """Gate for tests that need root and a private mount namespace."""
-    reason = privileged_unavailable()
+    """For tests that work in a private mount namespace (tests/namespace.py):
+    they are marked root (above); this checks that namespaces work here."""
+    reason = namespaces_unavailable()
     if reason:
         skip_or_fail(reason)
 

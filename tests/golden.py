@@ -1,6 +1,8 @@
-"""Golden files under tests/golden/ (and the plan cases under tests/cases/):
-compare with what is stored; UPDATE_GOLDENS=1 rewrites them all (then read
-the diff before committing)."""
+"""Golden files under tests/golden/ (the BSD commands and files, check's
+findings and mount tables, the exports): compare with what is stored;
+UPDATE_GOLDENS=1 rewrites them all (then read the diff before committing).
+What qmailsetup makes of a host is kept per case in tests/cases/
+(case_runner.py)."""
 
 from __future__ import annotations
 

@@ -34,10 +34,11 @@ from trees import debian_tree
 STRANGER = 1234
 
 
+pytestmark = pytest.mark.root("chown, security.* attributes")
+
+
 @pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    if os.geteuid() != 0:
-        skip_or_fail("needs root (chown, security.* attributes)")
+def fixed_clock(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
 
 

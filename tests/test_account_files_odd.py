@@ -20,7 +20,7 @@ from unittest import mock
 import pytest
 
 import namespace
-from conftest import Result, cli, dead_pid, require_tools, skip_or_fail
+from conftest import Result, cli, dead_pid, require_tools
 from process import EPOCH
 from snapshot import account_files, snapshot, without_pwd_lock
 from trees import bsd_tree, debian_tree
@@ -28,10 +28,7 @@ from trees import bsd_tree, debian_tree
 HANG = 60  # seconds: far beyond any run here; reaching it means a hang
 
 
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("needs root (chown of the account files)")
+pytestmark = pytest.mark.root("chown of the account files")
 
 
 class Hang(Exception):

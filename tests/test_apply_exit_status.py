@@ -32,6 +32,7 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_apply_exits_5_exactly_when_check_finds_an_error_about_what_it_set_up(tmp_path, privileged, name):
     setup, apply_code, check_code, errors = SCENARIOS[name]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, skip_or_fail
+from conftest import cli
 from snapshot import snapshot, without_pwd_lock
 from trees import debian_tree
 
@@ -271,10 +271,9 @@ def as_nobody():
 
 
 # shadow, root's alone, is unknown to a dry run as another user: tests/test_not_root.py
+@pytest.mark.root("switches to nobody")
 @pytest.mark.parametrize("kind", ["group", "passwd"])
 def test_an_unreadable_account_file_exits_2(kind):
-    if os.geteuid() != 0:
-        skip_or_fail("needs root to switch to nobody")
     # outside pytest's private (0700) temporary directory, so nobody can walk in
     with tempfile.TemporaryDirectory() as top:
         os.chmod(top, 0o755)

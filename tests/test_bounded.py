@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_or_fail
 from process import env
 from qmailsetup.check.compiled import OUTPUT_LIMIT
 from qmailsetup.hostio import CONSULTED_LIMIT, TooLarge, read_consulted, read_optional
@@ -167,11 +166,7 @@ def live_in_group(pgid: int) -> list[str]:
     return live
 
 
-def as_root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("runs qmail-showctl as nobody: needs root")
-
-
+@pytest.mark.root("runs qmail-showctl as nobody")
 @pytest.mark.parametrize("flood", [
     "exec yes",  # lines
     "exec cat /dev/zero",  # no line ends at all
@@ -179,7 +174,6 @@ def as_root() -> None:
     "exec yes >&2",  # stderr
 ])
 def test_a_qmail_showctl_that_floods_is_cut_at_the_limit_and_reaped(tmp_path, world_dir, flood):  # noqa: F811 (the fixture imported)
-    as_root()
     pgid = world_dir / "pgid"  # the stand-in, as nobody, says its process group
     pgid.touch()
     pgid.chmod(0o666)
@@ -199,10 +193,10 @@ def test_a_qmail_showctl_that_floods_is_cut_at_the_limit_and_reaped(tmp_path, wo
     assert live_in_group(int(pgid.read_text())) == []
 
 
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_the_id_lines_before_a_flood_are_read(tmp_path, world_dir):  # noqa: F811 (the fixture imported)
     """qmail-showctl prints the IDs first, then every control file: a host
     whose control files print more than the limit is still compared."""
-    as_root()
     from qmailsetup.check.compiled import compiled_findings
 
     ids = (SHOWCTL / "netqmail-1.06.out").read_text()

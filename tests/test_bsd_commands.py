@@ -46,6 +46,7 @@ def plan_for(platform: str, root: Path, spec_file: Path | None, fix_drift: bool)
     return plan, make_backend(profile.backend, host)
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 @pytest.mark.parametrize(
     ("platform", "state", "fix_drift"), CASES, ids=[f"{p}-{s}{'-fix-drift' if f else ''}" for p, s, f in CASES]
 )
@@ -72,6 +73,7 @@ def test_commands_match_golden_and_are_what_apply_runs(tmp_path, mocker, platfor
     assert [c.name for c in done] == [c.name for c in plan.changes if c.kind != "path"]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_pw_is_told_every_id_and_locks_the_password(tmp_path):
     """pw would allocate from pw.conf's 1000..32000 (people): the plan's
     system-range IDs go on the command line, and `-h -` sets '*'."""
@@ -86,6 +88,7 @@ def test_pw_is_told_every_id_and_locks_the_password(tmp_path):
     ]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_linux_useradd_is_told_the_ids_the_plan_chose(tmp_path):
     """The same code path on Linux: shadow-utils -r would allocate as the
     plan did, and is told the ID all the same (-u, -g), so what the plan
@@ -100,6 +103,7 @@ def test_linux_useradd_is_told_the_ids_the_plan_chose(tmp_path):
     ]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_failing_pw_stops_at_the_first_failure_and_says_what_was_done(tmp_path, mocker):
     from qmailsetup.errors import OperationFailed
     from qmailsetup.tools import ToolResult
@@ -131,6 +135,7 @@ def test_openbsd_refuses_another_root_with_one_line(tmp_path, mocker):
     assert calls == [] and snapshot(root) == before
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
     root = bsd_tree(tmp_path / "root", "freebsd")
     calls = fake_tools(mocker)
@@ -144,6 +149,7 @@ def test_dry_run_json_on_a_freebsd_tree_shows_pw_with_R(tmp_path, mocker):
     assert calls == [] and snapshot(root) == before
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     """The whole pipeline, pw mocked; a spec without paths. A mocked pw
     makes no accounts: the reading after the run says so (exit 5)."""
@@ -164,6 +170,7 @@ def test_apply_on_a_freebsd_tree_runs_pw_as_shown(tmp_path, mocker):
     ]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_login_class_goes_to_pw_and_useradd_as_L(tmp_path):
     spec = tmp_path / "class.toml"
     spec.write_text('[[groups]]\nname = "qmail"\ngid = 2107\n'
@@ -178,6 +185,7 @@ def test_a_login_class_goes_to_pw_and_useradd_as_L(tmp_path):
     ]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_openbsd_and_netbsd_useradd_are_given_their_locked_password(tmp_path):
     """Without -p both take usermgmt.conf's "password" (user.c
     read_defaults()); OpenBSD writes what it is given, NetBSD keeps a
@@ -193,6 +201,7 @@ def test_openbsd_and_netbsd_useradd_are_given_their_locked_password(tmp_path):
         assert backend.commands(next(c for c in plan.changes if c.name == "alias")) == [argv]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(tmp_path):
     spec = tmp_path / "class.toml"
     spec.write_text('[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\n'
@@ -204,6 +213,7 @@ def test_a_login_class_on_linux_is_a_warning_not_a_lost_field_or_endless_drift(t
     assert "-L" not in backend.commands(plan.changes[2])[0]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, mocker):
     """pw "succeeds" (mocked) but the files have none of the accounts: the
     directories are given the IDs pw was told, and the reading after the
@@ -218,6 +228,7 @@ def test_accounts_the_tool_did_not_make_are_one_line_not_a_traceback(tmp_path, m
     assert "created user alias (uid 159)" in result.out
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
     """pw_user.c touches /var/mail/NAME and mails pw.conf's newmail, with
     no option against either: a warning naming the users pw creates; the
@@ -232,6 +243,7 @@ def test_what_pw_does_beyond_the_accounts_is_said_only_when_pw_runs(tmp_path):
     assert files["warnings"] == []
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_on_the_host_itself_no_root_option_is_given(tmp_path):
     """Without --root the commands work on the host's own /: no `--prefix /`
     or `pw -R /` (what the dry run shows is what runs)."""
@@ -247,6 +259,7 @@ def test_on_the_host_itself_no_root_option_is_given(tmp_path):
                             "freebsd": ["pw", "groupadd", "qmail", "-g", "159"]}[platform]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_field_the_tool_has_no_option_for_is_refused_not_lost(tmp_path):
     """The profiles' checks keep every field the planner sets expressible;
     a change naming another one (say a login class for shadow-utils) is
@@ -289,6 +302,7 @@ def test_an_unknown_backend_asked_for_by_name_is_one_line():
     assert str(refused.value) == "--backend rpm: unknown (choose auto, useradd, pw, files)"
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_tool_that_is_missing_or_cannot_run_is_one_line_and_nothing_is_written(tmp_path, mocker):
     """pw does not exist here: the real run says so. Then a pw that cannot
     be started (mocked: run_tool's OSError, as for a program not executable

@@ -67,6 +67,7 @@ def stale_tree(tmp_path):
     return root
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_stale_passwd_is_shown_and_made_again(tmp_path, no_pwd_mkdb):
     root = stale_tree(tmp_path)
     master = (root / "etc/master.passwd").read_bytes()
@@ -86,6 +87,7 @@ def test_a_stale_passwd_is_shown_and_made_again(tmp_path, no_pwd_mkdb):
     assert apply(root, "--detailed-exitcode").code == 0, "in sync"
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_stale_passwd_goes_to_pwd_mkdb_where_there_is_one(tmp_path, mocker, no_pwd_mkdb):
     root = stale_tree(tmp_path)
     before = snapshot(root)
@@ -97,12 +99,14 @@ def test_a_stale_passwd_goes_to_pwd_mkdb_where_there_is_one(tmp_path, mocker, no
     assert snapshot(root) == before, "pwd_mkdb's to write"
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_the_pw_backend_shows_pwd_mkdb_for_a_stale_passwd(tmp_path, no_pwd_mkdb):
     root = stale_tree(tmp_path)
     planned = json.loads(apply(root, "--dry-run", "--json", backend="pw").out)
     assert planned["changes"][0]["commands"] == [["pwd_mkdb", "-N", "-p", "-d", f"{root}/etc", f"{root}/etc/master.passwd"]]
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_master_passwd_line_pwd_mkdb_would_refuse_leaves_passwd_alone(tmp_path, no_pwd_mkdb):
     """A NIS line of more fields than master.passwd has: which passwd
     pwd_mkdb -p would make of it is not for this run to guess, so passwd
@@ -117,6 +121,7 @@ def test_a_master_passwd_line_pwd_mkdb_would_refuse_leaves_passwd_alone(tmp_path
     assert snapshot(root) == before
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_tree_without_passwd_in_sync_is_left_so(tmp_path, no_pwd_mkdb):
     """No passwd at all is no stale one: the next edit makes it."""
     root = installed_tree(tmp_path / "root", "freebsd")

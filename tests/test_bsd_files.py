@@ -37,6 +37,7 @@ def added_only(old: str, new: str) -> list[str]:
     return [line[2:] for line in diff if line.startswith("+ ")]
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_without_pwd_mkdb_only_new_lines_differ_and_passwd_is_regenerated(tmp_path, monkeypatch, fixture):
     root = installed_tree(tmp_path / "root", fixture)
@@ -65,6 +66,7 @@ def test_without_pwd_mkdb_only_new_lines_differ_and_passwd_is_regenerated(tmp_pa
     assert {name: (root / "etc" / name).read_text() for name in FILES} == after
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_tree_without_passwd_gets_one(tmp_path, monkeypatch):
     root = bsd_tree(tmp_path / "root", "freebsd")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
@@ -103,6 +105,7 @@ def test_a_link_put_where_passwd_is_made_is_not_followed(tmp_path, monkeypatch):
     assert not (tmp_path / "target").exists()
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_with_pwd_mkdb_it_runs_with_the_exact_argv_and_passwd_is_left_to_it(tmp_path, mocker, fixture):
     root = installed_tree(tmp_path / "root", fixture)

@@ -63,6 +63,7 @@ def apply(platform: str, root: Path, *extra):
     return cli("apply", "--platform", platform, "--backend", "files", "--root", root, *extra)
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 @pytest.mark.parametrize("platform", sorted(FIXTURE))
 def test_pwd_mkdb_runs_once_with_the_exact_argv_and_finds_its_lock_free(tmp_path, stand_in, platform):
     root = bsd_tree(tmp_path / "root", FIXTURE[platform])
@@ -72,6 +73,7 @@ def test_pwd_mkdb_runs_once_with_the_exact_argv_and_finds_its_lock_free(tmp_path
     assert not Path(f"{stand_in}.busy").exists()  # the run held no flock on the file pwd_mkdb locked
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 @pytest.mark.parametrize("platform", sorted(FIXTURE))
 def test_a_failing_pwd_mkdb_names_the_right_command_to_run_again(tmp_path, stand_in, monkeypatch, platform):
     """The remedy is the platform's own argv (NetBSD: -d ROOT, not ROOT/etc)."""
@@ -93,6 +95,7 @@ def groups_only_spec(tmp_path: Path) -> Path:
     return spec
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 @pytest.mark.parametrize("platform", sorted(FIXTURE))
 def test_a_run_that_changes_only_group_does_not_run_pwd_mkdb(tmp_path, stand_in, platform):
     """The hang of issue 14: with master.passwd untouched, the backend's
@@ -146,6 +149,7 @@ def holder(root: Path, tmp_path: Path, release: Path, monkeypatch):
         process.wait()
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_busy_lock_is_waited_for_at_most_the_timeout_then_one_line_exit_1(tmp_path, stand_in, monkeypatch):
     root = bsd_tree(tmp_path / "root", "freebsd")
     monkeypatch.setenv("QMAILSETUP_LOCK_TIMEOUT", "1")
@@ -162,6 +166,7 @@ def test_a_busy_lock_is_waited_for_at_most_the_timeout_then_one_line_exit_1(tmp_
     assert not (root / "etc/ptmp").exists()  # the run's own locks are let go
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_lock_let_go_while_waiting_gets_pwd_mkdb_run_again(tmp_path, stand_in, monkeypatch):
     root = bsd_tree(tmp_path / "root", "freebsd")
     # the holder lets go once the stand-in has found the lock busy

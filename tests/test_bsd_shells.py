@@ -131,6 +131,7 @@ def backend_for(root: Path, spec_text: str, profile=NETBSD):
     return plan, make_backend("useradd", host)
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_unchecked_the_stand_in_fails_as_netbsd_does_after_the_group_was_made(netbsd_tools):
     """Why the check: with it off, useradd fails only once groupadd ran."""
     root, log = netbsd_tools
@@ -141,6 +142,7 @@ def test_unchecked_the_stand_in_fails_as_netbsd_does_after_the_group_was_made(ne
     assert [argv[0] for argv in calls(log)] == ["groupadd", "useradd"]
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_checked_nothing_runs_and_an_accepted_shell_runs_with_the_exact_argv(netbsd_tools):
     root, log = netbsd_tools
     plan, _ = backend_for(root, one_user("/nonexistent"))

@@ -99,6 +99,7 @@ def spec_of(number: int) -> str:
     return f'[[groups]]\nname = "{group}"\ngid = {1100 + number}\n{users}'
 
 
+@pytest.mark.slow
 def test_busybox_passwd_and_applies_side_by_side_lose_nothing_of_either(privileged, tmp_path):
     """busybox passwd -l of one account after another, while applies of
     specs of their own run, one after another: every account of the specs
@@ -228,6 +229,7 @@ def test_a_held_plus_file_makes_apply_wait_then_fail_with_nothing_written(alpine
     assert plus_files(alpine) == ["passwd+"]  # busybox's own: never removed
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_apply_goes_on_once_busybox_lets_go(alpine, monkeypatch):
     (alpine / "etc/shadow+").write_bytes(b"")
     before = account_files(alpine)
@@ -269,6 +271,7 @@ def test_a_signal_while_waiting_for_busybox_lets_go_of_every_lock(alpine):
     assert [os.stat(alpine / "etc" / name).st_nlink for name in ("group", "passwd", "shadow")] == [1, 1, 1]
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_platforms_without_busybox_do_not_wait_for_its_lock(alpine, monkeypatch):
     (alpine / "etc/passwd+").write_bytes(b"")
     monkeypatch.setenv(lock.TIMEOUT_VARIABLE, "0.3")

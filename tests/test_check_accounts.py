@@ -23,6 +23,7 @@ def findings_for(name, tmp_path):
     return root, checked_accounts(spec, root)
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_account_findings_match_golden(name, tmp_path):
     root, findings = findings_for(name, tmp_path)
@@ -44,6 +45,7 @@ def test_install_ids_as_shipped_gives_seven_login_shell_errors(tmp_path):
     assert ids(findings, "error").count("path.owner-mode") == 2
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_provisioned_host_is_all_ok(tmp_path):
     _, findings = findings_for("provisioned", tmp_path)
     assert ids(findings, "ok") == ["account.exists", "account.login-shell", "account.password", "path.owner-mode", "path.traverse"]
@@ -58,6 +60,7 @@ def test_missing_accounts_and_directories_point_at_apply(tmp_path):
     assert "qmailsetup apply" in missing.remedy
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_wrong_owner_and_mode_of_alias(tmp_path):
     _, findings = findings_for("drifted_dirs", tmp_path)
     [alias] = [f for f in findings if f.id == "path.owner-mode"]
@@ -65,6 +68,7 @@ def test_wrong_owner_and_mode_of_alias(tmp_path):
     assert "owner root (wants alias)" in alias.message and "mode 0755 (wants 02755)" in alias.message
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_usable_passwords_are_errors(tmp_path):
     root = tmp_path / "root"
     provisioned(root)
@@ -78,6 +82,7 @@ def test_usable_passwords_are_errors(tmp_path):
     assert errors[0].path == str(root / "etc/shadow")
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_drift_other_than_the_shell_is_a_warning(tmp_path):
     root = tmp_path / "root"
     provisioned(root)
@@ -88,6 +93,7 @@ def test_drift_other_than_the_shell_is_a_warning(tmp_path):
     assert drift.severity == "warning" and "home /home/qmails (wants /var/qmail)" in drift.message
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_a_half_made_account_is_an_error_pointing_at_apply(tmp_path):
     """A passwd line without its shadow line, a group line without its
     gshadow line: what an interrupted useradd or groupadd leaves, and what

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import cli
 from qmailsetup.check import SEVERITIES
 from scenarios import build
@@ -70,6 +72,7 @@ def test_help_shows_examples():
     assert "qmailsetup check --root /mnt/image --json" in result.out and "Exit 3" in result.out
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_apply_notes_a_usable_password_it_does_not_fix(tmp_path):
     root = tmp_path / "root"
     build("provisioned", root)

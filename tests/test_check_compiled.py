@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_or_fail
 from namespace import run_in_namespace
 from qmailsetup.check import compiled
 from qmailsetup.check.compiled import RUNTIME_LOOKUP, compiled_findings, parse_showctl
@@ -105,13 +104,8 @@ def only(findings):
     return findings[0]
 
 
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("runs qmail-showctl as nobody: needs root")
-
-
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_built_with_the_accounts_ids_is_ok_and_ran_as_nobody_without_stdin(tmp_path, world_dir):
-    as_root()
     stand_in(world_dir, (SHOWCTL / "netqmail-1.06.out").read_text())
     spec, host = host_and_spec(tmp_path, world_dir)
     finding = only(compiled_findings(spec, Path("/"), host))
@@ -120,8 +114,8 @@ def test_built_with_the_accounts_ids_is_ok_and_ran_as_nobody_without_stdin(tmp_p
     assert (world_dir / "ran-as").read_text() == "65534\n"  # nobody, and read found no stdin
 
 
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_a_renumbered_account_is_an_error_naming_role_numbers_and_remedy(tmp_path, world_dir):
-    as_root()
     stand_in(world_dir, (SHOWCTL / "netqmail-1.06.out").read_text())
     spec, host = host_and_spec(tmp_path, world_dir, qmailq_uid=7894)
     finding = only(compiled_findings(spec, Path("/"), host))
@@ -133,6 +127,7 @@ def test_a_renumbered_account_is_an_error_naming_role_numbers_and_remedy(tmp_pat
     assert finding.remedy.startswith("rebuild qmail") and "never renumber the accounts" in finding.remedy
 
 
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_a_build_that_looks_names_up_is_reported_and_not_run(tmp_path, world_dir):
     # notqmail's qmail-showctl holds uid.c's message; this stand-in holds it too
     stand_in(world_dir, (SHOWCTL / "notqmail-1.09.out").read_text(), extra=f"# {RUNTIME_LOOKUP.decode()}")
@@ -156,8 +151,8 @@ def test_not_installed_is_info(tmp_path, world_dir):
     assert finding.severity == "info" and finding.message.startswith("qmail is not installed yet")
 
 
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_a_hanging_qmail_showctl_is_stopped(tmp_path, world_dir, monkeypatch):
-    as_root()
     monkeypatch.setattr(compiled, "TIMEOUT", 1)
     stand_in(world_dir, "", extra="exec sleep 60")
     spec, host = host_and_spec(tmp_path, world_dir)
@@ -165,8 +160,8 @@ def test_a_hanging_qmail_showctl_is_stopped(tmp_path, world_dir, monkeypatch):
     assert finding.severity == "warning" and "did not finish in 1 s" in finding.message
 
 
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_output_without_the_id_lines_is_a_warning(tmp_path, world_dir):
-    as_root()
     # the first lines only, as if it had died before the IDs
     head = "".join((SHOWCTL / "netqmail-1.06.out").read_text().splitlines(keepends=True)[:5])
     stand_in(world_dir, head, exit_code=111)
@@ -217,8 +212,8 @@ def test_real_run_in_a_namespace_after_apply_and_a_renumber(tmp_path, privileged
     assert "=== ran as 65534 65534 " in result.stdout
 
 
+@pytest.mark.root("runs qmail-showctl as nobody")
 def test_a_qmail_showctl_that_is_not_roots_alone_is_not_run(tmp_path, world_dir):
-    as_root()
     program = stand_in(world_dir, (SHOWCTL / "netqmail-1.06.out").read_text())
     spec, host = host_and_spec(tmp_path, world_dir)
     for owner, mode in ((7794, 0o755), (0, 0o4755), (0, 0o775)):

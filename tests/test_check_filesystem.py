@@ -5,13 +5,11 @@ are in test_check_privileged.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import skip_or_fail
+from conftest import require_tools, skip_or_fail
 from golden import check_json, scrub
 from qmailsetup.check import filesystem
 from qmailsetup.check.filesystem import filesystem_findings
@@ -159,8 +157,7 @@ def test_bsd_remedies_speak_bsd(tmp_path, monkeypatch):
 def chattr_sync(*paths):
     """chattr +S on PATHS (root, and a filesystem with inode flags: the
     ext4 of tmp_path here)."""
-    if os.geteuid() != 0 or shutil.which("chattr") is None:
-        skip_or_fail("chattr +S needs root and chattr")
+    require_tools("chattr")
     done = subprocess.run(["chattr", "+S", *map(str, paths)], capture_output=True, text=True)
     if done.returncode != 0:
         skip_or_fail(f"tmp_path's filesystem has no chattr +S: {done.stderr.strip()}")
@@ -171,6 +168,7 @@ def sync_finding(root):
     return sync
 
 
+@pytest.mark.root("chattr +S")
 def test_chattr_s_on_every_queue_directory_makes_an_async_mount_safe(tmp_path, monkeypatch):
     """Read in this process from the directories themselves (the same on a
     loop-mounted ext4 is in test_check_privileged.py): every directory of
@@ -195,6 +193,7 @@ def test_chattr_s_on_every_queue_directory_makes_an_async_mount_safe(tmp_path, m
     )
 
 
+@pytest.mark.root("chattr +S")
 @pytest.mark.parametrize("odd", ["symlink", "file"])
 def test_chattr_s_counts_only_on_a_directory_itself(tmp_path, monkeypatch, odd):
     """A symlink in the queue is not followed to a +S directory elsewhere,

@@ -5,7 +5,6 @@ dpkg -x (nothing installed on the machine), and a real svscan running."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -86,12 +85,11 @@ def test_svscans_read_from_proc(tmp_path):
     assert running_svscans(proc) == ["/service (pid 7)", "/etc/service/ (pid 12)"]
 
 
+@pytest.mark.root("runs svscan as nobody")
 def test_the_real_packages_extracted_and_a_real_svscan_running(tmp_path):
     """apt-get download + dpkg -x into a temporary root; the package's own
     svscan then runs (as nobody, on an empty directory) and is named."""
     require_tools("apt-get", "dpkg")
-    if os.geteuid() != 0:
-        skip_or_fail("runs svscan as nobody: needs root")
     debs = tmp_path / "debs"
     debs.mkdir()
     download = subprocess.run(["apt-get", "download", "daemontools", "ucspi-tcp", "daemontools-run"],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, skip_or_fail
+from conftest import cli
 from namespace import run_in_namespace
 from scenarios import add_qmail_accounts
 from snapshot import snapshot
@@ -44,8 +44,6 @@ def lay_out(qmail: Path) -> None:
 
 @pytest.fixture
 def root(tmp_path):
-    if os.geteuid() != 0:
-        skip_or_fail("lays out a queue with qmail's owners: needs root")
     root = debian_tree(tmp_path / "root")
     add_qmail_accounts(root, {"qmail": 2107, "nofiles": 2108}, 7790, "/bin/true", step=1)
     lay_out(root / "var/qmail")
@@ -65,6 +63,7 @@ def renumber(root: Path, name: str, old: int, new: int) -> None:
     passwd.write_text(passwd.read_text().replace(f"\n{name}:x:{old}:", f"\n{name}:x:{new}:"))
 
 
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_the_queue_as_netqmail_installs_it_is_ok(root):
     assert len(recorded()) == 108
     finding = queue_finding(root)
@@ -73,6 +72,7 @@ def test_the_queue_as_netqmail_installs_it_is_ok(root):
     assert finding["path"] == f"{root}/var/qmail/queue"
 
 
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_a_renumbered_send_user_is_counted_with_examples_and_the_chowns(root):
     renumber(root, "qmails", 7796, 7896)
     before = snapshot(root)
@@ -96,6 +96,7 @@ def test_a_renumbered_send_user_is_counted_with_examples_and_the_chowns(root):
     )
 
 
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_message_files_keep_any_group_but_not_any_owner_or_mode(root):
     mess = root / "var/qmail/queue/mess/3/302"
     os.chown(mess, IDS["qmailq"], 2108)  # queued through qmail-smtpd: nofiles
@@ -117,6 +118,7 @@ def test_message_files_keep_any_group_but_not_any_owner_or_mode(root):
     )
 
 
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_a_fifo_or_a_symlink_among_the_messages_is_named_never_opened(root):
     queue = root / "var/qmail/queue"
     os.mkfifo(queue / "mess/1/999")  # opening it would wait for a writer

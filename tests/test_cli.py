@@ -1,14 +1,11 @@
-"""The command line: usage errors, exit codes, text output."""
+"""The command line: usage errors, exit codes (what a dry run prints, host
+by host: tests/cases/, test_cases.py)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from conftest import cli, skip_or_fail
-from golden import check_text, scrub
-from scenarios import build
+from conftest import cli
 from trees import debian_tree
 
 
@@ -62,17 +59,6 @@ def test_malformed_account_file_exits_2_naming_file_and_line(tmp_path):
     result = cli("apply", "--dry-run", "--platform", "linux", "--root", root)
     assert result.code == 2
     assert result.err == f"qmailsetup: {root}/etc/passwd:19: 3 fields, a passwd line has 7\n"
-
-
-@pytest.mark.parametrize("scenario", ["fresh_debian", "install_ids_as_shipped", "fixed_ids_conflicting"])
-def test_text_output_matches_golden(tmp_path, scenario):
-    if os.geteuid() != 0:
-        skip_or_fail("scenarios chown directories: needs root")
-    root = tmp_path / "root"
-    root.mkdir()
-    args = build(scenario, root)
-    result = cli("apply", "--dry-run", "--platform", "linux", "--backend", "useradd", "--root", root, *args)
-    check_text(f"text/{scenario}.txt", scrub(result.out + "stderr: " + result.err, root))
 
 
 def test_detailed_exitcode_on_a_dry_run_with_changes(tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import require_tools
 from files_support import assert_consistent, leftovers, parse_all
 from process import apply_files, env
@@ -18,6 +20,7 @@ APPLIES = 4
 TOOL_USERS = 8
 
 
+@pytest.mark.slow
 def test_applies_and_useradds_at_once(privileged, tmp_path):
     require_tools("useradd", "groupadd")
     root = make_tree(tmp_path, "debian")

@@ -70,6 +70,8 @@ def fixed_clock(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
 
 
+@pytest.mark.slow
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_failure_at_every_step_leaves_a_consistent_database(tmp_path, monkeypatch, capsys):
     reference = make_tree(tmp_path / "reference", "debian")
     original = account_files(reference)

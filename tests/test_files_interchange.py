@@ -66,6 +66,7 @@ def both(tmp_path: Path, tree: str, *spec_args: str, env: dict | None = None) ->
     return files_root, tool_root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tree", TREES)
 def test_byte_identical_with_useradd(privileged, tmp_path, tree):
     require_tools("useradd", "groupadd")
@@ -77,6 +78,7 @@ def test_byte_identical_with_useradd(privileged, tmp_path, tree):
     assert b"qmails:" in made["passwd"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tree", ["debian", "alpine"])
 def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
     require_tools("useradd", "groupadd")
@@ -89,6 +91,7 @@ def test_fixed_ids_and_comment_identical(privileged, tmp_path, tree):
     assert b"alias:x:7790:" + nofiles + b":qmail alias:/var/qmail/alias:/bin/true\n" in account_files(files_root)["passwd"]
 
 
+@pytest.mark.slow
 def test_equal_up_to_the_clock_without_source_date_epoch(privileged, tmp_path):
     require_tools("useradd", "groupadd")
     files_root, tool_root = both(tmp_path, "debian", env={"SOURCE_DATE_EPOCH": ""})
@@ -121,6 +124,7 @@ def test_pwck_and_grpck_say_nothing_about_new_entries(privileged, tmp_path, tree
     assert len(complaints(root, ["qmailx"])) >= 2
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_second_run_is_in_sync_and_writes_nothing(tmp_path):
     root = make_tree(tmp_path, "debian")
     apply_files(root)

@@ -82,6 +82,9 @@ def run_until(root: Path, where: str, number: int) -> subprocess.Popen:
     return process
 
 
+pytestmark = [pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias"), pytest.mark.slow]
+
+
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
     """The tree before, and after an uninterrupted run."""

@@ -95,6 +95,8 @@ def in_locking_loop(run: subprocess.Popen) -> bool:
     return run.poll() is None and bool(blocked_signals(run.pid) & (1 << (signal.SIGTERM - 1)))
 
 
+@pytest.mark.slow
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_apply_waits_for_a_lock_to_be_released(tmp_path):
     """While another process holds lckpwdf's lock the apply is seen waiting
     (running, in its locking loop, nothing written); once the holder lets
@@ -122,6 +124,7 @@ def test_apply_waits_for_a_lock_to_be_released(tmp_path):
     assert os.stat(root / "etc/passwd").st_mtime_ns >= released, "written after the holder let go"
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_stale_lock_is_recovered(tmp_path):
     root = make_tree(tmp_path, "debian")
     dead = subprocess.Popen(["true"])

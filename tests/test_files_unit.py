@@ -104,6 +104,7 @@ def test_without_the_run_s_locks_any_change_since_the_reading_is_refused(tmp_pat
     assert not (root / "etc/passwd-").exists()
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_real_run_reads_the_files_under_the_locks_and_a_dry_run_takes_none(tmp_path, monkeypatch):
     """The files backend's run takes the locks before observe reads the
     files (as sysusers does), so nothing that honours them can change a
@@ -126,6 +127,8 @@ def test_a_real_run_reads_the_files_under_the_locks_and_a_dry_run_takes_none(tmp
     assert held == [[], [".pwd.lock", "group.lock", "gshadow.lock", "passwd.lock", "shadow.lock"]]
 
 
+@pytest.mark.slow
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_shadow_line_left_by_a_crash_is_rewritten_in_place(tmp_path):
     """A crash between shadow and passwd leaves shadow lines alone; the
     next run rewrites them where they are, as useradd does."""

@@ -11,12 +11,11 @@ half-made."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 
-from conftest import cli, require_tools, skip_or_fail
+from conftest import cli, require_tools
 from process import EPOCH
 from qmail_layout import QMAIL_NAMES
 from snapshot import snapshot
@@ -25,10 +24,11 @@ from trees import make_tree
 BACKENDS = ["files", "useradd"]
 
 
+pytestmark = pytest.mark.root("useradd --prefix and pwck -R")
+
+
 @pytest.fixture(autouse=True)
 def real_tools(monkeypatch):
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix and pwck -R need root")
     require_tools("useradd", "groupadd", "pwck", "grpck")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)  # the day both backends write: 19675
 
@@ -62,6 +62,7 @@ def incomplete(root) -> list[str]:
     return [f["message"].split(" is half-made")[0] for f in findings if f["id"] == "account.incomplete"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_half_made_user_and_group_are_repaired_then_in_sync(tmp_path, backend):
     root = make_tree(tmp_path / "root", "debian")
@@ -114,6 +115,7 @@ def test_a_password_left_in_passwd_and_group_moves_to_the_companion_line(tmp_pat
     assert incomplete(root) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("companion", "account", "done"), [
     ("gshadow", "group qmail", "nothing"),
     ("shadow", "user alias", "group qmail, group nofiles"),

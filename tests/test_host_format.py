@@ -9,7 +9,6 @@ root; and a run that would write another format is refused, exit 3."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -69,9 +68,7 @@ def cron_run(*args) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix and chown need root")
+def real_tools():
     require_tools("useradd", "groupadd", "usermod")
 
 
@@ -171,6 +168,7 @@ def test_a_platform_of_another_format_is_refused(tmp_path, case, dry_run):
     assert snapshot(root) == before
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_shadow_platform_on_plain_files_writes_them_plainly(tmp_path):
     """useradd writes the password into passwd where there is no shadow
     file: the linux profile fits a plain tree, and keeps it plain."""
@@ -186,8 +184,10 @@ def test_a_shadow_platform_on_plain_files_writes_them_plainly(tmp_path):
 # -- cron's PATH, for real ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["useradd", "files"])
-def test_cron_path_on_a_debian_tree_writes_the_shadow_format(tmp_path, as_root, backend):
+@pytest.mark.root("useradd --prefix and chown")
+def test_cron_path_on_a_debian_tree_writes_the_shadow_format(tmp_path, real_tools, backend):
     root = debian_tree(tmp_path / "root")
     before = read(root)
     result = cron_run("apply", "--root", root, "--backend", backend)
@@ -198,6 +198,7 @@ def test_cron_path_on_a_debian_tree_writes_the_shadow_format(tmp_path, as_root, 
     assert "0 to create, 0 to modify" in cron_run("apply", "--root", root, "--backend", backend).stdout
 
 
+@pytest.mark.slow
 def test_cron_path_on_the_live_root_writes_the_shadow_format(tmp_path, privileged):
     """The live root in a mount namespace (a copy of /etc over /etc, a tmpfs
     over /var), with `env -i PATH=/usr/bin:/bin`: platform linux, the real

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, dead_pid, require_tools, skip_or_fail
+from conftest import cli, dead_pid, require_tools
 from namespace import copy_etc, in_namespace, private_mounts, run_in_namespace
 from qmail_layout import QMAIL_NAMES, QMAIL_USERS
 from qmailsetup.userdb.accountfile import AccountFile
@@ -29,10 +29,11 @@ STRANGER = 1234  # owns directories that are not ours
 BACKENDS = ["useradd", "files"]
 
 
+pytestmark = pytest.mark.root("hostile hosts: chown, useradd --prefix")
+
+
 @pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("hostile hosts need root (chown, useradd --prefix)")
+def real_tools():
     require_tools("useradd", "groupadd", "usermod")
 
 
@@ -237,6 +238,7 @@ LEFTOVERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("leftover", LEFTOVERS)
 def test_a_leftover_of_an_earlier_crash_does_not_stop_or_leak_into_the_run(tmp_path, backend, leftover):
     root = debian_tree(tmp_path / "root")
@@ -382,6 +384,7 @@ done
 """
 
 
+@pytest.mark.slow
 def test_a_full_file_system_under_etc_leaves_the_account_files_intact(tmp_path, privileged, backend):
     """A 96 KiB tmpfs as the root's etc, filled to leave 0 to 60 KiB: at
     each level the run either finishes or fails with one line (before the
@@ -412,6 +415,7 @@ def test_a_full_file_system_under_etc_leaves_the_account_files_intact(tmp_path, 
     assert outcomes == {0, 1}, "the levels span failing and finishing"
 
 
+@pytest.mark.slow
 def test_a_var_that_fails_mid_apply_says_what_was_done_and_the_rerun_finishes(tmp_path, privileged, backend):
     """The accounts are written, /var/qmail cannot be made (an immutable
     /var, which the preflight does not look for: a full one it finds): the

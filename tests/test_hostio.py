@@ -11,7 +11,6 @@ import subprocess
 
 import pytest
 
-from conftest import skip_or_fail
 from process import exit_code, forked
 from qmailsetup import hostio
 from qmailsetup.hostio import NotRegular, kind_of, mount_id, open_regular, read_optional, read_regular, unchangeable
@@ -168,9 +167,8 @@ def test_a_fifo_with_no_reader_opened_for_writing_is_named(tmp_path):
     assert error.value.errno == errno.ENXIO  # what open(2) said, kept for the caller
 
 
+@pytest.mark.root("chattr +i and +a")
 def test_immutable_and_append_only_files_are_named(tmp_path):
-    if os.geteuid() != 0:
-        skip_or_fail("chattr needs root")
     directory = os.open(tmp_path, os.O_RDONLY)
     names = {"plain": None, "immutable": "+i", "append-only": "+a"}
     for name, flag in names.items():

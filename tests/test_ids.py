@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, skip_or_fail
+from conftest import cli
 from namespace import PRELUDE, copy_etc, in_namespace
 from qmail_tree import INSTALL_IDS_GIDS, INSTALL_IDS_UIDS, lay_out, showctl_output, stand_in_showctl
 from qmailsetup.spec import load_spec, parse_spec
@@ -20,11 +20,6 @@ from snapshot import snapshot, without_pwd_lock
 from trees import append, debian_tree, write
 
 QMAIL_USERS = ("alias", "qmaild", "qmaill", "qmailp", "qmailq", "qmailr", "qmails")
-
-
-def as_root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("chowns a qmail tree to chosen numbers: needs root")
 
 
 def ids(root: Path) -> dict[str, int]:
@@ -66,6 +61,7 @@ def planned_ids(root: Path, *args) -> dict[str, int]:
 # --- export --format toml -------------------------------------------------------
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_two_roots_whose_accounts_differ_end_with_the_same_ids_after_export_and_apply(tmp_path):
     first, second = debian_tree(tmp_path / "first"), other_system_accounts(tmp_path / "second")
     assert apply(first).code == 0
@@ -90,6 +86,7 @@ def write_spec(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_pinned_number_another_account_holds_is_refused_and_nothing_written(tmp_path):
     first = debian_tree(tmp_path / "first")
     assert apply(first).code == 0
@@ -103,6 +100,7 @@ def test_a_pinned_number_another_account_holds_is_refused_and_nothing_written(tm
     assert without_pwd_lock(snapshot(other)) == without_pwd_lock(before)  # the locks come before the reading
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_the_exported_spec_is_the_spec_as_given_with_every_id_as_the_host_has_it(tmp_path):
     """Every field survives (quotes, a backslash, non-ASCII, class, role,
     supplementary groups, [qmail]), and it parses back as that spec."""
@@ -179,7 +177,8 @@ split = 7
 
 @pytest.mark.parametrize(("args", "code", "message"), [
     ([], 3, "not on the host yet: group qmail, group nofiles, user alias"),
-    (["--spec", "SPEC"], 3, "the host does not have the spec's IDs: group qmail has gid 999, the spec says 2107"),
+    pytest.param(["--spec", "SPEC"], 3, "the host does not have the spec's IDs: group qmail has gid 999, the spec says 2107",
+                 marks=pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")),
 ])
 def test_export_toml_refuses_what_it_cannot_pin(tmp_path, args, code, message):
     root = debian_tree(tmp_path / "root")
@@ -203,7 +202,6 @@ def test_root_is_refused_by_the_exports_that_read_no_host(tmp_path):
 
 def installed_root(tmp_path: Path, uids=INSTALL_IDS_UIDS, gids=INSTALL_IDS_GIDS) -> Path:
     """A fresh Debian root whose /var/qmail is a netqmail tree owned by UIDS and GIDS."""
-    as_root()
     root = debian_tree(tmp_path / "root")
     lay_out(root, netqmail_spec(tmp_path), uids, gids)
     return root
@@ -217,6 +215,7 @@ def netqmail_spec(tmp_path: Path):
     return load_spec(path)
 
 
+@pytest.mark.root("chowns a qmail tree to chosen numbers")
 def test_a_tree_laid_out_by_the_installer_gives_its_numbers(tmp_path):
     root = installed_root(tmp_path)
     spec = tmp_path / "netqmail.toml"
@@ -253,6 +252,7 @@ def chown_all(root: Path, relative: str, uid: int) -> None:
         os.lchown(path, uid, -1)
 
 
+@pytest.mark.root("chowns a qmail tree to chosen numbers")
 @pytest.mark.parametrize(("spoil", "message"), [
     (lambda root: os.chown(root / "var/qmail/queue/mess/3", 7800, 2107),
      "the queue user qmailq: uids 7794 (owner of bin/qmail-queue, queue, queue/pid and 5 more in QMAIL); "
@@ -277,6 +277,7 @@ def test_a_contradictory_tree_is_refused_and_nothing_written(tmp_path, spoil, me
     assert snapshot(root) == before
 
 
+@pytest.mark.root("chowns a qmail tree to chosen numbers")
 def test_an_id_the_spec_fixes_that_the_tree_contradicts_is_refused(tmp_path):
     root = installed_root(tmp_path)
     spec = write_spec(tmp_path / "fixed.toml", (tmp_path / "netqmail.toml").read_text().replace(
@@ -288,6 +289,7 @@ def test_an_id_the_spec_fixes_that_the_tree_contradicts_is_refused(tmp_path):
     assert snapshot(root) == before
 
 
+@pytest.mark.root("chowns a qmail tree to chosen numbers")
 def test_accounts_that_exist_with_other_numbers_are_refused(tmp_path):
     """The tree says 7794; the host's qmailq has another: never renumbered."""
     root = installed_root(tmp_path)
@@ -318,6 +320,7 @@ def test_ids_from_what_is_no_qmail_home_is_bad_input(tmp_path, value, message):
     assert snapshot(root) == before
 
 
+@pytest.mark.root("chowns a qmail tree to chosen numbers")
 def test_ids_from_follows_a_link_inside_the_root(tmp_path):
     """Under --root, DIR is a path of the tree: an absolute link in it is
     taken from the root, never the host's."""

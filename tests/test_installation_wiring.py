@@ -52,6 +52,7 @@ def example(request, tmp_path):
     return spec, home
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_env_names_the_tables_home_never_a_users(tmp_path, example):
     spec, home = example
     root = debian_tree(tmp_path / "root")
@@ -83,6 +84,7 @@ def test_check_judges_the_tables_bin_and_queue(tmp_path, example):
     assert found["queue.owner"]["path"] == f"{root}{home}/queue"
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_the_split_and_queue_of_the_table_are_checked(tmp_path):
     spec = tmp_path / "spec.toml"
     write(spec, example_spec("install-ids").replace("[qmail]\n", '[qmail]\nqueue = "/var/spool/qmail"\n'))

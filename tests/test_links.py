@@ -63,6 +63,7 @@ def linked(tmp_path) -> Path:
     return root
 
 
+@pytest.mark.root("links are trusted only where root alone could have made them")
 def test_a_link_root_alone_made_is_followed_and_said(linked):
     shown = plan(linked)
     assert shown["code"] == 0 and not shown["conflicts"]
@@ -78,6 +79,7 @@ def test_a_link_root_alone_made_is_followed_and_said(linked):
     assert not Path("/srv/qmail/alias").exists()
 
 
+@pytest.mark.root("links are trusted only where root alone could have made them")
 def test_what_apply_made_under_a_followed_link_is_in_sync_for_check(linked):
     # alias's home, alias's own under the link, is what is managed, not a
     # directory on the way: a second look finds it in sync, no conflict
@@ -89,6 +91,7 @@ def test_what_apply_made_under_a_followed_link_is_in_sync_for_check(linked):
     assert paths["severity"] == "ok"
 
 
+@pytest.mark.root("links are trusted only where root alone could have made them")
 @pytest.mark.parametrize("how", ["sticky", "sticky-others-link"])
 def test_a_sticky_directory_on_the_way_is_safe_for_what_root_owns(linked, how):
     (linked / "srv").chmod(0o1777)
@@ -102,6 +105,7 @@ def test_a_sticky_directory_on_the_way_is_safe_for_what_root_owns(linked, how):
     assert (shown["code"], bool(shown["conflicts"])) == ((0, False) if how == "sticky" else (3, True))
 
 
+@pytest.mark.root("links are trusted only where root alone could have made them")
 @pytest.mark.parametrize("how", ["owned-by-another", "leads-to-anothers", "writable-directory", "link-not-roots"])
 def test_a_link_others_could_change_is_a_conflict_that_says_what_to_do(linked, how):
     if how == "owned-by-another":
@@ -126,6 +130,7 @@ def test_a_link_others_could_change_is_a_conflict_that_says_what_to_do(linked, h
     assert b"qmails" not in (linked / "etc/passwd").read_bytes()
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_declared_link_is_made_with_its_directory_and_then_in_sync(tmp_path):
     root = debian_tree(tmp_path / "root")
     spec = tmp_path / "spec.toml"

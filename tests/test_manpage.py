@@ -18,7 +18,7 @@ import typer
 
 from conftest import cli, require_tools
 from qmailsetup.check import FINDING_IDS, Finding
-from qmailsetup.cli import app
+from qmailsetup.cli import SchemaKind, app
 from qmailsetup.errors import COMMAND_EXITS
 from qmailsetup.spec import Group, PathSpec, QmailTable, User
 from qmailsetup.specs import names as spec_names
@@ -46,7 +46,7 @@ def command_line() -> dict[str, list[str]]:
     group = typer.main.get_command(app)
     options = {"": [o for p in group.params for o in p.opts]}
     for name, command in group.commands.items():
-        options[name] = [o for p in command.params for o in p.opts]
+        options[name] = [o for p in command.params if p.param_type_name == "option" for o in p.opts]
     return options
 
 
@@ -66,6 +66,14 @@ def test_every_command_and_option_is_in_qmailsetup_8():
             where = section(text, "OPTIONS")
         for option in options:
             assert f"\\fB{option}\\fR" in where, f"{command} {option} not in the man page"
+
+
+def test_the_synopsis_sets_in_bold_only_what_is_typed_as_it_stands():
+    """Commands, options and the values of an argument (schema's spec or
+    json); never an argument's name ("schema kind spec|json")."""
+    values = [kind.value for kind in SchemaKind]
+    typed = {*command_line(), *(option for options in command_line().values() for option in options), *values, "--help"} - {""}
+    assert set(re.findall(r"\\fB(.+?)\\fR", section(page("qmailsetup.8"), "SYNOPSIS"))) == typed
 
 
 def test_each_command_s_exit_codes_are_errors_py_s():

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import process
-from conftest import skip_or_fail
 from namespace import run_in_namespace
 from qmailsetup.errors import EXIT_BAD_INPUT
 from qmailsetup.platforms import profiles_dir
@@ -53,10 +52,7 @@ def assert_refused(result: subprocess.CompletedProcess, path, kind: str) -> None
     )
 
 
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("device nodes and a real apply under --root need root")
+pytestmark = pytest.mark.root("device nodes and a real apply under --root")
 
 
 KINDS = ["fifo", "directory", "socket", "device"]
@@ -68,6 +64,7 @@ OS_RELEASE_CASES = [("fifo", where, dry_run) for where in ("etc/os-release", "us
 OS_RELEASE_CASES += [(kind, "etc/os-release", True) for kind in KINDS[1:]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, where, dry_run", OS_RELEASE_CASES)
 def test_os_release_that_is_no_file(tmp_path, kind, where, dry_run):
     root = debian_tree(tmp_path / "root")
@@ -105,6 +102,7 @@ SPEC_COMMANDS = [["apply"], ["apply", "--dry-run"], ["check"], ["env"], ["export
 SPEC_CASES = [("fifo", command) for command in SPEC_COMMANDS] + [(kind, ["apply", "--dry-run"]) for kind in KINDS[1:]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, command", SPEC_CASES)
 def test_spec_that_is_no_file(tmp_path, kind, command):
     root = debian_tree(tmp_path / "root")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, require_tools, skip_or_fail
+from conftest import cli, require_tools
 from snapshot import snapshot
 from trees import make_tree
 
@@ -24,12 +24,13 @@ NOBODY = 65534
 NOTE = "run as root to check passwords"
 
 
+pytestmark = pytest.mark.root("makes the tree and runs as another user")
+
+
 @pytest.fixture
 def root():
     """A Debian tree, outside pytest's private (0700) temporary directory so
     that another user can walk in; its shadow files are not that user's."""
-    if os.geteuid() != 0:
-        skip_or_fail("needs root to make the tree and to run as another user")
     require_tools("setpriv")
     with tempfile.TemporaryDirectory(prefix="qmailsetup-not-root-") as place:
         os.chmod(place, 0o755)

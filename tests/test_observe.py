@@ -13,6 +13,8 @@ import os
 import pwd
 from pathlib import Path
 
+import pytest
+
 from conftest import cli
 from qmailsetup.observe import Parent, PathState, observe, observe_path
 from qmailsetup.platforms import load_profile
@@ -73,6 +75,7 @@ def stand_in(mocker, target: str, entries, key: int, make):
     return mocker.patch(target, side_effect=lookup)
 
 
+@pytest.mark.root("reads this host's own shadow")
 def test_on_the_live_root_nss_is_asked_what_the_local_files_do_not_know(mocker):
     """A name is asked for when the local files lack it, a fixed ID when no
     local entry holds it; what NSS answers is kept by name (its ID) and by

@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 
-from conftest import checked_accounts, cli, skip_or_fail, squeezed
+import pytest
+
+from conftest import checked_accounts, cli, squeezed
 from qmailsetup.spec import load_spec
 from scenarios import provisioned
 from snapshot import mode_owner
@@ -19,9 +21,8 @@ NOFILES_USERS = "alias, qmaild, qmaill, qmailp"
 ALL_USERS = f"{NOFILES_USERS}, qmailq, qmailr, qmails"
 
 
+@pytest.mark.root("apply chowns")
 def test_apply_under_umask_077_makes_each_parent_0755(tmp_path):
-    if os.geteuid() != 0:
-        skip_or_fail("chown needs root")
     root = debian_tree(tmp_path / "root")
     (root / "opt").mkdir(mode=0o700)  # an existing parent: not apply's to change
     os.chmod(root / "opt", 0o700)
@@ -52,6 +53,7 @@ def traverse(root):
     return [f for f in checked_accounts(load_spec(None), root) if f.id == "path.traverse"]
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_a_parent_without_search_permission_is_an_error_with_the_chmod(tmp_path):
     root = tmp_path / "root"
     provisioned(root)
@@ -67,6 +69,7 @@ def test_a_parent_without_search_permission_is_an_error_with_the_chmod(tmp_path)
     ]
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_the_group_and_owner_bits_count_for_those_they_name(tmp_path):
     root = tmp_path / "root"
     provisioned(root)
@@ -82,6 +85,7 @@ def test_the_group_and_owner_bits_count_for_those_they_name(tmp_path):
     assert finding.message == f"/var (owner {alias_uid}, group {qmail_gid}, mode 0070) does not let {NOFILES_USERS} through to /var/qmail"
 
 
+@pytest.mark.root("a tree root owns (another user's is warned of)")
 def test_the_root_itself_counts_and_users_not_yet_made_by_their_group(tmp_path):
     root = debian_tree(tmp_path / "root")  # no qmail accounts yet
     os.chmod(root, 0o750)
@@ -91,6 +95,7 @@ def test_the_root_itself_counts_and_users_not_yet_made_by_their_group(tmp_path):
     assert finding.remedy == f"chmod o+x {root}"
 
 
+@pytest.mark.root("the host is made with qmail's owners (chown)")
 def test_check_exits_3_and_shows_the_remedy(tmp_path):
     root = tmp_path / "root"
     provisioned(root)

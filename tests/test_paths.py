@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_or_fail
 from qmailsetup.errors import OperationFailed
 from qmailsetup.paths import ensure_directory
 from snapshot import mode_owner
 
-
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("chown needs root")
+pytestmark = pytest.mark.root("chown")
 
 
 def test_creates_missing_directories_with_owner_and_setgid_mode(tmp_path):

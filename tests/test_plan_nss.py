@@ -19,6 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import skip_or_fail
 from namespace import PRELUDE, copy_etc, in_namespace, run_in_namespace
 from qmailsetup.observe import observe
@@ -59,6 +61,7 @@ def test_the_planner_asks_hoststate_for_each_candidate(tmp_path):
     assert plain["alias"] not in again.values()
 
 
+@pytest.mark.root("reads this host's own shadow")
 def test_observe_on_the_live_root_asks_getpwuid_and_getgrgid(mocker):
     """Only the live root has NSS of its own; pwd/grp mocked here."""
     def only_4242(uid):

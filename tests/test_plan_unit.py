@@ -137,6 +137,7 @@ def test_a_user_whose_group_is_only_on_the_host_is_fine(tmp_path):
     assert plan.changes[0].desired.gid == 8
 
 
+@pytest.mark.root("a tree root owns (another user's is warned of)")
 def test_any_non_login_shell_is_in_sync_when_the_spec_names_none(tmp_path):
     spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
     root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/bin/true"], ["nofiles:x:2108:"], ["alias:*:19000::::::"])
@@ -160,6 +161,7 @@ def test_a_named_shell_is_drift_even_if_it_gives_no_login(tmp_path):
     assert not plan_for(root, spec, fix_drift=True).refused
 
 
+@pytest.mark.root("a tree root owns (another user's is warned of)")
 def test_a_usable_password_is_warned_about(tmp_path):
     spec = '[[groups]]\nname = "nofiles"\n[[users]]\nname = "alias"\ngroup = "nofiles"\nhome = "/var/qmail/alias"\n'
     root = host_with(tmp_path, ["alias:x:7790:2108::/var/qmail/alias:/bin/true"], ["nofiles:x:2108:"],
@@ -183,6 +185,7 @@ def test_a_file_where_a_directory_belongs_is_a_conflict(tmp_path):
     assert reasons(plan)[("path", "/var/qmail/alias")].startswith("/var/qmail is a symlink or not a directory")
 
 
+@pytest.mark.root("a tree root owns (another user's is warned of)")
 def test_a_passwd_entry_without_its_shadow_entry_is_repaired_not_drift(tmp_path):
     """A half-made account is a repair: not in sync, not refused without
     --fix-drift, the account as the host has it (the spec's other shell
@@ -276,6 +279,7 @@ groups = ["qcerts", "qmail"]
 """
 
 
+@pytest.mark.root("a tree root owns (another user's is warned of)")
 def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
     """settings(): all of a new account; of one that exists, its name, the
     fields that differ (its group with the GID) and the groups to join."""

@@ -165,6 +165,7 @@ def test_an_unknown_platform_lists_the_known_ones(tmp_path, name):
     )
 
 
+@pytest.mark.slow
 def test_the_wheel_ships_the_profiles_and_finds_them_installed(tmp_path):
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "dist", CHECKOUT],

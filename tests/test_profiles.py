@@ -6,11 +6,9 @@ and the qmail-conf export (goldens). Renamed accounts are known by role."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from conftest import cli, require_tools, skip_or_fail
+from conftest import cli, require_tools
 from golden import check_text
 from namespace import run_in_namespace
 from qmailsetup.errors import BadInput
@@ -153,15 +151,14 @@ def expected_env(profile, nofiles_gid: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("applies with chown and useradd --prefix: needs root")
+def real_tools():
     require_tools("useradd", "groupadd")
 
 
+@pytest.mark.root("applies with chown and useradd --prefix")
 @pytest.mark.parametrize("backend", ["files", "useradd"])
 @pytest.mark.parametrize("profile", PROFILES)
-def test_applies_under_a_root_then_in_sync_and_env_round_trips(tmp_path, as_root, profile, backend):
+def test_applies_under_a_root_then_in_sync_and_env_round_trips(tmp_path, real_tools, profile, backend):
     root = debian_tree(tmp_path / "root")
     spec = EXAMPLES / f"{profile}.toml"
     first = cli("apply", "--platform", "linux", "--backend", backend, "--root", root, "--spec", spec)
@@ -184,6 +181,7 @@ echo "=== env $QMAIL_UID_QMAILD $QMAIL_UID_QMAILQ $QMAIL_GID_QMAIL"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", PROFILES)
 def test_applies_in_a_namespace_with_the_hosts_own_tools(tmp_path, privileged, profile):
     _, users, _ = PROFILES[profile]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
 from qmailsetup.backends import make_backend
@@ -181,6 +182,7 @@ def apply_with_files_backend(spec: Spec, root: Path) -> tuple:
     return host, plan, False
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(files=hosts(), spec=specs())
 def test_apply_touches_only_its_own_lines_never_duplicates_and_converges(files, spec):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, require_tools, skip_or_fail
+from conftest import cli, require_tools
 from process import EPOCH
 from trees import append, debian_tree, make_tree
 
@@ -91,6 +91,7 @@ def fixed_clock(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 @pytest.mark.parametrize("people", [0, 2000])
 def test_a_files_backend_apply_reads_the_account_files_once(tmp_path, monkeypatch, people):
     """The run takes the locks, reads each file once, writes (each FILE-
@@ -114,6 +115,7 @@ def test_a_files_backend_apply_reads_the_account_files_once(tmp_path, monkeypatc
     assert run.bytes_read(etc) == size  # each file once: the plan's reading is the backups' and the check's
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_an_alpine_apply_reads_once_too(tmp_path, monkeypatch):
     """On Alpine the run also holds busybox's FILE+ of each file, and as it
     lets go brings the file busybox may have open up to date: from the
@@ -128,12 +130,11 @@ def test_an_alpine_apply_reads_once_too(tmp_path, monkeypatch):
     assert run.bytes_read(etc) == size
 
 
+@pytest.mark.root("useradd --prefix is handed only a tree root alone can change")
 def test_a_useradd_apply_opens_passwd_twice_at_most(tmp_path, monkeypatch):
     """The plan's reading and the closing check's: the tools are told the
     IDs the plan chose, so nothing reads one back. (useradd and groupadd
     open passwd themselves, in processes of their own: not counted.)"""
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
     require_tools("useradd", "groupadd")
     root = debian_tree(tmp_path / "root")
     counter = Counter(monkeypatch)

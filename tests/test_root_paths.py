@@ -62,6 +62,7 @@ def test_a_loop_of_links_is_an_error_not_a_hang(tmp_path):
     assert str(MAX_LINKS) in str(error.value)
 
 
+@pytest.mark.root("the image is made with qmail's owners (chown)")
 def test_an_absolute_link_at_the_queue_is_the_images_never_the_hosts(image):
     # the host's /usr/local exists and is root's; the image has none
     (image / "var/qmail/queue").symlink_to("/usr/local")
@@ -75,6 +76,7 @@ def test_an_absolute_link_at_the_queue_is_the_images_never_the_hosts(image):
             assert "/usr/local" not in finding["message"].replace(str(image), "")
 
 
+@pytest.mark.root("the image is made with qmail's owners (chown)")
 def test_the_remedy_for_a_linked_queue_names_where_it_really_is(image):
     queue = image / "srv/queue"
     (queue / "mess").mkdir(parents=True)
@@ -88,6 +90,7 @@ def test_the_remedy_for_a_linked_queue_names_where_it_really_is(image):
     assert "/var/qmail/queue" not in found["remedy"]
 
 
+@pytest.mark.root("the image is made with qmail's owners (chown)")
 @pytest.mark.parametrize("link", ["/", "..", "/var"])
 def test_a_link_at_the_queue_to_slash_or_above_is_no_queue(image, link):
     (image / "var/qmail/queue").symlink_to(link)
@@ -119,6 +122,7 @@ def chain(top: Path, remove: bool = False) -> None:
             os.close(fd)
 
 
+@pytest.mark.root("the image is made with qmail's owners (chown)")
 def test_a_queue_deeper_than_the_recursion_limit(image):
     deep = image / "var/qmail/queue/mess/0"
     deep.mkdir(parents=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, fake_tools, require_tools, skip_or_fail
+from conftest import cli, fake_tools, require_tools
 from trees import bsd_tree, debian_tree
 
 # every name shadow-utils' useradd, groupadd and usermod open in ROOT/etc
@@ -39,11 +39,10 @@ def scratch(tmp_path) -> Path:
 
 
 def useradd_available() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
     require_tools("useradd", "groupadd", "usermod")
 
 
+@pytest.mark.root("useradd --prefix")
 @pytest.mark.parametrize("name", SHADOW_TOOL_NAMES)
 def test_a_link_where_useradd_writes_refuses_the_useradd_backend(tmp_path, scratch, name):
     useradd_available()
@@ -58,6 +57,7 @@ def test_a_link_where_useradd_writes_refuses_the_useradd_backend(tmp_path, scrat
     assert (state(scratch), sorted(os.listdir(root / "etc")), (root / "etc/passwd").read_bytes()) == before
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 @pytest.mark.parametrize("name, code", [
     ("shadow-", 0), ("gshadow+", 0), ("passwd.4242", 0),  # replaced, never written through
     ("passwd.lock", 1), (".pwd.lock", 1),  # a lock that cannot be taken: nothing written
@@ -76,6 +76,7 @@ def test_the_default_backend_under_root_never_follows_a_planted_link(tmp_path, s
     assert (b"qmails:" in (root / "etc/passwd").read_bytes()) == (code == 0)
 
 
+@pytest.mark.root("useradd --prefix")
 def test_a_hard_link_where_useradd_writes_refuses(tmp_path, scratch):
     useradd_available()
     root = debian_tree(tmp_path / "root")
@@ -87,6 +88,7 @@ def test_a_hard_link_where_useradd_writes_refuses(tmp_path, scratch):
     assert state(scratch) == before
 
 
+@pytest.mark.root("useradd --prefix")
 def test_a_fifo_where_useradd_writes_refuses(tmp_path):
     useradd_available()
     root = debian_tree(tmp_path / "root")
@@ -96,6 +98,7 @@ def test_a_fifo_where_useradd_writes_refuses(tmp_path):
     assert f"{root}/etc/group+ is not a regular file" in result.err
 
 
+@pytest.mark.root("useradd --prefix")
 @pytest.mark.parametrize("where, owner, mode, refused", [
     ("parent", 0, 0o777, True),  # anyone may rename the tree away and put another in its place
     ("parent", 0, 0o1777, False),  # sticky, as /tmp: what root owns in it stays root's
@@ -125,6 +128,7 @@ def test_a_tree_others_may_change_is_not_handed_to_useradd(tmp_path, where, owne
         assert b"qmails:" in (root / "etc/passwd").read_bytes()
 
 
+@pytest.mark.root("useradd --prefix")
 def test_a_clean_tree_root_owns_works_with_useradd(tmp_path):
     useradd_available()
     root = debian_tree(tmp_path / "root")
@@ -135,6 +139,7 @@ def test_a_clean_tree_root_owns_works_with_useradd(tmp_path):
     assert b"qmails:" in (root / "etc/passwd").read_bytes()
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_pw_is_not_handed_a_tree_with_a_link_at_its_databases(tmp_path, scratch, mocker):
     calls = fake_tools(mocker)
     root = bsd_tree(tmp_path / "root", "freebsd")

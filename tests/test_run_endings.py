@@ -82,6 +82,7 @@ def test_a_dry_run_whose_report_cannot_be_written_says_so_and_keeps_its_code(tre
     assert snapshot(tree) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["closed", "broken-pipe", "full"])
 def test_a_real_run_whose_report_cannot_be_written_still_changes_the_host_and_says_so(tree, how, privileged):
     passwd = tree / "etc/passwd"

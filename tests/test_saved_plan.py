@@ -43,6 +43,7 @@ def entry_id(root: Path, file: str, name: str) -> int:
     raise AssertionError(f"{name} not in {file}")
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_an_unchanged_host_gets_exactly_the_planned_ids(planned):
     root, plan, document = planned
     assert document["version"] == savedplan.VERSION
@@ -57,6 +58,7 @@ def test_an_unchanged_host_gets_exactly_the_planned_ids(planned):
     assert (root / "var/qmail/alias").is_dir()
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_a_plan_applied_already_is_in_sync(planned):
     root, plan, _ = planned
     assert apply_saved(root, plan).code == 0
@@ -91,7 +93,10 @@ def another_user(root: Path, document: dict) -> str:
     return "etc/passwd changed"
 
 
-@pytest.mark.parametrize("move", [group_with_a_planned_gid, narrower_login_defs, directory_made, another_user])
+@pytest.mark.parametrize("move", [
+    group_with_a_planned_gid, narrower_login_defs,
+    pytest.param(directory_made, marks=pytest.mark.root("the directory made meanwhile is root's (0:0)")), another_user,
+])
 def test_a_host_that_moved_is_refused_and_nothing_written(planned, move):
     root, plan, document = planned
     expected = move(root, document)
@@ -209,6 +214,7 @@ def test_plan_out_needs_a_dry_run(tmp_path):
     assert not (tmp_path / "plan.json").exists()
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_the_json_of_both_runs(tmp_path):
     root = debian_tree(tmp_path / "root")
     plan = tmp_path / "plan.json"

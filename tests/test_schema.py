@@ -48,6 +48,7 @@ def printed(*args) -> dict:
     return json.loads(result.out)
 
 
+@pytest.mark.root("apply chowns /var/qmail and /var/qmail/alias")
 def test_the_json_of_each_command_and_outcome_is_valid(tmp_path):
     """The main outcomes, each validated by the schema (conftest.cli does it
     for every --json run of the tests; here, on purpose)."""

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import Result, cli, require_tools, skip_or_fail
+from conftest import Result, cli, require_tools
 from golden import check_text, scrub
 from process import EPOCH, qmailsetup
 from qmailsetup.errors import EXIT_BAD_INPUT
@@ -134,10 +133,11 @@ def checked(*args, codes, separate: bool = False) -> Result:
     return result
 
 
+pytestmark = pytest.mark.root("the real runs chown and may run useradd --prefix")
+
+
 @pytest.fixture(autouse=True)
-def as_root(monkeypatch):
-    if os.geteuid() != 0:
-        skip_or_fail("the real runs chown and may run useradd --prefix")
+def fixed_clock(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
 
 

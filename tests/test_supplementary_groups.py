@@ -98,6 +98,7 @@ def test_new_users_join_their_groups_byte_identical_with_useradd(privileged, tmp
 LISTS = ["", "www-data", "www-data,,nobody,", ",", "a, b"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("members", LISTS)
 def test_fix_drift_adds_the_membership_byte_identical_with_usermod(privileged, tmp_path, members):
     """usermod --prefix -a -G, one group at a time, against the files backend."""
@@ -196,6 +197,7 @@ def bsd_plan(tmp_path: Path, platform: str, fixture: str):
     return root, {change.name: backend.commands(change) for change in plan.changes}
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 @pytest.mark.parametrize(
     ("platform", "fixture", "useradd_tail", "join"),
     [
@@ -332,6 +334,7 @@ def test_a_membership_that_changed_since_the_plan_is_refused_under_the_lock(tmp_
     assert not [p.name for p in (root / "etc").iterdir() if p.name.endswith("-")], "no backup: nothing replaced"
 
 
+@pytest.mark.root("the host's tools are handed only a tree root alone can change")
 def test_a_usermod_that_could_take_the_groups_is_never_given_them(tmp_path):
     """A profile may give usermod a {groups} part (it may name any field),
     but usermod -G sets the whole list: a missing membership still goes

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import cli, skip_or_fail, squeezed
+from conftest import cli, squeezed
 from qmailsetup.output import json_text
 from qmailsetup.streams import GuardedOutput, printable
 from scenarios import add_qmail_accounts
@@ -110,6 +110,7 @@ def daemontools(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
 
 
+@pytest.mark.root("check --root / reads this host's own shadow")
 def test_the_argv_of_a_process_named_svscan(tmp_path, daemontools):
     # a process whose argv[0] is svscan and argv[1] a directory with an
     # escape in its name: python, running that file
@@ -130,9 +131,8 @@ def test_the_argv_of_a_process_named_svscan(tmp_path, daemontools):
         svscan.wait()
 
 
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_a_queue_file_name(tmp_path):
-    if os.geteuid() != 0:
-        skip_or_fail("lays out a queue with qmail's owners: needs root")
     root = debian_tree(tmp_path / "root")
     add_qmail_accounts(root, {"qmail": 2107, "nofiles": 2108}, 7790, "/bin/true", step=1)
     lay_out(root / "var/qmail")

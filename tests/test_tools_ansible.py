@@ -4,10 +4,11 @@ with the real ansible-playbook against a fleet of local hosts, each with its
 own --root tree and its own virtual environment, which the role fills from
 wheels built from this checkout (pip --no-index on the targets).
 
-The fleet: eight hosts (four with useradd --prefix, four with the files
-backend) and one whose spec conflicts, run with 8 forks through
+The fleet: four hosts (two with useradd --prefix, two with the files
+backend) and one whose spec conflicts, all five at once (5 forks), through
 --check --diff, a real run and a second run. Ansible is slow: each phase is
-one playbook run over all nine hosts."""
+one playbook run over all five hosts, each host a virtual environment of
+its own to fill."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from trees import append, debian_tree, write
 CHECKOUT = Path(__file__).resolve().parents[1]
 SOURCE = CHECKOUT / "collections/ansible_collections/qmailsetup/qmail"
 BIN = Path(sys.executable).parent
-FLEET = [f"mx{n}" for n in range(1, 9)]
+FLEET = [f"mx{n}" for n in range(1, 5)]
 CONFLICT = "mx-conflict"
 APPLY_TASK = "qmailsetup.qmail.qmailsetup : qmail's groups, accounts and /var/qmail"
 REFUSAL = "qmailsetup: refused, nothing written: group nofiles: gid 2108 is already held by group staff2"
@@ -66,6 +67,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
     return base / "collections/ansible_collections/qmailsetup/qmail", env
 
 
+@pytest.mark.slow
 def test_the_collection_installs_its_modules_role_and_playbook(installed):
     collection, _ = installed
     manifest = json.loads((collection / "MANIFEST.json").read_text())["collection_info"]
@@ -80,6 +82,7 @@ def test_the_collection_installs_its_modules_role_and_playbook(installed):
     assert f"    ansible-galaxy collection install dist/qmailsetup-qmail-{manifest['version']}.tar.gz\n" in readme
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["qmailsetup.qmail.apply", "qmailsetup.qmail.check", "qmailsetup.qmail.ids"])
 def test_ansible_doc_renders_options_examples_and_return_values(installed, name):
     _, env = installed
@@ -91,6 +94,7 @@ def test_ansible_doc_renders_options_examples_and_return_values(installed, name)
     assert "[WARNING]" not in shown.stderr.replace("is not part of the configured Ansible collections paths", "")
 
 
+@pytest.mark.slow
 def test_ansible_doc_renders_the_role(installed):
     _, env = installed
     shown = ansible("ansible-doc", "-t", "role", "qmailsetup.qmail.qmailsetup", env=env)
@@ -109,6 +113,7 @@ def source_module(name: str):
         sys.path.remove(str(CHECKOUT / "collections"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["apply", "check", "ids"])
 def test_documentation_matches_argument_spec(installed, name):
     """Every option ansible-doc shows (the shared fragment included) is one
@@ -208,12 +213,12 @@ def user_ids(root: Path) -> dict[str, str]:
     return {fields[0]: fields[2] for fields in entries if fields[0] in QMAIL_USERS}
 
 
+@pytest.mark.slow
+@pytest.mark.root("useradd --prefix")
 def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheelhouse):
-    """Nine hosts, 8 forks: the eight are changed, changed, then unchanged;
-    the ninth's spec conflicts, so it fails every time with qmailsetup's one
-    line and nothing written, and the eight do not notice."""
-    if os.geteuid() != 0:
-        skip_or_fail("useradd --prefix needs root")
+    """Five hosts at once: the four are changed, changed, then unchanged;
+    the fifth's spec conflicts, so it fails every time with qmailsetup's one
+    line and nothing written, and the four do not notice."""
     require_tools("useradd", "groupadd")
     _, env = installed
     roots = {host: debian_tree(tmp_path / host / "root") for host in [*FLEET, CONFLICT]}
@@ -221,7 +226,7 @@ def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheel
     write(tmp_path / "conflict.toml", '[[groups]]\nname = "nofiles"\ngid = 2108\n')  # held by staff2 there
     lines = ["[qmail_hosts]"]
     for n, host in enumerate(FLEET):
-        backend = "useradd" if n < 4 else "files"
+        backend = "useradd" if n < len(FLEET) // 2 else "files"
         lines.append(f"{host} qmailsetup_root={roots[host]} qmailsetup_venv={tmp_path / host / 'venv'} qmailsetup_backend={backend}")
     lines.append(f"{CONFLICT} qmailsetup_root={roots[CONFLICT]} qmailsetup_venv={tmp_path / CONFLICT / 'venv'} "
                  f"qmailsetup_spec_file={tmp_path / 'conflict.toml'}")
@@ -230,7 +235,7 @@ def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheel
     write(tmp_path / "inventory.ini", "\n".join(lines) + "\n")
 
     def play(*extra: str) -> str:
-        run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "--forks", "8",
+        run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "--forks", str(len(FLEET) + 1),
                       "qmailsetup.qmail.fleet", *extra, env=env)
         output = run.stdout + run.stderr
         assert run.returncode == 2, output  # 2: some host failed (the conflict)
@@ -246,7 +251,7 @@ def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheel
     assert {host: snapshot(root) for host, root in roots.items()} == before, "check mode wrote under a root"
     assert "+++ after: user alias (create)" in output and "+home: /var/qmail/alias\n+shell: /usr/sbin/nologin" in output
     assert "+++ after: path /var/qmail/alias (create)" in output and "+mode: 02755" in output
-    assert f"+++ {roots['mx5']}/etc/passwd\n" in output  # the files backend's diff, as qmailsetup prints it
+    assert f"+++ {roots[FLEET[-1]]}/etc/passwd\n" in output  # the files backend's diff, as qmailsetup prints it
     assert "\n+alias:x:999:998::/var/qmail/alias:/usr/sbin/nologin\n" in output
     for host in [*FLEET, CONFLICT]:  # installed even in check mode: the dry run needs it
         assert (tmp_path / host / "venv/bin/qmailsetup").exists()
@@ -271,6 +276,8 @@ def test_a_fleet_check_diff_then_apply_then_unchanged(tmp_path, installed, wheel
 IDS_TASK = "qmailsetup.qmail.qmailsetup : The same qmail IDs on every host"
 
 
+@pytest.mark.slow
+@pytest.mark.root("the account files of the hosts' trees are root's")
 def test_hosts_whose_ids_differ_are_reported_and_a_fleet_pinned_to_one_exported_spec_is_not(tmp_path, installed):
     """Two hosts where plain allocation gives other numbers (one has a
     system account at 999): the role fails the play, listing each host's
@@ -279,8 +286,6 @@ def test_hosts_whose_ids_differ_are_reported_and_a_fleet_pinned_to_one_exported_
     The role finds this checkout's qmailsetup installed (the test's own
     environment as qmailsetup_venv, a wheelhouse naming its version) and
     installs nothing: the fleet test above covers the installation."""
-    if os.geteuid() != 0:
-        skip_or_fail("the account files of the hosts' trees are root's")
     _, env = installed
     hosts = ("mx-a", "mx-b", "mx-c", "mx-d")
     roots = {host: debian_tree(tmp_path / host / "root") for host in hosts}
@@ -339,6 +344,7 @@ def adhoc(env: dict, module: str, args: dict) -> tuple[str, dict]:
     return status.split(" | ")[1].removesuffix("!"), json.loads(result)
 
 
+@pytest.mark.slow
 def test_apply_fails_with_qmailsetup_s_one_line_on_bad_input(tmp_path, installed):
     _, env = installed
     status, result = adhoc(env, "qmailsetup.qmail.apply", {"root": str(tmp_path / "missing"), "executable": str(BIN / "qmailsetup")})
@@ -348,6 +354,7 @@ def test_apply_fails_with_qmailsetup_s_one_line_on_bad_input(tmp_path, installed
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.slow
 def test_check_sets_its_findings_as_facts(tmp_path, installed):
     """The facts are the findings `qmailsetup check --json` prints, split by
     severity; fail_on_error fails a host that is not fit."""
@@ -373,6 +380,7 @@ def test_check_sets_its_findings_as_facts(tmp_path, installed):
     assert snapshot(root) == before
 
 
+@pytest.mark.slow
 def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
     """Exit 5: the accounts are as the spec says, but check finds errors. A
     stand-in qmailsetup prints what the real one prints then (qmailsetup(8),
@@ -397,10 +405,12 @@ def test_apply_fails_on_exit_5_with_check_s_errors(tmp_path, installed):
 # --- a target that cannot run what the role needs -------------------------------
 
 
+@pytest.mark.slow
 def test_a_target_whose_python_cannot_run_modules_fails_with_its_own_error(tmp_path, installed):
     """An unusable Python on the target: the role's first command on it
     fails with what that Python said, not with an error about the result
-    it could not make ("object of type 'dict' has no attribute 'stdout'")."""
+    it could not make ("object of type 'dict' has no attribute 'stdout'"),
+    and the role then says which Python and what to set."""
     _, env = installed
     python = tmp_path / "python3"
     write(python, "#!/bin/sh\necho 'python3: too old to run this module' >&2\nexit 1\n")
@@ -417,9 +427,56 @@ def test_a_target_whose_python_cannot_run_modules_fails_with_its_own_error(tmp_p
     failed = json.loads(next(line for line in output.splitlines() if line.startswith("fatal: [mx]: ")).split(" => ", 1)[1])
     assert failed["module_stderr"] == "python3: too old to run this module\n", output
     assert results(output, "qmailsetup.qmail.qmailsetup : The qmailsetup installed on the target") == {"mx": "failed"}
+    said = failure_message(output.split("TASK [qmailsetup.qmail.qmailsetup : The target's Python cannot run", 1)[1], "mx")
+    assert said.startswith(f"Ansible cannot run its modules on mx with the Python {python}: "), said
+    assert said.endswith(": python3: too old to run this module; set ansible_python_interpreter to a Python 3 there "
+                         "that Ansible supports"), said
     assert not (tmp_path / "venv").exists()
 
 
+@pytest.mark.slow
+def test_a_python_without_ensurepip_is_named_and_the_next_run_makes_the_environment_again(tmp_path, installed,
+                                                                                            wheelhouse):
+    """Debian's python3 without python3-venv makes the environment's
+    bin/python, then fails for want of ensurepip. The task says so; the next
+    run, with a Python that has it, makes the environment again rather than
+    taking the half-made one ("No module named pip")."""
+    _, env = installed
+    no_ensurepip = tmp_path / "python3"
+    write(no_ensurepip, f"""#!/bin/sh
+if [ "$1 $2" = "-m venv" ]; then
+    {sys.executable} -m venv --without-pip "$3" || exit
+    echo "The virtual environment was not created successfully because ensurepip is not available."
+    echo "On Debian/Ubuntu systems, you need to install the python3-venv package"
+    exit 1
+fi
+exec {sys.executable} "$@"
+""")
+    no_ensurepip.chmod(0o755)
+    root = debian_tree(tmp_path / "root")
+    venv_task = "qmailsetup.qmail.qmailsetup : A virtual environment for qmailsetup"
+
+    def play(python: Path) -> str:
+        write(tmp_path / "inventory.ini", f"[qmail_hosts]\nmx qmailsetup_venv={tmp_path / 'venv'} qmailsetup_root={root} "
+              f"qmailsetup_python={python}\n[qmail_hosts:vars]\nansible_connection=local\n"
+              f"ansible_python_interpreter={sys.executable}\nqmailsetup_wheelhouse={wheelhouse}\n"
+              "qmailsetup_platform=linux\nqmailsetup_backend=files\nqmailsetup_run_check=false\nqmailsetup_same_ids=false\n")
+        run = ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", "--check",
+                      env=env)
+        return run.stdout + run.stderr
+
+    output = play(no_ensurepip)
+    assert results(output, venv_task) == {"mx": "failed"}, output
+    assert "you need to install the python3-venv package" in output
+    assert (tmp_path / "venv/bin/python").exists() and not (tmp_path / "venv/bin/pip").exists()
+
+    output = play(Path(sys.executable))
+    assert results(output, venv_task) == {"mx": "changed"}, output
+    assert results(output, APPLY_TASK) == {"mx": "changed"}, output  # the dry run, with the qmailsetup installed
+    assert recap(output)["mx"]["failed"] == 0, output
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["interpreter-gone", "traceback"])
 def test_a_qmailsetup_that_cannot_start_fails_the_task_saying_why(tmp_path, installed, how):
     """qmailsetup in a virtual environment whose Python was removed, or

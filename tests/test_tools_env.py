@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import cli, skip_or_fail
+from conftest import cli
 from qmail_layout import QMAIL_USERS
 from scenarios import INSTALL_IDS_SPEC, build
 from trees import append, debian_tree, write
@@ -16,10 +15,7 @@ from trees import append, debian_tree, write
 QMAILSETUP = [sys.executable, "-m", "qmailsetup"]
 
 
-@pytest.fixture(autouse=True)
-def as_root():
-    if os.geteuid() != 0:
-        skip_or_fail("the scenarios chown directories: needs root")
+pytestmark = pytest.mark.root("the scenarios chown directories")
 
 
 def file_ids(root, name: str) -> dict[str, int]:

@@ -18,6 +18,9 @@ from trees import debian_tree
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
+pytestmark = pytest.mark.slow  # a wheel built and installed into a fresh environment
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(the wheel, the qmailsetup script of a fresh venv with it installed)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 
@@ -86,11 +87,20 @@ def test_every_command_help_ends_with_its_own_exit_status(command):
 
     result = cli(command, "--help")
     table = result.out.split("\n  Exit status:\n", 1)[1]
-    assert table == "".join(f"    {code}  {meaning}\n" for code, meaning in COMMAND_EXITS[command])
+    # each meaning wrapped, its lines indented under its first word
+    assert re.sub(r"\n {7}(?=\S)", " ", table) == "".join(f"    {code}  {meaning}\n" for code, meaning in COMMAND_EXITS[command])
     codes = [code for code, _ in COMMAND_EXITS[command]]
     assert codes == {"apply": [0, 1, 2, 3, 4, 5]}.get(command, [0, 1, 2, 3])
     if command != "apply":
         assert "every change applied" not in table and "drift" not in table
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "schema", None])
+def test_help_lines_are_at_most_80_columns(command):
+    """As click wraps the options, on a terminal of any width: the exit
+    status too, each meaning's lines under its first word."""
+    out = cli(*filter(None, [command, "--help"])).out
+    assert max(map(len, out.splitlines())) <= 80, out
 
 
 @pytest.mark.parametrize("command", COMMANDS)

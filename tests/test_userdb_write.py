@@ -84,6 +84,7 @@ def test_the_temporary_copy_is_private_before_its_mode_is_set(etc, monkeypatch):
     assert names(etc) == ["shadow"]
 
 
+@pytest.mark.root("chown")
 def test_the_new_file_gets_the_owner_mode_and_attributes_it_copies(etc):
     like = shadow(etc, mode=0o640)
     os.chown(etc.path / "shadow", 0, 42)

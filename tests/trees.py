@@ -16,7 +16,7 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "src/qmailsetup/specs"  # the shipped specs
-TREES = Path(__file__).parent / "golden" / "files" / "trees"  # rebuilt by golden/files/make_trees.sh
+TREES = FIXTURES / "pwconv"  # what pwconv makes of the fixtures: rebuilt by its make_trees.sh
 KINDS = ("passwd", "group", "shadow", "gshadow", "master.passwd")  # the account files under etc/
 LAST_CHANGE = "19000"  # a fixed day for shadow entries the tests create
 SHADOW_GID = 42  # the shadow group of Debian's base-passwd
@@ -111,14 +111,16 @@ def host_tree(root: Path) -> Path:
 
 def make_tree(root: Path, name: str) -> Path:
     """ROOT/etc as the golden input tree NAME (debian, alpine), with the
-    modes and owners an installed system gives (shadow 0640 root:shadow,
-    / 0755: qmail's users pass through it, which check asks)."""
+    modes an installed system gives (shadow 0640, / 0755: qmail's users pass
+    through it, which check asks) and, made by root, its owners (root:shadow);
+    another user's tree is that user's own."""
     shutil.copytree(TREES / name / "etc", root / "etc", dirs_exist_ok=True)
     root.chmod(0o755)
     for kind in ("shadow", "gshadow"):
         path = root / "etc" / kind
         if path.exists():
-            os.chown(path, 0, SHADOW_GID)
+            if os.geteuid() == 0:
+                os.chown(path, 0, SHADOW_GID)
             path.chmod(0o640)
     return root
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeAlias
@@ -70,9 +71,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 def epilog(command: str, *lines: str) -> str:
     """Example commands, then COMMAND's exit status (errors.py), kept as
-    written (click's \\b: no rewrapping)."""
+    written (click's \\b: no rewrapping), so each meaning is wrapped here to
+    the 80 columns of click's help, after the 2 it indents the epilog by."""
     examples = "\n".join(f"  {line}" for line in lines)
-    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in COMMAND_EXITS[command])
+    codes = "\n".join(
+        textwrap.fill(meaning, 78, initial_indent=f"  {code}  ", subsequent_indent=" " * (len(f"  {code}  ")))
+        for code, meaning in COMMAND_EXITS[command]
+    )
     return f"\b\nExamples:\n{examples}\n\n\b\nExit status:\n{codes}"
 
 
@@ -233,7 +238,7 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     epilog=epilog(
         "export",
         "qmailsetup export --format sysusers > /etc/sysusers.d/qmail.conf",
-        "qmailsetup export --format qmail-conf --spec my.toml --output ~/src/netqmail-1.06",
+        "qmailsetup export --format qmail-conf --output ~/src/netqmail-1.06",
         "qmailsetup export --format sh --platform linux > qmail-accounts.sh",
         "sh qmail-accounts.sh --dry-run",
         "qmailsetup export --format json",
@@ -277,7 +282,7 @@ class SchemaKind(StrEnum):
         "qmailsetup schema json",
     )
 )
-def schema(kind: Annotated[SchemaKind, typer.Argument(help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
+def schema(kind: Annotated[SchemaKind, typer.Argument(metavar="KIND", help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
     """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
     output.write(schema_text(kind.value))
 
