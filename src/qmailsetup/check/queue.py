@@ -146,7 +146,7 @@ class Walk:
         """Every entry below DIRECTORY: the split's subdirectories (SPLIT:
         this level may hold them) and files; a directory below a split one
         is no queue's, and is not walked (bounded depth, whatever the tree)."""
-        role, dir_mode, _ = self.expected.of(top)
+        role, dir_mode, _ = self.expected.places[top]  # a directory of FILE_MODES: in the table
         file_mode = FILE_MODES[top]
         for entry in sorted_entries(directory):
             info = entry.stat(follow_symlinks=False)
@@ -159,7 +159,7 @@ class Walk:
 
     def queue(self, queue: str) -> None:
         info = os.lstat(queue)  # its links already resolved inside the root
-        self.expect(".", info, *self.expected.of("."), "")
+        self.expect(".", info, *self.expected.places["."], "")
         for entry in sorted_entries(queue):
             expected = self.expected.of(entry.name)
             if expected is None:
