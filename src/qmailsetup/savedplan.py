@@ -254,8 +254,8 @@ def saved_desired(entry: SavedChange, where: str) -> Desired:
 def saved_changes(saved: SavedPlan, where: str) -> list[Change]:
     changes = []
     for entry in saved.changes:
-        shown = {key: FieldChange(f.current, f.desired) for key, f in entry.fields.items()}
-        changes.append(Change(entry.kind, entry.name, entry.action, shown, saved_desired(entry, where),
+        field_changes = {key: FieldChange(f.current, f.desired) for key, f in entry.fields.items()}
+        changes.append(Change(entry.kind, entry.name, entry.action, field_changes, saved_desired(entry, where),
                               frozenset(entry.allocated), entry.drift, tuple(entry.joining), dict(entry.field_notes)))
     return changes
 
