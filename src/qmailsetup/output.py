@@ -114,7 +114,7 @@ def plan_text(plan: dict) -> str:
     for conflict in plan["conflicts"]:
         lines.append(f"! {conflict['kind']} {conflict['name']}: conflict: {one_line(conflict['reason'])}")
     if plan["unchanged"]:
-        lines.append("= in sync: " + ", ".join(f"{u['kind']} {u['name']}" for u in plan["unchanged"]))
+        lines.extend(listed("= in sync: ", [f"{u['kind']} {u['name']}" for u in plan["unchanged"]]))
     for diff in plan["diffs"]:
         lines.extend(["", f"--- diff of {diff['path']}", diff["diff"].rstrip("\n")])
     lines.append("")
@@ -190,6 +190,20 @@ def applied(outcome, as_json: bool) -> None:
 
 
 # check
+
+def listed(head: str, items: list[str]) -> list[str]:
+    """HEAD and ITEMS separated by commas, in lines at most TEXT_WIDTH wide
+    (but for an item wider alone), an item never broken, the lines after
+    the first indented under the first item."""
+    lines = [head + items[0]]
+    for item in items[1:]:
+        if len(lines[-1]) + 2 + len(item) + 1 > TEXT_WIDTH:
+            lines[-1] += ","
+            lines.append(" " * len(head) + item)
+        else:
+            lines[-1] += ", " + item
+    return lines
+
 
 def pieces(text: str, width: int, level: int = 0) -> list[str]:
     """TEXT cut at the BREAKS, each piece cut again at the next kind of
