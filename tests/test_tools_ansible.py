@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -494,3 +495,174 @@ def test_a_qmailsetup_that_cannot_start_fails_the_task_saying_why(tmp_path, inst
     for module in ("qmailsetup.qmail.apply", "qmailsetup.qmail.check"):
         status, result = adhoc(env, module, {"executable": str(fake), "root": str(tmp_path)})
         assert (status, result["msg"]) == ("FAILED", expected), result
+
+
+# --- saved plans: review, then apply exactly that --------------------------------
+
+PLAN_ON_HOST = "/root/qmailsetup.plan"  # the path the module's EXAMPLES use
+
+
+def planned_ids(plan: Path) -> dict[str, int]:
+    """What the plan saved in PLAN creates: 'kind name' -> the ID planned."""
+    changes = json.loads(plan.read_text())["changes"]
+    return {f"{c['kind']} {c['name']}": c["desired"]["uid" if c["kind"] == "user" else "gid"]
+            for c in changes if c["kind"] in ("user", "group") and c["action"] == "create"}
+
+
+def account_ids(root: Path) -> dict[str, int]:
+    """ROOT's qmail accounts: 'kind name' -> ID."""
+    ids = {}
+    for kind, file, names in (("user", "passwd", QMAIL_USERS), ("group", "group", ("qmail", "nofiles"))):
+        for fields in (line.split(":") for line in (root / "etc" / file).read_text().splitlines()):
+            if fields[0] in names:
+                ids[f"{kind} {fields[0]}"] = int(fields[2])
+    return ids
+
+
+def task_results(output: str, task: str) -> dict[str, dict]:
+    """{host: its result} for TASK in the output of ansible-playbook -v
+    with one-line results (ANSIBLE_CALLBACK_FORMAT_PRETTY=0)."""
+    section = output.split(f"TASK [{task}]", 1)[1].split("\nTASK [", 1)[0].split("\nPLAY RECAP", 1)[0]
+    found = re.findall(r"^(?:ok|changed|fatal|skipping): \[([^\]]+)\](?:: FAILED!)? => (\{.*\})$", section, re.MULTILINE)
+    return {host: json.loads(result) for host, result in found}
+
+
+@pytest.mark.parametrize(("check_mode", "options", "tail"), [
+    (True, {"plan_out": "/root/q.plan"}, ["--dry-run", "--plan-out", "/root/q.plan"]),
+    (False, {"plan": "/root/q.plan"}, ["--plan", "/root/q.plan"]),
+])
+def test_the_command_that_saves_or_applies_a_plan(check_mode, options, tail):
+    params = {"spec": None, "spec_content": None, "root": "/", "platform": "auto", "executable": "/opt/q/bin/qmailsetup",
+              "backend": "auto", "fix_drift": False, "plan_out": None, "plan": None, **options}
+    module = SimpleNamespace(check_mode=check_mode, params=params)
+    assert source_module("apply").apply_command(module) == [
+        "/opt/q/bin/qmailsetup", "apply", "--json", "--root", "/", "--platform", "auto", "--backend", "auto", *tail]
+
+
+@pytest.mark.slow
+def test_a_plan_in_check_mode_is_skipped_and_plan_out_in_a_normal_run_fails_running_nothing(tmp_path, installed):
+    """qmailsetup has no dry run of a saved plan, and a plan is saved only
+    by a dry run: neither runs qmailsetup at all. What a plan excludes is
+    refused before anything is read."""
+    _, env = installed
+    ran = tmp_path / "ran"
+    fake = tmp_path / "qmailsetup"
+    write(fake, f"#!/bin/sh\ntouch {ran}\nexit 1\n")
+    fake.chmod(0o755)
+    plan = str(tmp_path / "q.plan")
+    run = ansible("ansible", "all", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+                  "-m", "qmailsetup.qmail.apply", "-a", json.dumps({"executable": str(fake), "plan": plan}), "--check",
+                  env=env, timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith("localhost | SKIPPED"), run.stdout + run.stderr
+    status, result = adhoc(env, "qmailsetup.qmail.apply", {"executable": str(fake), "plan_out": plan})
+    assert (status, result["msg"], result["changed"]) == (
+        "FAILED", "plan_out: only in check mode (ansible-playbook --check); a normal run applies a saved plan with plan", False)
+    status, result = adhoc(env, "qmailsetup.qmail.apply", {"executable": str(fake), "plan": plan, "spec": str(tmp_path / "s.toml")})
+    assert (status, result["msg"]) == ("FAILED", "parameters are mutually exclusive: plan|spec")
+    assert not ran.exists()
+    status, result = adhoc(env, "qmailsetup.qmail.apply", {"executable": str(BIN / "qmailsetup"), "plan": plan, "fix_drift": True})
+    assert (status, result["rc"], result["msg"]) == (
+        "FAILED", 2, "qmailsetup: --plan: not with --fix-drift (the plan holds its spec and its changes)")
+
+
+@pytest.mark.slow
+@pytest.mark.root("a real apply chowns qmail's directories")
+def test_the_examples_save_a_plan_in_check_mode_fetch_it_copy_it_back_and_apply_exactly_it(tmp_path, installed):
+    """The module's EXAMPLES, from saving the plan on: with --check the plan
+    is saved on the host and fetched, nothing else written; the approved
+    copy goes back to the host (it had left it) and a normal run makes
+    exactly the planned IDs; a second run is in sync."""
+    _, env = installed
+    env = {**env, "ANSIBLE_CALLBACK_FORMAT_PRETTY": "0"}
+    root = debian_tree(tmp_path / "root")
+    on_host = tmp_path / "host/qmailsetup.plan"
+    on_host.parent.mkdir()
+    tasks = yaml.safe_load(source_module("apply").EXAMPLES.replace(PLAN_ON_HOST, str(on_host)))
+    review = tasks[[task["name"] for task in tasks].index("Save the plan (check mode)"):]
+    for task in review:
+        if "qmailsetup.qmail.apply" in task:
+            task["qmailsetup.qmail.apply"].update(executable=str(BIN / "qmailsetup"), root=str(root), platform="linux")
+    write(tmp_path / "review.yml", yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": review}]))
+    save, fetch, copy, apply = (task["name"] for task in review)
+
+    def play(*extra: str) -> str:
+        run = ansible("ansible-playbook", "-v", "-i", "localhost,", "-c", "local",
+                      "-e", f"ansible_python_interpreter={sys.executable}", str(tmp_path / "review.yml"), *extra, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run.stdout
+
+    before = snapshot(root)
+    output = play("--check")
+    assert [results(output, task) for task in (save, fetch, copy, apply)] == [
+        {"localhost": "changed"}, {"localhost": "changed"}, {"localhost": "skipped"}, {"localhost": "skipped"}], output
+    assert snapshot(root) == before
+    fetched = tmp_path / "plans/localhost.plan"
+    assert fetched.read_bytes() == on_host.read_bytes()
+    assert os.stat(on_host).st_mode & 0o777 == 0o600
+    saved = task_results(output, save)["localhost"]
+    assert saved["plan_out"] == str(on_host)
+    planned = saved["planned"]
+    ids = planned_ids(fetched)
+    assert {f"{p['kind']} {p['name']}": p.get("uid", p.get("gid")) for p in planned if p["kind"] != "path"} == ids
+    assert len(ids) == 9
+
+    on_host.unlink()  # the plan left the host; the reviewed copy comes back
+    output = play()
+    assert [results(output, task) for task in (save, fetch, copy, apply)] == [
+        {"localhost": "skipped"}, {"localhost": "skipped"}, {"localhost": "changed"}, {"localhost": "changed"}], output
+    assert on_host.read_bytes() == fetched.read_bytes()
+    assert task_results(output, apply)["localhost"]["applied"] == planned
+    assert account_ids(root) == ids
+
+    output = play()
+    assert [results(output, task) for task in (copy, apply)] == [{"localhost": "ok"}, {"localhost": "ok"}], output
+
+
+@pytest.mark.slow
+@pytest.mark.root("useradd --prefix")
+def test_the_role_saves_each_host_s_plan_in_check_mode_and_applies_it_or_fails_where_the_host_moved(tmp_path, installed):
+    """Two hosts (useradd, the files backend): --check with
+    qmailsetup_plan_out saves each one's plan and writes nothing else. Then
+    a group takes, on one host, a GID planned there; the run with
+    qmailsetup_plan fails that host with qmailsetup's line, nothing
+    written, and gives the other exactly its planned IDs. The inventory is
+    the same for both runs, with a spec file and qmailsetup_fix_drift: with
+    a plan the apply task takes neither (the plan holds them). As in the
+    test of differing IDs, the role finds qmailsetup installed."""
+    require_tools("useradd", "groupadd")
+    _, env = installed
+    roots = {host: debian_tree(tmp_path / host / "root") for host in ("mx-a", "mx-b")}
+    plans = {host: tmp_path / host / "qmail.plan" for host in roots}
+    plan_path = f"{tmp_path}/{{{{ inventory_hostname }}}}/qmail.plan"
+    wheelhouse = tmp_path / "wheelhouse"
+    write(wheelhouse / f"qmailsetup-{__version__}-py3-none-any.whl", "")
+    write(tmp_path / "inventory.ini", "\n".join([
+        "[qmail_hosts]", f"mx-a qmailsetup_root={roots['mx-a']} qmailsetup_backend=useradd",
+        f"mx-b qmailsetup_root={roots['mx-b']} qmailsetup_backend=files", "", "[qmail_hosts:vars]",
+        "ansible_connection=local", f"ansible_python_interpreter={sys.executable}", f"qmailsetup_wheelhouse={wheelhouse}",
+        f"qmailsetup_venv={BIN.parent}", "qmailsetup_platform=linux", "qmailsetup_fix_drift=true",
+        f"qmailsetup_spec_file={CHECKOUT / 'src/qmailsetup/default.toml'}"]) + "\n")
+
+    def play(*extra: str) -> subprocess.CompletedProcess:
+        return ansible("ansible-playbook", "-i", str(tmp_path / "inventory.ini"), "qmailsetup.qmail.fleet", *extra, env=env)
+
+    before = {host: snapshot(root) for host, root in roots.items()}
+    run = play("--check", "-e", f"qmailsetup_plan_out={plan_path}")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert results(output, APPLY_TASK) == {"mx-a": "changed", "mx-b": "changed"}, output
+    assert {host: snapshot(root) for host, root in roots.items()} == before
+    gid = planned_ids(plans["mx-b"])["group nofiles"]
+    append(roots["mx-b"], "group", [f"staff9:x:{gid}:"])
+    moved = snapshot(roots["mx-b"])
+
+    run = play("-e", f"qmailsetup_plan={plan_path}")
+    output = run.stdout + run.stderr
+    assert run.returncode == 2, output
+    assert results(output, APPLY_TASK) == {"mx-a": "changed", "mx-b": "failed"}, output
+    assert failure_message(output, "mx-b") == (
+        f"qmailsetup: --plan {plans['mx-b']}: the host moved since the plan was made: {roots['mx-b']}/etc/group changed: "
+        f"gid {gid}, planned for group nofiles, is now staff9's; nothing written, make the plan again")
+    assert without_pwd_lock(snapshot(roots["mx-b"])) == without_pwd_lock(moved)
+    assert account_ids(roots["mx-a"]) == planned_ids(plans["mx-a"])
+    assert len(planned_ids(plans["mx-a"])) == 9
