@@ -10,7 +10,6 @@ import sys
 
 from conftest import require_tools
 from namespace import run_in_namespace
-from qmailsetup.audit import given_id
 from qmailsetup.observe import observe
 from qmailsetup.plan import make_plan
 from qmailsetup.platforms import load_profile
@@ -35,9 +34,9 @@ def test_the_id_told_is_the_plan_s_and_nothing_is_read_back(tmp_path):
     host = observe(load_spec(None), root, load_profile("linux"))
     plan = make_plan(load_spec(None), host)
     alias = next(c for c in plan.changes if c.name == "alias")
-    assert alias.desired["uid"] == 999 and "uid" in alias.allocated
+    assert alias.desired.values()["uid"] == 999 and "uid" in alias.allocated
     append(root, "passwd", ["alias:x:989:998::/var/qmail/alias:/usr/sbin/nologin"])
-    assert given_id(alias) == 999
+    assert alias.created_id() == 999
 
 
 SCRIPT = """\
@@ -99,7 +98,7 @@ def test_a_repair_is_told_and_logged_by_the_line_it_added(tmp_path):
     spec = load_spec(None)
     host = observe(spec, root, load_profile("linux"))
     repairs = [c for c in make_plan(spec, host).changes if c.action == "repair"]
-    assert [progress_line(c, given_id(c)) for c in repairs] == [
+    assert [progress_line(c, c.created_id()) for c in repairs] == [
         "repaired group qmail (added its gshadow line)", "repaired user qmailq (added its shadow line)"]
     assert [syslog_lines(c, host) for c in repairs] == [
         ["add missing gshadow entry of group 'qmail'"], ["add missing shadow entry of user 'qmailq'"]]

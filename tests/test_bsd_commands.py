@@ -12,6 +12,7 @@ exactly what apply runs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -265,26 +266,28 @@ def test_a_field_the_tool_has_no_option_for_is_refused_not_lost(tmp_path):
     refused with one line rather than run without it; an ID the planner
     allocated too: the tool is told every ID."""
     from qmailsetup.errors import BadInput
-    from qmailsetup.plan import Action, Change, FieldChange, Kind
+    from qmailsetup.plan import Action, Change, DesiredUser, FieldChange, Kind
 
     _, backend = plan_for("linux", debian_tree(tmp_path / "root"), None, False)
-    desired = {"name": "alias", "uid": 999, "group": "nofiles", "home": "/var/qmail/alias", "class": "daemon"}
-    fields = {key: FieldChange(None, value) for key, value in desired.items() if key != "name"}
+    desired = DesiredUser("alias", 999, 998, "/var/qmail/alias", "/usr/sbin/nologin", group="nofiles",
+                          login_class="daemon")
+    shown = {"uid": 999, "group": "nofiles", "home": "/var/qmail/alias", "class": "daemon"}
+    fields = {key: FieldChange(None, value) for key, value in shown.items()}
     fields["gid"] = FieldChange(None, 998)  # useradd has no option for a number of the primary group
     change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid"}))
     with pytest.raises(BadInput) as refused:
         backend.commands(change)
     assert str(refused.value) == "user alias: useradd on linux cannot set class, gid"
-    del fields["class"], desired["class"]
-    change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid", "gid"}))
+    del fields["class"]
+    change = Change(Kind.USER, "alias", Action.CREATE, fields, replace(desired, login_class=None), frozenset({"uid", "gid"}))
     with pytest.raises(BadInput) as refused:
         backend.commands(change)
     assert str(refused.value) == "user alias: useradd on linux cannot set gid"
     del fields["gid"]
-    change = Change(Kind.USER, "alias", Action.CREATE, fields, desired, frozenset({"uid"}))
+    change = Change(Kind.USER, "alias", Action.CREATE, fields, replace(desired, login_class=None), frozenset({"uid"}))
     assert backend.commands(change) == [
         ["useradd", "--prefix", str(backend.host.root), "-r", "-M", "-u", "999", "-g", "nofiles", "-d",
-         "/var/qmail/alias", "alias"]
+         "/var/qmail/alias", "-s", "/usr/sbin/nologin", "alias"]
     ]
 
 

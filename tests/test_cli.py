@@ -29,6 +29,15 @@ def test_usage_errors_exit_2(tmp_path, args, message):
     assert "Traceback" not in result.err
 
 
+def test_no_command_prints_the_help_on_stderr_and_exits_2():
+    """The help, whole and nothing else (no 'Error:' line): what was
+    missing is a command, and the help lists them."""
+    result = cli()
+    assert result.code == 2 and result.out == ""
+    assert result.err.startswith("Usage: qmailsetup [OPTIONS] COMMAND [ARGS]...\n") and "Error" not in result.err
+    assert all(f"\n  {command} " in result.err for command in ("apply", "check", "env", "export", "schema"))
+
+
 def test_version():
     result = cli("--version")
     assert result.code == 0

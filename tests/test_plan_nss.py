@@ -33,7 +33,7 @@ LINUX = load_profile("linux")
 
 
 def created_ids(plan) -> dict[str, int]:
-    return {c.name: c.desired.get("uid", c.desired.get("gid")) for c in plan.changes if c.action == "create"}
+    return {c.name: c.desired.own_id for c in plan.changes if c.action == "create"}
 
 
 def test_allocate_skips_candidates_nss_holds_both_ways():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
 from qmailsetup.observe import observe
-from qmailsetup.plan import allocate, make_plan, nobody_else
+from qmailsetup.plan import DesiredFile, DesiredGroup, DesiredUser, allocate, make_plan, nobody_else
 from qmailsetup.platforms import load_profile
 from qmailsetup.spec import load_spec, parse_spec
 from trees import append, debian_tree, installed_tree
@@ -133,7 +134,7 @@ def test_a_user_whose_group_is_only_on_the_host_is_fine(tmp_path):
     spec = '[[users]]\nname = "alias"\ngroup = "mail"\nhome = "/var/qmail/alias"\n'
     plan = plan_for(host_with(tmp_path), spec)
     assert not plan.conflicts
-    assert plan.changes[0].desired["gid"] == 8
+    assert plan.changes[0].desired.gid == 8
 
 
 @pytest.mark.root("a tree root owns (another user's is warned of)")
@@ -210,7 +211,7 @@ def test_a_group_entry_without_its_gshadow_entry_is_repaired(tmp_path):
     (root / "etc/gshadow").write_text((root / "etc/gshadow").read_text().replace("nofiles:!::\n", ""))
     [repair] = plan_for(root, spec).changes
     assert (repair.kind, repair.name, repair.action, repair.desired) == ("group", "nofiles", "repair",
-                                                                         {"name": "nofiles", "gid": 2108})
+                                                                         DesiredGroup("nofiles", 2108))
     assert list(repair.fields) == ["gshadow"]
 
 
@@ -294,8 +295,8 @@ def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
         "shell": ("/bin/bash", "/usr/sbin/nologin"),
         "groups": ("qcerts (missing)", "qcerts"),
     }
-    assert modify.desired == {"name": "alias", "uid": 7790, "group": "nofiles", "gid": 2108, "home": "/var/qmail/alias",
-                              "shell": "/usr/sbin/nologin", "groups": ("qcerts",)}
+    assert modify.desired == DesiredUser("alias", 7790, 2108, "/var/qmail/alias", "/usr/sbin/nologin", group="nofiles",
+                                         groups=("qcerts",))
     assert modify.settings() == {"name": "alias", "group": "nofiles", "gid": 2108, "home": "/var/qmail/alias",
                                  "shell": "/usr/sbin/nologin", "groups": ("qcerts",)}
     assert (create.name, create.action, create.drift, create.allocated) == ("qmaild", "create", False, frozenset({"uid"}))
@@ -303,7 +304,7 @@ def test_what_a_backend_sets_for_a_new_user_and_for_one_that_drifted(tmp_path):
         "uid": (None, 999), "group": (None, "nofiles"), "home": (None, "/var/qmail"), "shell": (None, "/usr/sbin/nologin"),
         "groups": (None, "qcerts, qmail"),
     }
-    assert create.settings() == create.desired == {
+    assert create.settings() == create.desired.values() == {
         "name": "qmaild", "uid": 999, "group": "nofiles", "gid": 2108, "home": "/var/qmail",
         "shell": "/usr/sbin/nologin", "groups": ("qcerts", "qmail"),
     }
@@ -356,7 +357,7 @@ uid = 999
 """
     plan = plan_for(host_with(tmp_path), spec, nss={"nss_gids": {998: "ldapgroup"}, "nss_uids": {996: "ldapuser"}})
     assert not plan.conflicts
-    assert {c.name: c.desired.get("uid", c.desired.get("gid")) for c in plan.changes} == {
+    assert {c.name: c.desired.own_id for c in plan.changes} == {
         "qmail": 997, "nofiles": 999, "qmaild": 995, "alias": 999,
     }
 
@@ -364,7 +365,7 @@ uid = 999
 def test_an_id_the_spec_fixes_at_the_top_of_the_range_is_not_allocated_again(tmp_path):
     spec = '[[groups]]\nname = "qmail"\n[[groups]]\nname = "nofiles"\ngid = 999\n'
     plan = plan_for(host_with(tmp_path), spec)
-    assert {c.name: c.desired["gid"] for c in plan.changes} == {"qmail": 998, "nofiles": 999}
+    assert {c.name: c.desired.gid for c in plan.changes} == {"qmail": 998, "nofiles": 999}
 
 
 def test_settings_carry_the_groups_to_join_never_the_whole_list():
@@ -373,12 +374,13 @@ def test_settings_carry_the_groups_to_join_never_the_whole_list():
     -G alone would replace it), nothing of them when it joins none."""
     from qmailsetup.plan import Action, Change, FieldChange, Kind
 
-    desired = {"name": "qmaild", "uid": 999, "group": "nofiles", "gid": 2108, "home": "/var/qmail", "shell": "/bin/true"}
+    desired = DesiredUser("qmaild", 999, 2108, "/var/qmail", "/bin/true", group="nofiles")
+    values = {"name": "qmaild", "uid": 999, "group": "nofiles", "gid": 2108, "home": "/var/qmail", "shell": "/bin/true"}
     new = Change(Kind.USER, "qmaild", Action.CREATE, {}, desired, joining=("qcerts",))
-    assert new.settings() == {**desired, "groups": ("qcerts",)}
-    assert Change(Kind.USER, "qmaild", Action.CREATE, {}, desired).settings() == desired
+    assert new.settings() == {**values, "groups": ("qcerts",)}
+    assert Change(Kind.USER, "qmaild", Action.CREATE, {}, desired).settings() == values
     groups = FieldChange("qmail, qcerts (missing)", "qmail, qcerts")
-    existing = {**desired, "groups": ("qmail", "qcerts")}
+    existing = replace(desired, groups=("qmail", "qcerts"))
     joining = Change(Kind.USER, "qmaild", Action.MODIFY, {"groups": groups}, existing, joining=("qcerts",))
     assert joining.settings() == {"name": "qmaild", "groups": ("qcerts",)}
     none_to_join = Change(Kind.USER, "qmaild", Action.MODIFY, {"groups": groups}, existing)
@@ -434,7 +436,7 @@ def test_nss_is_asked_about_uids_for_users_and_gids_for_groups(tmp_path):
     host = observe(spec, host_with(tmp_path), LINUX)
     host.nss_holds_gid = lambda number: number == 999
     host.nss_holds_uid = lambda number: number == 998
-    ids = {c.name: c.desired.get("uid", c.desired.get("gid")) for c in make_plan(spec, host).changes}
+    ids = {c.name: c.desired.own_id for c in make_plan(spec, host).changes}
     assert ids == {"qmail": 998, "nofiles": 997, "alias": 999, "qmaild": 997, "qmaill": 996, "qmailp": 995,
                    "qmailq": 994, "qmailr": 993, "qmails": 992}
 
@@ -452,7 +454,7 @@ def test_a_login_class_is_set_where_the_host_keeps_one(tmp_path):
     modify, create = make_plan(spec, observe(spec, root, load_profile("freebsd")), fix_drift=True).changes
     assert {key: (f.current, f.desired) for key, f in modify.fields.items()} == {"class": ("", "daemon")}
     assert modify.settings() == {"name": "qmaild", "class": "daemon"}
-    assert create.desired["class"] == create.fields["class"].desired == "daemon"
+    assert create.desired.login_class == create.fields["class"].desired == "daemon"
 
 
 def test_a_user_that_exists_with_the_uid_the_spec_fixes_is_in_sync_not_its_own_holder(tmp_path):
@@ -485,5 +487,5 @@ def test_a_stale_bsd_passwd_alone_is_one_change_rebuilding_it(tmp_path):
     plan = make_plan(spec, observe(spec, root, load_profile("freebsd")))
     assert plan.changes == [Change(
         Kind.FILE, "/etc/passwd", Action.MODIFY,
-        {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}, {"path": "/etc/passwd"},
+        {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}, DesiredFile("/etc/passwd"),
     )]

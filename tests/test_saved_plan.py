@@ -239,3 +239,24 @@ def test_the_json_of_both_runs(tmp_path):
     applied = cli("apply", "--plan", plan, "--root", root, "--json", "--detailed-exitcode")
     assert applied.code == 4, applied.err
     assert len(json.loads(applied.out)["applied"]) == 11
+
+
+def test_a_plan_whose_change_lacks_a_value_its_kind_needs_is_bad_input(planned):
+    """A user without its uid (the digest made anew) is refused as the file
+    is read, naming the change, before any lock or write."""
+    root, plan, _ = planned
+
+    def edit(document):
+        user = next(c for c in document["changes"] if c["kind"] == "user")
+        del user["desired"]["uid"]
+        body = {key: value for key, value in document.items() if key != "digest"}
+        document["digest"] = savedplan.digest(body)
+
+    rewrite(plan, edit)
+    before = snapshot(root)
+    result = apply_saved(root, plan)
+    assert result.code == 2, (result.out, result.err)
+    assert len(result.err.splitlines()) == 1
+    assert f"--plan {plan}: user alias: its desired values (gid, group, home, name, shell) are not those of a user" \
+        in result.err, result.err
+    assert snapshot(root) == before

@@ -14,8 +14,7 @@ from qmailsetup.errors import BadInput, OperationFailed
 from qmailsetup.hostio import NotRegular, unchangeable
 from qmailsetup.observe import HostState, under
 from qmailsetup.paths import ensure_directory, make_link
-from qmailsetup.plan import BACKEND_KINDS, Change, Kind, Plan
-from qmailsetup.userdb.filekinds import ID_COLUMNS
+from qmailsetup.plan import BACKEND_KINDS, Change, DesiredDirectory, DesiredLink, Plan
 
 
 def describe(changes: list[Change]) -> str:
@@ -113,7 +112,7 @@ def unreplaceable_now(etc, name: str) -> str | None:
         os.close(fd)
 
 
-def preflight(accounts: list[Change], directories: list[Change], host: HostState, locked: bool) -> None:
+def preflight(accounts: list[Change], directories: list[str], host: HostState, locked: bool) -> None:
     """Before the first write: each file system to be written must be
     writable, the account files' one must have room (bytes and inodes)
     for a safe rewrite (LOCKED: its locks are held already), each account
@@ -124,8 +123,8 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
         check_account_files(host, locked)
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
-    for change in directories:
-        target = under(host.root, change.text("path"))
+    for directory in directories:
+        target = under(host.root, directory)
         place = nearest_existing(target)
         info = os.statvfs(place)
         check_space(place, info, 0)
@@ -136,13 +135,13 @@ def preflight(accounts: list[Change], directories: list[Change], host: HostState
         check_space(place, info, len(made) * info.f_bsize, len(made), "to make the directories missing")
 
 
-def account_id(kind: str, name: str, host: HostState, created: dict) -> int:
+def account_id(kind: str, name: str, host: HostState, created: dict[tuple[str, str], int | None]) -> int:
     """The UID (or GID) of the account KIND NAME after the accounts step:
-    the plan's when this run created it (the files backend wrote it, a
-    tool was told it), else the one observe read."""
-    change = created.get((kind, name))
-    if change is not None:
-        return change.number(ID_COLUMNS[kind])
+    the plan's when this run created it (CREATED: the files backend wrote
+    it, a tool was told it), else the one observe read."""
+    number = created.get((kind, name))
+    if number is not None:
+        return number
     record = (host.users if kind == "user" else host.groups).get(name)
     if record is None:
         raise OperationFailed(f"{host.etc.path / host.flavor.file_of(kind)}: {name} is missing after the accounts step")
@@ -158,21 +157,21 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
         report(change)
 
     accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
-    directories = [c for c in plan.changes if c.kind in (Kind.PATH, Kind.LINK)]
-    preflight(accounts, directories, host, backend.locks is not None)
+    paths = [(c, c.desired) for c in plan.changes if isinstance(c.desired, DesiredDirectory | DesiredLink)]
+    preflight(accounts, [desired.path for _, desired in paths], host, backend.locks is not None)
     try:
         if accounts:
             backend.apply(accounts, finished)
-        if directories:
-            created = {(c.kind, c.name): c for c in accounts if c.action == "create"}
-            for change in directories:
-                if change.kind == Kind.LINK:
-                    make_link(host.root, change.text("path"), change.text("link"))
+        if paths:
+            created: dict[tuple[str, str], int | None] = {(c.kind, c.name): c.created_id() for c in accounts}
+            for change, desired in paths:
+                if isinstance(desired, DesiredLink):
+                    make_link(host.root, desired.path, desired.link)
                     finished(change)
                     continue
-                uid = account_id("user", change.text("owner"), host, created)
-                gid = account_id("group", change.text("group"), host, created)
-                ensure_directory(host.root, change.text("path"), uid, gid, int(change.text("mode"), 8))
+                uid = account_id("user", desired.owner, host, created)
+                gid = account_id("group", desired.group, host, created)
+                ensure_directory(host.root, desired.path, uid, gid, int(desired.mode, 8))
                 finished(change)
     except OperationFailed as error:
         written = getattr(backend, "written", [])

@@ -12,17 +12,8 @@ import os
 import syslog
 from pathlib import Path
 
-from qmailsetup.plan import Change
+from qmailsetup.plan import Change, DesiredGroup, DesiredUser
 from qmailsetup.userdb.filekinds import ID_COLUMNS
-
-
-def given_id(change: Change) -> int | None:
-    """The ID a created account got: the plan's, which every backend
-    writes or tells its tool."""
-    field = ID_COLUMNS.get(change.kind)
-    if field is None or change.action != "create":
-        return None
-    return change.number(field)
 
 
 def terminal() -> str:
@@ -37,23 +28,23 @@ def syslog_lines(change: Change, host) -> list[str]:
     """shadow-utils' own wording (groupadd.c, useradd.c, usermod.c), so a
     log watcher that knows those knows these. Comments and login classes
     usermod does not log; they are logged here in its form all the same."""
-    values = change.settings()
+    desired = change.desired
     if change.action == "repair":  # no shadow-utils tool repairs one account: our own words
         return [f"add missing {file} entry of {change.kind} '{change.name}'" for file in change.fields]
-    if change.kind == "group":
-        return [f"new group: name={change.name}, GID={values['gid']}"]
-    if change.kind != "user":
+    if isinstance(desired, DesiredGroup):  # a group is only ever created
+        return [f"new group: name={change.name}, GID={desired.gid}"]
+    if not isinstance(desired, DesiredUser):
         return []
     if change.action == "create":
         return [
-            f"new user: name={change.name}, UID={values['uid']}, GID={values['gid']}, "
-            f"home={values['home']}, shell={values['shell']}, from={terminal()}"
+            f"new user: name={change.name}, UID={desired.uid}, GID={desired.gid}, "
+            f"home={desired.home}, shell={desired.shell}, from={terminal()}"
         ]
     lines = []
     for key, field in change.fields.items():
         if key == "group":
             before = host.users[change.name].gid
-            lines.append(f"change user '{change.name}' GID from '{before}' to '{values['gid']}'")
+            lines.append(f"change user '{change.name}' GID from '{before}' to '{desired.gid}'")
         else:
             lines.append(f"change user '{change.name}' {key} from '{field.current}' to '{field.desired}'")
     return lines
@@ -78,7 +69,7 @@ class Progress:
 
     def __call__(self, change: Change) -> None:
         self.done.append(change)
-        number = given_id(change)
+        number = change.created_id()
         self.ids[id(change)] = number
         self.tell(change, number)
         if self.live and (self.writes_all or change.action == "repair"):
@@ -92,7 +83,7 @@ class Progress:
         """The JSON of what was done; a created account with its ID."""
         entries = []
         for change in self.done:
-            entry = {"kind": change.kind, "name": change.name, "action": change.action}
+            entry: dict[str, str | int] = {"kind": change.kind, "name": change.name, "action": change.action}
             number = self.ids.get(id(change))
             if number is not None:
                 entry[ID_COLUMNS[change.kind]] = number

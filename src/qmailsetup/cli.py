@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import typer
 
@@ -39,12 +39,16 @@ app = typer.Typer(
 )
 
 
-def choice(name: str, values) -> type[Enum]:
-    """The option values VALUES as the Enum typer takes."""
-    return Enum(name, [(value, value) for value in values], type=str)
-
-
-BackendChoice = choice("BackendChoice", ("auto", *BACKENDS))
+# The options' values as the Enums typer takes, made from the one list of
+# each (choices.py); mypy cannot read an Enum made at run time (nor its
+# members), so to it they are StrEnums
+if TYPE_CHECKING:
+    BackendChoice: TypeAlias = StrEnum
+    ExportFormat: TypeAlias = StrEnum
+else:
+    BackendChoice = StrEnum("BackendChoice", [(value, value) for value in ("auto", *BACKENDS)])
+    ExportFormat = StrEnum("ExportFormat", [(value, value) for value in EXPORT_FORMATS])
+DEFAULT_BACKEND = BackendChoice("auto")
 
 
 # a str, not a Path: Path("./gentoo") is Path("gentoo"), a shipped spec's name
@@ -148,7 +152,7 @@ def apply(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; write nothing at all.")] = False,
     spec: SpecOption = None,
     root: RootOption = "/",
-    backend: Annotated[BackendChoice, typer.Option("--backend", help="How accounts are made.")] = BackendChoice.auto,
+    backend: Annotated[BackendChoice, typer.Option("--backend", help="How accounts are made.")] = DEFAULT_BACKEND,
     platform: PlatformOption = "auto",
     fix_drift: Annotated[
         bool, typer.Option("--fix-drift", help="Also change existing accounts that differ in group, home, shell, comment, or lack a supplementary group.")
@@ -229,9 +233,6 @@ def env(spec: SpecOption = None, root: RootOption = "/", platform: PlatformOptio
     result = env_command.run(spec_file=spec_path(spec), root=check_root(root), platform=platform)
     output.env(result)
     raise typer.Exit(result.status)
-
-
-ExportFormat = choice("ExportFormat", EXPORT_FORMATS)
 
 
 @app.command(
@@ -351,8 +352,8 @@ def run_command(argv: list[str] | None) -> int:
         output.error(str(error))
         return EXIT_FAILED
     except typer.TyperException as error:
-        if type(error).__name__ == "NoArgsIsHelpError":
-            error.show()
+        if type(error).__name__ == "NoArgsIsHelpError":  # its message is the help (typer's class is private)
+            output.usage(error.format_message())
             return EXIT_BAD_INPUT
         ctx = getattr(error, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""

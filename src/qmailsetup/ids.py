@@ -222,8 +222,11 @@ def roles_named(layout: Layout) -> dict[tuple[Kind, str], str]:
     return names | {(Kind.GROUP, role): name for role, name in layout.groups.items()}
 
 
-def one_number(seen: Seen) -> int | None:
-    return next(iter(seen.owners)) if seen.owners else seen.compiled
+def one_number(seen: Seen) -> int:
+    number = next(iter(seen.owners)) if seen.owners else seen.compiled
+    if number is None:  # a Seen is made as a number is seen
+        raise LookupError("a role seen without a number")
+    return number
 
 
 def evidence(seen: Seen, kind: Kind, directory: str) -> str:

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
@@ -32,6 +32,15 @@ from qmailsetup.spec import PathSpec, Spec, Strict, check_mode, format_errors
 
 # conf-users' fourth line, the owner of binaries, is root: never created
 OWNER_ROLES = ("root", *USER_ROLES, TLS_ROLE)
+# the roles a path may name, for the table's checks; a Literal made at run
+# time, which mypy cannot read: to it they are text
+if TYPE_CHECKING:
+    OwnerRole: TypeAlias = str
+    GroupRole: TypeAlias = str
+else:
+    OwnerRole = Literal[OWNER_ROLES]
+    GroupRole = Literal[GROUP_ROLES]
+
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
@@ -48,8 +57,8 @@ def check_relative(value: str) -> str:
 class InstalledPath(Strict):
     path: Annotated[str, AfterValidator(check_relative)]
     type: Literal["dir", "file", "fifo"]
-    owner: Literal[OWNER_ROLES]
-    group: Literal[GROUP_ROLES]
+    owner: OwnerRole
+    group: GroupRole
     mode: Annotated[str, AfterValidator(check_mode)]
     # the bytes hier.c's z() writes (lock/tcpto: 1024 zeros)
     size: int | None = Field(default=None, ge=0)

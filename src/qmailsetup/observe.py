@@ -236,6 +236,8 @@ def stale_passwd(etc: EtcDir, files: dict[str, AccountFile], flavor: Flavor) -> 
     is written. True when it is there but differs from what pwd_mkdb -p
     would make (a run that died between master.passwd and pwd_mkdb). A tree
     without one gets one with the next edit."""
+    if flavor.made_after_edit is None:
+        return False
     found = read_bytes(etc, flavor.made_after_edit)
     if found is None:
         return False
@@ -468,7 +470,7 @@ def observe(spec: Spec, root: Path, profile: Profile, etc: EtcDir | None = None,
         paths=observe_paths(spec, root),
         etc=etc,
         unsafe_etc=unsafe_etc(etc),
-        stale_passwd=flavor.made_after_edit is not None and stale_passwd(etc, files, flavor),
+        stale_passwd=stale_passwd(etc, files, flavor),
     )
     if profile.shell_must_be_valid:
         state.accepted_shells = accepted_shells(spec, root, profile, state.nologin)

@@ -25,6 +25,7 @@ from textwrap import wrap
 
 from qmailsetup.check import SEVERITIES, Finding
 from qmailsetup.errors import one_line
+from qmailsetup.plan import Change, DesiredDirectory
 from qmailsetup.queue.create import Outcome
 from qmailsetup.queue.tally import LABELS, Count
 from qmailsetup.streams import printable_data
@@ -53,6 +54,11 @@ def error(message: str) -> None:
     """An error that ends the run, or a problem it went on after: one line
     on stderr."""
     print(f"qmailsetup: {one_line(message)}", file=sys.stderr)
+
+
+def usage(text: str) -> None:
+    """What to give a command run without what it needs (its help), on stderr."""
+    print(text, file=sys.stderr)
 
 
 def note(message: str) -> None:
@@ -120,15 +126,15 @@ def plan_text(plan: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def progress_line(change, number: int | None) -> str:
+def progress_line(change: Change, number: int | None) -> str:
     """A change as a real run tells it when it is done; NUMBER, the ID an
     account it created got."""
     verb = "created" if change.action == "create" else "changed"
     if change.action == "repair":
         return f"repaired {change.kind} {change.name} (added its {', '.join(change.fields)} line)"
-    if change.kind == "path":
-        values = change.desired
-        return f"{verb} {change.name} ({values['owner']}:{values['group']} {values['mode']})"
+    if isinstance(change.desired, DesiredDirectory):
+        desired = change.desired
+        return f"{verb} {change.name} ({desired.owner}:{desired.group} {desired.mode})"
     if number is not None:
         return f"{verb} {change.kind} {change.name} ({ID_COLUMNS[change.kind]} {number})"
     if change.action == "modify":

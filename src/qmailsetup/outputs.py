@@ -5,7 +5,7 @@ these models' schema, so a key added there must be added here."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,10 +13,18 @@ from qmailsetup.check import FINDING_IDS, SEVERITIES
 from qmailsetup.plan.model import Action, Kind
 from qmailsetup.queue.tally import CHANGES, SEEN
 
-FindingId = Literal[tuple(FINDING_IDS)]  # type: ignore[valid-type]
-Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
-KindName = Literal[tuple(kind.value for kind in Kind)]  # type: ignore[valid-type]
-ActionName = Literal[tuple(action.value for action in Action)]  # type: ignore[valid-type]
+# The values each may take, from their registries, for the schema; made at
+# run time, so to mypy (which cannot read such a Literal) they are text.
+if TYPE_CHECKING:
+    FindingId: TypeAlias = str
+    Severity: TypeAlias = str
+    KindName: TypeAlias = str
+    ActionName: TypeAlias = str
+else:
+    FindingId = Literal[tuple(FINDING_IDS)]
+    Severity = Literal[SEVERITIES]
+    KindName = Literal[tuple(kind.value for kind in Kind)]
+    ActionName = Literal[tuple(action.value for action in Action)]
 
 
 class Exact(BaseModel):
@@ -109,8 +117,12 @@ class ApplyOutput(Exact):
     plan_out: str | None = None
 
 
-QueueChange = Literal[CHANGES]  # type: ignore[valid-type]
-QueueSeen = Literal[SEEN]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    QueueChange: TypeAlias = str
+    QueueSeen: TypeAlias = str
+else:
+    QueueChange = Literal[CHANGES]
+    QueueSeen = Literal[SEEN]
 
 
 class QueueCount(Exact):
@@ -144,4 +156,4 @@ class QueueOutput(Exact):
     messages: int
 
 
-OUTPUTS: tuple[type[BaseModel], ...] = (ApplyOutput, CheckOutput, QueueOutput)
+Output: TypeAlias = ApplyOutput | CheckOutput | QueueOutput

@@ -338,7 +338,7 @@ def writes_format(profile: Profile, found: str | None) -> bool:
     return FLAVORS[profile.flavor].fits(found)
 
 
-def format_refusal(root: Path, found: str, files: list[str], profile: Profile) -> Refused:
+def format_refusal(root: Path, found: str | None, files: list[str], profile: Profile) -> Refused:
     where = ", ".join(str(root / "etc" / kind) for kind in files)
     others = ", ".join(p.name for p in all_profiles() if writes_format(p, found))
     return Refused(

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import stat
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +33,20 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from qmailsetup.errors import BadInput, OperationFailed, Refused
 from qmailsetup.hostio import read_consulted
 from qmailsetup.observe import shown
-from qmailsetup.plan import Action, Change, FieldChange, Kind, Plan, make_plan
+from qmailsetup.plan import (
+    Action,
+    Change,
+    Desired,
+    DesiredDirectory,
+    DesiredFile,
+    DesiredGroup,
+    DesiredLink,
+    DesiredUser,
+    FieldChange,
+    Kind,
+    Plan,
+    make_plan,
+)
 from qmailsetup.spec import AbsolutePath, DirectoryPath, FieldText, Id, Name, Spec, check_mode
 from qmailsetup.userdb.filekinds import ID_COLUMNS
 
@@ -131,7 +144,7 @@ def fingerprint(host) -> dict:
 
 def change_data(change: Change, commands: list[list[str]]) -> dict:
     desired = {("login_class" if key == "class" else key): list(value) if isinstance(value, tuple) else value
-               for key, value in change.desired.items()}
+               for key, value in change.desired.values().items()}
     return {
         "kind": change.kind.value, "name": change.name, "action": change.action.value, "drift": change.drift,
         "fields": {key: {"current": f.current, "desired": f.desired} for key, f in change.fields.items()},
@@ -217,16 +230,32 @@ def saved_spec(saved: SavedPlan, where: str) -> Spec:
         raise BadInput(f"{where}: its spec is not valid: {error.errors()[0]['msg']}") from None
 
 
-def saved_changes(saved: SavedPlan) -> list[Change]:
+# the type of each kind's desired object; a file's keys are its fields' names
+DESIRED_TYPES: dict[Kind, type[Desired]] = {
+    Kind.GROUP: DesiredGroup, Kind.USER: DesiredUser, Kind.PATH: DesiredDirectory, Kind.LINK: DesiredLink,
+    Kind.FILE: DesiredFile,
+}
+
+
+def saved_desired(entry: SavedChange, where: str) -> Desired:
+    """ENTRY's desired object; refused (exit 2) when a value its kind needs
+    is missing or one it has no place for is there."""
+    values = entry.desired.model_dump(exclude_none=True)
+    if "groups" in values:
+        values["groups"] = tuple(values["groups"])
+    try:
+        return DESIRED_TYPES[entry.kind](**values)
+    except TypeError:
+        wanted = ", ".join(field.name for field in fields(DESIRED_TYPES[entry.kind]))
+        raise BadInput(f"{where}: {entry.kind.value} {entry.name}: its desired values ({', '.join(sorted(values))}) "
+                       f"are not those of a {entry.kind.value} ({wanted})") from None
+
+
+def saved_changes(saved: SavedPlan, where: str) -> list[Change]:
     changes = []
     for entry in saved.changes:
-        desired = entry.desired.model_dump(exclude_none=True)
-        if "login_class" in desired:
-            desired["class"] = desired.pop("login_class")
-        if "groups" in desired:
-            desired["groups"] = tuple(desired["groups"])
-        fields = {key: FieldChange(f.current, f.desired) for key, f in entry.fields.items()}
-        changes.append(Change(entry.kind, entry.name, entry.action, fields, desired,
+        field_changes = {key: FieldChange(f.current, f.desired) for key, f in entry.fields.items()}
+        changes.append(Change(entry.kind, entry.name, entry.action, field_changes, saved_desired(entry, where),
                               frozenset(entry.allocated), entry.drift, tuple(entry.joining), dict(entry.field_notes)))
     return changes
 

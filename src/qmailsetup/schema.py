@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from qmailsetup.outputs import OUTPUTS
+from qmailsetup.outputs import Output
 from qmailsetup.spec import Spec
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -31,10 +31,7 @@ def spec_schema() -> dict:
 
 
 def json_schema() -> dict:
-    union = OUTPUTS[0]
-    for model in OUTPUTS[1:]:
-        union = union | model
-    schema = TypeAdapter(union).json_schema(mode="validation")
+    schema = TypeAdapter(Output).json_schema(mode="validation")
     return {
         "$schema": DRAFT,
         "title": "qmailsetup --json output",

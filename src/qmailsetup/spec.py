@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from qmailsetup.errors import BadInput
 from qmailsetup.hostio import read_consulted
@@ -311,8 +312,8 @@ class Spec(Strict):
         return next((g for g in self.groups if g.name == name), None)
 
 
-SECTIONS = {"groups": Group, "users": User, "paths": PathSpec}
-TABLES = {"qmail": QmailTable}
+SECTIONS: dict[str, type[BaseModel]] = {"groups": Group, "users": User, "paths": PathSpec}
+TABLES: dict[str, type[BaseModel]] = {"qmail": QmailTable}
 
 # pydantic's error types, in plain words (its own wording names Python types)
 PLAIN = {
@@ -341,7 +342,7 @@ def meant_field(loc: tuple) -> str | None:
     return close[0] if close else None
 
 
-def plain_reason(error: dict) -> str:
+def plain_reason(error: ErrorDetails) -> str:
     kind, loc, value = error["type"], error["loc"], error.get("input")
     if kind == "extra_forbidden":
         meant = meant_field(loc)

@@ -87,8 +87,10 @@ class GuardedOutput(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    # typeshed has TextIOBase.encoding a plain attribute; at run time it is a
+    # read-only descriptor, which only a property overrides
     @property
-    def encoding(self) -> str:
+    def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.stream, "encoding", None) or "utf-8"
 
     def isatty(self) -> bool:

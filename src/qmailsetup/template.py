@@ -37,15 +37,15 @@ class Template:
         """PARTS as a template that may name only the fields ALLOWED;
         ValueError naming WHERE for anything else."""
         allowed = frozenset(allowed)
-        parts = tuple(tuple(part) for part in parts)
-        for word in (word for part in parts for word in part):
+        words = tuple(tuple(part) for part in parts)
+        for word in (word for part in words for word in part):
             for name in PLACEHOLDER.findall(word):
                 if name not in allowed:
                     raise ValueError(f"{where}: unknown placeholder {{{name}}} (known: {', '.join(sorted(allowed))})")
             if {"{", "}"} & set(PLACEHOLDER.sub("", word)):
                 raise ValueError(f"{where}: {word!r} has a brace that is not part of a {{field}}")
-        fields = tuple(frozenset(PLACEHOLDER.findall(" ".join(part))) for part in parts)
-        return cls(parts, fields)
+        fields = tuple(frozenset(PLACEHOLDER.findall(" ".join(part))) for part in words)
+        return cls(words, fields)
 
     @classmethod
     def parse_line(cls, line: str, allowed: Iterable[str], where: str = "template") -> Template:

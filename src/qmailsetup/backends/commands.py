@@ -22,7 +22,7 @@ from qmailsetup import tools
 from qmailsetup.backends.files import FilesBackend
 from qmailsetup.errors import BadInput, OperationFailed, QmailsetupError
 from qmailsetup.observe import read_files
-from qmailsetup.plan import ACCOUNT_KINDS, Change
+from qmailsetup.plan import ACCOUNT_KINDS, Change, Value
 from qmailsetup.template import Template
 from qmailsetup.userdb.pwdmkdb import post_edit_argv
 from qmailsetup.userdb.records import users_and_groups
@@ -31,15 +31,13 @@ from qmailsetup.userdb.records import users_and_groups
 TEMPLATES = {("group", "create"): "groupadd", ("user", "create"): "useradd", ("user", "modify"): "usermod"}
 
 
-def command_values(change: Change, root: Path) -> dict:
+def command_values(change: Change, root: Path) -> dict[str, Value | None]:
     """What a command is told: every value of the plan, the IDs it
     allocated too. A tool that allocates as the planner does (shadow-utils'
     useradd -r) gives the same ID; one that would pick from another range
     (pw, OpenBSD useradd) would not. Either way the plan shown is the one
     carried out, and nothing reads an ID back from the files."""
-    values = change.settings()
-    values["root"] = None if root == Path("/") else str(root)
-    return values
+    return {**change.settings(), "root": None if root == Path("/") else str(root)}
 
 
 def unexpressed(template: Template, change: Change) -> list[str]:

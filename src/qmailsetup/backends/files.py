@@ -35,7 +35,7 @@ from qmailsetup.plan import ACCOUNT_KINDS, Change
 from qmailsetup.platforms import NEW_LINE_FIELDS
 from qmailsetup.template import Template
 from qmailsetup.userdb import lock
-from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.accountfile import AccountFile, companion_of
 from qmailsetup.userdb.diff import Edit, unified_diff
 from qmailsetup.userdb.fieldtext import unwritable
 from qmailsetup.userdb.filekinds import FILE_KINDS, WRITE_ORDER
@@ -98,7 +98,11 @@ class FileEdits:
         """NAME's fields as this run leaves them so far, else as read: two
         changes of one entry (a repair and a drift) each build on the other."""
         fields = self.pending(kind, name)
-        return self.files[kind].get(name) if fields is None else fields
+        if fields is None:
+            fields = self.files[kind].get(name)
+        if fields is None:  # a change to an entry is planned from the file that has it
+            raise LookupError(f"{kind}: no entry {name}")
+        return fields
 
     def add_member(self, kind: str, group: str, user: str) -> None:
         """USER added to GROUP's member list as useradd -G and usermod -a -G
@@ -108,6 +112,7 @@ class FileEdits:
         if not self.has(kind):
             return
         file_kind = self.files[kind].file_kind
+        assert file_kind.members is not None  # MEMBER_LISTS are the kinds that list members
         column = file_kind.column(file_kind.members)
         fields = self.pending(kind, group)
         if fields is None:
@@ -250,7 +255,7 @@ class FilesBackend:
         values = {key: "" for key in ("comment", "class")}
         values.update({key: str(value) for key, value in change.settings().items()})
         # shadowed where the host keeps the users file's companion (shadow)
-        companion = files.get(FILE_KINDS[self.main_user_file].companion)
+        companion = companion_of(files, self.main_user_file)
         values["hidden"] = "x" if companion is not None and companion.exists else "!"
         values["lastchg"] = last_change_day()
         return self.templates[kind].render_line(values).split(":")
@@ -268,6 +273,7 @@ class FilesBackend:
         lists the group's members, as group does."""
         main = self.flavor.file_of(change.kind)
         main_kind = FILE_KINDS[main]
+        assert main_kind.companion is not None  # a half-made account lacks the line of its file's companion
         companion_kind = FILE_KINDS[main_kind.companion]
         fields = edits.current(main, change.name)
         line = self.new_line(companion_kind.name, change, edits.files)
@@ -276,7 +282,7 @@ class FilesBackend:
             line[companion_kind.column(companion_kind.password)] = password
             fields[main_kind.column(main_kind.password)] = "x"
             edits.put(main, change.name, fields)
-        if companion_kind.members:
+        if companion_kind.members and main_kind.members:
             line[companion_kind.column(companion_kind.members)] = main_kind.value(fields, main_kind.members)
         edits.put(companion_kind.name, change.name, line)
 
@@ -299,7 +305,7 @@ class FilesBackend:
                 continue
             edits.put(main, change.name, self.new_line(main, change, files))
             companion = FILE_KINDS[main].companion
-            if companion in self.templates:
+            if companion is not None and companion in self.templates:
                 edits.put(companion, change.name, self.new_line(companion, change, files))
         self.refuse_unwritable(edits)
         return edits

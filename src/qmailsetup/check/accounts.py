@@ -195,15 +195,15 @@ def made_findings(plan: Plan, host: HostState) -> list[Finding]:
     it (a tool that said it made it and did not), is an error."""
     wrong = []
     for change in plan.changes:
-        if change.action != "create" or change.kind not in ("user", "group"):
+        number = change.created_id()
+        if number is None:
             continue
         label = ID_COLUMNS[change.kind]
         record = (host.users if change.kind == "user" else host.groups).get(change.name)
         if record is None:
             wrong.append(f"{change.kind} {change.name}")
-        elif record.own_id != change.number(label):
-            wrong.append(f"{change.kind} {change.name} ({label} {record.own_id}, "
-                         f"the plan gave it {change.number(label)})")
+        elif record.own_id != number:
+            wrong.append(f"{change.kind} {change.name} ({label} {record.own_id}, the plan gave it {number})")
     if not wrong:
         return []
     return [Finding("account.exists", "error", account_file(host), "not as this run made them: " + ", ".join(wrong),

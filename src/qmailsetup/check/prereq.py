@@ -23,7 +23,8 @@ INSTALLS = {
 EXTRA_DIRS = tuple(INSTALLS)
 # svscan's directory: /service (djb's svscanboot), /etc/service (Debian's daemontools-run)
 SERVICE_DIRS = ("/service", "/etc/service")
-PACKAGES = (
+# (finding id, package, its programs, remedy)
+PACKAGES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     (
         "prereq.daemontools", "daemontools", ("svscan", "supervise", "multilog"),
         "install daemontools (https://cr.yp.to/daemontools.html, or the daemontools package) "
@@ -111,7 +112,7 @@ def check_package(
             f"{package}: {', '.join(missing)} not found on PATH, {', '.join(EXTRA_DIRS[:-1])} or {EXTRA_DIRS[-1]}",
             remedy,
         )
-    places = sorted({str(path.parent) for path in found.values()})
+    places = sorted({str(path.parent) for path in found.values() if path is not None})
     hows = [INSTALLS[p] for p in (str(Path("/") / Path(place).relative_to(root)) for place in places) if p in INSTALLS]
     message = f"{package}: {', '.join(programs)} found in {', '.join(places)}"
     message += f" ({'; '.join(hows)})" if hows else ""

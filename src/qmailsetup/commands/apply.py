@@ -157,6 +157,7 @@ def saved(*, plan_file: Path, root: Path, backend_name: str, platform: str, dry_
     (savedplan.py); with DRY_RUN, whether they still hold, writing nothing."""
     where = f"--plan {plan_file}"
     plan_read = read_plan(plan_file)
+    changes = saved_changes(plan_read, where)
     check_origin(plan_read, root, platform, backend_name, where)
     spec = saved_spec(plan_read, where)
     profile = choose_profile(plan_read.platform, root)
@@ -169,7 +170,7 @@ def saved(*, plan_file: Path, root: Path, backend_name: str, platform: str, dry_
         # the drift the plan fixes was allowed when it was made (--fix-drift)
         plan = Plan(fix_drift=True)
         if check_still_holds(plan_read, spec, host, where):
-            plan.changes = saved_changes(plan_read)
+            plan.changes = changes
         else:
             plan.notes.append(f"{plan_file}: applied already; the host is as the plan leaves it")
         return plan

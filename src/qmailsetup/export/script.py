@@ -307,7 +307,7 @@ def field_numbers(flavor: str) -> dict[str, str]:
     file, counted from 1 as awk does."""
     users, group = FILE_KINDS[FLAVORS[flavor].users], FILE_KINDS["group"]
 
-    def number(kind: FileKind, label: str) -> str:
+    def number(kind: FileKind, label: str | None) -> str:
         return str(kind.column(label) + 1) if label in kind.columns else ""
 
     return {
@@ -361,7 +361,7 @@ def creations(spec: Spec, profile: Profile) -> list[str]:
     templates = {kind: profile.commands[name] for kind, name in TEMPLATES.items() if kind[1] == "create"}
     lines = []
     for group in spec.groups:
-        values = {"name": group.name, "gid": group.gid, "root": None}
+        values: dict[str, object] = {"name": group.name, "gid": group.gid, "root": None}
         command = command_line(templates[("group", "create")], values, {})
         lines.append(f"missing_group {sh_quote(group.name)} && run {command}")
     for user in spec.users:

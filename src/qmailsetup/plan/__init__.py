@@ -26,21 +26,39 @@ from qmailsetup.plan.conflicts import (
     user_conflict,
 )
 from qmailsetup.plan.drift import (
-    USER_FIELDS,
     desired_shell,
     desired_user,
     format_mode,
     membership,
     path_drift,
+    shown_values,
     user_drift,
 )
-from qmailsetup.plan.model import ACCOUNT_KINDS, BACKEND_KINDS, Action, Change, Conflict, FieldChange, Kind, Plan, Value
+from qmailsetup.plan.model import (
+    ACCOUNT_KINDS,
+    BACKEND_KINDS,
+    Action,
+    Change,
+    Conflict,
+    Desired,
+    DesiredAccount,
+    DesiredDirectory,
+    DesiredFile,
+    DesiredGroup,
+    DesiredLink,
+    DesiredUser,
+    FieldChange,
+    Kind,
+    Plan,
+    Value,
+)
 from qmailsetup.plan.planning import Planning
 from qmailsetup.plan.warnings import account_file_warnings, parent_warnings, user_warnings
 from qmailsetup.spec import Spec, User
 
 __all__ = [
-    "ACCOUNT_KINDS", "BACKEND_KINDS", "Action", "Change", "Conflict", "FieldChange", "Kind", "Plan", "Value",
+    "ACCOUNT_KINDS", "BACKEND_KINDS", "Action", "Change", "Conflict", "Desired", "DesiredAccount", "DesiredDirectory",
+    "DesiredFile", "DesiredGroup", "DesiredLink", "DesiredUser", "FieldChange", "Kind", "Plan", "Value",
     "allocate", "format_mode", "in_range", "make_plan", "membership", "nobody_else",
 ]
 
@@ -54,7 +72,7 @@ def plan_group(p: Planning, name: str, gid: int | None) -> None:
         elif gid is not None and existing.gid != gid:
             p.conflict(Kind.GROUP, name, f"gid is {existing.gid} on the host, the spec says {gid}; "
                        "a GID is never changed (files are owned by number)")
-        elif not complete_half_made(p, Kind.GROUP, name, {"name": name, "gid": existing.gid}):
+        elif not complete_half_made(p, Kind.GROUP, name, DesiredGroup(name, existing.gid)):
             p.in_sync(Kind.GROUP, name)
         return
     reason = group_conflict(p, name, gid)
@@ -66,7 +84,7 @@ def plan_group(p: Planning, name: str, gid: int | None) -> None:
         return
     number, allocated = made
     p.add(Change(Kind.GROUP, name, Action.CREATE, {"gid": FieldChange(None, number)},
-                 {"name": name, "gid": number}, allocated))
+                 DesiredGroup(name, number), allocated))
 
 
 def plan_user(p: Planning, user: User) -> None:
@@ -90,25 +108,25 @@ def create_user(p: Planning, user: User) -> None:
     if made is None:
         return
     uid, allocated = made
-    desired = desired_user(p, user, uid, p.gid_of(user.group), None)
-    fields = {key: FieldChange(None, desired[key]) for key in USER_FIELDS if key in desired}
+    desired = desired_user(p, user, uid, None)
+    fields = {key: FieldChange(None, value) for key, value in shown_values(desired).items()}
     if user.groups:
         fields["groups"] = FieldChange(None, ", ".join(user.groups))
     p.add(Change(Kind.USER, user.name, Action.CREATE, fields, desired, allocated, joining=tuple(user.groups)))
 
 
 def modify_user(p: Planning, user: User, existing) -> None:
-    desired = desired_user(p, user, existing.uid, p.gid_of(user.group), existing.shell)
+    desired = desired_user(p, user, existing.uid, existing.shell)
     fields = user_drift(p, user, existing, desired)
     user_warnings(p, user, existing)
-    account = {"name": user.name, "uid": existing.uid, "gid": existing.gid, "comment": existing.comment,
-               "home": existing.home, "shell": existing.shell}
+    account = DesiredUser(user.name, existing.uid, existing.gid, existing.home, existing.shell,
+                          comment=existing.comment)
     repaired = complete_half_made(p, Kind.USER, user.name, account)
     if not fields:
         if not repaired:
             p.in_sync(Kind.USER, user.name)
         return
-    if "shell" in fields and shell_refused(p, user.name, desired["shell"]):
+    if "shell" in fields and shell_refused(p, user.name, desired.shell):
         return
     joining = tuple(group for group in user.groups if not p.is_member(user.name, group))
     p.add(Change(Kind.USER, user.name, Action.MODIFY, fields, desired, drift=True, joining=joining))
@@ -135,9 +153,10 @@ def plan_directory(p: Planning, name: str, path) -> None:
     parent_warnings(p, name, state)
     if state.via:
         p.note(f"path {name}: links on the way lead to {state.via}, and root alone could have made them: followed")
-    desired = {"path": state.via or name, "owner": path.owner, "group": path.group, "mode": format_mode(path.mode_bits)}
+    desired = DesiredDirectory(state.via or name, path.owner, path.group, format_mode(path.mode_bits))
     if state.kind == "missing":
-        fields = {key: FieldChange(None, desired[key]) for key in ("owner", "group", "mode")}
+        fields = {"owner": FieldChange(None, desired.owner), "group": FieldChange(None, desired.group),
+                  "mode": FieldChange(None, desired.mode)}
         p.add(Change(Kind.PATH, name, Action.CREATE, fields, desired))
         return
     fields = path_drift(p, path, state)
@@ -152,7 +171,7 @@ def plan_link(p: Planning, path) -> None:
     state: PathState = p.host.paths[path.path]
     wanted = p.host.paths[path.link].via or path.link
     if state.kind == "missing":
-        desired = {"path": path.path, "link": path.link}
+        desired = DesiredLink(path.path, path.link)
         p.add(Change(Kind.LINK, path.path, Action.CREATE, {"link": FieldChange(None, path.link)}, desired))
     elif state.kind == "symlink" and state.leads_to == wanted:
         p.in_sync(Kind.LINK, path.path)
@@ -166,7 +185,7 @@ def plan_link(p: Planning, path) -> None:
         p.conflict(Kind.LINK, path.path, "exists and is neither a link nor a directory")
 
 
-def complete_half_made(p: Planning, kind: Kind, name: str, account: dict[str, Value]) -> bool:
+def complete_half_made(p: Planning, kind: Kind, name: str, account: DesiredAccount) -> bool:
     """An account with its passwd or group line but without the shadow or
     gshadow line the host keeps (useradd or groupadd stopped between the
     two; userdb/filekinds.py, FileKind.companion) gets that line, made of
@@ -186,7 +205,7 @@ def repair_passwd(p: Planning) -> None:
     pwd_mkdb runs after them anyway."""
     if p.host.stale_passwd and not p.plan.changes:
         fields = {"content": FieldChange("differs from master.passwd", "as pwd_mkdb -p makes it")}
-        p.add(Change(Kind.FILE, "/etc/passwd", Action.MODIFY, fields, {"path": "/etc/passwd"}))
+        p.add(Change(Kind.FILE, "/etc/passwd", Action.MODIFY, fields, DesiredFile("/etc/passwd")))
 
 
 def make_plan(spec: Spec, host: HostState, fix_drift: bool = False) -> Plan:

@@ -4,7 +4,7 @@ host's differs (shown current -> desired)."""
 from __future__ import annotations
 
 from qmailsetup.observe import PathState
-from qmailsetup.plan.model import FieldChange, Value
+from qmailsetup.plan.model import DesiredUser, FieldChange
 from qmailsetup.plan.planning import Planning
 from qmailsetup.platforms import is_login_shell
 from qmailsetup.spec import User
@@ -46,23 +46,22 @@ def login_class(p: Planning, user: User) -> str | None:
     return None
 
 
-def desired_user(p: Planning, user: User, uid: int, gid: int, current_shell: str | None) -> dict[str, Value]:
-    desired: dict[str, Value] = {
-        "name": user.name, "uid": uid, "group": user.group, "gid": gid,
-        "home": user.home, "shell": desired_shell(p, user, current_shell),
-    }
-    if user.comment is not None:
-        desired["comment"] = user.comment
-    wanted_class = login_class(p, user)
-    if wanted_class is not None:
-        desired["class"] = wanted_class
-    if user.groups:
-        desired["groups"] = tuple(user.groups)
-    return desired
+def desired_user(p: Planning, user: User, uid: int, current_shell: str | None) -> DesiredUser:
+    """USER as the spec wants it, with UID; its group resolved already
+    (conflicts.groups_unresolved refuses a user whose group is not to be had)."""
+    gid = p.gid_of(user.group)
+    if gid is None:
+        raise LookupError(f"user {user.name}: group {user.group} has no GID, yet no conflict refused the user")
+    return DesiredUser(user.name, uid, gid, user.home, desired_shell(p, user, current_shell), group=user.group,
+                       comment=user.comment, login_class=login_class(p, user), groups=tuple(user.groups))
 
 
-# the fields of a user as the plan shows them (its GID is shown as its group)
-USER_FIELDS = ("uid", "group", "home", "shell", "comment", "class")
+def shown_values(desired: DesiredUser) -> dict[str, str | int]:
+    """The fields of a user as the plan shows them, in that order (its GID
+    shown as its group), those it leaves unset left out."""
+    values = {"uid": desired.uid, "group": desired.group, "home": desired.home, "shell": desired.shell,
+              "comment": desired.comment, "class": desired.login_class}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def current_values(user, groups) -> dict:
@@ -77,16 +76,16 @@ def current_values(user, groups) -> dict:
     }
 
 
-def user_drift(p: Planning, user: User, existing, desired: dict[str, Value]) -> dict[str, FieldChange]:
+def user_drift(p: Planning, user: User, existing, desired: DesiredUser) -> dict[str, FieldChange]:
     """The fields in which the host's EXISTING user differs from DESIRED,
     current as current_values() shows them."""
     current = current_values(existing, p.host.groups)
-    if existing.gid == desired["gid"]:
+    if existing.gid == desired.gid:
         current["group"] = user.group  # the same group, whichever name holds the GID first
     fields = {
-        key: FieldChange(current[key], desired[key])
-        for key in USER_FIELDS[1:]
-        if key in desired and current[key] != desired[key]
+        key: FieldChange(current[key], value)
+        for key, value in shown_values(desired).items()
+        if key != "uid" and current[key] != value
     }
     groups = membership(user.groups, lambda group: p.is_member(user.name, group))
     if groups is not None:
@@ -95,6 +94,9 @@ def user_drift(p: Planning, user: User, existing, desired: dict[str, Value]) -> 
 
 
 def path_drift(p: Planning, path, state: PathState) -> dict[str, FieldChange]:
+    """The fields in which the directory STATE, one that exists, differs from the spec's PATH."""
+    if state.uid is None or state.gid is None or state.mode is None:
+        raise ValueError(f"{state.path}: {state.kind}, not a directory")
     fields = {}
     if state.uid != p.uid_of(path.owner):
         fields["owner"] = FieldChange(p.host.uid_holder(state.uid) or str(state.uid), path.owner)

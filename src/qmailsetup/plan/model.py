@@ -27,7 +27,93 @@ BACKEND_KINDS = (Kind.GROUP, Kind.USER, Kind.FILE)
 # the kinds that are account entries
 ACCOUNT_KINDS = (Kind.GROUP, Kind.USER)
 
+# a desired value as the plan's fields name it (Desired*.values())
 Value = str | int | tuple[str, ...]
+
+
+# What the spec wants of an object, whole, whatever the action: one type a
+# kind. values() gives them under the plan's field names (class for
+# login_class), without the ones the object leaves unset.
+
+
+@dataclass(frozen=True)
+class DesiredGroup:
+    name: str
+    gid: int
+
+    @property
+    def own_id(self) -> int:
+        return self.gid
+
+    def values(self) -> dict[str, Value]:
+        return {"name": self.name, "gid": self.gid}
+
+
+@dataclass(frozen=True)
+class DesiredUser:
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    # its primary group by name; None in a repair (the missing line is made
+    # of the account as the host has it, its group by GID)
+    group: str | None = None
+    comment: str | None = None
+    login_class: str | None = None
+    # the supplementary groups of the spec
+    groups: tuple[str, ...] = ()
+
+    @property
+    def own_id(self) -> int:
+        return self.uid
+
+    def values(self) -> dict[str, Value]:
+        values: dict[str, Value] = {"name": self.name, "uid": self.uid}
+        if self.group is not None:
+            values["group"] = self.group
+        values.update({"gid": self.gid, "home": self.home, "shell": self.shell})
+        if self.comment is not None:
+            values["comment"] = self.comment
+        if self.login_class is not None:
+            values["class"] = self.login_class
+        if self.groups:
+            values["groups"] = self.groups
+        return values
+
+
+@dataclass(frozen=True)
+class DesiredDirectory:
+    path: str  # where it really is (links on the way followed)
+    owner: str
+    group: str
+    mode: str  # octal digits, as chmod and the spec write it
+
+    def values(self) -> dict[str, Value]:
+        return {"path": self.path, "owner": self.owner, "group": self.group, "mode": self.mode}
+
+
+@dataclass(frozen=True)
+class DesiredLink:
+    path: str
+    link: str  # where it leads
+
+    def values(self) -> dict[str, Value]:
+        return {"path": self.path, "link": self.link}
+
+
+@dataclass(frozen=True)
+class DesiredFile:
+    """A file made from others (BSD's passwd, from master.passwd)."""
+
+    path: str
+
+    def values(self) -> dict[str, Value]:
+        return {"path": self.path}
+
+
+Desired = DesiredGroup | DesiredUser | DesiredDirectory | DesiredLink | DesiredFile
+DesiredAccount = DesiredGroup | DesiredUser
 
 
 @dataclass(frozen=True)
@@ -46,10 +132,8 @@ class Change:
     action: Action
     # the fields that differ, as shown (a create: every field)
     fields: dict[str, FieldChange]
-    # the object as the spec wants it, whole, whatever the action: name (or
-    # path), and uid, gid, group, home, shell, comment, class, groups (the
-    # supplementary ones), owner, mode as the kind has them
-    desired: dict[str, Value]
+    # the object as the spec wants it, whole, whatever the action
+    desired: Desired
     # IDs the planner allocated: command backends let the tool choose them
     allocated: frozenset[str] = frozenset()
     drift: bool = False
@@ -59,38 +143,24 @@ class Change:
     # (apply --ids-from: the evidence for it)
     field_notes: dict[str, str] = field(default_factory=dict)
 
-    def text(self, key: str) -> str:
-        """The desired field KEY that is text: name, path, link, home,
-        shell, group, owner, mode (octal digits)."""
-        value = self.desired[key]
-        if not isinstance(value, str):
-            raise TypeError(f"{self.kind} {self.name}: {key} is {value!r}, not text")
-        return value
-
-    def number(self, key: str) -> int:
-        """The desired field KEY that is a number: uid, gid."""
-        value = self.desired[key]
-        if not isinstance(value, int):
-            raise TypeError(f"{self.kind} {self.name}: {key} is {value!r}, not a number")
-        return value
-
-    def names(self, key: str) -> tuple[str, ...]:
-        """The desired field KEY that is a list of names (groups); none
-        when the change has no such field."""
-        value = self.desired.get(key, ())
-        if not isinstance(value, tuple):
-            raise TypeError(f"{self.kind} {self.name}: {key} is {value!r}, not a list of names")
-        return value
+    def created_id(self) -> int | None:
+        """The UID or GID of the account this change creates (the plan's,
+        which every backend writes or tells its tool); None for any other."""
+        if self.action == Action.CREATE and isinstance(self.desired, DesiredGroup | DesiredUser):
+            return self.desired.own_id
+        return None
 
     def settings(self) -> dict[str, Value]:
-        """What a backend sets: all of a new object or of one repaired (its
-        missing line is made of it); of one that exists its name, the
+        """What a backend sets, under the plan's field names (the names the
+        profiles' templates use): all of a new object or of one repaired
+        (its missing line is made of it); of one that exists its name, the
         fields that differ (a new group with its GID) and the groups to join."""
+        desired = self.desired.values()
         if self.action in (Action.CREATE, Action.REPAIR):
-            return {**self.desired, **({"groups": self.joining} if self.joining else {})}
-        changed = {key: self.desired[key] for key in self.fields if key in self.desired and key != "groups"}
-        if "group" in changed and "gid" in self.desired:
-            changed["gid"] = self.desired["gid"]
+            return {**desired, **({"groups": self.joining} if self.joining else {})}
+        changed = {key: desired[key] for key in self.fields if key in desired and key != "groups"}
+        if "group" in changed and "gid" in desired:
+            changed["gid"] = desired["gid"]
         if self.joining:
             changed["groups"] = self.joining
         return {"name": self.name, **changed}

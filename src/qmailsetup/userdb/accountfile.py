@@ -210,8 +210,10 @@ class AccountFile:
         return None if fields is None else self.file_kind.value(fields, label)
 
     def number(self, name: str) -> int | None:
-        """NAME's own ID (UID or GID), or None when NAME is not here."""
-        value = self.field(name, self.file_kind.id_label)
+        """NAME's own ID (UID or GID), or None when NAME is not here (or the
+        file keeps no IDs: shadow, gshadow)."""
+        label = self.file_kind.id_label
+        value = None if label is None else self.field(name, label)
         return None if value is None else int(value)
 
     def holder(self, number: int) -> str | None:
@@ -314,7 +316,7 @@ def checked_ids(file_kind: FileKind, text: str, where: str) -> tuple[list[int], 
     ids: list[int] = []
     entry_lines: list[int] = []
     first_lines: dict[str, int] = {}
-    with_id = file_kind.id_column is not None
+    id_column = file_kind.id_column
     for position, body in enumerate(text.split("\n")[:-1]):
         if not entry_line(body):
             continue
@@ -334,9 +336,16 @@ def checked_ids(file_kind: FileKind, text: str, where: str) -> tuple[list[int], 
             raise BadInput(f"{where}:{position + 1}: {name!r} appears again (first on line {first_lines[name] + 1})")
         first_lines[name] = position
         entry_lines.append(position)
-        if with_id:
-            ids.append(int(fields[file_kind.id_column]))
+        if id_column is not None:
+            ids.append(int(fields[id_column]))
     return ids, entry_lines
+
+
+def companion_of(files: dict[str, AccountFile], kind: str) -> AccountFile | None:
+    """Of FILES, the one that keeps a line for each of KIND's
+    (FileKind.companion: shadow for passwd); None where there is none."""
+    companion = FILE_KINDS[kind].companion
+    return None if companion is None else files.get(companion)
 
 
 class Lines(Sequence[str]):
@@ -401,4 +410,6 @@ def id_near_end(data: bytes, kind: str, name: str) -> int | None:
     end = data.find(b"\n", start)  # no copy of the rest: a large file has 100,000 lines after a name on its first
     fields = data[start : end if end >= 0 else len(data)].split(b":")
     column = FILE_KINDS[kind].id_column
-    return int(fields[column]) if len(fields) > column and fields[column].isdigit() else None
+    if column is None or len(fields) <= column or not fields[column].isdigit():
+        return None
+    return int(fields[column])

@@ -119,7 +119,7 @@ class EtcDir:
     @cached_property
     def mount(self) -> int | None:
         """The mount this directory is on (hostio.mount_id)."""
-        return mount_id(self.fd)
+        return None if self.fd is None else mount_id(self.fd)
 
     def unreplaceable(self, fd: int) -> str | None:
         """Why the file open at FD, in this directory, cannot be replaced by

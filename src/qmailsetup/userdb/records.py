@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from qmailsetup.userdb.accountfile import AccountFile
+from qmailsetup.userdb.accountfile import AccountFile, companion_of
 from qmailsetup.userdb.filekinds import FILE_KINDS
 
 
@@ -137,10 +137,11 @@ def user_maker(users: AccountFile, companion: AccountFile | None):
 def users_and_groups(files: dict[str, AccountFile], users_kind: str) -> tuple[Records, Records]:
     """The users (of the file USERS_KIND) and the groups of FILES, as records,
     each with its companion file where FILES hold one."""
-    users_companion = files.get(FILE_KINDS[users_kind].companion)
+    users_companion = companion_of(files, users_kind)
     users = Records(files[users_kind], user_maker(files[users_kind], users_companion), users_companion)
     group = FILE_KINDS["group"]
+    assert group.members is not None  # the group file lists each group's members
     gid, members = group.column("gid"), group.column(group.members)
     groups = Records(files["group"], lambda name, f: GroupRecord(name, int(f[gid]), member_list(f[members])),
-                     files.get(group.companion))
+                     companion_of(files, "group"))
     return users, groups

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): qmailsetup's queue walks on a large queue.
 
-    sudo .venv/bin/python bench/queue.py [--messages 100000] [--runs 3] [--only check|repair]
+    sudo .venv/bin/python bench/queue_walks.py [--messages 100000] [--runs 3] [--only check|repair]
 
 Lays out /var/qmail/queue under a temporary root as netqmail 1.06's
 make setup check leaves it (conf-split 23), with MESSAGES messages waiting
@@ -116,7 +116,7 @@ def timed(argv: list[str], env: dict | None = None) -> tuple[float, float, float
     elapsed = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 3):
-        sys.exit(f"bench/queue.py: {argv[0]} exited {process.returncode}")
+        sys.exit(f"bench/queue_walks.py: {argv[0]} exited {process.returncode}")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
@@ -206,7 +206,7 @@ def repair_table(root: Path, options, env: dict) -> None:
             repair.append(timed(argv, env))
             check = subprocess.run([*argv[:4], "check", *argv[5:]], env=env, capture_output=True, text=True)
             if check.returncode != 0:
-                sys.exit(f"bench/queue.py: the repaired queue fails queue check:\n{check.stdout}")
+                sys.exit(f"bench/queue_walks.py: the repaired queue fails queue check:\n{check.stdout}")
             subprocess.run(["rm", "-rf", str(copy)], check=True)
             copy_shifted(root, copy, shift)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--dir", help="lay the queue out under DIR (default: a temporary directory)")
     options = parser.parse_args()
     if os.geteuid() != 0:
-        sys.exit("bench/queue.py: needs root (the queue is chowned to qmail's users)")
+        sys.exit("bench/queue_walks.py: needs root (the queue is chowned to qmail's users)")
     with tempfile.TemporaryDirectory(prefix="qmailsetup-bench-queue-", dir=options.dir) as work:
         root = Path(work) / "root"
         accounts(root)
