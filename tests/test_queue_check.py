@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import cli
+from conftest import cli, require_tools
 from queues import made_queue, place, queue_cli, queue_message, restored, some_messages
 from snapshot import snapshot
 
@@ -145,3 +148,19 @@ def test_qmailsetup_check_tells_the_same(made, tmp_path):
     assert found["queue.owner"]["severity"] == "ok"
     text = queue_cli("check", copy, spec)
     assert text.code == 3 and "error   queue.messages: 6 messages named after an inode" in text.out
+
+
+def test_a_queue_another_user_cannot_read_is_a_warning_to_run_as_root():
+    """As qmailsetup check run by a monitoring agent sees it: not an error
+    in the queue ("make it a directory"), but a run without root."""
+    require_tools("setpriv")
+    with tempfile.TemporaryDirectory(prefix="qmailsetup-queue-") as place:
+        os.chmod(place, 0o755)
+        root, spec, _ = made_queue(Path(place))
+        spec.chmod(0o644)
+        result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                                 "qmailsetup", "queue", "check", "--root", str(root), "--spec", str(spec),
+                                 "--platform", "linux", "--json"], capture_output=True, text=True)
+    [finding] = json.loads(result.stdout)["findings"]
+    assert (finding["severity"], finding["remedy"]) == ("warning", "run qmailsetup check as root"), finding
+    assert finding["message"] == f"cannot read the queue: {root}/var/qmail/queue: Permission denied"

@@ -102,6 +102,9 @@ def queue_findings(spec: Spec, root: Path, host: HostState) -> list[Finding]:
     except NotReady as error:
         message = f"not checked: {error}" if error.severity == "info" else str(error)
         return [Finding("queue.owner", error.severity, where, message, error.remedy)]
+    except PermissionError as error:
+        return [Finding("queue.owner", "warning", where, f"cannot read the queue: {error.filename}: {error.strerror}",
+                        "run qmailsetup check as root")]
     except (QmailsetupError, OSError) as error:
         return [Finding("queue.structure", "error", where, f"cannot read the queue: {error}", "make it a directory")]
     if fd is None:
