@@ -389,3 +389,24 @@ def test_a_second_name_of_a_message_file_whose_name_another_holds(made):
     assert {(kept / f"mess/{one % 23}/{one}").stat().st_ino, (kept / f"mess/{beside}/{one + 23 * 1000 + 1}").stat().st_ino} == {one}
     checks_clean(root, spec)
     assert repair(root, spec)["in_sync"]
+
+
+def test_an_interrupted_repair_resumed_where_a_second_name_of_the_message_is_another_files(made):
+    """As a repair killed after step 2 leaves it: todo/I and intd/I
+    renamed after the inode I of a message file that has two names, X
+    (which another file holds too) and Y. The entry is the message's,
+    found by its inode through the name no other file holds."""
+    root, spec, queue = made
+    number = queue_message(queue, b"two names", "todo")
+    x, y = number + 23 * 1000 + 1, number + 23 * 2000 + 2
+    os.rename(queue / f"mess/{number % 23}/{number}", queue / f"mess/{x % 23}/{x}")
+    os.link(queue / f"mess/{x % 23}/{x}", queue / f"mess/{y % 23}/{y}")
+    place(queue, f"mess/{(x + 3) % 23}/{x}", b"another file", "qmailq", 0o644)
+    os.rename(queue / "lock/sendmutex", queue / "lock/sendmutex.qmailsetup")
+    os.truncate(queue / "lock/sendmutex.qmailsetup", 1)  # no orphan left: step 2 was done
+    outcome = repair(root, spec)
+    assert (queue / f"mess/{number % 23}/{number}").read_bytes() == b"two names"
+    assert (queue / f"todo/{number}").exists() and (queue / f"intd/{number}").exists()
+    assert f"todo/{number}" not in str(outcome["changes"])
+    checks_clean(root, spec)
+    assert repair(root, spec)["in_sync"]

@@ -132,17 +132,24 @@ class Messages:
     def with_inode(self, inode: int) -> int | None:
         """The position of the file whose inode is INODE: looked for in
         the run of directory INODE % split (where a message at its name, or
-        staged for it, is), then in the others."""
+        staged for it, is), then in the others. Of a file with several
+        names, one no other file holds (shared: that one goes into the
+        quarantine, this one is moved)."""
         keys, home = self.inode_keys, inode % self.split
+        first = None
         for directory in (home, *(d for d in self.runs if d != home)):
             run = self.runs.get(directory)
             if run is None:
                 continue
             low, high = run[3], run[4]
             at = bisect_left(keys, inode, low, high)
-            if at < high and keys[at] == inode:
-                return self.inode_positions[at]
-        return None
+            while at < high and keys[at] == inode:
+                position = self.inode_positions[at]
+                if not self.shared[position]:
+                    return position
+                first = position if first is None else first
+                at += 1
+        return first
 
     def twin(self, position: int) -> int | None:
         """Another position of the file at POSITION (its inode) in the run
