@@ -55,7 +55,7 @@ COMMAND_EXITS = {
         (EXIT_OK, "create: the queue is as the installer makes it; check: no finding is an error; repair: "
          "repaired, or nothing to do (--dry-run: the plan shown, nothing written)"),
         (EXIT_FAILED, "an I/O error; a rerun finishes the job (repair: qmail-send cannot start until then)"),
-        (EXIT_BAD_INPUT, BAD_INPUT),
+        (EXIT_BAD_INPUT, BAD_INPUT + "; create, repair: not run as root"),
         (EXIT_REFUSED, "check: a finding is an error; create, repair: refused, nothing written (qmail's accounts "
          "missing, no queue to repair, a path of another type than create makes, a link on the way others than "
          "root may change, an interrupted repair create will not undo)"),

@@ -6,10 +6,11 @@ with its exit status."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from qmailsetup.commands.check import Checked
-from qmailsetup.errors import Refused
+from qmailsetup.errors import BadInput, Refused
 from qmailsetup.observe import HostState, observe
 from qmailsetup.platforms import choose_profile
 from qmailsetup.queue.check import queue_findings
@@ -33,10 +34,18 @@ def check(*, root: Path, spec_file: Path | None, platform: str) -> Checked:
 
 def change(action: str, *, root: Path, spec_file: Path | None, platform: str, dry_run: bool) -> Outcome:
     """create or repair (CHANGES), or with DRY_RUN, the plan of it."""
+    if not dry_run and os.geteuid() != 0:
+        # the queue is root's and qmail's users': every write would be refused, the first after others
+        raise BadInput(f"queue {action}: run as root (the queue belongs to root and qmail's users); nothing written")
     spec = load_spec(spec_file)
     host = host_of(spec, root, platform)
     try:
         model = queue_model(spec, host)
     except NotReady as error:
         raise Refused(f"{host.target.shown(spec.qmail.queue_path)}: {error}; nothing written; {error.remedy}") from None
-    return CHANGES[action](model, host, dry_run)
+    try:
+        return CHANGES[action](model, host, dry_run)
+    except PermissionError as error:
+        if not dry_run:
+            raise
+        raise BadInput(f"{error.filename}: permission denied; run as root; nothing written") from None
