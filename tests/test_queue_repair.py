@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from namespace import private_mounts
+from qmailsetup.queue import lock
 from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
 from snapshot import snapshot
 
@@ -241,6 +242,29 @@ def test_nothing_written_while_qmail_send_holds_its_lock(made, tmp_path, dry_run
     assert result.err.startswith("qmailsetup: qmail-send is running: it holds the lock on ")
     assert "nothing written" in result.err
     assert snapshot(copy) == before
+
+
+def test_a_repair_started_beside_another_on_a_queue_without_sendmutex_exits_6(made, mocker):
+    """No lock/sendmutex: each repair makes its own marker, O_EXCL. One that
+    finds the other's made between its look and its make stops as when the
+    lock is held, nothing written (it was Python's [Errno 17], exit 1)."""
+    root, spec, queue = made
+    (queue / "lock/sendmutex").unlink()
+    looked = lock.open_lockable
+    after_the_other = {}
+
+    def the_other_repair_meanwhile(name, lock_fd):
+        found = looked(name, lock_fd)
+        if name == lock.SENDMUTEX:
+            (queue / "lock" / lock.REPAIRING).touch(mode=0o600, exist_ok=False)
+            after_the_other["snapshot"] = snapshot(root)
+        return found
+
+    mocker.patch("qmailsetup.queue.lock.open_lockable", side_effect=the_other_repair_meanwhile)
+    result = queue_cli("repair", root, spec)
+    assert (result.code, result.err) == (6, f"qmailsetup: another qmailsetup queue repair is running: it made "
+                                            f"{queue}/lock/{lock.REPAIRING} meanwhile; nothing written\n")
+    assert snapshot(root) == after_the_other["snapshot"]
 
 
 def test_no_queue_is_refused(tmp_path):

@@ -108,8 +108,14 @@ class SendLock:
         elif REPAIRING in found:
             self.repairing = found[REPAIRING]
         else:  # no qmail-send can have run: it had no mutex to open
-            fd = os.open(REPAIRING, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=self.lock_fd)
+            try:
+                fd = os.open(REPAIRING, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=self.lock_fd)
+            except FileExistsError:
+                # another repair made it since this one looked
+                self.release()
+                raise SendRunning(f"another qmailsetup queue repair is running: it made {self.shown}/{REPAIRING} "
+                                  "meanwhile; nothing written") from None
             self.held.append(fd)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.repairing = fd
