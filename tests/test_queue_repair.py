@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import resource
 import shutil
 import stat
@@ -280,7 +281,12 @@ def test_the_text_report_counts_each_change_with_examples(made, tmp_path):
     assert result.code == 0
     lines = result.out.splitlines()
     assert lines[0] == f"qmailsetup queue repair: {copy}/var/qmail/queue (netqmail, conf-split 23); dry run, nothing written"
-    assert lines[1].startswith("  chown      ") and lines[2].startswith("  rename     21 entries, each to its message's inode: ")
+    assert lines[1].startswith("  chown      ")
+    rename = next(i for i, line in enumerate(lines) if line.startswith("  rename "))
+    assert lines[rename].startswith("  rename     21 entries, each to its message's inode: ")
+    # the examples go on under the column after the kind, as wide as check's lines
+    assert re.match(r" {13}[a-z]+/\d+", lines[rename + 1]), result.out
+    assert max(len(line) for line in lines[1:]) <= 100, result.out
     assert lines[-1].endswith("changes to make; qmailsetup queue repair makes them")
 
 

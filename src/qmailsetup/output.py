@@ -193,15 +193,15 @@ def applied(outcome, as_json: bool) -> None:
 
 # check
 
-def listed(head: str, items: list[str]) -> list[str]:
+def listed(head: str, items: list[str], indent: int | None = None) -> list[str]:
     """HEAD and ITEMS separated by commas, in lines at most TEXT_WIDTH wide
     (but for an item wider alone), an item never broken, the lines after
-    the first indented under the first item."""
+    the first indented by INDENT (under the first item by default)."""
     lines = [head + items[0]]
     for item in items[1:]:
         if len(lines[-1]) + 2 + len(item) + 1 > TEXT_WIDTH:
             lines[-1] += ","
-            lines.append(" " * len(head) + item)
+            lines.append(" " * (len(head) if indent is None else indent) + item)
         else:
             lines[-1] += ", " + item
     return lines
@@ -292,9 +292,14 @@ def queue_checked(result, as_json: bool) -> None:
         write(check_text(result.findings, f"qmailsetup queue check: {result.root}"))
 
 
-def count_line(key: str, count: Count) -> str:
-    examples = ", ".join(count.examples) + (", ..." if count.count > len(count.examples) else "")
-    return one_line(f"  {key:<10} {count.count} {LABELS[key]}" + (f": {examples}" if examples else ""))
+def count_lines(key: str, count: Count) -> list[str]:
+    """A kind of change (or of what was seen), counted, then its first
+    examples, in lines as wide as check's."""
+    head = one_line(f"  {key:<10} {count.count} {LABELS[key]}")
+    examples = [one_line(example) for example in count.examples]
+    if count.count > len(examples):
+        examples.append("...")
+    return listed(head + ": ", examples, indent=13) if examples else [head]
 
 
 def outcome_text(outcome: Outcome) -> str:
@@ -305,13 +310,13 @@ def outcome_text(outcome: Outcome) -> str:
         head += "; dry run, nothing written"
     lines = [one_line(head)]
     changes = outcome.tally.changes()
-    lines += [count_line(key, count) for key, count in changes]
+    lines += [line for key, count in changes for line in count_lines(key, count)]
     if outcome.quarantine:
         lines.append(one_line(f"  the quarantine: {outcome.quarantine}"))
     seen = outcome.tally.seen()
     if seen:
         lines.append("seen:")
-        lines += [count_line(key, count) for key, count in seen]
+        lines += [line for key, count in seen for line in count_lines(key, count)]
     total = sum(count.count for _, count in changes)
     if not total:
         lines.append("nothing to do: the queue is as qmail makes it")
