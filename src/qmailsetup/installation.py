@@ -15,7 +15,6 @@ layout.py says which of a spec's accounts plays each (account_names).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -25,9 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from qmailsetup.errors import BadInput
-from qmailsetup.hostio import read_optional
 from qmailsetup.layout import GROUP_ROLES, ROLE_TITLES, TLS_ROLE, USER_ROLES, Layout, qmail_layout
-from qmailsetup.platforms import data_dir
+from qmailsetup.platforms import data_dir, read_data_file
 from qmailsetup.spec import PathSpec, Spec, Strict, check_mode, format_errors
 
 # conf-users' fourth line, the owner of binaries, is root: never created
@@ -40,8 +38,6 @@ if TYPE_CHECKING:
 else:
     OwnerRole = Literal[OWNER_ROLES]
     GroupRole = Literal[GROUP_ROLES]
-
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def check_relative(value: str) -> str:
@@ -124,14 +120,7 @@ def load_installation(name: str) -> Installation:
     """The installation NAME (a file stem in installations/); BadInput for
     an unknown name or a broken file."""
     path = installations_dir() / f"{name}.toml"
-    data = None
-    try:
-        if NAME_PATTERN.fullmatch(name):
-            data = read_optional(path)
-        text = None if data is None else data.decode()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise BadInput(f"{path}: cannot read installation table: {reason}") from None
+    text = read_data_file(installations_dir(), name, "installation table")
     if text is None:
         raise BadInput(f"installation {name!r}: no such installation (known: {', '.join(known_names())})")
     source = f"{path}: broken installation table"

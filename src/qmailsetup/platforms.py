@@ -112,6 +112,25 @@ def data_dir(name: str) -> Path:
     return Path(__file__).resolve().parents[2] / name
 
 
+# a data file's name: a file stem, never a path
+DATA_FILE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
+def read_data_file(folder: Path, name: str, what: str) -> str | None:
+    """The text of the shipped data file FOLDER/NAME.toml; None when there
+    is none or NAME is not a file stem; BadInput naming WHAT when it cannot
+    be read."""
+    if not DATA_FILE_NAME.fullmatch(name):
+        return None
+    path = folder / f"{name}.toml"
+    try:
+        data = read_optional(path)
+        return None if data is None else data.decode()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise BadInput(f"{path}: cannot read {what}: {reason}") from None
+
+
 def profiles_dir() -> Path:
     return data_dir("platforms")
 
@@ -264,14 +283,7 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
 
 def load_profile(name: str) -> Profile:
     path = profiles_dir() / f"{name}.toml"
-    data = None
-    try:
-        if re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-            data = read_optional(path)
-        text = None if data is None else data.decode()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise BadInput(f"{path}: cannot read platform profile: {reason}") from None
+    text = read_data_file(profiles_dir(), name, "platform profile")
     if text is None:
         raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
     return parse_profile(name, text, str(path))
