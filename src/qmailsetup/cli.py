@@ -284,7 +284,7 @@ class SchemaKind(StrEnum):
     )
 )
 def schema(kind: Annotated[SchemaKind, typer.Argument(metavar="KIND", help="spec (the TOML spec file) or json (what --json prints).")]) -> None:
-    """Print a JSON Schema: of the spec file, or of what apply and check print with --json."""
+    """Print a JSON Schema: of the spec file, or of what apply, check and queue print with --json."""
     output.write(schema_text(kind.value))
 
 
