@@ -257,6 +257,44 @@ def test_a_file_that_cannot_be_replaced_is_found_before_the_first_write(tmp_path
     assert unchanged
 
 
+# qmail's directories on a tmpfs /var of their own, then PREPARE; the error
+VAR = 'mkdir "$ROOT/var" && mount -t tmpfs -o mode=0755 tmpfs "$ROOT/var" && '
+UNCHANGEABLE_DIRECTORIES = {
+    # mkdir var/qmail fails in an immutable var
+    "immutable-var": ('chattr +i "$ROOT/var"', "{root}/var: the directory is immutable"),
+    # var/qmail is there, but neither its owner and mode nor a new alias/ can be made
+    "immutable-home": ('mkdir -m 0700 "$ROOT/var/qmail" && chattr +i "$ROOT/var/qmail"',
+                       "{root}/var/qmail: the directory is immutable"),
+    # an entry can be made in an append-only directory, but it cannot be chowned or chmodded
+    "append-only-home-to-chown": ('mkdir -m 0700 "$ROOT/var/qmail" && chattr +a "$ROOT/var/qmail"',
+                                  "{root}/var/qmail: the directory is append-only"),
+}
+
+
+@pytest.mark.parametrize("case", UNCHANGEABLE_DIRECTORIES)
+def test_a_directory_that_cannot_be_changed_is_found_before_the_accounts_are_written(tmp_path, privileged, case):
+    """Before, the accounts were made and the run failed at the directory
+    ("Operation not permitted; done before the failure: ...")."""
+    require_tools("chattr")
+    prepare, why = UNCHANGEABLE_DIRECTORIES[case]
+    root, result, unchanged, after = in_namespace(tmp_path, VAR + prepare)
+
+    assert (result.code, result.err) == (
+        1, f"qmailsetup: {why.format(root=root)} (chattr -i/-a to edit); nothing written\n"
+    )
+    assert unchanged
+    assert b"qmaild" not in after["passwd"]
+
+
+def test_an_append_only_directory_still_takes_new_directories(tmp_path, privileged):
+    """chattr +a lets an entry be made in a directory: the run is not refused."""
+    require_tools("chattr")
+    _, result, _, after = in_namespace(tmp_path, VAR + 'chattr +a "$ROOT/var"')
+
+    assert result.code == 0, result.err
+    assert b"qmaild" in after["passwd"]
+
+
 def test_too_few_inodes_is_found_before_the_first_write(tmp_path, privileged):
     """A tmpfs etc with room for the files and their backups in bytes, but
     not in inodes: 2 per account file (backup, lock) and 2 more (the

@@ -112,22 +112,47 @@ def unreplaceable_now(etc, name: str) -> str | None:
         os.close(fd)
 
 
-def preflight(accounts: list[Change], directories: list[str], host: HostState, locked: bool) -> None:
+def unchangeable_directory(place: Path, itself: bool) -> str | None:
+    """Why the run cannot do what it does to the directory PLACE: make an
+    entry in it (immutable), or, ITSELF, give it another owner or mode
+    (immutable or append-only: chown and chmod fail on both). None when it
+    can, or when PLACE is no directory (the run says so when it gets
+    there)."""
+    try:
+        fd = os.open(place, os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        why = unchangeable(fd)
+    finally:
+        os.close(fd)
+    return why if why == "immutable" or itself else None
+
+
+def preflight(accounts: list[Change], paths: list[DesiredDirectory | DesiredLink], host: HostState,
+              locked: bool) -> None:
     """Before the first write: each file system to be written must be
     writable, the account files' one must have room (bytes and inodes)
     for a safe rewrite (LOCKED: its locks are held already), each account
     file must be replaceable, and each directory to make (with the parents
-    it lacks) must have an inode and a block, so that nothing is left half
-    done for want of any of these."""
+    it lacks) must have an inode and a block, and each directory made or
+    changed, or made in, must not be immutable (nor append-only where its
+    owner or mode changes), so that nothing is left half done for want of
+    any of these."""
     if accounts:
         check_account_files(host, locked)
     # the directories to make on each file system, parents included, each once
     to_make: dict[int, tuple[Path, os.statvfs_result, set[Path]]] = {}
-    for directory in directories:
-        target = under(host.root, directory)
+    for desired in paths:
+        target = under(host.root, desired.path)
         place = nearest_existing(target)
         info = os.statvfs(place)
         check_space(place, info, 0)
+        # a directory that is there gets another owner or mode (a link in a
+        # plan is always made: one that is there is in sync or a conflict)
+        why = unchangeable_directory(place, itself=place == target)
+        if why:
+            raise OperationFailed(f"{place}: the directory is {why} (chattr -i/-a to edit); nothing written")
         _, _, made = to_make.setdefault(os.stat(place).st_dev, (place, info, set()))
         missing = len(target.relative_to(place).parts)  # 0 when only its owner or mode changes
         made.update([target, *target.parents][:missing])
@@ -158,7 +183,7 @@ def apply_plan(plan: Plan, host: HostState, backend, report) -> None:
 
     accounts = [c for c in plan.changes if c.kind in BACKEND_KINDS]
     paths = [(c, c.desired) for c in plan.changes if isinstance(c.desired, DesiredDirectory | DesiredLink)]
-    preflight(accounts, [desired.path for _, desired in paths], host, backend.locks is not None)
+    preflight(accounts, [desired for _, desired in paths], host, backend.locks is not None)
     try:
         if accounts:
             backend.apply(accounts, finished)
