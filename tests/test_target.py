@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cli
 from qmailsetup.target import MAX_LINKS, Target
+from trees import debian_tree
 
 
 def directory(root: Path, path: str, mode: int = 0o755, uid: int = 0) -> None:
@@ -199,3 +201,34 @@ def test_the_directory_a_missing_path_would_be_made_in_must_be_root_s_alone(root
     assert target.untrusted_directory("/pub", holding_roots=True) is None
     assert target.untrusted_directory("/pub") == (f"{root}/pub", "owner 0, group 0, mode 1777")
     assert target.untrusted_directory("/etc", holding_roots=True) == (f"{root}/etc", "owner 0, group 0, mode 0777")
+
+
+# a way through a regular file (a link to a file, and names beneath it)
+
+
+@root_tree
+def test_a_way_through_a_regular_file_is_judged_not_an_error(root):
+    """/var a link to a file: what the spec wants beneath it can never be
+    made, which the walk after says (blocked by the file); judging the way
+    must not fail on the file first."""
+    directory(root, "/srv")
+    (root / "srv/file").write_text("")
+    link(root, "/var", "/srv/file")
+    target = Target(root)
+    assert target.untrusted_directory("/srv/file/qmail/alias") is None
+    assert distrust(root, "/var/qmail/alias") is None
+    (root / "srv/file").chmod(0o666)
+    assert target.untrusted_directory("/srv/file/qmail") == (f"{root}/srv/file", "owner 0, group 0, mode 0666")
+
+
+@root_tree
+def test_qmail_s_directories_through_a_link_to_a_file_are_a_conflict(tmp_path):
+    root = debian_tree(tmp_path / "root")
+    root.chmod(0o755)
+    (root / "srv").mkdir()
+    (root / "srv/file").write_text("")
+    link(root, "/var", "/srv/file")
+    result = cli("apply", "--dry-run", "--platform", "linux", "--root", root)
+    assert result.code == 3, result.err
+    assert "path /var/qmail/alias: conflict: /srv/file is a symlink or not a directory" in result.out
+    assert "Errno" not in result.err
