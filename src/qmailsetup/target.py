@@ -132,8 +132,8 @@ class Target:
         for part in steps:
             try:
                 child = os.lstat(place / part)
-            except FileNotFoundError:
-                break  # to be made in the last directory that exists
+            except (FileNotFoundError, NotADirectoryError):
+                break  # to be made in the last directory that exists (or blocked by a file: never made)
             if writable_by_others(info) and not (info.st_mode & stat.S_ISVTX and child.st_uid == 0):
                 return str(place), ownership(info)
             place, info = place / part, child
