@@ -112,3 +112,17 @@ def test_a_half_made_account_is_an_error_pointing_at_apply(tmp_path):
     ]
     assert all(f.remedy.startswith("run qmailsetup apply") for f in incomplete)
     assert ids(findings, "error") == ["account.incomplete"] * 2
+
+
+
+def test_a_path_a_conflict_blocks_is_never_said_to_be_ok(tmp_path):
+    """/var a file: the conflict is the finding; neither path.owner-mode nor
+    path.traverse says the directories under it are as the spec wants (both
+    did: "ok path.owner-mode: ... /var/qmail, /var/qmail/alias")."""
+    root = tmp_path / "root"
+    build("fresh_debian", root)
+    (root / "var").write_text("")
+    findings = checked_accounts(load_spec(None), root)
+    conflicts = [f.message for f in findings if f.id == "account.conflict"]
+    assert len(conflicts) == 2 and all("/var is a symlink or not a directory" in m for m in conflicts)
+    assert not [f for f in findings if f.id in ("path.owner-mode", "path.traverse")]

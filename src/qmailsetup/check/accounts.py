@@ -12,7 +12,7 @@ import stat
 
 from qmailsetup.check import Finding
 from qmailsetup.observe import HostState, Parent, shown
-from qmailsetup.plan import Plan
+from qmailsetup.plan import Conflict, Plan
 from qmailsetup.plan.warnings import RUN_AS_ROOT
 from qmailsetup.platforms import is_login_shell
 from qmailsetup.spec import Spec
@@ -124,10 +124,18 @@ def plan_findings(spec: Spec, plan: Plan, host: HostState) -> list[Finding]:
     for change in paths:
         state = "is missing" if change.action == "create" else "differs: " + differences(change, list(change.fields))
         findings.append(Finding("path.owner-mode", "error", shown(host.root, change.name), f"{change.name} {state}", APPLY))
-    if not paths and spec.paths:
-        names = ", ".join(p.path for p in spec.paths)
-        findings.append(Finding("path.owner-mode", "ok", None, f"owner, group and mode as the spec says: {names}"))
+    in_sync = unblocked(spec, plan.conflicts)
+    if not paths and in_sync:
+        findings.append(Finding("path.owner-mode", "ok", None,
+                                f"owner, group and mode as the spec says: {', '.join(in_sync)}"))
     return findings
+
+
+def unblocked(spec: Spec, conflicts: list[Conflict]) -> list[str]:
+    """The spec's paths that no conflict stops (a file where a directory
+    belongs on the way, a link not followed): only those can be said ok."""
+    blocked = {c.name for c in conflicts if c.kind in ("path", "link")}
+    return [p.path for p in spec.paths if p.path not in blocked]
 
 
 def can_pass(parent: Parent, uid: int | None, gid: int | None) -> bool:
@@ -141,7 +149,7 @@ def can_pass(parent: Parent, uid: int | None, gid: int | None) -> bool:
     return bool(parent.mode & stat.S_IXOTH)
 
 
-def traverse_findings(spec: Spec, host: HostState) -> list[Finding]:
+def traverse_findings(spec: Spec, host: HostState, conflicts: list[Conflict]) -> list[Finding]:
     """Every existing directory above a spec path (not one itself: those have
     the spec's modes) must let qmail's users through, or qmail cannot reach
     /var/qmail: a `umask 077` mkdir -p makes /var 0700. Users not yet
@@ -170,9 +178,10 @@ def traverse_findings(spec: Spec, host: HostState) -> list[Finding]:
                     f"{', '.join(stopped)} through to {spec_path.path}",
                     f"chmod o+x {where}",
                 ))
-    if not findings:
-        names = ", ".join(p.path for p in spec.paths)
-        findings.append(Finding("path.traverse", "ok", None, f"qmail's users can pass through every directory above {names}"))
+    reached = unblocked(spec, conflicts)
+    if not findings and reached:
+        findings.append(Finding("path.traverse", "ok", None,
+                                f"qmail's users can pass through every directory above {', '.join(reached)}"))
     return findings
 
 
@@ -185,7 +194,7 @@ def account_findings(spec: Spec, host: HostState, plan: Plan) -> list[Finding]:
     would do there."""
     return (
         shell_findings(spec, host) + password_findings(spec, host) + plan_findings(spec, plan, host)
-        + traverse_findings(spec, host)
+        + traverse_findings(spec, host, plan.conflicts)
     )
 
 

@@ -44,7 +44,7 @@ def setup_errors(spec: Spec, host: HostState, plan: Plan, dry_run: bool = False)
     root only, the filesystem under /var/qmail too (a tree under --root
     may be an image that will be mounted elsewhere; `qmailsetup check
     --root DIR` looks at it on request)."""
-    findings = shell_findings(spec, host) + password_findings(spec, host) + traverse_findings(spec, host)
+    findings = shell_findings(spec, host) + password_findings(spec, host) + traverse_findings(spec, host, plan.conflicts)
     if not dry_run:
         findings += made_findings(plan, host)
     if host.root == Path("/"):
