@@ -109,7 +109,7 @@ class Target:
             link = os.readlink(place)
             if link.startswith("/"):
                 done = []
-            pending.extend(reversed(parts_of(link) if link.strip("/") else []))
+            pending.extend(reversed(parts_of(link)))
         return "/" + "/".join(done)
 
     def real_path(self, absolute: str) -> Path:
