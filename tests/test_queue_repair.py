@@ -239,9 +239,30 @@ def test_nothing_written_while_qmail_send_holds_its_lock(made, tmp_path, dry_run
         result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
     finally:
         os.close(held)
+    assert (result.code, result.err) == (6, f"qmailsetup: qmail-send is running: it holds the lock on "
+                                            f"{copy}/var/qmail/queue/lock/sendmutex; nothing written. Stop qmail-send "
+                                            "first (svc -d /service/qmail-send, or the init system's way)\n")
+    assert snapshot(copy) == before
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_nothing_written_while_another_repair_holds_its_marker(made, tmp_path, dry_run):
+    """A repair runs (lock/sendmutex renamed to its marker, locked): a
+    second one, or its dry run, stops at once, naming the other repair."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy")
+    lock_dir = copy / "var/qmail/queue/lock"
+    (lock_dir / "sendmutex").rename(lock_dir / "sendmutex.qmailsetup")
+    before = snapshot(copy)
+    held = os.open(lock_dir / "sendmutex.qmailsetup", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
+    finally:
+        os.close(held)
     assert result.code == 6
-    assert result.err.startswith("qmailsetup: qmail-send is running: it holds the lock on ")
-    assert "nothing written" in result.err
+    assert result.err.startswith(f"qmailsetup: another qmailsetup queue repair is running: it holds the lock on "
+                                 f"{lock_dir}/sendmutex.qmailsetup; nothing written"), result.err
     assert snapshot(copy) == before
 
 
@@ -440,3 +461,53 @@ def test_an_interrupted_repair_resumed_where_a_second_name_of_the_message_is_ano
     assert f"todo/{number}" not in str(outcome["changes"])
     checks_clean(root, spec)
     assert repair(root, spec)["in_sync"]
+
+
+def test_an_interrupted_repairs_marker_beside_a_sendmutex_made_again(made, tmp_path):
+    """A repair killed on a queue without lock/sendmutex leaves its own
+    marker (root's, as it made it); qmail's installer then makes
+    lock/sendmutex again. The next repair gives back that sendmutex, as it
+    is (qmail's already), over the marker, and reports no change to its
+    owner or mode: the changes it made are the ones its dry run planned."""
+    root, spec, queue = made
+    held = contents(queue)
+    mutex = queue / "lock/sendmutex"
+    mutex.rename(queue / "lock/sendmutex.saved")
+    marker = os.open(queue / "lock/sendmutex.qmailsetup", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(marker)
+    (queue / "lock/sendmutex.saved").rename(mutex)
+    made_again = mutex.lstat()
+    planned = repair(root, spec, "--dry-run")
+    done = repair(root, spec)
+    assert counts(done) == counts(planned) == {"finish": 1}
+    assert [c["examples"] for c in done["changes"]] == [["lock/sendmutex"]]
+    info = mutex.lstat()
+    assert (info.st_ino, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), info.st_size) == (
+        made_again.st_ino, IDS["qmails"], IDS["qmail"], 0o600, 0)
+    assert sorted(p.name for p in (queue / "lock").iterdir()) == ["sendmutex", "tcpto", "trigger"]
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_an_orphan_named_after_a_messages_new_inode_is_kept_by_a_repair_killed_before_it_looked(made, tmp_path):
+    """A repair killed before it had moved what no message explains leaves
+    its marker empty. The next one cannot yet tell an entry named after
+    the inode I of a message file named otherwise from an orphan that
+    carries the number I: it keeps the orphan in the quarantine, never
+    makes it the message's (delivered to someone it was never sent to)."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy", shift=0)
+    queue = copy / "var/qmail/queue"
+    numbers = {int(p.name) for p in queue.glob("mess/*/*")}
+    queued = next(p for p in queue.glob("mess/*/*") if (queue / f"todo/{p.name}").exists())
+    inode = queued.stat().st_ino
+    assert inode != int(queued.name) and inode not in numbers
+    (queue / "lock/sendmutex").rename(queue / "lock/sendmutex.qmailsetup")  # killed before step 2 ended
+    held = contents(root / "var/qmail/queue")
+    place(queue, f"remote/{inode % 23}/{inode}", b"Tstranger@example.org\0", "qmails", 0o600)
+    outcome = repair(copy, spec)
+    assert [c["examples"] for c in outcome["changes"] if c["action"] == "quarantine"] == [
+        [f"remote/{inode % 23}/{inode} (no message {inode})"]]
+    assert (Path(outcome["quarantine"]) / f"remote/{inode % 23}/{inode}").read_bytes() == b"Tstranger@example.org\0"
+    assert contents(queue) == held
+    checks_clean(copy, spec)
