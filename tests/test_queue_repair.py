@@ -21,6 +21,7 @@ import pytest
 
 from namespace import private_mounts
 from qmailsetup.queue import lock
+from qmailsetup.queue.moves import Moves
 from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
 from snapshot import snapshot
 
@@ -512,3 +513,87 @@ def test_an_orphan_named_after_a_messages_new_inode_is_kept_by_a_repair_killed_b
     assert (Path(outcome["quarantine"]) / f"remote/{inode % 23}/{inode}").read_bytes() == b"Tstranger@example.org\0"
     assert contents(queue) == held
     checks_clean(copy, spec)
+
+
+class Killed(BaseException):
+    """The run stops here, as if killed: no handler of the code under test catches it."""
+
+
+def test_a_repair_killed_before_the_message_files_moved_leaves_each_message_its_own_entries(made, monkeypatch):
+    """Two messages hold each other's names, one with info, local and
+    remote, the other queued (todo and intd): no entry of the one may take
+    the final name of its message while the other message file still
+    holds that name (the staged name instead), or the next repair, killed
+    this one after step 3, would give the other message its entries."""
+    root, spec, queue = made
+    one, other = queue_message(queue, b"one", "info"), queue_message(queue, b"other", "todo")
+    held = contents(queue)
+    swap(queue, one, other)
+    with monkeypatch.context() as patched:
+        patched.setattr(Moves, "move_messages", lambda self: (_ for _ in ()).throw(Killed))
+        with pytest.raises(Killed):
+            queue_cli("repair", root, spec)
+    assert not (queue / "lock/sendmutex").exists()
+    repair(root, spec)
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_a_message_files_staged_name_left_by_a_repair_killed_between_link_and_unlink(made):
+    """Where the system has no renameat2, a repair renames by link(2),
+    then unlink(2): killed between the two while giving a message file its
+    staged name (another file holds the final one), it leaves the file
+    with both names; the next repair lets the old one go and finishes."""
+    root, spec, queue = made
+    one, other = (queue_message(queue, b"message %d" % n, "info") for n in range(2))
+    held = contents(queue)
+    swap(queue, one, other)  # one's file is named other, and other's one
+    os.link(queue / f"mess/{other % 23}/{other}", queue / f"mess/{one % 23}/{one}.qmailsetup")
+    outcome = repair(root, spec)
+    assert sorted(next(c for c in outcome["changes"] if c["action"] == "finish")["examples"]) == sorted(
+        [f"mess/{one % 23}/{one}.qmailsetup", f"mess/{other % 23}/{other}"])
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_the_message_files_moved_to_their_split_directory_are_named_in_the_report(tmp_path):
+    """Queued messages (todo and intd, which are not split) from a host of
+    conf-split 29: only their message files move, each named with its way."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    numbers = [n for n in (queue_message(queue, b"queued %d" % n, "todo", split=29) for n in range(10))
+               if n % 29 != n % 23]
+    held = contents(queue, split=29)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    renamed = next(c for c in outcome["changes"] if c["action"] == "rename")
+    assert renamed["count"] == len(numbers) >= 5
+    assert len(renamed["examples"]) == 5
+    assert set(renamed["examples"]) <= {f"mess/{n % 29}/{n} -> mess/{n % 23}/{n}" for n in numbers}
+    assert contents(queue) == held
+
+
+def test_a_message_file_whose_new_names_are_taken_meanwhile_is_kept(made, monkeypatch):
+    """A process with qmail's IDs puts files at a message file's new name
+    and at its staged one while the repair runs: nothing is replaced, and
+    the message goes into the quarantine, never lost nor left misnamed."""
+    root, spec, queue = made
+    copy_of = queue_message(queue, b"to be renamed", "info")
+    number = copy_of + 23 * 1000 + 1  # named as no inode of it: to be renamed to copy_of
+    for path in sorted(queue.rglob(str(copy_of))):
+        path.rename(path.parent.parent / str(number % 23) / str(number) if path.parent.name.isdigit()
+                    else path.with_name(str(number)))
+    move = Moves.move_messages
+
+    def planted_meanwhile(self):
+        for name in (str(copy_of), f"{copy_of}.qmailsetup"):
+            (queue / f"mess/{copy_of % 23}" / name).write_bytes(b"planted")
+        move(self)
+
+    monkeypatch.setattr(Moves, "move_messages", planted_meanwhile)
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert (kept / f"mess/{number % 23}/{number}").read_bytes() == b"to be renamed"
+    assert f"mess/{number % 23}/{number} (mess/{copy_of % 23}/{copy_of}.qmailsetup is another file)" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+    assert (queue / f"mess/{copy_of % 23}/{copy_of}").read_bytes() == b"planted"
+    assert (kept / f"mess/{copy_of % 23}/{copy_of}.qmailsetup").read_bytes() == b"planted"
