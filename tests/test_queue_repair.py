@@ -7,6 +7,7 @@ plans what the repair does."""
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -115,6 +116,22 @@ def test_messages_holding_each_others_names(made):
     outcome = repair(root, spec)
     assert counts(outcome)["misnamed"] == 3
     assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_queued_messages_holding_each_others_names(made):
+    """Eight queued messages (todo and intd, which are not split) each
+    named as the next: every entry takes its staged name first, beside
+    the entries of the messages at their place, then its own."""
+    root, spec, queue = made
+    numbers = [queue_message(queue, b"queued %d" % n, "todo") for n in range(14)]
+    held = contents(queue)
+    for one, other in itertools.pairwise(numbers[:8]):
+        swap(queue, one, other)
+    outcome = repair(root, spec)
+    assert counts(outcome)["misnamed"] == 8
+    assert contents(queue) == held
+    assert not [p for p in queue.rglob("*.qmailsetup") if p.parent.name != "lock"]
     checks_clean(root, spec)
 
 
