@@ -23,7 +23,7 @@ import pytest
 from namespace import private_mounts
 from qmailsetup.queue import lock
 from qmailsetup.queue.moves import Moves
-from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
+from queues import IDS, INFO, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
 from snapshot import snapshot
 
 pytestmark = pytest.mark.root("lays out queues with qmail's owners")
@@ -614,3 +614,24 @@ def test_a_message_file_whose_new_names_are_taken_meanwhile_is_kept(made, monkey
         c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
     assert (queue / f"mess/{copy_of % 23}/{copy_of}").read_bytes() == b"planted"
     assert (kept / f"mess/{copy_of % 23}/{copy_of}.qmailsetup").read_bytes() == b"planted"
+
+
+def test_a_second_entry_of_one_kind_for_a_message_from_a_larger_split_is_kept(tmp_path):
+    """A message of a host of conf-split 29 with an info entry in its
+    split directory of 29 and another in that of 23 (a copy over a copy):
+    the one at its place stays, the other goes into the quarantine, never
+    over it and never left under its staged name."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    number = next(n for n in (queue_message(queue, b"left %d" % n, "info", split=29) for n in range(40))
+                  if n % 29 != n % 23)
+    place(queue, f"info/{number % 23}/{number}", b"Fsomeone@example.org\0", "qmails", 0o600)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    staged = f"info/{number % 23}/{number}.qmailsetup"
+    assert [str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()] == [staged]
+    assert f"{staged} (info entry {number} is there already)" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+    assert (kept / staged).read_bytes() == INFO
+    assert (queue / f"info/{number % 23}/{number}").read_bytes() == b"Fsomeone@example.org\0"
+    checks_clean(root, spec)
