@@ -635,3 +635,37 @@ def test_a_second_entry_of_one_kind_for_a_message_from_a_larger_split_is_kept(tm
     assert (kept / staged).read_bytes() == INFO
     assert (queue / f"info/{number % 23}/{number}").read_bytes() == b"Fsomeone@example.org\0"
     checks_clean(root, spec)
+
+
+def test_a_third_entry_of_one_kind_for_a_message_from_a_larger_split_is_kept_at_its_place(tmp_path):
+    """As above, and the entry's staged name taken too (a third copy):
+    the entry that cannot be moved is kept, under the path it had."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    number = next(n for n in (queue_message(queue, b"left %d" % n, "info", split=29) for n in range(40))
+                  if n % 29 != n % 23)
+    place(queue, f"info/{number % 23}/{number}", b"Fsomeone@example.org\0", "qmails", 0o600)
+    place(queue, f"info/{number % 23}/{number}.qmailsetup", b"Fsomeone.else@example.org\0", "qmails", 0o600)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == sorted(
+        [f"info/{number % 29}/{number}", f"info/{number % 23}/{number}.qmailsetup"])
+    assert f"info/{number % 29}/{number} (a second info entry for message {number})" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+    assert (kept / f"info/{number % 29}/{number}").read_bytes() == INFO
+    checks_clean(root, spec)
+
+
+def test_a_message_files_staged_name_left_beside_its_final_one(made):
+    """A repair killed between link(2) and unlink(2) as it gave a staged
+    message file its final name: the staged name is let go, the final
+    one kept, and that is the one change counted."""
+    root, spec, queue = made
+    held = contents(queue)
+    number = next(iter(int(p.name) for p in (queue / "mess").glob("*/*")))
+    os.link(queue / f"mess/{number % 23}/{number}", queue / f"mess/{number % 23}/{number}.qmailsetup")
+    outcome = repair(root, spec)
+    assert outcome["changes"] == [{"action": "finish", "count": 1, "examples": [f"mess/{number % 23}/{number}.qmailsetup"]}]
+    assert contents(queue) == held
+    assert not (queue / f"mess/{number % 23}/{number}.qmailsetup").exists()
+    checks_clean(root, spec)
