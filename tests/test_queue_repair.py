@@ -669,3 +669,23 @@ def test_a_message_files_staged_name_left_beside_its_final_one(made):
     assert contents(queue) == held
     assert not (queue / f"mess/{number % 23}/{number}.qmailsetup").exists()
     checks_clean(root, spec)
+
+
+def test_a_third_todo_entry_of_a_message_resumed_is_kept_at_its_place(made, tmp_path):
+    """todo/ is not split: an entry of it that can take neither its new
+    name nor its staged one (both held, as a resumed repair may find
+    them) is kept under the path it had, todo/NAME."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy", shift=0)
+    queue = copy / "var/qmail/queue"
+    queued = next(p for p in queue.glob("mess/*/*") if (queue / f"todo/{p.name}").exists())
+    name, inode = queued.name, queued.stat().st_ino
+    for held_name in (str(inode), f"{inode}.qmailsetup"):
+        place(queue, f"todo/{held_name}", b"u0\0", "qmailq", 0o644)
+    (queue / "lock/sendmutex").rename(queue / "lock/sendmutex.qmailsetup")
+    os.truncate(queue / "lock/sendmutex.qmailsetup", 1)  # no orphan left: step 2 was done
+    outcome = repair(copy, spec)
+    kept = Path(outcome["quarantine"])
+    assert (kept / f"todo/{name}").exists()
+    assert f"todo/{name} (a second todo entry for message {inode})" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
