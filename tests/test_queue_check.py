@@ -104,6 +104,17 @@ def test_a_message_without_todo_or_info_is_unfinished_not_an_error(made):
     assert "pid/1234.5678.1" in found["queue.leftovers"]["message"]
 
 
+def test_the_one_message_of_a_queue_unfinished_is_named(tmp_path):
+    """The first message file read (here the only one) is judged as every
+    other: a queue whose messages are all at their place is not passed
+    over while one of them has neither todo nor info."""
+    root, spec, queue = made_queue(tmp_path)
+    number = queue_message(queue, b"qmail-queue died", state="unfinished")
+    found = findings(root, spec, 0)
+    assert found["queue.unfinished"]["severity"] == "warning"
+    assert f"mess/{number % 23}/{number}" in found["queue.unfinished"]["message"]
+
+
 def test_two_message_files_of_one_name(made):
     root, spec, queue = made
     number = queue_message(queue, b"twice")
