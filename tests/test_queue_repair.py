@@ -167,6 +167,28 @@ def test_a_queue_from_a_larger_split(tmp_path):
     checks_clean(root, spec)
 
 
+def test_a_split_directory_beyond_conf_split_that_is_not_empty_stays_and_the_others_go(tmp_path, monkeypatch):
+    """Something appears in mess/23 as the repair ends (say a message qmail-queue
+    of the old conf-split wrote meanwhile): that directory stays, never
+    emptied, and every other beyond conf-split is still removed."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    some_messages(queue, count=12, split=29)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    tidy = Moves.tidy
+
+    def written_meanwhile(self):
+        (queue / "mess/23/meanwhile").write_bytes(b"late")
+        tidy(self)
+
+    monkeypatch.setattr(Moves, "tidy", written_meanwhile)
+    outcome = repair(root, spec)
+    assert counts(outcome)["rmdir"] == 4 * 6 - 1
+    assert sorted(int(p.name) for p in (queue / "mess").iterdir()) == list(range(24))
+    assert (queue / "mess/23/meanwhile").read_bytes() == b"late"
+    for kind in ("info", "local", "remote"):
+        assert sorted(int(p.name) for p in (queue / kind).iterdir()) == list(range(23))
+
+
 def test_unfinished_messages_left_where_qmail_put_them_kept_where_they_came_from_elsewhere(made, tmp_path):
     root, spec, queue = made
     left = queue_message(queue, b"qmail-queue died", "unfinished")
