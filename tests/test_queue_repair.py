@@ -183,6 +183,8 @@ def test_a_split_directory_beyond_conf_split_that_is_not_empty_stays_and_the_oth
     monkeypatch.setattr(Moves, "tidy", written_meanwhile)
     outcome = repair(root, spec)
     assert counts(outcome)["rmdir"] == 4 * 6 - 1
+    assert next(c for c in outcome["changes"] if c["action"] == "rmdir")["examples"] == [
+        f"mess/{n}" for n in range(24, 29)]
     assert sorted(int(p.name) for p in (queue / "mess").iterdir()) == list(range(24))
     assert (queue / "mess/23/meanwhile").read_bytes() == b"late"
     for kind in ("info", "local", "remote"):
