@@ -121,6 +121,14 @@ def test_message_files_keep_any_group_but_not_any_owner_or_mode(root):
 
 
 @pytest.mark.root("lays out a queue with qmail's owners")
+def test_the_numbers_no_account_holds_are_named_together(root):
+    renumber(root, "qmails", 7796, 7896)
+    renumber(root, "qmailr", 7795, 7895)
+    assert queue_finding(root)["message"].endswith(
+        "; uid 7795, uid 7796 belong to no account (left from before a renumber or a restore?)")
+
+
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_five_wrong_entries_are_all_named_with_no_more_implied(root):
     for n in range(5):
         (root / f"var/qmail/queue/info/{n}").chmod(0o750)
