@@ -45,6 +45,9 @@ def test_each_run_keeps_what_it_moves_in_a_directory_named_after_its_start(made)
         if n == 0:
             time.sleep(1)  # the next run, a second later: a directory of its own
     assert runs[0].parent == runs[1].parent == root / "var/qmail/queue.quarantine" and runs[0] != runs[1]
+    for directory in (runs[0].parent, *runs, runs[0] / "info", runs[0] / "info/3"):
+        info = directory.lstat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, 0o700), directory
     found = {f["id"]: f for f in json.loads(queue_cli("check", root, spec, "--json").out)["findings"]}
     assert found["queue.quarantine"]["message"] == (
         f"{queue}.quarantine holds what 2 repair(s) could not explain ({runs[0].name}, {runs[1].name})")
