@@ -121,6 +121,25 @@ def test_message_files_keep_any_group_but_not_any_owner_or_mode(root):
 
 
 @pytest.mark.root("lays out a queue with qmail's owners")
+def test_the_numbers_no_account_holds_are_named_together(root):
+    renumber(root, "qmails", 7796, 7896)
+    renumber(root, "qmailr", 7795, 7895)
+    assert queue_finding(root)["message"].endswith(
+        "; uid 7795, uid 7796 belong to no account (left from before a renumber or a restore?)")
+
+
+@pytest.mark.root("lays out a queue with qmail's owners")
+def test_five_wrong_entries_are_all_named_with_no_more_implied(root):
+    for n in range(5):
+        (root / f"var/qmail/queue/info/{n}").chmod(0o750)
+    message = queue_finding(root)["message"]
+    assert message == (f"5 of 108 entries under {root}/var/qmail/queue differ from what qmail sets: " + ", ".join(
+        f"info/{n} is qmails:qmail 0750 (wants qmails:qmail 0700)" for n in range(5)))
+    (root / "var/qmail/queue/info/5").chmod(0o750)
+    assert queue_finding(root)["message"] == message.replace("5 of", "6 of", 1) + ", ..."
+
+
+@pytest.mark.root("lays out a queue with qmail's owners")
 def test_a_fifo_or_a_symlink_among_the_messages_is_named_never_opened(root):
     queue = root / "var/qmail/queue"
     os.mkfifo(queue / "mess/1/999")  # opening it would wait for a writer

@@ -75,6 +75,35 @@ def test_a_restored_queue_is_named_after_other_inodes_and_owned_by_dead_numbers(
     assert found["queue.owner"]["remedy"].startswith(f"stop qmail-send, then run qmailsetup queue repair --root {copy} ")
 
 
+def test_every_entry_of_a_restored_queue_is_counted_once(tmp_path):
+    """A restore whose owners all differ: hundreds of files alike are
+    counted without an example each, and counted all the same, every entry
+    once (a queued message's todo and intd entries are two)."""
+    root, spec, queue = made_queue(tmp_path)
+    for n in range(40):
+        queue_message(queue, b"message %d" % n, ("todo", "info", "remote", "bounce")[n % 4])
+    copy = restored(root, tmp_path / "copy")
+    entries = 1 + sum(1 for _ in (copy / "var/qmail/queue").rglob("*"))
+    message = findings(copy, spec, 3)["queue.owner"]["message"]
+    assert message.startswith(f"{entries} of {entries} entries under {copy}/var/qmail/queue differ from what qmail "
+                              "sets: "), message
+
+
+def test_a_message_file_that_differs_otherwise_than_those_before_it_is_told(tmp_path):
+    """Among message files that all differ alike (owned by a number no
+    account holds), one read late also has another mode: the remedy
+    check gives still puts its mode back."""
+    root, spec, queue = made_queue(tmp_path)
+    for n in range(40):
+        queue_message(queue, b"message %d" % n, ("todo", "info", "remote", "bounce")[n % 4])
+    copy = restored(root, tmp_path / "copy")
+    mess = copy / "var/qmail/queue/mess"
+    last = max((d for d in mess.iterdir() if any(d.iterdir())), key=lambda d: d.name)  # read last: by name
+    next(last.iterdir()).chmod(0o600)
+    remedy = findings(copy, spec, 3)["queue.owner"]["remedy"]
+    assert f"find {mess} -type f ! -perm 0644 -exec chmod 0644 {{}} +" in remedy, remedy
+
+
 def test_a_message_in_the_wrong_split_directory(made):
     root, spec, queue = made
     number = queue_message(queue, b"moved")
@@ -102,6 +131,17 @@ def test_a_message_without_todo_or_info_is_unfinished_not_an_error(made):
     assert f"mess/{number % 23}/{number}" in found["queue.unfinished"]["message"]
     assert found["queue.leftovers"]["severity"] == "info"
     assert "pid/1234.5678.1" in found["queue.leftovers"]["message"]
+
+
+def test_the_one_message_of_a_queue_unfinished_is_named(tmp_path):
+    """The first message file read (here the only one) is judged as every
+    other: a queue whose messages are all at their place is not passed
+    over while one of them has neither todo nor info."""
+    root, spec, queue = made_queue(tmp_path)
+    number = queue_message(queue, b"qmail-queue died", state="unfinished")
+    found = findings(root, spec, 0)
+    assert found["queue.unfinished"]["severity"] == "warning"
+    assert f"mess/{number % 23}/{number}" in found["queue.unfinished"]["message"]
 
 
 def test_two_message_files_of_one_name(made):

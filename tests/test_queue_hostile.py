@@ -105,8 +105,9 @@ def test_a_lock_file_linked_to_a_file_outside_is_never_truncated(made, name, dry
     os.link(shadow, queue / "lock" / name)
     tree = snapshot(root)
     result = queue_cli("repair", root, spec, *(["--dry-run"] if dry_run else []))
-    assert result.code == 3
-    assert result.err.startswith(f"qmailsetup: lock/{name} has another name elsewhere") and "nothing written" in result.err
+    assert (result.code, result.err) == (3, f"qmailsetup: lock/{name} has another name elsewhere (2 links): a repair "
+                                            "empties and chowns the lock file, and would change that file too; "
+                                            "nothing written. Remove it (qmailsetup queue repair makes it again)\n")
     assert snapshot(root) == tree and state(shadow) == before
 
 
@@ -129,7 +130,11 @@ def test_a_lock_file_of_another_type_is_kept_and_qmail_send_cannot_start_meanwhi
     walk = Survey.walk_messages
 
     def looking(survey, *args, **options):
+        if not survey.act:
+            return walk(survey, *args, **options)
         during.append(sorted(os.listdir(queue / "lock")))
+        marker = (queue / "lock/sendmutex.qmailsetup").lstat()  # the repair's own: root's alone until given back
+        during.append((marker.st_uid, stat.S_IMODE(marker.st_mode)))
         return walk(survey, *args, **options)
 
     monkeypatch.setattr(Survey, "walk_messages", looking)
@@ -139,7 +144,8 @@ def test_a_lock_file_of_another_type_is_kept_and_qmail_send_cannot_start_meanwhi
     outcome = json.loads(result.out)
     assert counts(outcome) == counts(json.loads(planned.out))
     assert counts(outcome)["mkfile"] == 1
-    assert during[-1] == ["sendmutex.qmailsetup", "tcpto", "trigger"], "qmail-send could start meanwhile"
+    assert during[-2] == ["sendmutex.qmailsetup", "tcpto", "trigger"], "qmail-send could start meanwhile"
+    assert during[-1] == (0, 0o600)
     assert stat.S_IFMT((Path(outcome["quarantine"]) / "lock/sendmutex").lstat().st_mode) == TYPES[kind]
     assert mutex.is_file() and contents(queue) == held
 
@@ -151,3 +157,21 @@ def test_the_dry_run_counts_no_change_to_what_goes_into_the_quarantine(made):
     planned = json.loads(queue_cli("repair", root, spec, "--json", "--dry-run").out)
     done = json.loads(queue_cli("repair", root, spec, "--json").out)
     assert counts(planned) == counts(done) == {"quarantine": 1}
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_lock_file_that_is_a_symlink_is_refused_never_followed(made, dry_run):
+    """qmail-send locks what lock/sendmutex leads to, which a repair cannot
+    judge: refused (exit 3, nothing written), the file it leads to never
+    opened, emptied nor chowned."""
+    root, spec, queue = made
+    shadow = root / "etc/shadow"
+    before = state(shadow)
+    (queue / "lock/sendmutex").unlink()
+    os.symlink(shadow, queue / "lock/sendmutex")
+    tree = snapshot(root)
+    result = queue_cli("repair", root, spec, *(["--dry-run"] if dry_run else []))
+    assert (result.code, result.err) == (3, "qmailsetup: lock/sendmutex is a symlink: qmail-send locks what it leads "
+                                            "to, which a repair cannot judge; nothing written. Make it a file, as "
+                                            "qmail's installer does\n")
+    assert snapshot(root) == tree and state(shadow) == before

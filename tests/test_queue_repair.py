@@ -7,6 +7,7 @@ plans what the repair does."""
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -21,7 +22,8 @@ import pytest
 
 from namespace import private_mounts
 from qmailsetup.queue import lock
-from queues import IDS, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
+from qmailsetup.queue.moves import Moves
+from queues import IDS, INFO, contents, made_queue, place, queue_cli, queue_message, queue_root, restored, some_messages
 from snapshot import snapshot
 
 pytestmark = pytest.mark.root("lays out queues with qmail's owners")
@@ -117,6 +119,22 @@ def test_messages_holding_each_others_names(made):
     checks_clean(root, spec)
 
 
+def test_queued_messages_holding_each_others_names(made):
+    """Eight queued messages (todo and intd, which are not split) each
+    named as the next: every entry takes its staged name first, beside
+    the entries of the messages at their place, then its own."""
+    root, spec, queue = made
+    numbers = [queue_message(queue, b"queued %d" % n, "todo") for n in range(14)]
+    held = contents(queue)
+    for one, other in itertools.pairwise(numbers[:8]):
+        swap(queue, one, other)
+    outcome = repair(root, spec)
+    assert counts(outcome)["misnamed"] == 8
+    assert contents(queue) == held
+    assert not [p for p in queue.rglob("*.qmailsetup") if p.parent.name != "lock"]
+    checks_clean(root, spec)
+
+
 def test_what_no_message_explains_goes_into_the_quarantine(made):
     root, spec, queue = made
     held = contents(queue)
@@ -147,6 +165,30 @@ def test_a_queue_from_a_larger_split(tmp_path):
     assert contents(queue) == held
     assert sorted(int(p.name) for p in (queue / "mess").iterdir()) == list(range(23))
     checks_clean(root, spec)
+
+
+def test_a_split_directory_beyond_conf_split_that_is_not_empty_stays_and_the_others_go(tmp_path, monkeypatch):
+    """Something appears in mess/23 as the repair ends (say a message qmail-queue
+    of the old conf-split wrote meanwhile): that directory stays, never
+    emptied, and every other beyond conf-split is still removed."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    some_messages(queue, count=12, split=29)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    tidy = Moves.tidy
+
+    def written_meanwhile(self):
+        (queue / "mess/23/meanwhile").write_bytes(b"late")
+        tidy(self)
+
+    monkeypatch.setattr(Moves, "tidy", written_meanwhile)
+    outcome = repair(root, spec)
+    assert counts(outcome)["rmdir"] == 4 * 6 - 1
+    assert next(c for c in outcome["changes"] if c["action"] == "rmdir")["examples"] == [
+        f"mess/{n}" for n in range(24, 29)]
+    assert sorted(int(p.name) for p in (queue / "mess").iterdir()) == list(range(24))
+    assert (queue / "mess/23/meanwhile").read_bytes() == b"late"
+    for kind in ("info", "local", "remote"):
+        assert sorted(int(p.name) for p in (queue / kind).iterdir()) == list(range(23))
 
 
 def test_unfinished_messages_left_where_qmail_put_them_kept_where_they_came_from_elsewhere(made, tmp_path):
@@ -239,9 +281,31 @@ def test_nothing_written_while_qmail_send_holds_its_lock(made, tmp_path, dry_run
         result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
     finally:
         os.close(held)
-    assert result.code == 6
-    assert result.err.startswith("qmailsetup: qmail-send is running: it holds the lock on ")
-    assert "nothing written" in result.err
+    assert (result.code, result.err) == (6, f"qmailsetup: qmail-send is running: it holds the lock on "
+                                            f"{copy}/var/qmail/queue/lock/sendmutex; nothing written. Stop qmail-send "
+                                            "first (svc -d /service/qmail-send, or the init system's way)\n")
+    assert snapshot(copy) == before
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_nothing_written_while_another_repair_holds_its_marker(made, tmp_path, dry_run):
+    """A repair runs (lock/sendmutex renamed to its marker, locked): a
+    second one, or its dry run, stops at once, naming the other repair."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy")
+    lock_dir = copy / "var/qmail/queue/lock"
+    (lock_dir / "sendmutex").rename(lock_dir / "sendmutex.qmailsetup")
+    before = snapshot(copy)
+    held = os.open(lock_dir / "sendmutex.qmailsetup", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
+    finally:
+        os.close(held)
+    # not told to stop qmail-send, which cannot run meanwhile
+    assert (result.code, result.err) == (6, f"qmailsetup: another qmailsetup queue repair is running: it holds the "
+                                            f"lock on {lock_dir}/sendmutex.qmailsetup; nothing written. Let it "
+                                            "finish, then rerun\n")
     assert snapshot(copy) == before
 
 
@@ -440,3 +504,212 @@ def test_an_interrupted_repair_resumed_where_a_second_name_of_the_message_is_ano
     assert f"todo/{number}" not in str(outcome["changes"])
     checks_clean(root, spec)
     assert repair(root, spec)["in_sync"]
+
+
+def test_an_interrupted_repairs_marker_beside_a_sendmutex_made_again(made, tmp_path):
+    """A repair killed on a queue without lock/sendmutex leaves its own
+    marker (root's, as it made it); qmail's installer then makes
+    lock/sendmutex again. The next repair gives back that sendmutex, as it
+    is (qmail's already), over the marker, and reports no change to its
+    owner or mode: the changes it made are the ones its dry run planned."""
+    root, spec, queue = made
+    held = contents(queue)
+    mutex = queue / "lock/sendmutex"
+    mutex.rename(queue / "lock/sendmutex.saved")
+    marker = os.open(queue / "lock/sendmutex.qmailsetup", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(marker)
+    (queue / "lock/sendmutex.saved").rename(mutex)
+    made_again = mutex.lstat()
+    planned = repair(root, spec, "--dry-run")
+    done = repair(root, spec)
+    assert counts(done) == counts(planned) == {"finish": 1}
+    assert [c["examples"] for c in done["changes"]] == [["lock/sendmutex"]]
+    info = mutex.lstat()
+    assert (info.st_ino, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), info.st_size) == (
+        made_again.st_ino, IDS["qmails"], IDS["qmail"], 0o600, 0)
+    assert sorted(p.name for p in (queue / "lock").iterdir()) == ["sendmutex", "tcpto", "trigger"]
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_an_orphan_named_after_a_messages_new_inode_is_kept_by_a_repair_killed_before_it_looked(made, tmp_path):
+    """A repair killed before it had moved what no message explains leaves
+    its marker empty. The next one cannot yet tell an entry named after
+    the inode I of a message file named otherwise from an orphan that
+    carries the number I: it keeps the orphan in the quarantine, never
+    makes it the message's (delivered to someone it was never sent to)."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy", shift=0)
+    queue = copy / "var/qmail/queue"
+    numbers = {int(p.name) for p in queue.glob("mess/*/*")}
+    queued = next(p for p in queue.glob("mess/*/*") if (queue / f"todo/{p.name}").exists())
+    inode = queued.stat().st_ino
+    assert inode != int(queued.name) and inode not in numbers
+    (queue / "lock/sendmutex").rename(queue / "lock/sendmutex.qmailsetup")  # killed before step 2 ended
+    held = contents(root / "var/qmail/queue")
+    place(queue, f"remote/{inode % 23}/{inode}", b"Tstranger@example.org\0", "qmails", 0o600)
+    outcome = repair(copy, spec)
+    assert [c["examples"] for c in outcome["changes"] if c["action"] == "quarantine"] == [
+        [f"remote/{inode % 23}/{inode} (no message {inode})"]]
+    assert (Path(outcome["quarantine"]) / f"remote/{inode % 23}/{inode}").read_bytes() == b"Tstranger@example.org\0"
+    assert contents(queue) == held
+    checks_clean(copy, spec)
+
+
+class Killed(BaseException):
+    """The run stops here, as if killed: no handler of the code under test catches it."""
+
+
+def test_a_repair_killed_before_the_message_files_moved_leaves_each_message_its_own_entries(made, monkeypatch):
+    """Two messages hold each other's names, one with info, local and
+    remote, the other queued (todo and intd): no entry of the one may take
+    the final name of its message while the other message file still
+    holds that name (the staged name instead), or the next repair, killed
+    this one after step 3, would give the other message its entries."""
+    root, spec, queue = made
+    one, other = queue_message(queue, b"one", "info"), queue_message(queue, b"other", "todo")
+    held = contents(queue)
+    swap(queue, one, other)
+    with monkeypatch.context() as patched:
+        patched.setattr(Moves, "move_messages", lambda self: (_ for _ in ()).throw(Killed))
+        with pytest.raises(Killed):
+            queue_cli("repair", root, spec)
+    assert not (queue / "lock/sendmutex").exists()
+    repair(root, spec)
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_a_message_files_staged_name_left_by_a_repair_killed_between_link_and_unlink(made):
+    """Where the system has no renameat2, a repair renames by link(2),
+    then unlink(2): killed between the two while giving a message file its
+    staged name (another file holds the final one), it leaves the file
+    with both names; the next repair lets the old one go and finishes."""
+    root, spec, queue = made
+    one, other = (queue_message(queue, b"message %d" % n, "info") for n in range(2))
+    held = contents(queue)
+    swap(queue, one, other)  # one's file is named other, and other's one
+    os.link(queue / f"mess/{other % 23}/{other}", queue / f"mess/{one % 23}/{one}.qmailsetup")
+    outcome = repair(root, spec)
+    assert sorted(next(c for c in outcome["changes"] if c["action"] == "finish")["examples"]) == sorted(
+        [f"mess/{one % 23}/{one}.qmailsetup", f"mess/{other % 23}/{other}"])
+    assert contents(queue) == held
+    checks_clean(root, spec)
+
+
+def test_the_message_files_moved_to_their_split_directory_are_named_in_the_report(tmp_path):
+    """Queued messages (todo and intd, which are not split) from a host of
+    conf-split 29: only their message files move, each named with its way."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    numbers = [n for n in (queue_message(queue, b"queued %d" % n, "todo", split=29) for n in range(10))
+               if n % 29 != n % 23]
+    held = contents(queue, split=29)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    renamed = next(c for c in outcome["changes"] if c["action"] == "rename")
+    assert renamed["count"] == len(numbers) >= 5
+    assert len(renamed["examples"]) == 5
+    assert set(renamed["examples"]) <= {f"mess/{n % 29}/{n} -> mess/{n % 23}/{n}" for n in numbers}
+    assert contents(queue) == held
+
+
+def test_a_message_file_whose_new_names_are_taken_meanwhile_is_kept(made, monkeypatch):
+    """A process with qmail's IDs puts files at a message file's new name
+    and at its staged one while the repair runs: nothing is replaced, and
+    the message goes into the quarantine, never lost nor left misnamed."""
+    root, spec, queue = made
+    copy_of = queue_message(queue, b"to be renamed", "info")
+    number = copy_of + 23 * 1000 + 1  # named as no inode of it: to be renamed to copy_of
+    for path in sorted(queue.rglob(str(copy_of))):
+        path.rename(path.parent.parent / str(number % 23) / str(number) if path.parent.name.isdigit()
+                    else path.with_name(str(number)))
+    move = Moves.move_messages
+
+    def planted_meanwhile(self):
+        for name in (str(copy_of), f"{copy_of}.qmailsetup"):
+            (queue / f"mess/{copy_of % 23}" / name).write_bytes(b"planted")
+        move(self)
+
+    monkeypatch.setattr(Moves, "move_messages", planted_meanwhile)
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert (kept / f"mess/{number % 23}/{number}").read_bytes() == b"to be renamed"
+    assert f"mess/{number % 23}/{number} (mess/{copy_of % 23}/{copy_of}.qmailsetup is another file)" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+    assert (queue / f"mess/{copy_of % 23}/{copy_of}").read_bytes() == b"planted"
+    assert (kept / f"mess/{copy_of % 23}/{copy_of}.qmailsetup").read_bytes() == b"planted"
+
+
+def test_a_second_entry_of_one_kind_for_a_message_from_a_larger_split_is_kept(tmp_path):
+    """A message of a host of conf-split 29 with an info entry in its
+    split directory of 29 and another in that of 23 (a copy over a copy):
+    the one at its place stays, the other goes into the quarantine, never
+    over it and never left under its staged name."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    number = next(n for n in (queue_message(queue, b"left %d" % n, "info", split=29) for n in range(40))
+                  if n % 29 != n % 23)
+    place(queue, f"info/{number % 23}/{number}", b"Fsomeone@example.org\0", "qmails", 0o600)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    staged = f"info/{number % 23}/{number}.qmailsetup"
+    assert [str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()] == [staged]
+    assert f"{staged} (info entry {number} is there already)" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+    assert (kept / staged).read_bytes() == INFO
+    assert (queue / f"info/{number % 23}/{number}").read_bytes() == b"Fsomeone@example.org\0"
+    checks_clean(root, spec)
+
+
+def test_a_third_entry_of_one_kind_for_a_message_from_a_larger_split_is_kept_at_its_place(tmp_path):
+    """As above, and the entry's staged name taken too (a third copy):
+    the entry that cannot be moved is kept, under the path it had."""
+    root, spec, queue = made_queue(tmp_path, split=29)
+    number = next(n for n in (queue_message(queue, b"left %d" % n, "info", split=29) for n in range(40))
+                  if n % 29 != n % 23)
+    place(queue, f"info/{number % 23}/{number}", b"Fsomeone@example.org\0", "qmails", 0o600)
+    place(queue, f"info/{number % 23}/{number}.qmailsetup", b"Fsomeone.else@example.org\0", "qmails", 0o600)
+    spec.write_text(spec.read_text().replace("split = 29", "split = 23"))
+    outcome = repair(root, spec)
+    kept = Path(outcome["quarantine"])
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == sorted(
+        [f"info/{number % 29}/{number}", f"info/{number % 23}/{number}.qmailsetup"])
+    assert f"info/{number % 29}/{number} (a second info entry for message {number})" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]
+    assert (kept / f"info/{number % 29}/{number}").read_bytes() == INFO
+    checks_clean(root, spec)
+
+
+def test_a_message_files_staged_name_left_beside_its_final_one(made):
+    """A repair killed between link(2) and unlink(2) as it gave a staged
+    message file its final name: the staged name is let go, the final
+    one kept, and that is the one change counted."""
+    root, spec, queue = made
+    held = contents(queue)
+    number = next(iter(int(p.name) for p in (queue / "mess").glob("*/*")))
+    os.link(queue / f"mess/{number % 23}/{number}", queue / f"mess/{number % 23}/{number}.qmailsetup")
+    outcome = repair(root, spec)
+    assert outcome["changes"] == [{"action": "finish", "count": 1, "examples": [f"mess/{number % 23}/{number}.qmailsetup"]}]
+    assert contents(queue) == held
+    assert not (queue / f"mess/{number % 23}/{number}.qmailsetup").exists()
+    checks_clean(root, spec)
+
+
+def test_a_third_todo_entry_of_a_message_resumed_is_kept_at_its_place(made, tmp_path):
+    """todo/ is not split: an entry of it that can take neither its new
+    name nor its staged one (both held, as a resumed repair may find
+    them) is kept under the path it had, todo/NAME."""
+    root, spec, _ = made
+    copy = restored(root, tmp_path / "copy", shift=0)
+    queue = copy / "var/qmail/queue"
+    queued = next(p for p in queue.glob("mess/*/*") if (queue / f"todo/{p.name}").exists())
+    name, inode = queued.name, queued.stat().st_ino
+    for held_name in (str(inode), f"{inode}.qmailsetup"):
+        place(queue, f"todo/{held_name}", b"u0\0", "qmailq", 0o644)
+    (queue / "lock/sendmutex").rename(queue / "lock/sendmutex.qmailsetup")
+    os.truncate(queue / "lock/sendmutex.qmailsetup", 1)  # no orphan left: step 2 was done
+    outcome = repair(copy, spec)
+    kept = Path(outcome["quarantine"])
+    assert (kept / f"todo/{name}").exists()
+    assert f"todo/{name} (a second todo entry for message {inode})" in next(
+        c for c in outcome["changes"] if c["action"] == "quarantine")["examples"]

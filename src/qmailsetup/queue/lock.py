@@ -91,10 +91,13 @@ class SendLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self.release()
-                who = "another qmailsetup queue repair" if name == REPAIRING else "qmail-send"
+                if name == REPAIRING:
+                    who, then = "another qmailsetup queue repair", "Let it finish, then rerun"
+                else:
+                    who = "qmail-send"
+                    then = "Stop qmail-send first (svc -d /service/qmail-send, or the init system's way)"
                 raise SendRunning(
-                    f"{who} is running: it holds the lock on {self.shown}/{name}; nothing written. "
-                    "Stop qmail-send first (svc -d /service/qmail-send, or the init system's way)"
+                    f"{who} is running: it holds the lock on {self.shown}/{name}; nothing written. {then}"
                 ) from None
         self.found = bool(found)
         self.interrupted = REPAIRING in found
