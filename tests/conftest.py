@@ -16,6 +16,9 @@ import pytest
 
 IN_CI = os.environ.get("CI") == "true"
 
+# fixtures shared by the modules that use them: the queue tests' made queue
+pytest_plugins = ["queues"]
+
 
 def skip_or_fail(reason: str) -> None:
     """Skip a test that cannot run here; in CI every test must run."""

@@ -17,6 +17,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import cli
 from scenarios import add_qmail_accounts, make_qmail_dirs
 from trees import debian_tree, example_spec, write
@@ -50,6 +52,15 @@ def made_queue(tmp_path: Path, split: int = 23) -> tuple[Path, Path, Path]:
     result = queue_cli("create", root, spec)
     assert result.code == 0, result.err
     return root, spec, root / "var/qmail/queue"
+
+
+@pytest.fixture
+def made(tmp_path):
+    """(root, spec, queue): a made queue holding some_messages (a fixture
+    of every test module, through conftest's pytest_plugins)."""
+    root, spec, queue = made_queue(tmp_path)
+    some_messages(queue)
+    return root, spec, queue
 
 
 def place(queue: Path, path: str, data: bytes, owner: str, mode: int) -> Path:

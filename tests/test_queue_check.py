@@ -14,17 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import cli, require_tools
-from queues import made_queue, place, queue_cli, queue_message, restored, some_messages
+from queues import made_queue, place, queue_cli, queue_message, restored
 from snapshot import snapshot
 
 pytestmark = pytest.mark.root("lays out queues with qmail's owners")
-
-
-@pytest.fixture
-def made(tmp_path):
-    root, spec, queue = made_queue(tmp_path)
-    some_messages(queue)
-    return root, spec, queue
 
 
 def findings(root: Path, spec: Path, code: int | None = None) -> dict[str, dict]:

@@ -14,17 +14,10 @@ from pathlib import Path
 import pytest
 
 from qmailsetup.queue.survey import Survey
-from queues import IDS, contents, made_queue, queue_cli, some_messages
+from queues import IDS, contents, queue_cli
 from snapshot import snapshot
 
 pytestmark = pytest.mark.root("lays out queues with qmail's owners")
-
-
-@pytest.fixture
-def made(tmp_path):
-    root, spec, queue = made_queue(tmp_path)
-    some_messages(queue)
-    return root, spec, queue
 
 
 def state(path: Path) -> tuple:

@@ -15,17 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from queues import IDS, contents, made_queue, place, queue_cli, some_messages
+from queues import IDS, contents, place, queue_cli
 from snapshot import snapshot
 
 pytestmark = pytest.mark.root("lays out queues with qmail's owners")
-
-
-@pytest.fixture
-def made(tmp_path):
-    root, spec, queue = made_queue(tmp_path)
-    some_messages(queue)
-    return root, spec, queue
 
 
 def test_each_run_keeps_what_it_moves_in_a_directory_named_after_its_start(made):

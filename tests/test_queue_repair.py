@@ -29,13 +29,6 @@ from snapshot import snapshot
 pytestmark = pytest.mark.root("lays out queues with qmail's owners")
 
 
-@pytest.fixture
-def made(tmp_path):
-    root, spec, queue = made_queue(tmp_path)
-    some_messages(queue)
-    return root, spec, queue
-
-
 def repair(root: Path, spec: Path, *options: str) -> dict:
     result = queue_cli("repair", root, spec, "--json", *options)
     assert result.code == 0, result.err
@@ -269,18 +262,23 @@ def test_links_are_moved_never_followed(made, tmp_path):
     checks_clean(root, spec)
 
 
+def repair_while_held(lock_file: Path, root: Path, spec: Path, dry_run: bool):
+    """queue repair (or its dry run) while LOCK_FILE is locked as qmail-send's
+    lock_exnb locks it: flock, on its own open file."""
+    held = os.open(lock_file, os.O_WRONLY)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        return queue_cli("repair", root, spec, *(["--dry-run"] if dry_run else []))
+    finally:
+        os.close(held)
+
+
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_nothing_written_while_qmail_send_holds_its_lock(made, tmp_path, dry_run):
     root, spec, _ = made
     copy = restored(root, tmp_path / "copy")
     before = snapshot(copy)
-    # qmail-send's lock_exnb: flock, on its own open file
-    held = os.open(copy / "var/qmail/queue/lock/sendmutex", os.O_WRONLY)
-    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    try:
-        result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
-    finally:
-        os.close(held)
+    result = repair_while_held(copy / "var/qmail/queue/lock/sendmutex", copy, spec, dry_run)
     assert (result.code, result.err) == (6, f"qmailsetup: qmail-send is running: it holds the lock on "
                                             f"{copy}/var/qmail/queue/lock/sendmutex; nothing written. Stop qmail-send "
                                             "first (svc -d /service/qmail-send, or the init system's way)\n")
@@ -296,12 +294,7 @@ def test_nothing_written_while_another_repair_holds_its_marker(made, tmp_path, d
     lock_dir = copy / "var/qmail/queue/lock"
     (lock_dir / "sendmutex").rename(lock_dir / "sendmutex.qmailsetup")
     before = snapshot(copy)
-    held = os.open(lock_dir / "sendmutex.qmailsetup", os.O_RDWR)
-    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    try:
-        result = queue_cli("repair", copy, spec, *(["--dry-run"] if dry_run else []))
-    finally:
-        os.close(held)
+    result = repair_while_held(lock_dir / "sendmutex.qmailsetup", copy, spec, dry_run)
     # not told to stop qmail-send, which cannot run meanwhile
     assert (result.code, result.err) == (6, f"qmailsetup: another qmailsetup queue repair is running: it holds the "
                                             f"lock on {lock_dir}/sendmutex.qmailsetup; nothing written. Let it "
