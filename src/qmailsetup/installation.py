@@ -119,8 +119,9 @@ def known_names() -> list[str]:
 def load_installation(name: str) -> Installation:
     """The installation NAME (a file stem in installations/); BadInput for
     an unknown name or a broken file."""
-    path = installations_dir() / f"{name}.toml"
-    text = read_data_file(installations_dir(), name, "installation table")
+    folder = installations_dir()
+    path = folder / f"{name}.toml"
+    text = read_data_file(folder, name, "installation table")
     if text is None:
         raise BadInput(f"installation {name!r}: no such installation (known: {', '.join(known_names())})")
     source = f"{path}: broken installation table"

@@ -282,8 +282,9 @@ def parse_profile(name: str, text: str, source: str) -> Profile:
 
 
 def load_profile(name: str) -> Profile:
-    path = profiles_dir() / f"{name}.toml"
-    text = read_data_file(profiles_dir(), name, "platform profile")
+    folder = profiles_dir()
+    path = folder / f"{name}.toml"
+    text = read_data_file(folder, name, "platform profile")
     if text is None:
         raise BadInput(f"--platform {name}: no such platform (known: {', '.join(known_names())})")
     return parse_profile(name, text, str(path))
